@@ -1,0 +1,69 @@
+//! Typed configuration: built-in defaults, an optional file, then `GRIDCRM_*`
+//! environment variables.
+
+use std::{fmt, path::PathBuf};
+
+use serde::Deserialize;
+
+/// A value that must never be printed (database URLs carry passwords).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Config {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<Secret>,
+    pub app_database_url: Option<Secret>,
+    pub max_connections: u32,
+    pub session_idle_minutes: i64,
+    pub session_absolute_hours: i64,
+    pub secure_cookies: bool,
+    pub login_max_failures: i32,
+    pub login_lock_minutes: i64,
+    pub login_max_failures_per_address: u32,
+}
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+impl Config {
+    /// Loads defaults, then the file named by `GRIDCRM_CONFIG` (if any), then
+    /// `GRIDCRM_*` environment variables.
+    pub fn load() -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Ok(path) = std::env::var("GRIDCRM_CONFIG") {
+            builder = builder.add_source(config::File::with_name(&path).required(true));
+        }
+        let loaded = builder
+            .add_source(config::Environment::with_prefix("GRIDCRM").try_parsing(true))
+            .build()?
+            .try_deserialize()?;
+        Ok(loaded)
+    }
+
+    /// The built-in defaults alone (tests start from these).
+    pub fn defaults() -> Self {
+        config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("config/default.toml is valid")
+    }
+}

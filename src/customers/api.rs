@@ -1,0 +1,126 @@
+//! JSON API v1 for customers.
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::{
+    audit::Actor,
+    customers::{
+        db::{self, Customer, CustomerSummary},
+        model::CustomerDraft,
+        search,
+        service,
+    },
+    staff::Permission,
+    web::{AppState, api_json::ApiJson, auth::CurrentUser, error::AppError},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_customers, create_customer)).routes(routes!(get_customer, patch_customer))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Account number, part of a name, phone or meter serial.
+    q: Option<String>,
+    /// Keyset cursor: the `next_after` of the previous page.
+    after: Option<String>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CustomerPage {
+    items: Vec<CustomerSummary>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next_after: Option<String>,
+}
+
+/// Lists or searches customers in account-number order.
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListParams),
+    security(("api_key" = [])),
+    responses((status = 200, body = CustomerPage), (status = 401, description = "missing or unknown API key")))]
+async fn list_customers(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<ListParams>,
+) -> Result<Json<CustomerPage>, AppError> {
+    user.require(Permission::ReadCustomers)?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        let mut errors = crate::web::error::FieldErrors::default();
+        errors.add("limit", "limit_range");
+        return Err(errors.into());
+    }
+    let after = params.after.unwrap_or_default();
+    let mut tx = user.tx(&state.db).await?;
+    let mut items = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        Some(q) => db::search(&mut tx, &search::plan(q), &after, limit + 1).await?,
+        None => db::list(&mut tx, &after, limit + 1).await?,
+    };
+    tx.commit().await?;
+    let next_after = (items.len() as i64 > limit).then(|| {
+        items.truncate(limit as usize);
+        items.last().map(|c| c.account_no.clone()).unwrap_or_default()
+    });
+    Ok(Json(CustomerPage { items, next_after }))
+}
+
+/// Creates a customer. `account_no` is assigned when left out.
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = CustomerDraft,
+    security(("api_key" = [])),
+    responses((status = 201, body = Customer), (status = 422, description = "invalid fields, each named")))]
+async fn create_customer(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiJson(draft): ApiJson<CustomerDraft>,
+) -> Result<(StatusCode, Json<Customer>), AppError> {
+    user.require(Permission::EditCustomers)?;
+    let mut tx = user.tx(&state.db).await?;
+    let customer = service::create(&mut tx, &Actor::from(&user), &draft).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(customer)))
+}
+
+/// One customer.
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers",
+    params(("id" = Uuid, Path, description = "customer id")),
+    security(("api_key" = [])),
+    responses((status = 200, body = Customer), (status = 404, description = "no such customer")))]
+async fn get_customer(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Customer>, AppError> {
+    user.require(Permission::ReadCustomers)?;
+    let mut tx = user.tx(&state.db).await?;
+    let customer = db::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(Json(customer))
+}
+
+/// Changes the fields present in the body; an empty string clears an optional
+/// field. With `version`, the change is refused (409) if the customer changed since.
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", request_body = CustomerDraft,
+    params(("id" = Uuid, Path, description = "customer id")),
+    security(("api_key" = [])),
+    responses((status = 200, body = Customer), (status = 404), (status = 409, description = "changed since `version`"),
+        (status = 422, description = "invalid fields, each named")))]
+async fn patch_customer(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    ApiJson(patch): ApiJson<CustomerDraft>,
+) -> Result<Json<Customer>, AppError> {
+    user.require(Permission::EditCustomers)?;
+    let mut tx = user.tx(&state.db).await?;
+    let customer = service::update(&mut tx, &Actor::from(&user), id, patch).await?;
+    tx.commit().await?;
+    Ok(Json(customer))
+}

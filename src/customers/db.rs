@@ -1,0 +1,516 @@
+//! Customer SQL. Each function takes a connection inside a tenant-scoped
+//! transaction; row-level security keeps it to that tenant.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::customers::{
+    model::{Allowed, CustomerDraft, ValidCustomer, format_account_no},
+    reference::{self, RefList},
+    search::{NameQuery, SearchPlan},
+};
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerSummary {
+    pub id: Uuid,
+    pub account_no: String,
+    pub name: String,
+    pub class_code: String,
+    pub address: String,
+    pub phone: Option<String>,
+    pub status: String,
+}
+
+/// Everything the customer page and the API show about one customer.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Customer {
+    pub id: Uuid,
+    pub account_no: String,
+    pub name: String,
+    pub class_code: String,
+    pub industry_code: String,
+    pub voltage_code: String,
+    pub tariff_code: String,
+    pub route_code: Option<String>,
+    pub address: String,
+    pub phone: Option<String>,
+    /// Decimal string, kVA.
+    #[schema(value_type = Option<String>)]
+    pub capacity_kva: Option<Decimal>,
+    pub importance: Option<String>,
+    pub account_manager_id: Option<Uuid>,
+    pub account_manager_name: Option<String>,
+    pub preferred_channels: Vec<String>,
+    #[schema(value_type = Option<String>)]
+    pub quiet_from: Option<NaiveTime>,
+    #[schema(value_type = Option<String>)]
+    pub quiet_to: Option<NaiveTime>,
+    pub tags: Vec<String>,
+    pub status: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Customer {
+    /// The customer as an editable draft (the starting point of a PATCH or edit form).
+    pub fn to_draft(&self) -> CustomerDraft {
+        CustomerDraft {
+            account_no: Some(self.account_no.clone()),
+            name: Some(self.name.clone()),
+            class_code: Some(self.class_code.clone()),
+            industry_code: Some(self.industry_code.clone()),
+            voltage_code: Some(self.voltage_code.clone()),
+            tariff_code: Some(self.tariff_code.clone()),
+            route_code: self.route_code.clone(),
+            address: Some(self.address.clone()),
+            phone: self.phone.clone(),
+            capacity_kva: self.capacity_kva.map(|c| c.to_string()),
+            importance: self.importance.clone(),
+            account_manager_id: self.account_manager_id.map(|m| m.to_string()),
+            preferred_channels: Some(self.preferred_channels.clone()),
+            quiet_from: self.quiet_from.map(|t| t.format("%H:%M").to_string()),
+            quiet_to: self.quiet_to.map(|t| t.format("%H:%M").to_string()),
+            tags: Some(self.tags.clone()),
+            status: Some(self.status.clone()),
+            version: Some(self.version),
+        }
+    }
+
+    /// The audited snapshot: the same shape as a validated draft.
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::json!({
+            "account_no": self.account_no, "name": self.name, "class_code": self.class_code,
+            "industry_code": self.industry_code, "voltage_code": self.voltage_code, "tariff_code": self.tariff_code,
+            "route_code": self.route_code, "address": self.address, "phone": self.phone,
+            "capacity_kva": self.capacity_kva, "importance": self.importance,
+            "account_manager_id": self.account_manager_id, "preferred_channels": self.preferred_channels,
+            "quiet_from": self.quiet_from, "quiet_to": self.quiet_to, "tags": self.tags, "status": self.status,
+        })
+    }
+}
+
+pub async fn load_allowed(conn: &mut PgConnection) -> sqlx::Result<Allowed> {
+    let codes = |items: Vec<reference::RefItem>| items.into_iter().map(|i| i.code).collect();
+    let routes = sqlx::query!("SELECT code, id FROM reading_routes ORDER BY code").fetch_all(&mut *conn).await?;
+    let managers = sqlx::query_scalar!("SELECT id FROM users WHERE role = 'account_manager' AND active")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Allowed {
+        classes: codes(reference::load(conn, RefList::Class).await?),
+        industries: codes(reference::load(conn, RefList::Industry).await?),
+        voltages: codes(reference::load(conn, RefList::Voltage).await?),
+        tariffs: codes(reference::load(conn, RefList::Tariff).await?),
+        tags: codes(reference::load(conn, RefList::Tag).await?),
+        routes: routes.into_iter().map(|r| (r.code, r.id)).collect(),
+        managers,
+    })
+}
+
+/// Hands out the tenant's next account number. The row lock serialises
+/// concurrent creations; a number is never handed out twice.
+pub async fn next_account_no(conn: &mut PgConnection) -> sqlx::Result<String> {
+    let row = sqlx::query!(
+        "UPDATE account_number_sequences SET next_value = next_value + 1 RETURNING prefix, next_value - 1 AS \"n!\""
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(format_account_no(&row.prefix, row.n))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("account number taken")]
+    AccountNoTaken,
+    #[error("changed by someone else")]
+    StaleVersion,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn map_write_error(err: sqlx::Error) -> WriteError {
+    match crate::db::violated_constraint(&err) {
+        Some("customers_tenant_id_account_no_key") => WriteError::AccountNoTaken,
+        _ => WriteError::Db(err),
+    }
+}
+
+pub async fn insert(conn: &mut PgConnection, c: &ValidCustomer) -> Result<(Uuid, String), WriteError> {
+    let account_no = match &c.account_no {
+        Some(a) => a.clone(),
+        None => next_account_no(conn).await?,
+    };
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        r#"INSERT INTO customers (tenant_id, id, account_no, name, class_code, industry_code, voltage_code, tariff_code,
+               route_id, address, phone, capacity_kva, importance, account_manager_id, preferred_channels,
+               quiet_from, quiet_to, status)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"#,
+        id,
+        account_no,
+        c.name,
+        c.class_code,
+        c.industry_code,
+        c.voltage_code,
+        c.tariff_code,
+        c.route_id,
+        c.address,
+        c.phone,
+        c.capacity_kva,
+        c.importance,
+        c.account_manager_id,
+        &c.preferred_channels,
+        c.quiet_from,
+        c.quiet_to,
+        c.status
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(map_write_error)?;
+    set_tags(conn, id, &c.tags).await?;
+    Ok((id, account_no))
+}
+
+/// Updates a customer if it is still at `version`; the account number is
+/// never changed by an edit.
+pub async fn update(conn: &mut PgConnection, id: Uuid, version: i32, c: &ValidCustomer) -> Result<(), WriteError> {
+    let updated = sqlx::query!(
+        r#"UPDATE customers SET name = $3, class_code = $4, industry_code = $5, voltage_code = $6, tariff_code = $7,
+               route_id = $8, address = $9, phone = $10, capacity_kva = $11, importance = $12,
+               account_manager_id = $13, preferred_channels = $14, quiet_from = $15, quiet_to = $16, status = $17,
+               version = version + 1
+           WHERE id = $1 AND version = $2"#,
+        id,
+        version,
+        c.name,
+        c.class_code,
+        c.industry_code,
+        c.voltage_code,
+        c.tariff_code,
+        c.route_id,
+        c.address,
+        c.phone,
+        c.capacity_kva,
+        c.importance,
+        c.account_manager_id,
+        &c.preferred_channels,
+        c.quiet_from,
+        c.quiet_to,
+        c.status
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(map_write_error)?;
+    if updated.rows_affected() == 0 {
+        return Err(WriteError::StaleVersion);
+    }
+    set_tags(conn, id, &c.tags).await?;
+    Ok(())
+}
+
+async fn set_tags(conn: &mut PgConnection, customer_id: Uuid, tags: &[String]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "DELETE FROM customer_tags WHERE customer_id = $1 AND NOT (tag_code = ANY($2))",
+        customer_id,
+        tags
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"INSERT INTO customer_tags (tenant_id, customer_id, tag_code)
+           SELECT app_tenant_id(), $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING"#,
+        customer_id,
+        tags
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One customer, or `RowNotFound` (a 404) when it is not this tenant's.
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Customer> {
+    sqlx::query_as!(
+        Customer,
+        r#"SELECT c.id, c.account_no, c.name, c.class_code, c.industry_code, c.voltage_code, c.tariff_code,
+                  r.code AS "route_code?", c.address, c.phone, c.capacity_kva, c.importance,
+                  c.account_manager_id, u.display_name AS "account_manager_name?", c.preferred_channels,
+                  c.quiet_from, c.quiet_to,
+                  array(SELECT tag_code FROM customer_tags t WHERE t.customer_id = c.id ORDER BY tag_code) AS "tags!",
+                  c.status, c.version, c.created_at, c.updated_at
+           FROM customers c
+           LEFT JOIN reading_routes r ON r.tenant_id = c.tenant_id AND r.id = c.route_id
+           LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
+           WHERE c.id = $1"#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Contact {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub is_primary: bool,
+}
+
+pub async fn contacts(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<Contact>> {
+    sqlx::query_as!(
+        Contact,
+        "SELECT id, name, role, phone, email, is_primary FROM customer_contacts
+         WHERE customer_id = $1 ORDER BY is_primary DESC, name",
+        customer_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SupplyPoint {
+    pub id: Uuid,
+    pub code: String,
+    pub address: String,
+    pub voltage_code: String,
+    pub capacity_kva: Option<Decimal>,
+    pub transformer: String,
+    pub status: String,
+    pub meters: Vec<MeterInstallation>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MeterInstallation {
+    pub meter_id: Uuid,
+    pub serial: String,
+    pub kind: String,
+    pub time_of_use: bool,
+    pub multiplier: Decimal,
+    pub next_verification: Option<NaiveDate>,
+    pub installed_on: NaiveDate,
+    pub removed_on: Option<NaiveDate>,
+}
+
+/// The customer's supply points, each with its meters, current first, then
+/// the ones removed (the installation history).
+pub async fn supply_points(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<SupplyPoint>> {
+    let points = sqlx::query!(
+        "SELECT id, code, address, voltage_code, capacity_kva, transformer, status
+         FROM supply_points WHERE customer_id = $1 ORDER BY code",
+        customer_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let installs = sqlx::query!(
+        r#"SELECT i.supply_point_id, m.id AS meter_id, m.serial, m.kind, m.time_of_use, m.multiplier,
+                  m.next_verification, i.installed_on, i.removed_on
+           FROM meter_installations i
+           JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
+           JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
+           WHERE p.customer_id = $1
+           ORDER BY i.removed_on IS NOT NULL, i.installed_on DESC"#,
+        customer_id
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(points
+        .into_iter()
+        .map(|p| SupplyPoint {
+            meters: installs
+                .iter()
+                .filter(|i| i.supply_point_id == p.id)
+                .map(|i| MeterInstallation {
+                    meter_id: i.meter_id,
+                    serial: i.serial.clone(),
+                    kind: i.kind.clone(),
+                    time_of_use: i.time_of_use,
+                    multiplier: i.multiplier,
+                    next_verification: i.next_verification,
+                    installed_on: i.installed_on,
+                    removed_on: i.removed_on,
+                })
+                .collect(),
+            id: p.id,
+            code: p.code,
+            address: p.address,
+            voltage_code: p.voltage_code,
+            capacity_kva: p.capacity_kva,
+            transformer: p.transformer,
+            status: p.status,
+        })
+        .collect())
+}
+
+/// Runs a search plan: each lookup by keyset after `after` (an account
+/// number), merged in account-number order, at most `limit` results.
+pub async fn search(
+    conn: &mut PgConnection,
+    plan: &SearchPlan,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<CustomerSummary>> {
+    let mut found: Vec<CustomerSummary> = Vec::new();
+    if let Some(prefix) = &plan.account_prefix {
+        found.extend(
+            sqlx::query_as!(
+                CustomerSummary,
+                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+                   WHERE account_no LIKE $1 || '%' AND account_no > $2 ORDER BY account_no LIMIT $3"#,
+                prefix,
+                after,
+                limit
+            )
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+    }
+    if let Some(phone) = &plan.phone {
+        found.extend(
+            sqlx::query_as!(
+                CustomerSummary,
+                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+                   WHERE account_no > $2 AND (phone = $1 OR id IN (SELECT customer_id FROM customer_contacts WHERE phone = $1))
+                   ORDER BY account_no LIMIT $3"#,
+                phone,
+                after,
+                limit
+            )
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+    }
+    if let Some(serial) = &plan.serial_prefix {
+        found.extend(
+            sqlx::query_as!(
+                CustomerSummary,
+                r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status FROM customers c
+                   WHERE c.account_no > $2 AND c.id IN (
+                       SELECT p.customer_id FROM meters m
+                       JOIN meter_installations i ON i.tenant_id = m.tenant_id AND i.meter_id = m.id
+                       JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
+                       WHERE m.serial LIKE $1 || '%')
+                   ORDER BY c.account_no LIMIT $3"#,
+                serial,
+                after,
+                limit
+            )
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+    }
+    match &plan.name {
+        Some(NameQuery::Prefix(first)) => found.extend(
+            sqlx::query_as!(
+                CustomerSummary,
+                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+                   WHERE name LIKE $1 || '%' AND account_no > $2 ORDER BY account_no LIMIT $3"#,
+                first,
+                after,
+                limit
+            )
+            .fetch_all(&mut *conn)
+            .await?,
+        ),
+        Some(NameQuery::Contains { grams, pattern }) => found.extend(
+            sqlx::query_as!(
+                CustomerSummary,
+                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+                   WHERE name_grams @> $1 AND name ILIKE $2 AND account_no > $3 ORDER BY account_no LIMIT $4"#,
+                grams,
+                pattern,
+                after,
+                limit
+            )
+            .fetch_all(&mut *conn)
+            .await?,
+        ),
+        None => {}
+    }
+    found.sort_by(|a, b| a.account_no.cmp(&b.account_no));
+    found.dedup_by(|a, b| a.id == b.id);
+    found.truncate(limit as usize);
+    Ok(found)
+}
+
+/// All customers in account-number order, by keyset.
+pub async fn list(conn: &mut PgConnection, after: &str, limit: i64) -> sqlx::Result<Vec<CustomerSummary>> {
+    sqlx::query_as!(
+        CustomerSummary,
+        r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+           WHERE account_no > $1 ORDER BY account_no LIMIT $2"#,
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Customers an account manager looks after.
+pub async fn managed_by(conn: &mut PgConnection, manager: Uuid, limit: i64) -> sqlx::Result<Vec<CustomerSummary>> {
+    sqlx::query_as!(
+        CustomerSummary,
+        r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+           WHERE account_manager_id = $1 ORDER BY importance IS NULL, account_no LIMIT $2"#,
+        manager,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// How many customers the tenant has, counted up to `cap` (lists never
+/// COUNT(*) a big table; the page shows "10,000+" instead).
+pub async fn capped_count(conn: &mut PgConnection, cap: i64) -> sqlx::Result<i64> {
+    let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM customers LIMIT $1) AS capped"#, cap)
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}
+
+pub struct NewContact<'a> {
+    pub name: &'a str,
+    pub role: &'a str,
+    pub phone: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub is_primary: bool,
+}
+
+pub async fn add_contact(conn: &mut PgConnection, customer_id: Uuid, c: NewContact<'_>) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    if c.is_primary {
+        sqlx::query!("UPDATE customer_contacts SET is_primary = false WHERE customer_id = $1", customer_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query!(
+        r#"INSERT INTO customer_contacts (tenant_id, id, customer_id, name, role, phone, email, is_primary)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7)"#,
+        id,
+        customer_id,
+        c.name,
+        c.role,
+        c.phone,
+        c.email,
+        c.is_primary
+    )
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Removes a contact of this customer; returns what was removed, for the audit log.
+pub async fn remove_contact(conn: &mut PgConnection, customer_id: Uuid, contact_id: Uuid) -> sqlx::Result<Contact> {
+    sqlx::query_as!(
+        Contact,
+        "DELETE FROM customer_contacts WHERE customer_id = $1 AND id = $2
+         RETURNING id, name, role, phone, email, is_primary",
+        customer_id,
+        contact_id
+    )
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,10 @@
+//! The customer archive: customers, contacts, tags, supply points and meters,
+//! search, and the reference lists that classify them.
+
+pub mod api;
+pub mod db;
+pub mod model;
+pub mod pages;
+pub mod reference;
+pub mod search;
+pub mod service;

@@ -1,0 +1,410 @@
+//! Customer types and validation rules, with no database or HTTP in them.
+
+use chrono::NaiveTime;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::web::error::FieldErrors;
+
+pub const CHANNELS: [&str; 5] = ["sms", "email", "letter", "phone", "wechat"];
+pub const IMPORTANCE_GRADES: [&str; 4] = ["special", "first", "second", "temporary"];
+pub const STATUSES: [&str; 2] = ["active", "closed"];
+/// Voltage levels at which a household can be supplied.
+const RESIDENTIAL_VOLTAGES: [&str; 2] = ["v220", "v380"];
+
+/// A customer as typed into a form or sent to the API: text, unchecked. For
+/// a PATCH, a missing field keeps its value and an empty string clears it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct CustomerDraft {
+    /// Leave out to have the next number of the tenant assigned.
+    pub account_no: Option<String>,
+    pub name: Option<String>,
+    pub class_code: Option<String>,
+    pub industry_code: Option<String>,
+    pub voltage_code: Option<String>,
+    pub tariff_code: Option<String>,
+    pub route_code: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    /// Contracted capacity in kVA, as a decimal string, e.g. "1250.00".
+    pub capacity_kva: Option<String>,
+    /// special, first, second or temporary.
+    pub importance: Option<String>,
+    pub account_manager_id: Option<String>,
+    /// Any of sms, email, letter, phone, wechat.
+    pub preferred_channels: Option<Vec<String>>,
+    /// Start of quiet hours, HH:MM.
+    pub quiet_from: Option<String>,
+    pub quiet_to: Option<String>,
+    pub tags: Option<Vec<String>>,
+    /// active or closed.
+    pub status: Option<String>,
+    /// The version this edit is based on; a stale one is refused.
+    pub version: Option<i32>,
+}
+
+impl CustomerDraft {
+    /// Fields present in `patch` replace those here.
+    pub fn apply(mut self, patch: CustomerDraft) -> CustomerDraft {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if patch.$f.is_some() { self.$f = patch.$f; } )* };
+        }
+        take!(
+            name, class_code, industry_code, voltage_code, tariff_code, route_code, address, phone, capacity_kva,
+            importance, account_manager_id, preferred_channels, quiet_from, quiet_to, tags, status, version
+        );
+        self
+    }
+}
+
+/// The codes a draft may use, loaded from the tenant's reference lists.
+#[derive(Default)]
+pub struct Allowed {
+    pub classes: Vec<String>,
+    pub industries: Vec<String>,
+    pub voltages: Vec<String>,
+    pub tariffs: Vec<String>,
+    pub tags: Vec<String>,
+    pub routes: Vec<(String, Uuid)>,
+    pub managers: Vec<Uuid>,
+}
+
+/// A customer that passed every check; what gets written, and what the audit
+/// log records.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ValidCustomer {
+    pub account_no: Option<String>,
+    pub name: String,
+    pub class_code: String,
+    pub industry_code: String,
+    pub voltage_code: String,
+    pub tariff_code: String,
+    pub route_code: Option<String>,
+    #[serde(skip)]
+    pub route_id: Option<Uuid>,
+    pub address: String,
+    pub phone: Option<String>,
+    pub capacity_kva: Option<Decimal>,
+    pub importance: Option<String>,
+    pub account_manager_id: Option<Uuid>,
+    pub preferred_channels: Vec<String>,
+    pub quiet_from: Option<NaiveTime>,
+    pub quiet_to: Option<NaiveTime>,
+    pub tags: Vec<String>,
+    pub status: String,
+}
+
+fn text(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn required<'a>(value: &'a Option<String>, field: &'static str, errors: &mut FieldErrors) -> &'a str {
+    text(value).unwrap_or_else(|| {
+        errors.add(field, "required");
+        ""
+    })
+}
+
+fn one_of(value: &str, field: &'static str, allowed: &[String], errors: &mut FieldErrors) -> String {
+    if !value.is_empty() && !allowed.iter().any(|a| a == value) {
+        errors.add(field, "unknown_code");
+    }
+    value.to_owned()
+}
+
+pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustomer, FieldErrors> {
+    let mut errors = FieldErrors::default();
+
+    let account_no = text(&draft.account_no).map(|a| {
+        if !is_account_no(a) {
+            errors.add("account_no", "account_no_format");
+        }
+        a.to_owned()
+    });
+    let name = required(&draft.name, "name", &mut errors).to_owned();
+    if name.chars().count() > 200 {
+        errors.add("name", "too_long");
+    }
+    let class_code = one_of(required(&draft.class_code, "class_code", &mut errors), "class_code", &allowed.classes, &mut errors);
+    let industry_code =
+        one_of(required(&draft.industry_code, "industry_code", &mut errors), "industry_code", &allowed.industries, &mut errors);
+    let voltage_code =
+        one_of(required(&draft.voltage_code, "voltage_code", &mut errors), "voltage_code", &allowed.voltages, &mut errors);
+    let tariff_code = one_of(required(&draft.tariff_code, "tariff_code", &mut errors), "tariff_code", &allowed.tariffs, &mut errors);
+    if class_code == "residential" && !voltage_code.is_empty() && !RESIDENTIAL_VOLTAGES.contains(&voltage_code.as_str()) {
+        errors.add("voltage_code", "voltage_not_for_class");
+    }
+
+    let (route_code, route_id) = match text(&draft.route_code) {
+        None => (None, None),
+        Some(code) => match allowed.routes.iter().find(|(c, _)| c == code) {
+            Some((c, id)) => (Some(c.clone()), Some(*id)),
+            None => {
+                errors.add("route_code", "unknown_code");
+                (None, None)
+            }
+        },
+    };
+    let address = text(&draft.address).unwrap_or("").to_owned();
+    if address.chars().count() > 300 {
+        errors.add("address", "too_long");
+    }
+    let phone = text(&draft.phone).and_then(|p| {
+        let parsed = parse_phone(p);
+        if parsed.is_none() {
+            errors.add("phone", "phone_format");
+        }
+        parsed
+    });
+    let capacity_kva = text(&draft.capacity_kva).and_then(|c| {
+        let parsed = parse_capacity(c);
+        if parsed.is_none() {
+            errors.add("capacity_kva", "capacity_format");
+        }
+        parsed
+    });
+    // The two-part tariff bills on capacity, so large industry must state it.
+    if class_code == "large_industry" && capacity_kva.is_none() && !errors.has("capacity_kva") {
+        errors.add("capacity_kva", "capacity_required");
+    }
+    let importance = text(&draft.importance).map(|g| {
+        if !IMPORTANCE_GRADES.contains(&g) {
+            errors.add("importance", "unknown_code");
+        }
+        g.to_owned()
+    });
+    let account_manager_id = text(&draft.account_manager_id).and_then(|m| match Uuid::try_parse(m) {
+        Ok(id) if allowed.managers.contains(&id) => Some(id),
+        _ => {
+            errors.add("account_manager_id", "unknown_manager");
+            None
+        }
+    });
+    let mut preferred_channels: Vec<String> = draft.preferred_channels.clone().unwrap_or_default();
+    preferred_channels.retain(|c| !c.trim().is_empty());
+    preferred_channels.sort_by_key(|c| CHANNELS.iter().position(|k| k == c).unwrap_or(usize::MAX));
+    preferred_channels.dedup();
+    if preferred_channels.iter().any(|c| !CHANNELS.contains(&c.as_str())) {
+        errors.add("preferred_channels", "unknown_code");
+    }
+    let quiet_from = parse_time(&draft.quiet_from, "quiet_from", &mut errors);
+    let quiet_to = parse_time(&draft.quiet_to, "quiet_to", &mut errors);
+    if quiet_from.is_some() != quiet_to.is_some() && !errors.has("quiet_from") && !errors.has("quiet_to") {
+        errors.add(if quiet_from.is_none() { "quiet_from" } else { "quiet_to" }, "quiet_hours_pair");
+    }
+    let mut tags: Vec<String> = draft.tags.clone().unwrap_or_default();
+    tags.retain(|t| !t.trim().is_empty());
+    tags.sort();
+    tags.dedup();
+    if tags.iter().any(|t| !allowed.tags.contains(t)) {
+        errors.add("tags", "unknown_code");
+    }
+    let status = text(&draft.status).unwrap_or("active").to_owned();
+    if !STATUSES.contains(&status.as_str()) {
+        errors.add("status", "unknown_code");
+    }
+
+    errors.finish(ValidCustomer {
+        account_no,
+        name,
+        class_code,
+        industry_code,
+        voltage_code,
+        tariff_code,
+        route_code,
+        route_id,
+        address,
+        phone,
+        capacity_kva,
+        importance,
+        account_manager_id,
+        preferred_channels,
+        quiet_from,
+        quiet_to,
+        tags,
+        status,
+    })
+}
+
+pub fn is_account_no(s: &str) -> bool {
+    (6..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The account number for the `n`th customer of a tenant with `prefix`:
+/// prefix, then the running number padded to eight digits.
+pub fn format_account_no(prefix: &str, n: i64) -> String {
+    format!("{prefix}{n:08}")
+}
+
+/// A mainland mobile (11 digits starting with 1) or a landline with its area
+/// code (0 + 2–3 digits, then 7–8 digits). Spaces and dashes are dropped;
+/// a leading +86 or 0086 is dropped for mobiles.
+pub fn parse_phone(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+    let digits = digits.strip_prefix("+86").or_else(|| digits.strip_prefix("0086")).unwrap_or(&digits);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mobile = digits.len() == 11 && digits.starts_with('1') && digits.as_bytes()[1] >= b'3';
+    let landline = digits.starts_with('0') && (10..=12).contains(&digits.len());
+    (mobile || landline).then(|| digits.to_owned())
+}
+
+/// Capacity in kVA: non-negative, at most two decimals, below ten million.
+pub fn parse_capacity(raw: &str) -> Option<Decimal> {
+    let value: Decimal = raw.trim().parse().ok()?;
+    (value >= Decimal::ZERO && value.scale() <= 2 && value < Decimal::from(10_000_000)).then_some(value)
+}
+
+fn parse_time(value: &Option<String>, field: &'static str, errors: &mut FieldErrors) -> Option<NaiveTime> {
+    let raw = text(value)?;
+    let parsed = NaiveTime::parse_from_str(raw, "%H:%M").or_else(|_| NaiveTime::parse_from_str(raw, "%H:%M:%S"));
+    match parsed {
+        Ok(t) => Some(t),
+        Err(_) => {
+            errors.add(field, "time_format");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed() -> Allowed {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect();
+        Allowed {
+            classes: v(&["residential", "large_industry"]),
+            industries: v(&["RES", "C26"]),
+            voltages: v(&["v220", "kv10"]),
+            tariffs: v(&["res_tiered", "large_two_part"]),
+            tags: v(&["elderly", "online_payer"]),
+            routes: vec![("R01".into(), Uuid::nil())],
+            managers: vec![Uuid::from_u128(7)],
+        }
+    }
+
+    fn resident() -> CustomerDraft {
+        CustomerDraft {
+            name: Some(" 王建国 ".into()),
+            class_code: Some("residential".into()),
+            industry_code: Some("RES".into()),
+            voltage_code: Some("v220".into()),
+            tariff_code: Some("res_tiered".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_resident_is_valid_and_trimmed() {
+        let valid = validate(&resident(), &allowed()).unwrap();
+        assert_eq!(valid.name, "王建国");
+        assert_eq!(valid.status, "active");
+        assert_eq!(valid.account_no, None);
+    }
+
+    #[test]
+    fn every_missing_required_field_is_named() {
+        let errors = validate(&CustomerDraft::default(), &allowed()).unwrap_err();
+        for field in ["name", "class_code", "industry_code", "voltage_code", "tariff_code"] {
+            assert!(errors.has(field), "{field} not reported");
+        }
+    }
+
+    #[test]
+    fn unknown_codes_are_refused() {
+        let draft = CustomerDraft {
+            class_code: Some("martian".into()),
+            tags: Some(vec!["vip".into()]),
+            route_code: Some("R99".into()),
+            preferred_channels: Some(vec!["pigeon".into()]),
+            ..resident()
+        };
+        let errors = validate(&draft, &allowed()).unwrap_err();
+        for field in ["class_code", "tags", "route_code", "preferred_channels"] {
+            assert!(errors.has(field), "{field} not reported");
+        }
+    }
+
+    #[test]
+    fn large_industry_needs_its_capacity() {
+        let draft = CustomerDraft {
+            class_code: Some("large_industry".into()),
+            voltage_code: Some("kv10".into()),
+            tariff_code: Some("large_two_part".into()),
+            industry_code: Some("C26".into()),
+            ..resident()
+        };
+        assert!(validate(&draft, &allowed()).unwrap_err().has("capacity_kva"));
+        let with_capacity = CustomerDraft { capacity_kva: Some("1250".into()), ..draft };
+        assert_eq!(validate(&with_capacity, &allowed()).unwrap().capacity_kva, Some(Decimal::from(1250)));
+    }
+
+    #[test]
+    fn households_are_not_supplied_at_high_voltage() {
+        let draft = CustomerDraft { voltage_code: Some("kv10".into()), ..resident() };
+        assert!(validate(&draft, &allowed()).unwrap_err().has("voltage_code"));
+    }
+
+    #[test]
+    fn quiet_hours_come_in_pairs() {
+        let draft = CustomerDraft { quiet_from: Some("22:00".into()), ..resident() };
+        assert!(validate(&draft, &allowed()).unwrap_err().has("quiet_to"));
+        let bad = CustomerDraft { quiet_from: Some("25:00".into()), quiet_to: Some("07:00".into()), ..resident() };
+        assert!(validate(&bad, &allowed()).unwrap_err().has("quiet_from"));
+        let ok = CustomerDraft { quiet_from: Some("22:00".into()), quiet_to: Some("07:00".into()), ..resident() };
+        assert!(validate(&ok, &allowed()).is_ok());
+    }
+
+    #[test]
+    fn managers_must_be_account_managers_of_this_tenant() {
+        let draft = CustomerDraft { account_manager_id: Some(Uuid::from_u128(8).to_string()), ..resident() };
+        assert!(validate(&draft, &allowed()).unwrap_err().has("account_manager_id"));
+        let ok = CustomerDraft { account_manager_id: Some(Uuid::from_u128(7).to_string()), ..resident() };
+        assert_eq!(validate(&ok, &allowed()).unwrap().account_manager_id, Some(Uuid::from_u128(7)));
+    }
+
+    #[test]
+    fn channels_are_ordered_and_deduplicated() {
+        let draft = CustomerDraft { preferred_channels: Some(vec!["wechat".into(), "sms".into(), "sms".into()]), ..resident() };
+        assert_eq!(validate(&draft, &allowed()).unwrap().preferred_channels, vec!["sms", "wechat"]);
+    }
+
+    #[test]
+    fn phones() {
+        assert_eq!(parse_phone("138 0013 8000").as_deref(), Some("13800138000"));
+        assert_eq!(parse_phone("+86 139-0000-1111").as_deref(), Some("13900001111"));
+        assert_eq!(parse_phone("0571-87654321").as_deref(), Some("057187654321"));
+        assert_eq!(parse_phone("12345678901"), None);
+        assert_eq!(parse_phone("1380013800"), None);
+        assert_eq!(parse_phone("abc"), None);
+    }
+
+    #[test]
+    fn capacities() {
+        assert_eq!(parse_capacity("315"), Some(Decimal::from(315)));
+        assert_eq!(parse_capacity("12.5"), Some("12.5".parse().unwrap()));
+        assert_eq!(parse_capacity("-1"), None);
+        assert_eq!(parse_capacity("1.234"), None);
+        assert_eq!(parse_capacity("lots"), None);
+    }
+
+    #[test]
+    fn account_numbers() {
+        assert_eq!(format_account_no("01", 42), "0100000042");
+        assert!(is_account_no("0100000042"));
+        assert!(!is_account_no("01-0042"));
+        assert!(!is_account_no("123"));
+    }
+
+    #[test]
+    fn a_patch_keeps_what_it_does_not_name() {
+        let patched = resident().apply(CustomerDraft { phone: Some("13800138000".into()), ..Default::default() });
+        assert_eq!(patched.name.as_deref(), Some(" 王建国 "));
+        assert_eq!(patched.phone.as_deref(), Some("13800138000"));
+        let cleared = patched.apply(CustomerDraft { phone: Some(String::new()), ..Default::default() });
+        assert_eq!(validate(&cleared, &allowed()).unwrap().phone, None);
+    }
+}

@@ -1,0 +1,432 @@
+//! Customer pages: search, the customer page, and the create/edit forms.
+
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    http::HeaderMap,
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    audit::{self, Actor, AuditEntry, AuditFilter, Change},
+    customers::{
+        db::{self, Contact, Customer, CustomerSummary, SupplyPoint},
+        model::{self, CHANNELS, CustomerDraft, IMPORTANCE_GRADES},
+        reference::{self, RefItem, RefList},
+        search,
+        service::{self, SaveError},
+    },
+    staff::{Permission, db as staff_db},
+    web::{
+        AppState,
+        auth::CurrentUser,
+        csrf::CsrfForm,
+        error::{AppError, FieldErrors},
+        page::{Page, render},
+    },
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/customers", get(search_page).post(create))
+        .route("/customers/new", get(new_form))
+        .route("/customers/{id}", get(show).post(update))
+        .route("/customers/{id}/edit", get(edit_form))
+        .route("/customers/{id}/contacts", post(add_contact))
+        .route("/customers/{id}/contacts/{contact_id}/delete", post(remove_contact))
+}
+
+const PAGE_SIZE: i64 = 20;
+
+#[derive(Deserialize, Default)]
+pub struct SearchQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub after: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "customers/search.html")]
+struct SearchPage {
+    p: Page,
+    q: String,
+    results: Vec<CustomerSummary>,
+    next_after: Option<String>,
+    classes: Vec<RefItem>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "customers/results.html")]
+struct SearchResults {
+    p: Page,
+    q: String,
+    results: Vec<CustomerSummary>,
+    next_after: Option<String>,
+    classes: Vec<RefItem>,
+}
+
+/// The search page; an htmx request gets only the result rows.
+async fn search_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Query(query): Query<SearchQuery>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ReadCustomers)?;
+    let mut tx = user.tx(&state.db).await?;
+    let plan = search::plan(&query.q);
+    // Ask for one more than a page, to know whether there is a next page.
+    let mut results = if query.q.trim().is_empty() {
+        Vec::new()
+    } else {
+        db::search(&mut tx, &plan, &query.after, PAGE_SIZE + 1).await?
+    };
+    let next_after = (results.len() as i64 > PAGE_SIZE).then(|| {
+        results.truncate(PAGE_SIZE as usize);
+        results.last().map(|r| r.account_no.clone()).unwrap_or_default()
+    });
+    let classes = reference::load(&mut tx, RefList::Class).await?;
+    tx.commit().await?;
+    // One exact hit by account number or meter goes straight to the customer.
+    if results.len() == 1 && query.after.is_empty() && plan.name.is_none() && !headers.contains_key("hx-request") {
+        return Ok(Redirect::to(&format!("/customers/{}", results[0].id)).into_response());
+    }
+    let p = Page::for_user(&user, "customers.search_title");
+    if headers.contains_key("hx-request") {
+        return Ok(render(&SearchResults { p, q: query.q, results, next_after, classes })?.into_response());
+    }
+    Ok(render(&SearchPage { p, q: query.q, results, next_after, classes })?.into_response())
+}
+
+#[derive(askama::Template)]
+#[template(path = "customers/show.html")]
+struct ShowPage {
+    p: Page,
+    customer: Customer,
+    contacts: Vec<Contact>,
+    points: Vec<SupplyPoint>,
+    history: Vec<AuditEntry>,
+    refs: Refs,
+    saved: bool,
+    contact_errors: FieldErrors,
+}
+
+#[derive(Deserialize, Default)]
+struct ShowQuery {
+    #[serde(default)]
+    saved: bool,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Html<String>, AppError> {
+    user.require(Permission::ReadCustomers)?;
+    let page = load_show_page(&state, &user, id, q.saved, FieldErrors::default()).await?;
+    render(&page)
+}
+
+async fn load_show_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    saved: bool,
+    contact_errors: FieldErrors,
+) -> Result<ShowPage, AppError> {
+    let mut tx = user.tx(&state.db).await?;
+    let customer = db::get(&mut tx, id).await?;
+    let contacts = db::contacts(&mut tx, id).await?;
+    let points = db::supply_points(&mut tx, id).await?;
+    let filter = AuditFilter {
+        actor: None,
+        entity: Some("customer".into()),
+        entity_id: Some(id),
+        from: None,
+        to: None,
+        before: None,
+        limit: 5,
+    };
+    let history = audit::list(&mut tx, &filter).await?;
+    let refs = Refs::load(&mut tx).await?;
+    tx.commit().await?;
+    let mut p = Page::for_user(user, "customers.title");
+    p.title = format!("{} · {}", customer.name, customer.account_no);
+    Ok(ShowPage { p, customer, contacts, points, history, refs, saved, contact_errors })
+}
+
+/// The reference lists a form or page shows names from.
+pub struct Refs {
+    pub classes: Vec<RefItem>,
+    pub industries: Vec<RefItem>,
+    pub voltages: Vec<RefItem>,
+    pub tariffs: Vec<RefItem>,
+    pub tags: Vec<RefItem>,
+    pub routes: Vec<(String, String)>,
+    pub managers: Vec<(Uuid, String)>,
+}
+
+impl Refs {
+    async fn load(conn: &mut sqlx::PgConnection) -> Result<Self, sqlx::Error> {
+        let routes = sqlx::query!("SELECT code, name FROM reading_routes ORDER BY code").fetch_all(&mut *conn).await?;
+        Ok(Self {
+            classes: reference::load(conn, RefList::Class).await?,
+            industries: reference::load(conn, RefList::Industry).await?,
+            voltages: reference::load(conn, RefList::Voltage).await?,
+            tariffs: reference::load(conn, RefList::Tariff).await?,
+            tags: reference::load(conn, RefList::Tag).await?,
+            routes: routes.into_iter().map(|r| (r.code, r.name)).collect(),
+            managers: staff_db::list_account_managers(conn).await?,
+        })
+    }
+
+    /// The display name of `code` in `list`, in the page's language.
+    pub fn name<'a>(items: &'a [RefItem], code: &'a str, lang: &str) -> &'a str {
+        items.iter().find(|i| i.code == code).map_or(code, |i| i.name(lang))
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "customers/form.html")]
+struct FormPage {
+    p: Page,
+    /// None when creating.
+    id: Option<Uuid>,
+    account_no: Option<String>,
+    d: CustomerDraft,
+    errors: FieldErrors,
+    refs: Refs,
+    conflict: bool,
+}
+
+impl FormPage {
+    fn value<'a>(&self, v: &'a Option<String>) -> &'a str {
+        v.as_deref().unwrap_or("")
+    }
+    fn has(&self, list: &Option<Vec<String>>, code: &str) -> bool {
+        list.as_ref().is_some_and(|l| l.iter().any(|c| c == code))
+    }
+    fn channels(&self) -> &'static [&'static str] {
+        &CHANNELS
+    }
+    fn grades(&self) -> &'static [&'static str] {
+        &IMPORTANCE_GRADES
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Option<Uuid>,
+    draft: Option<CustomerDraft>,
+    errors: FieldErrors,
+    conflict: bool,
+) -> Result<FormPage, AppError> {
+    let mut tx = user.tx(&state.db).await?;
+    let refs = Refs::load(&mut tx).await?;
+    let current = match id {
+        Some(id) => Some(db::get(&mut tx, id).await?),
+        None => None,
+    };
+    tx.commit().await?;
+    let title = if id.is_some() { "customers.edit_title" } else { "customers.new_title" };
+    let d = draft.or_else(|| current.as_ref().map(Customer::to_draft)).unwrap_or_else(|| CustomerDraft {
+        class_code: Some("residential".into()),
+        industry_code: Some("RES".into()),
+        voltage_code: Some("v220".into()),
+        tariff_code: Some("res_tiered".into()),
+        ..Default::default()
+    });
+    Ok(FormPage {
+        p: Page::for_user(user, title),
+        id,
+        account_no: current.map(|c| c.account_no),
+        d,
+        errors,
+        refs,
+        conflict,
+    })
+}
+
+async fn new_form(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
+    user.require(Permission::EditCustomers)?;
+    render(&form_page(&state, &user, None, None, FieldErrors::default(), false).await?)
+}
+
+async fn edit_form(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> Result<Html<String>, AppError> {
+    user.require(Permission::EditCustomers)?;
+    render(&form_page(&state, &user, Some(id), None, FieldErrors::default(), false).await?)
+}
+
+/// A browser form: unticked checkbox groups are absent, which for a form
+/// means "none", not "unchanged".
+fn form_draft(mut d: CustomerDraft) -> CustomerDraft {
+    d.preferred_channels.get_or_insert_with(Vec::new);
+    d.tags.get_or_insert_with(Vec::new);
+    d
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfForm(draft): CsrfForm<CustomerDraft>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditCustomers)?;
+    let draft = form_draft(draft);
+    let mut tx = user.tx(&state.db).await?;
+    match service::create(&mut tx, &Actor::from(&user), &draft).await {
+        Ok(customer) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/customers/{}?saved=true", customer.id)).into_response())
+        }
+        Err(SaveError::Invalid(errors)) => {
+            drop(tx);
+            let page = form_page(&state, &user, None, Some(draft), errors, false).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(draft): CsrfForm<CustomerDraft>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditCustomers)?;
+    let draft = form_draft(draft);
+    let mut tx = user.tx(&state.db).await?;
+    let (errors, conflict) = match service::update(&mut tx, &Actor::from(&user), id, draft.clone()).await {
+        Ok(_) => {
+            tx.commit().await?;
+            return Ok(Redirect::to(&format!("/customers/{id}?saved=true")).into_response());
+        }
+        Err(SaveError::Invalid(errors)) => (errors, false),
+        Err(SaveError::Stale) => (FieldErrors::default(), true),
+        Err(other) => return Err(other.into()),
+    };
+    drop(tx);
+    let status = if conflict { axum::http::StatusCode::CONFLICT } else { axum::http::StatusCode::UNPROCESSABLE_ENTITY };
+    // On a conflict the form shows the current values, so the clerk can redo the edit on them.
+    let draft = if conflict { None } else { Some(draft) };
+    let page = form_page(&state, &user, Some(id), draft, errors, conflict).await?;
+    Ok((status, render(&page)?).into_response())
+}
+
+#[derive(Deserialize)]
+struct ContactForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    is_primary: Option<String>,
+}
+
+fn validate_contact(form: &ContactForm) -> Result<(String, Option<String>, Option<String>), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let name = form.name.trim().to_owned();
+    if name.is_empty() {
+        errors.add("contact_name", "required");
+    } else if name.chars().count() > 100 {
+        errors.add("contact_name", "too_long");
+    }
+    let phone = Some(form.phone.trim()).filter(|p| !p.is_empty()).and_then(|p| {
+        let parsed = model::parse_phone(p);
+        if parsed.is_none() {
+            errors.add("contact_phone", "phone_format");
+        }
+        parsed
+    });
+    let email = Some(form.email.trim()).filter(|e| !e.is_empty()).map(|e| {
+        let ok = e.len() <= 200 && e.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
+        if !ok {
+            errors.add("contact_email", "email_format");
+        }
+        e.to_owned()
+    });
+    errors.finish((name, phone, email))
+}
+
+async fn add_contact(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<ContactForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditCustomers)?;
+    let (name, phone, email) = match validate_contact(&form) {
+        Ok(valid) => valid,
+        Err(errors) => {
+            let page = load_show_page(&state, &user, id, false, errors).await?;
+            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    let mut tx = user.tx(&state.db).await?;
+    let customer = db::get(&mut tx, id).await?;
+    let new = db::NewContact {
+        name: &name,
+        role: form.role.trim(),
+        phone: phone.as_deref(),
+        email: email.as_deref(),
+        is_primary: form.is_primary.is_some(),
+    };
+    let contact_id = db::add_contact(&mut tx, id, new).await?;
+    let after = serde_json::json!({"contact": name, "role": form.role.trim(), "phone": phone, "email": email});
+    audit::record(
+        &mut tx,
+        &Actor::from(&user),
+        Change {
+            action: "add_contact",
+            entity: "customer",
+            entity_id: Some(id),
+            summary: format!("{} {} / {contact_id}", customer.account_no, customer.name),
+            before: None,
+            after: Some(after),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/customers/{id}?saved=true#contacts")).into_response())
+}
+
+#[derive(Deserialize)]
+struct EmptyForm {}
+
+async fn remove_contact(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, contact_id)): Path<(Uuid, Uuid)>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditCustomers)?;
+    let mut tx = user.tx(&state.db).await?;
+    let customer = db::get(&mut tx, id).await?;
+    let removed = db::remove_contact(&mut tx, id, contact_id).await?;
+    let before = serde_json::json!({"contact": removed.name, "role": removed.role, "phone": removed.phone, "email": removed.email});
+    audit::record(
+        &mut tx,
+        &Actor::from(&user),
+        Change {
+            action: "remove_contact",
+            entity: "customer",
+            entity_id: Some(id),
+            summary: format!("{} {}", customer.account_no, customer.name),
+            before: Some(before),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/customers/{id}?saved=true#contacts")).into_response())
+}

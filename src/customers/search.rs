@@ -1,0 +1,137 @@
+//! What a search box entry means. Counter staff type an account number, part
+//! of a name, a phone number or a meter serial into one box; this decides
+//! which of those to look up.
+
+/// The lookups one query asks for; each is run and the results merged.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SearchPlan {
+    /// Account numbers starting with these digits.
+    pub account_prefix: Option<String>,
+    /// A phone number, exactly (customers' and their contacts').
+    pub phone: Option<String>,
+    /// Meter serials starting with this (upper-cased).
+    pub serial_prefix: Option<String>,
+    pub name: Option<NameQuery>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum NameQuery {
+    /// One character: names that start with it (a surname).
+    Prefix(String),
+    /// Two or more: names containing it, found through the character-pair index.
+    Contains { grams: Vec<String>, pattern: String },
+}
+
+pub fn plan(query: &str) -> SearchPlan {
+    let q = query.trim();
+    let mut plan = SearchPlan::default();
+    if q.is_empty() {
+        return plan;
+    }
+    let compact: String = q.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    if compact.bytes().all(|b| b.is_ascii_digit()) {
+        plan.account_prefix = Some(compact.clone());
+        if let Some(phone) = crate::customers::model::parse_phone(&compact) {
+            plan.phone = Some(phone);
+        }
+        if compact.len() >= 4 {
+            plan.serial_prefix = Some(compact);
+        }
+        return plan;
+    }
+    let serial_like = q.len() >= 4 && q.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if serial_like && q.chars().any(|c| c.is_ascii_digit()) {
+        plan.serial_prefix = Some(q.to_ascii_uppercase());
+        return plan;
+    }
+    plan.name = Some(name_query(q));
+    plan
+}
+
+fn name_query(q: &str) -> NameQuery {
+    let lower = q.to_lowercase();
+    let chars: Vec<char> = lower.chars().collect();
+    if chars.len() == 1 {
+        return NameQuery::Prefix(like_escape(&lower));
+    }
+    let mut grams: Vec<String> =
+        chars.windows(2).filter(|w| !w.iter().any(|c| c.is_whitespace())).map(|w| w.iter().collect()).collect();
+    grams.sort();
+    grams.dedup();
+    NameQuery::Contains { grams, pattern: format!("%{}%", like_escape(q)) }
+}
+
+/// Escapes LIKE's wildcards so that a typed `%` or `_` matches itself.
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_look_up_account_phone_and_serial() {
+        let p = plan("13800138000");
+        assert_eq!(p.account_prefix.as_deref(), Some("13800138000"));
+        assert_eq!(p.phone.as_deref(), Some("13800138000"));
+        assert_eq!(p.serial_prefix.as_deref(), Some("13800138000"));
+        assert_eq!(p.name, None);
+    }
+
+    #[test]
+    fn a_short_number_is_an_account_prefix_only() {
+        let p = plan("010");
+        assert_eq!(p.account_prefix.as_deref(), Some("010"));
+        assert_eq!(p.phone, None);
+        assert_eq!(p.serial_prefix, None);
+    }
+
+    #[test]
+    fn letters_and_digits_are_a_meter_serial() {
+        let p = plan("zj-3300");
+        assert_eq!(p.serial_prefix.as_deref(), Some("ZJ-3300"));
+        assert_eq!(p.name, None);
+    }
+
+    #[test]
+    fn chinese_is_a_name_by_character_pairs() {
+        assert_eq!(
+            plan(" 建国 ").name,
+            Some(NameQuery::Contains { grams: vec!["建国".into()], pattern: "%建国%".into() })
+        );
+        assert_eq!(
+            plan("王建国").name,
+            Some(NameQuery::Contains { grams: vec!["建国".into(), "王建".into()], pattern: "%王建国%".into() })
+        );
+    }
+
+    #[test]
+    fn one_character_is_a_surname() {
+        assert_eq!(plan("王").name, Some(NameQuery::Prefix("王".into())));
+    }
+
+    #[test]
+    fn latin_names_match_case_insensitively() {
+        match plan("Wang Li").name {
+            Some(NameQuery::Contains { grams, .. }) => {
+                assert!(grams.contains(&"wa".to_string()));
+                assert!(!grams.iter().any(|g| g.contains(' ')));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wildcards_are_literal() {
+        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(plan(""), SearchPlan::default());
+    }
+}

@@ -1,0 +1,104 @@
+//! Creating and changing customers: validate, write, audit — one path for the
+//! pages and the API alike.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    audit::{self, Actor, Change},
+    customers::{
+        db::{self, Customer, WriteError},
+        model::{self, CustomerDraft},
+    },
+    web::error::{AppError, FieldErrors},
+};
+
+#[derive(Debug)]
+pub enum SaveError {
+    Invalid(FieldErrors),
+    Stale,
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for SaveError {
+    fn from(err: sqlx::Error) -> Self {
+        SaveError::Db(err)
+    }
+}
+
+impl From<WriteError> for SaveError {
+    fn from(err: WriteError) -> Self {
+        match err {
+            WriteError::AccountNoTaken => {
+                let mut errors = FieldErrors::default();
+                errors.add("account_no", "account_no_taken");
+                SaveError::Invalid(errors)
+            }
+            WriteError::StaleVersion => SaveError::Stale,
+            WriteError::Db(e) => SaveError::Db(e),
+        }
+    }
+}
+
+impl From<SaveError> for AppError {
+    fn from(err: SaveError) -> Self {
+        match err {
+            SaveError::Invalid(errors) => AppError::Invalid(errors),
+            SaveError::Stale => AppError::Conflict("stale_version"),
+            SaveError::Db(e) => e.into(),
+        }
+    }
+}
+
+pub async fn create(conn: &mut PgConnection, actor: &Actor, draft: &CustomerDraft) -> Result<Customer, SaveError> {
+    let allowed = db::load_allowed(conn).await?;
+    let valid = model::validate(draft, &allowed).map_err(SaveError::Invalid)?;
+    let (id, account_no) = db::insert(conn, &valid).await?;
+    let customer = db::get(conn, id).await?;
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: "create",
+            entity: "customer",
+            entity_id: Some(id),
+            summary: format!("{account_no} {}", customer.name),
+            before: None,
+            after: Some(customer.snapshot()),
+        },
+    )
+    .await?;
+    Ok(customer)
+}
+
+/// Applies `patch` to the customer. When the patch names a version, the
+/// customer must still be at it (someone else's edit is never overwritten).
+pub async fn update(conn: &mut PgConnection, actor: &Actor, id: Uuid, patch: CustomerDraft) -> Result<Customer, SaveError> {
+    let current = db::get(conn, id).await?;
+    if patch.version.is_some_and(|v| v != current.version) {
+        return Err(SaveError::Stale);
+    }
+    let allowed = db::load_allowed(conn).await?;
+    // The account number is fixed once issued.
+    let merged = current.to_draft().apply(CustomerDraft { account_no: None, ..patch });
+    let valid = model::validate(&merged, &allowed).map_err(SaveError::Invalid)?;
+    db::update(conn, id, current.version, &valid).await?;
+    let updated = db::get(conn, id).await?;
+    let (before, after) = (current.snapshot(), updated.snapshot());
+    if before != after {
+        audit::record(
+            conn,
+            actor,
+            Change {
+                action: "update",
+                entity: "customer",
+                entity_id: Some(id),
+                summary: format!("{} {}", updated.account_no, updated.name),
+                before: Some(before),
+                after: Some(after),
+            },
+        )
+        .await?;
+    }
+    Ok(updated)
+}

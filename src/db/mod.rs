@@ -1,0 +1,150 @@
+//! Connection pools, migrations, the embedded cluster and the tenant-scoped
+//! transaction through which all tenant work goes.
+
+pub mod embedded;
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::{
+    Connection, Executor, PgConnection, PgPool, Postgres, Transaction,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use uuid::Uuid;
+
+use crate::config::Config;
+
+/// A transaction in which `app.tenant_id` is set: row-level security limits
+/// every statement in it to that tenant.
+pub type Tx = Transaction<'static, Postgres>;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database a process works with: the owner URL (for migrations and admin
+/// commands), the application pool, and the embedded cluster if we run one.
+pub struct Database {
+    pub owner_url: String,
+    pub app: PgPool,
+    pub embedded: Option<embedded::EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to the configured database, or starts the embedded cluster when
+    /// none is configured. Migrations are applied when `migrate` is true.
+    pub async fn open(config: &Config, migrate: bool) -> anyhow::Result<Self> {
+        let (owner_url, embedded) = match &config.database_url {
+            Some(url) => (url.expose().to_owned(), None),
+            None => {
+                let cluster = embedded::EmbeddedPostgres::start(&config.data_dir.join("pg")).await?;
+                let admin_url = cluster.superuser_url("postgres");
+                ensure_database(&admin_url, "gridcrm").await?;
+                (cluster.superuser_url("gridcrm"), Some(cluster))
+            }
+        };
+        if migrate {
+            run_migrations(&owner_url).await?;
+        }
+        let app_url = config.app_database_url.as_ref().map(|s| s.expose().to_owned());
+        let app = app_pool(&owner_url, app_url.as_deref(), config.max_connections).await?;
+        Ok(Self { owner_url, app, embedded })
+    }
+
+    /// Closes the pool and stops the embedded cluster, if any.
+    pub async fn close(mut self) {
+        self.app.close().await;
+        if let Some(cluster) = self.embedded.as_mut() {
+            if let Err(err) = cluster.stop().await {
+                tracing::warn!(error = %err, "embedded PostgreSQL did not stop cleanly");
+            }
+        }
+    }
+}
+
+/// Creates `name` on the server behind `admin_url` unless it exists.
+pub async fn ensure_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(admin_url).await.context("connecting to PostgreSQL")?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await?;
+    if !exists {
+        conn.execute(format!("CREATE DATABASE \"{name}\" ENCODING 'UTF8'").as_str()).await?;
+    }
+    Ok(())
+}
+
+/// Applies pending migrations as the owner role.
+pub async fn run_migrations(owner_url: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(owner_url).await.context("connecting to PostgreSQL as owner")?;
+    MIGRATOR.run(&mut conn).await.context("applying migrations")?;
+    Ok(())
+}
+
+/// The pool the server does all its tenant work with. It is the application
+/// role, by its own login or through `SET ROLE`, and start-up refuses to go on
+/// if that role could bypass row-level security.
+pub async fn app_pool(owner_url: &str, app_url: Option<&str>, max: u32) -> anyhow::Result<PgPool> {
+    let switch_role = app_url.is_none();
+    let options: PgConnectOptions = app_url.unwrap_or(owner_url).parse().context("parsing the database URL")?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if switch_role {
+                    conn.execute("SET ROLE gridcrm_app").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .context("connecting the application pool")?;
+    check_app_role(&pool).await?;
+    Ok(pool)
+}
+
+async fn check_app_role(pool: &PgPool) -> anyhow::Result<()> {
+    let row = sqlx::query!(
+        r#"SELECT r.rolsuper AS "superuser!", r.rolbypassrls AS "bypass_rls!",
+                  (SELECT count(*) FROM pg_tables t WHERE t.tableowner = current_user AND t.schemaname = 'public') AS "owned_tables!"
+           FROM pg_roles r WHERE r.rolname = current_user"#
+    )
+    .fetch_one(pool)
+    .await?;
+    if row.superuser || row.bypass_rls || row.owned_tables > 0 {
+        bail!("the application database role can bypass row-level security (superuser, BYPASSRLS or table owner); refusing to start");
+    }
+    Ok(())
+}
+
+/// Begins a transaction scoped to one tenant (and, for audit, one user).
+/// `set_config(..., true)` is transaction-local, so a pooled connection never
+/// carries a tenant into the next request.
+pub async fn begin_tenant(pool: &PgPool, tenant_id: Uuid, user_id: Option<Uuid>) -> Result<Tx, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        r#"SELECT set_config('app.tenant_id', $1, true) AS "tenant", set_config('app.user_id', $2, true) AS "user""#,
+        tenant_id.to_string(),
+        user_id.map(|u| u.to_string()).unwrap_or_default()
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(tx)
+}
+
+/// Whether the database answers (for /healthz).
+pub async fn ping(pool: &PgPool) -> bool {
+    tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+/// Maps a constraint violation to the constraint's name, so callers can turn it
+/// into a field error ("account number already exists") instead of a 500.
+pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
+    match err {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}

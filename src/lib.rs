@@ -1,0 +1,18 @@
+//! gridcrm: a multi-tenant customer-relationship server for electric power
+//! supply companies. The library builds the application; `main.rs` is the CLI.
+
+rust_i18n::i18n!("locales", fallback = "en");
+
+pub mod api;
+pub mod audit;
+pub mod config;
+pub mod customers;
+pub mod db;
+pub mod home;
+pub mod platform;
+pub mod seed;
+pub mod staff;
+pub mod tenants;
+pub mod web;
+
+pub use web::{AppState, app};

@@ -1,0 +1,345 @@
+//! The gridcrm command line: serve, demo, migrate, seed, and tenant, user and
+//! API-key administration.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use gridcrm::{
+    AppState, app,
+    audit::{self, Actor, Change},
+    config::Config,
+    db::{self, Database},
+    seed,
+    staff::{Role, db as staff_db, model},
+    tenants::{self, TenantInput},
+    web::error::FieldErrors,
+};
+
+#[derive(Parser)]
+#[command(name = "gridcrm", version, about = "Customer-relationship server for electric power supply companies")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web application and the API.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080; env GRIDCRM_BIND).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Start everything for a demo: database, migrations, demo data (unless
+    /// the database already holds data), and the server.
+    Demo {
+        #[arg(long)]
+        bind: Option<String>,
+        /// Customers in the first demo tenant.
+        #[arg(long, default_value_t = 5000)]
+        customers: u64,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Load data.
+    Seed {
+        /// Seed the demo tenants, staff and customers (an empty database only).
+        #[arg(long, required = true)]
+        demo: bool,
+        /// Customers in the first demo tenant (the others get at most 3,000).
+        #[arg(long, default_value_t = 5000)]
+        customers: u64,
+    },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage staff users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys.
+    Apikey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with the default reference lists.
+    Create {
+        /// Company code used at login, e.g. "hangzhou".
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "Asia/Shanghai")]
+        time_zone: String,
+        /// Leading digits of the tenant's account numbers.
+        #[arg(long, default_value = "01")]
+        account_prefix: String,
+        /// The operator's own tenant, whose users may be platform admins.
+        #[arg(long)]
+        platform: bool,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        username: String,
+        /// counter_staff, account_manager, supervisor, tenant_admin or platform_admin.
+        #[arg(long)]
+        role: String,
+        /// Name shown in pages and the audit log (defaults to the username).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create an API key and print it once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// The role the key acts with.
+        #[arg(long)]
+        role: String,
+        /// What the key is for, e.g. "95598 call centre".
+        #[arg(long, default_value = "api")]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GRIDCRM_LOG")
+                .unwrap_or_else(|_| "gridcrm=info,tower_http=warn,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load().context("loading configuration")?;
+    match cli.command {
+        Command::Serve { bind } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            // The embedded cluster is ours to migrate; a shared server is migrated by `gridcrm migrate`.
+            let migrate = config.database_url.is_none();
+            let database = Database::open(&config, migrate).await?;
+            serve(config, database, None).await
+        }
+        Command::Demo { bind, customers } => {
+            if let Some(bind) = bind {
+                config.bind = bind;
+            }
+            let database = Database::open(&config, true).await?;
+            let seeded = if seed::has_data(&database.app).await? {
+                eprintln!("The database already holds data; the demo data was not seeded again.");
+                false
+            } else {
+                seed::seed_demo(&database.app, customers, std::io::stderr().is_terminal()).await?;
+                true
+            };
+            serve(config, database, Some(seeded)).await
+        }
+        Command::Migrate => {
+            let database = Database::open(&config, true).await?;
+            let status = gridcrm::platform::migration_status(&database.app).await?;
+            for m in &status {
+                println!("{:>4} {:<40} {}", m.version, m.description, if m.applied_at.is_some() { "applied" } else { "pending" });
+            }
+            database.close().await;
+            Ok(())
+        }
+        Command::Seed { demo: _, customers } => {
+            let database = Database::open(&config, true).await?;
+            let result = async {
+                if seed::has_data(&database.app).await? {
+                    bail!("the database already holds data; demo seeding needs an empty database (e.g. GRIDCRM_DATA_DIR=./data-bench)");
+                }
+                seed::seed_demo(&database.app, customers, std::io::stderr().is_terminal()).await?;
+                print_logins();
+                Ok(())
+            }
+            .await;
+            database.close().await;
+            result
+        }
+        Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
+        Command::User { command } => with_database(&config, |db| Box::pin(user_command(db, command))).await,
+        Command::Apikey { command } => with_database(&config, |db| Box::pin(apikey_command(db, command))).await,
+    }
+}
+
+type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
+
+/// Runs an admin command against the database and always shuts it down after.
+async fn with_database(config: &Config, f: impl for<'a> FnOnce(&'a Database) -> BoxFuture<'a>) -> anyhow::Result<()> {
+    let database = Database::open(config, config.database_url.is_none()).await?;
+    let result = f(&database).await;
+    database.close().await;
+    result
+}
+
+fn field_errors(what: &str, errors: &FieldErrors) -> anyhow::Error {
+    let list: Vec<String> = errors.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code)).collect();
+    anyhow::anyhow!("{what}: {}", list.join(", "))
+}
+
+async fn tenant_command(database: &Database, command: TenantCommand) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create { slug, name, time_zone, account_prefix, platform } => {
+            let input = TenantInput { slug: &slug, name: &name, time_zone: &time_zone, account_prefix: &account_prefix, is_platform: platform };
+            let valid = tenants::validate(&input).map_err(|e| field_errors("invalid tenant", &e))?;
+            match tenants::create(&database.app, &valid, &Actor::command_line("tenant create")).await {
+                Ok(id) => println!("created tenant {} ({id})", valid.slug),
+                Err(tenants::CreateError::Invalid(e)) => return Err(field_errors("tenant not created", &e)),
+                Err(tenants::CreateError::Db(e)) => return Err(e.into()),
+            }
+        }
+        TenantCommand::List => {
+            for t in tenants::list(&database.app).await? {
+                println!("{:<20} {:<30} {}{}", t.slug, t.name, t.time_zone, if t.is_platform { " (platform)" } else { "" });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    Ok(password)
+}
+
+async fn tenant_id(database: &Database, slug: &str) -> anyhow::Result<(uuid::Uuid, bool)> {
+    let row = sqlx::query!("SELECT id, is_platform FROM tenants WHERE slug = $1", slug)
+        .fetch_optional(&database.app)
+        .await?
+        .with_context(|| format!("no tenant with the code {slug:?}"))?;
+    Ok((row.id, row.is_platform))
+}
+
+async fn user_command(database: &Database, command: UserCommand) -> anyhow::Result<()> {
+    let UserCommand::Create { tenant, username, role, display_name } = command;
+    let (tenant_id, is_platform) = tenant_id(database, &tenant).await?;
+    let mut errors = FieldErrors::default();
+    let username = model::parse_username(&username, &mut errors);
+    let role = Role::parse(&role);
+    match role {
+        None => errors.add("role", "unknown_code"),
+        Some(Role::PlatformAdmin) if !is_platform => errors.add("role", "platform_role_outside_platform"),
+        Some(_) => {}
+    }
+    let password = read_password()?;
+    model::check_password(&password, "password", &mut errors);
+    if !errors.is_empty() {
+        return Err(field_errors("user not created", &errors));
+    }
+    let role = role.unwrap_or(Role::CounterStaff);
+    let display_name = display_name.unwrap_or_else(|| username.clone());
+    let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
+    let new = staff_db::NewUser { tenant_id, username: &username, display_name: &display_name, role, password: &password };
+    let id = staff_db::create_user(&mut tx, new).await?.with_context(|| format!("user {username} already exists"))?;
+    let after = serde_json::json!({"username": username, "display_name": display_name, "role": role.as_str()});
+    audit::record(
+        &mut tx,
+        &Actor::command_line("user create"),
+        Change { action: "create", entity: "user", entity_id: Some(id), summary: username.clone(), before: None, after: Some(after) },
+    )
+    .await?;
+    tx.commit().await?;
+    println!("created user {username} ({}) in {tenant}", role.as_str());
+    Ok(())
+}
+
+async fn apikey_command(database: &Database, command: ApiKeyCommand) -> anyhow::Result<()> {
+    let ApiKeyCommand::Create { tenant, role, name } = command;
+    let (tenant_id, _) = tenant_id(database, &tenant).await?;
+    let role = Role::parse(&role)
+        .filter(|r| Role::TENANT_ROLES.contains(r))
+        .with_context(|| format!("--role {role:?} is not one of counter_staff, account_manager, supervisor, tenant_admin"))?;
+    let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
+    let (id, key) = staff_db::create_api_key(&mut tx, tenant_id, &name, role).await?;
+    let after = serde_json::json!({"name": name, "role": role.as_str()});
+    audit::record(
+        &mut tx,
+        &Actor::command_line("apikey create"),
+        Change { action: "create", entity: "api_key", entity_id: Some(id), summary: name.clone(), before: None, after: Some(after) },
+    )
+    .await?;
+    tx.commit().await?;
+    eprintln!("API key for {tenant} ({}); it is shown only this once:", role.as_str());
+    println!("{key}");
+    Ok(())
+}
+
+fn print_logins() {
+    let tenants: Vec<&str> = seed::DEMO_TENANTS.iter().map(|t| t.slug).collect();
+    println!("Demo logins (password {}):", seed::DEMO_PASSWORD);
+    println!("  company code  platform      user root (platform admin)");
+    for (username, name, role) in seed::DEMO_STAFF {
+        println!("  company code  {:<13} user {username:<10} {name} ({})", tenants.join(" or "), role.as_str());
+    }
+}
+
+async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let state = AppState::new(database.app.clone(), config);
+    if demo_seeded.is_some() {
+        print_logins();
+    }
+    println!("gridcrm is serving on {url}  (Ctrl-C stops it)");
+    std::io::stdout().flush().ok();
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+    database.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            sig.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

@@ -1,0 +1,226 @@
+//! Staff SQL: users, sessions and API keys. Every function runs inside a
+//! tenant-scoped transaction, so it only ever sees that tenant's rows.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::staff::{Role, password};
+
+pub struct LoginCandidate {
+    pub id: Uuid,
+    pub password_hash: String,
+    pub active: bool,
+    pub locked: bool,
+    pub display_name: String,
+}
+
+pub async fn find_for_login(conn: &mut PgConnection, username: &str) -> sqlx::Result<Option<LoginCandidate>> {
+    sqlx::query_as!(
+        LoginCandidate,
+        r#"SELECT id, password_hash, active, display_name,
+                  coalesce(locked_until > now(), false) AS "locked!"
+           FROM users WHERE username = $1"#,
+        username
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Counts a wrong password; the account locks for `lock_minutes` once
+/// `max_failures` follow one another.
+pub async fn record_failed_login(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    max_failures: i32,
+    lock_minutes: i64,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE users SET failed_logins = failed_logins + 1,
+               locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE locked_until END
+           WHERE id = $1"#,
+        user_id,
+        max_failures,
+        lock_minutes as i32
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Starts a session after a good password: clears the failure count and
+/// returns the cookie token. The token is new at every login.
+pub async fn start_session(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    absolute_hours: i64,
+) -> sqlx::Result<String> {
+    sqlx::query!("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", user_id)
+        .execute(&mut *conn)
+        .await?;
+    // Housekeeping: this user's expired sessions go.
+    sqlx::query!("DELETE FROM sessions WHERE user_id = $1 AND expires_at < now()", user_id)
+        .execute(&mut *conn)
+        .await?;
+    let secret = password::random_token();
+    sqlx::query!(
+        r#"INSERT INTO sessions (tenant_id, id, token_hash, user_id, csrf_token, expires_at)
+           VALUES ($1, $2, $3, $4, $5, now() + make_interval(hours => $6))"#,
+        tenant_id,
+        Uuid::now_v7(),
+        password::sha256(&secret),
+        user_id,
+        password::random_token(),
+        absolute_hours as i32
+    )
+    .execute(conn)
+    .await?;
+    Ok(crate::web::auth::make_token(tenant_id, &secret))
+}
+
+pub async fn end_session(conn: &mut PgConnection, session_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("DELETE FROM sessions WHERE id = $1", session_id).execute(conn).await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StaffUser {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub locale: Option<String>,
+    pub active: bool,
+    pub locked: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl StaffUser {
+    pub fn role_key(&self) -> String {
+        format!("role.{}", self.role)
+    }
+}
+
+pub async fn list_users(conn: &mut PgConnection) -> sqlx::Result<Vec<StaffUser>> {
+    sqlx::query_as!(
+        StaffUser,
+        r#"SELECT id, username, display_name, role, locale, active, created_at,
+                  coalesce(locked_until > now(), false) AS "locked!"
+           FROM users ORDER BY active DESC, role, username"#
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn get_user(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<StaffUser> {
+    sqlx::query_as!(
+        StaffUser,
+        r#"SELECT id, username, display_name, role, locale, active, created_at,
+                  coalesce(locked_until > now(), false) AS "locked!"
+           FROM users WHERE id = $1"#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Users who may be assigned customers, for the account-manager picker.
+pub async fn list_account_managers(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!(
+        "SELECT id, display_name FROM users WHERE role = 'account_manager' AND active ORDER BY display_name"
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.display_name)).collect())
+}
+
+pub struct NewUser<'a> {
+    pub tenant_id: Uuid,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub role: Role,
+    pub password: &'a str,
+}
+
+/// Inserts a user; a taken username comes back as `Ok(None)`.
+pub async fn create_user(conn: &mut PgConnection, user: NewUser<'_>) -> sqlx::Result<Option<Uuid>> {
+    let id = Uuid::now_v7();
+    let hash = password::hash(user.password);
+    let inserted = sqlx::query!(
+        r#"INSERT INTO users (tenant_id, id, username, display_name, role, password_hash)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, username) DO NOTHING"#,
+        user.tenant_id,
+        id,
+        user.username,
+        user.display_name,
+        user.role.as_str(),
+        hash
+    )
+    .execute(conn)
+    .await?;
+    Ok((inserted.rows_affected() == 1).then_some(id))
+}
+
+pub struct UserChanges<'a> {
+    pub display_name: &'a str,
+    pub role: Role,
+    pub active: bool,
+    pub locale: Option<&'a str>,
+    pub new_password: Option<&'a str>,
+    pub unlock: bool,
+}
+
+pub async fn update_user(conn: &mut PgConnection, id: Uuid, changes: UserChanges<'_>) -> sqlx::Result<()> {
+    let hash = changes.new_password.map(password::hash);
+    sqlx::query!(
+        r#"UPDATE users SET display_name = $2, role = $3, active = $4, locale = $5,
+               password_hash = coalesce($6, password_hash),
+               failed_logins = CASE WHEN $7 THEN 0 ELSE failed_logins END,
+               locked_until = CASE WHEN $7 THEN NULL ELSE locked_until END
+           WHERE id = $1"#,
+        id,
+        changes.display_name,
+        changes.role.as_str(),
+        changes.active,
+        changes.locale,
+        hash,
+        changes.unlock
+    )
+    .execute(&mut *conn)
+    .await?;
+    if !changes.active || changes.new_password.is_some() {
+        // A deactivated user, or one whose password was reset, is signed out everywhere.
+        sqlx::query!("DELETE FROM sessions WHERE user_id = $1", id).execute(conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn set_locale(conn: &mut PgConnection, id: Uuid, locale: &str) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE users SET locale = $2 WHERE id = $1", id, locale).execute(conn).await?;
+    Ok(())
+}
+
+/// Creates an API key and returns it in full; only its hash is kept.
+pub async fn create_api_key(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    name: &str,
+    role: Role,
+) -> sqlx::Result<(Uuid, String)> {
+    let secret = password::random_token();
+    let key = format!("{}{}", crate::web::auth::API_KEY_PREFIX, crate::web::auth::make_token(tenant_id, &secret));
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO api_keys (tenant_id, id, name, prefix, key_hash, role) VALUES ($1, $2, $3, $4, $5, $6)",
+        tenant_id,
+        id,
+        name,
+        format!("{}…{}", crate::web::auth::API_KEY_PREFIX, &secret[..6]),
+        password::sha256(&secret),
+        role.as_str()
+    )
+    .execute(conn)
+    .await?;
+    Ok((id, key))
+}

@@ -1,0 +1,305 @@
+//! Who is calling: a browser session (cookie) or an API key (Bearer). One
+//! middleware resolves the caller once per request; handlers take
+//! [`CurrentUser`] and check one permission.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::{HeaderMap, request::Parts},
+    middleware::Next,
+    response::Response,
+};
+use chrono_tz::Tz;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    db::{self, Tx},
+    staff::{Permission, Role, password},
+    web::{
+        AppState,
+        error::AppError,
+        i18n::Locale,
+    },
+};
+
+pub const SESSION_COOKIE: &str = "gridcrm_session";
+pub const LANG_COOKIE: &str = "lang";
+
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub tenant_name: String,
+    pub tz: Tz,
+    pub is_platform: bool,
+    /// The staff user, or None when the caller is an API key.
+    pub user_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    /// Who this is, for pages and the audit log.
+    pub label: String,
+    pub role: Role,
+    pub locale: Locale,
+    pub csrf_token: String,
+    pub request_id: Option<String>,
+}
+
+impl CurrentUser {
+    /// The one permission check of a handler. A missing permission is 403: the
+    /// caller knows their own role, so nothing about other tenants leaks.
+    pub fn require(&self, permission: Permission) -> Result<(), AppError> {
+        if self.role.can(permission) { Ok(()) } else { Err(AppError::Forbidden) }
+    }
+
+    /// A transaction scoped to this caller's tenant.
+    pub async fn tx(&self, pool: &PgPool) -> Result<Tx, AppError> {
+        Ok(db::begin_tenant(pool, self.tenant_id, self.user_id).await?)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<CurrentUser>().cloned().ok_or(AppError::Unauthenticated)
+    }
+}
+
+/// The caller's address, for throttling.
+pub fn client_ip(parts_ext: &axum::http::Extensions) -> IpAddr {
+    parts_ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A session or API-key token: the tenant id, then a random secret. Carrying the
+/// tenant lets the lookup itself run under row-level security.
+pub fn split_token(token: &str) -> Option<(Uuid, &str)> {
+    let (tenant, secret) = token.split_once('.')?;
+    let tenant = Uuid::try_parse(tenant).ok()?;
+    (secret.len() >= 32).then_some((tenant, secret))
+}
+
+pub fn make_token(tenant_id: Uuid, secret: &str) -> String {
+    format!("{}.{}", tenant_id.simple(), secret)
+}
+
+/// Resolves the caller and the language, and puts both into the request.
+pub async fn resolve_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let session = cookie(headers, SESSION_COOKIE).map(str::to_owned);
+    let lang_cookie = cookie(headers, LANG_COOKIE).map(str::to_owned);
+    let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+
+    let caller = match (bearer, session) {
+        (Some(key), _) => api_key_caller(&state.db, &key).await,
+        (None, Some(token)) => session_caller(&state, &token).await,
+        (None, None) => Ok(None),
+    };
+    let caller = match caller {
+        Ok(c) => c,
+        Err(err) => {
+            tracing::error!(error = %err, "resolving the caller failed");
+            None
+        }
+    };
+    let user_locale = caller.as_ref().filter(|c| c.user_id.is_some()).map(|c| c.locale);
+    let locale = Locale::negotiate(user_locale, lang_cookie.as_deref(), accept.as_deref());
+    request.extensions_mut().insert(locale);
+    if let Some(mut caller) = caller {
+        caller.locale = locale;
+        caller.request_id = request_id;
+        request.extensions_mut().insert(caller);
+    }
+    next.run(request).await
+}
+
+async fn session_caller(state: &AppState, token: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
+    let Some((tenant_id, secret)) = split_token(token) else { return Ok(None) };
+    let mut tx = db::begin_tenant(&state.db, tenant_id, None).await?;
+    let row = sqlx::query!(
+        r#"SELECT s.id, s.user_id, s.csrf_token, (s.last_seen_at < now() - interval '1 minute') AS "stale!",
+                  u.display_name, u.role, u.locale, t.slug, t.name AS tenant_name, t.time_zone, t.is_platform
+           FROM sessions s
+           JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+           JOIN tenants t ON t.id = s.tenant_id
+           WHERE s.token_hash = $1 AND s.expires_at > now()
+             AND s.last_seen_at > now() - make_interval(mins => $2) AND u.active"#,
+        password::sha256(secret),
+        state.config.session_idle_minutes as i32
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    if row.stale {
+        // Idle time is tracked to the minute, so most requests write nothing.
+        sqlx::query!("UPDATE sessions SET last_seen_at = now() WHERE id = $1", row.id).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(CurrentUser {
+        tenant_id,
+        tenant_slug: row.slug,
+        tenant_name: row.tenant_name,
+        tz: row.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
+        is_platform: row.is_platform,
+        user_id: Some(row.user_id),
+        api_key_id: None,
+        session_id: Some(row.id),
+        label: row.display_name,
+        role: Role::parse(&row.role).unwrap_or(Role::CounterStaff),
+        locale: row.locale.as_deref().and_then(Locale::parse).unwrap_or_default(),
+        csrf_token: row.csrf_token,
+        request_id: None,
+    }))
+}
+
+/// API keys look like `gck_<tenant>.<secret>`.
+pub const API_KEY_PREFIX: &str = "gck_";
+
+async fn api_key_caller(pool: &PgPool, key: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
+    let Some((tenant_id, secret)) = key.strip_prefix(API_KEY_PREFIX).and_then(split_token) else {
+        return Ok(None);
+    };
+    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    let row = sqlx::query!(
+        r#"UPDATE api_keys k SET last_used_at = now()
+           FROM tenants t
+           WHERE t.id = k.tenant_id AND k.key_hash = $1 AND k.revoked_at IS NULL
+           RETURNING k.id, k.name, k.role, t.slug, t.name AS tenant_name, t.time_zone"#,
+        password::sha256(secret)
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row.map(|row| CurrentUser {
+        tenant_id,
+        tenant_slug: row.slug,
+        tenant_name: row.tenant_name,
+        tz: row.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
+        is_platform: false,
+        user_id: None,
+        api_key_id: Some(row.id),
+        session_id: None,
+        label: format!("API key {}", row.name),
+        role: Role::parse(&row.role).unwrap_or(Role::CounterStaff),
+        locale: Locale::default(),
+        csrf_token: String::new(),
+        request_id: None,
+    }))
+}
+
+/// Failed logins per address in a fixed window; in memory, per process.
+pub struct LoginThrottle {
+    window: Duration,
+    max_failures: u32,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl LoginThrottle {
+    pub fn new(max_failures: u32, window: Duration) -> Self {
+        Self { window, max_failures, failures: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&ip).is_some_and(|(n, since)| now.duration_since(*since) < self.window && *n >= self.max_failures)
+    }
+
+    pub fn record_failure(&self, ip: IpAddr, now: Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // Keep the map small: forget windows that have passed.
+        if map.len() > 10_000 {
+            map.retain(|_, (_, since)| now.duration_since(*since) < self.window);
+        }
+        let entry = map.entry(ip).or_insert((0, now));
+        if now.duration_since(entry.1) >= self.window {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
+    pub fn clear(&self, ip: IpAddr) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&ip);
+    }
+}
+
+/// Only local paths are followed after login, never another site.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains("://") => n,
+        _ => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_blocks_after_the_limit_and_forgets_after_the_window() {
+        let t = LoginThrottle::new(3, Duration::from_secs(600));
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        let start = Instant::now();
+        for _ in 0..2 {
+            t.record_failure(ip, start);
+        }
+        assert!(!t.is_blocked(ip, start));
+        t.record_failure(ip, start);
+        assert!(t.is_blocked(ip, start));
+        assert!(!t.is_blocked(IpAddr::from([10, 0, 0, 2]), start));
+        assert!(!t.is_blocked(ip, start + Duration::from_secs(601)));
+    }
+
+    #[test]
+    fn next_urls_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/customers/1")), "/customers/1");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn tokens_carry_their_tenant() {
+        let tenant = Uuid::now_v7();
+        let secret = password::random_token();
+        let token = make_token(tenant, &secret);
+        assert_eq!(split_token(&token), Some((tenant, secret.as_str())));
+        assert_eq!(split_token("nonsense"), None);
+        assert_eq!(split_token(&format!("{}.short", tenant.simple())), None);
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(axum::http::header::COOKIE, "a=1; gridcrm_session=abc; lang=en".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "lang"), Some("en"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! One error type for every handler. It renders as a friendly page for
+//! browsers and as `application/problem+json` (RFC 9457) for the API; the
+//! choice is made once, in [`render_errors`], which knows the path and locale.
+
+use axum::{
+    Json,
+    extract::Request,
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::Serialize;
+
+use crate::web::{
+    auth::CurrentUser,
+    i18n::{I18n, Locale},
+    page::Page,
+};
+
+/// Field-level validation problems, each a field name and a message code
+/// (translated as `err.<code>`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FieldErrors(Vec<FieldError>);
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: &'static str,
+}
+
+impl FieldErrors {
+    pub fn add(&mut self, field: impl Into<String>, code: &'static str) {
+        let field = field.into();
+        if !self.has(&field) {
+            self.0.push(FieldError { field, code });
+        }
+    }
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|e| e.field == field)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &FieldError> {
+        self.0.iter()
+    }
+    /// The translated message for `field`, for a form to show beside it.
+    pub fn message(&self, field: &str, i: &I18n) -> Option<String> {
+        self.0.iter().find(|e| e.field == field).map(|e| i.t(&format!("err.{}", e.code)))
+    }
+    /// `Ok(value)` when nothing was wrong, else the errors.
+    pub fn finish<T>(self, value: T) -> Result<T, FieldErrors> {
+        if self.is_empty() { Ok(value) } else { Err(self) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// The request conflicts with the current state; the code is translated as `err.<code>`.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => AppError::NotFound,
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(err: askama::Error) -> Self {
+        AppError::Internal(err.into())
+    }
+}
+
+impl From<FieldErrors> for AppError {
+    fn from(errors: FieldErrors) -> Self {
+        AppError::Invalid(errors)
+    }
+}
+
+/// What [`render_errors`] needs to draw an error; travels in the response's extensions.
+#[derive(Clone, Debug)]
+struct ErrorReport {
+    status: StatusCode,
+    title_code: &'static str,
+    detail: Option<String>,
+    detail_code: Option<&'static str>,
+    fields: FieldErrors,
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let AppError::Internal(err) = &self {
+            // The full chain goes to the log; the user sees a generic message.
+            tracing::error!(error = ?err, "internal error");
+        }
+        let report = ErrorReport {
+            status,
+            title_code: match &self {
+                AppError::NotFound => "not_found",
+                AppError::Unauthenticated => "unauthenticated",
+                AppError::Forbidden => "forbidden",
+                AppError::Invalid(_) => "invalid",
+                AppError::Conflict(_) => "conflict",
+                AppError::TooManyRequests => "too_many_requests",
+                AppError::BadRequest(_) => "bad_request",
+                AppError::Internal(_) => "internal",
+            },
+            detail: match &self {
+                AppError::BadRequest(msg) => Some(msg.clone()),
+                _ => None,
+            },
+            detail_code: match &self {
+                AppError::Conflict(code) => Some(code),
+                _ => None,
+            },
+            fields: match self {
+                AppError::Invalid(fields) => fields,
+                _ => FieldErrors::default(),
+            },
+        };
+        let mut response = status.into_response();
+        response.extensions_mut().insert(report);
+        response
+    }
+}
+
+#[derive(Serialize)]
+struct Problem {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: String,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ProblemField>,
+}
+
+#[derive(Serialize)]
+struct ProblemField {
+    field: String,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    p: Page,
+    status: u16,
+    title: String,
+    detail: Option<String>,
+    fields: Vec<(String, String)>,
+}
+
+/// Turns an [`ErrorReport`] into a page or a problem document.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
+    let locale = request.extensions().get::<Locale>().copied().unwrap_or_default();
+    let user = request.extensions().get::<CurrentUser>().cloned();
+    let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let mut response = next.run(request).await;
+    let Some(report) = response.extensions_mut().remove::<ErrorReport>() else {
+        return response;
+    };
+    let i = I18n(locale);
+    if report.status == StatusCode::UNAUTHORIZED && !is_api {
+        return Redirect::to(&format!("/login?next={}", urlencode(&path_and_query))).into_response();
+    }
+    let title = i.t(&format!("err.title.{}", report.title_code));
+    let detail = report.detail.or_else(|| report.detail_code.map(|c| i.t(&format!("err.{c}"))));
+    if is_api {
+        let problem = Problem {
+            kind: "about:blank",
+            title,
+            status: report.status.as_u16(),
+            detail,
+            errors: report
+                .fields
+                .iter()
+                .map(|f| ProblemField { field: f.field.clone(), code: f.code, message: i.t(&format!("err.{}", f.code)) })
+                .collect(),
+        };
+        let mut response = (report.status, Json(problem)).into_response();
+        if report.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        return response;
+    }
+    let fields = report.fields.iter().map(|f| (f.field.clone(), i.t(&format!("err.{}", f.code)))).collect();
+    let page = ErrorPage { p: Page::new(i, user.as_ref(), &title), status: report.status.as_u16(), title, detail, fields };
+    match askama::Template::render(&page) {
+        Ok(html) => (report.status, Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "error page failed to render");
+            report.status.into_response()
+        }
+    }
+}
+
+/// Percent-encodes a path for a query parameter.
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|e| e[1..].to_owned()).unwrap_or_default()
+}
+
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}

@@ -1,0 +1,90 @@
+//! What every page's layout needs: translation, the signed-in user, the CSRF
+//! token for its forms, and formatting in the tenant's time zone.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+use crate::{
+    staff::Role,
+    web::{auth::CurrentUser, i18n::I18n},
+};
+
+pub struct Page {
+    pub i: I18n,
+    pub title: String,
+    pub user: Option<PageUser>,
+    pub csrf: String,
+    pub tz: Tz,
+}
+
+pub struct PageUser {
+    pub display_name: String,
+    pub role: Role,
+    pub tenant_name: String,
+    pub is_platform: bool,
+}
+
+impl Page {
+    pub fn new(i: I18n, user: Option<&CurrentUser>, title: &str) -> Self {
+        Self {
+            i,
+            title: title.to_owned(),
+            user: user.map(|u| PageUser {
+                display_name: u.label.clone(),
+                role: u.role,
+                tenant_name: u.tenant_name.clone(),
+                is_platform: u.is_platform,
+            }),
+            csrf: user.map(|u| u.csrf_token.clone()).unwrap_or_default(),
+            tz: user.map(|u| u.tz).unwrap_or(chrono_tz::Asia::Shanghai),
+        }
+    }
+
+    /// A page for a signed-in user, titled by a translation key.
+    pub fn for_user(user: &CurrentUser, title_key: &str) -> Self {
+        let i = I18n(user.locale);
+        let title = i.t(title_key);
+        Self::new(i, Some(user), &title)
+    }
+
+    pub fn t(&self, key: &str) -> String {
+        self.i.t(key)
+    }
+    /// Translates a code from a family of keys, e.g. `tc("channel.", "sms")`.
+    pub fn tc(&self, prefix: &str, code: impl AsRef<str>) -> String {
+        self.i.t(&format!("{prefix}{}", code.as_ref()))
+    }
+    pub fn lang(&self) -> &'static str {
+        self.i.0.code()
+    }
+    pub fn money(&self, amount: &Decimal) -> String {
+        self.i.money(*amount)
+    }
+    pub fn number(&self, value: &Decimal) -> String {
+        self.i.number(*value)
+    }
+    pub fn date(&self, date: &NaiveDate) -> String {
+        self.i.date(*date)
+    }
+    pub fn datetime(&self, at: &DateTime<Utc>) -> String {
+        self.i.datetime(*at, self.tz)
+    }
+    pub fn can_manage_users(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ManageUsers))
+    }
+    pub fn can_read_customers(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ReadCustomers))
+    }
+    pub fn can_edit_customers(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::EditCustomers))
+    }
+    pub fn is_platform_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ManageTenants))
+    }
+}
+
+/// Renders a template into an HTML response.
+pub fn render(template: &impl askama::Template) -> Result<axum::response::Html<String>, crate::web::error::AppError> {
+    Ok(axum::response::Html(template.render()?))
+}
