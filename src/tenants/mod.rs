@@ -18,6 +18,7 @@ pub struct TenantInput<'a> {
     pub is_platform: bool,
 }
 
+#[derive(Debug)]
 pub struct ValidTenant {
     pub slug: String,
     pub name: String,

@@ -1,0 +1,194 @@
+//! Tenant isolation, enforced by PostgreSQL and visible on every path.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::{Connection, PgConnection, Row};
+
+use crate::support::{TestApp, location};
+use gridcrm::staff::Role;
+
+/// Every tenant-owned table (one with a tenant_id column) has row-level
+/// security enabled and forced, and every key on it includes tenant_id.
+#[tokio::test]
+async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
+    let app = TestApp::spawn().await;
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let tables: Vec<(String, bool, bool)> = sqlx::query_as(
+        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 15, "expected the archive's tables, found {}", tables.len());
+    for (table, enabled, forced) in &tables {
+        assert!(*enabled && *forced, "{table}: row-level security enabled={enabled} forced={forced}");
+    }
+    let policies: Vec<String> = sqlx::query_scalar("SELECT tablename::text FROM pg_policies WHERE policyname = 'tenant_isolation'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for (table, _, _) in &tables {
+        assert!(policies.contains(table), "{table} has no tenant_isolation policy");
+    }
+    // Primary keys, unique constraints and foreign keys of tenant tables all name tenant_id.
+    let keys = sqlx::query(
+        "SELECT con.conname::text AS name, con.contype::text AS kind, cl.relname::text AS tbl,
+                EXISTS (SELECT 1 FROM unnest(con.conkey) k JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k
+                        WHERE a.attname = 'tenant_id') AS has_tenant
+         FROM pg_constraint con JOIN pg_class cl ON cl.oid = con.conrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
+         WHERE n.nspname = 'public' AND con.contype IN ('p', 'u', 'f')
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = cl.oid AND a.attname = 'tenant_id')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(keys.len() > 30);
+    for key in keys {
+        let name: String = key.get("name");
+        let has_tenant: bool = key.get("has_tenant");
+        assert!(has_tenant, "constraint {name} ({}) on {} lacks tenant_id", key.get::<String, _>("kind"), key.get::<String, _>("tbl"));
+    }
+    // Unique indexes made outside constraints count too.
+    let unique_indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.relname::text, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+         JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+         WHERE n.nspname = 'public' AND x.indisunique
+           AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.oid AND a.attname = 'tenant_id')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    for (name, def) in unique_indexes {
+        assert!(def.contains("tenant_id"), "unique index {name} lacks tenant_id: {def}");
+    }
+}
+
+/// As the application role, with no tenant set, every tenant table is empty.
+#[tokio::test]
+async fn the_application_role_without_a_tenant_sees_no_rows() {
+    let app = TestApp::spawn().await;
+    assert!(app.count_all("customers").await >= 8, "the fixture has customers");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'tenant_id'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    for table in tables {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&app.pool).await.unwrap();
+        assert_eq!(n, 0, "{table} shows rows with no tenant set");
+    }
+    let who: (String, bool) = sqlx::query_as("SELECT current_user::text, (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user)")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(who, ("gridcrm_app".to_owned(), false));
+}
+
+/// Within one tenant's transaction, another tenant's rows can be neither
+/// read nor written.
+#[tokio::test]
+async fn a_tenant_transaction_cannot_read_or_write_another_tenant() {
+    let app = TestApp::spawn().await;
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM customers WHERE id = ANY($1)")
+        .bind(&app.beta.customers)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(seen, 0);
+    let updated = sqlx::query("UPDATE customers SET name = 'x' WHERE id = $1")
+        .bind(app.beta.customers[0])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected(), 0);
+    let insert = sqlx::query(
+        "INSERT INTO reading_routes (tenant_id, id, code, name) VALUES ($1, gen_random_uuid(), 'X1', 'x')",
+    )
+    .bind(app.beta.id)
+    .execute(&mut *tx)
+    .await;
+    assert!(insert.is_err(), "writing a row for another tenant must fail the policy check");
+}
+
+/// Every page that takes an id refuses the other tenant's id with 404.
+#[tokio::test]
+async fn pages_answer_404_for_another_tenants_ids() {
+    let app = TestApp::spawn().await;
+    let admin = app.login(&app.alpha, "admin").await;
+    let theirs = app.beta.customers[0];
+    let their_user = app.beta.user_id("counter");
+    let their_contact: uuid::Uuid = {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM customer_contacts LIMIT 1").fetch_one(&mut *tx).await.unwrap()
+    };
+    for path in [format!("/customers/{theirs}"), format!("/customers/{theirs}/edit"), format!("/admin/users/{their_user}")] {
+        let (status, body) = admin.get_text(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}");
+        assert!(!body.contains("王建国"), "GET {path} leaked a name");
+    }
+    let posts: [(String, Vec<(&str, &str)>); 4] = [
+        (format!("/customers/{theirs}"), vec![("name", "改名"), ("class_code", "residential"), ("industry_code", "RES"), ("voltage_code", "v220"), ("tariff_code", "res_tiered")]),
+        (format!("/customers/{theirs}/contacts"), vec![("name", "某人")]),
+        (format!("/customers/{theirs}/contacts/{their_contact}/delete"), vec![]),
+        (format!("/admin/users/{their_user}"), vec![("display_name", "x"), ("role", "counter_staff"), ("active", "on")]),
+    ];
+    for (path, fields) in posts {
+        let response = admin.post(&path, &fields).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
+    assert_eq!(app.count_all("customer_contacts").await, 2, "nothing was added or removed");
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1").bind(theirs).fetch_one(&mut conn).await.unwrap();
+    assert_eq!(name, "王建国");
+}
+
+/// Every API route that takes an id refuses the other tenant's id with 404,
+/// and lists and searches never show the other tenant's customers.
+#[tokio::test]
+async fn the_api_answers_404_for_another_tenants_ids_and_lists_only_its_own() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
+    let client = reqwest::Client::new();
+    let theirs = app.beta.customers[0];
+    let get = client.get(app.url(&format!("/api/v1/customers/{theirs}"))).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::NOT_FOUND);
+    assert_eq!(get.headers()["content-type"], "application/problem+json");
+    let patch = client
+        .patch(app.url(&format!("/api/v1/customers/{theirs}")))
+        .bearer_auth(&key)
+        .json(&json!({"name": "改名"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), StatusCode::NOT_FOUND);
+    for q in ["", "?q=王建国", "?q=13800000001", "?q=BETAM0001", "?q=22"] {
+        let list: serde_json::Value = client.get(app.url(&format!("/api/v1/customers{q}"))).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        for item in list["items"].as_array().unwrap() {
+            let id: uuid::Uuid = item["id"].as_str().unwrap().parse().unwrap();
+            assert!(app.alpha.customers.contains(&id) || !app.beta.customers.contains(&id), "list {q} leaked {id}");
+        }
+    }
+    // A key naming another tenant in its prefix but not its secret is simply unknown.
+    let forged = format!("gck_{}.{}", app.beta.id.simple(), &key[key.find('.').unwrap() + 1..]);
+    let response = client.get(app.url("/api/v1/customers")).bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The search page shows only the signed-in tenant's customers.
+#[tokio::test]
+async fn search_pages_never_show_another_tenants_customers() {
+    let app = TestApp::spawn().await;
+    let clerk = app.login(&app.alpha, "counter").await;
+    let (_, page) = clerk.get_text("/customers?q=BETAM").await;
+    assert!(!page.contains("/customers/0"), "no result links");
+    for theirs in &app.beta.customers {
+        assert!(!page.contains(&theirs.to_string()));
+    }
+    let response = clerk.get("/customers?q=BETAM0001").await;
+    assert_ne!(response.status(), StatusCode::SEE_OTHER, "no redirect to another tenant's customer: {}", location(&response));
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real application against a real PostgreSQL, as the
+//! application role. One binary, so one cluster serves the whole run.
+
+mod api;
+mod auth;
+mod browser;
+mod cli;
+mod isolation;
+mod pages;
+mod search;
+mod support;
+mod validation;

@@ -1,0 +1,319 @@
+//! Test support: one PostgreSQL cluster per test run (the embedded one, or the
+//! server named by DATABASE_URL), a fresh database per test cloned from a
+//! migrated template, and the real application served on a loopback port.
+//! The application connects as `gridcrm_app`, so row-level security applies.
+
+use std::{
+    net::SocketAddr,
+    sync::{Mutex, OnceLock},
+};
+
+use gridcrm::{
+    AppState,
+    audit::Actor,
+    config::Config,
+    customers::{model::CustomerDraft, service},
+    db,
+    staff::{Role, db as staff_db},
+    tenants::{self, TenantInput},
+};
+use reqwest::{Client, StatusCode, redirect::Policy};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+struct Cluster {
+    /// Superuser URL without a database name: `…/` + name.
+    base_url: String,
+    template: String,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static EMBEDDED: Mutex<Option<db::embedded::EmbeddedPostgres>> = Mutex::new(None);
+
+extern "C" fn shut_down_cluster() {
+    if let Ok(mut guard) = EMBEDDED.lock() {
+        if let Some(mut pg) = guard.take() {
+            pg.stop_blocking();
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id())));
+        }
+    }
+}
+
+fn db_url(base: &str, name: &str) -> String {
+    match base.split_once('?') {
+        Some((head, query)) => format!("{head}{name}?{query}"),
+        None => format!("{base}{name}"),
+    }
+}
+
+/// Starts (once) the cluster and the migrated template database.
+fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        // Its own thread and runtime: each #[tokio::test] has a runtime that ends with the test.
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+                let base_url = match std::env::var("DATABASE_URL") {
+                    Ok(url) => {
+                        let (prefix, _) = url.rsplit_once('/').expect("DATABASE_URL has a database name");
+                        format!("{prefix}/")
+                    }
+                    Err(_) => {
+                        let dir = std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id()));
+                        let pg = db::embedded::EmbeddedPostgres::start(&dir.join("pg")).await.expect("embedded PostgreSQL starts");
+                        let url = pg.superuser_url("postgres");
+                        *EMBEDDED.lock().unwrap() = Some(pg);
+                        unsafe { libc::atexit(shut_down_cluster) };
+                        let (prefix, _) = url.rsplit_once('/').unwrap();
+                        format!("{prefix}/")
+                    }
+                };
+                let template = format!("gridcrm_template_{}", std::process::id());
+                let mut admin = PgConnection::connect(&db_url(&base_url, "postgres")).await.expect("admin connection");
+                admin.execute(format!("DROP DATABASE IF EXISTS {template}").as_str()).await.unwrap();
+                admin.execute(format!("CREATE DATABASE {template}").as_str()).await.unwrap();
+                db::run_migrations(&db_url(&base_url, &template)).await.expect("migrations apply");
+                Cluster { base_url, template }
+            })
+        })
+        .join()
+        .expect("cluster thread")
+    })
+}
+
+/// A fresh database for one test, cloned from the template.
+pub async fn fresh_database() -> String {
+    let cluster = cluster();
+    let name = format!("gridcrm_test_{}", Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&db_url(&cluster.base_url, "postgres")).await.unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name} TEMPLATE {}", cluster.template).as_str())
+        .await
+        .expect("database from template");
+    db_url(&cluster.base_url, &name)
+}
+
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    /// (username, role, user id)
+    pub users: Vec<(String, Role, Uuid)>,
+    pub customers: Vec<Uuid>,
+}
+
+impl Tenant {
+    pub fn user_id(&self, username: &str) -> Uuid {
+        self.users.iter().find(|u| u.0 == username).unwrap().2
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    /// The application role's pool (RLS applies).
+    pub pool: PgPool,
+    /// Superuser URL of this test's database, for checks that must see everything.
+    pub owner_url: String,
+    pub alpha: Tenant,
+    pub beta: Tenant,
+}
+
+pub fn config() -> Config {
+    Config::defaults()
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(config()).await
+    }
+
+    pub async fn spawn_with(config: Config) -> TestApp {
+        let owner_url = fresh_database().await;
+        let pool = db::app_pool(&owner_url, None, 8).await.expect("application pool");
+        let alpha = seed_tenant(&pool, "alpha", "甲市供电公司", "11").await;
+        let beta = seed_tenant(&pool, "beta", "乙县供电公司", "22").await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = gridcrm::app(AppState::new(pool.clone(), config)).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TestApp { base: format!("http://{addr}"), pool, owner_url, alpha, beta }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A browser-like client (cookies, no redirect following) that is not signed in.
+    pub fn anonymous(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            client: Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap(),
+            csrf: String::new(),
+        }
+    }
+
+    /// A client signed in as `username` of `tenant`.
+    pub async fn login(&self, tenant: &Tenant, username: &str) -> Browser {
+        let mut browser = self.anonymous();
+        let response = browser.try_login(&tenant.slug, username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "login of {username} failed");
+        browser.refresh_csrf("/home").await;
+        browser
+    }
+
+    /// Counts rows as the superuser (sees every tenant).
+    pub async fn count_all(&self, table: &str) -> i64 {
+        let mut conn = PgConnection::connect(&self.owner_url).await.unwrap();
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut conn).await.unwrap()
+    }
+
+    pub async fn api_key(&self, tenant: &Tenant, role: Role) -> String {
+        let mut tx = db::begin_tenant(&self.pool, tenant.id, None).await.unwrap();
+        let (_, key) = staff_db::create_api_key(&mut tx, tenant.id, "test", role).await.unwrap();
+        tx.commit().await.unwrap();
+        key
+    }
+}
+
+pub struct Browser {
+    pub base: String,
+    pub client: Client,
+    /// The CSRF token of the current session, read from a page.
+    pub csrf: String,
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
+        let r = self.get(path).await;
+        let status = r.status();
+        (status, r.text().await.unwrap())
+    }
+
+    /// Posts a form with the session's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut all: Vec<(&str, &str)> = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let body = serde_html_form::to_string(fields).unwrap();
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn try_login(&mut self, tenant: &str, username: &str, password: &str) -> reqwest::Response {
+        let (_, page) = self.get_text("/login").await;
+        let csrf = hidden_value(&page, "csrf").expect("login form has a CSRF token");
+        self.post_raw("/login", &[("csrf", &csrf), ("tenant", tenant), ("username", username), ("password", password)])
+            .await
+    }
+
+    pub async fn refresh_csrf(&mut self, path: &str) {
+        let (_, page) = self.get_text(path).await;
+        self.csrf = hidden_value(&page, "csrf").unwrap_or_default();
+    }
+}
+
+/// The value of the first hidden input called `name` in a page.
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+pub fn draft(name: &str, phone: &str) -> CustomerDraft {
+    CustomerDraft {
+        name: Some(name.into()),
+        class_code: Some("residential".into()),
+        industry_code: Some("RES".into()),
+        voltage_code: Some("v220".into()),
+        tariff_code: Some("res_tiered".into()),
+        address: Some("上城区解放路1号".into()),
+        phone: Some(phone.into()),
+        ..Default::default()
+    }
+}
+
+/// A tenant with one user per role and a few customers, each with a supply
+/// point and a meter (the second one with a replaced meter in its history).
+async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Tenant {
+    let valid = tenants::validate(&TenantInput { slug, name, time_zone: "Asia/Shanghai", account_prefix: prefix, is_platform: false })
+        .unwrap();
+    let id = tenants::create(pool, &valid, &Actor::command_line("test")).await.unwrap();
+    let mut tx = db::begin_tenant(pool, id, None).await.unwrap();
+    let mut users = Vec::new();
+    for (username, role) in [
+        ("counter", Role::CounterStaff),
+        ("manager", Role::AccountManager),
+        ("supervisor", Role::Supervisor),
+        ("admin", Role::TenantAdmin),
+    ] {
+        let new = staff_db::NewUser { tenant_id: id, username, display_name: username, role, password: PASSWORD };
+        let user_id = staff_db::create_user(&mut tx, new).await.unwrap().unwrap();
+        users.push((username.to_owned(), role, user_id));
+    }
+    sqlx::query("INSERT INTO reading_routes (tenant_id, id, code, name) VALUES (app_tenant_id(), $1, 'R0001', '一号抄表段')")
+        .bind(Uuid::now_v7())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let actor = Actor::command_line("test");
+    let people = [("王建国", "13800000001"), ("李建华", "13800000002"), ("张伟", "13800000003"), ("欧阳娜娜", "13800000004")];
+    let mut customers = Vec::new();
+    for (i, (person, phone)) in people.iter().enumerate() {
+        let c = service::create(&mut tx, &actor, &draft(person, phone)).await.unwrap();
+        let point = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO supply_points (tenant_id, id, customer_id, code, voltage_code) VALUES (app_tenant_id(), $1, $2, $3, 'v220')",
+        )
+        .bind(point)
+        .bind(c.id)
+        .bind(format!("{}-1", c.account_no))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let meter = Uuid::now_v7();
+        sqlx::query("INSERT INTO meters (tenant_id, id, serial, kind) VALUES (app_tenant_id(), $1, $2, 'smart')")
+            .bind(meter)
+            .bind(format!("{}M{:04}", slug.to_uppercase(), i + 1))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO meter_installations (tenant_id, id, meter_id, supply_point_id, installed_on)
+             VALUES (app_tenant_id(), $1, $2, $3, '2020-05-01')",
+        )
+        .bind(Uuid::now_v7())
+        .bind(meter)
+        .bind(point)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        customers.push(c.id);
+    }
+    sqlx::query(
+        "INSERT INTO customer_contacts (tenant_id, id, customer_id, name, role, phone) VALUES (app_tenant_id(), $1, $2, '王小明', '家属', '13900000009')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(customers[0])
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    Tenant { id, slug: slug.to_owned(), users, customers }
+}
