@@ -165,3 +165,92 @@ mod tests {
         assert_eq!(I18n(Locale::En).date(d), "2026-03-05");
     }
 }
+
+#[cfg(test)]
+mod completeness {
+    use super::*;
+
+    /// Literal keys the templates ask for: `p.t("…")` and `p.tc("prefix.", …)` families.
+    fn template_keys() -> (Vec<String>, Vec<String>) {
+        let mut keys = Vec::new();
+        let mut prefixes = Vec::new();
+        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (marker, out) in [("p.t(\"", &mut keys), ("p.tc(\"", &mut prefixes)] {
+                for part in text.split(marker).skip(1) {
+                    out.push(part[..part.find('"').unwrap()].to_owned());
+                }
+            }
+        }
+        (keys, prefixes)
+    }
+
+    #[test]
+    fn every_template_key_is_translated_in_both_languages() {
+        let (keys, prefixes) = template_keys();
+        assert!(keys.len() > 100, "found {} keys", keys.len());
+        for locale in Locale::ALL {
+            let i = I18n(locale);
+            for key in &keys {
+                assert!(i.has(key), "{key} missing in {}", locale.code());
+            }
+            // Each family a template translates by code: every code of it exists.
+            let families: [(&str, &[&str]); 8] = [
+                ("channel.", &crate::customers::model::CHANNELS),
+                ("customers.importance_", &crate::customers::model::IMPORTANCE_GRADES),
+                ("customers.status_", &crate::customers::model::STATUSES),
+                ("customers.point_status_", &["in_service", "suspended", "removed"]),
+                ("meters.kind_", &["mechanical", "smart", "prepaid"]),
+                ("audit.action.", &["create", "update", "login", "login_failed", "logout", "add_contact", "remove_contact"]),
+                ("audit.entity.", &["customer", "user", "session", "tenant", "api_key"]),
+                ("lang.", &["zh-CN", "en"]),
+            ];
+            for prefix in &prefixes {
+                let (_, codes) = families.iter().find(|(p, _)| p == prefix).unwrap_or_else(|| panic!("unknown family {prefix}"));
+                for code in *codes {
+                    assert!(i.has(&format!("{prefix}{code}")), "{prefix}{code} missing in {}", locale.code());
+                }
+            }
+            for role in crate::staff::Role::TENANT_ROLES.into_iter().chain([crate::staff::Role::PlatformAdmin]) {
+                assert!(i.has(&role.label_key()));
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_code_is_translated_in_both_languages() {
+        let mut codes = Vec::new();
+        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Codes appear as the second argument of FieldErrors::add and in AppError::Conflict.
+            for part in text.split(".add(").skip(1) {
+                let call = &part[..part.find(')').unwrap_or(0)];
+                if let Some(code) = call.rsplit(", \"").next().filter(|_| call.contains(", \"")) {
+                    codes.push(code.trim_end_matches('"').to_owned());
+                }
+            }
+            for part in text.split("Conflict(\"").skip(1) {
+                codes.push(part[..part.find('"').unwrap()].to_owned());
+            }
+        }
+        assert!(codes.len() > 20, "found {codes:?}");
+        for locale in Locale::ALL {
+            for code in &codes {
+                assert!(I18n(locale).has(&format!("err.{code}")), "err.{code} missing in {}", locale.code());
+            }
+            for title in ["not_found", "unauthenticated", "forbidden", "invalid", "conflict", "too_many_requests", "bad_request", "internal"] {
+                assert!(I18n(locale).has(&format!("err.title.{title}")));
+            }
+        }
+    }
+}
