@@ -66,6 +66,17 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Write the request paths the benchmark replays (see BENCHMARKS.md).
+    #[command(hide = true)]
+    BenchTargets {
+        #[arg(long, default_value = "hangzhou")]
+        tenant: String,
+        /// Folder for search.txt and customers.txt.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        samples: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -192,6 +203,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
         Command::User { command } => with_database(&config, |db| Box::pin(user_command(db, command))).await,
         Command::Apikey { command } => with_database(&config, |db| Box::pin(apikey_command(db, command))).await,
+        Command::BenchTargets { tenant, out, samples } => {
+            with_database(&config, |db| Box::pin(bench_targets(db, tenant, out, samples))).await
+        }
     }
 }
 
@@ -300,6 +314,49 @@ async fn apikey_command(database: &Database, command: ApiKeyCommand) -> anyhow::
     tx.commit().await?;
     eprintln!("API key for {tenant} ({}); it is shown only this once:", role.as_str());
     println!("{key}");
+    Ok(())
+}
+
+/// Samples the tenant's customers into the request paths the benchmark
+/// replays: searches by each of the four keys, and customer pages.
+async fn bench_targets(database: &Database, tenant: String, out: std::path::PathBuf, samples: i64) -> anyhow::Result<()> {
+    let (tenant_id, _) = tenant_id(database, &tenant).await?;
+    let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.account_no, c.name, c.phone,
+                  (SELECT m.serial FROM supply_points p
+                   JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
+                   JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
+                   WHERE p.customer_id = c.id LIMIT 1) AS serial
+           FROM customers c TABLESAMPLE SYSTEM (2) LIMIT $1"#,
+        samples
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    anyhow::ensure!(!rows.is_empty(), "tenant {tenant} has no customers to sample");
+    let encode = |q: &str| gridcrm::web::error::urlencode(q);
+    let mut searches = Vec::new();
+    let mut pages = Vec::new();
+    for (n, row) in rows.iter().enumerate() {
+        pages.push(format!("/customers/{}", row.id));
+        // The four keys in turn; names by a two-character part, as clerks type them.
+        let q = match n % 4 {
+            0 => row.account_no.clone(),
+            1 => {
+                let chars: Vec<char> = row.name.chars().collect();
+                let start = if chars.len() > 2 { 1 } else { 0 };
+                chars[start..(start + 2).min(chars.len())].iter().collect()
+            }
+            2 => row.phone.clone().unwrap_or_else(|| row.account_no.clone()),
+            _ => row.serial.clone().unwrap_or_else(|| row.account_no.clone()),
+        };
+        searches.push(format!("/customers?q={}", encode(&q)));
+    }
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("search.txt"), searches.join("\n") + "\n")?;
+    std::fs::write(out.join("customers.txt"), pages.join("\n") + "\n")?;
+    println!("wrote {} searches and {} customer pages to {}", searches.len(), pages.len(), out.display());
     Ok(())
 }
 
