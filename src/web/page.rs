@@ -55,6 +55,9 @@ impl Page {
     pub fn tc(&self, prefix: &str, code: impl AsRef<str>) -> String {
         self.i.t(&format!("{prefix}{}", code.as_ref()))
     }
+    pub fn phone(&self, stored: &str) -> String {
+        crate::customers::model::display_phone(stored)
+    }
     pub fn lang(&self) -> &'static str {
         self.i.0.code()
     }
