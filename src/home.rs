@@ -22,11 +22,17 @@ use crate::{
 const CUSTOMER_COUNT_CAP: i64 = 10_000;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(root)).route("/home", get(home))
+    Router::new()
+        .route("/", get(root))
+        .route("/home", get(home))
 }
 
 async fn root(user: Option<axum::Extension<CurrentUser>>) -> Redirect {
-    if user.is_some() { Redirect::to("/home") } else { Redirect::to("/login") }
+    if user.is_some() {
+        Redirect::to("/home")
+    } else {
+        Redirect::to("/login")
+    }
 }
 
 #[derive(askama::Template)]
@@ -66,7 +72,13 @@ async fn home(State(state): State<AppState>, user: CurrentUser) -> Result<Respon
     let recent = audit::list(&mut tx, &filter).await?;
     let customer_count = customers_db::capped_count(&mut tx, CUSTOMER_COUNT_CAP + 1).await?;
     tx.commit().await?;
-    let page = HomePage { p: Page::for_user(&user, "home.title"), role: user.role, portfolio, recent, customer_count, cap: CUSTOMER_COUNT_CAP };
+    let page = HomePage {
+        p: Page::for_user(&user, "home.title"),
+        role: user.role,
+        portfolio,
+        recent,
+        customer_count,
+        cap: CUSTOMER_COUNT_CAP,
+    };
     Ok(render(&page)?.into_response())
 }
-

@@ -17,7 +17,11 @@ use gridcrm::{
 };
 
 #[derive(Parser)]
-#[command(name = "gridcrm", version, about = "Customer-relationship server for electric power supply companies")]
+#[command(
+    name = "gridcrm",
+    version,
+    about = "Customer-relationship server for electric power supply companies"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -181,7 +185,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let database = Database::open(&config, true).await?;
             let status = gridcrm::platform::migration_status(&database.app).await?;
             for m in &status {
-                println!("{:>4} {:<40} {}", m.version, m.description, if m.applied_at.is_some() { "applied" } else { "pending" });
+                println!(
+                    "{:>4} {:<40} {}",
+                    m.version,
+                    m.description,
+                    if m.applied_at.is_some() {
+                        "applied"
+                    } else {
+                        "pending"
+                    }
+                );
             }
             database.close().await;
             Ok(())
@@ -200,11 +213,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database.close().await;
             result
         }
-        Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
-        Command::User { command } => with_database(&config, |db| Box::pin(user_command(db, command))).await,
-        Command::Apikey { command } => with_database(&config, |db| Box::pin(apikey_command(db, command))).await,
-        Command::BenchTargets { tenant, out, samples } => {
-            with_database(&config, |db| Box::pin(bench_targets(db, tenant, out, samples))).await
+        Command::Tenant { command } => {
+            with_database(&config, |db| Box::pin(tenant_command(db, command))).await
+        }
+        Command::User { command } => {
+            with_database(&config, |db| Box::pin(user_command(db, command))).await
+        }
+        Command::Apikey { command } => {
+            with_database(&config, |db| Box::pin(apikey_command(db, command))).await
+        }
+        Command::BenchTargets {
+            tenant,
+            out,
+            samples,
+        } => {
+            with_database(&config, |db| {
+                Box::pin(bench_targets(db, tenant, out, samples))
+            })
+            .await
         }
     }
 }
@@ -212,7 +238,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
 
 /// Runs an admin command against the database and always shuts it down after.
-async fn with_database(config: &Config, f: impl for<'a> FnOnce(&'a Database) -> BoxFuture<'a>) -> anyhow::Result<()> {
+async fn with_database(
+    config: &Config,
+    f: impl for<'a> FnOnce(&'a Database) -> BoxFuture<'a>,
+) -> anyhow::Result<()> {
     let database = Database::open(config, config.database_url.is_none()).await?;
     let result = f(&database).await;
     database.close().await;
@@ -220,24 +249,50 @@ async fn with_database(config: &Config, f: impl for<'a> FnOnce(&'a Database) -> 
 }
 
 fn field_errors(what: &str, errors: &FieldErrors) -> anyhow::Error {
-    let list: Vec<String> = errors.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code)).collect();
+    let list: Vec<String> = errors
+        .iter()
+        .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
+        .collect();
     anyhow::anyhow!("{what}: {}", list.join(", "))
 }
 
 async fn tenant_command(database: &Database, command: TenantCommand) -> anyhow::Result<()> {
     match command {
-        TenantCommand::Create { slug, name, time_zone, account_prefix, platform } => {
-            let input = TenantInput { slug: &slug, name: &name, time_zone: &time_zone, account_prefix: &account_prefix, is_platform: platform };
-            let valid = tenants::validate(&input).map_err(|e| field_errors("invalid tenant", &e))?;
-            match tenants::create(&database.app, &valid, &Actor::command_line("tenant create")).await {
+        TenantCommand::Create {
+            slug,
+            name,
+            time_zone,
+            account_prefix,
+            platform,
+        } => {
+            let input = TenantInput {
+                slug: &slug,
+                name: &name,
+                time_zone: &time_zone,
+                account_prefix: &account_prefix,
+                is_platform: platform,
+            };
+            let valid =
+                tenants::validate(&input).map_err(|e| field_errors("invalid tenant", &e))?;
+            match tenants::create(&database.app, &valid, &Actor::command_line("tenant create"))
+                .await
+            {
                 Ok(id) => println!("created tenant {} ({id})", valid.slug),
-                Err(tenants::CreateError::Invalid(e)) => return Err(field_errors("tenant not created", &e)),
+                Err(tenants::CreateError::Invalid(e)) => {
+                    return Err(field_errors("tenant not created", &e));
+                }
                 Err(tenants::CreateError::Db(e)) => return Err(e.into()),
             }
         }
         TenantCommand::List => {
             for t in tenants::list(&database.app).await? {
-                println!("{:<20} {:<30} {}{}", t.slug, t.name, t.time_zone, if t.is_platform { " (platform)" } else { "" });
+                println!(
+                    "{:<20} {:<30} {}{}",
+                    t.slug,
+                    t.name,
+                    t.time_zone,
+                    if t.is_platform { " (platform)" } else { "" }
+                );
             }
         }
     }
@@ -264,14 +319,21 @@ async fn tenant_id(database: &Database, slug: &str) -> anyhow::Result<(uuid::Uui
 }
 
 async fn user_command(database: &Database, command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create { tenant, username, role, display_name } = command;
+    let UserCommand::Create {
+        tenant,
+        username,
+        role,
+        display_name,
+    } = command;
     let (tenant_id, is_platform) = tenant_id(database, &tenant).await?;
     let mut errors = FieldErrors::default();
     let username = model::parse_username(&username, &mut errors);
     let role = Role::parse(&role);
     match role {
         None => errors.add("role", "unknown_code"),
-        Some(Role::PlatformAdmin) if !is_platform => errors.add("role", "platform_role_outside_platform"),
+        Some(Role::PlatformAdmin) if !is_platform => {
+            errors.add("role", "platform_role_outside_platform")
+        }
         Some(_) => {}
     }
     let password = read_password()?;
@@ -282,15 +344,17 @@ async fn user_command(database: &Database, command: UserCommand) -> anyhow::Resu
     let role = role.unwrap_or(Role::CounterStaff);
     let display_name = display_name.unwrap_or_else(|| username.clone());
     let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
-    let new = staff_db::NewUser { tenant_id, username: &username, display_name: &display_name, role, password: &password };
-    let id = staff_db::create_user(&mut tx, new).await?.with_context(|| format!("user {username} already exists"))?;
-    let after = serde_json::json!({"username": username, "display_name": display_name, "role": role.as_str()});
-    audit::record(
-        &mut tx,
-        &Actor::command_line("user create"),
-        Change { action: "create", entity: "user", entity_id: Some(id), summary: username.clone(), before: None, after: Some(after) },
-    )
-    .await?;
+    let new = staff_db::NewUser {
+        tenant_id,
+        username: &username,
+        display_name: &display_name,
+        role,
+        password: &password,
+        locale: None,
+    };
+    gridcrm::staff::create_user(&mut tx, &Actor::command_line("user create"), new)
+        .await?
+        .with_context(|| format!("user {username} already exists"))?;
     tx.commit().await?;
     println!("created user {username} ({}) in {tenant}", role.as_str());
     Ok(())
@@ -308,18 +372,33 @@ async fn apikey_command(database: &Database, command: ApiKeyCommand) -> anyhow::
     audit::record(
         &mut tx,
         &Actor::command_line("apikey create"),
-        Change { action: "create", entity: "api_key", entity_id: Some(id), summary: name.clone(), before: None, after: Some(after) },
+        Change {
+            action: "create",
+            entity: "api_key",
+            entity_id: Some(id),
+            summary: name.clone(),
+            before: None,
+            after: Some(after),
+        },
     )
     .await?;
     tx.commit().await?;
-    eprintln!("API key for {tenant} ({}); it is shown only this once:", role.as_str());
+    eprintln!(
+        "API key for {tenant} ({}); it is shown only this once:",
+        role.as_str()
+    );
     println!("{key}");
     Ok(())
 }
 
 /// Samples the tenant's customers into the request paths the benchmark
 /// replays: searches by each of the four keys, and customer pages.
-async fn bench_targets(database: &Database, tenant: String, out: std::path::PathBuf, samples: i64) -> anyhow::Result<()> {
+async fn bench_targets(
+    database: &Database,
+    tenant: String,
+    out: std::path::PathBuf,
+    samples: i64,
+) -> anyhow::Result<()> {
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
     let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
     let rows = sqlx::query!(
@@ -334,7 +413,10 @@ async fn bench_targets(database: &Database, tenant: String, out: std::path::Path
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    anyhow::ensure!(!rows.is_empty(), "tenant {tenant} has no customers to sample");
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "tenant {tenant} has no customers to sample"
+    );
     let encode = |q: &str| gridcrm::web::error::urlencode(q);
     let mut searches = Vec::new();
     let mut pages = Vec::new();
@@ -356,7 +438,12 @@ async fn bench_targets(database: &Database, tenant: String, out: std::path::Path
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("search.txt"), searches.join("\n") + "\n")?;
     std::fs::write(out.join("customers.txt"), pages.join("\n") + "\n")?;
-    println!("wrote {} searches and {} customer pages to {}", searches.len(), pages.len(), out.display());
+    println!(
+        "wrote {} searches and {} customer pages to {}",
+        searches.len(),
+        pages.len(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -365,11 +452,19 @@ fn print_logins() {
     println!("Demo logins (password {}):", seed::DEMO_PASSWORD);
     println!("  company code  platform      user root (platform admin)");
     for (username, name, role) in seed::DEMO_STAFF {
-        println!("  company code  {:<13} user {username:<10} {name} ({})", tenants.join(" or "), role.as_str());
+        println!(
+            "  company code  {:<13} user {username:<10} {name} ({})",
+            tenants.join(" or "),
+            role.as_str()
+        );
     }
 }
 
-async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    database: Database,
+    demo_seeded: Option<bool>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -381,7 +476,9 @@ async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) ->
     println!("gridcrm is serving on {url}  (Ctrl-C stops it)");
     std::io::stdout().flush().ok();
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     database.close().await;
     Ok(())
 }
@@ -392,7 +489,9 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             sig.recv().await;
         }
     };

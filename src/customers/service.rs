@@ -50,7 +50,11 @@ impl From<SaveError> for AppError {
     }
 }
 
-pub async fn create(conn: &mut PgConnection, actor: &Actor, draft: &CustomerDraft) -> Result<Customer, SaveError> {
+pub async fn create(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    draft: &CustomerDraft,
+) -> Result<Customer, SaveError> {
     let allowed = db::load_allowed(conn).await?;
     let valid = model::validate(draft, &allowed).map_err(SaveError::Invalid)?;
     let (id, account_no) = db::insert(conn, &valid).await?;
@@ -73,14 +77,22 @@ pub async fn create(conn: &mut PgConnection, actor: &Actor, draft: &CustomerDraf
 
 /// Applies `patch` to the customer. When the patch names a version, the
 /// customer must still be at it (someone else's edit is never overwritten).
-pub async fn update(conn: &mut PgConnection, actor: &Actor, id: Uuid, patch: CustomerDraft) -> Result<Customer, SaveError> {
+pub async fn update(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    patch: CustomerDraft,
+) -> Result<Customer, SaveError> {
     let current = db::get(conn, id).await?;
     if patch.version.is_some_and(|v| v != current.version) {
         return Err(SaveError::Stale);
     }
     let allowed = db::load_allowed(conn).await?;
     // The account number is fixed once issued.
-    let merged = current.to_draft().apply(CustomerDraft { account_no: None, ..patch });
+    let merged = current.to_draft().apply(CustomerDraft {
+        account_no: None,
+        ..patch
+    });
     let valid = model::validate(&merged, &allowed).map_err(SaveError::Invalid)?;
     db::update(conn, id, current.version, &valid).await?;
     let updated = db::get(conn, id).await?;

@@ -15,7 +15,10 @@ pub struct LoginCandidate {
     pub display_name: String,
 }
 
-pub async fn find_for_login(conn: &mut PgConnection, username: &str) -> sqlx::Result<Option<LoginCandidate>> {
+pub async fn find_for_login(
+    conn: &mut PgConnection,
+    username: &str,
+) -> sqlx::Result<Option<LoginCandidate>> {
     sqlx::query_as!(
         LoginCandidate,
         r#"SELECT id, password_hash, active, display_name,
@@ -56,13 +59,19 @@ pub async fn start_session(
     user_id: Uuid,
     absolute_hours: i64,
 ) -> sqlx::Result<String> {
-    sqlx::query!("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", user_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+        user_id
+    )
+    .execute(&mut *conn)
+    .await?;
     // Housekeeping: this user's expired sessions go.
-    sqlx::query!("DELETE FROM sessions WHERE user_id = $1 AND expires_at < now()", user_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM sessions WHERE user_id = $1 AND expires_at < now()",
+        user_id
+    )
+    .execute(&mut *conn)
+    .await?;
     let secret = password::random_token();
     sqlx::query!(
         r#"INSERT INTO sessions (tenant_id, id, token_hash, user_id, csrf_token, expires_at)
@@ -80,7 +89,9 @@ pub async fn start_session(
 }
 
 pub async fn end_session(conn: &mut PgConnection, session_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM sessions WHERE id = $1", session_id).execute(conn).await?;
+    sqlx::query!("DELETE FROM sessions WHERE id = $1", session_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -141,21 +152,24 @@ pub struct NewUser<'a> {
     pub display_name: &'a str,
     pub role: Role,
     pub password: &'a str,
+    pub locale: Option<&'a str>,
 }
 
-/// Inserts a user; a taken username comes back as `Ok(None)`.
+/// Inserts a user; a taken username comes back as `Ok(None)`. Callers other
+/// than seeding go through [`crate::staff::create_user`], which audits.
 pub async fn create_user(conn: &mut PgConnection, user: NewUser<'_>) -> sqlx::Result<Option<Uuid>> {
     let id = Uuid::now_v7();
     let hash = password::hash(user.password);
     let inserted = sqlx::query!(
-        r#"INSERT INTO users (tenant_id, id, username, display_name, role, password_hash)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, username) DO NOTHING"#,
+        r#"INSERT INTO users (tenant_id, id, username, display_name, role, password_hash, locale)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, username) DO NOTHING"#,
         user.tenant_id,
         id,
         user.username,
         user.display_name,
         user.role.as_str(),
-        hash
+        hash,
+        user.locale
     )
     .execute(conn)
     .await?;
@@ -171,7 +185,11 @@ pub struct UserChanges<'a> {
     pub unlock: bool,
 }
 
-pub async fn update_user(conn: &mut PgConnection, id: Uuid, changes: UserChanges<'_>) -> sqlx::Result<()> {
+pub async fn update_user(
+    conn: &mut PgConnection,
+    id: Uuid,
+    changes: UserChanges<'_>,
+) -> sqlx::Result<()> {
     let hash = changes.new_password.map(password::hash);
     sqlx::query!(
         r#"UPDATE users SET display_name = $2, role = $3, active = $4, locale = $5,
@@ -191,13 +209,17 @@ pub async fn update_user(conn: &mut PgConnection, id: Uuid, changes: UserChanges
     .await?;
     if !changes.active || changes.new_password.is_some() {
         // A deactivated user, or one whose password was reset, is signed out everywhere.
-        sqlx::query!("DELETE FROM sessions WHERE user_id = $1", id).execute(conn).await?;
+        sqlx::query!("DELETE FROM sessions WHERE user_id = $1", id)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }
 
 pub async fn set_locale(conn: &mut PgConnection, id: Uuid, locale: &str) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE users SET locale = $2 WHERE id = $1", id, locale).execute(conn).await?;
+    sqlx::query!("UPDATE users SET locale = $2 WHERE id = $1", id, locale)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -209,7 +231,11 @@ pub async fn create_api_key(
     role: Role,
 ) -> sqlx::Result<(Uuid, String)> {
     let secret = password::random_token();
-    let key = format!("{}{}", crate::web::auth::API_KEY_PREFIX, crate::web::auth::make_token(tenant_id, &secret));
+    let key = format!(
+        "{}{}",
+        crate::web::auth::API_KEY_PREFIX,
+        crate::web::auth::make_token(tenant_id, &secret)
+    );
     let id = Uuid::now_v7();
     sqlx::query!(
         "INSERT INTO api_keys (tenant_id, id, name, prefix, key_hash, role) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -6,3 +6,43 @@ pub mod pages;
 pub mod password;
 
 pub use model::{Permission, Role};
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, Change};
+
+/// What the audit log records of a user (never the password).
+pub fn user_snapshot(
+    username: &str,
+    display_name: &str,
+    role: Role,
+    active: bool,
+    locale: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({"username": username, "display_name": display_name, "role": role.as_str(), "active": active, "locale": locale})
+}
+
+/// Creates a user and records it in the audit log; a taken username comes
+/// back as `Ok(None)` with nothing written.
+pub async fn create_user(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: db::NewUser<'_>,
+) -> sqlx::Result<Option<Uuid>> {
+    let after = user_snapshot(new.username, new.display_name, new.role, true, new.locale);
+    let username = new.username.to_owned();
+    let Some(id) = db::create_user(conn, new).await? else {
+        return Ok(None);
+    };
+    let change = Change {
+        action: "create",
+        entity: "user",
+        entity_id: Some(id),
+        summary: username,
+        before: None,
+        after: Some(after),
+    };
+    audit::record(conn, actor, change).await?;
+    Ok(Some(id))
+}

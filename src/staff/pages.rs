@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     audit::{self, Actor, Change},
     staff::{
-        Permission, Role,
+        self, Permission, Role,
         db::{self, NewUser, StaffUser, UserChanges},
         model::{check_password, parse_username},
     },
@@ -44,7 +44,10 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Html<S
     let mut tx = user.tx(&state.db).await?;
     let users = db::list_users(&mut tx).await?;
     tx.commit().await?;
-    render(&ListPage { p: Page::for_user(&user, "staff.title"), users })
+    render(&ListPage {
+        p: Page::for_user(&user, "staff.title"),
+        users,
+    })
 }
 
 /// One form serves creating and editing a user.
@@ -77,18 +80,43 @@ struct UserForm {
     unlock: Option<String>,
 }
 
-fn form_page(user: &CurrentUser, id: Option<Uuid>, f: UserForm, errors: FieldErrors, locked: bool) -> FormPage {
-    let title = if id.is_some() { "staff.edit_title" } else { "staff.new_title" };
-    FormPage { p: Page::for_user(user, title), id, f, errors, roles: Role::TENANT_ROLES, locked }
+fn form_page(
+    user: &CurrentUser,
+    id: Option<Uuid>,
+    f: UserForm,
+    errors: FieldErrors,
+    locked: bool,
+) -> FormPage {
+    let title = if id.is_some() {
+        "staff.edit_title"
+    } else {
+        "staff.new_title"
+    };
+    FormPage {
+        p: Page::for_user(user, title),
+        id,
+        f,
+        errors,
+        roles: Role::TENANT_ROLES,
+        locked,
+    }
 }
 
 async fn new_form(user: CurrentUser) -> Result<Html<String>, AppError> {
     user.require(Permission::ManageUsers)?;
-    let f = UserForm { role: Role::CounterStaff.as_str().into(), active: Some("on".into()), ..Default::default() };
+    let f = UserForm {
+        role: Role::CounterStaff.as_str().into(),
+        active: Some("on".into()),
+        ..Default::default()
+    };
     render(&form_page(&user, None, f, FieldErrors::default(), false))
 }
 
-async fn edit_form(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> Result<Html<String>, AppError> {
+async fn edit_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Html<String>, AppError> {
     user.require(Permission::ManageUsers)?;
     let mut tx = user.tx(&state.db).await?;
     let staff = db::get_user(&mut tx, id).await?;
@@ -101,7 +129,13 @@ async fn edit_form(State(state): State<AppState>, user: CurrentUser, Path(id): P
         active: staff.active.then(|| "on".into()),
         ..Default::default()
     };
-    render(&form_page(&user, Some(id), f, FieldErrors::default(), staff.locked))
+    render(&form_page(
+        &user,
+        Some(id),
+        f,
+        FieldErrors::default(),
+        staff.locked,
+    ))
 }
 
 /// Checks the fields both forms share; the password is required only when creating.
@@ -130,10 +164,6 @@ fn check(form: &UserForm, creating: bool, errors: &mut FieldErrors) -> (Role, Op
     (role.unwrap_or(Role::CounterStaff), locale)
 }
 
-fn user_snapshot(username: &str, display_name: &str, role: Role, active: bool, locale: Option<&str>) -> serde_json::Value {
-    serde_json::json!({"username": username, "display_name": display_name, "role": role.as_str(), "active": active, "locale": locale})
-}
-
 async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -144,7 +174,16 @@ async fn create(
     let username = parse_username(&form.username, &mut errors);
     let (role, locale) = check(&form, true, &mut errors);
     let invalid = |errors| -> Result<Response, AppError> {
-        let page = form_page(&user, None, UserForm { password: String::new(), ..form.clone() }, errors, false);
+        let page = form_page(
+            &user,
+            None,
+            UserForm {
+                password: String::new(),
+                ..form.clone()
+            },
+            errors,
+            false,
+        );
         Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
     };
     if !errors.is_empty() {
@@ -157,21 +196,15 @@ async fn create(
         display_name: form.display_name.trim(),
         role,
         password: &form.password,
+        locale: locale.as_deref(),
     };
-    let Some(id) = db::create_user(&mut tx, new).await? else {
+    if staff::create_user(&mut tx, &Actor::from(&user), new)
+        .await?
+        .is_none()
+    {
         errors.add("username", "username_taken");
         return invalid(errors);
-    };
-    if let Some(locale) = &locale {
-        db::set_locale(&mut tx, id, locale).await?;
     }
-    let after = user_snapshot(&username, form.display_name.trim(), role, true, locale.as_deref());
-    audit::record(
-        &mut tx,
-        &Actor::from(&user),
-        Change { action: "create", entity: "user", entity_id: Some(id), summary: username.clone(), before: None, after: Some(after) },
-    )
-    .await?;
     tx.commit().await?;
     Ok(Redirect::to("/admin/users").into_response())
 }
@@ -193,7 +226,11 @@ async fn update(
         errors.add("role", "cannot_demote_self");
     }
     if !errors.is_empty() {
-        let f = UserForm { username: current.username.clone(), password: String::new(), ..form };
+        let f = UserForm {
+            username: current.username.clone(),
+            password: String::new(),
+            ..form
+        };
         let page = form_page(&user, Some(id), f, errors, current.locked);
         return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
@@ -206,14 +243,20 @@ async fn update(
         unlock: form.unlock.is_some(),
     };
     db::update_user(&mut tx, id, changes).await?;
-    let before = user_snapshot(
+    let before = staff::user_snapshot(
         &current.username,
         &current.display_name,
         Role::parse(&current.role).unwrap_or(Role::CounterStaff),
         current.active,
         current.locale.as_deref(),
     );
-    let mut after = user_snapshot(&current.username, form.display_name.trim(), role, active, locale.as_deref());
+    let mut after = staff::user_snapshot(
+        &current.username,
+        form.display_name.trim(),
+        role,
+        active,
+        locale.as_deref(),
+    );
     if !form.password.is_empty() {
         // The password itself is never recorded, only that it was reset.
         after["password"] = serde_json::json!("(reset)");

@@ -22,16 +22,28 @@ async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert!(tables.len() >= 15, "expected the archive's tables, found {}", tables.len());
+    assert!(
+        tables.len() >= 15,
+        "expected the archive's tables, found {}",
+        tables.len()
+    );
     for (table, enabled, forced) in &tables {
-        assert!(*enabled && *forced, "{table}: row-level security enabled={enabled} forced={forced}");
+        assert!(
+            *enabled && *forced,
+            "{table}: row-level security enabled={enabled} forced={forced}"
+        );
     }
-    let policies: Vec<String> = sqlx::query_scalar("SELECT tablename::text FROM pg_policies WHERE policyname = 'tenant_isolation'")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let policies: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_policies WHERE policyname = 'tenant_isolation'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
     for (table, _, _) in &tables {
-        assert!(policies.contains(table), "{table} has no tenant_isolation policy");
+        assert!(
+            policies.contains(table),
+            "{table} has no tenant_isolation policy"
+        );
     }
     // Primary keys, unique constraints and foreign keys of tenant tables all name tenant_id.
     let keys = sqlx::query(
@@ -49,7 +61,12 @@ async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
     for key in keys {
         let name: String = key.get("name");
         let has_tenant: bool = key.get("has_tenant");
-        assert!(has_tenant, "constraint {name} ({}) on {} lacks tenant_id", key.get::<String, _>("kind"), key.get::<String, _>("tbl"));
+        assert!(
+            has_tenant,
+            "constraint {name} ({}) on {} lacks tenant_id",
+            key.get::<String, _>("kind"),
+            key.get::<String, _>("tbl")
+        );
     }
     // Unique indexes made outside constraints count too.
     let unique_indexes: Vec<(String, String)> = sqlx::query_as(
@@ -62,7 +79,10 @@ async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
     .await
     .unwrap();
     for (name, def) in unique_indexes {
-        assert!(def.contains("tenant_id"), "unique index {name} lacks tenant_id: {def}");
+        assert!(
+            def.contains("tenant_id"),
+            "unique index {name} lacks tenant_id: {def}"
+        );
     }
 }
 
@@ -70,7 +90,10 @@ async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
 #[tokio::test]
 async fn the_application_role_without_a_tenant_sees_no_rows() {
     let app = TestApp::spawn().await;
-    assert!(app.count_all("customers").await >= 8, "the fixture has customers");
+    assert!(
+        app.count_all("customers").await >= 8,
+        "the fixture has customers"
+    );
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'tenant_id'",
     )
@@ -78,7 +101,10 @@ async fn the_application_role_without_a_tenant_sees_no_rows() {
     .await
     .unwrap();
     for table in tables {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&app.pool).await.unwrap();
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
         assert_eq!(n, 0, "{table} shows rows with no tenant set");
     }
     let who: (String, bool) = sqlx::query_as("SELECT current_user::text, (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user)")
@@ -93,7 +119,9 @@ async fn the_application_role_without_a_tenant_sees_no_rows() {
 #[tokio::test]
 async fn a_tenant_transaction_cannot_read_or_write_another_tenant() {
     let app = TestApp::spawn().await;
-    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None)
+        .await
+        .unwrap();
     let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM customers WHERE id = ANY($1)")
         .bind(&app.beta.customers)
         .fetch_one(&mut *tx)
@@ -112,7 +140,10 @@ async fn a_tenant_transaction_cannot_read_or_write_another_tenant() {
     .bind(app.beta.id)
     .execute(&mut *tx)
     .await;
-    assert!(insert.is_err(), "writing a row for another tenant must fail the policy check");
+    assert!(
+        insert.is_err(),
+        "writing a row for another tenant must fail the policy check"
+    );
 }
 
 /// Every page that takes an id refuses the other tenant's id with 404.
@@ -123,27 +154,66 @@ async fn pages_answer_404_for_another_tenants_ids() {
     let theirs = app.beta.customers[0];
     let their_user = app.beta.user_id("counter");
     let their_contact: uuid::Uuid = {
-        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
-        sqlx::query_scalar("SELECT id FROM customer_contacts LIMIT 1").fetch_one(&mut *tx).await.unwrap()
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT id FROM customer_contacts LIMIT 1")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
     };
-    for path in [format!("/customers/{theirs}"), format!("/customers/{theirs}/edit"), format!("/admin/users/{their_user}")] {
+    for path in [
+        format!("/customers/{theirs}"),
+        format!("/customers/{theirs}/edit"),
+        format!("/admin/users/{their_user}"),
+    ] {
         let (status, body) = admin.get_text(&path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}");
         assert!(!body.contains("王建国"), "GET {path} leaked a name");
     }
     let posts: [(String, Vec<(&str, &str)>); 4] = [
-        (format!("/customers/{theirs}"), vec![("name", "改名"), ("class_code", "residential"), ("industry_code", "RES"), ("voltage_code", "v220"), ("tariff_code", "res_tiered")]),
-        (format!("/customers/{theirs}/contacts"), vec![("name", "某人")]),
-        (format!("/customers/{theirs}/contacts/{their_contact}/delete"), vec![]),
-        (format!("/admin/users/{their_user}"), vec![("display_name", "x"), ("role", "counter_staff"), ("active", "on")]),
+        (
+            format!("/customers/{theirs}"),
+            vec![
+                ("name", "改名"),
+                ("class_code", "residential"),
+                ("industry_code", "RES"),
+                ("voltage_code", "v220"),
+                ("tariff_code", "res_tiered"),
+            ],
+        ),
+        (
+            format!("/customers/{theirs}/contacts"),
+            vec![("name", "某人")],
+        ),
+        (
+            format!("/customers/{theirs}/contacts/{their_contact}/delete"),
+            vec![],
+        ),
+        (
+            format!("/admin/users/{their_user}"),
+            vec![
+                ("display_name", "x"),
+                ("role", "counter_staff"),
+                ("active", "on"),
+            ],
+        ),
     ];
     for (path, fields) in posts {
         let response = admin.post(&path, &fields).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "POST {path}");
     }
-    assert_eq!(app.count_all("customer_contacts").await, 2, "nothing was added or removed");
+    assert_eq!(
+        app.count_all("customer_contacts").await,
+        2,
+        "nothing was added or removed"
+    );
     let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
-    let name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1").bind(theirs).fetch_one(&mut conn).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
+        .bind(theirs)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(name, "王建国");
 }
 
@@ -155,7 +225,12 @@ async fn the_api_answers_404_for_another_tenants_ids_and_lists_only_its_own() {
     let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
     let client = reqwest::Client::new();
     let theirs = app.beta.customers[0];
-    let get = client.get(app.url(&format!("/api/v1/customers/{theirs}"))).bearer_auth(&key).send().await.unwrap();
+    let get = client
+        .get(app.url(&format!("/api/v1/customers/{theirs}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
     assert_eq!(get.headers()["content-type"], "application/problem+json");
     let patch = client
@@ -167,15 +242,35 @@ async fn the_api_answers_404_for_another_tenants_ids_and_lists_only_its_own() {
         .unwrap();
     assert_eq!(patch.status(), StatusCode::NOT_FOUND);
     for q in ["", "?q=王建国", "?q=13800000001", "?q=BETAM0001", "?q=22"] {
-        let list: serde_json::Value = client.get(app.url(&format!("/api/v1/customers{q}"))).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+        let list: serde_json::Value = client
+            .get(app.url(&format!("/api/v1/customers{q}")))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         for item in list["items"].as_array().unwrap() {
             let id: uuid::Uuid = item["id"].as_str().unwrap().parse().unwrap();
-            assert!(app.alpha.customers.contains(&id) || !app.beta.customers.contains(&id), "list {q} leaked {id}");
+            assert!(
+                app.alpha.customers.contains(&id) || !app.beta.customers.contains(&id),
+                "list {q} leaked {id}"
+            );
         }
     }
     // A key naming another tenant in its prefix but not its secret is simply unknown.
-    let forged = format!("gck_{}.{}", app.beta.id.simple(), &key[key.find('.').unwrap() + 1..]);
-    let response = client.get(app.url("/api/v1/customers")).bearer_auth(&forged).send().await.unwrap();
+    let forged = format!(
+        "gck_{}.{}",
+        app.beta.id.simple(),
+        &key[key.find('.').unwrap() + 1..]
+    );
+    let response = client
+        .get(app.url("/api/v1/customers"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -190,5 +285,10 @@ async fn search_pages_never_show_another_tenants_customers() {
         assert!(!page.contains(&theirs.to_string()));
     }
     let response = clerk.get("/customers?q=BETAM0001").await;
-    assert_ne!(response.status(), StatusCode::SEE_OTHER, "no redirect to another tenant's customer: {}", location(&response));
+    assert_ne!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "no redirect to another tenant's customer: {}",
+        location(&response)
+    );
 }

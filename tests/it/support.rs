@@ -33,11 +33,13 @@ static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static EMBEDDED: Mutex<Option<db::embedded::EmbeddedPostgres>> = Mutex::new(None);
 
 extern "C" fn shut_down_cluster() {
-    if let Ok(mut guard) = EMBEDDED.lock() {
-        if let Some(mut pg) = guard.take() {
-            pg.stop_blocking();
-            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id())));
-        }
+    if let Ok(mut guard) = EMBEDDED.lock()
+        && let Some(mut pg) = guard.take()
+    {
+        pg.stop_blocking();
+        let _ = std::fs::remove_dir_all(
+            std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id())),
+        );
     }
 }
 
@@ -53,29 +55,46 @@ fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
         // Its own thread and runtime: each #[tokio::test] has a runtime that ends with the test.
         std::thread::spawn(|| {
-            tokio::runtime::Runtime::new().expect("runtime").block_on(async {
-                let base_url = match std::env::var("DATABASE_URL") {
-                    Ok(url) => {
-                        let (prefix, _) = url.rsplit_once('/').expect("DATABASE_URL has a database name");
-                        format!("{prefix}/")
-                    }
-                    Err(_) => {
-                        let dir = std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id()));
-                        let pg = db::embedded::EmbeddedPostgres::start(&dir.join("pg")).await.expect("embedded PostgreSQL starts");
-                        let url = pg.superuser_url("postgres");
-                        *EMBEDDED.lock().unwrap() = Some(pg);
-                        unsafe { libc::atexit(shut_down_cluster) };
-                        let (prefix, _) = url.rsplit_once('/').unwrap();
-                        format!("{prefix}/")
-                    }
-                };
-                let template = format!("gridcrm_template_{}", std::process::id());
-                let mut admin = PgConnection::connect(&db_url(&base_url, "postgres")).await.expect("admin connection");
-                admin.execute(format!("DROP DATABASE IF EXISTS {template}").as_str()).await.unwrap();
-                admin.execute(format!("CREATE DATABASE {template}").as_str()).await.unwrap();
-                db::run_migrations(&db_url(&base_url, &template)).await.expect("migrations apply");
-                Cluster { base_url, template }
-            })
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(async {
+                    let base_url = match std::env::var("DATABASE_URL") {
+                        Ok(url) => {
+                            let (prefix, _) = url
+                                .rsplit_once('/')
+                                .expect("DATABASE_URL has a database name");
+                            format!("{prefix}/")
+                        }
+                        Err(_) => {
+                            let dir = std::env::temp_dir()
+                                .join(format!("gridcrm-test-{}", std::process::id()));
+                            let pg = db::embedded::EmbeddedPostgres::start(&dir.join("pg"))
+                                .await
+                                .expect("embedded PostgreSQL starts");
+                            let url = pg.superuser_url("postgres");
+                            *EMBEDDED.lock().unwrap() = Some(pg);
+                            unsafe { libc::atexit(shut_down_cluster) };
+                            let (prefix, _) = url.rsplit_once('/').unwrap();
+                            format!("{prefix}/")
+                        }
+                    };
+                    let template = format!("gridcrm_template_{}", std::process::id());
+                    let mut admin = PgConnection::connect(&db_url(&base_url, "postgres"))
+                        .await
+                        .expect("admin connection");
+                    admin
+                        .execute(format!("DROP DATABASE IF EXISTS {template}").as_str())
+                        .await
+                        .unwrap();
+                    admin
+                        .execute(format!("CREATE DATABASE {template}").as_str())
+                        .await
+                        .unwrap();
+                    db::run_migrations(&db_url(&base_url, &template))
+                        .await
+                        .expect("migrations apply");
+                    Cluster { base_url, template }
+                })
         })
         .join()
         .expect("cluster thread")
@@ -86,7 +105,9 @@ fn cluster() -> &'static Cluster {
 pub async fn fresh_database() -> String {
     let cluster = cluster();
     let name = format!("gridcrm_test_{}", Uuid::now_v7().simple());
-    let mut admin = PgConnection::connect(&db_url(&cluster.base_url, "postgres")).await.unwrap();
+    let mut admin = PgConnection::connect(&db_url(&cluster.base_url, "postgres"))
+        .await
+        .unwrap();
     admin
         .execute(format!("CREATE DATABASE {name} TEMPLATE {}", cluster.template).as_str())
         .await
@@ -129,14 +150,23 @@ impl TestApp {
 
     pub async fn spawn_with(config: Config) -> TestApp {
         let owner_url = fresh_database().await;
-        let pool = db::app_pool(&owner_url, None, 8).await.expect("application pool");
+        let pool = db::app_pool(&owner_url, None, 8)
+            .await
+            .expect("application pool");
         let alpha = seed_tenant(&pool, "alpha", "甲市供电公司", "11").await;
         let beta = seed_tenant(&pool, "beta", "乙县供电公司", "22").await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = gridcrm::app(AppState::new(pool.clone(), config)).into_make_service_with_connect_info::<SocketAddr>();
+        let app = gridcrm::app(AppState::new(pool.clone(), config))
+            .into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestApp { base: format!("http://{addr}"), pool, owner_url, alpha, beta }
+        TestApp {
+            base: format!("http://{addr}"),
+            pool,
+            owner_url,
+            alpha,
+            beta,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -147,7 +177,11 @@ impl TestApp {
     pub fn anonymous(&self) -> Browser {
         Browser {
             base: self.base.clone(),
-            client: Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap(),
+            client: Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
             csrf: String::new(),
         }
     }
@@ -156,7 +190,11 @@ impl TestApp {
     pub async fn login(&self, tenant: &Tenant, username: &str) -> Browser {
         let mut browser = self.anonymous();
         let response = browser.try_login(&tenant.slug, username, PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "login of {username} failed");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "login of {username} failed"
+        );
         browser.refresh_csrf("/home").await;
         browser
     }
@@ -164,12 +202,17 @@ impl TestApp {
     /// Counts rows as the superuser (sees every tenant).
     pub async fn count_all(&self, table: &str) -> i64 {
         let mut conn = PgConnection::connect(&self.owner_url).await.unwrap();
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut conn).await.unwrap()
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
     }
 
     pub async fn api_key(&self, tenant: &Tenant, role: Role) -> String {
         let mut tx = db::begin_tenant(&self.pool, tenant.id, None).await.unwrap();
-        let (_, key) = staff_db::create_api_key(&mut tx, tenant.id, "test", role).await.unwrap();
+        let (_, key) = staff_db::create_api_key(&mut tx, tenant.id, "test", role)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         key
     }
@@ -184,7 +227,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
@@ -211,11 +258,24 @@ impl Browser {
             .unwrap()
     }
 
-    pub async fn try_login(&mut self, tenant: &str, username: &str, password: &str) -> reqwest::Response {
+    pub async fn try_login(
+        &mut self,
+        tenant: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let (_, page) = self.get_text("/login").await;
         let csrf = hidden_value(&page, "csrf").expect("login form has a CSRF token");
-        self.post_raw("/login", &[("csrf", &csrf), ("tenant", tenant), ("username", username), ("password", password)])
-            .await
+        self.post_raw(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("tenant", tenant),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
     }
 
     pub async fn refresh_csrf(&mut self, path: &str) {
@@ -233,7 +293,11 @@ pub fn hidden_value(html: &str, name: &str) -> Option<String> {
 }
 
 pub fn location(response: &reqwest::Response) -> String {
-    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
 }
 
 pub fn draft(name: &str, phone: &str) -> CustomerDraft {
@@ -252,9 +316,17 @@ pub fn draft(name: &str, phone: &str) -> CustomerDraft {
 /// A tenant with one user per role and a few customers, each with a supply
 /// point and a meter (the second one with a replaced meter in its history).
 async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Tenant {
-    let valid = tenants::validate(&TenantInput { slug, name, time_zone: "Asia/Shanghai", account_prefix: prefix, is_platform: false })
+    let valid = tenants::validate(&TenantInput {
+        slug,
+        name,
+        time_zone: "Asia/Shanghai",
+        account_prefix: prefix,
+        is_platform: false,
+    })
+    .unwrap();
+    let id = tenants::create(pool, &valid, &Actor::command_line("test"))
+        .await
         .unwrap();
-    let id = tenants::create(pool, &valid, &Actor::command_line("test")).await.unwrap();
     let mut tx = db::begin_tenant(pool, id, None).await.unwrap();
     let mut users = Vec::new();
     for (username, role) in [
@@ -263,7 +335,14 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
         ("supervisor", Role::Supervisor),
         ("admin", Role::TenantAdmin),
     ] {
-        let new = staff_db::NewUser { tenant_id: id, username, display_name: username, role, password: PASSWORD };
+        let new = staff_db::NewUser {
+            tenant_id: id,
+            username,
+            display_name: username,
+            role,
+            password: PASSWORD,
+            locale: None,
+        };
         let user_id = staff_db::create_user(&mut tx, new).await.unwrap().unwrap();
         users.push((username.to_owned(), role, user_id));
     }
@@ -273,10 +352,17 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
         .await
         .unwrap();
     let actor = Actor::command_line("test");
-    let people = [("王建国", "13800000001"), ("李建华", "13800000002"), ("张伟", "13800000003"), ("欧阳娜娜", "13800000004")];
+    let people = [
+        ("王建国", "13800000001"),
+        ("李建华", "13800000002"),
+        ("张伟", "13800000003"),
+        ("欧阳娜娜", "13800000004"),
+    ];
     let mut customers = Vec::new();
     for (i, (person, phone)) in people.iter().enumerate() {
-        let c = service::create(&mut tx, &actor, &draft(person, phone)).await.unwrap();
+        let c = service::create(&mut tx, &actor, &draft(person, phone))
+            .await
+            .unwrap();
         let point = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO supply_points (tenant_id, id, customer_id, code, voltage_code) VALUES (app_tenant_id(), $1, $2, $3, 'v220')",
@@ -315,5 +401,10 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    Tenant { id, slug: slug.to_owned(), users, customers }
+    Tenant {
+        id,
+        slug: slug.to_owned(),
+        users,
+        customers,
+    }
 }
