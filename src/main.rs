@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use gridcrm::{
     AppState, app,
-    audit::{self, Actor, Change},
+    audit::Actor,
     config::Config,
     db::{self, Database},
     seed,
@@ -367,19 +367,12 @@ async fn apikey_command(database: &Database, command: ApiKeyCommand) -> anyhow::
         .filter(|r| Role::TENANT_ROLES.contains(r))
         .with_context(|| format!("--role {role:?} is not one of counter_staff, account_manager, supervisor, tenant_admin"))?;
     let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
-    let (id, key) = staff_db::create_api_key(&mut tx, tenant_id, &name, role).await?;
-    let after = serde_json::json!({"name": name, "role": role.as_str()});
-    audit::record(
+    let key = gridcrm::staff::create_api_key(
         &mut tx,
         &Actor::command_line("apikey create"),
-        Change {
-            action: "create",
-            entity: "api_key",
-            entity_id: Some(id),
-            summary: name.clone(),
-            before: None,
-            after: Some(after),
-        },
+        tenant_id,
+        &name,
+        role,
     )
     .await?;
     tx.commit().await?;

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/admin/audit", get(audit_page))
 }
 
-pub const ENTITIES: [&str; 4] = ["customer", "user", "session", "tenant"];
+pub const ENTITIES: [&str; 5] = ["customer", "user", "session", "tenant", "api_key"];
 const PAGE_SIZE: i64 = 50;
 
 #[derive(Deserialize, Default, Clone)]
@@ -63,7 +63,7 @@ struct AuditPage {
     p: Page,
     q: AuditQuery,
     users: Vec<(Uuid, String)>,
-    entities: [&'static str; 4],
+    entities: [&'static str; 5],
     entries: Vec<AuditEntry>,
     next: Option<String>,
     errors: FieldErrors,

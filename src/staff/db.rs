@@ -250,3 +250,40 @@ pub async fn create_api_key(
     .await?;
     Ok((id, key))
 }
+
+#[derive(Clone, Debug)]
+pub struct ApiKeyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyRow {
+    pub fn role_key(&self) -> String {
+        format!("role.{}", self.role)
+    }
+}
+
+pub async fn list_api_keys(conn: &mut PgConnection) -> sqlx::Result<Vec<ApiKeyRow>> {
+    sqlx::query_as!(
+        ApiKeyRow,
+        "SELECT id, name, prefix, role, created_at, last_used_at, revoked_at FROM api_keys
+         ORDER BY revoked_at IS NOT NULL, created_at DESC"
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Revokes a key; returns its name, or `RowNotFound` if it is not this tenant's or already revoked.
+pub async fn revoke_api_key(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar!(
+        "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING name",
+        id
+    )
+    .fetch_one(conn)
+    .await
+}

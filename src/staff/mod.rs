@@ -1,5 +1,6 @@
 //! Staff users, roles and permissions, passwords and API keys.
 
+pub mod api_keys;
 pub mod db;
 pub mod model;
 pub mod pages;
@@ -45,4 +46,26 @@ pub async fn create_user(
     };
     audit::record(conn, actor, change).await?;
     Ok(Some(id))
+}
+
+/// Creates an API key, audited; returns the key, which is shown only once.
+pub async fn create_api_key(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    tenant_id: Uuid,
+    name: &str,
+    role: Role,
+) -> sqlx::Result<String> {
+    let (id, key) = db::create_api_key(conn, tenant_id, name, role).await?;
+    let after = serde_json::json!({"name": name, "role": role.as_str()});
+    let change = Change {
+        action: "create",
+        entity: "api_key",
+        entity_id: Some(id),
+        summary: name.to_owned(),
+        before: None,
+        after: Some(after),
+    };
+    audit::record(conn, actor, change).await?;
+    Ok(key)
 }

@@ -59,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::home::router())
         .merge(crate::customers::pages::router())
         .merge(crate::staff::pages::router())
+        .merge(crate::staff::api_keys::router())
         .merge(crate::audit::pages::router())
         .merge(crate::platform::pages::router());
     Router::new()

@@ -321,3 +321,77 @@ async fn health_metrics_and_unknown_pages() {
     let css = reqwest::get(app.url("/static/app.css")).await.unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
+
+#[tokio::test]
+async fn a_tenant_admin_creates_and_revokes_api_keys() {
+    let app = TestApp::spawn().await;
+    let admin = app.login(&app.alpha, "admin").await;
+    let bad = admin
+        .post("/admin/api-keys", &[("name", ""), ("role", "root")])
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = bad.text().await.unwrap();
+    assert!(page.contains("id=\"name-error\"") && page.contains("id=\"role-error\""));
+    let created = admin
+        .post(
+            "/admin/api-keys",
+            &[("name", "95598 客服系统"), ("role", "counter_staff")],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let page = created.text().await.unwrap();
+    let start = page.find("gck_").expect("the new key is shown once");
+    let key = &page[start..start + page[start..].find('<').unwrap()];
+    let client = reqwest::Client::new();
+    let list = client
+        .get(app.url("/api/v1/customers"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    let (_, listing) = admin.get_text("/admin/api-keys").await;
+    assert!(
+        listing.contains("95598 客服系统") && !listing.contains(key),
+        "the list never shows the key again"
+    );
+    let id = {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None)
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM api_keys")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+    };
+    // The other tenant's admin cannot revoke it.
+    let other = app.login(&app.beta, "admin").await;
+    assert_eq!(
+        other
+            .post(&format!("/admin/api-keys/{id}/revoke"), &[])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        admin
+            .post(&format!("/admin/api-keys/{id}/revoke"), &[])
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let after = client
+        .get(app.url("/api/v1/customers"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::UNAUTHORIZED,
+        "a revoked key stops working"
+    );
+    let (_, audit) = admin.get_text("/admin/audit?entity=api_key").await;
+    assert!(audit.contains("95598 客服系统") && audit.contains("吊销"));
+}
