@@ -82,8 +82,9 @@ pub struct FieldChange {
     pub after: String,
 }
 
-/// The fields that differ between two JSON objects, in key order. A field
-/// missing on one side shows as empty.
+/// The fields that differ between two JSON objects, in key order, as shown
+/// to a person: a missing field and a null both show as empty, so a creation
+/// lists only the fields that were filled in.
 pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Vec<FieldChange> {
     let empty = serde_json::Map::new();
     let b = before.and_then(Value::as_object).unwrap_or(&empty);

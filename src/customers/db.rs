@@ -87,7 +87,8 @@ impl Customer {
             "industry_code": self.industry_code, "voltage_code": self.voltage_code, "tariff_code": self.tariff_code,
             "route_code": self.route_code, "address": self.address, "phone": self.phone,
             "capacity_kva": self.capacity_kva, "importance": self.importance,
-            "account_manager_id": self.account_manager_id, "preferred_channels": self.preferred_channels,
+            "account_manager_id": self.account_manager_id, "account_manager": self.account_manager_name,
+            "preferred_channels": self.preferred_channels,
             "quiet_from": self.quiet_from, "quiet_to": self.quiet_to, "tags": self.tags, "status": self.status,
         })
     }

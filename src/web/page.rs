@@ -55,6 +55,15 @@ impl Page {
     pub fn tc(&self, prefix: &str, code: impl AsRef<str>) -> String {
         self.i.t(&format!("{prefix}{}", code.as_ref()))
     }
+    /// The label of a recorded field, or its name where it has none.
+    pub fn field_label(&self, field: &str) -> String {
+        let key = format!("field.{field}");
+        if self.i.has(&key) {
+            self.i.t(&key)
+        } else {
+            field.to_owned()
+        }
+    }
     pub fn phone(&self, stored: &str) -> String {
         crate::customers::model::display_phone(stored)
     }
