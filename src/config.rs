@@ -46,8 +46,8 @@ impl Config {
     /// Loads defaults, then the file named by `GRIDCRM_CONFIG` (if any), then
     /// `GRIDCRM_*` environment variables.
     pub fn load() -> anyhow::Result<Self> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Ok(path) = std::env::var("GRIDCRM_CONFIG") {
             builder = builder.add_source(config::File::with_name(&path).required(true));
         }

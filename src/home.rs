@@ -22,17 +22,11 @@ use crate::{
 const CUSTOMER_COUNT_CAP: i64 = 10_000;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(root))
-        .route("/home", get(home))
+    Router::new().route("/", get(root)).route("/home", get(home))
 }
 
 async fn root(user: Option<axum::Extension<CurrentUser>>) -> Redirect {
-    if user.is_some() {
-        Redirect::to("/home")
-    } else {
-        Redirect::to("/login")
-    }
+    if user.is_some() { Redirect::to("/home") } else { Redirect::to("/login") }
 }
 
 #[derive(askama::Template)]

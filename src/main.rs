@@ -17,11 +17,7 @@ use gridcrm::{
 };
 
 #[derive(Parser)]
-#[command(
-    name = "gridcrm",
-    version,
-    about = "Customer-relationship server for electric power supply companies"
-)]
+#[command(name = "gridcrm", version, about = "Customer-relationship server for electric power supply companies")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -189,11 +185,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "{:>4} {:<40} {}",
                     m.version,
                     m.description,
-                    if m.applied_at.is_some() {
-                        "applied"
-                    } else {
-                        "pending"
-                    }
+                    if m.applied_at.is_some() { "applied" } else { "pending" }
                 );
             }
             database.close().await;
@@ -213,24 +205,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database.close().await;
             result
         }
-        Command::Tenant { command } => {
-            with_database(&config, |db| Box::pin(tenant_command(db, command))).await
-        }
-        Command::User { command } => {
-            with_database(&config, |db| Box::pin(user_command(db, command))).await
-        }
-        Command::Apikey { command } => {
-            with_database(&config, |db| Box::pin(apikey_command(db, command))).await
-        }
-        Command::BenchTargets {
-            tenant,
-            out,
-            samples,
-        } => {
-            with_database(&config, |db| {
-                Box::pin(bench_targets(db, tenant, out, samples))
-            })
-            .await
+        Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
+        Command::User { command } => with_database(&config, |db| Box::pin(user_command(db, command))).await,
+        Command::Apikey { command } => with_database(&config, |db| Box::pin(apikey_command(db, command))).await,
+        Command::BenchTargets { tenant, out, samples } => {
+            with_database(&config, |db| Box::pin(bench_targets(db, tenant, out, samples))).await
         }
     }
 }
@@ -238,10 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
 
 /// Runs an admin command against the database and always shuts it down after.
-async fn with_database(
-    config: &Config,
-    f: impl for<'a> FnOnce(&'a Database) -> BoxFuture<'a>,
-) -> anyhow::Result<()> {
+async fn with_database(config: &Config, f: impl for<'a> FnOnce(&'a Database) -> BoxFuture<'a>) -> anyhow::Result<()> {
     let database = Database::open(config, config.database_url.is_none()).await?;
     let result = f(&database).await;
     database.close().await;
@@ -249,22 +225,13 @@ async fn with_database(
 }
 
 fn field_errors(what: &str, errors: &FieldErrors) -> anyhow::Error {
-    let list: Vec<String> = errors
-        .iter()
-        .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
-        .collect();
+    let list: Vec<String> = errors.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code)).collect();
     anyhow::anyhow!("{what}: {}", list.join(", "))
 }
 
 async fn tenant_command(database: &Database, command: TenantCommand) -> anyhow::Result<()> {
     match command {
-        TenantCommand::Create {
-            slug,
-            name,
-            time_zone,
-            account_prefix,
-            platform,
-        } => {
+        TenantCommand::Create { slug, name, time_zone, account_prefix, platform } => {
             let input = TenantInput {
                 slug: &slug,
                 name: &name,
@@ -272,11 +239,8 @@ async fn tenant_command(database: &Database, command: TenantCommand) -> anyhow::
                 account_prefix: &account_prefix,
                 is_platform: platform,
             };
-            let valid =
-                tenants::validate(&input).map_err(|e| field_errors("invalid tenant", &e))?;
-            match tenants::create(&database.app, &valid, &Actor::command_line("tenant create"))
-                .await
-            {
+            let valid = tenants::validate(&input).map_err(|e| field_errors("invalid tenant", &e))?;
+            match tenants::create(&database.app, &valid, &Actor::command_line("tenant create")).await {
                 Ok(id) => println!("created tenant {} ({id})", valid.slug),
                 Err(tenants::CreateError::Invalid(e)) => {
                     return Err(field_errors("tenant not created", &e));
@@ -319,21 +283,14 @@ async fn tenant_id(database: &Database, slug: &str) -> anyhow::Result<(uuid::Uui
 }
 
 async fn user_command(database: &Database, command: UserCommand) -> anyhow::Result<()> {
-    let UserCommand::Create {
-        tenant,
-        username,
-        role,
-        display_name,
-    } = command;
+    let UserCommand::Create { tenant, username, role, display_name } = command;
     let (tenant_id, is_platform) = tenant_id(database, &tenant).await?;
     let mut errors = FieldErrors::default();
     let username = model::parse_username(&username, &mut errors);
     let role = Role::parse(&role);
     match role {
         None => errors.add("role", "unknown_code"),
-        Some(Role::PlatformAdmin) if !is_platform => {
-            errors.add("role", "platform_role_outside_platform")
-        }
+        Some(Role::PlatformAdmin) if !is_platform => errors.add("role", "platform_role_outside_platform"),
         Some(_) => {}
     }
     let password = read_password()?;
@@ -363,23 +320,14 @@ async fn user_command(database: &Database, command: UserCommand) -> anyhow::Resu
 async fn apikey_command(database: &Database, command: ApiKeyCommand) -> anyhow::Result<()> {
     let ApiKeyCommand::Create { tenant, role, name } = command;
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
-    let role = Role::parse(&role)
-        .filter(|r| Role::TENANT_ROLES.contains(r))
-        .with_context(|| format!("--role {role:?} is not one of counter_staff, account_manager, supervisor, tenant_admin"))?;
+    let role = Role::parse(&role).filter(|r| Role::TENANT_ROLES.contains(r)).with_context(|| {
+        format!("--role {role:?} is not one of counter_staff, account_manager, supervisor, tenant_admin")
+    })?;
     let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
-    let key = gridcrm::staff::create_api_key(
-        &mut tx,
-        &Actor::command_line("apikey create"),
-        tenant_id,
-        &name,
-        role,
-    )
-    .await?;
+    let key =
+        gridcrm::staff::create_api_key(&mut tx, &Actor::command_line("apikey create"), tenant_id, &name, role).await?;
     tx.commit().await?;
-    eprintln!(
-        "API key for {tenant} ({}); it is shown only this once:",
-        role.as_str()
-    );
+    eprintln!("API key for {tenant} ({}); it is shown only this once:", role.as_str());
     println!("{key}");
     Ok(())
 }
@@ -406,10 +354,7 @@ async fn bench_targets(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    anyhow::ensure!(
-        !rows.is_empty(),
-        "tenant {tenant} has no customers to sample"
-    );
+    anyhow::ensure!(!rows.is_empty(), "tenant {tenant} has no customers to sample");
     let encode = |q: &str| gridcrm::web::error::urlencode(q);
     let mut searches = Vec::new();
     let mut pages = Vec::new();
@@ -431,12 +376,7 @@ async fn bench_targets(
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("search.txt"), searches.join("\n") + "\n")?;
     std::fs::write(out.join("customers.txt"), pages.join("\n") + "\n")?;
-    println!(
-        "wrote {} searches and {} customer pages to {}",
-        searches.len(),
-        pages.len(),
-        out.display()
-    );
+    println!("wrote {} searches and {} customer pages to {}", searches.len(), pages.len(), out.display());
     Ok(())
 }
 
@@ -445,22 +385,13 @@ fn print_logins() {
     println!("Demo logins (password {}):", seed::DEMO_PASSWORD);
     println!("  company code  platform      user root (platform admin)");
     for (username, name, role) in seed::DEMO_STAFF {
-        println!(
-            "  company code  {:<13} user {username:<10} {name} ({})",
-            tenants.join(" or "),
-            role.as_str()
-        );
+        println!("  company code  {:<13} user {username:<10} {name} ({})", tenants.join(" or "), role.as_str());
     }
 }
 
-async fn serve(
-    config: Config,
-    database: Database,
-    demo_seeded: Option<bool>,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(&config.bind)
-        .await
-        .with_context(|| format!("binding {}", config.bind))?;
+async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) -> anyhow::Result<()> {
+    let listener =
+        tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let url = format!("http://{}", listener.local_addr()?);
     let state = AppState::new(database.app.clone(), config);
     if demo_seeded.is_some() {
@@ -469,9 +400,7 @@ async fn serve(
     println!("gridcrm is serving on {url}  (Ctrl-C stops it)");
     std::io::stdout().flush().ok();
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     database.close().await;
     Ok(())
 }
@@ -482,9 +411,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut sig) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             sig.recv().await;
         }
     };

@@ -20,22 +20,14 @@ pub struct Actor {
 
 impl From<&CurrentUser> for Actor {
     fn from(user: &CurrentUser) -> Self {
-        Self {
-            user_id: user.user_id,
-            label: user.label.clone(),
-            request_id: user.request_id.clone(),
-        }
+        Self { user_id: user.user_id, label: user.label.clone(), request_id: user.request_id.clone() }
     }
 }
 
 impl Actor {
     /// Changes made from the command line.
     pub fn command_line(what: &str) -> Self {
-        Self {
-            user_id: None,
-            label: format!("command line: {what}"),
-            request_id: None,
-        }
+        Self { user_id: None, label: format!("command line: {what}"), request_id: None }
     }
 }
 
@@ -50,11 +42,7 @@ pub struct Change<'a> {
 
 /// Writes one audit row in the caller's transaction, so the change and its
 /// record commit or vanish together.
-pub async fn record(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    change: Change<'_>,
-) -> sqlx::Result<()> {
+pub async fn record(conn: &mut PgConnection, actor: &Actor, change: Change<'_>) -> sqlx::Result<()> {
     sqlx::query!(
         r#"INSERT INTO audit_log (tenant_id, id, actor_user_id, actor_label, request_id, action, entity, entity_id, summary, before, after)
            VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
@@ -94,11 +82,7 @@ pub fn diff(before: Option<&Value>, after: Option<&Value>) -> Vec<FieldChange> {
     keys.dedup();
     keys.into_iter()
         .filter(|k| b.get(*k) != a.get(*k))
-        .map(|k| FieldChange {
-            field: k.clone(),
-            before: show(b.get(k)),
-            after: show(a.get(k)),
-        })
+        .map(|k| FieldChange { field: k.clone(), before: show(b.get(k)), after: show(a.get(k)) })
         .collect()
 }
 
@@ -106,11 +90,7 @@ fn show(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| show(Some(v)))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Some(Value::Array(items)) => items.iter().map(|v| show(Some(v))).collect::<Vec<_>>().join(", "),
         Some(other) => other.to_string(),
     }
 }
@@ -184,22 +164,13 @@ mod tests {
     #[test]
     fn diff_lists_only_changed_fields() {
         let before = json!({"name": "张三", "phone": "13800000000", "tags": ["elderly"]});
-        let after =
-            json!({"name": "张三", "phone": "13900000000", "tags": ["elderly", "online_payer"]});
+        let after = json!({"name": "张三", "phone": "13900000000", "tags": ["elderly", "online_payer"]});
         let changes = diff(Some(&before), Some(&after));
         assert_eq!(
             changes,
             vec![
-                FieldChange {
-                    field: "phone".into(),
-                    before: "13800000000".into(),
-                    after: "13900000000".into()
-                },
-                FieldChange {
-                    field: "tags".into(),
-                    before: "elderly".into(),
-                    after: "elderly, online_payer".into()
-                },
+                FieldChange { field: "phone".into(), before: "13800000000".into(), after: "13900000000".into() },
+                FieldChange { field: "tags".into(), before: "elderly".into(), after: "elderly, online_payer".into() },
             ]
         );
     }
@@ -209,13 +180,6 @@ mod tests {
         let after = json!({"name": "李四", "capacity_kva": null});
         let changes = diff(None, Some(&after));
         assert_eq!(changes.len(), 2);
-        assert_eq!(
-            changes[1],
-            FieldChange {
-                field: "name".into(),
-                before: String::new(),
-                after: "李四".into()
-            }
-        );
+        assert_eq!(changes[1], FieldChange { field: "name".into(), before: String::new(), after: "李四".into() });
     }
 }

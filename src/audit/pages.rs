@@ -70,22 +70,18 @@ struct AuditPage {
 }
 
 fn parse_filter(q: &AuditQuery, tz: chrono_tz::Tz, errors: &mut FieldErrors) -> AuditFilter {
-    let day_start =
-        |s: &str, field: &'static str, errors: &mut FieldErrors| -> Option<DateTime<Utc>> {
-            if s.is_empty() {
-                return None;
+    let day_start = |s: &str, field: &'static str, errors: &mut FieldErrors| -> Option<DateTime<Utc>> {
+        if s.is_empty() {
+            return None;
+        }
+        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) => tz.from_local_datetime(&d.and_hms_opt(0, 0, 0)?).earliest().map(|t| t.with_timezone(&Utc)),
+            Err(_) => {
+                errors.add(field, "date_format");
+                None
             }
-            match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-                Ok(d) => tz
-                    .from_local_datetime(&d.and_hms_opt(0, 0, 0)?)
-                    .earliest()
-                    .map(|t| t.with_timezone(&Utc)),
-                Err(_) => {
-                    errors.add(field, "date_format");
-                    None
-                }
-            }
-        };
+        }
+    };
     let actor = match q.user.as_str() {
         "" => None,
         s => Uuid::try_parse(s).ok().or_else(|| {
@@ -105,20 +101,9 @@ fn parse_filter(q: &AuditQuery, tz: chrono_tz::Tz, errors: &mut FieldErrors) -> 
     // "to" is inclusive of that whole day.
     let to = day_start(&q.to, "to", errors).map(|t| t + chrono::Duration::days(1));
     let before = q.before.split_once('_').and_then(|(at, id)| {
-        Some((
-            DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
-            Uuid::try_parse(id).ok()?,
-        ))
+        Some((DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc), Uuid::try_parse(id).ok()?))
     });
-    AuditFilter {
-        actor,
-        entity,
-        entity_id: None,
-        from,
-        to,
-        before,
-        limit: PAGE_SIZE + 1,
-    }
+    AuditFilter { actor, entity, entity_id: None, from, to, before, limit: PAGE_SIZE + 1 }
 }
 
 async fn audit_page(
@@ -130,28 +115,12 @@ async fn audit_page(
     let mut errors = FieldErrors::default();
     let filter = parse_filter(&q, user.tz, &mut errors);
     let mut tx = user.tx(&state.db).await?;
-    let users = staff_db::list_users(&mut tx)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.display_name))
-        .collect();
-    let mut entries = if errors.is_empty() {
-        audit::list(&mut tx, &filter).await?
-    } else {
-        Vec::new()
-    };
+    let users = staff_db::list_users(&mut tx).await?.into_iter().map(|u| (u.id, u.display_name)).collect();
+    let mut entries = if errors.is_empty() { audit::list(&mut tx, &filter).await? } else { Vec::new() };
     tx.commit().await?;
     let next = (entries.len() as i64 > PAGE_SIZE).then(|| {
         entries.truncate(PAGE_SIZE as usize);
         entries.last().map(|e| q.next(e)).unwrap_or_default()
     });
-    render(&AuditPage {
-        p: Page::for_user(&user, "audit.title"),
-        q,
-        users,
-        entities: ENTITIES,
-        entries,
-        next,
-        errors,
-    })
+    render(&AuditPage { p: Page::for_user(&user, "audit.title"), q, users, entities: ENTITIES, entries, next, errors })
 }

@@ -21,9 +21,7 @@ use crate::{
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_customers, create_customer))
-        .routes(routes!(get_customer, patch_customer))
+    OpenApiRouter::new().routes(routes!(list_customers, create_customer)).routes(routes!(get_customer, patch_customer))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -68,10 +66,7 @@ async fn list_customers(
     tx.commit().await?;
     let next_after = (items.len() as i64 > limit).then(|| {
         items.truncate(limit as usize);
-        items
-            .last()
-            .map(|c| c.account_no.clone())
-            .unwrap_or_default()
+        items.last().map(|c| c.account_no.clone()).unwrap_or_default()
     });
     Ok(Json(CustomerPage { items, next_after }))
 }

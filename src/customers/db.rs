@@ -96,13 +96,10 @@ impl Customer {
 
 pub async fn load_allowed(conn: &mut PgConnection) -> sqlx::Result<Allowed> {
     let codes = |items: Vec<reference::RefItem>| items.into_iter().map(|i| i.code).collect();
-    let routes = sqlx::query!("SELECT code, id FROM reading_routes ORDER BY code")
+    let routes = sqlx::query!("SELECT code, id FROM reading_routes ORDER BY code").fetch_all(&mut *conn).await?;
+    let managers = sqlx::query_scalar!("SELECT id FROM users WHERE role = 'account_manager' AND active")
         .fetch_all(&mut *conn)
         .await?;
-    let managers =
-        sqlx::query_scalar!("SELECT id FROM users WHERE role = 'account_manager' AND active")
-            .fetch_all(&mut *conn)
-            .await?;
     Ok(Allowed {
         classes: codes(reference::load(conn, RefList::Class).await?),
         industries: codes(reference::load(conn, RefList::Industry).await?),
@@ -142,10 +139,7 @@ fn map_write_error(err: sqlx::Error) -> WriteError {
     }
 }
 
-pub async fn insert(
-    conn: &mut PgConnection,
-    c: &ValidCustomer,
-) -> Result<(Uuid, String), WriteError> {
+pub async fn insert(conn: &mut PgConnection, c: &ValidCustomer) -> Result<(Uuid, String), WriteError> {
     let account_no = match &c.account_no {
         Some(a) => a.clone(),
         None => next_account_no(conn).await?,
@@ -183,12 +177,7 @@ pub async fn insert(
 
 /// Updates a customer if it is still at `version`; the account number is
 /// never changed by an edit.
-pub async fn update(
-    conn: &mut PgConnection,
-    id: Uuid,
-    version: i32,
-    c: &ValidCustomer,
-) -> Result<(), WriteError> {
+pub async fn update(conn: &mut PgConnection, id: Uuid, version: i32, c: &ValidCustomer) -> Result<(), WriteError> {
     let updated = sqlx::query!(
         r#"UPDATE customers SET name = $3, class_code = $4, industry_code = $5, voltage_code = $6, tariff_code = $7,
                route_id = $8, address = $9, phone = $10, capacity_kva = $11, importance = $12,
@@ -224,13 +213,9 @@ pub async fn update(
 }
 
 async fn set_tags(conn: &mut PgConnection, customer_id: Uuid, tags: &[String]) -> sqlx::Result<()> {
-    sqlx::query!(
-        "DELETE FROM customer_tags WHERE customer_id = $1 AND NOT (tag_code = ANY($2))",
-        customer_id,
-        tags
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query!("DELETE FROM customer_tags WHERE customer_id = $1 AND NOT (tag_code = ANY($2))", customer_id, tags)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query!(
         r#"INSERT INTO customer_tags (tenant_id, customer_id, tag_code)
            SELECT app_tenant_id(), $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING"#,
@@ -309,10 +294,7 @@ pub struct MeterInstallation {
 
 /// The customer's supply points, each with its meters, current first, then
 /// the ones removed (the installation history).
-pub async fn supply_points(
-    conn: &mut PgConnection,
-    customer_id: Uuid,
-) -> sqlx::Result<Vec<SupplyPoint>> {
+pub async fn supply_points(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<SupplyPoint>> {
     let points = sqlx::query!(
         "SELECT id, code, address, voltage_code, capacity_kva, transformer, status
          FROM supply_points WHERE customer_id = $1 ORDER BY code",
@@ -452,11 +434,7 @@ pub async fn search(
 }
 
 /// All customers in account-number order, by keyset.
-pub async fn list(
-    conn: &mut PgConnection,
-    after: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<CustomerSummary>> {
+pub async fn list(conn: &mut PgConnection, after: &str, limit: i64) -> sqlx::Result<Vec<CustomerSummary>> {
     sqlx::query_as!(
         CustomerSummary,
         r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
@@ -469,11 +447,7 @@ pub async fn list(
 }
 
 /// Customers an account manager looks after.
-pub async fn managed_by(
-    conn: &mut PgConnection,
-    manager: Uuid,
-    limit: i64,
-) -> sqlx::Result<Vec<CustomerSummary>> {
+pub async fn managed_by(conn: &mut PgConnection, manager: Uuid, limit: i64) -> sqlx::Result<Vec<CustomerSummary>> {
     sqlx::query_as!(
         CustomerSummary,
         r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
@@ -488,12 +462,9 @@ pub async fn managed_by(
 /// How many customers the tenant has, counted up to `cap` (lists never
 /// COUNT(*) a big table; the page shows "10,000+" instead).
 pub async fn capped_count(conn: &mut PgConnection, cap: i64) -> sqlx::Result<i64> {
-    let n = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM customers LIMIT $1) AS capped"#,
-        cap
-    )
-    .fetch_one(conn)
-    .await?;
+    let n = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM customers LIMIT $1) AS capped"#, cap)
+        .fetch_one(conn)
+        .await?;
     Ok(n)
 }
 
@@ -505,19 +476,12 @@ pub struct NewContact<'a> {
     pub is_primary: bool,
 }
 
-pub async fn add_contact(
-    conn: &mut PgConnection,
-    customer_id: Uuid,
-    c: NewContact<'_>,
-) -> sqlx::Result<Uuid> {
+pub async fn add_contact(conn: &mut PgConnection, customer_id: Uuid, c: NewContact<'_>) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
     if c.is_primary {
-        sqlx::query!(
-            "UPDATE customer_contacts SET is_primary = false WHERE customer_id = $1",
-            customer_id
-        )
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query!("UPDATE customer_contacts SET is_primary = false WHERE customer_id = $1", customer_id)
+            .execute(&mut *conn)
+            .await?;
     }
     sqlx::query!(
         r#"INSERT INTO customer_contacts (tenant_id, id, customer_id, name, role, phone, email, is_primary)
@@ -536,11 +500,7 @@ pub async fn add_contact(
 }
 
 /// Removes a contact of this customer; returns what was removed, for the audit log.
-pub async fn remove_contact(
-    conn: &mut PgConnection,
-    customer_id: Uuid,
-    contact_id: Uuid,
-) -> sqlx::Result<Contact> {
+pub async fn remove_contact(conn: &mut PgConnection, customer_id: Uuid, contact_id: Uuid) -> sqlx::Result<Contact> {
     sqlx::query_as!(
         Contact,
         "DELETE FROM customer_contacts WHERE customer_id = $1 AND id = $2

@@ -114,27 +114,20 @@ fn text(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn required<'a>(
-    value: &'a Option<String>,
-    field: &'static str,
-    errors: &mut FieldErrors,
-) -> &'a str {
+fn required<'a>(value: &'a Option<String>, field: &'static str, errors: &mut FieldErrors) -> &'a str {
     text(value).unwrap_or_else(|| {
         errors.add(field, "required");
         ""
     })
 }
 
-fn one_of(
-    value: &str,
-    field: &'static str,
-    allowed: &[String],
-    errors: &mut FieldErrors,
-) -> String {
-    if !value.is_empty() && !allowed.iter().any(|a| a == value) {
+/// A code that must be given and must be one of `allowed`.
+fn required_code(value: &Option<String>, field: &'static str, allowed: &[String], errors: &mut FieldErrors) -> String {
+    let code = required(value, field, errors);
+    if !code.is_empty() && !allowed.iter().any(|a| a == code) {
         errors.add(field, "unknown_code");
     }
-    value.to_owned()
+    code.to_owned()
 }
 
 pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustomer, FieldErrors> {
@@ -150,33 +143,11 @@ pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustome
     if name.chars().count() > 200 {
         errors.add("name", "too_long");
     }
-    let class_code = one_of(
-        required(&draft.class_code, "class_code", &mut errors),
-        "class_code",
-        &allowed.classes,
-        &mut errors,
-    );
-    let industry_code = one_of(
-        required(&draft.industry_code, "industry_code", &mut errors),
-        "industry_code",
-        &allowed.industries,
-        &mut errors,
-    );
-    let voltage_code = one_of(
-        required(&draft.voltage_code, "voltage_code", &mut errors),
-        "voltage_code",
-        &allowed.voltages,
-        &mut errors,
-    );
-    let tariff_code = one_of(
-        required(&draft.tariff_code, "tariff_code", &mut errors),
-        "tariff_code",
-        &allowed.tariffs,
-        &mut errors,
-    );
-    if class_code == "residential"
-        && !voltage_code.is_empty()
-        && !RESIDENTIAL_VOLTAGES.contains(&voltage_code.as_str())
+    let class_code = required_code(&draft.class_code, "class_code", &allowed.classes, &mut errors);
+    let industry_code = required_code(&draft.industry_code, "industry_code", &allowed.industries, &mut errors);
+    let voltage_code = required_code(&draft.voltage_code, "voltage_code", &allowed.voltages, &mut errors);
+    let tariff_code = required_code(&draft.tariff_code, "tariff_code", &allowed.tariffs, &mut errors);
+    if class_code == "residential" && !voltage_code.is_empty() && !RESIDENTIAL_VOLTAGES.contains(&voltage_code.as_str())
     {
         errors.add("voltage_code", "voltage_not_for_class");
     }
@@ -219,38 +190,24 @@ pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustome
         }
         g.to_owned()
     });
-    let account_manager_id =
-        text(&draft.account_manager_id).and_then(|m| match Uuid::try_parse(m) {
-            Ok(id) if allowed.managers.contains(&id) => Some(id),
-            _ => {
-                errors.add("account_manager_id", "unknown_manager");
-                None
-            }
-        });
+    let account_manager_id = text(&draft.account_manager_id).and_then(|m| match Uuid::try_parse(m) {
+        Ok(id) if allowed.managers.contains(&id) => Some(id),
+        _ => {
+            errors.add("account_manager_id", "unknown_manager");
+            None
+        }
+    });
     let mut preferred_channels: Vec<String> = draft.preferred_channels.clone().unwrap_or_default();
     preferred_channels.retain(|c| !c.trim().is_empty());
     preferred_channels.sort_by_key(|c| CHANNELS.iter().position(|k| k == c).unwrap_or(usize::MAX));
     preferred_channels.dedup();
-    if preferred_channels
-        .iter()
-        .any(|c| !CHANNELS.contains(&c.as_str()))
-    {
+    if preferred_channels.iter().any(|c| !CHANNELS.contains(&c.as_str())) {
         errors.add("preferred_channels", "unknown_code");
     }
     let quiet_from = parse_time(&draft.quiet_from, "quiet_from", &mut errors);
     let quiet_to = parse_time(&draft.quiet_to, "quiet_to", &mut errors);
-    if quiet_from.is_some() != quiet_to.is_some()
-        && !errors.has("quiet_from")
-        && !errors.has("quiet_to")
-    {
-        errors.add(
-            if quiet_from.is_none() {
-                "quiet_from"
-            } else {
-                "quiet_to"
-            },
-            "quiet_hours_pair",
-        );
+    if quiet_from.is_some() != quiet_to.is_some() && !errors.has("quiet_from") && !errors.has("quiet_to") {
+        errors.add(if quiet_from.is_none() { "quiet_from" } else { "quiet_to" }, "quiet_hours_pair");
     }
     let mut tags: Vec<String> = draft.tags.clone().unwrap_or_default();
     tags.retain(|t| !t.trim().is_empty());
@@ -300,14 +257,8 @@ pub fn format_account_no(prefix: &str, n: i64) -> String {
 /// code (0 + 2–3 digits, then 7–8 digits). Spaces and dashes are dropped;
 /// a leading +86 or 0086 is dropped for mobiles.
 pub fn parse_phone(raw: &str) -> Option<String> {
-    let digits: String = raw
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
-    let digits = digits
-        .strip_prefix("+86")
-        .or_else(|| digits.strip_prefix("0086"))
-        .unwrap_or(&digits);
+    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+    let digits = digits.strip_prefix("+86").or_else(|| digits.strip_prefix("0086")).unwrap_or(&digits);
     if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -322,29 +273,19 @@ pub fn display_phone(stored: &str) -> String {
     if !stored.starts_with('0') || stored.len() < 10 {
         return stored.to_owned();
     }
-    let area = if stored.starts_with("01") || stored.starts_with("02") {
-        3
-    } else {
-        4
-    };
+    let area = if stored.starts_with("01") || stored.starts_with("02") { 3 } else { 4 };
     format!("{}-{}", &stored[..area], &stored[area..])
 }
 
 /// Capacity in kVA: non-negative, at most two decimals, below ten million.
 pub fn parse_capacity(raw: &str) -> Option<Decimal> {
     let value: Decimal = raw.trim().parse().ok()?;
-    (value >= Decimal::ZERO && value.scale() <= 2 && value < Decimal::from(10_000_000))
-        .then_some(value)
+    (value >= Decimal::ZERO && value.scale() <= 2 && value < Decimal::from(10_000_000)).then_some(value)
 }
 
-fn parse_time(
-    value: &Option<String>,
-    field: &'static str,
-    errors: &mut FieldErrors,
-) -> Option<NaiveTime> {
+fn parse_time(value: &Option<String>, field: &'static str, errors: &mut FieldErrors) -> Option<NaiveTime> {
     let raw = text(value)?;
-    let parsed = NaiveTime::parse_from_str(raw, "%H:%M")
-        .or_else(|_| NaiveTime::parse_from_str(raw, "%H:%M:%S"));
+    let parsed = NaiveTime::parse_from_str(raw, "%H:%M").or_else(|_| NaiveTime::parse_from_str(raw, "%H:%M:%S"));
     match parsed {
         Ok(t) => Some(t),
         Err(_) => {
@@ -393,13 +334,7 @@ mod tests {
     #[test]
     fn every_missing_required_field_is_named() {
         let errors = validate(&CustomerDraft::default(), &allowed()).unwrap_err();
-        for field in [
-            "name",
-            "class_code",
-            "industry_code",
-            "voltage_code",
-            "tariff_code",
-        ] {
+        for field in ["name", "class_code", "industry_code", "voltage_code", "tariff_code"] {
             assert!(errors.has(field), "{field} not reported");
         }
     }
@@ -428,99 +363,47 @@ mod tests {
             industry_code: Some("C26".into()),
             ..resident()
         };
-        assert!(
-            validate(&draft, &allowed())
-                .unwrap_err()
-                .has("capacity_kva")
-        );
-        let with_capacity = CustomerDraft {
-            capacity_kva: Some("1250".into()),
-            ..draft
-        };
-        assert_eq!(
-            validate(&with_capacity, &allowed()).unwrap().capacity_kva,
-            Some(Decimal::from(1250))
-        );
+        assert!(validate(&draft, &allowed()).unwrap_err().has("capacity_kva"));
+        let with_capacity = CustomerDraft { capacity_kva: Some("1250".into()), ..draft };
+        assert_eq!(validate(&with_capacity, &allowed()).unwrap().capacity_kva, Some(Decimal::from(1250)));
     }
 
     #[test]
     fn households_are_not_supplied_at_high_voltage() {
-        let draft = CustomerDraft {
-            voltage_code: Some("kv10".into()),
-            ..resident()
-        };
-        assert!(
-            validate(&draft, &allowed())
-                .unwrap_err()
-                .has("voltage_code")
-        );
+        let draft = CustomerDraft { voltage_code: Some("kv10".into()), ..resident() };
+        assert!(validate(&draft, &allowed()).unwrap_err().has("voltage_code"));
     }
 
     #[test]
     fn quiet_hours_come_in_pairs() {
-        let draft = CustomerDraft {
-            quiet_from: Some("22:00".into()),
-            ..resident()
-        };
+        let draft = CustomerDraft { quiet_from: Some("22:00".into()), ..resident() };
         assert!(validate(&draft, &allowed()).unwrap_err().has("quiet_to"));
-        let bad = CustomerDraft {
-            quiet_from: Some("25:00".into()),
-            quiet_to: Some("07:00".into()),
-            ..resident()
-        };
+        let bad = CustomerDraft { quiet_from: Some("25:00".into()), quiet_to: Some("07:00".into()), ..resident() };
         assert!(validate(&bad, &allowed()).unwrap_err().has("quiet_from"));
-        let ok = CustomerDraft {
-            quiet_from: Some("22:00".into()),
-            quiet_to: Some("07:00".into()),
-            ..resident()
-        };
+        let ok = CustomerDraft { quiet_from: Some("22:00".into()), quiet_to: Some("07:00".into()), ..resident() };
         assert!(validate(&ok, &allowed()).is_ok());
     }
 
     #[test]
     fn managers_must_be_account_managers_of_this_tenant() {
-        let draft = CustomerDraft {
-            account_manager_id: Some(Uuid::from_u128(8).to_string()),
-            ..resident()
-        };
-        assert!(
-            validate(&draft, &allowed())
-                .unwrap_err()
-                .has("account_manager_id")
-        );
-        let ok = CustomerDraft {
-            account_manager_id: Some(Uuid::from_u128(7).to_string()),
-            ..resident()
-        };
-        assert_eq!(
-            validate(&ok, &allowed()).unwrap().account_manager_id,
-            Some(Uuid::from_u128(7))
-        );
+        let draft = CustomerDraft { account_manager_id: Some(Uuid::from_u128(8).to_string()), ..resident() };
+        assert!(validate(&draft, &allowed()).unwrap_err().has("account_manager_id"));
+        let ok = CustomerDraft { account_manager_id: Some(Uuid::from_u128(7).to_string()), ..resident() };
+        assert_eq!(validate(&ok, &allowed()).unwrap().account_manager_id, Some(Uuid::from_u128(7)));
     }
 
     #[test]
     fn channels_are_ordered_and_deduplicated() {
-        let draft = CustomerDraft {
-            preferred_channels: Some(vec!["wechat".into(), "sms".into(), "sms".into()]),
-            ..resident()
-        };
-        assert_eq!(
-            validate(&draft, &allowed()).unwrap().preferred_channels,
-            vec!["sms", "wechat"]
-        );
+        let draft =
+            CustomerDraft { preferred_channels: Some(vec!["wechat".into(), "sms".into(), "sms".into()]), ..resident() };
+        assert_eq!(validate(&draft, &allowed()).unwrap().preferred_channels, vec!["sms", "wechat"]);
     }
 
     #[test]
     fn phones() {
         assert_eq!(parse_phone("138 0013 8000").as_deref(), Some("13800138000"));
-        assert_eq!(
-            parse_phone("+86 139-0000-1111").as_deref(),
-            Some("13900001111")
-        );
-        assert_eq!(
-            parse_phone("0571-87654321").as_deref(),
-            Some("057187654321")
-        );
+        assert_eq!(parse_phone("+86 139-0000-1111").as_deref(), Some("13900001111"));
+        assert_eq!(parse_phone("0571-87654321").as_deref(), Some("057187654321"));
         assert_eq!(parse_phone("12345678901"), None);
         assert_eq!(parse_phone("1380013800"), None);
         assert_eq!(parse_phone("abc"), None);
@@ -552,16 +435,10 @@ mod tests {
 
     #[test]
     fn a_patch_keeps_what_it_does_not_name() {
-        let patched = resident().apply(CustomerDraft {
-            phone: Some("13800138000".into()),
-            ..Default::default()
-        });
+        let patched = resident().apply(CustomerDraft { phone: Some("13800138000".into()), ..Default::default() });
         assert_eq!(patched.name.as_deref(), Some(" 王建国 "));
         assert_eq!(patched.phone.as_deref(), Some("13800138000"));
-        let cleared = patched.apply(CustomerDraft {
-            phone: Some(String::new()),
-            ..Default::default()
-        });
+        let cleared = patched.apply(CustomerDraft { phone: Some(String::new()), ..Default::default() });
         assert_eq!(validate(&cleared, &allowed()).unwrap().phone, None);
     }
 }

@@ -36,10 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/customers/{id}", get(show).post(update))
         .route("/customers/{id}/edit", get(edit_form))
         .route("/customers/{id}/contacts", post(add_contact))
-        .route(
-            "/customers/{id}/contacts/{contact_id}/delete",
-            post(remove_contact),
-        )
+        .route("/customers/{id}/contacts/{contact_id}/delete", post(remove_contact))
 }
 
 const PAGE_SIZE: i64 = 20;
@@ -90,40 +87,19 @@ async fn search_page(
     };
     let next_after = (results.len() as i64 > PAGE_SIZE).then(|| {
         results.truncate(PAGE_SIZE as usize);
-        results
-            .last()
-            .map(|r| r.account_no.clone())
-            .unwrap_or_default()
+        results.last().map(|r| r.account_no.clone()).unwrap_or_default()
     });
     let classes = reference::load(&mut tx, RefList::Class).await?;
     tx.commit().await?;
     // One exact hit by account number or meter goes straight to the customer.
-    if results.len() == 1
-        && query.after.is_empty()
-        && plan.name.is_none()
-        && !headers.contains_key("hx-request")
-    {
+    if results.len() == 1 && query.after.is_empty() && plan.name.is_none() && !headers.contains_key("hx-request") {
         return Ok(Redirect::to(&format!("/customers/{}", results[0].id)).into_response());
     }
     let p = Page::for_user(&user, "customers.search_title");
     if headers.contains_key("hx-request") {
-        return Ok(render(&SearchResults {
-            p,
-            q: query.q,
-            results,
-            next_after,
-            classes,
-        })?
-        .into_response());
+        return Ok(render(&SearchResults { p, q: query.q, results, next_after, classes })?.into_response());
     }
-    Ok(render(&SearchPage {
-        p,
-        q: query.q,
-        results,
-        next_after,
-        classes,
-    })?
-    .into_response())
+    Ok(render(&SearchPage { p, q: query.q, results, next_after, classes })?.into_response())
 }
 
 #[derive(askama::Template)]
@@ -181,16 +157,7 @@ async fn load_show_page(
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
-    Ok(ShowPage {
-        p,
-        customer,
-        contacts,
-        points,
-        history,
-        refs,
-        saved,
-        contact_errors,
-    })
+    Ok(ShowPage { p, customer, contacts, points, history, refs, saved, contact_errors })
 }
 
 /// The reference lists a form or page shows names from.
@@ -206,9 +173,7 @@ pub struct Refs {
 
 impl Refs {
     async fn load(conn: &mut sqlx::PgConnection) -> Result<Self, sqlx::Error> {
-        let routes = sqlx::query!("SELECT code, name FROM reading_routes ORDER BY code")
-            .fetch_all(&mut *conn)
-            .await?;
+        let routes = sqlx::query!("SELECT code, name FROM reading_routes ORDER BY code").fetch_all(&mut *conn).await?;
         Ok(Self {
             classes: reference::load(conn, RefList::Class).await?,
             industries: reference::load(conn, RefList::Industry).await?,
@@ -222,10 +187,7 @@ impl Refs {
 
     /// The display name of `code` in `list`, in the page's language.
     pub fn name<'a>(items: &'a [RefItem], code: &'a str, lang: &str) -> &'a str {
-        items
-            .iter()
-            .find(|i| i.code == code)
-            .map_or(code, |i| i.name(lang))
+        items.iter().find(|i| i.code == code).map_or(code, |i| i.name(lang))
     }
 }
 
@@ -272,20 +234,14 @@ async fn form_page(
         None => None,
     };
     tx.commit().await?;
-    let title = if id.is_some() {
-        "customers.edit_title"
-    } else {
-        "customers.new_title"
-    };
-    let d = draft
-        .or_else(|| current.as_ref().map(Customer::to_draft))
-        .unwrap_or_else(|| CustomerDraft {
-            class_code: Some("residential".into()),
-            industry_code: Some("RES".into()),
-            voltage_code: Some("v220".into()),
-            tariff_code: Some("res_tiered".into()),
-            ..Default::default()
-        });
+    let title = if id.is_some() { "customers.edit_title" } else { "customers.new_title" };
+    let d = draft.or_else(|| current.as_ref().map(Customer::to_draft)).unwrap_or_else(|| CustomerDraft {
+        class_code: Some("residential".into()),
+        industry_code: Some("RES".into()),
+        voltage_code: Some("v220".into()),
+        tariff_code: Some("res_tiered".into()),
+        ..Default::default()
+    });
     Ok(FormPage {
         p: Page::for_user(user, title),
         id,
@@ -297,10 +253,7 @@ async fn form_page(
     })
 }
 
-async fn new_form(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Html<String>, AppError> {
+async fn new_form(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     user.require(Permission::EditCustomers)?;
     render(&form_page(&state, &user, None, None, FieldErrors::default(), false).await?)
 }
@@ -353,22 +306,17 @@ async fn update(
     user.require(Permission::EditCustomers)?;
     let draft = form_draft(draft);
     let mut tx = user.tx(&state.db).await?;
-    let (errors, conflict) =
-        match service::update(&mut tx, &Actor::from(&user), id, draft.clone()).await {
-            Ok(_) => {
-                tx.commit().await?;
-                return Ok(Redirect::to(&format!("/customers/{id}?saved=true")).into_response());
-            }
-            Err(SaveError::Invalid(errors)) => (errors, false),
-            Err(SaveError::Stale) => (FieldErrors::default(), true),
-            Err(other) => return Err(other.into()),
-        };
-    drop(tx);
-    let status = if conflict {
-        axum::http::StatusCode::CONFLICT
-    } else {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    let (errors, conflict) = match service::update(&mut tx, &Actor::from(&user), id, draft.clone()).await {
+        Ok(_) => {
+            tx.commit().await?;
+            return Ok(Redirect::to(&format!("/customers/{id}?saved=true")).into_response());
+        }
+        Err(SaveError::Invalid(errors)) => (errors, false),
+        Err(SaveError::Stale) => (FieldErrors::default(), true),
+        Err(other) => return Err(other.into()),
     };
+    drop(tx);
+    let status = if conflict { axum::http::StatusCode::CONFLICT } else { axum::http::StatusCode::UNPROCESSABLE_ENTITY };
     // On a conflict the form shows the current values, so the clerk can redo the edit on them.
     let draft = if conflict { None } else { Some(draft) };
     let page = form_page(&state, &user, Some(id), draft, errors, conflict).await?;
@@ -389,9 +337,7 @@ struct ContactForm {
     is_primary: Option<String>,
 }
 
-fn validate_contact(
-    form: &ContactForm,
-) -> Result<(String, Option<String>, Option<String>), FieldErrors> {
+fn validate_contact(form: &ContactForm) -> Result<(String, Option<String>, Option<String>), FieldErrors> {
     let mut errors = FieldErrors::default();
     let name = form.name.trim().to_owned();
     if name.is_empty() {
@@ -399,19 +345,15 @@ fn validate_contact(
     } else if name.chars().count() > 100 {
         errors.add("contact_name", "too_long");
     }
-    let phone = Some(form.phone.trim())
-        .filter(|p| !p.is_empty())
-        .and_then(|p| {
-            let parsed = model::parse_phone(p);
-            if parsed.is_none() {
-                errors.add("contact_phone", "phone_format");
-            }
-            parsed
-        });
+    let phone = Some(form.phone.trim()).filter(|p| !p.is_empty()).and_then(|p| {
+        let parsed = model::parse_phone(p);
+        if parsed.is_none() {
+            errors.add("contact_phone", "phone_format");
+        }
+        parsed
+    });
     let email = Some(form.email.trim()).filter(|e| !e.is_empty()).map(|e| {
-        let ok = e.len() <= 200
-            && e.split_once('@')
-                .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
+        let ok = e.len() <= 200 && e.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
         if !ok {
             errors.add("contact_email", "email_format");
         }
@@ -431,9 +373,7 @@ async fn add_contact(
         Ok(valid) => valid,
         Err(errors) => {
             let page = load_show_page(&state, &user, id, false, errors).await?;
-            return Ok(
-                (axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response(),
-            );
+            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
         }
     };
     let mut tx = user.tx(&state.db).await?;

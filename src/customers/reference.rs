@@ -15,13 +15,7 @@ pub enum RefList {
 }
 
 impl RefList {
-    pub const ALL: [RefList; 5] = [
-        RefList::Class,
-        RefList::Industry,
-        RefList::Voltage,
-        RefList::Tariff,
-        RefList::Tag,
-    ];
+    pub const ALL: [RefList; 5] = [RefList::Class, RefList::Industry, RefList::Voltage, RefList::Tariff, RefList::Tag];
 
     /// The table behind the list. Only these five names ever reach SQL text.
     fn table(self) -> &'static str {
@@ -39,11 +33,7 @@ impl RefList {
         match self {
             RefList::Class => &[
                 ("residential", "居民生活", "Residential"),
-                (
-                    "commercial",
-                    "一般工商业",
-                    "Commercial and general industry",
-                ),
+                ("commercial", "一般工商业", "Commercial and general industry"),
                 ("large_industry", "大工业", "Large industry"),
                 ("agriculture", "农业生产", "Agriculture"),
                 ("public", "公共及其他", "Public and other"),
@@ -56,11 +46,7 @@ impl RefList {
                 ("C26", "化学原料和化学制品制造业", "Chemicals"),
                 ("C30", "非金属矿物制品业", "Non-metallic mineral products"),
                 ("C31", "黑色金属冶炼和压延加工业", "Iron and steel"),
-                (
-                    "C39",
-                    "计算机、通信和其他电子设备制造业",
-                    "Electronics manufacturing",
-                ),
+                ("C39", "计算机、通信和其他电子设备制造业", "Electronics manufacturing"),
                 ("D46", "水的生产和供应业", "Water supply"),
                 ("E47", "房屋建筑业", "Building construction"),
                 ("F52", "零售业", "Retail"),
@@ -84,32 +70,16 @@ impl RefList {
             RefList::Tariff => &[
                 ("res_tiered", "居民阶梯电价", "Residential tiered"),
                 ("res_tou", "居民峰谷分时电价", "Residential time-of-use"),
-                (
-                    "commercial_single",
-                    "一般工商业单一制",
-                    "Commercial single-part",
-                ),
-                (
-                    "commercial_tou",
-                    "一般工商业分时电价",
-                    "Commercial time-of-use",
-                ),
-                (
-                    "large_two_part",
-                    "大工业两部制电价",
-                    "Large industry two-part",
-                ),
+                ("commercial_single", "一般工商业单一制", "Commercial single-part"),
+                ("commercial_tou", "一般工商业分时电价", "Commercial time-of-use"),
+                ("large_two_part", "大工业两部制电价", "Large industry two-part"),
                 ("agri", "农业生产电价", "Agricultural"),
             ],
             RefList::Tag => &[
                 ("outage_sensitive", "停电敏感", "Outage-sensitive"),
                 ("elderly", "老年人", "Elderly"),
                 ("online_payer", "线上交费", "Online payer"),
-                (
-                    "medical_equipment",
-                    "家用医疗设备",
-                    "Medical equipment at home",
-                ),
+                ("medical_equipment", "家用医疗设备", "Medical equipment at home"),
                 ("high_consumption", "高耗能", "High consumption"),
             ],
         }
@@ -125,11 +95,7 @@ pub struct RefItem {
 
 impl RefItem {
     pub fn name(&self, lang: &str) -> &str {
-        if lang == "en" {
-            &self.name_en
-        } else {
-            &self.name_zh
-        }
+        if lang == "en" { &self.name_en } else { &self.name_zh }
     }
 }
 
@@ -155,10 +121,7 @@ pub async fn install_defaults(conn: &mut PgConnection) -> sqlx::Result<()> {
 }
 
 pub async fn load(conn: &mut PgConnection, list: RefList) -> sqlx::Result<Vec<RefItem>> {
-    let sql = format!(
-        "SELECT code, name_zh, name_en FROM {} ORDER BY sort, code",
-        list.table()
-    );
+    let sql = format!("SELECT code, name_zh, name_en FROM {} ORDER BY sort, code", list.table());
     sqlx::query_as(&sql).fetch_all(conn).await
 }
 

@@ -54,17 +54,11 @@ fn name_query(q: &str) -> NameQuery {
     if chars.len() == 1 {
         return NameQuery::Prefix(like_escape(&lower));
     }
-    let mut grams: Vec<String> = chars
-        .windows(2)
-        .filter(|w| !w.iter().any(|c| c.is_whitespace()))
-        .map(|w| w.iter().collect())
-        .collect();
+    let mut grams: Vec<String> =
+        chars.windows(2).filter(|w| !w.iter().any(|c| c.is_whitespace())).map(|w| w.iter().collect()).collect();
     grams.sort();
     grams.dedup();
-    NameQuery::Contains {
-        grams,
-        pattern: format!("%{}%", like_escape(q)),
-    }
+    NameQuery::Contains { grams, pattern: format!("%{}%", like_escape(q)) }
 }
 
 /// Escapes LIKE's wildcards so that a typed `%` or `_` matches itself.
@@ -111,17 +105,11 @@ mod tests {
     fn chinese_is_a_name_by_character_pairs() {
         assert_eq!(
             plan(" 建国 ").name,
-            Some(NameQuery::Contains {
-                grams: vec!["建国".into()],
-                pattern: "%建国%".into()
-            })
+            Some(NameQuery::Contains { grams: vec!["建国".into()], pattern: "%建国%".into() })
         );
         assert_eq!(
             plan("王建国").name,
-            Some(NameQuery::Contains {
-                grams: vec!["建国".into(), "王建".into()],
-                pattern: "%王建国%".into()
-            })
+            Some(NameQuery::Contains { grams: vec!["建国".into(), "王建".into()], pattern: "%王建国%".into() })
         );
     }
 

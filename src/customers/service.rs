@@ -50,11 +50,7 @@ impl From<SaveError> for AppError {
     }
 }
 
-pub async fn create(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    draft: &CustomerDraft,
-) -> Result<Customer, SaveError> {
+pub async fn create(conn: &mut PgConnection, actor: &Actor, draft: &CustomerDraft) -> Result<Customer, SaveError> {
     let allowed = db::load_allowed(conn).await?;
     let valid = model::validate(draft, &allowed).map_err(SaveError::Invalid)?;
     let (id, account_no) = db::insert(conn, &valid).await?;
@@ -89,10 +85,7 @@ pub async fn update(
     }
     let allowed = db::load_allowed(conn).await?;
     // The account number is fixed once issued.
-    let merged = current.to_draft().apply(CustomerDraft {
-        account_no: None,
-        ..patch
-    });
+    let merged = current.to_draft().apply(CustomerDraft { account_no: None, ..patch });
     let valid = model::validate(&merged, &allowed).map_err(SaveError::Invalid)?;
     db::update(conn, id, current.version, &valid).await?;
     let updated = db::get(conn, id).await?;

@@ -39,21 +39,14 @@ pub struct EmbeddedPostgres {
 /// version under /usr/lib/postgresql/*/bin (where Debian installs them).
 pub fn find_server_binaries() -> anyhow::Result<PathBuf> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(dir) =
-        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).find(|d| has_both(d)))
-    {
+    if let Some(dir) = std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).find(|d| has_both(d))) {
         return Ok(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            Some((
-                e.file_name().to_str()?.parse::<u32>().ok()?,
-                e.path().join("bin"),
-            ))
-        })
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path().join("bin"))))
         .filter(|(_, bin)| has_both(bin))
         .collect();
     versions.sort();
@@ -68,20 +61,13 @@ impl EmbeddedPostgres {
     /// `data_dir`, or joins it if it is already running.
     pub async fn start(data_dir: &Path) -> anyhow::Result<EmbeddedPostgres> {
         let bin = find_server_binaries()?;
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
-        let home = data_dir
-            .parent()
-            .context("the data directory has a parent")?
-            .to_path_buf();
+        let home = data_dir.parent().context("the data directory has a parent")?.to_path_buf();
         // SAFETY: geteuid has no preconditions.
         let as_account = (unsafe { libc::geteuid() } == 0).then_some(UNPRIVILEGED_ACCOUNT);
         if let Some(account) = as_account {
-            let exists = std::process::Command::new("id")
-                .arg(account)
-                .output()
-                .is_ok_and(|o| o.status.success());
+            let exists = std::process::Command::new("id").arg(account).output().is_ok_and(|o| o.status.success());
             if !exists {
                 bail!(
                     "running as root, the embedded PostgreSQL needs the unprivileged `{account}` account; install Debian's postgresql package or run gridcrm as another user"
@@ -121,22 +107,13 @@ impl EmbeddedPostgres {
         );
         let started = cluster
             .pg_ctl(
-                &[
-                    OsStr::new("-l"),
-                    log.as_os_str(),
-                    OsStr::new("-w"),
-                    OsStr::new("-t"),
-                    OsStr::new("60"),
-                ],
+                &[OsStr::new("-l"), log.as_os_str(), OsStr::new("-w"), OsStr::new("-t"), OsStr::new("60")],
                 "start",
                 Some(&options),
             )
             .await?;
         if !started {
-            bail!(
-                "the embedded PostgreSQL did not start; see {}",
-                log.display()
-            );
+            bail!("the embedded PostgreSQL did not start; see {}", log.display());
         }
         tracing::info!(dir = %data_dir.display(), port = cluster.port, "embedded PostgreSQL started");
         Ok(cluster)
@@ -144,22 +121,14 @@ impl EmbeddedPostgres {
 
     /// URL of the cluster's superuser for `database`.
     pub fn superuser_url(&self, database: &str) -> String {
-        format!(
-            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
-            self.password, self.port
-        )
+        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}", self.password, self.port)
     }
 
     /// Stops the cluster if this process started it. Safe to call twice.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         if self.owned && !self.stopped {
             self.stopped = true;
-            self.pg_ctl(
-                &[OsStr::new("-m"), OsStr::new("fast"), OsStr::new("-w")],
-                "stop",
-                None,
-            )
-            .await?;
+            self.pg_ctl(&[OsStr::new("-m"), OsStr::new("fast"), OsStr::new("-w")], "stop", None).await?;
         }
         Ok(())
     }
@@ -182,11 +151,7 @@ impl EmbeddedPostgres {
     }
 
     async fn init(&self, password_file: &Path) -> anyhow::Result<()> {
-        let password: String = rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(32)
-            .map(char::from)
-            .collect();
+        let password: String = rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
         std::fs::write(password_file, &password)?;
         std::fs::set_permissions(password_file, std::fs::Permissions::from_mode(0o600))?;
         // initdb reads the password from a file the account can read.
@@ -206,19 +171,13 @@ impl EmbeddedPostgres {
                 OsStr::new("--encoding=UTF8"),
                 OsStr::new(&locale_arg),
             ];
-            let output = self
-                .command(&self.bin.join("initdb"), &args)
-                .output()
-                .await?;
+            let output = self.command(&self.bin.join("initdb"), &args).output().await?;
             if output.status.success() {
                 return Ok(());
             }
             tracing::warn!(locale, stderr = %String::from_utf8_lossy(&output.stderr), "initdb failed");
         }
-        bail!(
-            "initdb failed for {}; see the messages above",
-            self.data_dir.display()
-        )
+        bail!("initdb failed for {}; see the messages above", self.data_dir.display())
     }
 
     /// The port of a server already running on this data directory, if any.
@@ -232,12 +191,7 @@ impl EmbeddedPostgres {
         pid_file.lines().nth(3)?.trim().parse().ok()
     }
 
-    async fn pg_ctl(
-        &self,
-        extra: &[&OsStr],
-        action: &str,
-        options: Option<&str>,
-    ) -> anyhow::Result<bool> {
+    async fn pg_ctl(&self, extra: &[&OsStr], action: &str, options: Option<&str>) -> anyhow::Result<bool> {
         let mut args: Vec<&OsStr> = vec![OsStr::new("-D"), self.data_dir.as_os_str()];
         args.extend_from_slice(extra);
         if let Some(options) = options {
@@ -245,10 +199,7 @@ impl EmbeddedPostgres {
             args.push(OsStr::new(options));
         }
         args.push(OsStr::new(action));
-        let output = self
-            .command(&self.bin.join("pg_ctl"), &args)
-            .output()
-            .await?;
+        let output = self.command(&self.bin.join("pg_ctl"), &args).output().await?;
         Ok(output.status.success())
     }
 
@@ -282,15 +233,8 @@ impl EmbeddedPostgres {
         if recursive {
             chown.arg("-R");
         }
-        let status = chown
-            .arg(format!("{account}:{account}"))
-            .arg(path)
-            .status()?;
-        anyhow::ensure!(
-            status.success(),
-            "could not hand {} to the {account} account",
-            path.display()
-        );
+        let status = chown.arg(format!("{account}:{account}")).arg(path).status()?;
+        anyhow::ensure!(status.success(), "could not hand {} to the {account} account", path.display());
         Ok(())
     }
 }
@@ -320,33 +264,23 @@ mod tests {
 
     #[tokio::test]
     async fn a_cluster_starts_is_joined_restarts_and_stops() {
-        let home =
-            std::env::temp_dir().join(format!("gridcrm-embedded-test-{}", std::process::id()));
+        let home = std::env::temp_dir().join(format!("gridcrm-embedded-test-{}", std::process::id()));
         let data = home.join("pg");
         let mut first = EmbeddedPostgres::start(&data).await.expect("starts");
         let url = first.superuser_url("postgres");
         assert!(url.starts_with("postgres://gridcrm:") && url.contains("@127.0.0.1:"));
         assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok());
-        let mode = std::fs::metadata(home.join("pg-superuser-password"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(home.join("pg-superuser-password")).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "the password file is private");
         // A second start on the same directory joins the running cluster and leaves it running.
         let mut joined = EmbeddedPostgres::start(&data).await.expect("joins");
         assert_eq!(joined.port, first.port);
         assert_eq!(joined.password, first.password);
         joined.stop().await.unwrap();
-        assert!(
-            std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok(),
-            "joining does not stop it"
-        );
+        assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok(), "joining does not stop it");
         first.stop().await.unwrap();
         first.stop().await.unwrap();
-        assert!(
-            std::net::TcpStream::connect(("127.0.0.1", first.port)).is_err(),
-            "stopped"
-        );
+        assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_err(), "stopped");
         // It starts again on the same data, with the same password.
         let mut again = EmbeddedPostgres::start(&data).await.expect("restarts");
         assert_eq!(again.password, first.password);

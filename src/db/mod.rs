@@ -35,8 +35,7 @@ impl Database {
         let (owner_url, embedded) = match &config.database_url {
             Some(url) => (url.expose().to_owned(), None),
             None => {
-                let cluster =
-                    embedded::EmbeddedPostgres::start(&config.data_dir.join("pg")).await?;
+                let cluster = embedded::EmbeddedPostgres::start(&config.data_dir.join("pg")).await?;
                 let admin_url = cluster.superuser_url("postgres");
                 ensure_database(&admin_url, "gridcrm").await?;
                 (cluster.superuser_url("gridcrm"), Some(cluster))
@@ -45,16 +44,9 @@ impl Database {
         if migrate {
             run_migrations(&owner_url).await?;
         }
-        let app_url = config
-            .app_database_url
-            .as_ref()
-            .map(|s| s.expose().to_owned());
+        let app_url = config.app_database_url.as_ref().map(|s| s.expose().to_owned());
         let app = app_pool(&owner_url, app_url.as_deref(), config.max_connections).await?;
-        Ok(Self {
-            owner_url,
-            app,
-            embedded,
-        })
+        Ok(Self { owner_url, app, embedded })
     }
 
     /// Closes the pool and stops the embedded cluster, if any.
@@ -70,30 +62,21 @@ impl Database {
 
 /// Creates `name` on the server behind `admin_url` unless it exists.
 pub async fn ensure_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(admin_url)
-        .await
-        .context("connecting to PostgreSQL")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut conn)
-            .await?;
+    let mut conn = PgConnection::connect(admin_url).await.context("connecting to PostgreSQL")?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await?;
     if !exists {
-        conn.execute(format!("CREATE DATABASE \"{name}\" ENCODING 'UTF8'").as_str())
-            .await?;
+        conn.execute(format!("CREATE DATABASE \"{name}\" ENCODING 'UTF8'").as_str()).await?;
     }
     Ok(())
 }
 
 /// Applies pending migrations as the owner role.
 pub async fn run_migrations(owner_url: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(owner_url)
-        .await
-        .context("connecting to PostgreSQL as owner")?;
-    MIGRATOR
-        .run(&mut conn)
-        .await
-        .context("applying migrations")?;
+    let mut conn = PgConnection::connect(owner_url).await.context("connecting to PostgreSQL as owner")?;
+    MIGRATOR.run(&mut conn).await.context("applying migrations")?;
     Ok(())
 }
 
@@ -102,10 +85,7 @@ pub async fn run_migrations(owner_url: &str) -> anyhow::Result<()> {
 /// if that role could bypass row-level security.
 pub async fn app_pool(owner_url: &str, app_url: Option<&str>, max: u32) -> anyhow::Result<PgPool> {
     let switch_role = app_url.is_none();
-    let options: PgConnectOptions = app_url
-        .unwrap_or(owner_url)
-        .parse()
-        .context("parsing the database URL")?;
+    let options: PgConnectOptions = app_url.unwrap_or(owner_url).parse().context("parsing the database URL")?;
     let pool = PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
@@ -143,11 +123,7 @@ async fn check_app_role(pool: &PgPool) -> anyhow::Result<()> {
 /// Begins a transaction scoped to one tenant (and, for audit, one user).
 /// `set_config(..., true)` is transaction-local, so a pooled connection never
 /// carries a tenant into the next request.
-pub async fn begin_tenant(
-    pool: &PgPool,
-    tenant_id: Uuid,
-    user_id: Option<Uuid>,
-) -> Result<Tx, sqlx::Error> {
+pub async fn begin_tenant(pool: &PgPool, tenant_id: Uuid, user_id: Option<Uuid>) -> Result<Tx, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query!(
         r#"SELECT set_config('app.tenant_id', $1, true) AS "tenant", set_config('app.user_id', $2, true) AS "user""#,
@@ -161,12 +137,7 @@ pub async fn begin_tenant(
 
 /// Whether the database answers (for /healthz).
 pub async fn ping(pool: &PgPool) -> bool {
-    tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(pool),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok())
+    tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await.is_ok_and(|r| r.is_ok())
 }
 
 /// Maps a constraint violation to the constraint's name, so callers can turn it

@@ -17,10 +17,9 @@ pub struct MigrationStatus {
 
 /// Every migration this build knows, with when it was applied (if it was).
 pub async fn migration_status(pool: &PgPool) -> sqlx::Result<Vec<MigrationStatus>> {
-    let applied =
-        sqlx::query!("SELECT version, installed_on, checksum FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
-            .await?;
+    let applied = sqlx::query!("SELECT version, installed_on, checksum FROM _sqlx_migrations WHERE success")
+        .fetch_all(pool)
+        .await?;
     Ok(MIGRATOR
         .iter()
         .map(|m| {

@@ -49,16 +49,10 @@ struct TenantsPage {
     errors: FieldErrors,
 }
 
-async fn tenants_page(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Html<String>, AppError> {
+async fn tenants_page(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     user.require(Permission::ManageTenants)?;
     let tenants = tenants::list(&state.db).await?;
-    let f = TenantForm {
-        time_zone: "Asia/Shanghai".into(),
-        ..Default::default()
-    };
+    let f = TenantForm { time_zone: "Asia/Shanghai".into(), ..Default::default() };
     render(&TenantsPage {
         p: Page::for_user(&user, "platform.tenants_title"),
         tenants,
@@ -88,12 +82,7 @@ async fn create_tenant(
         Ok(_) => Ok(Redirect::to("/platform/tenants").into_response()),
         Err(CreateError::Invalid(errors)) => {
             let tenants = tenants::list(&state.db).await?;
-            let page = TenantsPage {
-                p: Page::for_user(&user, "platform.tenants_title"),
-                tenants,
-                f,
-                errors,
-            };
+            let page = TenantsPage { p: Page::for_user(&user, "platform.tenants_title"), tenants, f, errors };
             Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
         }
         Err(CreateError::Db(e)) => Err(e.into()),
@@ -107,14 +96,8 @@ struct MigrationsPage {
     migrations: Vec<MigrationStatus>,
 }
 
-async fn migrations_page(
-    State(state): State<AppState>,
-    user: CurrentUser,
-) -> Result<Html<String>, AppError> {
+async fn migrations_page(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
     user.require(Permission::ManageTenants)?;
     let migrations = migration_status(&state.db).await?;
-    render(&MigrationsPage {
-        p: Page::for_user(&user, "platform.migrations_title"),
-        migrations,
-    })
+    render(&MigrationsPage { p: Page::for_user(&user, "platform.migrations_title"), migrations })
 }

@@ -63,16 +63,7 @@ pub struct Region {
 pub fn city_region() -> Region {
     Region {
         city: "杭州",
-        districts: &[
-            "上城区",
-            "拱墅区",
-            "西湖区",
-            "滨江区",
-            "萧山区",
-            "余杭区",
-            "临平区",
-            "钱塘区",
-        ],
+        districts: &["上城区", "拱墅区", "西湖区", "滨江区", "萧山区", "余杭区", "临平区", "钱塘区"],
         streets: &[
             "解放路",
             "庆春路",
@@ -101,16 +92,7 @@ pub fn city_region() -> Region {
 pub fn county_region() -> Region {
     Region {
         city: "桐庐",
-        districts: &[
-            "城南街道",
-            "旧县街道",
-            "桐君街道",
-            "横村镇",
-            "分水镇",
-            "富春江镇",
-            "江南镇",
-            "百江镇",
-        ],
+        districts: &["城南街道", "旧县街道", "桐君街道", "横村镇", "分水镇", "富春江镇", "江南镇", "百江镇"],
         streets: &[
             "迎春南路",
             "白云源路",
@@ -224,21 +206,20 @@ const SURNAMES: &[(&str, u32)] = &[
 ];
 
 const GIVEN: &[&str] = &[
-    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
-    "超", "秀", "霞", "平", "刚", "桂", "英", "华", "玉", "萍", "红", "建", "国", "文", "辉", "鹏",
-    "飞", "鑫", "波", "斌", "宇", "浩", "凯", "健", "俊", "帆", "帅", "旭", "宁", "龙", "林", "欣",
-    "婷", "雪", "琳", "晨", "晶", "颖", "佳", "慧", "倩", "莉", "燕", "玲", "丹", "萌", "瑶", "梅",
-    "兰", "凤", "云", "海", "峰", "东", "志", "永", "春", "新", "金", "德", "忠", "福", "生", "荣",
-    "祥", "嘉", "雨", "思", "梓", "子", "涵", "轩", "博", "睿", "泽", "晓", "亮", "成", "宏", "伦",
-    "清", "民", "安", "良", "兴", "昊", "然", "诗", "若", "悦", "航", "毅", "彬", "媛", "蕾", "璐",
-    "露", "薇", "琪", "璇", "翔", "振", "立", "江", "宝", "秋", "爱", "冬", "光", "天", "少", "家",
-    "信", "达", "正", "中", "胜", "学", "贵", "利", "武", "卫", "松", "琦", "楠", "皓", "逸", "舒",
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀", "霞",
+    "平", "刚", "桂", "英", "华", "玉", "萍", "红", "建", "国", "文", "辉", "鹏", "飞", "鑫", "波", "斌", "宇", "浩",
+    "凯", "健", "俊", "帆", "帅", "旭", "宁", "龙", "林", "欣", "婷", "雪", "琳", "晨", "晶", "颖", "佳", "慧", "倩",
+    "莉", "燕", "玲", "丹", "萌", "瑶", "梅", "兰", "凤", "云", "海", "峰", "东", "志", "永", "春", "新", "金", "德",
+    "忠", "福", "生", "荣", "祥", "嘉", "雨", "思", "梓", "子", "涵", "轩", "博", "睿", "泽", "晓", "亮", "成", "宏",
+    "伦", "清", "民", "安", "良", "兴", "昊", "然", "诗", "若", "悦", "航", "毅", "彬", "媛", "蕾", "璐", "露", "薇",
+    "琪", "璇", "翔", "振", "立", "江", "宝", "秋", "爱", "冬", "光", "天", "少", "家", "信", "达", "正", "中", "胜",
+    "学", "贵", "利", "武", "卫", "松", "琦", "楠", "皓", "逸", "舒",
 ];
 
 const MOBILE_PREFIXES: &[&str] = &[
-    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139", "150", "151", "152",
-    "153", "155", "156", "157", "158", "159", "176", "177", "178", "180", "181", "182", "183",
-    "185", "186", "187", "188", "189", "198", "199",
+    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155", "156",
+    "157", "158", "159", "176", "177", "178", "180", "181", "182", "183", "185", "186", "187", "188", "189", "198",
+    "199",
 ];
 
 /// Businesses by industry: (industry, class, name pattern words).
@@ -250,9 +231,8 @@ struct Trade {
 }
 
 const WORDS: &[&str] = &[
-    "宏达", "恒信", "华美", "金鼎", "永盛", "瑞丰", "新星", "远航", "鑫源", "天成", "合力", "东方",
-    "明珠", "兴旺", "中天", "锦程", "富春", "钱江", "之江", "百川", "绿源", "嘉禾", "创新", "卓越",
-    "万达", "顺发", "汇通", "九州",
+    "宏达", "恒信", "华美", "金鼎", "永盛", "瑞丰", "新星", "远航", "鑫源", "天成", "合力", "东方", "明珠", "兴旺",
+    "中天", "锦程", "富春", "钱江", "之江", "百川", "绿源", "嘉禾", "创新", "卓越", "万达", "顺发", "汇通", "九州",
 ];
 
 const SHOPS: &[Trade] = &[
@@ -269,10 +249,7 @@ const SHOPS: &[Trade] = &[
         suffixes: &["餐饮店", "面馆", "酒楼", "小吃店", "火锅店"],
     },
     Trade {
-        industry: "H61",
-        class: "commercial",
-        words: WORDS,
-        suffixes: &["宾馆", "大酒店", "民宿", "快捷酒店"],
+        industry: "H61", class: "commercial", words: WORDS, suffixes: &["宾馆", "大酒店", "民宿", "快捷酒店"]
     },
     Trade {
         industry: "I65",
@@ -281,25 +258,16 @@ const SHOPS: &[Trade] = &[
         suffixes: &["网络科技有限公司", "信息技术有限公司", "软件有限公司"],
     },
     Trade {
-        industry: "K70",
-        class: "commercial",
-        words: WORDS,
-        suffixes: &["物业管理有限公司", "房地产开发有限公司"],
+        industry: "K70", class: "commercial", words: WORDS, suffixes: &["物业管理有限公司", "房地产开发有限公司"]
     },
     Trade {
-        industry: "E47",
-        class: "commercial",
-        words: WORDS,
-        suffixes: &["建设工程有限公司", "建筑工地临时用电"],
+        industry: "E47", class: "commercial", words: WORDS, suffixes: &["建设工程有限公司", "建筑工地临时用电"]
     },
 ];
 
 const FACTORIES: &[Trade] = &[
     Trade {
-        industry: "C26",
-        class: "large_industry",
-        words: WORDS,
-        suffixes: &["化工有限公司", "新材料股份有限公司"],
+        industry: "C26", class: "large_industry", words: WORDS, suffixes: &["化工有限公司", "新材料股份有限公司"]
     },
     Trade {
         industry: "C30",
@@ -320,22 +288,13 @@ const FACTORIES: &[Trade] = &[
         suffixes: &["电子有限公司", "微电子股份有限公司", "光电科技有限公司"],
     },
     Trade {
-        industry: "C13",
-        class: "large_industry",
-        words: WORDS,
-        suffixes: &["食品有限公司", "粮油加工有限公司"],
+        industry: "C13", class: "large_industry", words: WORDS, suffixes: &["食品有限公司", "粮油加工有限公司"]
     },
-    Trade {
-        industry: "B06",
-        class: "large_industry",
-        words: WORDS,
-        suffixes: &["矿业有限公司"],
-    },
+    Trade { industry: "B06", class: "large_industry", words: WORDS, suffixes: &["矿业有限公司"] },
 ];
 
-const TRANSFORMER_SIZES: &[i64] = &[
-    315, 400, 500, 630, 800, 1000, 1250, 1600, 2000, 2500, 3150, 5000, 8000, 10000, 20000,
-];
+const TRANSFORMER_SIZES: &[i64] =
+    &[315, 400, 500, 630, 800, 1000, 1250, 1600, 2000, 2500, 3150, 5000, 8000, 10000, 20000];
 const CT_RATIOS: &[i64] = &[30, 40, 60, 80, 100, 200];
 
 fn weighted<'a, T>(rng: &mut StdRng, items: &'a [(T, u32)]) -> &'a T {
@@ -365,10 +324,7 @@ fn person_name(rng: &mut StdRng) -> String {
 fn mobile(seq: u64, salt: u64) -> String {
     let hash = (seq.wrapping_mul(2_654_435_761) >> 7).wrapping_add(salt);
     let prefix = MOBILE_PREFIXES[(hash % MOBILE_PREFIXES.len() as u64) as usize];
-    let body = (seq % 100_000_000)
-        .wrapping_mul(37_493_117)
-        .wrapping_add(salt * 7_919)
-        % 100_000_000;
+    let body = (seq % 100_000_000).wrapping_mul(37_493_117).wrapping_add(salt * 7_919) % 100_000_000;
     format!("{prefix}{body:08}")
 }
 
@@ -387,14 +343,9 @@ pub fn customer(
     managers: usize,
 ) -> DemoCustomer {
     let account_no = format!("{area_prefix}{seq:08}");
-    let route_index = if routes == 0 {
-        0
-    } else {
-        (seq as usize * 7 / 5) % routes
-    };
+    let route_index = if routes == 0 { 0 } else { (seq as usize * 7 / 5) % routes };
     let district = region.districts[route_index % region.districts.len()];
-    let street = region.streets
-        [(route_index / region.districts.len() + seq as usize / 997) % region.streets.len()];
+    let street = region.streets[(route_index / region.districts.len() + seq as usize / 997) % region.streets.len()];
     let roll: f64 = rng.r#gen();
     let kind = if roll < 0.88 {
         0
@@ -408,169 +359,100 @@ pub fn customer(
         4
     };
     let mut importance = None;
-    let (name, class_code, industry_code, voltage_code, tariff_code, capacity_kva, address) =
-        match kind {
-            0 => {
-                let building = rng.gen_range(1..=30);
-                let address = format!(
-                    "{}{district}{street}{}号{building}栋{}单元{}{:02}室",
-                    region.city,
-                    rng.gen_range(1..=399),
-                    rng.gen_range(1..=4),
-                    rng.gen_range(1..=18),
-                    rng.gen_range(1..=4)
-                );
-                let voltage = if rng.gen_bool(0.9) { "v220" } else { "v380" };
-                let tariff = if rng.gen_bool(0.3) {
-                    "res_tou"
-                } else {
-                    "res_tiered"
-                };
-                (
-                    person_name(rng),
-                    "residential",
-                    "RES",
-                    voltage,
-                    tariff,
-                    None,
-                    address,
+    let (name, class_code, industry_code, voltage_code, tariff_code, capacity_kva, address) = match kind {
+        0 => {
+            let building = rng.gen_range(1..=30);
+            let address = format!(
+                "{}{district}{street}{}号{building}栋{}单元{}{:02}室",
+                region.city,
+                rng.gen_range(1..=399),
+                rng.gen_range(1..=4),
+                rng.gen_range(1..=18),
+                rng.gen_range(1..=4)
+            );
+            let voltage = if rng.gen_bool(0.9) { "v220" } else { "v380" };
+            let tariff = if rng.gen_bool(0.3) { "res_tou" } else { "res_tiered" };
+            (person_name(rng), "residential", "RES", voltage, tariff, None, address)
+        }
+        1 => {
+            let trade = SHOPS.choose(rng).unwrap_or(&SHOPS[0]);
+            let name = format!(
+                "{}{}{}",
+                region.city,
+                trade.words.choose(rng).unwrap_or(&"宏达"),
+                trade.suffixes.choose(rng).unwrap_or(&"超市")
+            );
+            let big = rng.gen_bool(0.2);
+            let capacity =
+                big.then(|| Decimal::from(*[50i64, 100, 160, 200, 315, 400, 630].choose(rng).unwrap_or(&100)));
+            let tariff = if rng.gen_bool(0.4) { "commercial_tou" } else { "commercial_single" };
+            let address = format!("{}{district}{street}{}号", region.city, rng.gen_range(1..=599));
+            (name, trade.class, trade.industry, if big { "kv10" } else { "v380" }, tariff, capacity, address)
+        }
+        2 => {
+            let trade = FACTORIES.choose(rng).unwrap_or(&FACTORIES[0]);
+            let name = format!(
+                "{}{}{}",
+                region.city,
+                trade.words.choose(rng).unwrap_or(&"宏达"),
+                trade.suffixes.choose(rng).unwrap_or(&"化工有限公司")
+            );
+            let size = *TRANSFORMER_SIZES.choose(rng).unwrap_or(&1000);
+            let voltage = match size {
+                s if s >= 10000 => "kv110",
+                s if s >= 5000 => "kv35",
+                _ => "kv10",
+            };
+            if trade.industry == "B06" || size >= 8000 {
+                importance = Some(if size >= 10000 { "first" } else { "second" });
+            }
+            let address = format!("{}{district}工业园区{}号", region.city, rng.gen_range(1..=199));
+            (name, trade.class, trade.industry, voltage, "large_two_part", Some(Decimal::from(size)), address)
+        }
+        3 => {
+            let name = if rng.gen_bool(0.5) {
+                format!(
+                    "{}{}家庭农场",
+                    district.trim_end_matches(['区', '镇']).trim_end_matches("街道"),
+                    person_name(rng)
                 )
-            }
-            1 => {
-                let trade = SHOPS.choose(rng).unwrap_or(&SHOPS[0]);
-                let name = format!(
-                    "{}{}{}",
-                    region.city,
-                    trade.words.choose(rng).unwrap_or(&"宏达"),
-                    trade.suffixes.choose(rng).unwrap_or(&"超市")
-                );
-                let big = rng.gen_bool(0.2);
-                let capacity = big.then(|| {
-                    Decimal::from(
-                        *[50i64, 100, 160, 200, 315, 400, 630]
-                            .choose(rng)
-                            .unwrap_or(&100),
-                    )
-                });
-                let tariff = if rng.gen_bool(0.4) {
-                    "commercial_tou"
-                } else {
-                    "commercial_single"
-                };
-                let address = format!(
-                    "{}{district}{street}{}号",
-                    region.city,
-                    rng.gen_range(1..=599)
-                );
-                (
-                    name,
-                    trade.class,
-                    trade.industry,
-                    if big { "kv10" } else { "v380" },
-                    tariff,
-                    capacity,
-                    address,
+            } else {
+                format!(
+                    "{}{}村排灌站",
+                    district.trim_end_matches(['区', '镇']).trim_end_matches("街道"),
+                    ["东", "西", "南", "北", "新"].choose(rng).unwrap_or(&"新")
                 )
-            }
-            2 => {
-                let trade = FACTORIES.choose(rng).unwrap_or(&FACTORIES[0]);
-                let name = format!(
-                    "{}{}{}",
-                    region.city,
-                    trade.words.choose(rng).unwrap_or(&"宏达"),
-                    trade.suffixes.choose(rng).unwrap_or(&"化工有限公司")
-                );
-                let size = *TRANSFORMER_SIZES.choose(rng).unwrap_or(&1000);
-                let voltage = match size {
-                    s if s >= 10000 => "kv110",
-                    s if s >= 5000 => "kv35",
-                    _ => "kv10",
-                };
-                if trade.industry == "B06" || size >= 8000 {
-                    importance = Some(if size >= 10000 { "first" } else { "second" });
-                }
-                let address = format!(
-                    "{}{district}工业园区{}号",
-                    region.city,
-                    rng.gen_range(1..=199)
-                );
-                (
-                    name,
-                    trade.class,
-                    trade.industry,
-                    voltage,
-                    "large_two_part",
-                    Some(Decimal::from(size)),
-                    address,
-                )
-            }
-            3 => {
-                let name = if rng.gen_bool(0.5) {
-                    format!(
-                        "{}{}家庭农场",
-                        district
-                            .trim_end_matches(['区', '镇'])
-                            .trim_end_matches("街道"),
-                        person_name(rng)
-                    )
-                } else {
-                    format!(
-                        "{}{}村排灌站",
-                        district
-                            .trim_end_matches(['区', '镇'])
-                            .trim_end_matches("街道"),
-                        ["东", "西", "南", "北", "新"].choose(rng).unwrap_or(&"新")
-                    )
-                };
-                let address = format!(
-                    "{}{district}{}村",
-                    region.city,
-                    ["新丰", "和平", "红旗", "联合", "前进", "建新"]
-                        .choose(rng)
-                        .unwrap_or(&"新丰")
-                );
-                (name, "agriculture", "A01", "v380", "agri", None, address)
-            }
-            _ => {
-                let (name, industry, grade) = *[
-                    ("{c}市第一人民医院", "Q84", "first"),
-                    ("{c}市中医院", "Q84", "second"),
-                    ("{c}自来水公司水厂", "D46", "first"),
-                    ("{d}人民政府", "S92", "second"),
-                    ("{c}市实验中学", "P83", "temporary"),
-                    ("{d}卫生院", "Q84", "second"),
-                ]
-                .choose(rng)
-                .unwrap_or(&("{c}市第一人民医院", "Q84", "first"));
-                importance = Some(grade);
-                let name = name.replace("{c}", region.city).replace("{d}", district);
-                let size = *[630i64, 800, 1000, 1250, 2000].choose(rng).unwrap_or(&1000);
-                let address = format!(
-                    "{}{district}{street}{}号",
-                    region.city,
-                    rng.gen_range(1..=299)
-                );
-                (
-                    name,
-                    "public",
-                    industry,
-                    "kv10",
-                    "commercial_single",
-                    Some(Decimal::from(size)),
-                    address,
-                )
-            }
-        };
+            };
+            let address = format!(
+                "{}{district}{}村",
+                region.city,
+                ["新丰", "和平", "红旗", "联合", "前进", "建新"].choose(rng).unwrap_or(&"新丰")
+            );
+            (name, "agriculture", "A01", "v380", "agri", None, address)
+        }
+        _ => {
+            let (name, industry, grade) = *[
+                ("{c}市第一人民医院", "Q84", "first"),
+                ("{c}市中医院", "Q84", "second"),
+                ("{c}自来水公司水厂", "D46", "first"),
+                ("{d}人民政府", "S92", "second"),
+                ("{c}市实验中学", "P83", "temporary"),
+                ("{d}卫生院", "Q84", "second"),
+            ]
+            .choose(rng)
+            .unwrap_or(&("{c}市第一人民医院", "Q84", "first"));
+            importance = Some(grade);
+            let name = name.replace("{c}", region.city).replace("{d}", district);
+            let size = *[630i64, 800, 1000, 1250, 2000].choose(rng).unwrap_or(&1000);
+            let address = format!("{}{district}{street}{}号", region.city, rng.gen_range(1..=299));
+            (name, "public", industry, "kv10", "commercial_single", Some(Decimal::from(size)), address)
+        }
+    };
     let is_business = kind != 0;
-    let manager_index =
-        (managers > 0 && (kind == 2 || importance.is_some())).then(|| seq as usize % managers);
+    let manager_index = (managers > 0 && (kind == 2 || importance.is_some())).then(|| seq as usize % managers);
     let phone = rng.gen_bool(0.95).then(|| mobile(seq, 0));
 
-    let mut preferred_channels = if is_business {
-        vec!["phone", "email"]
-    } else {
-        vec!["sms", "wechat"]
-    };
+    let mut preferred_channels = if is_business { vec!["phone", "email"] } else { vec!["sms", "wechat"] };
     if !is_business && rng.gen_bool(0.1) {
         preferred_channels = vec!["sms", "letter"];
     }
@@ -594,11 +476,7 @@ pub fn customer(
     tags.sort_unstable();
 
     let contacts = if is_business {
-        let roles: &[&str] = if kind == 1 {
-            &["负责人"]
-        } else {
-            &["电工", "财务", "负责人"]
-        };
+        let roles: &[&str] = if kind == 1 { &["负责人"] } else { &["电工", "财务", "负责人"] };
         roles
             .iter()
             .enumerate()
@@ -632,20 +510,11 @@ pub fn customer(
                 format!("10kV {street}线 #{} 公变", route_index % 40 + 1)
             };
             let time_of_use = tariff_code.ends_with("_tou") || kind == 2;
-            let kind_of_meter = if rng.gen_bool(0.04) {
-                "prepaid"
-            } else {
-                "smart"
-            };
+            let kind_of_meter = if rng.gen_bool(0.04) { "prepaid" } else { "smart" };
             let installed_on = date(rng, 2012, 2025);
-            let previous = rng
-                .gen_bool(0.15)
-                .then(|| (format!("3200{seq:09}{n}"), date(rng, 2000, 2011)));
-            let multiplier = if kind == 2 {
-                Decimal::from(*CT_RATIOS.choose(rng).unwrap_or(&40))
-            } else {
-                Decimal::ONE
-            };
+            let previous = rng.gen_bool(0.15).then(|| (format!("3200{seq:09}{n}"), date(rng, 2000, 2011)));
+            let multiplier =
+                if kind == 2 { Decimal::from(*CT_RATIOS.choose(rng).unwrap_or(&40)) } else { Decimal::ONE };
             DemoSupplyPoint {
                 code: format!("{account_no}-{n}"),
                 address: address.clone(),
@@ -697,19 +566,14 @@ mod tests {
     fn many(n: u64) -> Vec<DemoCustomer> {
         let mut rng = StdRng::seed_from_u64(1);
         let region = city_region();
-        (1..=n)
-            .map(|seq| customer(&mut rng, &region, "01", seq, 40, 2))
-            .collect()
+        (1..=n).map(|seq| customer(&mut rng, &region, "01", seq, 40, 2)).collect()
     }
 
     #[test]
     fn the_same_seed_gives_the_same_customers() {
         let (a, b) = (many(200), many(200));
         for (x, y) in a.iter().zip(&b) {
-            assert_eq!(
-                (&x.name, &x.address, &x.phone),
-                (&y.name, &y.address, &y.phone)
-            );
+            assert_eq!((&x.name, &x.address, &x.phone), (&y.name, &y.address, &y.phone));
         }
     }
 
@@ -733,17 +597,9 @@ mod tests {
             assert!(classes.contains(c.class_code) && industries.contains(c.industry_code));
             assert!(voltages.contains(c.voltage_code) && tariffs.contains(c.tariff_code));
             assert!(c.tags.iter().all(|t| tags.contains(t)));
-            assert!(
-                c.preferred_channels
-                    .iter()
-                    .all(|ch| model::CHANNELS.contains(ch))
-            );
+            assert!(c.preferred_channels.iter().all(|ch| model::CHANNELS.contains(ch)));
             if let Some(phone) = &c.phone {
-                assert_eq!(
-                    model::parse_phone(phone).as_deref(),
-                    Some(phone.as_str()),
-                    "valid mobile {phone}"
-                );
+                assert_eq!(model::parse_phone(phone).as_deref(), Some(phone.as_str()), "valid mobile {phone}");
                 assert!(phones.insert(phone.clone()), "phone {phone} repeats");
             }
             if c.class_code == "large_industry" {
@@ -755,11 +611,7 @@ mod tests {
             for p in &c.supply_points {
                 assert!(points.insert(p.code.clone()));
                 for m in &p.meters {
-                    assert!(
-                        serials.insert(m.serial.clone()),
-                        "serial {} repeats",
-                        m.serial
-                    );
+                    assert!(serials.insert(m.serial.clone()), "serial {} repeats", m.serial);
                     if let Some((old, installed)) = &m.previous {
                         assert!(serials.insert(old.clone()) && *installed < m.installed_on);
                     }
@@ -771,9 +623,7 @@ mod tests {
     #[test]
     fn the_class_mix_looks_like_a_city() {
         let customers = many(20_000);
-        let share = |class: &str| {
-            customers.iter().filter(|c| c.class_code == class).count() as f64 / 20_000.0
-        };
+        let share = |class: &str| customers.iter().filter(|c| c.class_code == class).count() as f64 / 20_000.0;
         assert!((0.85..0.91).contains(&share("residential")));
         assert!((0.06..0.10).contains(&share("commercial")));
         assert!((0.008..0.025).contains(&share("large_industry")));

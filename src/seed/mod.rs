@@ -58,9 +58,7 @@ pub const DEMO_STAFF: [(&str, &str, Role); 6] = [
 
 /// Whether any tenant exists (then the demo is not seeded again).
 pub async fn has_data(pool: &PgPool) -> sqlx::Result<bool> {
-    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM tenants) AS "e!""#)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM tenants) AS "e!""#).fetch_one(pool).await
 }
 
 /// Seeds the platform tenant and the demo tenants: the first gets `customers`
@@ -76,12 +74,7 @@ pub async fn seed_demo(pool: &PgPool, customers: u64, show_progress: bool) -> an
     })
     .map_err(|e| anyhow::anyhow!("platform tenant: {e:?}"))?;
     let platform_id = tenants::create(pool, &platform, &actor).await?;
-    create_staff(
-        pool,
-        platform_id,
-        &[("root", "平台管理员", Role::PlatformAdmin)],
-    )
-    .await?;
+    create_staff(pool, platform_id, &[("root", "平台管理员", Role::PlatformAdmin)]).await?;
 
     for (index, demo) in DEMO_TENANTS.iter().enumerate() {
         let valid = tenants::validate(&TenantInput {
@@ -94,26 +87,9 @@ pub async fn seed_demo(pool: &PgPool, customers: u64, show_progress: bool) -> an
         .map_err(|e| anyhow::anyhow!("tenant {}: {e:?}", demo.slug))?;
         let tenant_id = tenants::create(pool, &valid, &actor).await?;
         let staff = create_staff(pool, tenant_id, &DEMO_STAFF).await?;
-        let managers: Vec<Uuid> = staff
-            .iter()
-            .filter(|(_, r)| *r == Role::AccountManager)
-            .map(|(id, _)| *id)
-            .collect();
-        let count = if index == 0 {
-            customers
-        } else {
-            customers.min(3_000)
-        };
-        load_customers(
-            pool,
-            tenant_id,
-            demo,
-            &managers,
-            count,
-            show_progress,
-            index as u64 + 1,
-        )
-        .await?;
+        let managers: Vec<Uuid> = staff.iter().filter(|(_, r)| *r == Role::AccountManager).map(|(id, _)| *id).collect();
+        let count = if index == 0 { customers } else { customers.min(3_000) };
+        load_customers(pool, tenant_id, demo, &managers, count, show_progress, index as u64 + 1).await?;
     }
     Ok(())
 }
@@ -126,17 +102,9 @@ async fn create_staff(
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
     let mut created = Vec::new();
     for (username, display_name, role) in staff {
-        let new = staff_db::NewUser {
-            tenant_id,
-            username,
-            display_name,
-            role: *role,
-            password: DEMO_PASSWORD,
-            locale: None,
-        };
-        let id = staff_db::create_user(&mut tx, new)
-            .await?
-            .with_context(|| format!("user {username} exists"))?;
+        let new =
+            staff_db::NewUser { tenant_id, username, display_name, role: *role, password: DEMO_PASSWORD, locale: None };
+        let id = staff_db::create_user(&mut tx, new).await?.with_context(|| format!("user {username} exists"))?;
         created.push((id, *role));
     }
     tx.commit().await?;
@@ -159,17 +127,11 @@ async fn load_customers(
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
     let routes = create_routes(&mut tx, &region, demo.routes).await?;
     create_staging_tables(&mut tx).await?;
-    let bar = if show_progress {
-        ProgressBar::new(count)
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if show_progress { ProgressBar::new(count) } else { ProgressBar::hidden() };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:12} [{bar:40}] {pos}/{len} customers ({per_sec}, {eta} left)",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} customers ({per_sec}, {eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_message(demo.slug);
     let started = Instant::now();
@@ -178,43 +140,20 @@ async fn load_customers(
     while seq <= count {
         let end = (seq + BATCH - 1).min(count);
         let batch: Vec<generate::DemoCustomer> = (seq..=end)
-            .map(|n| {
-                generate::customer(
-                    &mut rng,
-                    &region,
-                    demo.account_prefix,
-                    n,
-                    routes.len(),
-                    managers.len(),
-                )
-            })
+            .map(|n| generate::customer(&mut rng, &region, demo.account_prefix, n, routes.len(), managers.len()))
             .collect();
         copy_batch(&mut tx, &batch, &routes, managers).await?;
         bar.inc(batch.len() as u64);
         seq = end + 1;
     }
-    sqlx::query!(
-        "UPDATE account_number_sequences SET next_value = $1",
-        count as i64 + 1
-    )
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query!("UPDATE account_number_sequences SET next_value = $1", count as i64 + 1).execute(&mut *tx).await?;
     tx.commit().await?;
     bar.finish();
-    tracing::info!(
-        tenant = demo.slug,
-        customers = count,
-        seconds = started.elapsed().as_secs_f64(),
-        "seeded"
-    );
+    tracing::info!(tenant = demo.slug, customers = count, seconds = started.elapsed().as_secs_f64(), "seeded");
     Ok(())
 }
 
-async fn create_routes(
-    conn: &mut PgConnection,
-    region: &generate::Region,
-    n: usize,
-) -> anyhow::Result<Vec<Uuid>> {
+async fn create_routes(conn: &mut PgConnection, region: &generate::Region, n: usize) -> anyhow::Result<Vec<Uuid>> {
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let id = Uuid::now_v7();
@@ -264,20 +203,14 @@ struct Staged {
 }
 
 fn writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new())
+    csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new())
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-fn stage(
-    batch: &[generate::DemoCustomer],
-    routes: &[Uuid],
-    managers: &[Uuid],
-) -> anyhow::Result<Staged> {
+fn stage(batch: &[generate::DemoCustomer], routes: &[Uuid], managers: &[Uuid]) -> anyhow::Result<Staged> {
     let mut s = Staged {
         customers: writer(),
         tags: writer(),
@@ -288,15 +221,8 @@ fn stage(
     };
     for c in batch {
         let id = Uuid::now_v7();
-        let manager = c
-            .manager_index
-            .and_then(|i| managers.get(i))
-            .map(Uuid::to_string)
-            .unwrap_or_default();
-        let route = routes
-            .get(c.route_index % routes.len().max(1))
-            .map(Uuid::to_string)
-            .unwrap_or_default();
+        let manager = c.manager_index.and_then(|i| managers.get(i)).map(Uuid::to_string).unwrap_or_default();
+        let route = routes.get(c.route_index % routes.len().max(1)).map(Uuid::to_string).unwrap_or_default();
         s.customers.write_record([
             id.to_string(),
             c.account_no.clone(),
@@ -380,18 +306,12 @@ fn stage(
     Ok(s)
 }
 
-async fn copy_into(
-    conn: &mut PgConnection,
-    table: &str,
-    rows: csv::Writer<Vec<u8>>,
-) -> anyhow::Result<()> {
+async fn copy_into(conn: &mut PgConnection, table: &str, rows: csv::Writer<Vec<u8>>) -> anyhow::Result<()> {
     let bytes = rows.into_inner().context("finishing CSV")?;
     if bytes.is_empty() {
         return Ok(());
     }
-    let mut copy = conn
-        .copy_in_raw(&format!("COPY {table} FROM STDIN WITH (FORMAT csv)"))
-        .await?;
+    let mut copy = conn.copy_in_raw(&format!("COPY {table} FROM STDIN WITH (FORMAT csv)")).await?;
     copy.send(bytes).await?;
     copy.finish().await?;
     Ok(())

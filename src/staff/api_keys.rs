@@ -22,9 +22,7 @@ use crate::{
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/api-keys", get(list).post(create))
-        .route("/admin/api-keys/{id}/revoke", post(revoke))
+    Router::new().route("/admin/api-keys", get(list).post(create)).route("/admin/api-keys/{id}/revoke", post(revoke))
 }
 
 #[derive(askama::Template)]
@@ -49,14 +47,7 @@ async fn page(
     let mut tx = user.tx(&state.db).await?;
     let keys = db::list_api_keys(&mut tx).await?;
     tx.commit().await?;
-    Ok(KeysPage {
-        p: Page::for_user(user, "api_keys.title"),
-        keys,
-        roles: Role::TENANT_ROLES,
-        new_key,
-        name,
-        errors,
-    })
+    Ok(KeysPage { p: Page::for_user(user, "api_keys.title"), keys, roles: Role::TENANT_ROLES, new_key, name, errors })
 }
 
 async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
@@ -94,23 +85,12 @@ async fn create(
         return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     };
     let mut tx = user.tx(&state.db).await?;
-    let key =
-        staff::create_api_key(&mut tx, &Actor::from(&user), user.tenant_id, &name, role).await?;
+    let key = staff::create_api_key(&mut tx, &Actor::from(&user), user.tenant_id, &name, role).await?;
     tx.commit().await?;
     // The key is rendered in this response only; it is never stored or shown again.
-    let page = page(
-        &state,
-        &user,
-        Some(key),
-        String::new(),
-        FieldErrors::default(),
-    )
-    .await?;
+    let page = page(&state, &user, Some(key), String::new(), FieldErrors::default()).await?;
     let mut response = render(&page)?.into_response();
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     Ok(response)
 }
 

@@ -15,10 +15,7 @@ pub struct LoginCandidate {
     pub display_name: String,
 }
 
-pub async fn find_for_login(
-    conn: &mut PgConnection,
-    username: &str,
-) -> sqlx::Result<Option<LoginCandidate>> {
+pub async fn find_for_login(conn: &mut PgConnection, username: &str) -> sqlx::Result<Option<LoginCandidate>> {
     sqlx::query_as!(
         LoginCandidate,
         r#"SELECT id, password_hash, active, display_name,
@@ -59,19 +56,11 @@ pub async fn start_session(
     user_id: Uuid,
     absolute_hours: i64,
 ) -> sqlx::Result<String> {
-    sqlx::query!(
-        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1",
-        user_id
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query!("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", user_id)
+        .execute(&mut *conn)
+        .await?;
     // Housekeeping: this user's expired sessions go.
-    sqlx::query!(
-        "DELETE FROM sessions WHERE user_id = $1 AND expires_at < now()",
-        user_id
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query!("DELETE FROM sessions WHERE user_id = $1 AND expires_at < now()", user_id).execute(&mut *conn).await?;
     let secret = password::random_token();
     sqlx::query!(
         r#"INSERT INTO sessions (tenant_id, id, token_hash, user_id, csrf_token, expires_at)
@@ -89,9 +78,7 @@ pub async fn start_session(
 }
 
 pub async fn end_session(conn: &mut PgConnection, session_id: Uuid) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM sessions WHERE id = $1", session_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!("DELETE FROM sessions WHERE id = $1", session_id).execute(conn).await?;
     Ok(())
 }
 
@@ -185,11 +172,7 @@ pub struct UserChanges<'a> {
     pub unlock: bool,
 }
 
-pub async fn update_user(
-    conn: &mut PgConnection,
-    id: Uuid,
-    changes: UserChanges<'_>,
-) -> sqlx::Result<()> {
+pub async fn update_user(conn: &mut PgConnection, id: Uuid, changes: UserChanges<'_>) -> sqlx::Result<()> {
     let hash = changes.new_password.map(password::hash);
     sqlx::query!(
         r#"UPDATE users SET display_name = $2, role = $3, active = $4, locale = $5,
@@ -209,17 +192,13 @@ pub async fn update_user(
     .await?;
     if !changes.active || changes.new_password.is_some() {
         // A deactivated user, or one whose password was reset, is signed out everywhere.
-        sqlx::query!("DELETE FROM sessions WHERE user_id = $1", id)
-            .execute(conn)
-            .await?;
+        sqlx::query!("DELETE FROM sessions WHERE user_id = $1", id).execute(conn).await?;
     }
     Ok(())
 }
 
 pub async fn set_locale(conn: &mut PgConnection, id: Uuid, locale: &str) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE users SET locale = $2 WHERE id = $1", id, locale)
-        .execute(conn)
-        .await?;
+    sqlx::query!("UPDATE users SET locale = $2 WHERE id = $1", id, locale).execute(conn).await?;
     Ok(())
 }
 
@@ -231,11 +210,7 @@ pub async fn create_api_key(
     role: Role,
 ) -> sqlx::Result<(Uuid, String)> {
     let secret = password::random_token();
-    let key = format!(
-        "{}{}",
-        crate::web::auth::API_KEY_PREFIX,
-        crate::web::auth::make_token(tenant_id, &secret)
-    );
+    let key = format!("{}{}", crate::web::auth::API_KEY_PREFIX, crate::web::auth::make_token(tenant_id, &secret));
     let id = Uuid::now_v7();
     sqlx::query!(
         "INSERT INTO api_keys (tenant_id, id, name, prefix, key_hash, role) VALUES ($1, $2, $3, $4, $5, $6)",

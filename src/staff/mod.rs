@@ -26,11 +26,7 @@ pub fn user_snapshot(
 
 /// Creates a user and records it in the audit log; a taken username comes
 /// back as `Ok(None)` with nothing written.
-pub async fn create_user(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    new: db::NewUser<'_>,
-) -> sqlx::Result<Option<Uuid>> {
+pub async fn create_user(conn: &mut PgConnection, actor: &Actor, new: db::NewUser<'_>) -> sqlx::Result<Option<Uuid>> {
     let after = user_snapshot(new.username, new.display_name, new.role, true, new.locale);
     let username = new.username.to_owned();
     let Some(id) = db::create_user(conn, new).await? else {

@@ -26,12 +26,7 @@ pub enum Permission {
 }
 
 impl Role {
-    pub const TENANT_ROLES: [Role; 4] = [
-        Role::CounterStaff,
-        Role::AccountManager,
-        Role::Supervisor,
-        Role::TenantAdmin,
-    ];
+    pub const TENANT_ROLES: [Role; 4] = [Role::CounterStaff, Role::AccountManager, Role::Supervisor, Role::TenantAdmin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,15 +39,9 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        [
-            Role::CounterStaff,
-            Role::AccountManager,
-            Role::Supervisor,
-            Role::TenantAdmin,
-            Role::PlatformAdmin,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        [Role::CounterStaff, Role::AccountManager, Role::Supervisor, Role::TenantAdmin, Role::PlatformAdmin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 
     /// Supervisors watch and report; they read the archive but do not edit it.
@@ -61,10 +50,7 @@ impl Role {
         use Permission::*;
         use Role::*;
         match permission {
-            ReadCustomers => matches!(
-                self,
-                CounterStaff | AccountManager | Supervisor | TenantAdmin
-            ),
+            ReadCustomers => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             EditCustomers => matches!(self, CounterStaff | AccountManager | TenantAdmin),
             ManageUsers | ReadAudit | ManageApiKeys => self == TenantAdmin,
             ManageTenants => self == PlatformAdmin,
@@ -80,9 +66,7 @@ impl Role {
 pub fn parse_username(raw: &str, errors: &mut FieldErrors) -> String {
     let name = raw.trim().to_lowercase();
     let valid = (2..=40).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
     if !valid {
         errors.add("username", "username_format");
     }

@@ -44,10 +44,7 @@ async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Html<S
     let mut tx = user.tx(&state.db).await?;
     let users = db::list_users(&mut tx).await?;
     tx.commit().await?;
-    render(&ListPage {
-        p: Page::for_user(&user, "staff.title"),
-        users,
-    })
+    render(&ListPage { p: Page::for_user(&user, "staff.title"), users })
 }
 
 /// One form serves creating and editing a user.
@@ -80,35 +77,14 @@ struct UserForm {
     unlock: Option<String>,
 }
 
-fn form_page(
-    user: &CurrentUser,
-    id: Option<Uuid>,
-    f: UserForm,
-    errors: FieldErrors,
-    locked: bool,
-) -> FormPage {
-    let title = if id.is_some() {
-        "staff.edit_title"
-    } else {
-        "staff.new_title"
-    };
-    FormPage {
-        p: Page::for_user(user, title),
-        id,
-        f,
-        errors,
-        roles: Role::TENANT_ROLES,
-        locked,
-    }
+fn form_page(user: &CurrentUser, id: Option<Uuid>, f: UserForm, errors: FieldErrors, locked: bool) -> FormPage {
+    let title = if id.is_some() { "staff.edit_title" } else { "staff.new_title" };
+    FormPage { p: Page::for_user(user, title), id, f, errors, roles: Role::TENANT_ROLES, locked }
 }
 
 async fn new_form(user: CurrentUser) -> Result<Html<String>, AppError> {
     user.require(Permission::ManageUsers)?;
-    let f = UserForm {
-        role: Role::CounterStaff.as_str().into(),
-        active: Some("on".into()),
-        ..Default::default()
-    };
+    let f = UserForm { role: Role::CounterStaff.as_str().into(), active: Some("on".into()), ..Default::default() };
     render(&form_page(&user, None, f, FieldErrors::default(), false))
 }
 
@@ -129,13 +105,7 @@ async fn edit_form(
         active: staff.active.then(|| "on".into()),
         ..Default::default()
     };
-    render(&form_page(
-        &user,
-        Some(id),
-        f,
-        FieldErrors::default(),
-        staff.locked,
-    ))
+    render(&form_page(&user, Some(id), f, FieldErrors::default(), staff.locked))
 }
 
 /// Checks the fields both forms share; the password is required only when creating.
@@ -174,16 +144,7 @@ async fn create(
     let username = parse_username(&form.username, &mut errors);
     let (role, locale) = check(&form, true, &mut errors);
     let invalid = |errors| -> Result<Response, AppError> {
-        let page = form_page(
-            &user,
-            None,
-            UserForm {
-                password: String::new(),
-                ..form.clone()
-            },
-            errors,
-            false,
-        );
+        let page = form_page(&user, None, UserForm { password: String::new(), ..form.clone() }, errors, false);
         Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
     };
     if !errors.is_empty() {
@@ -198,10 +159,7 @@ async fn create(
         password: &form.password,
         locale: locale.as_deref(),
     };
-    if staff::create_user(&mut tx, &Actor::from(&user), new)
-        .await?
-        .is_none()
-    {
+    if staff::create_user(&mut tx, &Actor::from(&user), new).await?.is_none() {
         errors.add("username", "username_taken");
         return invalid(errors);
     }
@@ -226,11 +184,7 @@ async fn update(
         errors.add("role", "cannot_demote_self");
     }
     if !errors.is_empty() {
-        let f = UserForm {
-            username: current.username.clone(),
-            password: String::new(),
-            ..form
-        };
+        let f = UserForm { username: current.username.clone(), password: String::new(), ..form };
         let page = form_page(&user, Some(id), f, errors, current.locked);
         return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
@@ -250,13 +204,7 @@ async fn update(
         current.active,
         current.locale.as_deref(),
     );
-    let mut after = staff::user_snapshot(
-        &current.username,
-        form.display_name.trim(),
-        role,
-        active,
-        locale.as_deref(),
-    );
+    let mut after = staff::user_snapshot(&current.username, form.display_name.trim(), role, active, locale.as_deref());
     if !form.password.is_empty() {
         // The password itself is never recorded, only that it was reset.
         after["password"] = serde_json::json!("(reset)");

@@ -31,9 +31,7 @@ pub fn validate(input: &TenantInput) -> Result<ValidTenant, FieldErrors> {
     let mut errors = FieldErrors::default();
     let slug = input.slug.trim().to_lowercase();
     let slug_ok = (2..=40).contains(&slug.len())
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !slug.starts_with('-');
     if !slug_ok {
         errors.add("slug", "slug_format");
@@ -55,18 +53,10 @@ pub fn validate(input: &TenantInput) -> Result<ValidTenant, FieldErrors> {
         "" => "01".to_owned(),
         p => p.to_owned(),
     };
-    if !(2..=6).contains(&account_prefix.len())
-        || !account_prefix.bytes().all(|b| b.is_ascii_digit())
-    {
+    if !(2..=6).contains(&account_prefix.len()) || !account_prefix.bytes().all(|b| b.is_ascii_digit()) {
         errors.add("account_prefix", "account_prefix_format");
     }
-    errors.finish(ValidTenant {
-        slug,
-        name,
-        time_zone,
-        account_prefix,
-        is_platform: input.is_platform,
-    })
+    errors.finish(ValidTenant { slug, name, time_zone, account_prefix, is_platform: input.is_platform })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,19 +88,10 @@ pub async fn create(pool: &PgPool, t: &ValidTenant, actor: &Actor) -> Result<Uui
         errors.add("slug", "slug_taken");
         return Err(CreateError::Invalid(errors));
     }
-    sqlx::query!(
-        "SELECT set_config('app.tenant_id', $1, true)",
-        id.to_string()
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO account_number_sequences (tenant_id, prefix) VALUES ($1, $2)",
-        id,
-        t.account_prefix
-    )
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query!("SELECT set_config('app.tenant_id', $1, true)", id.to_string()).fetch_one(&mut *tx).await?;
+    sqlx::query!("INSERT INTO account_number_sequences (tenant_id, prefix) VALUES ($1, $2)", id, t.account_prefix)
+        .execute(&mut *tx)
+        .await?;
     reference::install_defaults(&mut tx).await?;
     let after = serde_json::json!({"slug": t.slug, "name": t.name, "time_zone": t.time_zone, "account_prefix": t.account_prefix});
     audit::record(
@@ -140,18 +121,13 @@ pub struct TenantRow {
 }
 
 pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<TenantRow>> {
-    sqlx::query_as!(
-        TenantRow,
-        "SELECT id, slug, name, time_zone, is_platform, created_at FROM tenants ORDER BY slug"
-    )
-    .fetch_all(pool)
-    .await
+    sqlx::query_as!(TenantRow, "SELECT id, slug, name, time_zone, is_platform, created_at FROM tenants ORDER BY slug")
+        .fetch_all(pool)
+        .await
 }
 
 pub async fn find_by_slug(pool: &PgPool, slug: &str) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!("SELECT id FROM tenants WHERE slug = $1", slug)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar!("SELECT id FROM tenants WHERE slug = $1", slug).fetch_optional(pool).await
 }
 
 #[cfg(test)]
@@ -159,13 +135,7 @@ mod tests {
     use super::*;
 
     fn input<'a>(slug: &'a str, tz: &'a str, prefix: &'a str) -> TenantInput<'a> {
-        TenantInput {
-            slug,
-            name: "杭州供电公司",
-            time_zone: tz,
-            account_prefix: prefix,
-            is_platform: false,
-        }
+        TenantInput { slug, name: "杭州供电公司", time_zone: tz, account_prefix: prefix, is_platform: false }
     }
 
     #[test]

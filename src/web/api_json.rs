@@ -21,24 +21,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         if !is_json {
-            return Err(AppError::BadRequest(
-                "expected Content-Type: application/json".into(),
-            ));
+            return Err(AppError::BadRequest("expected Content-Type: application/json".into()));
         }
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
         let de = &mut serde_json::Deserializer::from_slice(&body);
-        serde_path_to_error::deserialize(de)
-            .map(ApiJson)
-            .map_err(|err| {
-                let path = err.path().to_string();
-                if path == "." || err.inner().is_syntax() || err.inner().is_eof() {
-                    return AppError::BadRequest(format!("malformed JSON: {}", err.inner()));
-                }
-                let mut errors = FieldErrors::default();
-                errors.add(path, "wrong_type");
-                AppError::Invalid(errors)
-            })
+        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|err| {
+            let path = err.path().to_string();
+            if path == "." || err.inner().is_syntax() || err.inner().is_eof() {
+                return AppError::BadRequest(format!("malformed JSON: {}", err.inner()));
+            }
+            let mut errors = FieldErrors::default();
+            errors.add(path, "wrong_type");
+            AppError::Invalid(errors)
+        })
     }
 }

@@ -51,11 +51,7 @@ impl CurrentUser {
     /// The one permission check of a handler. A missing permission is 403: the
     /// caller knows their own role, so nothing about other tenants leaks.
     pub fn require(&self, permission: Permission) -> Result<(), AppError> {
-        if self.role.can(permission) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden)
-        }
+        if self.role.can(permission) { Ok(()) } else { Err(AppError::Forbidden) }
     }
 
     /// A transaction scoped to this caller's tenant.
@@ -68,20 +64,13 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<CurrentUser>()
-            .cloned()
-            .ok_or(AppError::Unauthenticated)
+        parts.extensions.get::<CurrentUser>().cloned().ok_or(AppError::Unauthenticated)
     }
 }
 
 /// The caller's address, for throttling.
 pub fn client_ip(parts_ext: &axum::http::Extensions) -> IpAddr {
-    parts_ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -108,16 +97,9 @@ pub fn make_token(tenant_id: Uuid, secret: &str) -> String {
 }
 
 /// Resolves the caller and the language, and puts both into the request.
-pub async fn resolve_caller(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn resolve_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let headers = request.headers();
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -125,10 +107,7 @@ pub async fn resolve_caller(
         .map(str::to_owned);
     let session = cookie(headers, SESSION_COOKIE).map(str::to_owned);
     let lang_cookie = cookie(headers, LANG_COOKIE).map(str::to_owned);
-    let accept = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
 
     let caller = match (bearer, session) {
         (Some(key), _) => api_key_caller(&state.db, &key).await,
@@ -142,10 +121,7 @@ pub async fn resolve_caller(
             None
         }
     };
-    let user_locale = caller
-        .as_ref()
-        .filter(|c| c.user_id.is_some())
-        .map(|c| c.locale);
+    let user_locale = caller.as_ref().filter(|c| c.user_id.is_some()).map(|c| c.locale);
     let locale = Locale::negotiate(user_locale, lang_cookie.as_deref(), accept.as_deref());
     request.extensions_mut().insert(locale);
     if let Some(mut caller) = caller {
@@ -177,12 +153,7 @@ async fn session_caller(state: &AppState, token: &str) -> Result<Option<CurrentU
     let Some(row) = row else { return Ok(None) };
     if row.stale {
         // Idle time is tracked to the minute, so most requests write nothing.
-        sqlx::query!(
-            "UPDATE sessions SET last_seen_at = now() WHERE id = $1",
-            row.id
-        )
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query!("UPDATE sessions SET last_seen_at = now() WHERE id = $1", row.id).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(Some(CurrentUser {
@@ -196,11 +167,7 @@ async fn session_caller(state: &AppState, token: &str) -> Result<Option<CurrentU
         session_id: Some(row.id),
         label: row.display_name,
         role: Role::parse(&row.role).unwrap_or(Role::CounterStaff),
-        locale: row
-            .locale
-            .as_deref()
-            .and_then(Locale::parse)
-            .unwrap_or_default(),
+        locale: row.locale.as_deref().and_then(Locale::parse).unwrap_or_default(),
         csrf_token: row.csrf_token,
         request_id: None,
     }))
@@ -250,18 +217,12 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(max_failures: u32, window: Duration) -> Self {
-        Self {
-            window,
-            max_failures,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { window, max_failures, failures: Mutex::new(HashMap::new()) }
     }
 
     pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&ip).is_some_and(|(n, since)| {
-            now.duration_since(*since) < self.window && *n >= self.max_failures
-        })
+        map.get(&ip).is_some_and(|(n, since)| now.duration_since(*since) < self.window && *n >= self.max_failures)
     }
 
     pub fn record_failure(&self, ip: IpAddr, now: Instant) {
@@ -278,24 +239,14 @@ impl LoginThrottle {
     }
 
     pub fn clear(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&ip);
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&ip);
     }
 }
 
 /// Only local paths are followed after login, never another site.
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.contains("://") =>
-        {
-            n
-        }
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains("://") => n,
         _ => "/",
     }
 }
@@ -341,10 +292,7 @@ mod tests {
     #[test]
     fn cookies_are_found_by_name() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            axum::http::header::COOKIE,
-            "a=1; gridcrm_session=abc; lang=en".parse().unwrap(),
-        );
+        headers.insert(axum::http::header::COOKIE, "a=1; gridcrm_session=abc; lang=en".parse().unwrap());
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, "lang"), Some("en"));
         assert_eq!(cookie(&headers, "missing"), None);

@@ -29,30 +29,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if request
-            .headers()
-            .get("sec-fetch-site")
-            .is_some_and(|v| v == "cross-site")
-        {
+        if request.headers().get("sec-fetch-site").is_some_and(|v| v == "cross-site") {
             return Err(AppError::Forbidden);
         }
         let expected = match request.extensions().get::<CurrentUser>() {
             Some(user) => user.csrf_token.clone(),
-            None => crate::web::auth::cookie(request.headers(), LOGIN_CSRF_COOKIE)
-                .unwrap_or_default()
-                .to_owned(),
+            None => crate::web::auth::cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned(),
         };
-        let body = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
         let presented: TokenOnly =
             serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), presented.csrf.as_bytes())
-        {
+        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), presented.csrf.as_bytes()) {
             return Err(AppError::Forbidden);
         }
-        let form =
-            serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        let form = serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
         Ok(CsrfForm(form))
     }
 }

@@ -46,18 +46,11 @@ impl FieldErrors {
     }
     /// The translated message for `field`, for a form to show beside it.
     pub fn message(&self, field: &str, i: &I18n) -> Option<String> {
-        self.0
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| i.t(&format!("err.{}", e.code)))
+        self.0.iter().find(|e| e.field == field).map(|e| i.t(&format!("err.{}", e.code)))
     }
     /// `Ok(value)` when nothing was wrong, else the errors.
     pub fn finish<T>(self, value: T) -> Result<T, FieldErrors> {
-        if self.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
+        if self.is_empty() { Ok(value) } else { Err(self) }
     }
 }
 
@@ -198,30 +191,19 @@ struct ErrorPage {
 /// Turns an [`ErrorReport`] into a page or a problem document.
 pub async fn render_errors(request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
-    let locale = request
-        .extensions()
-        .get::<Locale>()
-        .copied()
-        .unwrap_or_default();
+    let locale = request.extensions().get::<Locale>().copied().unwrap_or_default();
     let user = request.extensions().get::<CurrentUser>().cloned();
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
+    let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let mut response = next.run(request).await;
     let Some(report) = response.extensions_mut().remove::<ErrorReport>() else {
         return response;
     };
     let i = I18n(locale);
     if report.status == StatusCode::UNAUTHORIZED && !is_api {
-        return Redirect::to(&format!("/login?next={}", urlencode(&path_and_query)))
-            .into_response();
+        return Redirect::to(&format!("/login?next={}", urlencode(&path_and_query))).into_response();
     }
     let title = i.t(&format!("err.title.{}", report.title_code));
-    let detail = report
-        .detail
-        .or_else(|| report.detail_code.map(|c| i.t(&format!("err.{c}"))));
+    let detail = report.detail.or_else(|| report.detail_code.map(|c| i.t(&format!("err.{c}"))));
     if is_api {
         let problem = Problem {
             kind: "about:blank",
@@ -240,28 +222,14 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         };
         let mut response = (report.status, Json(problem)).into_response();
         if report.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         return response;
     }
-    let fields = report
-        .fields
-        .iter()
-        .map(|f| (f.field.clone(), i.t(&format!("err.{}", f.code))))
-        .collect();
-    let page = ErrorPage {
-        p: Page::new(i, user.as_ref(), &title),
-        status: report.status.as_u16(),
-        title,
-        detail,
-        fields,
-    };
+    let fields = report.fields.iter().map(|f| (f.field.clone(), i.t(&format!("err.{}", f.code)))).collect();
+    let page =
+        ErrorPage { p: Page::new(i, user.as_ref(), &title), status: report.status.as_u16(), title, detail, fields };
     match askama::Template::render(&page) {
         Ok(html) => (report.status, Html(html)).into_response(),
         Err(err) => {
@@ -273,9 +241,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
 
 /// Percent-encodes a path for a query parameter.
 pub fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)])
-        .map(|e| e[1..].to_owned())
-        .unwrap_or_default()
+    serde_urlencoded::to_string([("", s)]).map(|e| e[1..].to_owned()).unwrap_or_default()
 }
 
 pub async fn not_found() -> AppError {

@@ -42,10 +42,8 @@ impl Locale {
             .filter_map(|(pos, part)| {
                 let mut pieces = part.split(';');
                 let tag = pieces.next()?.trim();
-                let q = pieces
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
+                let q =
+                    pieces.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
                 Locale::parse(tag).filter(|_| q > 0.0).map(|l| (q, pos, l))
             })
             .collect();
@@ -54,11 +52,7 @@ impl Locale {
     }
 
     /// The user's setting, else the cookie, else the header, else Chinese.
-    pub fn negotiate(
-        user: Option<Locale>,
-        cookie: Option<&str>,
-        accept_language: Option<&str>,
-    ) -> Locale {
+    pub fn negotiate(user: Option<Locale>, cookie: Option<&str>, accept_language: Option<&str>) -> Locale {
         user.or_else(|| cookie.and_then(Locale::parse))
             .or_else(|| accept_language.and_then(Locale::from_accept_language))
             .unwrap_or_default()
@@ -83,13 +77,8 @@ impl I18n {
     /// Money in yuan, grouped by thousands: ¥1,234.50 (same in both locales).
     pub fn money(&self, amount: Decimal) -> String {
         // 四舍五入: half away from zero, not banker's rounding.
-        let rounded =
-            amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-        let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
-            "-"
-        } else {
-            ""
-        };
+        let rounded = amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        let sign = if rounded.is_sign_negative() && !rounded.is_zero() { "-" } else { "" };
         format!("{sign}¥{}", group_thousands(&rounded.abs().to_string(), 2))
     }
 
@@ -131,11 +120,7 @@ fn group_thousands(plain: &str, min_fraction: usize) -> String {
     while frac.len() < min_fraction {
         frac.push('0');
     }
-    if frac.is_empty() {
-        format!("{sign}{grouped}")
-    } else {
-        format!("{sign}{grouped}.{frac}")
-    }
+    if frac.is_empty() { format!("{sign}{grouped}") } else { format!("{sign}{grouped}.{frac}") }
 }
 
 #[cfg(test)]
@@ -148,31 +133,16 @@ mod tests {
 
     #[test]
     fn accept_language_respects_quality_and_order() {
-        assert_eq!(
-            Locale::from_accept_language("en-US,en;q=0.9,zh-CN;q=0.8"),
-            Some(Locale::En)
-        );
-        assert_eq!(
-            Locale::from_accept_language("fr;q=1, zh-TW;q=0.5, en;q=0.4"),
-            Some(Locale::ZhCn)
-        );
+        assert_eq!(Locale::from_accept_language("en-US,en;q=0.9,zh-CN;q=0.8"), Some(Locale::En));
+        assert_eq!(Locale::from_accept_language("fr;q=1, zh-TW;q=0.5, en;q=0.4"), Some(Locale::ZhCn));
         assert_eq!(Locale::from_accept_language("de, fr"), None);
-        assert_eq!(
-            Locale::from_accept_language("en;q=0, zh"),
-            Some(Locale::ZhCn)
-        );
+        assert_eq!(Locale::from_accept_language("en;q=0, zh"), Some(Locale::ZhCn));
     }
 
     #[test]
     fn the_users_setting_wins() {
-        assert_eq!(
-            Locale::negotiate(Some(Locale::En), Some("zh-CN"), Some("zh-CN")),
-            Locale::En
-        );
-        assert_eq!(
-            Locale::negotiate(None, Some("en"), Some("zh-CN")),
-            Locale::En
-        );
+        assert_eq!(Locale::negotiate(Some(Locale::En), Some("zh-CN"), Some("zh-CN")), Locale::En);
+        assert_eq!(Locale::negotiate(None, Some("en"), Some("zh-CN")), Locale::En);
         assert_eq!(Locale::negotiate(None, None, Some("en-GB")), Locale::En);
         assert_eq!(Locale::negotiate(None, None, None), Locale::ZhCn);
     }
@@ -202,10 +172,7 @@ mod completeness {
     fn template_keys() -> (Vec<String>, Vec<String>) {
         let mut keys = Vec::new();
         let mut prefixes = Vec::new();
-        let mut stack = vec![std::path::PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/templates"
-        ))];
+        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))];
         while let Some(path) = stack.pop() {
             if path.is_dir() {
                 stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
@@ -233,51 +200,25 @@ mod completeness {
             // Each family a template translates by code: every code of it exists.
             let families: [(&str, &[&str]); 8] = [
                 ("channel.", &crate::customers::model::CHANNELS),
-                (
-                    "customers.importance_",
-                    &crate::customers::model::IMPORTANCE_GRADES,
-                ),
+                ("customers.importance_", &crate::customers::model::IMPORTANCE_GRADES),
                 ("customers.status_", &crate::customers::model::STATUSES),
-                (
-                    "customers.point_status_",
-                    &["in_service", "suspended", "removed"],
-                ),
+                ("customers.point_status_", &["in_service", "suspended", "removed"]),
                 ("meters.kind_", &["mechanical", "smart", "prepaid"]),
                 (
                     "audit.action.",
-                    &[
-                        "create",
-                        "update",
-                        "login",
-                        "login_failed",
-                        "logout",
-                        "add_contact",
-                        "remove_contact",
-                    ],
+                    &["create", "update", "login", "login_failed", "logout", "add_contact", "remove_contact"],
                 ),
-                (
-                    "audit.entity.",
-                    &["customer", "user", "session", "tenant", "api_key"],
-                ),
+                ("audit.entity.", &["customer", "user", "session", "tenant", "api_key"]),
                 ("lang.", &["zh-CN", "en"]),
             ];
             for prefix in &prefixes {
-                let (_, codes) = families
-                    .iter()
-                    .find(|(p, _)| p == prefix)
-                    .unwrap_or_else(|| panic!("unknown family {prefix}"));
+                let (_, codes) =
+                    families.iter().find(|(p, _)| p == prefix).unwrap_or_else(|| panic!("unknown family {prefix}"));
                 for code in *codes {
-                    assert!(
-                        i.has(&format!("{prefix}{code}")),
-                        "{prefix}{code} missing in {}",
-                        locale.code()
-                    );
+                    assert!(i.has(&format!("{prefix}{code}")), "{prefix}{code} missing in {}", locale.code());
                 }
             }
-            for role in crate::staff::Role::TENANT_ROLES
-                .into_iter()
-                .chain([crate::staff::Role::PlatformAdmin])
-            {
+            for role in crate::staff::Role::TENANT_ROLES.into_iter().chain([crate::staff::Role::PlatformAdmin]) {
                 assert!(i.has(&role.label_key()));
             }
         }
@@ -286,10 +227,7 @@ mod completeness {
     #[test]
     fn every_error_code_is_translated_in_both_languages() {
         let mut codes = Vec::new();
-        let mut stack = vec![std::path::PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/src"
-        ))];
+        let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
         while let Some(path) = stack.pop() {
             if path.is_dir() {
                 stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
@@ -310,11 +248,7 @@ mod completeness {
         assert!(codes.len() > 20, "found {codes:?}");
         for locale in Locale::ALL {
             for code in &codes {
-                assert!(
-                    I18n(locale).has(&format!("err.{code}")),
-                    "err.{code} missing in {}",
-                    locale.code()
-                );
+                assert!(I18n(locale).has(&format!("err.{code}")), "err.{code} missing in {}", locale.code());
             }
             for title in [
                 "not_found",

@@ -57,26 +57,16 @@ fn login_response(
     // A fresh double-submit token for the login form (no session yet).
     let mut page = form;
     page.p.csrf = password::random_token();
-    let cookie = format!(
-        "{LOGIN_CSRF_COOKIE}={}; Path=/login; HttpOnly; SameSite=Strict{}",
-        page.p.csrf,
-        secure(state)
-    );
+    let cookie =
+        format!("{LOGIN_CSRF_COOKIE}={}; Path=/login; HttpOnly; SameSite=Strict{}", page.p.csrf, secure(state));
     let _ = locale;
     let mut response = (status, render(&page)?).into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-    );
+    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?);
     Ok(response)
 }
 
 fn secure(state: &AppState) -> &'static str {
-    if state.config.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    }
+    if state.config.secure_cookies { "; Secure" } else { "" }
 }
 
 async fn login_page(
@@ -131,14 +121,9 @@ async fn login(
         login_response(&state, locale.0, status, page)
     };
     if state.throttle.is_blocked(ip, Instant::now()) {
-        return retry(
-            "login.too_many_attempts",
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-        );
+        return retry("login.too_many_attempts", axum::http::StatusCode::TOO_MANY_REQUESTS);
     }
-    let tenant = sqlx::query!("SELECT id FROM tenants WHERE slug = $1", tenant_slug)
-        .fetch_optional(&state.db)
-        .await?;
+    let tenant = sqlx::query!("SELECT id FROM tenants WHERE slug = $1", tenant_slug).fetch_optional(&state.db).await?;
     let Some(tenant) = tenant else {
         password::verify_dummy(&form.password);
         state.throttle.record_failure(ip, Instant::now());
@@ -160,11 +145,7 @@ async fn login(
     let good = tokio::task::spawn_blocking(move || password::verify(&presented, &stored))
         .await
         .map_err(anyhow::Error::from)?;
-    let actor = Actor {
-        user_id: Some(candidate.id),
-        label: candidate.display_name.clone(),
-        request_id: None,
-    };
+    let actor = Actor { user_id: Some(candidate.id), label: candidate.display_name.clone(), request_id: None };
     if !good || !candidate.active {
         staff_db::record_failed_login(
             &mut tx,
@@ -173,49 +154,26 @@ async fn login(
             state.config.login_lock_minutes,
         )
         .await?;
-        audit::record(
-            &mut tx,
-            &actor,
-            session_change("login_failed", candidate.id),
-        )
-        .await?;
+        audit::record(&mut tx, &actor, session_change("login_failed", candidate.id)).await?;
         tx.commit().await?;
         state.throttle.record_failure(ip, Instant::now());
         return retry("login.failed", axum::http::StatusCode::UNAUTHORIZED);
     }
-    let token = staff_db::start_session(
-        &mut tx,
-        tenant.id,
-        candidate.id,
-        state.config.session_absolute_hours,
-    )
-    .await?;
+    let token = staff_db::start_session(&mut tx, tenant.id, candidate.id, state.config.session_absolute_hours).await?;
     audit::record(&mut tx, &actor, session_change("login", candidate.id)).await?;
     tx.commit().await?;
     state.throttle.clear(ip);
 
     let max_age = state.config.session_absolute_hours * 3600;
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
-        secure(&state)
-    );
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}", secure(&state));
     let mut response = Redirect::to(auth::safe_next(form.next.as_deref())).into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-    );
+    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?);
     Ok(response)
 }
 
 fn session_change(action: &str, user_id: uuid::Uuid) -> Change<'_> {
-    Change {
-        action,
-        entity: "session",
-        entity_id: Some(user_id),
-        summary: String::new(),
-        before: None,
-        after: None,
-    }
+    Change { action, entity: "session", entity_id: Some(user_id), summary: String::new(), before: None, after: None }
 }
 
 #[derive(Deserialize)]
@@ -229,23 +187,12 @@ async fn logout(
     if let Some(session_id) = user.session_id {
         let mut tx = user.tx(&state.db).await?;
         staff_db::end_session(&mut tx, session_id).await?;
-        audit::record(
-            &mut tx,
-            &Actor::from(&user),
-            session_change("logout", user.user_id.unwrap_or_default()),
-        )
-        .await?;
+        audit::record(&mut tx, &Actor::from(&user), session_change("logout", user.user_id.unwrap_or_default())).await?;
         tx.commit().await?;
     }
-    let cookie = format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        secure(&state)
-    );
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", secure(&state));
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-    );
+    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?);
     Ok(response)
 }
 
@@ -266,12 +213,8 @@ async fn switch_language(
     headers: HeaderMap,
     axum::Form(form): axum::Form<LanguageForm>,
 ) -> Result<Response, AppError> {
-    let locale =
-        Locale::parse(&form.lang).ok_or_else(|| AppError::BadRequest("unknown language".into()))?;
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v == "cross-site")
-    {
+    let locale = Locale::parse(&form.lang).ok_or_else(|| AppError::BadRequest("unknown language".into()))?;
+    if headers.get("sec-fetch-site").is_some_and(|v| v == "cross-site") {
         return Err(AppError::Forbidden);
     }
     if let Some(axum::Extension(user)) = user {
@@ -284,14 +227,8 @@ async fn switch_language(
             tx.commit().await?;
         }
     }
-    let cookie = format!(
-        "{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000",
-        locale.code()
-    );
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; SameSite=Lax; Max-Age=31536000", locale.code());
     let mut response = Redirect::to(auth::safe_next(form.back.as_deref())).into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?,
-    );
+    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?);
     Ok(response)
 }

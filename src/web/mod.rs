@@ -38,15 +38,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: PgPool, config: Config) -> Self {
-        let throttle = auth::LoginThrottle::new(
-            config.login_max_failures_per_address,
-            Duration::from_secs(600),
-        );
-        Self {
-            db,
-            config: Arc::new(config),
-            throttle: Arc::new(throttle),
-        }
+        let throttle = auth::LoginThrottle::new(config.login_max_failures_per_address, Duration::from_secs(600));
+        Self { db, config: Arc::new(config), throttle: Arc::new(throttle) }
     }
 }
 
@@ -65,17 +58,11 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(pages)
         .merge(api)
-        .route(
-            "/api/v1/openapi.json",
-            get(move || async move { axum::Json(openapi.as_ref().clone()) }),
-        )
+        .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .merge(ops::router())
         .fallback(error::not_found)
         .layer(middleware::from_fn(error::render_errors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::resolve_caller,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::resolve_caller))
         .layer(middleware::from_fn(ops::track_metrics))
         .layer(middleware::map_response(security_headers))
         .layer(
@@ -83,10 +70,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http())
                 .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    Duration::from_secs(30),
-                ))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
                 .layer(CompressionLayer::new()),
         )
         .with_state(state)
@@ -104,16 +88,11 @@ async fn security_headers(mut response: Response) -> Response {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),
-        (
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=()",
-        ),
+        (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()"),
     ];
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
     }
     response
 }

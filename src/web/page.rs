@@ -58,11 +58,7 @@ impl Page {
     /// The label of a recorded field, or its name where it has none.
     pub fn field_label(&self, field: &str) -> String {
         let key = format!("field.{field}");
-        if self.i.has(&key) {
-            self.i.t(&key)
-        } else {
-            field.to_owned()
-        }
+        if self.i.has(&key) { self.i.t(&key) } else { field.to_owned() }
     }
     pub fn phone(&self, stored: &str) -> String {
         crate::customers::model::display_phone(stored)
@@ -83,30 +79,20 @@ impl Page {
         self.i.datetime(*at, self.tz)
     }
     pub fn can_manage_users(&self) -> bool {
-        self.user
-            .as_ref()
-            .is_some_and(|u| u.role.can(crate::staff::Permission::ManageUsers))
+        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ManageUsers))
     }
     pub fn can_read_customers(&self) -> bool {
-        self.user
-            .as_ref()
-            .is_some_and(|u| u.role.can(crate::staff::Permission::ReadCustomers))
+        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ReadCustomers))
     }
     pub fn can_edit_customers(&self) -> bool {
-        self.user
-            .as_ref()
-            .is_some_and(|u| u.role.can(crate::staff::Permission::EditCustomers))
+        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::EditCustomers))
     }
     pub fn is_platform_admin(&self) -> bool {
-        self.user
-            .as_ref()
-            .is_some_and(|u| u.role.can(crate::staff::Permission::ManageTenants))
+        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ManageTenants))
     }
 }
 
 /// Renders a template into an HTML response.
-pub fn render(
-    template: &impl askama::Template,
-) -> Result<axum::response::Html<String>, crate::web::error::AppError> {
+pub fn render(template: &impl askama::Template) -> Result<axum::response::Html<String>, crate::web::error::AppError> {
     Ok(axum::response::Html(template.render()?))
 }

@@ -27,10 +27,7 @@ async fn create_read_patch_and_list_a_customer() {
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     let customer: Value = created.json().await.unwrap();
-    assert_eq!(
-        customer["account_no"], "1100000005",
-        "the next number of the tenant"
-    );
+    assert_eq!(customer["account_no"], "1100000005", "the next number of the tenant");
     assert_eq!(customer["capacity_kva"], "2500.00", "at the column's scale");
     assert_eq!(customer["phone"], "057182345678");
     assert_eq!(customer["preferred_channels"], json!(["email", "phone"]));
@@ -61,10 +58,7 @@ async fn create_read_patch_and_list_a_customer() {
     assert_eq!(patched["capacity_kva"], "3150.00");
     assert_eq!(patched["tags"], json!([]));
     assert_eq!(patched["importance"], Value::Null);
-    assert_eq!(
-        patched["name"], "杭州化工有限公司",
-        "fields not named are kept"
-    );
+    assert_eq!(patched["name"], "杭州化工有限公司", "fields not named are kept");
     assert_eq!(patched["version"], 2);
 
     // A second PATCH based on version 1 is refused: it would overwrite the first.
@@ -77,21 +71,12 @@ async fn create_read_patch_and_list_a_customer() {
         .unwrap();
     assert_eq!(stale.status(), StatusCode::CONFLICT);
 
-    let found: Value = client
-        .get(app.url("/api/v1/customers?q=化工"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value =
+        client.get(app.url("/api/v1/customers?q=化工")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
     assert_eq!(found["items"][0]["id"], id);
 
     // The audit log holds both changes with before and after, attributed to the key.
-    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None)
-        .await
-        .unwrap();
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     let rows: Vec<(String, String, Option<Value>, Option<Value>)> = sqlx::query_as(
         "SELECT action, actor_label, before, after FROM audit_log WHERE entity_id = $1::uuid ORDER BY at, id",
     )
@@ -118,10 +103,7 @@ async fn the_openapi_document_parses_and_lists_every_route() {
     let mut operations: Vec<String> = paths
         .iter()
         .flat_map(|(path, item)| {
-            item.as_object()
-                .unwrap()
-                .keys()
-                .map(move |method| format!("{} {path}", method.to_uppercase()))
+            item.as_object().unwrap().keys().map(move |method| format!("{} {path}", method.to_uppercase()))
         })
         .collect();
     operations.sort();
@@ -135,20 +117,13 @@ async fn the_openapi_document_parses_and_lists_every_route() {
         ]
     );
     assert!(doc["components"]["schemas"]["CustomerDraft"].is_object());
-    assert_eq!(
-        doc["components"]["securitySchemes"]["api_key"]["scheme"],
-        "bearer"
-    );
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
     // Every documented operation is really served (not 404/405 without auth: 401).
     let client = reqwest::Client::new();
     for op in &operations {
         let (method, path) = op.split_once(' ').unwrap();
         let path = path.replace("{id}", &app.alpha.customers[0].to_string());
-        let response = client
-            .request(method.parse().unwrap(), app.url(&path))
-            .send()
-            .await
-            .unwrap();
+        let response = client.request(method.parse().unwrap(), app.url(&path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{op}");
     }
 }

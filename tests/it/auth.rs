@@ -9,37 +9,16 @@ use crate::support::{PASSWORD, TestApp, config, location};
 async fn a_wrong_password_is_refused_without_a_session() {
     let app = TestApp::spawn().await;
     let mut browser = app.anonymous();
-    let response = browser
-        .try_login("alpha", "counter", "not the password")
-        .await;
+    let response = browser.try_login("alpha", "counter", "not the password").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .all(|c| !c.to_str().unwrap().starts_with("gridcrm_session="))
+        response.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().starts_with("gridcrm_session="))
     );
     let body = response.text().await.unwrap();
-    assert!(
-        body.contains("wrong") || body.contains("错误"),
-        "the page says what went wrong"
-    );
+    assert!(body.contains("wrong") || body.contains("错误"), "the page says what went wrong");
     // Unknown user and unknown company get the same answer.
-    assert_eq!(
-        browser
-            .try_login("alpha", "nobody", PASSWORD)
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        browser
-            .try_login("nowhere", "counter", PASSWORD)
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(browser.try_login("alpha", "nobody", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.try_login("nowhere", "counter", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(browser.get("/home").await.status(), StatusCode::SEE_OTHER);
 }
 
@@ -54,23 +33,12 @@ async fn a_good_login_starts_a_new_session_each_time_and_logout_ends_it() {
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&out), "/login");
     let after = first.get("/home").await;
-    assert_eq!(
-        after.status(),
-        StatusCode::SEE_OTHER,
-        "the ended session no longer works"
-    );
+    assert_eq!(after.status(), StatusCode::SEE_OTHER, "the ended session no longer works");
     assert!(location(&after).starts_with("/login"));
-    assert_eq!(
-        second.get("/home").await.status(),
-        StatusCode::OK,
-        "other sessions stay"
-    );
+    assert_eq!(second.get("/home").await.status(), StatusCode::OK, "other sessions stay");
     let sessions: i64 = {
         let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
-        sqlx::query_scalar("SELECT count(*) FROM sessions")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+        sqlx::query_scalar("SELECT count(*) FROM sessions").fetch_one(&mut conn).await.unwrap()
     };
     assert_eq!(sessions, 1, "logout deleted the session row");
 }
@@ -80,23 +48,14 @@ async fn an_account_locks_after_repeated_wrong_passwords() {
     let app = TestApp::spawn().await;
     let mut browser = app.anonymous();
     for _ in 0..config().login_max_failures {
-        assert_eq!(
-            browser
-                .try_login("alpha", "manager", "wrong password!")
-                .await
-                .status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(browser.try_login("alpha", "manager", "wrong password!").await.status(), StatusCode::UNAUTHORIZED);
     }
     // Now even the right password is refused, and the page says the account is locked.
     let response = browser.try_login("alpha", "manager", PASSWORD).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     // Another account of the same tenant is unaffected.
     let mut other = app.anonymous();
-    assert_eq!(
-        other.try_login("alpha", "counter", PASSWORD).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(other.try_login("alpha", "counter", PASSWORD).await.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -106,13 +65,7 @@ async fn one_address_is_throttled_after_many_failures() {
     let app = TestApp::spawn_with(cfg).await;
     let mut browser = app.anonymous();
     for user in ["a1", "a2", "a3"] {
-        assert_eq!(
-            browser
-                .try_login("alpha", user, "whatever!!")
-                .await
-                .status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(browser.try_login("alpha", user, "whatever!!").await.status(), StatusCode::UNAUTHORIZED);
     }
     let response = browser.try_login("alpha", "counter", PASSWORD).await;
     assert_eq!(
@@ -163,27 +116,12 @@ async fn forms_without_the_csrf_token_are_refused() {
     assert_eq!(missing.status(), StatusCode::FORBIDDEN);
     let mut wrong = vec![("csrf", "forged-token-forged-token-forged-token-xx")];
     wrong.extend_from_slice(&fields);
-    assert_eq!(
-        clerk.post_raw("/customers", &wrong).await.status(),
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        app.count_all("customers").await,
-        before,
-        "nothing was written"
-    );
+    assert_eq!(clerk.post_raw("/customers", &wrong).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count_all("customers").await, before, "nothing was written");
     // The login form has its own token.
     let anonymous = app.anonymous();
-    let login = anonymous
-        .post_raw(
-            "/login",
-            &[
-                ("tenant", "alpha"),
-                ("username", "counter"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let login =
+        anonymous.post_raw("/login", &[("tenant", "alpha"), ("username", "counter"), ("password", PASSWORD)]).await;
     assert_eq!(login.status(), StatusCode::FORBIDDEN);
     // A cross-site form post is refused even with a token.
     let cross = clerk
@@ -203,30 +141,12 @@ async fn roles_without_the_permission_are_refused() {
     let supervisor = app.login(&app.alpha, "supervisor").await;
     let clerk = app.login(&app.alpha, "counter").await;
     let id = app.alpha.customers[0];
-    assert_eq!(
-        supervisor.get(&format!("/customers/{id}")).await.status(),
-        StatusCode::OK,
-        "supervisors read"
-    );
-    assert_eq!(
-        supervisor.get("/customers/new").await.status(),
-        StatusCode::FORBIDDEN
-    );
-    let edit = supervisor
-        .post(&format!("/customers/{id}"), &[("name", "改名")])
-        .await;
+    assert_eq!(supervisor.get(&format!("/customers/{id}")).await.status(), StatusCode::OK, "supervisors read");
+    assert_eq!(supervisor.get("/customers/new").await.status(), StatusCode::FORBIDDEN);
+    let edit = supervisor.post(&format!("/customers/{id}"), &[("name", "改名")]).await;
     assert_eq!(edit.status(), StatusCode::FORBIDDEN);
-    for path in [
-        "/admin/users",
-        "/admin/audit",
-        "/platform/tenants",
-        "/platform/migrations",
-    ] {
-        assert_eq!(
-            clerk.get(path).await.status(),
-            StatusCode::FORBIDDEN,
-            "counter staff GET {path}"
-        );
+    for path in ["/admin/users", "/admin/audit", "/platform/tenants", "/platform/migrations"] {
+        assert_eq!(clerk.get(path).await.status(), StatusCode::FORBIDDEN, "counter staff GET {path}");
     }
     let create_user = clerk
         .post(
@@ -242,9 +162,7 @@ async fn roles_without_the_permission_are_refused() {
     assert_eq!(create_user.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count_all("users").await, 8, "no user was created");
     // The same rule holds for API keys.
-    let key = app
-        .api_key(&app.alpha, gridcrm::staff::Role::Supervisor)
-        .await;
+    let key = app.api_key(&app.alpha, gridcrm::staff::Role::Supervisor).await;
     let response = reqwest::Client::new()
         .post(app.url("/api/v1/customers"))
         .bearer_auth(key)
@@ -253,10 +171,7 @@ async fn roles_without_the_permission_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
 }
 
 #[tokio::test]
@@ -299,16 +214,11 @@ async fn login_redirects_only_to_local_pages() {
 async fn every_response_carries_the_security_headers() {
     let app = TestApp::spawn().await;
     let response = reqwest::get(app.url("/login")).await.unwrap();
-    let csp = response.headers()["content-security-policy"]
-        .to_str()
-        .unwrap();
+    let csp = response.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     assert_eq!(response.headers()["x-frame-options"], "DENY");
     assert!(response.headers().contains_key("x-request-id"));
     let body = response.text().await.unwrap();
-    assert!(
-        !body.contains("<script>") && !body.contains("onclick="),
-        "no inline script"
-    );
+    assert!(!body.contains("<script>") && !body.contains("onclick="), "no inline script");
 }

@@ -23,11 +23,7 @@ impl Drop for Driver {
 }
 
 async fn start_driver() -> (Driver, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // Wrapped at once, so the driver is killed and reaped however the test ends.
     let driver = Driver(
         Command::new("chromedriver")
@@ -67,20 +63,10 @@ async fn browser(webdriver: &str) -> Client {
 }
 
 async fn sign_in(c: &Client, tenant: &str, username: &str, password: &str) -> Result<(), CmdError> {
-    for (field, value) in [
-        ("tenant", tenant),
-        ("username", username),
-        ("password", password),
-    ] {
-        c.find(Locator::Css(&format!("input[name={field}]")))
-            .await?
-            .send_keys(value)
-            .await?;
+    for (field, value) in [("tenant", tenant), ("username", username), ("password", password)] {
+        c.find(Locator::Css(&format!("input[name={field}]"))).await?.send_keys(value).await?;
     }
-    c.find(Locator::Css("button[type=submit].primary"))
-        .await?
-        .click()
-        .await
+    c.find(Locator::Css("button[type=submit].primary")).await?.click().await
 }
 
 /// Ends a journey: on failure, keeps a screenshot and says where it stopped.
@@ -108,52 +94,29 @@ async fn a_counter_clerk_finds_a_customer_and_corrects_the_phone() {
     let result = async {
         c.goto(&app.url("/")).await?;
         sign_in(&c, "alpha", "counter", PASSWORD).await?;
-        c.wait()
-            .for_url(&url::Url::parse(&app.url("/home")).unwrap())
-            .await?;
+        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
 
         // The search box takes part of a name.
         c.find(Locator::Id("q")).await?.send_keys("建国").await?;
-        c.find(Locator::Css("form.search-form button[type=submit]"))
-            .await?
-            .click()
-            .await?;
-        c.wait()
-            .for_element(Locator::LinkText("王建国"))
-            .await?
-            .click()
-            .await?;
+        c.find(Locator::Css("form.search-form button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::LinkText("王建国")).await?.click().await?;
         c.wait().for_element(Locator::Id("archive")).await?;
         let page = c.source().await?;
         assert!(page.contains("13800000001") && page.contains("ALPHAM0001"));
 
         // Edit: the clerk changes the phone and saves.
-        c.find(Locator::Css("a[href$='/edit']"))
-            .await?
-            .click()
-            .await?;
-        let phone = c
-            .wait()
-            .for_element(Locator::Css("input[name=phone]"))
-            .await?;
+        c.find(Locator::Css("a[href$='/edit']")).await?.click().await?;
+        let phone = c.wait().for_element(Locator::Css("input[name=phone]")).await?;
         phone.clear().await?;
         phone.send_keys("13811112222").await?;
-        c.find(Locator::Css("form.form-grid button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        c.find(Locator::Css("form.form-grid button[type=submit]")).await?.click().await?;
         let notice = c.wait().for_element(Locator::Css("p.notice")).await?;
         assert!(notice.text().await?.contains("已保存"));
         assert!(c.source().await?.contains("13811112222"));
 
         // The language switch turns the page into English and stays on it.
-        c.find(Locator::Css("form.lang button"))
-            .await?
-            .click()
-            .await?;
-        c.wait()
-            .for_element(Locator::XPath("//h2[text()='Archive']"))
-            .await?;
+        c.find(Locator::Css("form.lang button")).await?.click().await?;
+        c.wait().for_element(Locator::XPath("//h2[text()='Archive']")).await?;
         assert!(c.current_url().await?.path().starts_with("/customers/"));
         Ok(())
     }
@@ -172,11 +135,7 @@ async fn a_wrong_password_in_the_browser_shows_the_reason() {
         let alert = c.wait().for_element(Locator::Css("p.alert")).await?;
         assert!(alert.text().await?.contains("单位代码、用户名或密码错误"));
         // The company code is kept; the password is not.
-        let tenant = c
-            .find(Locator::Css("input[name=tenant]"))
-            .await?
-            .prop("value")
-            .await?;
+        let tenant = c.find(Locator::Css("input[name=tenant]")).await?.prop("value").await?;
         assert_eq!(tenant.as_deref(), Some("alpha"));
         Ok(())
     }

@@ -22,28 +22,17 @@ async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    assert!(
-        tables.len() >= 15,
-        "expected the archive's tables, found {}",
-        tables.len()
-    );
+    assert!(tables.len() >= 15, "expected the archive's tables, found {}", tables.len());
     for (table, enabled, forced) in &tables {
-        assert!(
-            *enabled && *forced,
-            "{table}: row-level security enabled={enabled} forced={forced}"
-        );
+        assert!(*enabled && *forced, "{table}: row-level security enabled={enabled} forced={forced}");
     }
-    let policies: Vec<String> = sqlx::query_scalar(
-        "SELECT tablename::text FROM pg_policies WHERE policyname = 'tenant_isolation'",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    let policies: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_policies WHERE policyname = 'tenant_isolation'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     for (table, _, _) in &tables {
-        assert!(
-            policies.contains(table),
-            "{table} has no tenant_isolation policy"
-        );
+        assert!(policies.contains(table), "{table} has no tenant_isolation policy");
     }
     // Primary keys, unique constraints and foreign keys of tenant tables all name tenant_id.
     let keys = sqlx::query(
@@ -79,10 +68,7 @@ async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
     .await
     .unwrap();
     for (name, def) in unique_indexes {
-        assert!(
-            def.contains("tenant_id"),
-            "unique index {name} lacks tenant_id: {def}"
-        );
+        assert!(def.contains("tenant_id"), "unique index {name} lacks tenant_id: {def}");
     }
 }
 
@@ -90,10 +76,7 @@ async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
 #[tokio::test]
 async fn the_application_role_without_a_tenant_sees_no_rows() {
     let app = TestApp::spawn().await;
-    assert!(
-        app.count_all("customers").await >= 8,
-        "the fixture has customers"
-    );
+    assert!(app.count_all("customers").await >= 8, "the fixture has customers");
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'tenant_id'",
     )
@@ -101,16 +84,14 @@ async fn the_application_role_without_a_tenant_sees_no_rows() {
     .await
     .unwrap();
     for table in tables {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&app.pool).await.unwrap();
+        assert_eq!(n, 0, "{table} shows rows with no tenant set");
+    }
+    let who: (String, bool) =
+        sqlx::query_as("SELECT current_user::text, (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user)")
             .fetch_one(&app.pool)
             .await
             .unwrap();
-        assert_eq!(n, 0, "{table} shows rows with no tenant set");
-    }
-    let who: (String, bool) = sqlx::query_as("SELECT current_user::text, (SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user)")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
     assert_eq!(who, ("gridcrm_app".to_owned(), false));
 }
 
@@ -119,9 +100,7 @@ async fn the_application_role_without_a_tenant_sees_no_rows() {
 #[tokio::test]
 async fn a_tenant_transaction_cannot_read_or_write_another_tenant() {
     let app = TestApp::spawn().await;
-    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None)
-        .await
-        .unwrap();
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM customers WHERE id = ANY($1)")
         .bind(&app.beta.customers)
         .fetch_one(&mut *tx)
@@ -134,16 +113,12 @@ async fn a_tenant_transaction_cannot_read_or_write_another_tenant() {
         .await
         .unwrap();
     assert_eq!(updated.rows_affected(), 0);
-    let insert = sqlx::query(
-        "INSERT INTO reading_routes (tenant_id, id, code, name) VALUES ($1, gen_random_uuid(), 'X1', 'x')",
-    )
-    .bind(app.beta.id)
-    .execute(&mut *tx)
-    .await;
-    assert!(
-        insert.is_err(),
-        "writing a row for another tenant must fail the policy check"
-    );
+    let insert =
+        sqlx::query("INSERT INTO reading_routes (tenant_id, id, code, name) VALUES ($1, gen_random_uuid(), 'X1', 'x')")
+            .bind(app.beta.id)
+            .execute(&mut *tx)
+            .await;
+    assert!(insert.is_err(), "writing a row for another tenant must fail the policy check");
 }
 
 /// Every page that takes an id refuses the other tenant's id with 404.
@@ -154,19 +129,12 @@ async fn pages_answer_404_for_another_tenants_ids() {
     let theirs = app.beta.customers[0];
     let their_user = app.beta.user_id("counter");
     let their_contact: uuid::Uuid = {
-        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None)
-            .await
-            .unwrap();
-        sqlx::query_scalar("SELECT id FROM customer_contacts LIMIT 1")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap()
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM customer_contacts LIMIT 1").fetch_one(&mut *tx).await.unwrap()
     };
-    for path in [
-        format!("/customers/{theirs}"),
-        format!("/customers/{theirs}/edit"),
-        format!("/admin/users/{their_user}"),
-    ] {
+    for path in
+        [format!("/customers/{theirs}"), format!("/customers/{theirs}/edit"), format!("/admin/users/{their_user}")]
+    {
         let (status, body) = admin.get_text(&path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}");
         assert!(!body.contains("王建国"), "GET {path} leaked a name");
@@ -182,38 +150,21 @@ async fn pages_answer_404_for_another_tenants_ids() {
                 ("tariff_code", "res_tiered"),
             ],
         ),
-        (
-            format!("/customers/{theirs}/contacts"),
-            vec![("name", "某人")],
-        ),
-        (
-            format!("/customers/{theirs}/contacts/{their_contact}/delete"),
-            vec![],
-        ),
+        (format!("/customers/{theirs}/contacts"), vec![("name", "某人")]),
+        (format!("/customers/{theirs}/contacts/{their_contact}/delete"), vec![]),
         (
             format!("/admin/users/{their_user}"),
-            vec![
-                ("display_name", "x"),
-                ("role", "counter_staff"),
-                ("active", "on"),
-            ],
+            vec![("display_name", "x"), ("role", "counter_staff"), ("active", "on")],
         ),
     ];
     for (path, fields) in posts {
         let response = admin.post(&path, &fields).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "POST {path}");
     }
-    assert_eq!(
-        app.count_all("customer_contacts").await,
-        2,
-        "nothing was added or removed"
-    );
+    assert_eq!(app.count_all("customer_contacts").await, 2, "nothing was added or removed");
     let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
-    let name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
-        .bind(theirs)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM customers WHERE id = $1").bind(theirs).fetch_one(&mut conn).await.unwrap();
     assert_eq!(name, "王建国");
 }
 
@@ -225,12 +176,7 @@ async fn the_api_answers_404_for_another_tenants_ids_and_lists_only_its_own() {
     let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
     let client = reqwest::Client::new();
     let theirs = app.beta.customers[0];
-    let get = client
-        .get(app.url(&format!("/api/v1/customers/{theirs}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let get = client.get(app.url(&format!("/api/v1/customers/{theirs}"))).bearer_auth(&key).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
     assert_eq!(get.headers()["content-type"], "application/problem+json");
     let patch = client
@@ -253,24 +199,12 @@ async fn the_api_answers_404_for_another_tenants_ids_and_lists_only_its_own() {
             .unwrap();
         for item in list["items"].as_array().unwrap() {
             let id: uuid::Uuid = item["id"].as_str().unwrap().parse().unwrap();
-            assert!(
-                app.alpha.customers.contains(&id) || !app.beta.customers.contains(&id),
-                "list {q} leaked {id}"
-            );
+            assert!(app.alpha.customers.contains(&id) || !app.beta.customers.contains(&id), "list {q} leaked {id}");
         }
     }
     // A key naming another tenant in its prefix but not its secret is simply unknown.
-    let forged = format!(
-        "gck_{}.{}",
-        app.beta.id.simple(),
-        &key[key.find('.').unwrap() + 1..]
-    );
-    let response = client
-        .get(app.url("/api/v1/customers"))
-        .bearer_auth(&forged)
-        .send()
-        .await
-        .unwrap();
+    let forged = format!("gck_{}.{}", app.beta.id.simple(), &key[key.find('.').unwrap() + 1..]);
+    let response = client.get(app.url("/api/v1/customers")).bearer_auth(&forged).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 

@@ -14,25 +14,13 @@ async fn each_role_lands_on_its_home_page() {
     let counter = app.login(&app.alpha, "counter").await;
     let (status, home) = counter.get_text("/home").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        home.contains("data-shortcut=\"/\""),
-        "the counter gets the search box"
-    );
+    assert!(home.contains("data-shortcut=\"/\""), "the counter gets the search box");
     assert!(home.contains("我最近的操作"));
     let manager = app.login(&app.alpha, "manager").await;
     let (_, home) = manager.get_text("/home").await;
-    assert!(
-        home.contains("我的客户") && home.contains("暂无分配给您的客户"),
-        "an empty portfolio says so"
-    );
+    assert!(home.contains("我的客户") && home.contains("暂无分配给您的客户"), "an empty portfolio says so");
     let supervisor = app.login(&app.alpha, "supervisor").await;
-    assert!(
-        supervisor
-            .get_text("/home")
-            .await
-            .1
-            .contains("客户档案最近变更")
-    );
+    assert!(supervisor.get_text("/home").await.1.contains("客户档案最近变更"));
     let root = platform_admin(&app).await;
     let response = root.get("/home").await;
     assert_eq!(location(&response), "/platform/tenants");
@@ -67,10 +55,7 @@ async fn the_customer_page_shows_the_whole_archive() {
     ] {
         assert!(page.contains(expected), "the page shows {expected}");
     }
-    assert!(
-        page.contains("href=\"/customers/") && page.contains("/edit\""),
-        "counter staff may edit"
-    );
+    assert!(page.contains("href=\"/customers/") && page.contains("/edit\""), "counter staff may edit");
 }
 
 #[tokio::test]
@@ -99,10 +84,7 @@ async fn editing_a_customer_is_audited_with_before_and_after() {
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let (_, page) = clerk.get_text(&location(&saved)).await;
     assert!(
-        page.contains("已保存")
-            && page.contains("13912345678")
-            && page.contains("老年人")
-            && page.contains("微信")
+        page.contains("已保存") && page.contains("13912345678") && page.contains("老年人") && page.contains("微信")
     );
     // The same form sent again is stale and refused, keeping the first edit.
     let again = clerk.post(&format!("/customers/{id}"), &fields).await;
@@ -111,30 +93,15 @@ async fn editing_a_customer_is_audited_with_before_and_after() {
 
     let admin = app.login(&app.alpha, "admin").await;
     let counter_id = app.alpha.user_id("counter");
-    let (_, audit) = admin
-        .get_text(&format!("/admin/audit?entity=customer&user={counter_id}"))
-        .await;
-    assert!(
-        audit.contains("13800000003") && audit.contains("13912345678"),
-        "before and after of the phone"
-    );
+    let (_, audit) = admin.get_text(&format!("/admin/audit?entity=customer&user={counter_id}")).await;
+    assert!(audit.contains("13800000003") && audit.contains("13912345678"), "before and after of the phone");
     assert!(audit.contains("res_tiered") && audit.contains("res_tou"));
     let (_, filtered) = admin.get_text("/admin/audit?entity=tenant").await;
-    assert!(
-        !filtered.contains("13912345678"),
-        "the entity filter excludes customer changes"
-    );
+    assert!(!filtered.contains("13912345678"), "the entity filter excludes customer changes");
     let (_, bad) = admin.get_text("/admin/audit?from=yesterday").await;
     assert!(bad.contains("id=\"from-error\""));
-    let today = chrono::Utc::now()
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string();
-    let (_, dated) = admin
-        .get_text(&format!(
-            "/admin/audit?entity=customer&from={today}&to={today}"
-        ))
-        .await;
+    let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    let (_, dated) = admin.get_text(&format!("/admin/audit?entity=customer&from={today}&to={today}")).await;
     assert!(dated.contains("13912345678"));
     let (_, future) = admin.get_text("/admin/audit?from=2999-01-01").await;
     assert!(future.contains("没有符合条件的记录"));
@@ -148,12 +115,7 @@ async fn contacts_are_added_and_removed_with_an_audit_trail() {
     let added = clerk
         .post(
             &format!("/customers/{id}/contacts"),
-            &[
-                ("name", "欧阳电工"),
-                ("role", "电工"),
-                ("phone", "13700001111"),
-                ("is_primary", "on"),
-            ],
+            &[("name", "欧阳电工"), ("role", "电工"), ("phone", "13700001111"), ("is_primary", "on")],
         )
         .await;
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
@@ -161,29 +123,15 @@ async fn contacts_are_added_and_removed_with_an_audit_trail() {
     assert!(page.contains("欧阳电工") && page.contains("13700001111"));
     let start = page.find("/contacts/").unwrap() + "/contacts/".len();
     let contact_id = &page[start..start + 36];
-    let removed = clerk
-        .post(
-            &format!("/customers/{id}/contacts/{contact_id}/delete"),
-            &[],
-        )
-        .await;
+    let removed = clerk.post(&format!("/customers/{id}/contacts/{contact_id}/delete"), &[]).await;
     assert_eq!(removed.status(), StatusCode::SEE_OTHER);
-    assert!(
-        !clerk
-            .get_text(&format!("/customers/{id}"))
-            .await
-            .1
-            .contains("13700001111")
-    );
-    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None)
+    assert!(!clerk.get_text(&format!("/customers/{id}")).await.1.contains("13700001111"));
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE entity_id = $1 ORDER BY at, id")
+        .bind(id)
+        .fetch_all(&mut *tx)
         .await
         .unwrap();
-    let actions: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_log WHERE entity_id = $1 ORDER BY at, id")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap();
     assert_eq!(actions, vec!["create", "add_contact", "remove_contact"]);
 }
 
@@ -209,44 +157,21 @@ async fn a_tenant_admin_manages_users_and_roles() {
     assert!(list.contains("li.na") && list.contains("李娜") && list.contains("客户经理"));
     // The new user signs in and sees English (their setting), then is deactivated and signed out.
     let mut lina = app.anonymous();
-    assert_eq!(
-        lina.try_login("alpha", "li.na", "a good long password")
-            .await
-            .status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(lina.try_login("alpha", "li.na", "a good long password").await.status(), StatusCode::SEE_OTHER);
     assert!(lina.get_text("/home").await.1.contains("My customers"));
     let id = {
-        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None)
-            .await
-            .unwrap();
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
         sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM users WHERE username = 'li.na'")
             .fetch_one(&mut *tx)
             .await
             .unwrap()
     };
     let changed = admin
-        .post(
-            &format!("/admin/users/{id}"),
-            &[
-                ("display_name", "李娜"),
-                ("role", "supervisor"),
-                ("locale", "en"),
-            ],
-        )
+        .post(&format!("/admin/users/{id}"), &[("display_name", "李娜"), ("role", "supervisor"), ("locale", "en")])
         .await;
     assert_eq!(changed.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        lina.get("/home").await.status(),
-        StatusCode::SEE_OTHER,
-        "a deactivated user is signed out"
-    );
-    assert_eq!(
-        lina.try_login("alpha", "li.na", "a good long password")
-            .await
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(lina.get("/home").await.status(), StatusCode::SEE_OTHER, "a deactivated user is signed out");
+    assert_eq!(lina.try_login("alpha", "li.na", "a good long password").await.status(), StatusCode::UNAUTHORIZED);
     let (_, audit) = admin.get_text("/admin/audit?entity=user").await;
     assert!(audit.contains("account_manager") && audit.contains("supervisor"));
 }
@@ -258,66 +183,35 @@ async fn a_platform_admin_creates_a_tenant_whose_staff_can_then_work() {
     let created = root
         .post(
             "/platform/tenants",
-            &[
-                ("slug", "gamma"),
-                ("name", "丙市供电公司"),
-                ("time_zone", "Asia/Urumqi"),
-                ("account_prefix", "33"),
-            ],
+            &[("slug", "gamma"), ("name", "丙市供电公司"), ("time_zone", "Asia/Urumqi"), ("account_prefix", "33")],
         )
         .await;
     assert_eq!(created.status(), StatusCode::SEE_OTHER);
-    assert!(
-        root.get_text("/platform/tenants")
-            .await
-            .1
-            .contains("丙市供电公司")
-    );
+    assert!(root.get_text("/platform/tenants").await.1.contains("丙市供电公司"));
     // Platform admins cannot read any tenant's customers.
-    assert_eq!(
-        root.get(&format!("/customers/{}", app.alpha.customers[0]))
-            .await
-            .status(),
-        StatusCode::FORBIDDEN
-    );
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.owner_url)
-        .await
-        .unwrap();
-    let lists: i64 = sqlx::query_scalar("SELECT count(*) FROM tariff_categories t JOIN tenants n ON n.id = t.tenant_id WHERE n.slug = 'gamma'")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(
-        lists, 6,
-        "the new tenant starts with the default reference lists"
-    );
+    assert_eq!(root.get(&format!("/customers/{}", app.alpha.customers[0])).await.status(), StatusCode::FORBIDDEN);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.owner_url).await.unwrap();
+    let lists: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tariff_categories t JOIN tenants n ON n.id = t.tenant_id WHERE n.slug = 'gamma'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(lists, 6, "the new tenant starts with the default reference lists");
 }
 
 #[tokio::test]
 async fn health_metrics_and_unknown_pages() {
     let app = TestApp::spawn().await;
-    let health: serde_json::Value = reqwest::get(app.url("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = reqwest::get(app.url("/healthz")).await.unwrap().json().await.unwrap();
     assert_eq!(health["database"], "reachable");
     let clerk = app.login(&app.alpha, "counter").await;
     clerk.get("/customers?q=1").await;
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("http_requests_total") && metrics.contains("route=\"/customers\""));
     let (status, page) = clerk.get_text("/no/such/page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(
-        page.contains("未找到") && page.contains("返回首页"),
-        "a friendly page in the user's language"
-    );
+    assert!(page.contains("未找到") && page.contains("返回首页"), "a friendly page in the user's language");
     let css = reqwest::get(app.url("/static/app.css")).await.unwrap();
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
@@ -326,72 +220,31 @@ async fn health_metrics_and_unknown_pages() {
 async fn a_tenant_admin_creates_and_revokes_api_keys() {
     let app = TestApp::spawn().await;
     let admin = app.login(&app.alpha, "admin").await;
-    let bad = admin
-        .post("/admin/api-keys", &[("name", ""), ("role", "root")])
-        .await;
+    let bad = admin.post("/admin/api-keys", &[("name", ""), ("role", "root")]).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = bad.text().await.unwrap();
     assert!(page.contains("id=\"name-error\"") && page.contains("id=\"role-error\""));
-    let created = admin
-        .post(
-            "/admin/api-keys",
-            &[("name", "95598 客服系统"), ("role", "counter_staff")],
-        )
-        .await;
+    let created = admin.post("/admin/api-keys", &[("name", "95598 客服系统"), ("role", "counter_staff")]).await;
     assert_eq!(created.status(), StatusCode::OK);
     assert_eq!(created.headers()["cache-control"], "no-store");
     let page = created.text().await.unwrap();
     let start = page.find("gck_").expect("the new key is shown once");
     let key = &page[start..start + page[start..].find('<').unwrap()];
     let client = reqwest::Client::new();
-    let list = client
-        .get(app.url("/api/v1/customers"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
+    let list = client.get(app.url("/api/v1/customers")).bearer_auth(key).send().await.unwrap();
     assert_eq!(list.status(), StatusCode::OK);
     let (_, listing) = admin.get_text("/admin/api-keys").await;
-    assert!(
-        listing.contains("95598 客服系统") && !listing.contains(key),
-        "the list never shows the key again"
-    );
+    assert!(listing.contains("95598 客服系统") && !listing.contains(key), "the list never shows the key again");
     let id = {
-        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None)
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM api_keys")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap()
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM api_keys").fetch_one(&mut *tx).await.unwrap()
     };
     // The other tenant's admin cannot revoke it.
     let other = app.login(&app.beta, "admin").await;
-    assert_eq!(
-        other
-            .post(&format!("/admin/api-keys/{id}/revoke"), &[])
-            .await
-            .status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        admin
-            .post(&format!("/admin/api-keys/{id}/revoke"), &[])
-            .await
-            .status(),
-        StatusCode::SEE_OTHER
-    );
-    let after = client
-        .get(app.url("/api/v1/customers"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        after.status(),
-        StatusCode::UNAUTHORIZED,
-        "a revoked key stops working"
-    );
+    assert_eq!(other.post(&format!("/admin/api-keys/{id}/revoke"), &[]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(admin.post(&format!("/admin/api-keys/{id}/revoke"), &[]).await.status(), StatusCode::SEE_OTHER);
+    let after = client.get(app.url("/api/v1/customers")).bearer_auth(key).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "a revoked key stops working");
     let (_, audit) = admin.get_text("/admin/audit?entity=api_key").await;
     assert!(audit.contains("95598 客服系统") && audit.contains("吊销"));
 }

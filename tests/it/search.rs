@@ -8,21 +8,8 @@ use gridcrm::staff::Role;
 
 async fn api_search(app: &TestApp, key: &str, q: &str) -> Vec<String> {
     let url = app.url(&format!("/api/v1/customers?q={}", urlencode(q)));
-    let body: Value = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
+    let body: Value = reqwest::Client::new().get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+    body["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
 }
 
 fn urlencode(s: &str) -> String {
@@ -35,16 +22,9 @@ async fn finds_by_account_number_name_phone_and_meter_serial() {
     let key = app.api_key(&app.alpha, Role::CounterStaff).await;
     // Account numbers of tenant alpha are "11" + eight digits, in creation order.
     assert_eq!(api_search(&app, &key, "1100000002").await, vec!["李建华"]);
-    assert_eq!(
-        api_search(&app, &key, "110000000").await.len(),
-        4,
-        "an account-number prefix"
-    );
+    assert_eq!(api_search(&app, &key, "110000000").await.len(), 4, "an account-number prefix");
     // Partial Chinese names: an infix of two characters, a surname, a full name, a compound surname.
-    assert!(
-        api_search(&app, &key, "建").await.is_empty(),
-        "one character matches only at the start of a name"
-    );
+    assert!(api_search(&app, &key, "建").await.is_empty(), "one character matches only at the start of a name");
     assert_eq!(api_search(&app, &key, "王").await, vec!["王建国"]);
     assert_eq!(api_search(&app, &key, "建国").await, vec!["王建国"]);
     let mut jianhua_and_jianguo = api_search(&app, &key, "李建华").await;
@@ -55,11 +35,7 @@ async fn finds_by_account_number_name_phone_and_meter_serial() {
     assert!(api_search(&app, &key, "建军").await.is_empty());
     // Phones: the customer's own and a contact's.
     assert_eq!(api_search(&app, &key, "13800000003").await, vec!["张伟"]);
-    assert_eq!(
-        api_search(&app, &key, "139 0000 0009").await,
-        vec!["王建国"],
-        "a contact's phone finds the customer"
-    );
+    assert_eq!(api_search(&app, &key, "139 0000 0009").await, vec!["王建国"], "a contact's phone finds the customer");
     // Meter serials, whole or by prefix, any case.
     assert_eq!(api_search(&app, &key, "ALPHAM0004").await, vec!["欧阳娜娜"]);
     assert_eq!(api_search(&app, &key, "alpham000").await.len(), 4);
@@ -84,36 +60,23 @@ async fn keyset_pages_walk_through_every_result_once() {
             .json()
             .await
             .unwrap();
-        seen.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["account_no"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(page["items"].as_array().unwrap().iter().map(|c| c["account_no"].as_str().unwrap().to_owned()));
         match page["next_after"].as_str() {
             Some(next) => after = next.to_owned(),
             None => break,
         }
     }
-    assert_eq!(
-        seen,
-        vec!["1100000001", "1100000002", "1100000003", "1100000004"]
-    );
+    assert_eq!(seen, vec!["1100000001", "1100000002", "1100000003", "1100000004"]);
 }
 
 #[tokio::test]
 async fn the_search_page_lists_results_and_jumps_to_an_exact_hit() {
     let app = TestApp::spawn().await;
     let clerk = app.login(&app.alpha, "counter").await;
-    let (status, page) = clerk
-        .get_text(&format!("/customers?q={}", urlencode("建")))
-        .await;
+    let (status, page) = clerk.get_text(&format!("/customers?q={}", urlencode("建"))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("没有匹配的客户"), "an empty result says so");
-    let (_, page) = clerk
-        .get_text(&format!("/customers?q={}", urlencode("建国")))
-        .await;
+    let (_, page) = clerk.get_text(&format!("/customers?q={}", urlencode("建国"))).await;
     assert!(page.contains("王建国") && page.contains("1100000001"));
     assert!(page.contains("<table class=\"list results\">"));
     // htmx asks for the results only.
@@ -131,8 +94,5 @@ async fn the_search_page_lists_results_and_jumps_to_an_exact_hit() {
     // A meter serial or account number with one hit opens the customer.
     let response = clerk.get("/customers?q=ALPHAM0002").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        location(&response),
-        format!("/customers/{}", app.alpha.customers[1])
-    );
+    assert_eq!(location(&response), format!("/customers/{}", app.alpha.customers[1]));
 }

@@ -37,9 +37,7 @@ extern "C" fn shut_down_cluster() {
         && let Some(mut pg) = guard.take()
     {
         pg.stop_blocking();
-        let _ = std::fs::remove_dir_all(
-            std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id())),
-        );
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id())));
     }
 }
 
@@ -55,46 +53,31 @@ fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
         // Its own thread and runtime: each #[tokio::test] has a runtime that ends with the test.
         std::thread::spawn(|| {
-            tokio::runtime::Runtime::new()
-                .expect("runtime")
-                .block_on(async {
-                    let base_url = match std::env::var("DATABASE_URL") {
-                        Ok(url) => {
-                            let (prefix, _) = url
-                                .rsplit_once('/')
-                                .expect("DATABASE_URL has a database name");
-                            format!("{prefix}/")
-                        }
-                        Err(_) => {
-                            let dir = std::env::temp_dir()
-                                .join(format!("gridcrm-test-{}", std::process::id()));
-                            let pg = db::embedded::EmbeddedPostgres::start(&dir.join("pg"))
-                                .await
-                                .expect("embedded PostgreSQL starts");
-                            let url = pg.superuser_url("postgres");
-                            *EMBEDDED.lock().unwrap() = Some(pg);
-                            unsafe { libc::atexit(shut_down_cluster) };
-                            let (prefix, _) = url.rsplit_once('/').unwrap();
-                            format!("{prefix}/")
-                        }
-                    };
-                    let template = format!("gridcrm_template_{}", std::process::id());
-                    let mut admin = PgConnection::connect(&db_url(&base_url, "postgres"))
-                        .await
-                        .expect("admin connection");
-                    admin
-                        .execute(format!("DROP DATABASE IF EXISTS {template}").as_str())
-                        .await
-                        .unwrap();
-                    admin
-                        .execute(format!("CREATE DATABASE {template}").as_str())
-                        .await
-                        .unwrap();
-                    db::run_migrations(&db_url(&base_url, &template))
-                        .await
-                        .expect("migrations apply");
-                    Cluster { base_url, template }
-                })
+            tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+                let base_url = match std::env::var("DATABASE_URL") {
+                    Ok(url) => {
+                        let (prefix, _) = url.rsplit_once('/').expect("DATABASE_URL has a database name");
+                        format!("{prefix}/")
+                    }
+                    Err(_) => {
+                        let dir = std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id()));
+                        let pg = db::embedded::EmbeddedPostgres::start(&dir.join("pg"))
+                            .await
+                            .expect("embedded PostgreSQL starts");
+                        let url = pg.superuser_url("postgres");
+                        *EMBEDDED.lock().unwrap() = Some(pg);
+                        unsafe { libc::atexit(shut_down_cluster) };
+                        let (prefix, _) = url.rsplit_once('/').unwrap();
+                        format!("{prefix}/")
+                    }
+                };
+                let template = format!("gridcrm_template_{}", std::process::id());
+                let mut admin = PgConnection::connect(&db_url(&base_url, "postgres")).await.expect("admin connection");
+                admin.execute(format!("DROP DATABASE IF EXISTS {template}").as_str()).await.unwrap();
+                admin.execute(format!("CREATE DATABASE {template}").as_str()).await.unwrap();
+                db::run_migrations(&db_url(&base_url, &template)).await.expect("migrations apply");
+                Cluster { base_url, template }
+            })
         })
         .join()
         .expect("cluster thread")
@@ -105,9 +88,7 @@ fn cluster() -> &'static Cluster {
 pub async fn fresh_database() -> String {
     let cluster = cluster();
     let name = format!("gridcrm_test_{}", Uuid::now_v7().simple());
-    let mut admin = PgConnection::connect(&db_url(&cluster.base_url, "postgres"))
-        .await
-        .unwrap();
+    let mut admin = PgConnection::connect(&db_url(&cluster.base_url, "postgres")).await.unwrap();
     admin
         .execute(format!("CREATE DATABASE {name} TEMPLATE {}", cluster.template).as_str())
         .await
@@ -150,23 +131,14 @@ impl TestApp {
 
     pub async fn spawn_with(config: Config) -> TestApp {
         let owner_url = fresh_database().await;
-        let pool = db::app_pool(&owner_url, None, 8)
-            .await
-            .expect("application pool");
+        let pool = db::app_pool(&owner_url, None, 8).await.expect("application pool");
         let alpha = seed_tenant(&pool, "alpha", "甲市供电公司", "11").await;
         let beta = seed_tenant(&pool, "beta", "乙县供电公司", "22").await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = gridcrm::app(AppState::new(pool.clone(), config))
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let app = gridcrm::app(AppState::new(pool.clone(), config)).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestApp {
-            base: format!("http://{addr}"),
-            pool,
-            owner_url,
-            alpha,
-            beta,
-        }
+        TestApp { base: format!("http://{addr}"), pool, owner_url, alpha, beta }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -177,11 +149,7 @@ impl TestApp {
     pub fn anonymous(&self) -> Browser {
         Browser {
             base: self.base.clone(),
-            client: Client::builder()
-                .cookie_store(true)
-                .redirect(Policy::none())
-                .build()
-                .unwrap(),
+            client: Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap(),
             csrf: String::new(),
         }
     }
@@ -190,11 +158,7 @@ impl TestApp {
     pub async fn login(&self, tenant: &Tenant, username: &str) -> Browser {
         let mut browser = self.anonymous();
         let response = browser.try_login(&tenant.slug, username, PASSWORD).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "login of {username} failed"
-        );
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "login of {username} failed");
         browser.refresh_csrf("/home").await;
         browser
     }
@@ -202,17 +166,12 @@ impl TestApp {
     /// Counts rows as the superuser (sees every tenant).
     pub async fn count_all(&self, table: &str) -> i64 {
         let mut conn = PgConnection::connect(&self.owner_url).await.unwrap();
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut conn).await.unwrap()
     }
 
     pub async fn api_key(&self, tenant: &Tenant, role: Role) -> String {
         let mut tx = db::begin_tenant(&self.pool, tenant.id, None).await.unwrap();
-        let (_, key) = staff_db::create_api_key(&mut tx, tenant.id, "test", role)
-            .await
-            .unwrap();
+        let (_, key) = staff_db::create_api_key(&mut tx, tenant.id, "test", role).await.unwrap();
         tx.commit().await.unwrap();
         key
     }
@@ -227,11 +186,7 @@ pub struct Browser {
 
 impl Browser {
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap()
+        self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
 
     pub async fn get_text(&self, path: &str) -> (StatusCode, String) {
@@ -258,24 +213,11 @@ impl Browser {
             .unwrap()
     }
 
-    pub async fn try_login(
-        &mut self,
-        tenant: &str,
-        username: &str,
-        password: &str,
-    ) -> reqwest::Response {
+    pub async fn try_login(&mut self, tenant: &str, username: &str, password: &str) -> reqwest::Response {
         let (_, page) = self.get_text("/login").await;
         let csrf = hidden_value(&page, "csrf").expect("login form has a CSRF token");
-        self.post_raw(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("tenant", tenant),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
+        self.post_raw("/login", &[("csrf", &csrf), ("tenant", tenant), ("username", username), ("password", password)])
+            .await
     }
 
     pub async fn refresh_csrf(&mut self, path: &str) {
@@ -293,11 +235,7 @@ pub fn hidden_value(html: &str, name: &str) -> Option<String> {
 }
 
 pub fn location(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
+    response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
 
 pub fn draft(name: &str, phone: &str) -> CustomerDraft {
@@ -324,9 +262,7 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
         is_platform: false,
     })
     .unwrap();
-    let id = tenants::create(pool, &valid, &Actor::command_line("test"))
-        .await
-        .unwrap();
+    let id = tenants::create(pool, &valid, &Actor::command_line("test")).await.unwrap();
     let mut tx = db::begin_tenant(pool, id, None).await.unwrap();
     let mut users = Vec::new();
     for (username, role) in [
@@ -346,23 +282,19 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
         let user_id = staff_db::create_user(&mut tx, new).await.unwrap().unwrap();
         users.push((username.to_owned(), role, user_id));
     }
-    sqlx::query("INSERT INTO reading_routes (tenant_id, id, code, name) VALUES (app_tenant_id(), $1, 'R0001', '一号抄表段')")
-        .bind(Uuid::now_v7())
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO reading_routes (tenant_id, id, code, name) VALUES (app_tenant_id(), $1, 'R0001', '一号抄表段')",
+    )
+    .bind(Uuid::now_v7())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     let actor = Actor::command_line("test");
-    let people = [
-        ("王建国", "13800000001"),
-        ("李建华", "13800000002"),
-        ("张伟", "13800000003"),
-        ("欧阳娜娜", "13800000004"),
-    ];
+    let people =
+        [("王建国", "13800000001"), ("李建华", "13800000002"), ("张伟", "13800000003"), ("欧阳娜娜", "13800000004")];
     let mut customers = Vec::new();
     for (i, (person, phone)) in people.iter().enumerate() {
-        let c = service::create(&mut tx, &actor, &draft(person, phone))
-            .await
-            .unwrap();
+        let c = service::create(&mut tx, &actor, &draft(person, phone)).await.unwrap();
         let point = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO supply_points (tenant_id, id, customer_id, code, voltage_code) VALUES (app_tenant_id(), $1, $2, $3, 'v220')",
@@ -401,10 +333,5 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    Tenant {
-        id,
-        slug: slug.to_owned(),
-        users,
-        customers,
-    }
+    Tenant { id, slug: slug.to_owned(), users, customers }
 }

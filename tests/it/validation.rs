@@ -15,11 +15,8 @@ const GOOD: [(&str, &str); 5] = [
 ];
 
 fn with(overrides: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
-    let mut fields: Vec<(&str, &str)> = GOOD
-        .iter()
-        .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
-        .copied()
-        .collect();
+    let mut fields: Vec<(&str, &str)> =
+        GOOD.iter().filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k)).copied().collect();
     fields.extend_from_slice(overrides);
     fields
 }
@@ -30,10 +27,7 @@ fn with(overrides: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'stat
 async fn the_customer_form_marks_every_bad_field_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let clerk = app.login(&app.alpha, "counter").await;
-    let (customers, audit) = (
-        app.count_all("customers").await,
-        app.count_all("audit_log").await,
-    );
+    let (customers, audit) = (app.count_all("customers").await, app.count_all("audit_log").await);
     let cases: [(&str, &str, &str); 12] = [
         ("name", "", "此项必填"),
         ("class_code", "martian", "不是允许的取值"),
@@ -50,20 +44,10 @@ async fn the_customer_form_marks_every_bad_field_and_writes_nothing() {
     ];
     for (field, value, message) in cases {
         let response = clerk.post("/customers", &with(&[(field, value)])).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{field}={value}"
-        );
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{field}={value}");
         let page = response.text().await.unwrap();
-        assert!(
-            page.contains(&format!("id=\"{field}-error\"")),
-            "{field} is marked"
-        );
-        assert!(
-            page.contains(message),
-            "{field}: the message says {message:?}"
-        );
+        assert!(page.contains(&format!("id=\"{field}-error\"")), "{field} is marked");
+        assert!(page.contains(message), "{field}: the message says {message:?}");
         if !value.is_empty()
             && field != "account_manager_id"
             && field != "route_code"
@@ -75,36 +59,18 @@ async fn the_customer_form_marks_every_bad_field_and_writes_nothing() {
     }
     let bad_tag = clerk.post("/customers", &with(&[("tags", "vip")])).await;
     assert_eq!(bad_tag.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        app.count_all("customers").await,
-        customers,
-        "no customer written"
-    );
-    assert_eq!(
-        app.count_all("audit_log").await,
-        audit,
-        "no audit row written"
-    );
+    assert_eq!(app.count_all("customers").await, customers, "no customer written");
+    assert_eq!(app.count_all("audit_log").await, audit, "no audit row written");
 }
 
 #[tokio::test]
 async fn messages_follow_the_users_language() {
     let app = TestApp::spawn().await;
     let clerk = app.login(&app.alpha, "counter").await;
-    let switched = clerk
-        .post("/language", &[("lang", "en"), ("back", "/customers/new")])
-        .await;
+    let switched = clerk.post("/language", &[("lang", "en"), ("back", "/customers/new")]).await;
     assert_eq!(switched.status(), StatusCode::SEE_OTHER);
-    let page = clerk
-        .post("/customers", &with(&[("name", "")]))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains("This field is required."),
-        "English after switching"
-    );
+    let page = clerk.post("/customers", &with(&[("name", "")])).await.text().await.unwrap();
+    assert!(page.contains("This field is required."), "English after switching");
     assert!(page.contains("<html lang=\"en\">"));
 }
 
@@ -123,24 +89,11 @@ async fn the_api_names_each_bad_field_in_a_problem_document() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
     let problem: Value = response.json().await.unwrap();
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    for field in [
-        "name",
-        "tariff_code",
-        "phone",
-        "preferred_channels",
-        "quiet_from",
-    ] {
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    for field in ["name", "tariff_code", "phone", "preferred_channels", "quiet_from"] {
         assert!(fields.contains(&field), "{field} named in {fields:?}");
     }
     assert!(problem["errors"][0]["message"].as_str().unwrap().len() > 5);
@@ -165,17 +118,9 @@ async fn the_api_names_each_bad_field_in_a_problem_document() {
         .await
         .unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
-    let limit = client
-        .get(app.url("/api/v1/customers?limit=0"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let limit = client.get(app.url("/api/v1/customers?limit=0")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(limit.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        limit.json::<Value>().await.unwrap()["errors"][0]["field"],
-        "limit"
-    );
+    assert_eq!(limit.json::<Value>().await.unwrap()["errors"][0]["field"], "limit");
     // An invalid PATCH changes nothing.
     let id = app.alpha.customers[0];
     let patch = client
@@ -203,24 +148,14 @@ async fn the_api_names_each_bad_field_in_a_problem_document() {
 async fn an_account_number_can_be_given_once() {
     let app = TestApp::spawn().await;
     let clerk = app.login(&app.alpha, "counter").await;
-    let first = clerk
-        .post("/customers", &with(&[("account_no", "1199990001")]))
-        .await;
+    let first = clerk.post("/customers", &with(&[("account_no", "1199990001")])).await;
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
-    let again = clerk
-        .post("/customers", &with(&[("account_no", "1199990001")]))
-        .await;
+    let again = clerk.post("/customers", &with(&[("account_no", "1199990001")])).await;
     assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.text().await.unwrap().contains("该户号已存在"));
     // The other tenant may use the same number.
     let other = app.login(&app.beta, "counter").await;
-    assert_eq!(
-        other
-            .post("/customers", &with(&[("account_no", "1199990001")]))
-            .await
-            .status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(other.post("/customers", &with(&[("account_no", "1199990001")])).await.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -239,12 +174,7 @@ async fn the_user_form_names_bad_fields_and_writes_nothing() {
             "username",
         ),
         (
-            &[
-                ("username", "wangli"),
-                ("display_name", ""),
-                ("role", "counter_staff"),
-                ("password", "long enough pw"),
-            ],
+            &[("username", "wangli"), ("display_name", ""), ("role", "counter_staff"), ("password", "long enough pw")],
             "display_name",
         ),
         (
@@ -257,30 +187,14 @@ async fn the_user_form_names_bad_fields_and_writes_nothing() {
             "role",
         ),
         (
-            &[
-                ("username", "wangli"),
-                ("display_name", "王丽"),
-                ("role", "counter_staff"),
-                ("password", "short"),
-            ],
+            &[("username", "wangli"), ("display_name", "王丽"), ("role", "counter_staff"), ("password", "short")],
             "password",
         ),
     ];
     for (fields, field) in cases {
         let response = admin.post("/admin/users", fields).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{field}"
-        );
-        assert!(
-            response
-                .text()
-                .await
-                .unwrap()
-                .contains(&format!("id=\"{field}-error\"")),
-            "{field} marked"
-        );
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert!(response.text().await.unwrap().contains(&format!("id=\"{field}-error\"")), "{field} marked");
     }
     let taken = admin
         .post(
@@ -298,14 +212,7 @@ async fn the_user_form_names_bad_fields_and_writes_nothing() {
     // An admin cannot demote themselves.
     let me = app.alpha.user_id("admin");
     let demote = admin
-        .post(
-            &format!("/admin/users/{me}"),
-            &[
-                ("display_name", "admin"),
-                ("role", "counter_staff"),
-                ("active", "on"),
-            ],
-        )
+        .post(&format!("/admin/users/{me}"), &[("display_name", "admin"), ("role", "counter_staff"), ("active", "on")])
         .await;
     assert_eq!(demote.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -316,19 +223,12 @@ async fn the_contact_form_and_tenant_form_name_bad_fields() {
     let clerk = app.login(&app.alpha, "counter").await;
     let id = app.alpha.customers[1];
     let contacts = app.count_all("customer_contacts").await;
-    let bad = clerk
-        .post(
-            &format!("/customers/{id}/contacts"),
-            &[("name", ""), ("phone", "12"), ("email", "nope")],
-        )
-        .await;
+    let bad =
+        clerk.post(&format!("/customers/{id}/contacts"), &[("name", ""), ("phone", "12"), ("email", "nope")]).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = bad.text().await.unwrap();
     for field in ["contact_name", "contact_phone", "contact_email"] {
-        assert!(
-            page.contains(&format!("id=\"{field}-error\"")),
-            "{field} marked"
-        );
+        assert!(page.contains(&format!("id=\"{field}-error\"")), "{field} marked");
     }
     assert_eq!(app.count_all("customer_contacts").await, contacts);
 
@@ -337,25 +237,15 @@ async fn the_contact_form_and_tenant_form_name_bad_fields() {
     let response = root
         .post(
             "/platform/tenants",
-            &[
-                ("slug", "Bad Slug"),
-                ("name", ""),
-                ("time_zone", "Mars/Base"),
-                ("account_prefix", "x"),
-            ],
+            &[("slug", "Bad Slug"), ("name", ""), ("time_zone", "Mars/Base"), ("account_prefix", "x")],
         )
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = response.text().await.unwrap();
     for field in ["slug", "name", "time_zone", "account_prefix"] {
-        assert!(
-            page.contains(&format!("id=\"{field}-error\"")),
-            "{field} marked"
-        );
+        assert!(page.contains(&format!("id=\"{field}-error\"")), "{field} marked");
     }
-    let taken = root
-        .post("/platform/tenants", &[("slug", "alpha"), ("name", "重复")])
-        .await;
+    let taken = root.post("/platform/tenants", &[("slug", "alpha"), ("name", "重复")]).await;
     assert_eq!(taken.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.count_all("tenants").await, tenants);
 }
@@ -371,12 +261,8 @@ pub async fn platform_admin(app: &TestApp) -> crate::support::Browser {
         is_platform: true,
     })
     .unwrap();
-    let id = tenants::create(&app.pool, &valid, &Actor::command_line("test"))
-        .await
-        .unwrap();
-    let mut tx = gridcrm::db::begin_tenant(&app.pool, id, None)
-        .await
-        .unwrap();
+    let id = tenants::create(&app.pool, &valid, &Actor::command_line("test")).await.unwrap();
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, id, None).await.unwrap();
     let new = staff_db::NewUser {
         tenant_id: id,
         username: "root",
@@ -388,13 +274,7 @@ pub async fn platform_admin(app: &TestApp) -> crate::support::Browser {
     staff_db::create_user(&mut tx, new).await.unwrap();
     tx.commit().await.unwrap();
     let mut browser = app.anonymous();
-    assert_eq!(
-        browser
-            .try_login("platform", "root", crate::support::PASSWORD)
-            .await
-            .status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(browser.try_login("platform", "root", crate::support::PASSWORD).await.status(), StatusCode::SEE_OTHER);
     browser.refresh_csrf("/platform/tenants").await;
     browser
 }
