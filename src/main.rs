@@ -382,11 +382,12 @@ async fn bench_targets(
 
 fn print_logins() {
     let tenants: Vec<&str> = seed::DEMO_TENANTS.iter().map(|t| t.slug).collect();
-    println!("Demo logins (password {}):", seed::DEMO_PASSWORD);
-    println!("  company code  platform      user root (platform admin)");
+    println!("Demo logins, password {}:", seed::DEMO_PASSWORD);
+    println!("  {:<22} {:<11} who", "company code", "username");
     for (username, name, role) in seed::DEMO_STAFF {
-        println!("  company code  {:<13} user {username:<10} {name} ({})", tenants.join(" or "), role.as_str());
+        println!("  {:<22} {username:<11} {name} ({})", tenants.join(" or "), role.as_str());
     }
+    println!("  {:<22} {:<11} platform admin", "platform", "root");
 }
 
 async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) -> anyhow::Result<()> {

@@ -55,7 +55,10 @@ pub struct DemoMeter {
 }
 
 pub struct Region {
+    /// The short place name used in company names, e.g. 杭州.
     pub city: &'static str,
+    /// The place as an address starts, e.g. 杭州市.
+    pub place: &'static str,
     pub districts: &'static [&'static str],
     pub streets: &'static [&'static str],
 }
@@ -63,6 +66,7 @@ pub struct Region {
 pub fn city_region() -> Region {
     Region {
         city: "杭州",
+        place: "杭州市",
         districts: &["上城区", "拱墅区", "西湖区", "滨江区", "萧山区", "余杭区", "临平区", "钱塘区"],
         streets: &[
             "解放路",
@@ -92,6 +96,7 @@ pub fn city_region() -> Region {
 pub fn county_region() -> Region {
     Region {
         city: "桐庐",
+        place: "桐庐县",
         districts: &["城南街道", "旧县街道", "桐君街道", "横村镇", "分水镇", "富春江镇", "江南镇", "百江镇"],
         streets: &[
             "迎春南路",
@@ -364,7 +369,7 @@ pub fn customer(
             let building = rng.gen_range(1..=30);
             let address = format!(
                 "{}{district}{street}{}号{building}栋{}单元{}{:02}室",
-                region.city,
+                region.place,
                 rng.gen_range(1..=399),
                 rng.gen_range(1..=4),
                 rng.gen_range(1..=18),
@@ -386,7 +391,7 @@ pub fn customer(
             let capacity =
                 big.then(|| Decimal::from(*[50i64, 100, 160, 200, 315, 400, 630].choose(rng).unwrap_or(&100)));
             let tariff = if rng.gen_bool(0.4) { "commercial_tou" } else { "commercial_single" };
-            let address = format!("{}{district}{street}{}号", region.city, rng.gen_range(1..=599));
+            let address = format!("{}{district}{street}{}号", region.place, rng.gen_range(1..=599));
             (name, trade.class, trade.industry, if big { "kv10" } else { "v380" }, tariff, capacity, address)
         }
         2 => {
@@ -406,7 +411,7 @@ pub fn customer(
             if trade.industry == "B06" || size >= 8000 {
                 importance = Some(if size >= 10000 { "first" } else { "second" });
             }
-            let address = format!("{}{district}工业园区{}号", region.city, rng.gen_range(1..=199));
+            let address = format!("{}{district}工业园区{}号", region.place, rng.gen_range(1..=199));
             (name, trade.class, trade.industry, voltage, "large_two_part", Some(Decimal::from(size)), address)
         }
         3 => {
@@ -425,7 +430,7 @@ pub fn customer(
             };
             let address = format!(
                 "{}{district}{}村",
-                region.city,
+                region.place,
                 ["新丰", "和平", "红旗", "联合", "前进", "建新"].choose(rng).unwrap_or(&"新丰")
             );
             (name, "agriculture", "A01", "v380", "agri", None, address)
@@ -444,7 +449,7 @@ pub fn customer(
             importance = Some(grade);
             let name = name.replace("{c}", region.city).replace("{d}", district);
             let size = *[630i64, 800, 1000, 1250, 2000].choose(rng).unwrap_or(&1000);
-            let address = format!("{}{district}{street}{}号", region.city, rng.gen_range(1..=299));
+            let address = format!("{}{district}{street}{}号", region.place, rng.gen_range(1..=299));
             (name, "public", industry, "kv10", "commercial_single", Some(Decimal::from(size)), address)
         }
     };
