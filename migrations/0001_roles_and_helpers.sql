@@ -22,9 +22,6 @@ $$;
 
 GRANT USAGE ON SCHEMA public TO gridcrm_app;
 
--- btree_gin lets one GIN index start with tenant_id (uuid) and go on with an array.
-CREATE EXTENSION IF NOT EXISTS btree_gin;
-
 -- The tenant of the current transaction, or NULL when none is set (then every
 -- policy matches nothing).
 CREATE FUNCTION app_tenant_id() RETURNS uuid
@@ -55,7 +52,7 @@ $$;
 -- Search keys for names: every distinct lower-cased character pair (and, for
 -- one-character names, the character). Chinese names are two to four
 -- characters, too short for trigrams; pairs make any infix of two or more
--- characters an indexed lookup.
+-- characters an indexed lookup (see customer_name_grams).
 CREATE FUNCTION gridcrm_name_grams(t text) RETURNS text[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
     AS $$

@@ -49,7 +49,8 @@ SELECT gridcrm_tenant_rls('account_number_sequences');
 CREATE TABLE customers (
     tenant_id           uuid NOT NULL REFERENCES tenants (id),
     id                  uuid NOT NULL,
-    account_no          text NOT NULL CHECK (account_no ~ '^[0-9]{6,16}$'),
+    -- Codes compare bytewise (COLLATE "C"): prefix searches become index ranges.
+    account_no          text COLLATE "C" NOT NULL CHECK (account_no ~ '^[0-9]{6,16}$'),
     name                text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 200),
     class_code          text NOT NULL,
     industry_code       text NOT NULL,
@@ -57,7 +58,7 @@ CREATE TABLE customers (
     tariff_code         text NOT NULL,
     route_id            uuid,
     address             text NOT NULL DEFAULT '',
-    phone               text,
+    phone               text COLLATE "C",
     capacity_kva        numeric(12, 2) CHECK (capacity_kva >= 0),
     importance          text CHECK (importance IN ('special', 'first', 'second', 'temporary')),
     account_manager_id  uuid,
@@ -68,7 +69,6 @@ CREATE TABLE customers (
     status              text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'closed')),
     -- Bumped on every change; an edit based on an older version is refused.
     version             integer NOT NULL DEFAULT 1,
-    name_grams          text[] GENERATED ALWAYS AS (gridcrm_name_grams(name)) STORED,
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id),
@@ -82,11 +82,51 @@ CREATE TABLE customers (
 );
 CREATE TRIGGER customers_touch BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION gridcrm_touch_updated_at();
 CREATE INDEX customers_phone ON customers (tenant_id, phone);
+-- Row-level security lets an index evaluate only leakproof conditions before
+-- the tenant policy. Comparisons are leakproof; LIKE and array containment
+-- are not. So searches are built from comparisons: ranges on these indexes,
+-- and equality on customer_name_grams.
 CREATE INDEX customers_name_prefix ON customers (tenant_id, name text_pattern_ops);
-CREATE INDEX customers_name_grams ON customers USING gin (tenant_id, name_grams);
 CREATE INDEX customers_route ON customers (tenant_id, route_id);
 CREATE INDEX customers_manager ON customers (tenant_id, account_manager_id);
 SELECT gridcrm_tenant_rls('customers');
+
+-- The character pairs of each customer's name, for infix search by equality.
+CREATE TABLE customer_name_grams (
+    tenant_id   uuid NOT NULL REFERENCES tenants (id),
+    gram        text COLLATE "C" NOT NULL,
+    customer_id uuid NOT NULL,
+    PRIMARY KEY (tenant_id, gram, customer_id),
+    FOREIGN KEY (tenant_id, customer_id) REFERENCES customers (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX customer_name_grams_customer ON customer_name_grams (tenant_id, customer_id);
+SELECT gridcrm_tenant_rls('customer_name_grams');
+
+-- Kept by statement-level triggers, so a bulk load indexes its names in one statement.
+CREATE FUNCTION gridcrm_index_customer_names() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        DELETE FROM customer_name_grams g
+        USING old_rows o JOIN new_rows n ON n.tenant_id = o.tenant_id AND n.id = o.id
+        WHERE g.tenant_id = o.tenant_id AND g.customer_id = o.id AND o.name IS DISTINCT FROM n.name;
+        INSERT INTO customer_name_grams (tenant_id, gram, customer_id)
+        SELECT n.tenant_id, gram, n.id
+        FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
+        CROSS JOIN LATERAL unnest(gridcrm_name_grams(n.name)) AS gram
+        WHERE o.name IS DISTINCT FROM n.name;
+    ELSE
+        INSERT INTO customer_name_grams (tenant_id, gram, customer_id)
+        SELECT n.tenant_id, gram, n.id
+        FROM new_rows n CROSS JOIN LATERAL unnest(gridcrm_name_grams(n.name)) AS gram;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER customers_name_grams_insert AFTER INSERT ON customers
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_index_customer_names();
+CREATE TRIGGER customers_name_grams_update AFTER UPDATE ON customers
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_index_customer_names();
 
 CREATE TABLE customer_tags (
     tenant_id   uuid NOT NULL REFERENCES tenants (id),
@@ -104,7 +144,7 @@ CREATE TABLE customer_contacts (
     customer_id uuid NOT NULL,
     name        text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
     role        text NOT NULL DEFAULT '',
-    phone       text,
+    phone       text COLLATE "C",
     email       text,
     is_primary  boolean NOT NULL DEFAULT false,
     PRIMARY KEY (tenant_id, id),
@@ -135,7 +175,7 @@ SELECT gridcrm_tenant_rls('supply_points');
 CREATE TABLE meters (
     tenant_id          uuid NOT NULL REFERENCES tenants (id),
     id                 uuid NOT NULL,
-    serial             text NOT NULL CHECK (serial ~ '^[A-Za-z0-9-]{4,32}$'),
+    serial             text COLLATE "C" NOT NULL CHECK (serial ~ '^[A-Za-z0-9-]{4,32}$'),
     kind               text NOT NULL CHECK (kind IN ('mechanical', 'smart', 'prepaid')),
     time_of_use        boolean NOT NULL DEFAULT false,
     multiplier         numeric(10, 2) NOT NULL DEFAULT 1 CHECK (multiplier > 0),
@@ -160,10 +200,11 @@ CREATE TABLE meter_installations (
 );
 CREATE UNIQUE INDEX meter_installations_one_open ON meter_installations (tenant_id, meter_id) WHERE removed_on IS NULL;
 CREATE INDEX meter_installations_point ON meter_installations (tenant_id, supply_point_id, installed_on DESC);
+CREATE INDEX meter_installations_meter ON meter_installations (tenant_id, meter_id);
 SELECT gridcrm_tenant_rls('meter_installations');
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON
     account_number_sequences, customer_classes, industries, voltage_levels, tariff_categories, tags,
-    reading_routes, customers, customer_tags, customer_contacts,
+    reading_routes, customers, customer_name_grams, customer_tags, customer_contacts,
     supply_points, meters, meter_installations
 TO gridcrm_app;

@@ -173,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 false
             } else {
                 seed::seed_demo(&database.app, customers, std::io::stderr().is_terminal()).await?;
+                db::analyze(&database.owner_url).await?;
                 true
             };
             serve(config, database, Some(seeded)).await
@@ -198,6 +199,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     bail!("the database already holds data; demo seeding needs an empty database (e.g. GRIDCRM_DATA_DIR=./data-bench)");
                 }
                 seed::seed_demo(&database.app, customers, std::io::stderr().is_terminal()).await?;
+                db::analyze(&database.owner_url).await?;
                 print_logins();
                 Ok(())
             }
@@ -343,12 +345,13 @@ async fn bench_targets(
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
     let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
     let rows = sqlx::query!(
-        r#"SELECT c.id, c.account_no, c.name, c.phone,
-                  (SELECT m.serial FROM supply_points p
-                   JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
-                   JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
-                   WHERE p.customer_id = c.id LIMIT 1) AS serial
-           FROM customers c TABLESAMPLE SYSTEM (2) LIMIT $1"#,
+        r#"WITH sample AS (SELECT id, account_no, name, phone FROM customers TABLESAMPLE SYSTEM (2) LIMIT $1)
+           SELECT DISTINCT ON (s.id) s.id AS "id!", s.account_no AS "account_no!", s.name AS "name!", s.phone, m.serial AS "serial?"
+           FROM sample s
+           LEFT JOIN supply_points p ON p.customer_id = s.id
+           LEFT JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
+           LEFT JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
+           ORDER BY s.id"#,
         samples
     )
     .fetch_all(&mut *tx)

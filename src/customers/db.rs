@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::customers::{
     model::{Allowed, CustomerDraft, ValidCustomer, format_account_no},
     reference::{self, RefList},
-    search::{NameQuery, SearchPlan},
+    search::{NameQuery, SearchPlan, prefix_upper_bound},
 };
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -356,8 +356,9 @@ pub async fn search(
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE account_no LIKE $1 || '%' AND account_no > $2 ORDER BY account_no LIMIT $3"#,
+                   WHERE account_no >= $1 AND account_no < $2 AND account_no > $3 ORDER BY account_no LIMIT $4"#,
                 prefix,
+                prefix_upper_bound(prefix),
                 after,
                 limit
             )
@@ -370,7 +371,9 @@ pub async fn search(
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE account_no > $2 AND (phone = $1 OR id IN (SELECT customer_id FROM customer_contacts WHERE phone = $1))
+                   WHERE account_no > $2 AND id IN (
+                       SELECT id FROM customers WHERE phone = $1
+                       UNION SELECT customer_id FROM customer_contacts WHERE phone = $1)
                    ORDER BY account_no LIMIT $3"#,
                 phone,
                 after,
@@ -385,13 +388,14 @@ pub async fn search(
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status FROM customers c
-                   WHERE c.account_no > $2 AND c.id IN (
+                   WHERE c.account_no > $3 AND c.id IN (
                        SELECT p.customer_id FROM meters m
                        JOIN meter_installations i ON i.tenant_id = m.tenant_id AND i.meter_id = m.id
                        JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
-                       WHERE m.serial LIKE $1 || '%')
-                   ORDER BY c.account_no LIMIT $3"#,
+                       WHERE m.serial >= $1 AND m.serial < $2)
+                   ORDER BY c.account_no LIMIT $4"#,
                 serial,
+                prefix_upper_bound(serial),
                 after,
                 limit
             )
@@ -404,8 +408,9 @@ pub async fn search(
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE name LIKE $1 || '%' AND account_no > $2 ORDER BY account_no LIMIT $3"#,
+                   WHERE name ~>=~ $1 AND name ~<~ $2 AND account_no > $3 ORDER BY account_no LIMIT $4"#,
                 first,
+                prefix_upper_bound(first),
                 after,
                 limit
             )
@@ -413,10 +418,14 @@ pub async fn search(
             .await?,
         ),
         Some(NameQuery::Contains { grams, pattern }) => found.extend(
+            // Customers having every pair of the query, then the exact infix check.
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE name_grams @> $1 AND name ILIKE $2 AND account_no > $3 ORDER BY account_no LIMIT $4"#,
+                   WHERE id IN (SELECT customer_id FROM customer_name_grams WHERE gram = ANY($1)
+                                GROUP BY customer_id HAVING count(*) = cardinality($1))
+                     AND name ILIKE $2 AND account_no > $3
+                   ORDER BY account_no LIMIT $4"#,
                 grams,
                 pattern,
                 after,

@@ -52,13 +52,32 @@ fn name_query(q: &str) -> NameQuery {
     let lower = q.to_lowercase();
     let chars: Vec<char> = lower.chars().collect();
     if chars.len() == 1 {
-        return NameQuery::Prefix(like_escape(&lower));
+        return NameQuery::Prefix(q.to_owned());
     }
     let mut grams: Vec<String> =
         chars.windows(2).filter(|w| !w.iter().any(|c| c.is_whitespace())).map(|w| w.iter().collect()).collect();
     grams.sort();
     grams.dedup();
     NameQuery::Contains { grams, pattern: format!("%{}%", like_escape(q)) }
+}
+
+/// The smallest string above every string that starts with `prefix`, in code
+/// point (and so UTF-8 byte, `COLLATE "C"`) order: `prefix <= s < bound`
+/// holds exactly for the strings starting with `prefix`. Searches are ranges
+/// because row-level security lets indexes use only leakproof comparisons,
+/// and LIKE is not one.
+pub fn prefix_upper_bound(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value, skipping the surrogate gap.
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return chars.into_iter().collect();
+        }
+    }
+    // Only reachable for an empty prefix or one of char::MAX: everything is above.
+    char::MAX.to_string()
 }
 
 /// Escapes LIKE's wildcards so that a typed `%` or `_` matches itself.
@@ -116,6 +135,7 @@ mod tests {
     #[test]
     fn one_character_is_a_surname() {
         assert_eq!(plan("王").name, Some(NameQuery::Prefix("王".into())));
+        assert_eq!(plan("%").name, Some(NameQuery::Prefix("%".into())), "a range needs no escaping");
     }
 
     #[test]
@@ -127,6 +147,24 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn prefix_bounds_enclose_exactly_the_prefixed_strings() {
+        assert_eq!(prefix_upper_bound("0100"), "0101");
+        assert_eq!(prefix_upper_bound("0109"), "010:");
+        assert_eq!(
+            prefix_upper_bound("王"),
+            "王".chars().map(|c| char::from_u32(c as u32 + 1).unwrap()).collect::<String>()
+        );
+        let bound = prefix_upper_bound("3300");
+        for s in ["3300", "33000000001", "3300ZZZ"] {
+            assert!(s >= "3300" && s < bound.as_str(), "{s}");
+        }
+        for s in ["3301", "330", "3299ZZ"] {
+            assert!(!(s >= "3300" && s < bound.as_str()), "{s}");
+        }
+        assert_eq!(prefix_upper_bound("a\u{d7ff}"), "a\u{e000}", "skips the surrogates");
     }
 
     #[test]

@@ -135,6 +135,14 @@ pub async fn begin_tenant(pool: &PgPool, tenant_id: Uuid, user_id: Option<Uuid>)
     Ok(tx)
 }
 
+/// Refreshes the planner's statistics after a bulk load. Only the owner may
+/// ANALYZE, and without statistics the first queries after a load plan badly.
+pub async fn analyze(owner_url: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(owner_url).await.context("connecting as owner")?;
+    conn.execute("ANALYZE").await?;
+    Ok(())
+}
+
 /// Whether the database answers (for /healthz).
 pub async fn ping(pool: &PgPool) -> bool {
     tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await.is_ok_and(|r| r.is_ok())

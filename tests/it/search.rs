@@ -96,3 +96,28 @@ async fn the_search_page_lists_results_and_jumps_to_an_exact_hit() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), format!("/customers/{}", app.alpha.customers[1]));
 }
+
+#[tokio::test]
+async fn a_renamed_customer_is_found_by_the_new_name_only() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let id = app.alpha.customers[2];
+    let renamed = reqwest::Client::new()
+        .patch(app.url(&format!("/api/v1/customers/{id}")))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "张卫东"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), StatusCode::OK);
+    assert_eq!(api_search(&app, &key, "卫东").await, vec!["张卫东"]);
+    assert!(api_search(&app, &key, "张伟").await.is_empty(), "the old name is gone from the index");
+    // Deleting cascades to the name index (no orphans; the key includes the tenant).
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let grams: i64 = sqlx::query_scalar("SELECT count(*) FROM customer_name_grams WHERE customer_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(grams, 2, "张卫 and 卫东");
+}
