@@ -92,11 +92,14 @@ CREATE INDEX customers_manager ON customers (tenant_id, account_manager_id);
 SELECT gridcrm_tenant_rls('customers');
 
 -- The character pairs of each customer's name, for infix search by equality.
+-- Carrying the account number (fixed once issued) lets a search walk one
+-- pair's entries in account-number order and stop after a page.
 CREATE TABLE customer_name_grams (
     tenant_id   uuid NOT NULL REFERENCES tenants (id),
     gram        text COLLATE "C" NOT NULL,
+    account_no  text COLLATE "C" NOT NULL,
     customer_id uuid NOT NULL,
-    PRIMARY KEY (tenant_id, gram, customer_id),
+    PRIMARY KEY (tenant_id, gram, account_no),
     FOREIGN KEY (tenant_id, customer_id) REFERENCES customers (tenant_id, id) ON DELETE CASCADE
 );
 CREATE INDEX customer_name_grams_customer ON customer_name_grams (tenant_id, customer_id);
@@ -110,14 +113,14 @@ BEGIN
         DELETE FROM customer_name_grams g
         USING old_rows o JOIN new_rows n ON n.tenant_id = o.tenant_id AND n.id = o.id
         WHERE g.tenant_id = o.tenant_id AND g.customer_id = o.id AND o.name IS DISTINCT FROM n.name;
-        INSERT INTO customer_name_grams (tenant_id, gram, customer_id)
-        SELECT n.tenant_id, gram, n.id
+        INSERT INTO customer_name_grams (tenant_id, gram, account_no, customer_id)
+        SELECT n.tenant_id, gram, n.account_no, n.id
         FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
         CROSS JOIN LATERAL unnest(gridcrm_name_grams(n.name)) AS gram
         WHERE o.name IS DISTINCT FROM n.name;
     ELSE
-        INSERT INTO customer_name_grams (tenant_id, gram, customer_id)
-        SELECT n.tenant_id, gram, n.id
+        INSERT INTO customer_name_grams (tenant_id, gram, account_no, customer_id)
+        SELECT n.tenant_id, gram, n.account_no, n.id
         FROM new_rows n CROSS JOIN LATERAL unnest(gridcrm_name_grams(n.name)) AS gram;
     END IF;
     RETURN NULL;

@@ -417,16 +417,16 @@ pub async fn search(
             .fetch_all(&mut *conn)
             .await?,
         ),
-        Some(NameQuery::Contains { grams, pattern }) => found.extend(
-            // Customers having every pair of the query, then the exact infix check.
+        Some(NameQuery::Contains { driver, pattern }) => found.extend(
+            // One pair's entries in account order, each checked against the whole infix.
             sqlx::query_as!(
                 CustomerSummary,
-                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE id IN (SELECT customer_id FROM customer_name_grams WHERE gram = ANY($1)
-                                GROUP BY customer_id HAVING count(*) = cardinality($1))
-                     AND name ILIKE $2 AND account_no > $3
-                   ORDER BY account_no LIMIT $4"#,
-                grams,
+                r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
+                   FROM customer_name_grams g
+                   JOIN customers c ON c.tenant_id = g.tenant_id AND c.id = g.customer_id
+                   WHERE g.gram = $1 AND g.account_no > $3 AND c.name ILIKE $2
+                   ORDER BY g.account_no LIMIT $4"#,
+                driver,
                 pattern,
                 after,
                 limit
