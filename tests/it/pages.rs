@@ -100,7 +100,9 @@ async fn editing_a_customer_is_audited_with_before_and_after() {
     assert!(!filtered.contains("13912345678"), "the entity filter excludes customer changes");
     let (_, bad) = admin.get_text("/admin/audit?from=yesterday").await;
     assert!(bad.contains("id=\"from-error\""));
-    let today = chrono::Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    // Dates in the filter are days in the tenant's time zone, not UTC.
+    let today =
+        chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive().format("%Y-%m-%d").to_string();
     let (_, dated) = admin.get_text(&format!("/admin/audit?entity=customer&from={today}&to={today}")).await;
     assert!(dated.contains("13912345678"));
     let (_, future) = admin.get_text("/admin/audit?from=2999-01-01").await;
