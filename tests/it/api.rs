@@ -35,15 +35,7 @@ async fn create_read_patch_and_list_a_customer() {
     assert_eq!(customer["version"], 1);
     let id = customer["id"].as_str().unwrap();
 
-    let fetched: Value = client
-        .get(app.url(&format!("/api/v1/customers/{id}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = app.api_get(&key, &format!("/api/v1/customers/{id}")).await;
     assert_eq!(fetched, customer);
 
     let patched = client
@@ -71,8 +63,7 @@ async fn create_read_patch_and_list_a_customer() {
         .unwrap();
     assert_eq!(stale.status(), StatusCode::CONFLICT);
 
-    let found: Value =
-        client.get(app.url("/api/v1/customers?q=化工")).bearer_auth(&key).send().await.unwrap().json().await.unwrap();
+    let found: Value = app.api_get(&key, "/api/v1/customers?q=化工").await;
     assert_eq!(found["items"][0]["id"], id);
 
     // The audit log holds both changes with before and after, attributed to the key.

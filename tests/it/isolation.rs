@@ -188,15 +188,7 @@ async fn the_api_answers_404_for_another_tenants_ids_and_lists_only_its_own() {
         .unwrap();
     assert_eq!(patch.status(), StatusCode::NOT_FOUND);
     for q in ["", "?q=王建国", "?q=13800000001", "?q=BETAM0001", "?q=22"] {
-        let list: serde_json::Value = client
-            .get(app.url(&format!("/api/v1/customers{q}")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: serde_json::Value = app.api_get(&key, &format!("/api/v1/customers{q}")).await;
         for item in list["items"].as_array().unwrap() {
             let id: uuid::Uuid = item["id"].as_str().unwrap().parse().unwrap();
             assert!(app.alpha.customers.contains(&id) || !app.beta.customers.contains(&id), "list {q} leaked {id}");

@@ -7,8 +7,7 @@ use crate::support::{TestApp, location};
 use gridcrm::staff::Role;
 
 async fn api_search(app: &TestApp, key: &str, q: &str) -> Vec<String> {
-    let url = app.url(&format!("/api/v1/customers?q={}", urlencode(q)));
-    let body: Value = reqwest::Client::new().get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+    let body: Value = app.api_get(key, &format!("/api/v1/customers?q={}", urlencode(q))).await;
     body["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
 }
 
@@ -47,19 +46,10 @@ async fn finds_by_account_number_name_phone_and_meter_serial() {
 async fn keyset_pages_walk_through_every_result_once() {
     let app = TestApp::spawn().await;
     let key = app.api_key(&app.alpha, Role::CounterStaff).await;
-    let client = reqwest::Client::new();
     let mut seen = Vec::new();
     let mut after = String::new();
     loop {
-        let page: Value = client
-            .get(app.url(&format!("/api/v1/customers?limit=3&after={after}")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.api_get(&key, &format!("/api/v1/customers?limit=3&after={after}")).await;
         seen.extend(page["items"].as_array().unwrap().iter().map(|c| c["account_no"].as_str().unwrap().to_owned()));
         match page["next_after"].as_str() {
             Some(next) => after = next.to_owned(),

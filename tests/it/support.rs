@@ -169,6 +169,11 @@ impl TestApp {
         sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&mut conn).await.unwrap()
     }
 
+    /// GETs an API path with a key and returns the JSON body.
+    pub async fn api_get(&self, key: &str, path: &str) -> serde_json::Value {
+        Client::new().get(self.url(path)).bearer_auth(key).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn api_key(&self, tenant: &Tenant, role: Role) -> String {
         let mut tx = db::begin_tenant(&self.pool, tenant.id, None).await.unwrap();
         let (_, key) = staff_db::create_api_key(&mut tx, tenant.id, "test", role).await.unwrap();

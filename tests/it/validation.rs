@@ -131,15 +131,7 @@ async fn the_api_names_each_bad_field_in_a_problem_document() {
         .await
         .unwrap();
     assert_eq!(patch.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let current: Value = client
-        .get(app.url(&format!("/api/v1/customers/{id}")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let current: Value = app.api_get(&key, &format!("/api/v1/customers/{id}")).await;
     assert_eq!(current["name"], "王建国");
     assert_eq!(app.count_all("customers").await, before);
 }
