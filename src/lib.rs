@@ -5,12 +5,14 @@ rust_i18n::i18n!("locales", fallback = "en");
 
 pub mod api;
 pub mod audit;
+pub mod complaints;
 pub mod config;
 pub mod customers;
 pub mod db;
 pub mod home;
 pub mod platform;
 pub mod seed;
+pub mod sla;
 pub mod staff;
 pub mod tenants;
 pub mod web;
