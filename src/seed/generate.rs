@@ -227,11 +227,10 @@ const MOBILE_PREFIXES: &[&str] = &[
     "199",
 ];
 
-/// Businesses by industry: (industry, class, name pattern words).
+/// A line of business: its industry and how such businesses are named
+/// (a brand word from WORDS, then one of the suffixes).
 struct Trade {
     industry: &'static str,
-    class: &'static str,
-    words: &'static [&'static str],
     suffixes: &'static [&'static str],
 }
 
@@ -241,61 +240,25 @@ const WORDS: &[&str] = &[
 ];
 
 const SHOPS: &[Trade] = &[
+    Trade { industry: "F52", suffixes: &["超市", "便利店", "五金店", "服装店", "药房", "电器商行"] },
+    Trade { industry: "H62", suffixes: &["餐饮店", "面馆", "酒楼", "小吃店", "火锅店"] },
+    Trade { industry: "H61", suffixes: &["宾馆", "大酒店", "民宿", "快捷酒店"] },
     Trade {
-        industry: "F52",
-        class: "commercial",
-        words: WORDS,
-        suffixes: &["超市", "便利店", "五金店", "服装店", "药房", "电器商行"],
+        industry: "I65", suffixes: &["网络科技有限公司", "信息技术有限公司", "软件有限公司"]
     },
-    Trade {
-        industry: "H62",
-        class: "commercial",
-        words: WORDS,
-        suffixes: &["餐饮店", "面馆", "酒楼", "小吃店", "火锅店"],
-    },
-    Trade {
-        industry: "H61", class: "commercial", words: WORDS, suffixes: &["宾馆", "大酒店", "民宿", "快捷酒店"]
-    },
-    Trade {
-        industry: "I65",
-        class: "commercial",
-        words: WORDS,
-        suffixes: &["网络科技有限公司", "信息技术有限公司", "软件有限公司"],
-    },
-    Trade {
-        industry: "K70", class: "commercial", words: WORDS, suffixes: &["物业管理有限公司", "房地产开发有限公司"]
-    },
-    Trade {
-        industry: "E47", class: "commercial", words: WORDS, suffixes: &["建设工程有限公司", "建筑工地临时用电"]
-    },
+    Trade { industry: "K70", suffixes: &["物业管理有限公司", "房地产开发有限公司"] },
+    Trade { industry: "E47", suffixes: &["建设工程有限公司", "建筑工地临时用电"] },
 ];
 
 const FACTORIES: &[Trade] = &[
+    Trade { industry: "C26", suffixes: &["化工有限公司", "新材料股份有限公司"] },
+    Trade { industry: "C30", suffixes: &["水泥有限公司", "建材有限公司", "玻璃制品有限公司"] },
+    Trade { industry: "C31", suffixes: &["钢铁有限公司", "特钢有限公司", "金属制品有限公司"] },
     Trade {
-        industry: "C26", class: "large_industry", words: WORDS, suffixes: &["化工有限公司", "新材料股份有限公司"]
+        industry: "C39", suffixes: &["电子有限公司", "微电子股份有限公司", "光电科技有限公司"]
     },
-    Trade {
-        industry: "C30",
-        class: "large_industry",
-        words: WORDS,
-        suffixes: &["水泥有限公司", "建材有限公司", "玻璃制品有限公司"],
-    },
-    Trade {
-        industry: "C31",
-        class: "large_industry",
-        words: WORDS,
-        suffixes: &["钢铁有限公司", "特钢有限公司", "金属制品有限公司"],
-    },
-    Trade {
-        industry: "C39",
-        class: "large_industry",
-        words: WORDS,
-        suffixes: &["电子有限公司", "微电子股份有限公司", "光电科技有限公司"],
-    },
-    Trade {
-        industry: "C13", class: "large_industry", words: WORDS, suffixes: &["食品有限公司", "粮油加工有限公司"]
-    },
-    Trade { industry: "B06", class: "large_industry", words: WORDS, suffixes: &["矿业有限公司"] },
+    Trade { industry: "C13", suffixes: &["食品有限公司", "粮油加工有限公司"] },
+    Trade { industry: "B06", suffixes: &["矿业有限公司"] },
 ];
 
 const TRANSFORMER_SIZES: &[i64] =
@@ -384,7 +347,7 @@ pub fn customer(
             let name = format!(
                 "{}{}{}",
                 region.city,
-                trade.words.choose(rng).unwrap_or(&"宏达"),
+                WORDS.choose(rng).unwrap_or(&"宏达"),
                 trade.suffixes.choose(rng).unwrap_or(&"超市")
             );
             let big = rng.gen_bool(0.2);
@@ -392,14 +355,14 @@ pub fn customer(
                 big.then(|| Decimal::from(*[50i64, 100, 160, 200, 315, 400, 630].choose(rng).unwrap_or(&100)));
             let tariff = if rng.gen_bool(0.4) { "commercial_tou" } else { "commercial_single" };
             let address = format!("{}{district}{street}{}号", region.place, rng.gen_range(1..=599));
-            (name, trade.class, trade.industry, if big { "kv10" } else { "v380" }, tariff, capacity, address)
+            (name, "commercial", trade.industry, if big { "kv10" } else { "v380" }, tariff, capacity, address)
         }
         2 => {
             let trade = FACTORIES.choose(rng).unwrap_or(&FACTORIES[0]);
             let name = format!(
                 "{}{}{}",
                 region.city,
-                trade.words.choose(rng).unwrap_or(&"宏达"),
+                WORDS.choose(rng).unwrap_or(&"宏达"),
                 trade.suffixes.choose(rng).unwrap_or(&"化工有限公司")
             );
             let size = *TRANSFORMER_SIZES.choose(rng).unwrap_or(&1000);
@@ -412,7 +375,7 @@ pub fn customer(
                 importance = Some(if size >= 10000 { "first" } else { "second" });
             }
             let address = format!("{}{district}工业园区{}号", region.place, rng.gen_range(1..=199));
-            (name, trade.class, trade.industry, voltage, "large_two_part", Some(Decimal::from(size)), address)
+            (name, "large_industry", trade.industry, voltage, "large_two_part", Some(Decimal::from(size)), address)
         }
         3 => {
             let name = if rng.gen_bool(0.5) {
