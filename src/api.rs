@@ -28,5 +28,7 @@ impl Modify for BearerKey {
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(crate::customers::api::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::customers::api::router())
+        .merge(crate::complaints::api::router())
 }

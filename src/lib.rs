@@ -12,9 +12,12 @@ pub mod db;
 pub mod home;
 pub mod platform;
 pub mod seed;
+pub mod service;
 pub mod sla;
 pub mod staff;
 pub mod tenants;
+pub mod timeline;
 pub mod web;
+pub mod workflow;
 
 pub use web::{AppState, app};

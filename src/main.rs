@@ -42,6 +42,9 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Escalate overdue contacts and work orders to supervisors once (serve
+    /// does this every minute by itself).
+    Escalate,
     /// Load data.
     Seed {
         /// Seed the demo tenants, staff and customers (an empty database only).
@@ -177,6 +180,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 true
             };
             serve(config, database, Some(seeded)).await
+        }
+        Command::Escalate => {
+            let database = Database::open(&config, false).await?;
+            let started = std::time::Instant::now();
+            let report = gridcrm::service::escalation::run(&database.app, chrono::Utc::now()).await;
+            database.close().await;
+            let report = report?;
+            println!(
+                "escalated {} contacts and {} work orders in {} tenants ({:.2} s)",
+                report.contacts,
+                report.work_orders,
+                report.tenants,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Command::Migrate => {
             let database = Database::open(&config, true).await?;
@@ -403,8 +421,13 @@ async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) ->
     }
     println!("gridcrm is serving on {url}  (Ctrl-C stops it)");
     std::io::stdout().flush().ok();
+    let escalation = tokio::spawn(gridcrm::service::escalation::run_periodically(
+        database.app.clone(),
+        std::time::Duration::from_secs(60),
+    ));
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+    escalation.abort();
     database.close().await;
     Ok(())
 }

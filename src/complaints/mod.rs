@@ -1,5 +1,8 @@
-//! Contacts: complaints, inquiries, suggestions, praise and reports. So far
-//! only the state machine (the rules); storage, pages and API come with the
-//! complaints and work-orders issue.
+//! Contacts: complaints, inquiries, suggestions, praise and reports, with
+//! first-inquiry ownership, SLA clocks, handover and return visits.
 
-pub mod state;
+pub mod api;
+pub mod db;
+pub mod model;
+pub mod pages;
+pub mod service;

@@ -81,6 +81,7 @@ impl RefList {
                 ("online_payer", "线上交费", "Online payer"),
                 ("medical_equipment", "家用医疗设备", "Medical equipment at home"),
                 ("high_consumption", "高耗能", "High consumption"),
+                ("vip", "VIP客户", "VIP"),
             ],
         }
     }

@@ -7,6 +7,8 @@
 //! ("urban 45 minutes") run round the clock, which is a calendar too.
 //! Pure: no database, no clock; everything takes `now` and returns values.
 
+pub mod settings;
+
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
@@ -168,6 +170,68 @@ pub fn status(
     if left <= near { SlaStatus::NearDue { left } } else { SlaStatus::OnTime { left } }
 }
 
+/// The working-calendar settings of a tenant plus how near is "near due".
+#[derive(Clone, Debug)]
+pub struct ServiceRules {
+    pub calendar: WorkingCalendar,
+    /// The last share of a limit that shows amber (0.2 = the last fifth).
+    pub near_share: f64,
+}
+
+/// A time limit as the tenant set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub minutes: i32,
+    /// Working time on the tenant's calendar, or round the clock.
+    pub working_time: bool,
+}
+
+/// A running clock as stored on a contact or work order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunningClock {
+    pub started: DateTime<Utc>,
+    pub limit: Limit,
+}
+
+impl ServiceRules {
+    fn calendar_for(&self, limit: Limit) -> WorkingCalendar {
+        if limit.working_time { self.calendar.clone() } else { WorkingCalendar::round_the_clock(self.calendar.tz) }
+    }
+
+    pub fn deadline(&self, clock: RunningClock) -> DateTime<Utc> {
+        self.calendar_for(clock.limit).add(clock.started, Duration::minutes(clock.limit.minutes.into()))
+    }
+
+    pub fn status(&self, clock: RunningClock, now: DateTime<Utc>) -> SlaStatus {
+        let calendar = self.calendar_for(clock.limit);
+        status(&calendar, clock.started, Duration::minutes(clock.limit.minutes.into()), now, self.near_share)
+    }
+}
+
+/// Parses working periods written as `08:30-12:00,13:30-17:30`: each period
+/// ends after it starts, and periods are in order without overlap.
+pub fn parse_periods(raw: &str) -> Option<Vec<(NaiveTime, NaiveTime)>> {
+    let mut periods = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (from, to) = part.split_once('-')?;
+        let from = NaiveTime::parse_from_str(from.trim(), "%H:%M").ok()?;
+        let to = NaiveTime::parse_from_str(to.trim(), "%H:%M").ok()?;
+        if to <= from || periods.last().is_some_and(|(_, end)| from < *end) {
+            return None;
+        }
+        periods.push((from, to));
+    }
+    (!periods.is_empty()).then_some(periods)
+}
+
+/// Formats a duration for a clock badge: "2 d 3 h", "3 h 20 min", "45 min".
+/// Days here are calendar days of 24 hours of the counted time.
+pub fn format_left(d: Duration, day_length: Duration) -> (i64, i64, i64) {
+    let minutes = d.num_minutes().max(0);
+    let day = day_length.num_minutes().max(1);
+    (minutes / day, (minutes % day) / 60, (minutes % day) % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +339,34 @@ mod tests {
             status(&cal, received, limit, at(2026, 11, 26, 8, 0), 0.2),
             SlaStatus::Overdue { by: Duration::hours(7) }
         );
+    }
+    #[test]
+    fn periods_parse_and_refuse_nonsense() {
+        assert_eq!(parse_periods("08:30-12:00, 13:30-17:30"), Some(office().periods));
+        assert_eq!(parse_periods("09:00-12:00,11:00-17:00"), None, "overlap");
+        assert_eq!(parse_periods("12:00-09:00"), None, "backwards");
+        assert_eq!(parse_periods("9-5"), None);
+        assert_eq!(parse_periods(""), None);
+    }
+
+    #[test]
+    fn round_the_clock_limits_ignore_the_office_calendar() {
+        let rules = ServiceRules { calendar: office(), near_share: 0.2 };
+        // A repair reported Saturday 23:00 with a 45-minute arrival limit.
+        let clock =
+            RunningClock { started: at(2026, 11, 28, 23, 0), limit: Limit { minutes: 45, working_time: false } };
+        assert_eq!(rules.deadline(clock), at(2026, 11, 28, 23, 45));
+        assert_eq!(rules.status(clock, at(2026, 11, 28, 23, 40)), SlaStatus::NearDue { left: Duration::minutes(5) });
+        assert_eq!(rules.status(clock, at(2026, 11, 29, 0, 15)), SlaStatus::Overdue { by: Duration::minutes(30) });
+        // The same limit in working time waits for Monday morning.
+        let working = RunningClock { limit: Limit { minutes: 45, working_time: true }, ..clock };
+        assert_eq!(rules.deadline(working), at(2026, 11, 30, 9, 15));
+    }
+
+    #[test]
+    fn time_left_splits_into_working_days_hours_minutes() {
+        let day = Duration::minutes(450);
+        assert_eq!(format_left(Duration::minutes(450 + 125), day), (1, 2, 5));
+        assert_eq!(format_left(Duration::minutes(-5), day), (0, 0, 0));
     }
 }

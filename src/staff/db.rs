@@ -133,6 +133,19 @@ pub async fn list_account_managers(conn: &mut PgConnection) -> sqlx::Result<Vec<
     Ok(rows.into_iter().map(|r| (r.id, r.display_name)).collect())
 }
 
+/// Active staff of the tenant, for handover and assignment pickers.
+pub async fn list_active(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!(
+        "SELECT id, display_name, team FROM users WHERE active AND role <> 'platform_admin' ORDER BY team, display_name"
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, if r.team.is_empty() { r.display_name } else { format!("{} ({})", r.display_name, r.team) }))
+        .collect())
+}
+
 pub struct NewUser<'a> {
     pub tenant_id: Uuid,
     pub username: &'a str,

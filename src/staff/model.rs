@@ -23,6 +23,12 @@ pub enum Permission {
     ReadAudit,
     ManageApiKeys,
     ManageTenants,
+    /// Register and work contacts and work orders.
+    HandleService,
+    /// Watch the board and statistics, act on others' items, supervise orders.
+    SuperviseService,
+    /// Edit the working calendar, holidays and time limits.
+    ManageServiceSettings,
 }
 
 impl Role {
@@ -54,6 +60,9 @@ impl Role {
             EditCustomers => matches!(self, CounterStaff | AccountManager | TenantAdmin),
             ManageUsers | ReadAudit | ManageApiKeys => self == TenantAdmin,
             ManageTenants => self == PlatformAdmin,
+            HandleService => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
+            SuperviseService => matches!(self, Supervisor | TenantAdmin),
+            ManageServiceSettings => self == TenantAdmin,
         }
     }
 

@@ -62,6 +62,10 @@ pub enum AppError {
     Unauthenticated,
     #[error("forbidden")]
     Forbidden,
+    /// Allowed in general, but not to this caller for this item; the code says
+    /// why (translated as `err.<code>`).
+    #[error("refused: {0}")]
+    Refused(&'static str),
     #[error("invalid input")]
     Invalid(FieldErrors),
     /// The request conflicts with the current state; the code is translated as `err.<code>`.
@@ -111,7 +115,7 @@ impl AppError {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Refused(_) => StatusCode::FORBIDDEN,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -133,7 +137,7 @@ impl IntoResponse for AppError {
             title_code: match &self {
                 AppError::NotFound => "not_found",
                 AppError::Unauthenticated => "unauthenticated",
-                AppError::Forbidden => "forbidden",
+                AppError::Forbidden | AppError::Refused(_) => "forbidden",
                 AppError::Invalid(_) => "invalid",
                 AppError::Conflict(_) => "conflict",
                 AppError::TooManyRequests => "too_many_requests",
@@ -145,7 +149,7 @@ impl IntoResponse for AppError {
                 _ => None,
             },
             detail_code: match &self {
-                AppError::Conflict(code) => Some(code),
+                AppError::Conflict(code) | AppError::Refused(code) => Some(code),
                 _ => None,
             },
             fields: match self {

@@ -168,6 +168,44 @@ mod tests {
 mod completeness {
     use super::*;
 
+    /// Every action a contact's or order's history can show.
+    const SERVICE_EVENTS: [&str; 13] = [
+        "create",
+        "handover",
+        "escalate",
+        "return_visit",
+        "supervise",
+        "update",
+        "progress",
+        "acknowledge",
+        "start",
+        "resolve",
+        "close",
+        "reopen",
+        "cancel",
+    ];
+    const SLA_CLOCKS: [&str; 3] = ["acknowledge", "resolve", "arrival"];
+
+    #[test]
+    fn every_workflow_action_and_clock_has_a_name() {
+        for locale in Locale::ALL {
+            let i = I18n(locale);
+            for workflow in crate::workflow::ALL {
+                for action in workflow.all_actions() {
+                    assert!(i.has(&format!("service_event.{action}")), "service_event.{action} in {}", locale.code());
+                }
+                for clock in workflow.clocks {
+                    assert!(
+                        i.has(&format!("sla_clock.{}", clock.clock)),
+                        "sla_clock.{} in {}",
+                        clock.clock,
+                        locale.code()
+                    );
+                }
+            }
+        }
+    }
+
     /// Literal keys the templates ask for: `p.t("…")` and `p.tc("prefix.", …)` families.
     fn template_keys() -> (Vec<String>, Vec<String>) {
         let mut keys = Vec::new();
@@ -198,7 +236,17 @@ mod completeness {
                 assert!(i.has(key), "{key} missing in {}", locale.code());
             }
             // Each family a template translates by code: every code of it exists.
-            let families: [(&str, &[&str]); 8] = [
+            let families: [(&str, &[&str]); 17] = [
+                // Error codes: every_error_code_is_translated_in_both_languages checks them.
+                ("err.", &[]),
+                ("contact_kind.", &crate::complaints::model::KINDS),
+                ("contact_channel.", &crate::complaints::model::CHANNELS),
+                ("contact_subject.", &crate::complaints::model::SUBJECTS),
+                ("contact_state.", crate::workflow::CONTACT.states),
+                ("contact_action.", &["acknowledge", "start", "resolve", "close", "reopen"]),
+                ("satisfaction.", &["1", "2", "3", "4", "5"]),
+                ("service_event.", &SERVICE_EVENTS),
+                ("sla_clock.", &SLA_CLOCKS),
                 ("channel.", &crate::customers::model::CHANNELS),
                 ("customers.importance_", &crate::customers::model::IMPORTANCE_GRADES),
                 ("customers.status_", &crate::customers::model::STATUSES),
@@ -241,8 +289,10 @@ mod completeness {
                     codes.push(code.trim_end_matches('"').to_owned());
                 }
             }
-            for part in text.split("Conflict(\"").skip(1) {
-                codes.push(part[..part.find('"').unwrap()].to_owned());
+            for marker in ["Conflict(\"", "Refused(\""] {
+                for part in text.split(marker).skip(1) {
+                    codes.push(part[..part.find('"').unwrap()].to_owned());
+                }
             }
         }
         assert!(codes.len() > 20, "found {codes:?}");

@@ -51,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(login::router())
         .merge(crate::home::router())
         .merge(crate::customers::pages::router())
+        .merge(crate::complaints::pages::router())
         .merge(crate::staff::pages::router())
         .merge(crate::staff::api_keys::router())
         .merge(crate::audit::pages::router())

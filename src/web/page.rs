@@ -78,17 +78,29 @@ impl Page {
     pub fn datetime(&self, at: &DateTime<Utc>) -> String {
         self.i.datetime(*at, self.tz)
     }
+    fn can(&self, permission: crate::staff::Permission) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role.can(permission))
+    }
     pub fn can_manage_users(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ManageUsers))
+        self.can(crate::staff::Permission::ManageUsers)
     }
     pub fn can_read_customers(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ReadCustomers))
+        self.can(crate::staff::Permission::ReadCustomers)
     }
     pub fn can_edit_customers(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::EditCustomers))
+        self.can(crate::staff::Permission::EditCustomers)
+    }
+    pub fn can_handle_service(&self) -> bool {
+        self.can(crate::staff::Permission::HandleService)
+    }
+    pub fn can_supervise(&self) -> bool {
+        self.can(crate::staff::Permission::SuperviseService)
+    }
+    pub fn can_manage_service_settings(&self) -> bool {
+        self.can(crate::staff::Permission::ManageServiceSettings)
     }
     pub fn is_platform_admin(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.role.can(crate::staff::Permission::ManageTenants))
+        self.can(crate::staff::Permission::ManageTenants)
     }
 }
 

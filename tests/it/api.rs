@@ -101,9 +101,13 @@ async fn the_openapi_document_parses_and_lists_every_route() {
     assert_eq!(
         operations,
         vec![
+            "GET /api/v1/contacts",
+            "GET /api/v1/contacts/{id}",
             "GET /api/v1/customers",
             "GET /api/v1/customers/{id}",
             "PATCH /api/v1/customers/{id}",
+            "POST /api/v1/contacts",
+            "POST /api/v1/contacts/{id}/transitions",
             "POST /api/v1/customers",
         ]
     );

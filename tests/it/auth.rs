@@ -160,7 +160,7 @@ async fn roles_without_the_permission_are_refused() {
         )
         .await;
     assert_eq!(create_user.status(), StatusCode::FORBIDDEN);
-    assert_eq!(app.count_all("users").await, 8, "no user was created");
+    assert_eq!(app.count_all("users").await, 10, "no user was created");
     // The same rule holds for API keys.
     let key = app.api_key(&app.alpha, gridcrm::staff::Role::Supervisor).await;
     let response = reqwest::Client::new()

@@ -8,5 +8,6 @@ mod cli;
 mod isolation;
 mod pages;
 mod search;
+mod service;
 mod support;
 mod validation;

@@ -272,6 +272,7 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
     let mut users = Vec::new();
     for (username, role) in [
         ("counter", Role::CounterStaff),
+        ("counter2", Role::CounterStaff),
         ("manager", Role::AccountManager),
         ("supervisor", Role::Supervisor),
         ("admin", Role::TenantAdmin),

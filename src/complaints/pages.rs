@@ -1,0 +1,348 @@
+//! Contact pages: register (from the customer page or without a customer),
+//! the contact with its clock, actions, handover and return visit, and "my
+//! contacts".
+
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use chrono::Utc;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    complaints::{
+        db::{self, Contact, ReturnVisit},
+        model::{CHANNELS, ContactDraft, KINDS, SATISFACTION, SUBJECTS},
+        service::{self, Owner},
+    },
+    service::{Acting, HistoryEntry, ItemType, history},
+    sla::{SlaStatus, settings},
+    staff::{Permission, db as staff_db},
+    web::{
+        AppState,
+        auth::CurrentUser,
+        csrf::CsrfForm,
+        error::{AppError, FieldErrors},
+        page::{Page, render},
+    },
+    workflow::CONTACT,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/contacts", get(mine).post(create))
+        .route("/contacts/new", get(new_form))
+        .route("/contacts/{id}", get(show))
+        .route("/contacts/{id}/actions", post(act))
+        .route("/contacts/{id}/handover", post(hand_over))
+        .route("/contacts/{id}/visit", post(visit))
+}
+
+#[derive(askama::Template)]
+#[template(path = "contacts/form.html")]
+struct FormPage {
+    p: Page,
+    d: ContactDraft,
+    customer: Option<(Uuid, String, String)>,
+    errors: FieldErrors,
+}
+
+impl FormPage {
+    fn kinds(&self) -> &'static [&'static str] {
+        &KINDS
+    }
+    fn channels(&self) -> &'static [&'static str] {
+        &CHANNELS
+    }
+    fn subjects(&self) -> &'static [&'static str] {
+        &SUBJECTS
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct NewQuery {
+    customer: Option<Uuid>,
+}
+
+async fn form_page(
+    state: &AppState,
+    user: &CurrentUser,
+    d: ContactDraft,
+    errors: FieldErrors,
+) -> Result<FormPage, AppError> {
+    let customer_id = d.customer_id.as_deref().and_then(|s| Uuid::parse_str(s.trim()).ok());
+    let customer = match customer_id {
+        Some(id) => {
+            let mut tx = user.tx(&state.db).await?;
+            let row = sqlx::query!("SELECT id, account_no, name FROM customers WHERE id = $1", id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            row.map(|r| (r.id, r.account_no, r.name))
+        }
+        None => None,
+    };
+    Ok(FormPage { p: Page::for_user(user, "contacts.new_title"), d, customer, errors })
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<NewQuery>,
+) -> Result<Html<String>, AppError> {
+    user.require(Permission::HandleService)?;
+    // The counter's usual case preselected: a complaint made in the hall.
+    let d = ContactDraft {
+        kind: "complaint".into(),
+        channel: "hall".into(),
+        customer_id: q.customer.map(|id| id.to_string()),
+        ..Default::default()
+    };
+    render(&form_page(&state, &user, d, FieldErrors::default()).await?)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfForm(draft): CsrfForm<ContactDraft>,
+) -> Result<Response, AppError> {
+    user.require(Permission::HandleService)?;
+    let mut tx = user.tx(&state.db).await?;
+    match service::create(&mut tx, &Acting::from(&user), &draft, Owner::Receiver, Utc::now()).await {
+        Ok(contact) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/contacts/{}?saved=true", contact.id)).into_response())
+        }
+        Err(AppError::Invalid(errors)) => {
+            drop(tx);
+            let page = form_page(&state, &user, draft, errors).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A clock as a badge shows it: the status, with working days, hours and minutes.
+pub struct ClockBadge {
+    /// ok, near or overdue (the CSS class).
+    pub class: &'static str,
+    pub days: i64,
+    pub hours: i64,
+    pub minutes: i64,
+}
+
+impl ClockBadge {
+    pub fn new(status: SlaStatus, day_length: chrono::Duration) -> Self {
+        let (class, d) = match status {
+            SlaStatus::OnTime { left } => ("ok", left),
+            SlaStatus::NearDue { left } => ("near", left),
+            SlaStatus::Overdue { by } => ("overdue", by),
+        };
+        let (days, hours, minutes) = crate::sla::format_left(d, day_length);
+        Self { class, days, hours, minutes }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "contacts/show.html")]
+struct ShowPage {
+    p: Page,
+    c: Contact,
+    badge: Option<ClockBadge>,
+    actions: Vec<&'static str>,
+    history: Vec<HistoryEntry>,
+    visits: Vec<ReturnVisit>,
+    pending_visit: bool,
+    staff: Vec<(Uuid, String)>,
+    may_act: bool,
+    saved: bool,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+}
+
+impl ShowPage {
+    fn satisfaction_levels(&self) -> &'static [i16] {
+        &SATISFACTION
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ShowQuery {
+    #[serde(default)]
+    saved: bool,
+}
+
+async fn load_show(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    saved: bool,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+) -> Result<ShowPage, AppError> {
+    let mut tx = user.tx(&state.db).await?;
+    let c = db::get(&mut tx, id).await?;
+    let rules = settings::load_rules(&mut tx, user.tz).await?;
+    let history = history(&mut tx, ItemType::Contact, id).await?;
+    let visits = db::visits(&mut tx, id).await?;
+    let staff = staff_db::list_active(&mut tx).await?;
+    tx.commit().await?;
+    let badge = c.running_clock().map(|clock| ClockBadge::new(rules.status(clock, Utc::now()), day_length(&rules, &c)));
+    let may_act = user.role.can(Permission::SuperviseService) || c.owner_id.is_none_or(|o| Some(o) == user.user_id);
+    let mut p = Page::for_user(user, "contacts.title");
+    p.title = format!("{} · {}", c.ref_no, p.tc("contact_kind.", &c.kind));
+    Ok(ShowPage {
+        p,
+        actions: CONTACT.actions_from(&c.state),
+        pending_visit: visits.iter().any(|v| v.done_at.is_none()),
+        c,
+        badge,
+        history,
+        visits,
+        staff,
+        may_act,
+        saved,
+        errors,
+        notice,
+    })
+}
+
+fn day_length(rules: &crate::sla::ServiceRules, c: &Contact) -> chrono::Duration {
+    if c.clock_working_time { rules.calendar.working_day_length() } else { chrono::Duration::days(1) }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Html<String>, AppError> {
+    user.require(Permission::HandleService)?;
+    render(&load_show(&state, &user, id, q.saved, FieldErrors::default(), None).await?)
+}
+
+/// A refused change shows the contact again with the reason, rather than an error page.
+async fn after_change(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    result: Result<(), AppError>,
+) -> Result<Response, AppError> {
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/contacts/{id}?saved=true")).into_response()),
+        Err(AppError::Invalid(errors)) => {
+            let page = load_show(state, user, id, false, errors, None).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+        Err(AppError::Conflict(code)) => {
+            let page = load_show(state, user, id, false, FieldErrors::default(), Some(code)).await?;
+            Ok((StatusCode::CONFLICT, render(&page)?).into_response())
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    action: String,
+    #[serde(default)]
+    comment: String,
+    version: Option<i32>,
+}
+
+async fn act(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<ActionForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::HandleService)?;
+    let result = async {
+        let mut tx = user.tx(&state.db).await?;
+        service::act(&mut tx, &Acting::from(&user), id, &form.action, &form.comment, form.version, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    after_change(&state, &user, id, result).await
+}
+
+#[derive(Deserialize)]
+struct HandoverForm {
+    to_user: Option<Uuid>,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn hand_over(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<HandoverForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::HandleService)?;
+    let result = async {
+        let Some(to_user) = form.to_user else {
+            let mut errors = FieldErrors::default();
+            errors.add("to_user", "required");
+            return Err(errors.into());
+        };
+        let mut tx = user.tx(&state.db).await?;
+        service::hand_over(&mut tx, &Acting::from(&user), id, to_user, &form.comment, Utc::now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    after_change(&state, &user, id, result).await
+}
+
+#[derive(Deserialize)]
+struct VisitForm {
+    satisfaction: Option<i16>,
+    #[serde(default)]
+    remarks: String,
+    #[serde(default)]
+    reopen: Option<String>,
+}
+
+async fn visit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<VisitForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::HandleService)?;
+    let result = async {
+        let mut tx = user.tx(&state.db).await?;
+        let reopen = form.reopen.is_some();
+        service::record_visit(&mut tx, &Acting::from(&user), id, form.satisfaction, &form.remarks, reopen, Utc::now())
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    after_change(&state, &user, id, result).await
+}
+
+#[derive(askama::Template)]
+#[template(path = "contacts/mine.html")]
+struct MinePage {
+    p: Page,
+    contacts: Vec<Contact>,
+    visits: Vec<(Uuid, String, chrono::DateTime<Utc>)>,
+}
+
+/// The signed-in person's open contacts and the return visits waiting for them.
+async fn mine(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
+    user.require(Permission::HandleService)?;
+    let Some(me) = user.user_id else { return Err(AppError::Forbidden) };
+    let mut tx = user.tx(&state.db).await?;
+    let contacts = db::owned_open(&mut tx, me).await?;
+    let visits = db::visits_due_for(&mut tx, me).await?;
+    tx.commit().await?;
+    render(&MinePage { p: Page::for_user(&user, "contacts.mine_title"), contacts, visits })
+}

@@ -1,0 +1,89 @@
+//! The customer timeline: every contact, order, bill, payment and notice,
+//! newest first. Items carry a `notice` when they are events the notices
+//! issue will deliver (fault_reported, repair_progress, power_restored,
+//! expansion_stage_changed); until then the timeline is their record.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub struct Entry<'a> {
+    pub kind: &'a str,
+    pub notice: Option<&'a str>,
+    pub title: &'a str,
+    pub link: &'a str,
+}
+
+pub async fn record(conn: &mut PgConnection, customer_id: Uuid, at: DateTime<Utc>, e: Entry<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, link)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7)"#,
+        Uuid::now_v7(),
+        customer_id,
+        at,
+        e.kind,
+        e.notice,
+        e.title,
+        e.link
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the entry for every active customer on a reading route (the
+/// customers a fault on that route affects), except `except`. Returns how many.
+pub async fn record_for_route(
+    conn: &mut PgConnection,
+    route_id: Uuid,
+    except: Option<Uuid>,
+    at: DateTime<Utc>,
+    e: Entry<'_>,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, link)
+           SELECT app_tenant_id(), gen_random_uuid(), c.id, $2, $3, $4, $5, $6
+           FROM customers c
+           WHERE c.route_id = $1 AND c.status = 'active' AND c.id IS DISTINCT FROM $7"#,
+        route_id,
+        at,
+        e.kind,
+        e.notice,
+        e.title,
+        e.link,
+        except
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TimelineItem {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub notice: Option<String>,
+    pub title: String,
+    pub link: String,
+}
+
+/// The newest items of a customer, before `before` when paging back.
+pub async fn list(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    before: Option<DateTime<Utc>>,
+    limit: i64,
+) -> sqlx::Result<Vec<TimelineItem>> {
+    sqlx::query_as!(
+        TimelineItem,
+        r#"SELECT at, kind, notice, title, link FROM customer_timeline
+           WHERE customer_id = $1 AND at < coalesce($2, 'infinity'::timestamptz)
+           ORDER BY at DESC, id DESC LIMIT $3"#,
+        customer_id,
+        before,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
