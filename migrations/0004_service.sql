@@ -300,6 +300,8 @@ CREATE TABLE customer_timeline (
     -- A notice event waiting for delivery by the notices issue (NULL: not a notice).
     notice      text,
     title       text NOT NULL,
+    -- A code shown translated beside the title (a contact kind, a new state).
+    status      text NOT NULL DEFAULT '',
     link        text NOT NULL DEFAULT '',
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, customer_id) REFERENCES customers (tenant_id, id)

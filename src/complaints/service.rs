@@ -99,15 +99,9 @@ pub async fn create(
     )
     .await?;
     if let Some(customer_id) = valid.customer_id {
-        let title = format!("{ref_no} {}/{}", valid.kind, valid.subject);
         let link = format!("/contacts/{id}");
-        timeline::record(
-            tx,
-            customer_id,
-            valid.received_at,
-            timeline::Entry { kind: "contact", notice: None, title: &title, link: &link },
-        )
-        .await?;
+        let entry = timeline::Entry { kind: "contact", notice: None, title: &ref_no, status: &valid.kind, link: &link };
+        timeline::record(tx, customer_id, valid.received_at, entry).await?;
     }
     Ok(db::get(tx, id).await?)
 }
@@ -224,15 +218,9 @@ pub async fn act(
     if let Some(customer_id) = contact.customer_id
         && matches!(action, "resolve" | "close" | "reopen")
     {
-        let title = format!("{} {}", contact.ref_no, to);
         let link = format!("/contacts/{id}");
-        timeline::record(
-            tx,
-            customer_id,
-            now,
-            timeline::Entry { kind: "contact", notice: None, title: &title, link: &link },
-        )
-        .await?;
+        let entry = timeline::Entry { kind: "contact", notice: None, title: &contact.ref_no, status: to, link: &link };
+        timeline::record(tx, customer_id, now, entry).await?;
     }
     Ok(db::get(tx, id).await?)
 }

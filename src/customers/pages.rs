@@ -113,6 +113,8 @@ struct ShowPage {
     refs: Refs,
     saved: bool,
     contact_errors: FieldErrors,
+    open_contacts: Vec<crate::complaints::db::Contact>,
+    timeline: Vec<crate::timeline::TimelineItem>,
 }
 
 #[derive(Deserialize, Default)]
@@ -154,10 +156,12 @@ async fn load_show_page(
     };
     let history = audit::list(&mut tx, &filter).await?;
     let refs = Refs::load(&mut tx).await?;
+    let open_contacts = crate::complaints::db::for_customer(&mut tx, id, true).await?;
+    let timeline = crate::timeline::list(&mut tx, id, None, 20).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
-    Ok(ShowPage { p, customer, contacts, points, history, refs, saved, contact_errors })
+    Ok(ShowPage { p, customer, contacts, points, history, refs, saved, contact_errors, open_contacts, timeline })
 }
 
 /// The reference lists a form or page shows names from.

@@ -3,6 +3,7 @@
 //! supervisor board, the statistics and the escalation job live here too,
 //! because they see both kinds of item.
 
+pub mod board;
 pub mod escalation;
 
 use chrono::{DateTime, Utc};

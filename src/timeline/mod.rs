@@ -12,19 +12,22 @@ pub struct Entry<'a> {
     pub kind: &'a str,
     pub notice: Option<&'a str>,
     pub title: &'a str,
+    /// A code shown translated beside the title.
+    pub status: &'a str,
     pub link: &'a str,
 }
 
 pub async fn record(conn: &mut PgConnection, customer_id: Uuid, at: DateTime<Utc>, e: Entry<'_>) -> sqlx::Result<()> {
     sqlx::query!(
-        r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, link)
-           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7)"#,
+        r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, status, link)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8)"#,
         Uuid::now_v7(),
         customer_id,
         at,
         e.kind,
         e.notice,
         e.title,
+        e.status,
         e.link
     )
     .execute(conn)
@@ -42,15 +45,16 @@ pub async fn record_for_route(
     e: Entry<'_>,
 ) -> sqlx::Result<u64> {
     let done = sqlx::query!(
-        r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, link)
-           SELECT app_tenant_id(), gen_random_uuid(), c.id, $2, $3, $4, $5, $6
+        r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, status, link)
+           SELECT app_tenant_id(), gen_random_uuid(), c.id, $2, $3, $4, $5, $6, $7
            FROM customers c
-           WHERE c.route_id = $1 AND c.status = 'active' AND c.id IS DISTINCT FROM $7"#,
+           WHERE c.route_id = $1 AND c.status = 'active' AND c.id IS DISTINCT FROM $8"#,
         route_id,
         at,
         e.kind,
         e.notice,
         e.title,
+        e.status,
         e.link,
         except
     )
@@ -65,6 +69,7 @@ pub struct TimelineItem {
     pub kind: String,
     pub notice: Option<String>,
     pub title: String,
+    pub status: String,
     pub link: String,
 }
 
@@ -77,7 +82,7 @@ pub async fn list(
 ) -> sqlx::Result<Vec<TimelineItem>> {
     sqlx::query_as!(
         TimelineItem,
-        r#"SELECT at, kind, notice, title, link FROM customer_timeline
+        r#"SELECT at, kind, notice, title, status, link FROM customer_timeline
            WHERE customer_id = $1 AND at < coalesce($2, 'infinity'::timestamptz)
            ORDER BY at DESC, id DESC LIMIT $3"#,
         customer_id,

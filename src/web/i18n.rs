@@ -236,7 +236,11 @@ mod completeness {
                 assert!(i.has(key), "{key} missing in {}", locale.code());
             }
             // Each family a template translates by code: every code of it exists.
-            let families: [(&str, &[&str]); 17] = [
+            let timeline_status: Vec<&str> =
+                crate::complaints::model::KINDS.iter().chain(crate::workflow::CONTACT.states).copied().collect();
+            let families: [(&str, &[&str]); 19] = [
+                ("timeline_status.", &timeline_status),
+                ("timeline_kind.", &["contact", "work_order"]),
                 // Error codes: every_error_code_is_translated_in_both_languages checks them.
                 ("err.", &[]),
                 ("contact_kind.", &crate::complaints::model::KINDS),

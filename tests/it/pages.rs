@@ -123,7 +123,8 @@ async fn contacts_are_added_and_removed_with_an_audit_trail() {
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
     let (_, page) = clerk.get_text(&format!("/customers/{id}")).await;
     assert!(page.contains("欧阳电工") && page.contains("13700001111"));
-    let start = page.find("/contacts/").unwrap() + "/contacts/".len();
+    let prefix = format!("/customers/{id}/contacts/");
+    let start = page.find(&prefix).unwrap() + prefix.len();
     let contact_id = &page[start..start + 36];
     let removed = clerk.post(&format!("/customers/{id}/contacts/{contact_id}/delete"), &[]).await;
     assert_eq!(removed.status(), StatusCode::SEE_OTHER);

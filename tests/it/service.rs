@@ -156,13 +156,13 @@ async fn a_dissatisfied_return_visit_reopens_the_complaint() {
 
     // The customer's timeline has the contact and its steps, newest first.
     let timeline: Vec<(String,)> =
-        sqlx::query_as("SELECT title FROM customer_timeline WHERE customer_id = $1 ORDER BY at DESC, id DESC")
+        sqlx::query_as("SELECT status FROM customer_timeline WHERE customer_id = $1 ORDER BY at DESC, id DESC")
             .bind(customer)
             .fetch_all(&mut *tx)
             .await
             .unwrap();
     assert_eq!(timeline.len(), 3, "{timeline:?}");
-    assert!(timeline[0].0.ends_with("in_progress") && timeline[2].0.contains("complaint"));
+    assert_eq!(timeline.into_iter().map(|t| t.0).collect::<Vec<_>>(), ["in_progress", "resolved", "complaint"]);
 }
 
 #[tokio::test]
@@ -265,4 +265,40 @@ async fn the_escalation_job_hands_overdue_items_to_the_supervisor_once() {
     let (_, page) = supervisor.get_text(&format!("/contacts/{overdue}")).await;
     assert!(page.contains("clock-overdue"));
     assert_eq!(app.count_all("service_events WHERE action = 'escalate'").await, 1);
+}
+
+#[tokio::test]
+async fn the_board_puts_the_most_urgent_first_filters_and_refreshes_in_parts() {
+    let app = TestApp::spawn().await;
+    let calm = register_complaint(&app, "counter", None).await;
+    let late = register_complaint(&app, "counter2", Some(app.alpha.customers[0])).await;
+    age_contact(&app, late, 24 * 14).await;
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    let (status, page) = supervisor.get_text("/service/board").await;
+    assert_eq!(status, StatusCode::OK);
+    let (late_at, calm_at) = (page.find(&late.to_string()).unwrap(), page.find(&calm.to_string()).unwrap());
+    assert!(late_at < calm_at, "the overdue contact comes first");
+    assert!(page.contains("clock-overdue") && page.contains("clock-ok"));
+    assert!(page.contains("hx-trigger=\"every 30s\""), "the rows refresh themselves");
+
+    // A filter by owner, as the htmx refresh asks for it: only the rows come back.
+    let owner = app.alpha.user_id("counter2");
+    let partial = supervisor
+        .client
+        .get(app.url(&format!("/service/board?owner={owner}")))
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!partial.contains("<html") && partial.contains(&late.to_string()) && !partial.contains(&calm.to_string()));
+    let none = supervisor.get_text("/service/board?kind=praise").await.1;
+    assert!(!none.contains(&late.to_string()) && none.contains("没有符合条件"));
+
+    let (status, _) = app.login(&app.alpha, "counter").await.get_text("/service/board").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the board is for supervisors");
+    let theirs = app.login(&app.beta, "supervisor").await.get_text("/service/board").await.1;
+    assert!(!theirs.contains(&late.to_string()), "another company's board is its own");
 }

@@ -1,0 +1,175 @@
+//! The supervisor board: open contacts, most urgent first, each with its SLA
+//! clock (amber near due, red overdue), filtered by type, subject, channel,
+//! team and owner. The rows refresh themselves (htmx) without a full reload.
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    http::HeaderMap,
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use chrono::Utc;
+use serde::Deserialize;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::{
+    complaints::{
+        db::Contact,
+        model::{CHANNELS, KINDS, SUBJECTS},
+        pages::ClockBadge,
+    },
+    sla::settings,
+    staff::{Permission, db as staff_db},
+    web::{
+        AppState,
+        auth::CurrentUser,
+        page::{Page, render},
+    },
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/service/board", get(board))
+}
+
+const ROWS: i64 = 100;
+/// Counting stops here; the board says "10000+" rather than scan a backlog.
+const COUNT_CAP: i64 = 10_000;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BoardFilter {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub channel: String,
+    #[serde(default)]
+    pub team: String,
+    #[serde(default)]
+    pub owner: String,
+}
+
+impl BoardFilter {
+    /// Adds the filter's conditions; unknown codes simply match nothing.
+    fn push_conditions(&self, q: &mut QueryBuilder<'_, Postgres>) {
+        for (column, value) in
+            [("kind", &self.kind), ("subject", &self.subject), ("channel", &self.channel), ("team", &self.team)]
+        {
+            if !value.is_empty() {
+                q.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Ok(owner) = Uuid::parse_str(&self.owner) {
+            q.push(" AND owner_id = ").push_bind(owner);
+        }
+    }
+}
+
+pub struct BoardRow {
+    pub c: Contact,
+    pub badge: Option<ClockBadge>,
+}
+
+async fn open_contacts(conn: &mut PgConnection, f: &BoardFilter) -> sqlx::Result<Vec<Contact>> {
+    let mut q = QueryBuilder::new(
+        "SELECT id, ref_no, kind, channel, subject, customer_id, customer_name, customer_account_no, caller_name, \
+         caller_phone, description, state, owner_id, owner_name, team, received_at, resolution, resolved_at, closed_at, \
+         satisfaction, clock, clock_started_at, clock_limit_minutes, clock_working_time, due_at, sla_breached, \
+         escalated_at, escalated_to_name, version FROM contact_rows WHERE state NOT IN ('resolved', 'closed')",
+    );
+    f.push_conditions(&mut q);
+    q.push(" ORDER BY due_at NULLS LAST, id LIMIT ").push_bind(ROWS);
+    q.build_query_as().fetch_all(conn).await
+}
+
+async fn count_overdue(conn: &mut PgConnection, f: &BoardFilter) -> sqlx::Result<i64> {
+    let mut q = QueryBuilder::new(
+        "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE state NOT IN ('resolved', 'closed') AND due_at < now()",
+    );
+    f.push_conditions(&mut q);
+    q.push(" LIMIT ").push_bind(COUNT_CAP).push(") capped");
+    q.build_query_scalar().fetch_one(conn).await
+}
+
+#[derive(askama::Template)]
+#[template(path = "service/board.html")]
+struct BoardPage {
+    p: Page,
+    f: BoardFilter,
+    rows: Vec<BoardRow>,
+    overdue: i64,
+    cap: i64,
+    staff: Vec<(Uuid, String)>,
+    teams: Vec<String>,
+}
+
+impl BoardPage {
+    fn kinds(&self) -> &'static [&'static str] {
+        &KINDS
+    }
+    fn subjects(&self) -> &'static [&'static str] {
+        &SUBJECTS
+    }
+    fn channels(&self) -> &'static [&'static str] {
+        &CHANNELS
+    }
+    fn query(&self) -> String {
+        serde_urlencoded::to_string([
+            ("kind", &self.f.kind),
+            ("subject", &self.f.subject),
+            ("channel", &self.f.channel),
+            ("team", &self.f.team),
+            ("owner", &self.f.owner),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "service/board_rows.html")]
+struct BoardRows {
+    p: Page,
+    rows: Vec<BoardRow>,
+    overdue: i64,
+    cap: i64,
+}
+
+async fn board(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Query(f): Query<BoardFilter>,
+) -> Result<Response, crate::web::error::AppError> {
+    user.require(Permission::SuperviseService)?;
+    let partial = headers.contains_key("hx-request");
+    let mut tx = user.tx(&state.db).await?;
+    let rules = settings::load_rules(&mut tx, user.tz).await?;
+    let contacts = open_contacts(&mut tx, &f).await?;
+    let overdue = count_overdue(&mut tx, &f).await?;
+    let (staff, teams) = if partial {
+        (Vec::new(), Vec::new())
+    } else {
+        let teams = sqlx::query_scalar!("SELECT DISTINCT team FROM users WHERE team <> '' ORDER BY team")
+            .fetch_all(&mut *tx)
+            .await?;
+        (staff_db::list_active(&mut tx).await?, teams)
+    };
+    tx.commit().await?;
+    let now = Utc::now();
+    let day = rules.calendar.working_day_length();
+    let rows = contacts
+        .into_iter()
+        .map(|c| {
+            let len = if c.clock_working_time { day } else { chrono::Duration::days(1) };
+            let badge = c.running_clock().map(|clock| ClockBadge::new(rules.status(clock, now), len));
+            BoardRow { c, badge }
+        })
+        .collect();
+    let p = Page::for_user(&user, "nav.board");
+    if partial {
+        return Ok(render(&BoardRows { p, rows, overdue, cap: COUNT_CAP })?.into_response());
+    }
+    Ok(Html(render(&BoardPage { p, f, rows, overdue, cap: COUNT_CAP, staff, teams })?.0).into_response())
+}
