@@ -31,4 +31,5 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::customers::api::router())
         .merge(crate::complaints::api::router())
+        .merge(crate::work_orders::api::router())
 }

@@ -18,6 +18,7 @@ pub mod staff;
 pub mod tenants;
 pub mod timeline;
 pub mod web;
+pub mod work_orders;
 pub mod workflow;
 
 pub use web::{AppState, app};

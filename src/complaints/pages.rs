@@ -19,8 +19,8 @@ use crate::{
         model::{CHANNELS, ContactDraft, KINDS, SATISFACTION, SUBJECTS},
         service::{self, Owner},
     },
-    service::{Acting, HistoryEntry, ItemType, history},
-    sla::{SlaStatus, settings},
+    service::{Acting, ClockBadge, HistoryEntry, ItemType, history},
+    sla::settings,
     staff::{Permission, db as staff_db},
     web::{
         AppState,
@@ -126,27 +126,6 @@ async fn create(
     }
 }
 
-/// A clock as a badge shows it: the status, with working days, hours and minutes.
-pub struct ClockBadge {
-    /// ok, near or overdue (the CSS class).
-    pub class: &'static str,
-    pub days: i64,
-    pub hours: i64,
-    pub minutes: i64,
-}
-
-impl ClockBadge {
-    pub fn new(status: SlaStatus, day_length: chrono::Duration) -> Self {
-        let (class, d) = match status {
-            SlaStatus::OnTime { left } => ("ok", left),
-            SlaStatus::NearDue { left } => ("near", left),
-            SlaStatus::Overdue { by } => ("overdue", by),
-        };
-        let (days, hours, minutes) = crate::sla::format_left(d, day_length);
-        Self { class, days, hours, minutes }
-    }
-}
-
 #[derive(askama::Template)]
 #[template(path = "contacts/show.html")]
 struct ShowPage {
@@ -191,7 +170,7 @@ async fn load_show(
     let visits = db::visits(&mut tx, id).await?;
     let staff = staff_db::list_active(&mut tx).await?;
     tx.commit().await?;
-    let badge = c.running_clock().map(|clock| ClockBadge::new(rules.status(clock, Utc::now()), day_length(&rules, &c)));
+    let badge = c.running_clock().map(|clock| ClockBadge::of(&rules, clock, Utc::now()));
     let may_act = user.role.can(Permission::SuperviseService) || c.owner_id.is_none_or(|o| Some(o) == user.user_id);
     let mut p = Page::for_user(user, "contacts.title");
     p.title = format!("{} · {}", c.ref_no, p.tc("contact_kind.", &c.kind));
@@ -209,10 +188,6 @@ async fn load_show(
         errors,
         notice,
     })
-}
-
-fn day_length(rules: &crate::sla::ServiceRules, c: &Contact) -> chrono::Duration {
-    if c.clock_working_time { rules.calendar.working_day_length() } else { chrono::Duration::days(1) }
 }
 
 async fn show(

@@ -112,17 +112,6 @@ async fn customer_exists(tx: &mut Tx, id: Uuid) -> sqlx::Result<bool> {
         .await
 }
 
-/// Only the owner, or a supervisor, acts on a contact. An unowned contact is
-/// taken by whoever acknowledges it.
-fn check_may_act(who: &Acting, contact: &Contact) -> Result<(), AppError> {
-    match contact.owner_id {
-        _ if who.supervises => Ok(()),
-        Some(owner) if Some(owner) == who.user_id => Ok(()),
-        None if who.user_id.is_some() => Ok(()),
-        _ => Err(AppError::Refused("not_owner")),
-    }
-}
-
 /// Applies `action` to the contact. With `version`, a contact changed since is
 /// refused (409) rather than changed twice.
 pub async fn act(
@@ -139,7 +128,7 @@ pub async fn act(
     if version.is_some_and(|v| v != contact.version) {
         return Err(AppError::Conflict("stale_item"));
     }
-    check_may_act(who, &contact)?;
+    who.check_may_act(contact.owner_id)?;
     let to = CONTACT.transition(&contact.state, action).map_err(|_| AppError::Conflict("illegal_transition"))?;
     let comment = comment.trim();
     let mut errors = FieldErrors::default();
@@ -237,7 +226,7 @@ pub async fn hand_over(
 ) -> Result<Contact, AppError> {
     db::lock(tx, id).await?;
     let contact = db::get(tx, id).await?;
-    check_may_act(who, &contact)?;
+    who.check_may_act(contact.owner_id)?;
     let mut errors = FieldErrors::default();
     let comment = comment.trim();
     if comment.is_empty() {

@@ -114,6 +114,7 @@ struct ShowPage {
     saved: bool,
     contact_errors: FieldErrors,
     open_contacts: Vec<crate::complaints::db::Contact>,
+    open_orders: Vec<crate::work_orders::db::WorkOrder>,
     timeline: Vec<crate::timeline::TimelineItem>,
 }
 
@@ -157,11 +158,24 @@ async fn load_show_page(
     let history = audit::list(&mut tx, &filter).await?;
     let refs = Refs::load(&mut tx).await?;
     let open_contacts = crate::complaints::db::for_customer(&mut tx, id, true).await?;
+    let open_orders = crate::work_orders::db::for_customer(&mut tx, id, true).await?;
     let timeline = crate::timeline::list(&mut tx, id, None, 20).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
-    Ok(ShowPage { p, customer, contacts, points, history, refs, saved, contact_errors, open_contacts, timeline })
+    Ok(ShowPage {
+        p,
+        customer,
+        contacts,
+        points,
+        history,
+        refs,
+        saved,
+        contact_errors,
+        open_contacts,
+        open_orders,
+        timeline,
+    })
 }
 
 /// The reference lists a form or page shows names from.

@@ -1,6 +1,7 @@
-//! The supervisor board: open contacts, most urgent first, each with its SLA
-//! clock (amber near due, red overdue), filtered by type, subject, channel,
-//! team and owner. The rows refresh themselves (htmx) without a full reload.
+//! The supervisor board: open contacts, most urgent first, and open work
+//! orders, green channel first, each with its SLA clock (amber near due, red
+//! overdue), filtered by type, subject, channel, team and owner. The rows
+//! refresh themselves (htmx) without a full reload.
 
 use axum::{
     Router,
@@ -18,14 +19,18 @@ use crate::{
     complaints::{
         db::Contact,
         model::{CHANNELS, KINDS, SUBJECTS},
-        pages::ClockBadge,
     },
+    service::ClockBadge,
     sla::settings,
     staff::{Permission, db as staff_db},
     web::{
         AppState,
         auth::CurrentUser,
         page::{Page, render},
+    },
+    work_orders::{
+        db::{self as orders_db, WorkOrder},
+        model::KINDS as ORDER_KINDS,
     },
 };
 
@@ -52,6 +57,18 @@ pub struct BoardFilter {
 }
 
 impl BoardFilter {
+    /// A work-order kind filters contacts out.
+    fn wants_contacts(&self) -> bool {
+        !ORDER_KINDS.contains(&self.kind.as_str())
+    }
+
+    /// Orders have no subject or channel: filtering by them, or by a contact kind, shows contacts only.
+    fn wants_orders(&self) -> bool {
+        (self.kind.is_empty() || ORDER_KINDS.contains(&self.kind.as_str()))
+            && self.subject.is_empty()
+            && self.channel.is_empty()
+    }
+
     /// Adds the filter's conditions; unknown codes simply match nothing.
     fn push_conditions(&self, q: &mut QueryBuilder<'_, Postgres>) {
         for (column, value) in
@@ -72,6 +89,11 @@ pub struct BoardRow {
     pub badge: Option<ClockBadge>,
 }
 
+pub struct OrderRow {
+    pub o: WorkOrder,
+    pub badge: Option<ClockBadge>,
+}
+
 async fn open_contacts(conn: &mut PgConnection, f: &BoardFilter) -> sqlx::Result<Vec<Contact>> {
     let mut q = QueryBuilder::new(
         "SELECT id, ref_no, kind, channel, subject, customer_id, customer_name, customer_account_no, caller_name, \
@@ -84,10 +106,20 @@ async fn open_contacts(conn: &mut PgConnection, f: &BoardFilter) -> sqlx::Result
     q.build_query_as().fetch_all(conn).await
 }
 
-async fn count_overdue(conn: &mut PgConnection, f: &BoardFilter) -> sqlx::Result<i64> {
-    let mut q = QueryBuilder::new(
-        "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE state NOT IN ('resolved', 'closed') AND due_at < now()",
-    );
+/// Open orders: green channel first, then priority, then deadline (the
+/// order of the `work_orders_open_queue` index).
+async fn open_orders(conn: &mut PgConnection, f: &BoardFilter) -> sqlx::Result<Vec<WorkOrder>> {
+    let mut q =
+        QueryBuilder::new(format!("SELECT {} FROM work_order_rows WHERE completed_at IS NULL", orders_db::COLUMNS));
+    f.push_conditions(&mut q);
+    q.push(" ORDER BY green_channel DESC, priority, due_at NULLS LAST, id LIMIT ").push_bind(ROWS);
+    q.build_query_as().fetch_all(conn).await
+}
+
+/// Overdue open items of a table, counted up to the cap.
+async fn count_overdue(conn: &mut PgConnection, f: &BoardFilter, table: &str, open: &str) -> sqlx::Result<i64> {
+    let mut q =
+        QueryBuilder::new(format!("SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {open} AND due_at < now()"));
     f.push_conditions(&mut q);
     q.push(" LIMIT ").push_bind(COUNT_CAP).push(") capped");
     q.build_query_scalar().fetch_one(conn).await
@@ -99,6 +131,7 @@ struct BoardPage {
     p: Page,
     f: BoardFilter,
     rows: Vec<BoardRow>,
+    orders: Vec<OrderRow>,
     overdue: i64,
     cap: i64,
     staff: Vec<(Uuid, String)>,
@@ -108,6 +141,9 @@ struct BoardPage {
 impl BoardPage {
     fn kinds(&self) -> &'static [&'static str] {
         &KINDS
+    }
+    fn order_kinds(&self) -> &'static [&'static str] {
+        &ORDER_KINDS
     }
     fn subjects(&self) -> &'static [&'static str] {
         &SUBJECTS
@@ -132,6 +168,7 @@ impl BoardPage {
 struct BoardRows {
     p: Page,
     rows: Vec<BoardRow>,
+    orders: Vec<OrderRow>,
     overdue: i64,
     cap: i64,
 }
@@ -146,8 +183,15 @@ async fn board(
     let partial = headers.contains_key("hx-request");
     let mut tx = user.tx(&state.db).await?;
     let rules = settings::load_rules(&mut tx, user.tz).await?;
-    let contacts = open_contacts(&mut tx, &f).await?;
-    let overdue = count_overdue(&mut tx, &f).await?;
+    let (mut contacts, mut orders, mut overdue) = (Vec::new(), Vec::new(), 0);
+    if f.wants_contacts() {
+        contacts = open_contacts(&mut tx, &f).await?;
+        overdue += count_overdue(&mut tx, &f, "contacts", "state NOT IN ('resolved', 'closed')").await?;
+    }
+    if f.wants_orders() {
+        orders = open_orders(&mut tx, &f).await?;
+        overdue += count_overdue(&mut tx, &f, "work_orders", "completed_at IS NULL").await?;
+    }
     let (staff, teams) = if partial {
         (Vec::new(), Vec::new())
     } else {
@@ -158,18 +202,23 @@ async fn board(
     };
     tx.commit().await?;
     let now = Utc::now();
-    let day = rules.calendar.working_day_length();
     let rows = contacts
         .into_iter()
         .map(|c| {
-            let len = if c.clock_working_time { day } else { chrono::Duration::days(1) };
-            let badge = c.running_clock().map(|clock| ClockBadge::new(rules.status(clock, now), len));
+            let badge = c.running_clock().map(|clock| ClockBadge::of(&rules, clock, now));
             BoardRow { c, badge }
+        })
+        .collect();
+    let orders = orders
+        .into_iter()
+        .map(|o| {
+            let badge = o.running_clock().map(|clock| ClockBadge::of(&rules, clock, now));
+            OrderRow { o, badge }
         })
         .collect();
     let p = Page::for_user(&user, "nav.board");
     if partial {
-        return Ok(render(&BoardRows { p, rows, overdue, cap: COUNT_CAP })?.into_response());
+        return Ok(render(&BoardRows { p, rows, orders, overdue, cap: COUNT_CAP })?.into_response());
     }
-    Ok(Html(render(&BoardPage { p, f, rows, overdue, cap: COUNT_CAP, staff, teams })?.0).into_response())
+    Ok(Html(render(&BoardPage { p, f, rows, orders, overdue, cap: COUNT_CAP, staff, teams })?.0).into_response())
 }

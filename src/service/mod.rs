@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     audit::Actor,
-    sla::{Limit, RunningClock, ServiceRules, settings},
+    sla::{Limit, RunningClock, ServiceRules, SlaStatus, settings},
     staff::Permission,
     web::auth::CurrentUser,
     workflow::{ClockStart, StateClock},
@@ -37,6 +37,19 @@ impl From<&CurrentUser> for Acting {
             user_id: user.user_id,
             supervises: user.role.can(Permission::SuperviseService),
             tz: user.tz,
+        }
+    }
+}
+
+impl Acting {
+    /// Only the owner, or a supervisor, acts on an item. An unowned item is
+    /// taken by the first member of staff who acts on it.
+    pub fn check_may_act(&self, owner_id: Option<Uuid>) -> Result<(), crate::web::error::AppError> {
+        match owner_id {
+            _ if self.supervises => Ok(()),
+            Some(owner) if Some(owner) == self.user_id => Ok(()),
+            None if self.user_id.is_some() => Ok(()),
+            _ => Err(crate::web::error::AppError::Refused("not_owner")),
         }
     }
 }
@@ -176,6 +189,30 @@ pub async fn start_clock(
         working_time: limit.working_time,
         due_at: Some(due),
     })
+}
+
+/// A clock as a badge shows it: the status, with working days, hours and minutes.
+pub struct ClockBadge {
+    /// ok, near or overdue (the CSS class).
+    pub class: &'static str,
+    pub days: i64,
+    pub hours: i64,
+    pub minutes: i64,
+}
+
+impl ClockBadge {
+    pub fn of(rules: &ServiceRules, clock: RunningClock, now: DateTime<Utc>) -> Self {
+        let (class, d) = match rules.status(clock, now) {
+            SlaStatus::OnTime { left } => ("ok", left),
+            SlaStatus::NearDue { left } => ("near", left),
+            SlaStatus::Overdue { by } => ("overdue", by),
+        };
+        // A round-the-clock limit counts whole days; a working-time one, working days.
+        let day_length =
+            if clock.limit.working_time { rules.calendar.working_day_length() } else { chrono::Duration::days(1) };
+        let (days, hours, minutes) = crate::sla::format_left(d, day_length);
+        Self { class, days, hours, minutes }
+    }
 }
 
 /// The month (first day) of an instant in the tenant's zone, for roll-ups.

@@ -236,11 +236,26 @@ mod completeness {
                 assert!(i.has(key), "{key} missing in {}", locale.code());
             }
             // Each family a template translates by code: every code of it exists.
-            let timeline_status: Vec<&str> =
-                crate::complaints::model::KINDS.iter().chain(crate::workflow::CONTACT.states).copied().collect();
-            let families: [(&str, &[&str]); 19] = [
+            let timeline_status: Vec<&str> = crate::complaints::model::KINDS
+                .iter()
+                .copied()
+                .chain(crate::workflow::ALL.iter().flat_map(|w| w.states.iter().copied()))
+                .collect();
+            let work_order_states: Vec<&str> =
+                [&crate::workflow::REPAIR, &crate::workflow::EXPANSION, &crate::workflow::TASK]
+                    .iter()
+                    .flat_map(|w| w.states.iter().copied())
+                    .collect();
+            let families: Vec<(&str, &[&str])> = vec![
                 ("timeline_status.", &timeline_status),
                 ("timeline_kind.", &["contact", "work_order"]),
+                ("work_order_kind.", &crate::work_orders::model::KINDS),
+                ("work_order_state.", &work_order_states),
+                ("priority.", &["1", "2", "3", "4"]),
+                ("area_type.", &crate::work_orders::model::AREA_TYPES),
+                ("customer_type.", &crate::work_orders::model::CUSTOMER_TYPES),
+                ("document.", &crate::work_orders::model::DOCUMENTS),
+                ("notice.", &["fault_reported", "repair_progress", "power_restored", "expansion_stage_changed"]),
                 // Error codes: every_error_code_is_translated_in_both_languages checks them.
                 ("err.", &[]),
                 ("contact_kind.", &crate::complaints::model::KINDS),

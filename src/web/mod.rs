@@ -52,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::home::router())
         .merge(crate::customers::pages::router())
         .merge(crate::complaints::pages::router())
+        .merge(crate::work_orders::pages::router())
         .merge(crate::service::board::router())
         .merge(crate::staff::pages::router())
         .merge(crate::staff::api_keys::router())

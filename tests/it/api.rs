@@ -105,13 +105,18 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "GET /api/v1/contacts/{id}",
             "GET /api/v1/customers",
             "GET /api/v1/customers/{id}",
+            "GET /api/v1/work-orders",
+            "GET /api/v1/work-orders/{id}",
             "PATCH /api/v1/customers/{id}",
             "POST /api/v1/contacts",
             "POST /api/v1/contacts/{id}/transitions",
             "POST /api/v1/customers",
+            "POST /api/v1/work-orders",
+            "POST /api/v1/work-orders/{id}/transitions",
         ]
     );
     assert!(doc["components"]["schemas"]["CustomerDraft"].is_object());
+    assert!(doc["components"]["schemas"]["WorkOrderDraft"].is_object());
     assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
     // Every documented operation is really served (not 404/405 without auth: 401).
     let client = reqwest::Client::new();

@@ -11,3 +11,4 @@ mod search;
 mod service;
 mod support;
 mod validation;
+mod work_orders;

@@ -130,6 +130,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> TestApp {
+        // Internal errors are logged; a failing test shows them.
+        let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("gridcrm=warn").try_init();
         let owner_url = fresh_database().await;
         let pool = db::app_pool(&owner_url, None, 8).await.expect("application pool");
         let alpha = seed_tenant(&pool, "alpha", "甲市供电公司", "11").await;

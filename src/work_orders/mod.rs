@@ -1,0 +1,9 @@
+//! Work orders (工单): fault repair, business expansion (业扩报装) stage by
+//! stage, and simpler tasks (meter checks, periodic visits, outage
+//! negotiation, paid maintenance), with SLA clocks and the green channel.
+
+pub mod api;
+pub mod db;
+pub mod model;
+pub mod pages;
+pub mod service;

@@ -1,0 +1,449 @@
+//! What a work order is made of, the checks on a new one, and what each step
+//! of its workflow needs (a crew to dispatch, a complete documents checklist to
+//! review, a supply plan, the customer's confirmation, a supply point to power
+//! on). No database, no HTTP.
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    complaints::model::{bounded_text, one_of},
+    customers::model::parse_capacity,
+    web::error::FieldErrors,
+    workflow::{EXPANSION, REPAIR, TASK, Workflow},
+};
+
+pub const KINDS: [&str; 6] =
+    ["repair", "expansion", "meter_check", "periodic_visit", "outage_negotiation", "paid_maintenance"];
+/// 1 urgent, 2 high, 3 normal, 4 low.
+pub const PRIORITIES: [i16; 4] = [1, 2, 3, 4];
+pub const AREA_TYPES: [&str; 3] = ["urban", "rural", "remote"];
+pub const CUSTOMER_TYPES: [&str; 4] = ["residential", "low_voltage", "hv_single", "hv_double"];
+/// Every document an expansion application may need.
+pub const DOCUMENTS: [&str; 6] =
+    ["application_form", "identity", "property_proof", "business_licence", "load_list", "site_plan"];
+/// Customer importance grades whose orders go through the green channel (绿色通道),
+/// besides customers tagged `vip`.
+pub const GREEN_CHANNEL_GRADES: [&str; 2] = ["special", "first"];
+pub const VIP_TAG: &str = "vip";
+
+pub fn workflow_of(kind: &str) -> &'static Workflow {
+    match kind {
+        "repair" => &REPAIR,
+        "expansion" => &EXPANSION,
+        _ => &TASK,
+    }
+}
+
+/// The documents the review of an expansion needs, by customer type: a
+/// household brings less than a high-voltage works.
+pub fn required_documents(customer_type: &str) -> &'static [&'static str] {
+    match customer_type {
+        "residential" => &DOCUMENTS[..3],
+        "low_voltage" => &DOCUMENTS[..5],
+        _ => &DOCUMENTS,
+    }
+}
+
+/// VIP-listed and important customers' orders jump the queue and are supervised.
+pub fn is_green_channel(importance: Option<&str>, tags: &[String]) -> bool {
+    importance.is_some_and(|g| GREEN_CHANNEL_GRADES.contains(&g)) || tags.iter().any(|t| t == VIP_TAG)
+}
+
+/// The variant of the SLA limit an order's clocks use: the area type for a
+/// repair's arrival, the customer type for an expansion stage.
+pub fn limit_variant<'a>(kind: &str, area_type: Option<&'a str>, customer_type: Option<&'a str>) -> &'a str {
+    match kind {
+        "repair" => area_type.unwrap_or(""),
+        "expansion" => customer_type.unwrap_or(""),
+        _ => "",
+    }
+}
+
+/// A work order as typed at the counter or sent by another system. Numbers
+/// that need exact decimals (coordinates, capacity) are strings.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct WorkOrderDraft {
+    /// repair, expansion, meter_check, periodic_visit, outage_negotiation or paid_maintenance.
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
+    pub customer_id: Option<String>,
+    /// The supply point concerned (for an expansion: the one whose capacity changes).
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
+    pub supply_point_id: Option<String>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// 1 urgent, 2 high, 3 normal (default), 4 low.
+    #[serde(default)]
+    pub priority: Option<i16>,
+    /// Repair: where the fault is.
+    #[serde(default)]
+    pub address: String,
+    /// Repair: optional coordinates, decimal degrees as strings.
+    #[serde(default)]
+    pub latitude: Option<String>,
+    #[serde(default)]
+    pub longitude: Option<String>,
+    /// Repair: urban, rural or remote (sets the arrival limit).
+    #[serde(default)]
+    pub area_type: Option<String>,
+    /// Repair: the reading route whose customers are affected, by code.
+    #[serde(default)]
+    pub affected_route: Option<String>,
+    #[serde(default)]
+    pub affected_transformer: String,
+    #[serde(default)]
+    pub affected_area: String,
+    /// Expansion: residential, low_voltage, hv_single or hv_double.
+    #[serde(default)]
+    pub customer_type: Option<String>,
+    /// Expansion: the supply point's capacity after the work, in kVA, e.g. "630".
+    #[serde(default)]
+    pub requested_capacity_kva: Option<String>,
+    /// API only: the username of the staff member who owns the order.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidWorkOrder {
+    pub kind: String,
+    pub customer_id: Option<Uuid>,
+    pub supply_point_id: Option<Uuid>,
+    pub title: String,
+    pub description: String,
+    pub priority: i16,
+    pub address: String,
+    pub latitude: Option<Decimal>,
+    pub longitude: Option<Decimal>,
+    pub area_type: Option<String>,
+    pub affected_route: Option<String>,
+    pub affected_transformer: String,
+    pub affected_area: String,
+    pub customer_type: Option<String>,
+    pub requested_capacity_kva: Option<Decimal>,
+}
+
+fn filled(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+pub fn parse_id(
+    value: &Option<String>,
+    field: &'static str,
+    code: &'static str,
+    errors: &mut FieldErrors,
+) -> Option<Uuid> {
+    let raw = filled(value)?;
+    let parsed = Uuid::parse_str(raw).ok();
+    if parsed.is_none() {
+        errors.add(field, code);
+    }
+    parsed
+}
+
+fn coordinate(value: &Option<String>, limit: i64, field: &'static str, errors: &mut FieldErrors) -> Option<Decimal> {
+    let raw = filled(value)?;
+    match raw.parse::<Decimal>() {
+        Ok(v) if v.abs() <= Decimal::from(limit) => Some(v.round_dp(6)),
+        _ => {
+            errors.add(field, "coordinate_range");
+            None
+        }
+    }
+}
+
+/// Checks a new order; the kind decides which fields are required.
+pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let kind = one_of(&draft.kind, &KINDS, "kind", &mut errors);
+    let customer_id = parse_id(&draft.customer_id, "customer_id", "unknown_customer", &mut errors);
+    let supply_point_id = parse_id(&draft.supply_point_id, "supply_point_id", "unknown_supply_point", &mut errors);
+    let title = bounded_text(&draft.title, 200, "title", true, &mut errors);
+    let description = bounded_text(&draft.description, 4000, "description", false, &mut errors);
+    let priority = draft.priority.unwrap_or(3);
+    if !PRIORITIES.contains(&priority) {
+        errors.add("priority", "unknown_code");
+    }
+    let address = bounded_text(&draft.address, 300, "address", kind == "repair", &mut errors);
+    let latitude = coordinate(&draft.latitude, 90, "latitude", &mut errors);
+    let longitude = coordinate(&draft.longitude, 180, "longitude", &mut errors);
+    if latitude.is_some() != longitude.is_some() && !errors.has("latitude") && !errors.has("longitude") {
+        errors.add(if latitude.is_none() { "latitude" } else { "longitude" }, "coordinates_in_pairs");
+    }
+    let area_type = match (kind.as_str(), filled(&draft.area_type)) {
+        ("repair", None) => {
+            errors.add("area_type", "required");
+            None
+        }
+        (_, Some(a)) => Some(one_of(a, &AREA_TYPES, "area_type", &mut errors)),
+        (_, None) => None,
+    };
+    let customer_type = match (kind.as_str(), filled(&draft.customer_type)) {
+        ("expansion", None) => {
+            errors.add("customer_type", "required");
+            None
+        }
+        (_, Some(t)) => Some(one_of(t, &CUSTOMER_TYPES, "customer_type", &mut errors)),
+        (_, None) => None,
+    };
+    let requested_capacity_kva = match (kind.as_str(), filled(&draft.requested_capacity_kva)) {
+        ("expansion", None) => {
+            errors.add("requested_capacity_kva", "required");
+            None
+        }
+        (_, Some(raw)) => {
+            let parsed = parse_capacity(raw).filter(|c| *c > Decimal::ZERO);
+            if parsed.is_none() {
+                errors.add("requested_capacity_kva", "capacity_format");
+            }
+            parsed
+        }
+        (_, None) => None,
+    };
+    // An expansion changes a customer's connection: it needs the customer.
+    if kind == "expansion" && customer_id.is_none() && !errors.has("customer_id") {
+        errors.add("customer_id", "required");
+    }
+    let affected_transformer =
+        bounded_text(&draft.affected_transformer, 100, "affected_transformer", false, &mut errors);
+    let affected_area = bounded_text(&draft.affected_area, 200, "affected_area", false, &mut errors);
+    errors.finish(ValidWorkOrder {
+        kind,
+        customer_id,
+        supply_point_id,
+        title,
+        description,
+        priority,
+        address,
+        latitude,
+        longitude,
+        area_type,
+        affected_route: filled(&draft.affected_route).map(str::to_owned),
+        affected_transformer,
+        affected_area,
+        customer_type,
+        requested_capacity_kva,
+    })
+}
+
+/// What a step may carry besides its comment.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct StepInput {
+    /// The action: an edge of the order's workflow.
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub comment: String,
+    /// The order's version this is based on; a changed order answers 409.
+    #[serde(default)]
+    pub version: Option<i32>,
+    /// Repair `dispatch`: the crew sent.
+    #[serde(default)]
+    pub crew: Option<String>,
+    /// Expansion `review`: the documents received (the checklist).
+    #[serde(default)]
+    pub documents: Vec<String>,
+    /// Expansion `draft_plan`: the supply plan.
+    #[serde(default)]
+    pub supply_plan: Option<String>,
+    /// Expansion `agree_plan`: who confirmed the plan for the customer.
+    #[serde(default)]
+    pub confirmed_by: Option<String>,
+    /// Expansion `power_on`: the supply point, when the order names none yet.
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
+    pub supply_point_id: Option<String>,
+}
+
+/// The data a checked step writes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepData {
+    pub crew: Option<String>,
+    pub documents: Option<Vec<String>>,
+    pub supply_plan: Option<String>,
+    pub confirmed_by: Option<String>,
+    pub supply_point_id: Option<Uuid>,
+}
+
+/// The order as far as checking a step needs it.
+pub struct OrderFacts<'a> {
+    pub kind: &'a str,
+    pub customer_type: Option<&'a str>,
+    pub supply_point_id: Option<Uuid>,
+}
+
+/// Checks what `action` needs on this order. The edge itself is checked by
+/// the workflow; this is what a clerk must fill in for it.
+pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let mut data = StepData::default();
+    let comment = input.comment.trim();
+    if comment.chars().count() > 2000 {
+        errors.add("comment", "too_long");
+    }
+    match (order.kind, input.action.as_str()) {
+        ("repair", "dispatch") => {
+            data.crew = Some(bounded_text(input.crew.as_deref().unwrap_or(""), 100, "crew", true, &mut errors));
+        }
+        ("repair", "restore") | (_, "cancel") if comment.is_empty() => {
+            // What was done, or why it was dropped, is what the customer will ask.
+            errors.add("comment", "comment_required");
+        }
+        ("expansion", "review") => {
+            let mut documents: Vec<String> = Vec::new();
+            for d in &input.documents {
+                if !DOCUMENTS.contains(&d.as_str()) {
+                    errors.add("documents", "unknown_code");
+                } else if !documents.contains(d) {
+                    documents.push(d.clone());
+                }
+            }
+            let required = required_documents(order.customer_type.unwrap_or(""));
+            if required.iter().any(|r| !documents.iter().any(|d| d == r)) && !errors.has("documents") {
+                errors.add("documents", "documents_incomplete");
+            }
+            data.documents = Some(documents);
+        }
+        ("expansion", "draft_plan") => {
+            data.supply_plan =
+                Some(bounded_text(input.supply_plan.as_deref().unwrap_or(""), 4000, "supply_plan", true, &mut errors));
+        }
+        ("expansion", "agree_plan") => {
+            data.confirmed_by =
+                Some(bounded_text(input.confirmed_by.as_deref().unwrap_or(""), 100, "confirmed_by", true, &mut errors));
+        }
+        ("expansion", "power_on") => {
+            let chosen = parse_id(&input.supply_point_id, "supply_point_id", "unknown_supply_point", &mut errors);
+            data.supply_point_id = chosen.or(order.supply_point_id);
+            if data.supply_point_id.is_none() && !errors.has("supply_point_id") {
+                // The new capacity has to land on a supply point.
+                errors.add("supply_point_id", "required");
+            }
+        }
+        _ => {}
+    }
+    errors.finish(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repair() -> WorkOrderDraft {
+        WorkOrderDraft {
+            kind: "repair".into(),
+            title: "No power in building 3".into(),
+            address: "Jianshe Rd 12".into(),
+            area_type: Some("urban".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_repair_needs_an_address_and_an_area_type() {
+        let valid = validate(&repair()).unwrap();
+        assert_eq!(valid.priority, 3);
+        assert_eq!(valid.area_type.as_deref(), Some("urban"));
+        let errors = validate(&WorkOrderDraft { address: String::new(), area_type: None, ..repair() }).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(fields, vec![("address", "required"), ("area_type", "required")]);
+    }
+
+    #[test]
+    fn an_expansion_needs_customer_type_capacity_and_customer() {
+        let draft = WorkOrderDraft { kind: "expansion".into(), title: "New workshop".into(), ..Default::default() };
+        let errors = validate(&draft).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            fields,
+            vec![("customer_type", "required"), ("requested_capacity_kva", "required"), ("customer_id", "required")]
+        );
+        let ok = WorkOrderDraft {
+            customer_id: Some(Uuid::nil().to_string()),
+            customer_type: Some("hv_single".into()),
+            requested_capacity_kva: Some("630".into()),
+            ..draft
+        };
+        assert_eq!(validate(&ok).unwrap().requested_capacity_kva, Some(Decimal::from(630)));
+    }
+
+    #[test]
+    fn bad_numbers_are_named() {
+        let draft = WorkOrderDraft {
+            priority: Some(9),
+            latitude: Some("91".into()),
+            longitude: Some("120.5".into()),
+            requested_capacity_kva: Some("-5".into()),
+            ..repair()
+        };
+        let errors = validate(&draft).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("priority", "unknown_code"),
+                ("latitude", "coordinate_range"),
+                ("requested_capacity_kva", "capacity_format")
+            ]
+        );
+        let half = WorkOrderDraft { latitude: Some("31.2".into()), ..repair() };
+        assert!(validate(&half).unwrap_err().has("longitude"));
+    }
+
+    #[test]
+    fn green_channel_is_for_vip_and_important_customers() {
+        assert!(is_green_channel(Some("special"), &[]));
+        assert!(is_green_channel(Some("first"), &[]));
+        assert!(is_green_channel(None, &["vip".to_owned()]));
+        assert!(!is_green_channel(Some("second"), &["arrears".to_owned()]));
+        assert!(!is_green_channel(None, &[]));
+    }
+
+    fn expansion(customer_type: &'static str) -> OrderFacts<'static> {
+        OrderFacts { kind: "expansion", customer_type: Some(customer_type), supply_point_id: None }
+    }
+
+    #[test]
+    fn review_needs_the_documents_of_the_customer_type() {
+        let step = |docs: &[&str]| StepInput {
+            action: "review".into(),
+            documents: docs.iter().map(|d| d.to_string()).collect(),
+            ..Default::default()
+        };
+        let household = ["application_form", "identity", "property_proof"];
+        assert!(check_step(&expansion("residential"), &step(&household)).is_ok());
+        let errors = check_step(&expansion("hv_single"), &step(&household)).unwrap_err();
+        assert!(errors.iter().any(|e| e.field == "documents" && e.code == "documents_incomplete"));
+        let errors = check_step(&expansion("residential"), &step(&["application_form", "selfie"])).unwrap_err();
+        assert!(errors.iter().any(|e| e.code == "unknown_code"));
+    }
+
+    #[test]
+    fn steps_ask_for_what_they_record() {
+        let input = |action: &str| StepInput { action: action.into(), ..Default::default() };
+        let repair = OrderFacts { kind: "repair", customer_type: None, supply_point_id: None };
+        assert!(check_step(&repair, &input("dispatch")).unwrap_err().has("crew"));
+        assert!(check_step(&repair, &input("restore")).unwrap_err().has("comment"));
+        assert!(check_step(&repair, &input("arrive")).is_ok());
+        assert!(check_step(&expansion("residential"), &input("draft_plan")).unwrap_err().has("supply_plan"));
+        assert!(check_step(&expansion("residential"), &input("agree_plan")).unwrap_err().has("confirmed_by"));
+        assert!(check_step(&expansion("residential"), &input("power_on")).unwrap_err().has("supply_point_id"));
+        let point = Uuid::now_v7();
+        let with_point = OrderFacts { supply_point_id: Some(point), ..expansion("residential") };
+        assert_eq!(check_step(&with_point, &input("power_on")).unwrap().supply_point_id, Some(point));
+    }
+
+    #[test]
+    fn the_limit_variant_follows_the_kind() {
+        assert_eq!(limit_variant("repair", Some("rural"), None), "rural");
+        assert_eq!(limit_variant("expansion", None, Some("hv_double")), "hv_double");
+        assert_eq!(limit_variant("meter_check", Some("rural"), Some("hv_double")), "");
+    }
+}
