@@ -5,6 +5,7 @@ rust_i18n::i18n!("locales", fallback = "en");
 
 pub mod api;
 pub mod audit;
+pub mod billing;
 pub mod complaints;
 pub mod config;
 pub mod customers;
