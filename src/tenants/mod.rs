@@ -94,6 +94,7 @@ pub async fn create(pool: &PgPool, t: &ValidTenant, actor: &Actor) -> Result<Uui
         .await?;
     reference::install_defaults(&mut tx).await?;
     sqlx::query!("SELECT gridcrm_install_service_defaults($1)", id).fetch_one(&mut *tx).await?;
+    sqlx::query!("SELECT gridcrm_install_billing_defaults($1)", id).fetch_one(&mut *tx).await?;
     let after = serde_json::json!({"slug": t.slug, "name": t.name, "time_zone": t.time_zone, "account_prefix": t.account_prefix});
     audit::record(
         &mut tx,
