@@ -519,7 +519,10 @@ mod tests {
         let good = tou_segment(dec!(300), dec!(400), dec!(300), dec!(100), dec!(100));
         let bill = november(&[good], std::slice::from_ref(&tariff), Some(dec!(1000))).unwrap();
         assert_eq!(bill.lines.last().unwrap().amount, dec!(-637.50));
-        assert_eq!(november(std::slice::from_ref(&segment), std::slice::from_ref(&tariff), None), Err(BillError::MissingCapacity));
+        assert_eq!(
+            november(std::slice::from_ref(&segment), std::slice::from_ref(&tariff), None),
+            Err(BillError::MissingCapacity)
+        );
         let mut no_reactive = segment;
         no_reactive.end.reactive = None;
         assert_eq!(november(&[no_reactive], &[tariff], Some(dec!(1000))), Err(BillError::MissingReactive));
