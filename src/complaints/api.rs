@@ -14,9 +14,9 @@ use crate::{
     complaints::{
         db::{self, Contact},
         model::ContactDraft,
-        service::{self, Owner},
+        service,
     },
-    service::{Acting, HistoryEntry, ItemType, history},
+    service::{Acting, HistoryEntry, ItemType, Owner, history},
     staff::Permission,
     web::{AppState, api_json::ApiJson, auth::CurrentUser, error::AppError, error::FieldErrors},
     workflow::CONTACT,
@@ -91,11 +91,7 @@ async fn create_contact(
     ApiJson(draft): ApiJson<ContactDraft>,
 ) -> Result<(StatusCode, Json<Contact>), AppError> {
     user.require(Permission::HandleService)?;
-    let owner = match (&draft.owner, user.user_id) {
-        (Some(name), _) => Owner::Username(name.clone()),
-        (None, Some(_)) => Owner::Receiver,
-        (None, None) => Owner::Unassigned,
-    };
+    let owner = Owner::for_api(draft.owner.as_ref(), &user);
     let mut tx = user.tx(&state.db).await?;
     let contact = service::create(&mut tx, &Acting::from(&user), &draft, owner, Utc::now()).await?;
     tx.commit().await?;

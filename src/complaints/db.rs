@@ -304,15 +304,3 @@ pub async fn visits_due_for(
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.ref_no, r.created_at)).collect())
 }
-
-/// An active staff member of the tenant, with their team.
-pub async fn staff_member(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<(Uuid, String, String)>> {
-    let row = sqlx::query!("SELECT id, display_name, team FROM users WHERE id = $1 AND active", id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(|r| (r.id, r.display_name, r.team)))
-}
-
-pub async fn staff_by_username(conn: &mut PgConnection, username: &str) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!("SELECT id FROM users WHERE username = $1 AND active", username).fetch_optional(conn).await
-}

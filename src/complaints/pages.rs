@@ -17,9 +17,9 @@ use crate::{
     complaints::{
         db::{self, Contact, ReturnVisit},
         model::{CHANNELS, ContactDraft, KINDS, SATISFACTION, SUBJECTS},
-        service::{self, Owner},
+        service,
     },
-    service::{Acting, ClockBadge, HistoryEntry, ItemType, history},
+    service::{Acting, ClockBadge, HistoryEntry, ItemType, Owner, history},
     sla::settings,
     staff::{Permission, db as staff_db},
     web::{
@@ -200,25 +200,16 @@ async fn show(
     render(&load_show(&state, &user, id, q.saved, FieldErrors::default(), None).await?)
 }
 
-/// A refused change shows the contact again with the reason, rather than an error page.
 async fn after_change(
     state: &AppState,
     user: &CurrentUser,
     id: Uuid,
     result: Result<(), AppError>,
 ) -> Result<Response, AppError> {
-    match result {
-        Ok(()) => Ok(Redirect::to(&format!("/contacts/{id}?saved=true")).into_response()),
-        Err(AppError::Invalid(errors)) => {
-            let page = load_show(state, user, id, false, errors, None).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
-        }
-        Err(AppError::Conflict(code)) => {
-            let page = load_show(state, user, id, false, FieldErrors::default(), Some(code)).await?;
-            Ok((StatusCode::CONFLICT, render(&page)?).into_response())
-        }
-        Err(other) => Err(other),
-    }
+    crate::service::pages::after_change(result, &format!("/contacts/{id}"), |errors, notice| {
+        load_show(state, user, id, false, errors, notice)
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -11,22 +11,12 @@ use crate::{
         model::{self, ContactDraft, DISSATISFIED_AT_MOST},
     },
     db::Tx,
-    service::{self, Acting, ClockColumns, Event, ItemType, month_of},
+    service::{self, Acting, ClockColumns, Event, ItemType, Owner, month_of},
     sla::settings,
     timeline,
     web::error::{AppError, FieldErrors},
     workflow::{CONTACT, ClockChange, clock_change},
 };
-
-/// Who will own a new contact.
-pub enum Owner {
-    /// The person registering it (first-inquiry responsibility).
-    Receiver,
-    /// A named member of staff (the call centre says who took the call).
-    Username(String),
-    /// Nobody yet: the first person to acknowledge it takes it.
-    Unassigned,
-}
 
 pub async fn create(
     tx: &mut Tx,
@@ -45,24 +35,11 @@ pub async fn create(
     {
         errors.add("customer_id", "unknown_customer");
     }
-    let owner_id = match owner {
-        Owner::Receiver => who.user_id,
-        Owner::Username(name) => {
-            let found = db::staff_by_username(tx, name.trim()).await?;
-            if found.is_none() {
-                errors.add("owner", "unknown_user");
-            }
-            found
-        }
-        Owner::Unassigned => None,
-    };
+    let owner_id = owner.resolve(tx, who, &mut errors).await?;
     let Some(valid) = valid.filter(|_| errors.is_empty()) else {
         return Err(errors.into());
     };
-    let team = match owner_id {
-        Some(id) => db::staff_member(tx, id).await?.map(|m| m.2).unwrap_or_default(),
-        None => String::new(),
-    };
+    let team = service::team_of(tx, owner_id).await?;
     let rules = settings::load_rules(tx, who.tz).await?;
     let state_clock = CONTACT.clock_of(CONTACT.initial).expect("a received contact has a clock");
     let clock =
@@ -152,10 +129,7 @@ pub async fn act(
     };
     let missed = contact.due_at.is_some_and(|due| now > due);
     // An unowned contact belongs to whoever acknowledges it.
-    let claim = match (contact.owner_id, who.user_id) {
-        (None, Some(user)) => db::staff_member(tx, user).await?.map(|m| (m.0, m.2)),
-        _ => None,
-    };
+    let claim = service::claimant(tx, contact.owner_id, who).await?;
     let changed = db::change_state(
         tx,
         StateChange {
@@ -233,7 +207,7 @@ pub async fn hand_over(
         // A formal handover says why, so the next owner knows where things stand.
         errors.add("comment", "handover_reason_required");
     }
-    let target = db::staff_member(tx, to_user).await?;
+    let target = service::staff_member(tx, to_user).await?;
     match &target {
         None => errors.add("to_user", "unknown_user"),
         Some((id, _, _)) if Some(*id) == contact.owner_id => errors.add("to_user", "already_owner"),

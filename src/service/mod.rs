@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod escalation;
+pub mod pages;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -52,6 +53,80 @@ impl Acting {
             _ => Err(crate::web::error::AppError::Refused("not_owner")),
         }
     }
+}
+
+/// Who will own a new contact or order.
+pub enum Owner {
+    /// The person registering it (first-inquiry responsibility).
+    Receiver,
+    /// A named member of staff (the call centre says who took the call).
+    Username(String),
+    /// Nobody yet: the first person to act on it takes it.
+    Unassigned,
+}
+
+impl Owner {
+    /// For the API: the agent the caller names, else the signed-in caller, else
+    /// nobody (an API key acts for no person).
+    pub fn for_api(named: Option<&String>, user: &CurrentUser) -> Self {
+        match (named, user.user_id) {
+            (Some(name), _) => Owner::Username(name.clone()),
+            (None, Some(_)) => Owner::Receiver,
+            (None, None) => Owner::Unassigned,
+        }
+    }
+
+    /// The owner's id; an unknown username is an error on the `owner` field.
+    pub async fn resolve(
+        self,
+        conn: &mut PgConnection,
+        who: &Acting,
+        errors: &mut crate::web::error::FieldErrors,
+    ) -> sqlx::Result<Option<Uuid>> {
+        Ok(match self {
+            Owner::Receiver => who.user_id,
+            Owner::Username(name) => {
+                let found = staff_by_username(conn, name.trim()).await?;
+                if found.is_none() {
+                    errors.add("owner", "unknown_user");
+                }
+                found
+            }
+            Owner::Unassigned => None,
+        })
+    }
+}
+
+/// An active staff member of the tenant: (id, display name, team).
+pub async fn staff_member(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<(Uuid, String, String)>> {
+    let row = sqlx::query!("SELECT id, display_name, team FROM users WHERE id = $1 AND active", id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| (r.id, r.display_name, r.team)))
+}
+
+pub async fn staff_by_username(conn: &mut PgConnection, username: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!("SELECT id FROM users WHERE username = $1 AND active", username).fetch_optional(conn).await
+}
+
+/// The team of an item's owner ('' when nobody owns it).
+pub async fn team_of(conn: &mut PgConnection, owner: Option<Uuid>) -> sqlx::Result<String> {
+    Ok(match owner {
+        Some(id) => staff_member(conn, id).await?.map(|m| m.2).unwrap_or_default(),
+        None => String::new(),
+    })
+}
+
+/// The member of staff who takes an unowned item by acting on it: (id, team).
+pub async fn claimant(
+    conn: &mut PgConnection,
+    owner: Option<Uuid>,
+    who: &Acting,
+) -> sqlx::Result<Option<(Uuid, String)>> {
+    Ok(match (owner, who.user_id) {
+        (None, Some(user)) => staff_member(conn, user).await?.map(|m| (m.0, m.2)),
+        _ => None,
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,8 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    complaints::service::Owner,
-    service::{Acting, HistoryEntry, ItemType, history},
+    service::{Acting, HistoryEntry, ItemType, Owner, history},
     staff::Permission,
     web::{AppState, api_json::ApiJson, auth::CurrentUser, error::AppError, error::FieldErrors},
     work_orders::{
@@ -110,11 +109,7 @@ async fn create_order(
     ApiJson(draft): ApiJson<WorkOrderDraft>,
 ) -> Result<(StatusCode, Json<WorkOrder>), AppError> {
     user.require(Permission::HandleService)?;
-    let owner = match (&draft.owner, user.user_id) {
-        (Some(name), _) => Owner::Username(name.clone()),
-        (None, Some(_)) => Owner::Receiver,
-        (None, None) => Owner::Unassigned,
-    };
+    let owner = Owner::for_api(draft.owner.as_ref(), &user);
     let mut tx = user.tx(&state.db).await?;
     let order = service::create(&mut tx, &Acting::from(&user), &draft, owner, Utc::now()).await?;
     tx.commit().await?;

@@ -14,8 +14,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    complaints::service::Owner,
-    service::{Acting, ClockBadge, HistoryEntry, ItemType, history},
+    service::{Acting, ClockBadge, HistoryEntry, ItemType, Owner, history},
     sla::settings,
     staff::Permission,
     web::{
@@ -253,18 +252,10 @@ async fn after_change(
     id: Uuid,
     result: Result<(), AppError>,
 ) -> Result<Response, AppError> {
-    match result {
-        Ok(()) => Ok(Redirect::to(&format!("/work-orders/{id}?saved=true")).into_response()),
-        Err(AppError::Invalid(errors)) => {
-            let page = load_show(state, user, id, false, errors, None).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
-        }
-        Err(AppError::Conflict(code)) => {
-            let page = load_show(state, user, id, false, FieldErrors::default(), Some(code)).await?;
-            Ok((StatusCode::CONFLICT, render(&page)?).into_response())
-        }
-        Err(other) => Err(other),
-    }
+    crate::service::pages::after_change(result, &format!("/work-orders/{id}"), |errors, notice| {
+        load_show(state, user, id, false, errors, notice)
+    })
+    .await
 }
 
 async fn act(

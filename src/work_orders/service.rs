@@ -9,9 +9,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    complaints::{db as contacts_db, service::Owner},
     db::Tx,
-    service::{self, Acting, ClockColumns, Event, ItemType, month_of},
+    service::{self, Acting, ClockColumns, Event, ItemType, Owner, month_of},
     sla::settings,
     timeline,
     web::error::{AppError, FieldErrors},
@@ -59,24 +58,11 @@ pub async fn create(
             }
         }
     }
-    let owner_id = match owner {
-        Owner::Receiver => who.user_id,
-        Owner::Username(name) => {
-            let found = contacts_db::staff_by_username(tx, name.trim()).await?;
-            if found.is_none() {
-                errors.add("owner", "unknown_user");
-            }
-            found
-        }
-        Owner::Unassigned => None,
-    };
+    let owner_id = owner.resolve(tx, who, &mut errors).await?;
     let Some(valid) = valid.filter(|_| errors.is_empty()) else {
         return Err(errors.into());
     };
-    let team = match owner_id {
-        Some(id) => contacts_db::staff_member(tx, id).await?.map(|m| m.2).unwrap_or_default(),
-        None => String::new(),
-    };
+    let team = service::team_of(tx, owner_id).await?;
     let workflow = workflow_of(&valid.kind);
     let variant = limit_variant(&valid.kind, valid.area_type.as_deref(), valid.customer_type.as_deref());
     let rules = settings::load_rules(tx, who.tz).await?;
@@ -220,10 +206,7 @@ pub async fn act(
         let minutes = rules.calendar.between(started, now).num_minutes();
         db::add_stage_time(tx, month_of(now, who.tz), customer_type, &order.state, minutes).await?;
     }
-    let claim = match (order.owner_id, who.user_id) {
-        (None, Some(user)) => contacts_db::staff_member(tx, user).await?.map(|m| (m.0, m.2)),
-        _ => None,
-    };
+    let claim = service::claimant(tx, order.owner_id, who).await?;
     let finished = workflow.is_finished(to);
     let changed = db::change_state(
         tx,
