@@ -18,7 +18,13 @@ use crate::{
     },
     service::{Acting, HistoryEntry, ItemType, Owner, history},
     staff::Permission,
-    web::{AppState, api_json::ApiJson, auth::CurrentUser, error::AppError, error::FieldErrors},
+    web::{
+        AppState,
+        api_json::ApiJson,
+        auth::CurrentUser,
+        error::{AppError, FieldErrors},
+        paging::{next_cursor, page_size},
+    },
     workflow::CONTACT,
 };
 
@@ -58,10 +64,7 @@ async fn list_contacts(
 ) -> Result<Json<ContactPage>, AppError> {
     user.require(Permission::HandleService)?;
     let mut errors = FieldErrors::default();
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        errors.add("limit", "limit_range");
-    }
+    let limit = page_size(params.limit, &mut errors);
     if params.state.as_deref().is_some_and(|s| !CONTACT.states.contains(&s)) {
         errors.add("state", "unknown_code");
     }
@@ -72,10 +75,7 @@ async fn list_contacts(
     let mut items =
         db::search(&mut tx, params.customer, params.state.as_deref(), params.before.as_deref(), limit + 1).await?;
     tx.commit().await?;
-    let next_before = (items.len() as i64 > limit).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|c| c.ref_no.clone()).unwrap_or_default()
-    });
+    let next_before = next_cursor(&mut items, limit, |c| c.ref_no.clone());
     Ok(Json(ContactPage { items, next_before }))
 }
 

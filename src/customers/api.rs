@@ -51,10 +51,9 @@ async fn list_customers(
     Query(params): Query<ListParams>,
 ) -> Result<Json<CustomerPage>, AppError> {
     user.require(Permission::ReadCustomers)?;
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        let mut errors = crate::web::error::FieldErrors::default();
-        errors.add("limit", "limit_range");
+    let mut errors = crate::web::error::FieldErrors::default();
+    let limit = crate::web::paging::page_size(params.limit, &mut errors);
+    if !errors.is_empty() {
         return Err(errors.into());
     }
     let after = params.after.unwrap_or_default();
@@ -64,10 +63,7 @@ async fn list_customers(
         None => db::list(&mut tx, &after, limit + 1).await?,
     };
     tx.commit().await?;
-    let next_after = (items.len() as i64 > limit).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|c| c.account_no.clone()).unwrap_or_default()
-    });
+    let next_after = crate::web::paging::next_cursor(&mut items, limit, |c| c.account_no.clone());
     Ok(Json(CustomerPage { items, next_after }))
 }
 

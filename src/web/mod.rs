@@ -8,6 +8,7 @@ pub mod i18n;
 pub mod login;
 pub mod ops;
 pub mod page;
+pub mod paging;
 
 use std::{sync::Arc, time::Duration};
 

@@ -14,7 +14,13 @@ use uuid::Uuid;
 use crate::{
     service::{Acting, HistoryEntry, ItemType, Owner, history},
     staff::Permission,
-    web::{AppState, api_json::ApiJson, auth::CurrentUser, error::AppError, error::FieldErrors},
+    web::{
+        AppState,
+        api_json::ApiJson,
+        auth::CurrentUser,
+        error::{AppError, FieldErrors},
+        paging::{next_cursor, page_size},
+    },
     work_orders::{
         db::{self, WorkOrder},
         model::{KINDS, StepInput, WorkOrderDraft, workflow_of},
@@ -61,10 +67,7 @@ async fn list_orders(
 ) -> Result<Json<WorkOrderPage>, AppError> {
     user.require(Permission::HandleService)?;
     let mut errors = FieldErrors::default();
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        errors.add("limit", "limit_range");
-    }
+    let limit = page_size(params.limit, &mut errors);
     if params.kind.as_deref().is_some_and(|k| !KINDS.contains(&k)) {
         errors.add("kind", "unknown_code");
     }
@@ -89,10 +92,7 @@ async fn list_orders(
     )
     .await?;
     tx.commit().await?;
-    let next_before = (items.len() as i64 > limit).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|o| o.ref_no.clone()).unwrap_or_default()
-    });
+    let next_before = next_cursor(&mut items, limit, |o| o.ref_no.clone());
     Ok(Json(WorkOrderPage { items, next_before }))
 }
 
