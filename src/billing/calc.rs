@@ -333,6 +333,77 @@ pub fn calculate(input: &BillInput<'_>) -> Result<Bill, BillError> {
     Ok(Bill { lines, energy_kwh: used.total, power_factor: pf, total })
 }
 
+/// A declared register rollover: the end reading counted past 10^digits, for
+/// each register that reads lower than at the start. Without a declaration
+/// (or with a register that did not go down) the reading stands as read.
+pub fn apply_rollover(start: &Registers, end: &Registers, digits: u32) -> Registers {
+    let wrap = Decimal::from(10i64.pow(digits.min(18)));
+    let past = |s: Decimal, e: Decimal| if e < s { e + wrap } else { e };
+    Registers {
+        total: past(start.total, end.total),
+        bands: match (start.bands, end.bands) {
+            (Some(a), Some(b)) => {
+                Some(Bands { peak: past(a.peak, b.peak), flat: past(a.flat, b.flat), valley: past(a.valley, b.valley) })
+            }
+            (_, b) => b,
+        },
+        reactive: match (start.reactive, end.reactive) {
+            (Some(a), Some(b)) => Some(past(a, b)),
+            (_, b) => b,
+        },
+    }
+}
+
+/// The tier allowances a period gives, per tariff version in force, for the
+/// bill page ("tier 1 up to … kWh this month").
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TierAllowance {
+    pub tariff_code: String,
+    pub from: NaiveDate,
+    pub days: i64,
+    /// kWh of tier 1, and the upper bound of tier 2, for these days.
+    pub tier1_kwh: Decimal,
+    pub tier2_kwh: Decimal,
+}
+
+pub fn tier_allowances(tariffs: &[Tariff], from: NaiveDate, until: NaiveDate) -> Vec<TierAllowance> {
+    let days = (until - from).num_days();
+    let Ok(pieces) = versions(tariffs, from, until) else { return Vec::new() };
+    if days <= 0 {
+        return Vec::new();
+    }
+    let months = months(from, until);
+    let mut start = from;
+    let mut out = Vec::new();
+    for (tariff, piece_days) in pieces {
+        let share = Decimal::from(piece_days) / Decimal::from(days);
+        if let Some(tiers) = &tariff.tiers {
+            let allowance = |yearly: Decimal| kwh(yearly / dec!(12) * months * share);
+            out.push(TierAllowance {
+                tariff_code: tariff.code.clone(),
+                from: start,
+                days: piece_days,
+                tier1_kwh: allowance(tiers.yearly_limits[0]),
+                tier2_kwh: allowance(tiers.yearly_limits[1]),
+            });
+        }
+        start += chrono::Duration::days(piece_days);
+    }
+    out
+}
+
+/// Usage against the same month last year, as a whole percentage
+/// ("+85%"); None without a comparable month.
+pub fn change_percent(now: Decimal, before: Decimal) -> Option<i64> {
+    use rust_decimal::prelude::ToPrimitive;
+    if before <= Decimal::ZERO {
+        return None;
+    }
+    ((now - before) * dec!(100) / before)
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+        .to_i64()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,5 +612,49 @@ mod tests {
         let bill = november(&[tou_segment(dec!(1), dec!(1), dec!(1), dec!(0), dec!(1))], &[tariff], None).unwrap();
         assert_eq!(bill.lines[1].kind, LineKind::BasicDemand);
         assert_eq!(bill.lines[1].amount, dec!(30400.00));
+    }
+
+    #[test]
+    fn a_declared_rollover_counts_past_ten_to_the_digits() {
+        let start = Registers { total: dec!(999950), ..Default::default() };
+        let end = Registers { total: dec!(30), ..Default::default() };
+        let rolled = apply_rollover(&start, &end, 6);
+        assert_eq!(rolled.total, dec!(1000030));
+        let tariff = [residential(dec!(0.5), d(2020, 1, 1))];
+        let seg = Segment { end: rolled, ..meter(dec!(999950), dec!(0)) };
+        assert_eq!(november(&[seg], &tariff, None).unwrap().energy_kwh, dec!(80));
+        // A register that did not go down stands as read; bands roll over each on their own.
+        let start = Registers {
+            total: dec!(9990),
+            bands: Some(Bands { peak: dec!(9000), flat: dec!(990), valley: dec!(0) }),
+            reactive: Some(dec!(5)),
+        };
+        let end = Registers {
+            total: dec!(10),
+            bands: Some(Bands { peak: dec!(5), flat: dec!(995), valley: dec!(10) }),
+            reactive: Some(dec!(7)),
+        };
+        let rolled = apply_rollover(&start, &end, 4);
+        assert_eq!(rolled.total, dec!(10010));
+        assert_eq!(rolled.bands.unwrap().peak, dec!(10005));
+        assert_eq!(rolled.bands.unwrap().flat, dec!(995));
+        assert_eq!(rolled.reactive, Some(dec!(7)));
+    }
+
+    #[test]
+    fn tier_allowances_follow_the_versions_in_force() {
+        let tariffs = [residential(dec!(0.50), d(2020, 1, 1)), residential(dec!(0.60), d(2026, 11, 16))];
+        let a = tier_allowances(&tariffs, d(2026, 11, 1), d(2026, 12, 1));
+        assert_eq!(a.len(), 2);
+        assert_eq!((a[0].from, a[0].days, a[0].tier1_kwh, a[0].tier2_kwh), (d(2026, 11, 1), 15, dec!(115), dec!(200)));
+        assert_eq!((a[1].from, a[1].days), (d(2026, 11, 16), 15));
+        assert!(tier_allowances(&[bill_tariff_tou()], d(2026, 11, 1), d(2026, 12, 1)).is_empty());
+    }
+
+    #[test]
+    fn usage_change_is_a_whole_percentage() {
+        assert_eq!(change_percent(dec!(370), dec!(200)), Some(85));
+        assert_eq!(change_percent(dec!(100), dec!(200)), Some(-50));
+        assert_eq!(change_percent(dec!(100), dec!(0)), None);
     }
 }

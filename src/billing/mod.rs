@@ -3,6 +3,8 @@
 //! the pure rules; they take values and return values.
 
 pub mod calc;
+pub mod db;
+pub mod run;
 pub mod tariff;
 
 use chrono::{Datelike, NaiveDate};

@@ -29,6 +29,10 @@ pub enum Permission {
     SuperviseService,
     /// Edit the working calendar, holidays and time limits.
     ManageServiceSettings,
+    /// Run bills, cancel and re-issue them.
+    Bill,
+    /// Edit tariff versions and billing settings.
+    ManageTariffs,
 }
 
 impl Role {
@@ -63,6 +67,8 @@ impl Role {
             HandleService => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             SuperviseService => matches!(self, Supervisor | TenantAdmin),
             ManageServiceSettings => self == TenantAdmin,
+            Bill => matches!(self, Supervisor | TenantAdmin),
+            ManageTariffs => self == TenantAdmin,
         }
     }
 
