@@ -11,6 +11,7 @@ pub mod config;
 pub mod customers;
 pub mod db;
 pub mod home;
+pub mod months;
 pub mod platform;
 pub mod seed;
 pub mod service;

@@ -23,6 +23,7 @@ use crate::{
         tariff::Tariff,
     },
     db::{self, Tx},
+    months,
 };
 
 /// Customers per transaction.
@@ -41,22 +42,6 @@ pub const SKIP_REASONS: [&str; 10] = [
     "missing_capacity",
     "missing_demand",
 ];
-
-/// "2026-11" → 2026-11-01.
-pub fn parse_period(raw: &str) -> Option<NaiveDate> {
-    let raw = raw.trim();
-    let (y, m) = raw.split_once('-')?;
-    if y.len() != 4 || m.is_empty() || m.len() > 2 {
-        return None;
-    }
-    let date = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)?;
-    (1990..=2100).contains(&date.year()).then_some(date)
-}
-
-/// The first day of the month after `period`.
-pub fn next_month(period: NaiveDate) -> NaiveDate {
-    period.checked_add_months(chrono::Months::new(1)).unwrap_or(period)
-}
 
 /// The bill number: the period and the account number; a re-issue adds its count.
 pub fn bill_no(period: NaiveDate, account_no: &str, earlier_bills: i64) -> String {
@@ -104,10 +89,6 @@ pub struct Skip {
     pub detail: String,
 }
 
-pub fn period_label(period: NaiveDate) -> String {
-    format!("{:04}-{:02}", period.year(), period.month())
-}
-
 pub async fn summary(conn: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<Option<RunSummary>> {
     Ok(recent(conn, Some(id), 1).await?.into_iter().next())
 }
@@ -129,7 +110,7 @@ pub async fn recent(conn: &mut sqlx::PgConnection, id: Option<Uuid>, limit: i64)
         .into_iter()
         .map(|r| RunSummary {
             id: r.id,
-            period: period_label(r.period),
+            period: months::label(r.period),
             route: r.route,
             status: r.status,
             started_at: r.started_at,
@@ -255,7 +236,7 @@ async fn execute_batches(
     let ctx = Context {
         run_id,
         period: run.period,
-        until: next_month(run.period),
+        until: months::next(run.period),
         route_id: run.route_id,
         issued_on,
         due_on: issued_on + chrono::Duration::days(settings.due_days),
@@ -436,13 +417,7 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
             "rollover": rollover,
             "kwh": calc::money((end.total - start.total) * r.multiplier),
         }));
-        p.segments.push(Segment {
-            meter: r.serial,
-            multiplier: r.multiplier,
-            start,
-            end,
-            max_demand_kw: r.e_demand,
-        });
+        p.segments.push(Segment { meter: r.serial, multiplier: r.multiplier, start, end, max_demand_kw: r.e_demand });
     }
 
     let mut skip_ids = Vec::new();
@@ -465,11 +440,12 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
     let mut line_amount = Vec::new();
     for c in &customers {
         let p = pending.remove(&c.id).unwrap_or_default();
-        let skip = |reason: &'static str, detail: String, ids: &mut Vec<Uuid>, rs: &mut Vec<String>, ds: &mut Vec<String>| {
-            ids.push(c.id);
-            rs.push(reason.to_owned());
-            ds.push(detail);
-        };
+        let skip =
+            |reason: &'static str, detail: String, ids: &mut Vec<Uuid>, rs: &mut Vec<String>, ds: &mut Vec<String>| {
+                ids.push(c.id);
+                rs.push(reason.to_owned());
+                ds.push(detail);
+            };
         if let Some((reason, detail)) = p.skip {
             skip(reason, detail, &mut skip_ids, &mut skip_reasons, &mut skip_details);
             continue;
@@ -483,13 +459,8 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
             continue;
         };
         let capacity = c.capacity.or(p.has_capacity.then_some(p.capacity));
-        let input = BillInput {
-            from: ctx.period,
-            until: ctx.until,
-            segments: &p.segments,
-            tariffs,
-            capacity_kva: capacity,
-        };
+        let input =
+            BillInput { from: ctx.period, until: ctx.until, segments: &p.segments, tariffs, capacity_kva: capacity };
         let bill = match calc::calculate(&input) {
             Ok(bill) => bill,
             Err(err) => {
@@ -599,16 +570,6 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn periods_are_year_and_month() {
-        assert_eq!(parse_period("2026-11"), NaiveDate::from_ymd_opt(2026, 11, 1));
-        assert_eq!(parse_period(" 2026-1 "), NaiveDate::from_ymd_opt(2026, 1, 1));
-        assert_eq!(parse_period("2026-13"), None);
-        assert_eq!(parse_period("26-11"), None);
-        assert_eq!(parse_period("2026/11"), None);
-        assert_eq!(next_month(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()), NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
-    }
 
     #[test]
     fn bill_numbers_are_the_period_and_account_and_count_reissues() {

@@ -6,6 +6,8 @@
 pub mod board;
 pub mod escalation;
 pub mod pages;
+pub mod stats;
+pub mod stats_pages;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

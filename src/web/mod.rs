@@ -2,7 +2,9 @@
 
 pub mod api_json;
 pub mod auth;
+pub mod chart;
 pub mod csrf;
+pub mod csv_export;
 pub mod error;
 pub mod i18n;
 pub mod login;
@@ -55,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::complaints::pages::router())
         .merge(crate::work_orders::pages::router())
         .merge(crate::service::board::router())
+        .merge(crate::service::stats_pages::router())
         .merge(crate::staff::pages::router())
         .merge(crate::staff::api_keys::router())
         .merge(crate::audit::pages::router())

@@ -9,6 +9,7 @@ mod isolation;
 mod pages;
 mod search;
 mod service;
+mod stats;
 mod support;
 mod validation;
 mod work_orders;
