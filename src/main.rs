@@ -53,6 +53,12 @@ enum Command {
         /// Customers in the first demo tenant (the others get at most 3,000).
         #[arg(long, default_value_t = 5000)]
         customers: u64,
+        /// Contacts in the first demo tenant (default: one per five customers).
+        #[arg(long)]
+        contacts: Option<i64>,
+        /// Open work orders in the first demo tenant (default: one per twenty customers).
+        #[arg(long)]
+        open_orders: Option<i64>,
     },
     /// Manage tenants.
     Tenant {
@@ -175,7 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("The database already holds data; the demo data was not seeded again.");
                 false
             } else {
-                seed::seed_demo(&database.app, customers, std::io::stderr().is_terminal()).await?;
+                seed::seed_demo(&database.app, customers, None, std::io::stderr().is_terminal()).await?;
                 db::analyze(&database.owner_url).await?;
                 true
             };
@@ -210,13 +216,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database.close().await;
             Ok(())
         }
-        Command::Seed { demo: _, customers } => {
+        Command::Seed { demo: _, customers, contacts, open_orders } => {
+            let service = (contacts.is_some() || open_orders.is_some()).then(|| {
+                let mut plan = seed::service::ServicePlan::for_customers(customers);
+                if let Some(n) = contacts {
+                    plan.contacts = n.max(0);
+                    plan.open_contacts = (n / 50).max(1).min(plan.contacts);
+                    plan.completed_orders = plan.completed_orders.max(n / 10);
+                }
+                if let Some(n) = open_orders {
+                    plan.open_orders = n.max(0);
+                }
+                plan
+            });
             let database = Database::open(&config, true).await?;
             let result = async {
                 if seed::has_data(&database.app).await? {
                     bail!("the database already holds data; demo seeding needs an empty database (e.g. GRIDCRM_DATA_DIR=./data-bench)");
                 }
-                seed::seed_demo(&database.app, customers, std::io::stderr().is_terminal()).await?;
+                seed::seed_demo(&database.app, customers, service, std::io::stderr().is_terminal()).await?;
                 db::analyze(&database.owner_url).await?;
                 print_logins();
                 Ok(())

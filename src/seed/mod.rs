@@ -3,6 +3,7 @@
 //! have no row-level security) and then inserted under the tenant's policy.
 
 pub mod generate;
+pub mod service;
 
 use std::time::Instant;
 
@@ -63,7 +64,15 @@ pub async fn has_data(pool: &PgPool) -> sqlx::Result<bool> {
 
 /// Seeds the platform tenant and the demo tenants: the first gets `customers`
 /// customers, the others at most 3,000.
-pub async fn seed_demo(pool: &PgPool, customers: u64, show_progress: bool) -> anyhow::Result<()> {
+/// The first tenant also gets `service` (contacts and work orders); the
+/// others get their share by customer count.
+pub async fn seed_demo(
+    pool: &PgPool,
+    customers: u64,
+    service: Option<service::ServicePlan>,
+    show_progress: bool,
+) -> anyhow::Result<()> {
+    let mut service = service;
     let actor = Actor::command_line("seed --demo");
     let platform = tenants::validate(&TenantInput {
         slug: "platform",
@@ -90,6 +99,8 @@ pub async fn seed_demo(pool: &PgPool, customers: u64, show_progress: bool) -> an
         let managers: Vec<Uuid> = staff.iter().filter(|(_, r)| *r == Role::AccountManager).map(|(id, _)| *id).collect();
         let count = if index == 0 { customers } else { customers.min(3_000) };
         load_customers(pool, tenant_id, demo, &managers, count, show_progress, index as u64 + 1).await?;
+        let plan = service.take().unwrap_or_else(|| service::ServicePlan::for_customers(count));
+        service::seed_service(pool, tenant_id, &plan, show_progress).await?;
     }
     Ok(())
 }

@@ -57,8 +57,8 @@ pub struct StatTable {
 }
 
 impl StatTable {
-    /// The SVG charts of the charted columns.
-    pub fn charts(&self, i: &I18n) -> Vec<String> {
+    /// The SVG charts of the charted columns, each with its column's header.
+    pub fn charts(&self, i: &I18n) -> Vec<(String, String)> {
         self.charted
             .iter()
             .map(|&col| {
@@ -71,8 +71,9 @@ impl StatTable {
                         caption: row.get(col).map(|c| c.display(i)).unwrap_or_default(),
                     })
                     .collect();
-                let title = format!("{} — {}", self.title, self.headers.get(col).cloned().unwrap_or_default());
-                chart::bar_chart(&title, &bars)
+                let header = self.headers.get(col).cloned().unwrap_or_default();
+                let svg = chart::bar_chart(&format!("{} — {header}", self.title), &bars);
+                (header, svg)
             })
             .collect()
     }
@@ -147,7 +148,8 @@ mod tests {
         };
         let charts = table.charts(&I18n(Locale::En));
         assert_eq!(charts.len(), 1);
-        assert!(charts[0].contains("2026-10") && charts[0].contains("Per 10,000"));
+        assert_eq!(charts[0].0, "Per 10,000");
+        assert!(charts[0].1.contains("2026-10") && charts[0].1.contains("Per 10,000"));
         assert_eq!(table.csv_rows().collect::<Vec<_>>()[1], vec!["2026-11", "2", ""]);
     }
 }

@@ -312,7 +312,7 @@ struct StatsPage {
     to: String,
     errors: FieldErrors,
     customers_note: String,
-    tables: Vec<(StatTable, Vec<String>)>,
+    tables: Vec<(StatTable, Vec<(String, String)>)>,
 }
 
 impl StatsPage {
