@@ -343,6 +343,7 @@ async fn user_command(database: &Database, command: UserCommand) -> anyhow::Resu
         tenant_id,
         username: &username,
         display_name: &display_name,
+        team: "",
         role,
         password: &password,
         locale: None,

@@ -399,9 +399,7 @@ pub fn change_percent(now: Decimal, before: Decimal) -> Option<i64> {
     if before <= Decimal::ZERO {
         return None;
     }
-    ((now - before) * dec!(100) / before)
-        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
-        .to_i64()
+    ((now - before) * dec!(100) / before).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero).to_i64()
 }
 
 #[cfg(test)]

@@ -37,9 +37,7 @@ impl TariffVersion {
     /// The version as the calculation takes it.
     pub fn to_tariff(&self) -> Tariff {
         let energy = match (self.energy_kind.as_str(), self.peak_price, self.valley_price) {
-            ("time_of_use", Some(peak), Some(valley)) => {
-                EnergyPrice::TimeOfUse { peak, flat: self.flat_price, valley }
-            }
+            ("time_of_use", Some(peak), Some(valley)) => EnergyPrice::TimeOfUse { peak, flat: self.flat_price, valley },
             _ => EnergyPrice::Flat(self.flat_price),
         };
         let tiers = match (self.tier1_yearly_kwh, self.tier2_yearly_kwh, self.tier2_surcharge, self.tier3_surcharge) {

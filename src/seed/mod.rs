@@ -113,13 +113,30 @@ async fn create_staff(
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
     let mut created = Vec::new();
     for (username, display_name, role) in staff {
-        let new =
-            staff_db::NewUser { tenant_id, username, display_name, role: *role, password: DEMO_PASSWORD, locale: None };
+        let new = staff_db::NewUser {
+            tenant_id,
+            username,
+            display_name,
+            team: demo_team(*role),
+            role: *role,
+            password: DEMO_PASSWORD,
+            locale: None,
+        };
         let id = staff_db::create_user(&mut tx, new).await?.with_context(|| format!("user {username} exists"))?;
         created.push((id, *role));
     }
     tx.commit().await?;
     Ok(created)
+}
+
+/// The demo staff's teams, so the board and the statistics have teams to show.
+fn demo_team(role: Role) -> &'static str {
+    match role {
+        Role::CounterStaff => "城东营业厅",
+        Role::AccountManager => "大客户中心",
+        Role::Supervisor => "服务监督班",
+        _ => "",
+    }
 }
 
 // Small enough that a batch stays well under sqlx's one-second slow-statement warning.

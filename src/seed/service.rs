@@ -62,14 +62,6 @@ pub async fn seed_service(
         .fetch_one(&mut *tx)
         .await
         .context("reading the tenant's time zone")?;
-    // Teams for the demo staff, so the board and statistics have teams to show.
-    sqlx::query!(
-        r#"UPDATE users SET team = CASE role WHEN 'counter_staff' THEN '城东营业厅' WHEN 'account_manager' THEN '大客户中心'
-                                            WHEN 'supervisor' THEN '服务监督班' ELSE team END
-           WHERE team = '' AND role IN ('counter_staff', 'account_manager', 'supervisor')"#
-    )
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
 
     let contacts = bar(show_progress, plan.contacts, "contacts");

@@ -7,6 +7,8 @@
 //! ("urban 45 minutes") run round the clock, which is a calendar too.
 //! Pure: no database, no clock; everything takes `now` and returns values.
 
+pub mod forms;
+pub mod pages;
 pub mod settings;
 
 use std::collections::BTreeSet;

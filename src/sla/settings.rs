@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 
 use crate::sla::{Limit, ServiceRules, WorkingCalendar, parse_periods};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct CalendarSettings {
     pub periods: String,
     /// ISO weekday numbers, 1 = Monday … 7 = Sunday.
@@ -17,14 +17,14 @@ pub struct CalendarSettings {
     pub near_due_percent: i16,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct CalendarDay {
     pub day: NaiveDate,
     pub kind: String,
     pub name: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LimitRow {
     pub item: String,
     pub clock: String,

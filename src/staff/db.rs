@@ -87,6 +87,7 @@ pub struct StaffUser {
     pub id: Uuid,
     pub username: String,
     pub display_name: String,
+    pub team: String,
     pub role: String,
     pub locale: Option<String>,
     pub active: bool,
@@ -103,7 +104,7 @@ impl StaffUser {
 pub async fn list_users(conn: &mut PgConnection) -> sqlx::Result<Vec<StaffUser>> {
     sqlx::query_as!(
         StaffUser,
-        r#"SELECT id, username, display_name, role, locale, active, created_at,
+        r#"SELECT id, username, display_name, team, role, locale, active, created_at,
                   coalesce(locked_until > now(), false) AS "locked!"
            FROM users ORDER BY active DESC, role, username"#
     )
@@ -114,7 +115,7 @@ pub async fn list_users(conn: &mut PgConnection) -> sqlx::Result<Vec<StaffUser>>
 pub async fn get_user(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<StaffUser> {
     sqlx::query_as!(
         StaffUser,
-        r#"SELECT id, username, display_name, role, locale, active, created_at,
+        r#"SELECT id, username, display_name, team, role, locale, active, created_at,
                   coalesce(locked_until > now(), false) AS "locked!"
            FROM users WHERE id = $1"#,
         id
@@ -150,6 +151,8 @@ pub struct NewUser<'a> {
     pub tenant_id: Uuid,
     pub username: &'a str,
     pub display_name: &'a str,
+    /// A business hall or repair base; '' for none.
+    pub team: &'a str,
     pub role: Role,
     pub password: &'a str,
     pub locale: Option<&'a str>,
@@ -161,15 +164,16 @@ pub async fn create_user(conn: &mut PgConnection, user: NewUser<'_>) -> sqlx::Re
     let id = Uuid::now_v7();
     let hash = password::hash(user.password);
     let inserted = sqlx::query!(
-        r#"INSERT INTO users (tenant_id, id, username, display_name, role, password_hash, locale)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, username) DO NOTHING"#,
+        r#"INSERT INTO users (tenant_id, id, username, display_name, role, password_hash, locale, team)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, username) DO NOTHING"#,
         user.tenant_id,
         id,
         user.username,
         user.display_name,
         user.role.as_str(),
         hash,
-        user.locale
+        user.locale,
+        user.team
     )
     .execute(conn)
     .await?;
@@ -178,6 +182,7 @@ pub async fn create_user(conn: &mut PgConnection, user: NewUser<'_>) -> sqlx::Re
 
 pub struct UserChanges<'a> {
     pub display_name: &'a str,
+    pub team: &'a str,
     pub role: Role,
     pub active: bool,
     pub locale: Option<&'a str>,
@@ -191,7 +196,8 @@ pub async fn update_user(conn: &mut PgConnection, id: Uuid, changes: UserChanges
         r#"UPDATE users SET display_name = $2, role = $3, active = $4, locale = $5,
                password_hash = coalesce($6, password_hash),
                failed_logins = CASE WHEN $7 THEN 0 ELSE failed_logins END,
-               locked_until = CASE WHEN $7 THEN NULL ELSE locked_until END
+               locked_until = CASE WHEN $7 THEN NULL ELSE locked_until END,
+               team = $8
            WHERE id = $1"#,
         id,
         changes.display_name,
@@ -199,7 +205,8 @@ pub async fn update_user(conn: &mut PgConnection, id: Uuid, changes: UserChanges
         changes.active,
         changes.locale,
         hash,
-        changes.unlock
+        changes.unlock,
+        changes.team
     )
     .execute(&mut *conn)
     .await?;

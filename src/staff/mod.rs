@@ -17,17 +17,18 @@ use crate::audit::{self, Actor, Change};
 pub fn user_snapshot(
     username: &str,
     display_name: &str,
+    team: &str,
     role: Role,
     active: bool,
     locale: Option<&str>,
 ) -> serde_json::Value {
-    serde_json::json!({"username": username, "display_name": display_name, "role": role.as_str(), "active": active, "locale": locale})
+    serde_json::json!({"username": username, "display_name": display_name, "team": team, "role": role.as_str(), "active": active, "locale": locale})
 }
 
 /// Creates a user and records it in the audit log; a taken username comes
 /// back as `Ok(None)` with nothing written.
 pub async fn create_user(conn: &mut PgConnection, actor: &Actor, new: db::NewUser<'_>) -> sqlx::Result<Option<Uuid>> {
-    let after = user_snapshot(new.username, new.display_name, new.role, true, new.locale);
+    let after = user_snapshot(new.username, new.display_name, new.team, new.role, true, new.locale);
     let username = new.username.to_owned();
     let Some(id) = db::create_user(conn, new).await? else {
         return Ok(None);

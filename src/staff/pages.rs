@@ -66,6 +66,8 @@ struct UserForm {
     #[serde(default)]
     display_name: String,
     #[serde(default)]
+    team: String,
+    #[serde(default)]
     role: String,
     #[serde(default)]
     locale: String,
@@ -100,6 +102,7 @@ async fn edit_form(
     let f = UserForm {
         username: staff.username,
         display_name: staff.display_name,
+        team: staff.team,
         role: staff.role,
         locale: staff.locale.unwrap_or_default(),
         active: staff.active.then(|| "on".into()),
@@ -115,6 +118,9 @@ fn check(form: &UserForm, creating: bool, errors: &mut FieldErrors) -> (Role, Op
         errors.add("display_name", "required");
     } else if display_name.chars().count() > 100 {
         errors.add("display_name", "too_long");
+    }
+    if form.team.trim().chars().count() > 60 {
+        errors.add("team", "too_long");
     }
     let role = Role::parse(&form.role).filter(|r| Role::TENANT_ROLES.contains(r));
     if role.is_none() {
@@ -155,6 +161,7 @@ async fn create(
         tenant_id: user.tenant_id,
         username: &username,
         display_name: form.display_name.trim(),
+        team: form.team.trim(),
         role,
         password: &form.password,
         locale: locale.as_deref(),
@@ -190,6 +197,7 @@ async fn update(
     }
     let changes = UserChanges {
         display_name: form.display_name.trim(),
+        team: form.team.trim(),
         role,
         active,
         locale: locale.as_deref(),
@@ -200,11 +208,19 @@ async fn update(
     let before = staff::user_snapshot(
         &current.username,
         &current.display_name,
+        &current.team,
         Role::parse(&current.role).unwrap_or(Role::CounterStaff),
         current.active,
         current.locale.as_deref(),
     );
-    let mut after = staff::user_snapshot(&current.username, form.display_name.trim(), role, active, locale.as_deref());
+    let mut after = staff::user_snapshot(
+        &current.username,
+        form.display_name.trim(),
+        form.team.trim(),
+        role,
+        active,
+        locale.as_deref(),
+    );
     if !form.password.is_empty() {
         // The password itself is never recorded, only that it was reset.
         after["password"] = serde_json::json!("(reset)");

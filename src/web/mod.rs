@@ -58,6 +58,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::work_orders::pages::router())
         .merge(crate::service::board::router())
         .merge(crate::service::stats_pages::router())
+        .merge(crate::sla::pages::router())
         .merge(crate::staff::pages::router())
         .merge(crate::staff::api_keys::router())
         .merge(crate::audit::pages::router())

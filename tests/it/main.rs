@@ -9,6 +9,7 @@ mod isolation;
 mod pages;
 mod search;
 mod service;
+mod service_settings;
 mod stats;
 mod support;
 mod validation;

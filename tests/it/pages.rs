@@ -148,6 +148,7 @@ async fn a_tenant_admin_manages_users_and_roles() {
             &[
                 ("username", "Li.Na"),
                 ("display_name", "李娜"),
+                ("team", "城东营业厅"),
                 ("role", "account_manager"),
                 ("password", "a good long password"),
                 ("locale", "en"),
@@ -158,6 +159,7 @@ async fn a_tenant_admin_manages_users_and_roles() {
     assert_eq!(created.status(), StatusCode::SEE_OTHER);
     let (_, list) = admin.get_text("/admin/users").await;
     assert!(list.contains("li.na") && list.contains("李娜") && list.contains("客户经理"));
+    assert!(list.contains("<td>城东营业厅</td>"), "the team is kept and listed");
     // The new user signs in and sees English (their setting), then is deactivated and signed out.
     let mut lina = app.anonymous();
     assert_eq!(lina.try_login("alpha", "li.na", "a good long password").await.status(), StatusCode::SEE_OTHER);
@@ -170,13 +172,17 @@ async fn a_tenant_admin_manages_users_and_roles() {
             .unwrap()
     };
     let changed = admin
-        .post(&format!("/admin/users/{id}"), &[("display_name", "李娜"), ("role", "supervisor"), ("locale", "en")])
+        .post(
+            &format!("/admin/users/{id}"),
+            &[("display_name", "李娜"), ("team", "服务监督班"), ("role", "supervisor"), ("locale", "en")],
+        )
         .await;
     assert_eq!(changed.status(), StatusCode::SEE_OTHER);
     assert_eq!(lina.get("/home").await.status(), StatusCode::SEE_OTHER, "a deactivated user is signed out");
     assert_eq!(lina.try_login("alpha", "li.na", "a good long password").await.status(), StatusCode::UNAUTHORIZED);
     let (_, audit) = admin.get_text("/admin/audit?entity=user").await;
     assert!(audit.contains("account_manager") && audit.contains("supervisor"));
+    assert!(audit.contains("服务监督班"), "a team change is audited");
 }
 
 #[tokio::test]

@@ -283,6 +283,7 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
             tenant_id: id,
             username,
             display_name: username,
+            team: "",
             role,
             password: PASSWORD,
             locale: None,

@@ -259,6 +259,7 @@ pub async fn platform_admin(app: &TestApp) -> crate::support::Browser {
         tenant_id: id,
         username: "root",
         display_name: "root",
+        team: "",
         role: Role::PlatformAdmin,
         password: crate::support::PASSWORD,
         locale: None,

@@ -1,0 +1,62 @@
+# Shared by the benchmark scripts: build, seed once, serve, sign in, replay with wrk.
+# Source it after setting: customers, GRIDCRM_DATA_DIR, and (optionally) seed_args.
+set -euo pipefail
+export GRIDCRM_LOG=${GRIDCRM_LOG:-warn}
+unset GRIDCRM_DATABASE_URL
+duration=${BENCH_DURATION:-30s}
+connections=${BENCH_CONNECTIONS:-16}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+
+cargo build --release --quiet
+bin=target/release/gridcrm
+work=$(mktemp -d)
+server=
+trap 'if [ -n "$server" ]; then kill $server 2>/dev/null || true; fi; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# Seeds once per data directory and argument list.
+seed_once() {
+  local marker="$GRIDCRM_DATA_DIR/seeded-$(echo "$*" | tr ' -' '_.')"
+  if [ ! -f "$marker" ]; then
+    echo "== seeding into $GRIDCRM_DATA_DIR: seed --demo $*"
+    /usr/bin/time -f "seeding took %e s" $bin seed --demo "$@"
+    touch "$marker"
+  fi
+}
+
+start_server() {
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  GRIDCRM_MAX_CONNECTIONS=${BENCH_POOL:-32} $bin serve --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
+  server=$!
+  base="http://127.0.0.1:$port"
+  for _ in $(seq 1 120); do curl -fs "$base/healthz" >/dev/null 2>&1 && break; sleep 0.5; done
+}
+
+# Signs in as USER of the demo tenant hangzhou, as a browser would; sets $session.
+sign_in() {
+  local jar="$work/cookies-$1" csrf
+  csrf=$(curl -fs -c "$jar" "$base/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -1)
+  curl -fs -b "$jar" -c "$jar" -o /dev/null -d "csrf=$csrf&tenant=hangzhou&username=$1&password=gridcrm-demo" "$base/login"
+  session=$(awk '$6 == "gridcrm_session" {print $7}' "$jar")
+  [ -n "$session" ] || { echo "could not sign in as $1" >&2; exit 1; }
+}
+
+cat > "$work/replay.lua" <<'LUA'
+local paths = {}
+for line in io.lines(os.getenv("TARGETS")) do paths[#paths + 1] = line end
+local headers = { ["Cookie"] = "gridcrm_session=" .. os.getenv("SESSION") }
+if os.getenv("HTMX") == "1" then headers["HX-Request"] = "true" end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i * 7919) % #paths + 1], headers)
+end
+LUA
+
+# run NAME TARGETS-FILE HTMX(0|1) [CONNECTIONS]
+run() {
+  local name=$1 targets=$2 htmx=$3 conns=${4:-$connections}
+  echo "== $name: wrk -t2 -c$conns -d$duration ($(wc -l < "$targets") distinct requests)"
+  # A short warm-up, then the measured run.
+  TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t2 -c"$conns" -d5s -s "$work/replay.lua" "$base" >/dev/null
+  TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t2 -c"$conns" -d"$duration" --latency -s "$work/replay.lua" "$base"
+}
