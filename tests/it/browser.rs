@@ -142,3 +142,53 @@ async fn a_wrong_password_in_the_browser_shows_the_reason() {
     .await;
     finish(c, result).await;
 }
+
+#[tokio::test]
+async fn a_counter_clerk_registers_a_complaint_from_the_customer_page() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        c.goto(&app.url("/")).await?;
+        sign_in(&c, "alpha", "counter", PASSWORD).await?;
+        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
+        c.goto(&app.url(&format!("/customers/{customer}"))).await?;
+        c.wait().for_element(Locator::LinkText("登记诉求")).await?.click().await?;
+
+        // The description has the focus; the customer is already attached.
+        let form = c.wait().for_element(Locator::Css("form[action='/contacts']")).await?;
+        assert!(c.source().await?.contains("王建国"));
+        let focused = c.active_element().await?.attr("name").await?;
+        assert_eq!(focused.as_deref(), Some("description"));
+
+        // Sent without a subject or description: both are named, nothing is saved.
+        form.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::Id("description-error")).await?;
+        assert!(c.find(Locator::Id("subject-error")).await.is_ok());
+
+        c.find(Locator::Css("select[name=kind] option[value=complaint]")).await?.click().await?;
+        c.find(Locator::Css("select[name=channel] option[value=hall]")).await?.click().await?;
+        c.find(Locator::Css("select[name=subject] option[value=billing]")).await?.click().await?;
+        c.find(Locator::Css("textarea[name=description]"))
+            .await?
+            .send_keys("本月电费比上月高出一倍，要求核查表计。")
+            .await?;
+        c.find(Locator::Css("form[action='/contacts'] button[type=submit]")).await?.click().await?;
+
+        // The new complaint: its reference, its owner, and its clock running.
+        let heading = c.wait().for_element(Locator::Css("h1")).await?;
+        let title = heading.text().await?;
+        assert!(title.starts_with('C') && title.contains("投诉"), "{title}");
+        assert!(c.find(Locator::Css("span.clock")).await.is_ok(), "the SLA clock shows");
+
+        // Back on the customer page it is among the open items.
+        c.goto(&app.url(&format!("/customers/{customer}"))).await?;
+        let open = c.wait().for_element(Locator::Id("open-items")).await?;
+        let reference = title.split_whitespace().next().unwrap_or_default().to_owned();
+        assert!(open.text().await?.contains(&reference), "{reference} is listed as open");
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}
