@@ -55,8 +55,9 @@ LUA
 # run NAME TARGETS-FILE HTMX(0|1) [CONNECTIONS]
 run() {
   local name=$1 targets=$2 htmx=$3 conns=${4:-$connections}
-  echo "== $name: wrk -t2 -c$conns -d$duration ($(wc -l < "$targets") distinct requests)"
+  local threads=$(( conns < 2 ? conns : 2 ))
+  echo "== $name: wrk -t$threads -c$conns -d$duration ($(wc -l < "$targets") distinct requests)"
   # A short warm-up, then the measured run.
-  TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t2 -c"$conns" -d5s -s "$work/replay.lua" "$base" >/dev/null
-  TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t2 -c"$conns" -d"$duration" --latency -s "$work/replay.lua" "$base"
+  TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t$threads -c"$conns" -d5s -s "$work/replay.lua" "$base" >/dev/null
+  TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t$threads -c"$conns" -d"$duration" --latency -s "$work/replay.lua" "$base"
 }

@@ -32,4 +32,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::customers::api::router())
         .merge(crate::complaints::api::router())
         .merge(crate::work_orders::api::router())
+        .merge(crate::readings::api::router())
 }

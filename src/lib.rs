@@ -13,6 +13,7 @@ pub mod db;
 pub mod home;
 pub mod months;
 pub mod platform;
+pub mod readings;
 pub mod seed;
 pub mod service;
 pub mod sla;

@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Load data files.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Write the request paths the benchmark replays (see BENCHMARKS.md).
     #[command(hide = true)]
     BenchTargets {
@@ -85,6 +90,22 @@ enum Command {
         out: std::path::PathBuf,
         #[arg(long, default_value_t = 2000)]
         samples: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Meter register readings from a CSV file with a header line. Columns:
+    /// meter, read_on, total; optional period, kind, peak, flat, valley,
+    /// reactive, max_demand_kw, rollover. One bad line rejects the file
+    /// (nothing is loaded) unless --partial is given.
+    Readings {
+        #[arg(long)]
+        tenant: String,
+        file: std::path::PathBuf,
+        /// Load the good lines even when some are rejected.
+        #[arg(long)]
+        partial: bool,
     },
 }
 
@@ -244,6 +265,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
+        Command::Import { command } => with_database(&config, |db| Box::pin(import_command(db, command))).await,
         Command::User { command } => with_database(&config, |db| Box::pin(user_command(db, command))).await,
         Command::Apikey { command } => with_database(&config, |db| Box::pin(apikey_command(db, command))).await,
         Command::BenchTargets { tenant, out, samples } => {
@@ -318,6 +340,60 @@ async fn tenant_id(database: &Database, slug: &str) -> anyhow::Result<(uuid::Uui
         .await?
         .with_context(|| format!("no tenant with the code {slug:?}"))?;
     Ok((row.id, row.is_platform))
+}
+
+async fn import_command(database: &Database, command: ImportCommand) -> anyhow::Result<()> {
+    use gridcrm::readings::import;
+    let ImportCommand::Readings { tenant, file, partial } = command;
+    let (tenant_id, _) = tenant_id(database, &tenant).await?;
+    let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    let locale = std::env::var("LANG").ok().and_then(|l| gridcrm::web::i18n::Locale::parse(&l)).unwrap_or_default();
+    let i = gridcrm::web::i18n::I18n(locale);
+    let report = match import::parse_csv(&bytes, &i) {
+        Ok(drafts) => {
+            let tz: chrono_tz::Tz = sqlx::query_scalar!("SELECT time_zone FROM tenants WHERE id = $1", tenant_id)
+                .fetch_one(&database.app)
+                .await?
+                .parse()
+                .unwrap_or(chrono_tz::Asia::Shanghai);
+            let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+            let bar = progress_bar(drafts.len() as u64, "readings");
+            let report = import::load(&database.app, tenant_id, None, &drafts, today, "import", partial, &i, &|n| {
+                bar.set_position(n)
+            })
+            .await?;
+            bar.finish_and_clear();
+            report
+        }
+        Err(errors) => import::ImportReport { rejected: errors.len() as u64, errors, ..Default::default() },
+    };
+    println!(
+        "read {}, loaded {}, replaced {}, flagged for review {}, rejected {}",
+        report.read, report.loaded, report.replaced, report.flagged, report.rejected
+    );
+    for e in &report.errors {
+        let field = if e.field.is_empty() { String::new() } else { format!(" {}:", e.field) };
+        eprintln!("line {}:{field} {}", e.line, e.reason);
+    }
+    if report.rejected > 0 && report.loaded == 0 {
+        bail!("nothing was loaded: fix the lines above (or load the good ones with --partial)");
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal; nothing when output goes to a file.
+fn progress_bar(len: u64, what: &'static str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:10} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what);
+    bar
 }
 
 async fn user_command(database: &Database, command: UserCommand) -> anyhow::Result<()> {

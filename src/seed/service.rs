@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::db;
 
 /// Rows per statement: large enough to be quick, small enough to show progress.
-const BATCH: i64 = 50_000;
+const BATCH: i64 = 20_000;
 
 pub struct ServicePlan {
     pub contacts: i64,

@@ -39,8 +39,8 @@ pub fn router() -> Router<AppState> {
 }
 
 const ROWS: i64 = 100;
-/// Counting stops here; the board says "10000+" rather than scan a backlog.
-const COUNT_CAP: i64 = 10_000;
+/// Counting stops here; the board says "1000+" rather than scan a backlog.
+const COUNT_CAP: i64 = 1_000;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct BoardFilter {

@@ -29,7 +29,9 @@ pub enum Permission {
     SuperviseService,
     /// Edit the working calendar, holidays and time limits.
     ManageServiceSettings,
-    /// Run bills, cancel and re-issue them.
+    /// Enter and import meter readings.
+    EnterReadings,
+    /// Run bills, cancel and re-issue them; review flagged readings.
     Bill,
     /// Edit tariff versions and billing settings.
     ManageTariffs,
@@ -67,6 +69,7 @@ impl Role {
             HandleService => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             SuperviseService => matches!(self, Supervisor | TenantAdmin),
             ManageServiceSettings => self == TenantAdmin,
+            EnterReadings => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             Bill => matches!(self, Supervisor | TenantAdmin),
             ManageTariffs => self == TenantAdmin,
         }

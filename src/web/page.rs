@@ -99,6 +99,12 @@ impl Page {
     pub fn can_manage_service_settings(&self) -> bool {
         self.can(crate::staff::Permission::ManageServiceSettings)
     }
+    pub fn can_enter_readings(&self) -> bool {
+        self.can(crate::staff::Permission::EnterReadings)
+    }
+    pub fn can_bill(&self) -> bool {
+        self.can(crate::staff::Permission::Bill)
+    }
     pub fn is_platform_admin(&self) -> bool {
         self.can(crate::staff::Permission::ManageTenants)
     }

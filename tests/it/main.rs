@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod isolation;
 mod pages;
+mod readings;
 mod search;
 mod service;
 mod service_settings;

@@ -1,0 +1,90 @@
+//! POST /api/v1/readings: readings from meter-reading systems, as a JSON
+//! array or a CSV file (the same columns as `gridcrm import readings`).
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+};
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    readings::{
+        import::{self, ImportReport, LineError},
+        model::ReadingDraft,
+    },
+    staff::Permission,
+    web::{AppState, auth::CurrentUser, error::AppError, i18n::I18n},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_readings))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LoadParams {
+    /// Load the good lines even when some are rejected (default: a rejected
+    /// line loads nothing).
+    #[serde(default)]
+    partial: bool,
+}
+
+/// Records readings. Body: a JSON array of readings (`application/json`) or
+/// a CSV file with a header line (`text/csv`; columns meter, period, kind,
+/// read_on, total, peak, flat, valley, reactive, max_demand_kw, rollover).
+/// Each is checked; implausible ones are stored flagged for review. The
+/// report counts lines read, loaded, replaced, flagged and rejected, and
+/// names each rejected line (its item number for JSON) and field.
+#[utoipa::path(post, path = "/api/v1/readings", tag = "readings",
+    params(LoadParams),
+    request_body(content = Vec<ReadingDraft>, description = "JSON array, or text/csv"),
+    security(("api_key" = [])),
+    responses((status = 200, body = ImportReport, description = "loaded (with `partial`, rejected lines are listed)"),
+              (status = 422, body = ImportReport, description = "rejected lines; nothing was loaded")))]
+async fn post_readings(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<LoadParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ImportReport>), AppError> {
+    user.require(Permission::EnterReadings)?;
+    let i = I18n(user.locale);
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let drafts = if content_type.starts_with("text/csv") {
+        import::parse_csv(&body, &i)
+    } else if content_type.starts_with("application/json") {
+        parse_json(&body)
+    } else {
+        return Err(AppError::BadRequest("expected Content-Type: application/json or text/csv".into()));
+    };
+    let drafts = match drafts {
+        Ok(drafts) => drafts,
+        Err(errors) => {
+            let report = ImportReport { rejected: errors.len() as u64, errors, ..Default::default() };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(report)));
+        }
+    };
+    let today = Utc::now().with_timezone(&user.tz).date_naive();
+    let report =
+        import::load(&state.db, user.tenant_id, user.user_id, &drafts, today, "api", params.partial, &i, &|_| {})
+            .await?;
+    let status =
+        if report.rejected > 0 && report.loaded == 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok((status, Json(report)))
+}
+
+/// A JSON array of readings, numbered from 1; an item that does not fit is named.
+fn parse_json(body: &[u8]) -> Result<Vec<(u64, ReadingDraft)>, Vec<LineError>> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let drafts: Vec<ReadingDraft> = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let line =
+            path.trim_start_matches('[').split(']').next().and_then(|n| n.parse::<u64>().ok()).map_or(0, |n| n + 1);
+        vec![LineError { line, field: path, reason: e.inner().to_string() }]
+    })?;
+    Ok(drafts.into_iter().enumerate().map(|(n, d)| (n as u64 + 1, d)).collect())
+}
