@@ -33,4 +33,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::complaints::api::router())
         .merge(crate::work_orders::api::router())
         .merge(crate::readings::api::router())
+        .merge(crate::billing::api::router())
 }

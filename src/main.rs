@@ -75,6 +75,19 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Bill a period: every active customer (or one route's) from the
+    /// billable readings, with a progress bar. Running it again bills only
+    /// the customers not yet billed.
+    BillRun {
+        #[arg(long)]
+        tenant: String,
+        /// The period, e.g. 2026-11.
+        #[arg(long)]
+        period: String,
+        /// A reading route's code (default: all routes).
+        #[arg(long, default_value = "")]
+        route: String,
+    },
     /// Load data files.
     Import {
         #[command(subcommand)]
@@ -265,6 +278,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
+        Command::BillRun { tenant, period, route } => {
+            with_database(&config, |db| Box::pin(bill_run_command(db, tenant, period, route))).await
+        }
         Command::Import { command } => with_database(&config, |db| Box::pin(import_command(db, command))).await,
         Command::User { command } => with_database(&config, |db| Box::pin(user_command(db, command))).await,
         Command::Apikey { command } => with_database(&config, |db| Box::pin(apikey_command(db, command))).await,
@@ -340,6 +356,40 @@ async fn tenant_id(database: &Database, slug: &str) -> anyhow::Result<(uuid::Uui
         .await?
         .with_context(|| format!("no tenant with the code {slug:?}"))?;
     Ok((row.id, row.is_platform))
+}
+
+async fn bill_run_command(database: &Database, tenant: String, period: String, route: String) -> anyhow::Result<()> {
+    use gridcrm::billing::{run, service};
+    let (tenant_id, _) = tenant_id(database, &tenant).await?;
+    let actor = Actor::command_line("bill-run");
+    let run_id = match service::start(&database.app, tenant_id, &actor, &period, &route).await {
+        Ok(id) => id,
+        Err(gridcrm::web::error::AppError::Invalid(errors)) => return Err(field_errors("not started", &errors)),
+        Err(err) => bail!("not started: {err}"),
+    };
+    let bar = progress_bar(0, "customers");
+    let started = std::time::Instant::now();
+    let summary = run::execute(&database.app, tenant_id, run_id, None, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "period {}: {} bills, {} kWh, {} yuan; skipped {}, already billed {} ({:.1} s; run {})",
+        summary.period,
+        summary.bills,
+        summary.total_kwh,
+        summary.total_amount,
+        summary.skipped,
+        summary.already,
+        started.elapsed().as_secs_f64(),
+        summary.id
+    );
+    if summary.skipped > 0 {
+        println!("skipped customers and why: the run's page /billing/runs/{}", summary.id);
+    }
+    Ok(())
 }
 
 async fn import_command(database: &Database, command: ImportCommand) -> anyhow::Result<()> {

@@ -2,9 +2,13 @@
 //! settles debts, and the prepaid (cost-control) balance. This module holds
 //! the pure rules; they take values and return values.
 
+pub mod api;
+pub mod bills;
 pub mod calc;
 pub mod db;
+pub mod pages;
 pub mod run;
+pub mod service;
 pub mod tariff;
 
 use chrono::{Datelike, NaiveDate};

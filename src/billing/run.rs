@@ -67,6 +67,8 @@ pub struct RunSummary {
     /// The period, "2026-11".
     pub period: String,
     pub route: Option<String>,
+    /// The account number of the customer a re-issue billed.
+    pub customer: Option<String>,
     /// running, done or failed.
     pub status: String,
     pub started_at: chrono::DateTime<Utc>,
@@ -96,9 +98,10 @@ pub async fn summary(conn: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<Op
 /// The newest runs (or one run).
 pub async fn recent(conn: &mut sqlx::PgConnection, id: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<RunSummary>> {
     let rows = sqlx::query!(
-        r#"SELECT r.id, r.period, rt.code AS "route?", r.status, r.started_at, r.finished_at, r.started_by, r.bills,
+        r#"SELECT r.id, r.period, rt.code AS "route?", c.account_no AS "customer?", r.status, r.started_at, r.finished_at, r.started_by, r.bills,
                   r.total_kwh, r.total_amount, r.skipped, r.already, r.error
            FROM bill_runs r LEFT JOIN reading_routes rt ON rt.tenant_id = r.tenant_id AND rt.id = r.route_id
+           LEFT JOIN customers c ON c.tenant_id = r.tenant_id AND c.id = r.customer_id
            WHERE ($1::uuid IS NULL OR r.id = $1)
            ORDER BY r.started_at DESC LIMIT $2"#,
         id,
@@ -112,6 +115,7 @@ pub async fn recent(conn: &mut sqlx::PgConnection, id: Option<Uuid>, limit: i64)
             id: r.id,
             period: months::label(r.period),
             route: r.route,
+            customer: r.customer,
             status: r.status,
             started_at: r.started_at,
             finished_at: r.finished_at,
@@ -139,14 +143,24 @@ pub async fn skips(conn: &mut sqlx::PgConnection, run_id: Uuid, limit: i64) -> s
     .await
 }
 
-/// Records a new run and returns its id. `route` is a route code; unknown is None.
-pub async fn create(tx: &mut Tx, period: NaiveDate, route_id: Option<Uuid>, started_by: &str) -> sqlx::Result<Uuid> {
+/// What a run bills: a period, for one route, one customer (a re-issue) or everyone.
+#[derive(Clone, Copy, Debug)]
+pub struct Scope {
+    pub period: NaiveDate,
+    pub route_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+}
+
+/// Records a new run and returns its id.
+pub async fn create(tx: &mut Tx, scope: Scope, started_by: &str) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
     sqlx::query!(
-        "INSERT INTO bill_runs (tenant_id, id, period, route_id, started_by) VALUES (app_tenant_id(), $1, $2, $3, $4)",
+        "INSERT INTO bill_runs (tenant_id, id, period, route_id, customer_id, started_by)
+         VALUES (app_tenant_id(), $1, $2, $3, $4, $5)",
         id,
-        period,
-        route_id,
+        scope.period,
+        scope.route_id,
+        scope.customer_id,
         started_by
     )
     .execute(&mut **tx)
@@ -163,6 +177,9 @@ struct Context {
     period: NaiveDate,
     until: NaiveDate,
     route_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    /// The cancelled bill a re-issue replaces.
+    replaces: Option<Uuid>,
     issued_on: NaiveDate,
     due_on: NaiveDate,
     tariffs: HashMap<String, Vec<Tariff>>,
@@ -184,9 +201,10 @@ pub async fn execute(
     pool: &PgPool,
     tenant_id: Uuid,
     run_id: Uuid,
+    replaces: Option<Uuid>,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> anyhow::Result<RunSummary> {
-    let result = execute_batches(pool, tenant_id, run_id, progress).await;
+    let result = execute_batches(pool, tenant_id, run_id, replaces, progress).await;
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
     match &result {
         Ok(()) => {
@@ -213,11 +231,13 @@ async fn execute_batches(
     pool: &PgPool,
     tenant_id: Uuid,
     run_id: Uuid,
+    replaces: Option<Uuid>,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> anyhow::Result<()> {
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
     let run = sqlx::query!(
-        r#"SELECT r.period, r.route_id, t.time_zone FROM bill_runs r JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1"#,
+        r#"SELECT r.period, r.route_id, r.customer_id, t.time_zone
+           FROM bill_runs r JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1"#,
         run_id
     )
     .fetch_one(&mut *tx)
@@ -225,8 +245,10 @@ async fn execute_batches(
     let settings = billing_db::settings(&mut tx).await?;
     let tariffs = billing_db::tariffs_by_code(&mut tx).await?;
     let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM customers WHERE status = 'active' AND ($1::uuid IS NULL OR route_id = $1)"#,
-        run.route_id
+        r#"SELECT count(*) AS "n!" FROM customers WHERE status = 'active' AND ($1::uuid IS NULL OR route_id = $1)
+             AND ($2::uuid IS NULL OR id = $2)"#,
+        run.route_id,
+        run.customer_id
     )
     .fetch_one(&mut *tx)
     .await? as u64;
@@ -238,6 +260,8 @@ async fn execute_batches(
         period: run.period,
         until: months::next(run.period),
         route_id: run.route_id,
+        customer_id: run.customer_id,
+        replaces,
         issued_on,
         due_on: issued_on + chrono::Duration::days(settings.due_days),
         tariffs,
@@ -312,11 +336,13 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
            CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(bool_or(b.status = 'issued'), false) AS live
                                FROM bills b WHERE b.tenant_id = c.tenant_id AND b.customer_id = c.id AND b.period = $2) b
            WHERE c.id > $1 AND c.status = 'active' AND ($3::uuid IS NULL OR c.route_id = $3)
+             AND ($5::uuid IS NULL OR c.id = $5)
            ORDER BY c.id LIMIT $4"#,
         after,
         ctx.period,
         ctx.route_id,
-        BATCH
+        BATCH,
+        ctx.customer_id
     )
     .fetch_all(&mut **tx)
     .await?;
@@ -516,9 +542,9 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
                         AS t (id, bill_no, customer_id, tariff_code, energy_kwh, amount, pf, detail)
                ), ins AS (
                  INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, run_id, tariff_code, issued_on, due_on,
-                                    energy_kwh, amount, power_factor, detail)
+                                    energy_kwh, amount, power_factor, detail, replaces)
                  SELECT app_tenant_id(), b.id, b.bill_no, b.customer_id, $9, $10, b.tariff_code, $11, $12,
-                        b.energy_kwh, b.amount, NULLIF(b.pf, '')::numeric, b.detail::jsonb
+                        b.energy_kwh, b.amount, NULLIF(b.pf, '')::numeric, b.detail::jsonb, $20
                  FROM b
                  ON CONFLICT (tenant_id, customer_id, period) WHERE status = 'issued' DO NOTHING
                  RETURNING id, customer_id, bill_no, energy_kwh, amount
@@ -554,7 +580,8 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
             &line_tariff,
             &line_qty,
             &line_price,
-            &line_amount
+            &line_amount,
+            ctx.replaces
         )
         .fetch_one(&mut **tx)
         .await?;

@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::service::stats_pages::router())
         .merge(crate::sla::pages::router())
         .merge(crate::readings::pages::router())
+        .merge(crate::billing::pages::router())
         .merge(crate::staff::pages::router())
         .merge(crate::staff::api_keys::router())
         .merge(crate::audit::pages::router())

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod billing;
 mod browser;
 mod cli;
 mod isolation;

@@ -1,0 +1,117 @@
+//! Issued bills in the database: one bill with its lines, a customer's
+//! bills, and cancelling one (audited by the caller).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct BillRow {
+    pub id: Uuid,
+    pub bill_no: String,
+    pub customer_id: Uuid,
+    pub account_no: String,
+    pub customer_name: String,
+    pub period: NaiveDate,
+    pub tariff_code: String,
+    pub issued_on: NaiveDate,
+    pub due_on: NaiveDate,
+    pub energy_kwh: Decimal,
+    pub amount: Decimal,
+    pub paid: Decimal,
+    pub late_fee: Decimal,
+    pub late_fee_paid: Decimal,
+    pub power_factor: Option<Decimal>,
+    /// issued or cancelled.
+    pub status: String,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<String>,
+    pub replaces: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+impl BillRow {
+    /// What is still owed: the amount and the late fees, less what was paid.
+    pub fn outstanding(&self) -> Decimal {
+        if self.status != "issued" {
+            return Decimal::ZERO;
+        }
+        self.amount - self.paid + self.late_fee - self.late_fee_paid
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct LineRow {
+    pub line_no: i16,
+    pub kind: String,
+    pub tariff_code: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+}
+
+const COLUMNS: &str = "b.id, b.bill_no, b.customer_id, c.account_no, c.name AS customer_name, b.period, b.tariff_code, \
+     b.issued_on, b.due_on, b.energy_kwh, b.amount, b.paid, b.late_fee, b.late_fee_paid, b.power_factor, b.status, \
+     b.cancelled_at, b.cancel_reason, b.replaces, b.detail";
+
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<BillRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id WHERE b.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn lines(conn: &mut PgConnection, bill_id: Uuid) -> sqlx::Result<Vec<LineRow>> {
+    sqlx::query_as!(
+        LineRow,
+        "SELECT line_no, kind, tariff_code, quantity, unit_price, amount FROM bill_lines WHERE bill_id = $1 ORDER BY line_no",
+        bill_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A customer's bills, newest period first.
+pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> sqlx::Result<Vec<BillRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
+         WHERE b.customer_id = $1 ORDER BY b.period DESC, b.created_at DESC LIMIT $2"
+    ))
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Cancels an issued bill with nothing paid on it; false when it was not
+/// (already cancelled, or paid: a paid bill is corrected by a refund, not erased).
+pub async fn cancel(conn: &mut PgConnection, id: Uuid, by: &str, reason: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE bills SET status = 'cancelled', cancelled_at = now(), cancelled_by = $2, cancel_reason = $3,
+                  version = version + 1
+           WHERE id = $1 AND status = 'issued' AND paid = 0 AND late_fee_paid = 0"#,
+        id,
+        by,
+        reason
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if done {
+        sqlx::query!(
+            r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, title, status, link)
+               SELECT tenant_id, gen_random_uuid(), customer_id, now(), 'bill', bill_no, 'cancelled', '/bills/' || id
+               FROM bills WHERE id = $1"#,
+            id
+        )
+        .execute(conn)
+        .await?;
+    }
+    Ok(done)
+}

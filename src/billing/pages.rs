@@ -1,0 +1,289 @@
+//! Bill runs (start one, watch it, see who was skipped and why) and the
+//! bill page (lines, the readings and tiers behind them, a year's usage for
+//! "why is my bill so high", print, cancel and re-issue).
+
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    http::HeaderMap,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use chrono::Utc;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    audit::Actor,
+    billing::{
+        bills::{self, BillRow, LineRow},
+        calc::change_percent,
+        run::{self, RunSummary, Skip},
+        service,
+    },
+    months,
+    service::pages::after_change,
+    staff::Permission,
+    web::{
+        AppState,
+        auth::CurrentUser,
+        chart,
+        csrf::CsrfForm,
+        csv_export,
+        error::{AppError, FieldErrors},
+        page::{Page, render},
+    },
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/billing/runs", get(runs).post(start_run))
+        .route("/billing/runs/{id}", get(run_page))
+        .route("/billing/runs/{id}/skips.csv", get(skips_csv))
+        .route("/bills/{id}", get(bill_page))
+        .route("/bills/{id}/cancel", post(cancel))
+        .route("/bills/{id}/reissue", post(reissue))
+}
+
+#[derive(Deserialize, Default, Clone)]
+struct RunForm {
+    #[serde(default)]
+    period: String,
+    #[serde(default)]
+    route: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "billing/runs.html")]
+struct RunsPage {
+    p: Page,
+    runs: Vec<RunSummary>,
+    f: RunForm,
+    errors: FieldErrors,
+    conflict: Option<&'static str>,
+}
+
+async fn runs_page(
+    state: &AppState,
+    user: &CurrentUser,
+    f: RunForm,
+    errors: FieldErrors,
+    conflict: Option<&'static str>,
+) -> Result<RunsPage, AppError> {
+    let mut tx = user.tx(&state.db).await?;
+    let runs = run::recent(&mut tx, None, 30).await?;
+    tx.commit().await?;
+    Ok(RunsPage { p: Page::for_user(user, "billing.runs_title"), runs, f, errors, conflict })
+}
+
+async fn runs(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+    user.require(Permission::Bill)?;
+    let today = Utc::now().with_timezone(&user.tz).date_naive();
+    let f = RunForm { period: service::default_period(today), route: String::new() };
+    Ok(render(&runs_page(&state, &user, f, FieldErrors::default(), None).await?)?.into_response())
+}
+
+async fn start_run(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfForm(f): CsrfForm<RunForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::Bill)?;
+    let result = service::start(&state.db, user.tenant_id, &Actor::from(&user), &f.period, &f.route).await;
+    match result {
+        Ok(id) => {
+            service::spawn(state.db.clone(), user.tenant_id, id);
+            Ok(Redirect::to(&format!("/billing/runs/{id}")).into_response())
+        }
+        Err(err) => {
+            after_change(Err(err), "/billing/runs", |errors, conflict| {
+                runs_page(&state, &user, f.clone(), errors, conflict)
+            })
+            .await
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "billing/run.html")]
+struct RunPage {
+    p: Page,
+    run: RunSummary,
+    skips: Vec<Skip>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "billing/run_summary.html")]
+struct RunSummaryPart {
+    p: Page,
+    run: RunSummary,
+}
+
+const SKIPS_SHOWN: i64 = 500;
+
+async fn run_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    user.require(Permission::Bill)?;
+    let mut tx = user.tx(&state.db).await?;
+    let run = run::summary(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    let partial = headers.contains_key("hx-request") && run.status == "running";
+    let skips = if partial { Vec::new() } else { run::skips(&mut tx, id, SKIPS_SHOWN).await? };
+    tx.commit().await?;
+    let p = Page::for_user(&user, "billing.run_title");
+    if partial {
+        return Ok(render(&RunSummaryPart { p, run })?.into_response());
+    }
+    Ok(render(&RunPage { p, run, skips })?.into_response())
+}
+
+async fn skips_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Response, AppError> {
+    user.require(Permission::Bill)?;
+    let mut tx = user.tx(&state.db).await?;
+    let run = run::summary(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    let skips = run::skips(&mut tx, id, i64::MAX).await?;
+    tx.commit().await?;
+    let p = Page::for_user(&user, "billing.run_title");
+    let header =
+        ["customers.account_no", "customers.name", "billing.skip_reason", "billing.skip_detail"].map(|k| p.t(k));
+    let rows = skips.into_iter().map(|s| vec![s.account_no, s.name, p.tc("skip_reason.", &s.reason), s.detail]);
+    let body = csv_export::to_csv(&header, rows)?;
+    Ok(csv_export::download(&format!("skipped_{}.csv", run.period), body))
+}
+
+#[derive(askama::Template)]
+#[template(path = "billing/bill.html")]
+struct BillPage {
+    p: Page,
+    bill: BillRow,
+    lines: Vec<LineRow>,
+    segments: Vec<serde_json::Value>,
+    tiers: Vec<serde_json::Value>,
+    history_chart: String,
+    /// Usage against the same month a year before, in percent.
+    change: Option<i64>,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+}
+
+impl BillPage {
+    fn period(&self) -> String {
+        months::label(self.bill.period)
+    }
+    fn outstanding(&self) -> String {
+        self.p.money(&self.bill.outstanding())
+    }
+    fn text(&self, v: &serde_json::Value) -> String {
+        match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "—".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Saved {
+    saved: Option<String>,
+}
+
+async fn bill_view(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+) -> Result<BillPage, AppError> {
+    let mut tx = user.tx(&state.db).await?;
+    let bill = bills::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    let lines = bills::lines(&mut tx, id).await?;
+    let history = bills::for_customer(&mut tx, bill.customer_id, 40).await?;
+    tx.commit().await?;
+    let p = Page::for_user(user, "billing.bill_title");
+    // A year of the customer's live bills, oldest first, this one included.
+    let mut year: Vec<&BillRow> = history
+        .iter()
+        .filter(|b| b.status == "issued" || b.id == bill.id)
+        .filter(|b| b.period <= bill.period && b.period > months::back(bill.period, 13))
+        .collect();
+    year.reverse();
+    let bars: Vec<chart::Bar> = year
+        .iter()
+        .map(|b| chart::Bar {
+            label: months::label(b.period),
+            value: rust_decimal::prelude::ToPrimitive::to_f64(&b.energy_kwh).unwrap_or(0.0),
+            caption: format!("{} kWh", p.number(&b.energy_kwh)),
+        })
+        .collect();
+    let history_chart = chart::bar_chart(&p.t("billing.usage_history"), &bars);
+    let last_year = months::back(bill.period, 12);
+    let change = history
+        .iter()
+        .find(|b| b.period == last_year && b.status == "issued")
+        .and_then(|b| change_percent(bill.energy_kwh, b.energy_kwh));
+    let array = |key: &str| bill.detail.get(key).and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    let (segments, tiers) = (array("segments"), array("tiers"));
+    Ok(BillPage { p, bill, lines, segments, tiers, history_chart, change, errors, notice })
+}
+
+async fn bill_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Query(q): Query<Saved>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ReadCustomers)?;
+    let notice = q.saved.map(|_| "common.saved");
+    Ok(render(&bill_view(&state, &user, id, FieldErrors::default(), notice).await?)?.into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct CancelForm {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(f): CsrfForm<CancelForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::Bill)?;
+    let result = async {
+        let mut tx = user.tx(&state.db).await?;
+        service::cancel(&mut tx, &Actor::from(&user), id, &f.reason).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    after_change(result, &format!("/bills/{id}"), |errors, conflict| bill_view(&state, &user, id, errors, conflict))
+        .await
+}
+
+async fn reissue(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<std::collections::HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::Bill)?;
+    match service::reissue(&state.db, user.tenant_id, &Actor::from(&user), id).await {
+        Ok((_, Some(new_id))) => Ok(Redirect::to(&format!("/bills/{new_id}?saved=1")).into_response()),
+        // Not billable now (a flagged reading, say): the run's page says why.
+        Ok((run, None)) => Ok(Redirect::to(&format!("/billing/runs/{}", run.id)).into_response()),
+        Err(err) => {
+            after_change(Err(err), &format!("/bills/{id}"), |errors, conflict| {
+                bill_view(&state, &user, id, errors, conflict)
+            })
+            .await
+        }
+    }
+}
