@@ -34,4 +34,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::work_orders::api::router())
         .merge(crate::readings::api::router())
         .merge(crate::billing::api::router())
+        .merge(crate::payments::api::router())
 }

@@ -12,6 +12,7 @@ pub mod customers;
 pub mod db;
 pub mod home;
 pub mod months;
+pub mod payments;
 pub mod platform;
 pub mod readings;
 pub mod seed;

@@ -116,6 +116,9 @@ struct ShowPage {
     open_contacts: Vec<crate::complaints::db::Contact>,
     open_orders: Vec<crate::work_orders::db::WorkOrder>,
     timeline: Vec<crate::timeline::TimelineItem>,
+    bills: Vec<crate::billing::bills::BillRow>,
+    payments: Vec<crate::payments::db::PaymentRow>,
+    standing: crate::payments::db::Standing,
 }
 
 #[derive(Deserialize, Default)]
@@ -160,6 +163,10 @@ async fn load_show_page(
     let open_contacts = crate::complaints::db::for_customer(&mut tx, id, true).await?;
     let open_orders = crate::work_orders::db::for_customer(&mut tx, id, true).await?;
     let timeline = crate::timeline::list(&mut tx, id, None, 20).await?;
+    let bills = crate::billing::bills::for_customer(&mut tx, id, 12).await?;
+    let payments = crate::payments::db::for_customer(&mut tx, id, 10).await?;
+    let today = chrono::Utc::now().with_timezone(&user.tz).date_naive();
+    let standing = crate::payments::db::standing(&mut tx, id, today).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -175,6 +182,9 @@ async fn load_show_page(
         open_contacts,
         open_orders,
         timeline,
+        bills,
+        payments,
+        standing,
     })
 }
 

@@ -31,6 +31,8 @@ pub enum Permission {
     ManageServiceSettings,
     /// Enter and import meter readings.
     EnterReadings,
+    /// Take payments at the counter, and book channel notifications.
+    TakePayments,
     /// Run bills, cancel and re-issue them; review flagged readings.
     Bill,
     /// Edit tariff versions and billing settings.
@@ -70,6 +72,7 @@ impl Role {
             SuperviseService => matches!(self, Supervisor | TenantAdmin),
             ManageServiceSettings => self == TenantAdmin,
             EnterReadings => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
+            TakePayments => matches!(self, CounterStaff | Supervisor | TenantAdmin),
             Bill => matches!(self, Supervisor | TenantAdmin),
             ManageTariffs => self == TenantAdmin,
         }

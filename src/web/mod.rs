@@ -61,6 +61,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::sla::pages::router())
         .merge(crate::readings::pages::router())
         .merge(crate::billing::pages::router())
+        .merge(crate::payments::pages::router())
+        .merge(crate::payments::arrears::router())
         .merge(crate::staff::pages::router())
         .merge(crate::staff::api_keys::router())
         .merge(crate::audit::pages::router())

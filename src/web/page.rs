@@ -102,6 +102,9 @@ impl Page {
     pub fn can_enter_readings(&self) -> bool {
         self.can(crate::staff::Permission::EnterReadings)
     }
+    pub fn can_take_payments(&self) -> bool {
+        self.can(crate::staff::Permission::TakePayments)
+    }
     pub fn can_bill(&self) -> bool {
         self.can(crate::staff::Permission::Bill)
     }

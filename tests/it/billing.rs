@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, location};
 use gridcrm::{db, staff::Role};
 
-async fn reading(app: &TestApp, meter: &str, period: &str, total: &str) -> StatusCode {
+pub async fn reading(app: &TestApp, meter: &str, period: &str, total: &str) -> StatusCode {
     let clerk = app.login(&app.alpha, "counter").await;
     let day = format!("{period}-25");
     clerk.post("/readings", &[("meter", meter), ("period", period), ("read_on", &day), ("total", total)]).await.status()
 }
 
-async fn wait_for_run(app: &TestApp, key: &str, path: &str) -> Value {
+pub async fn wait_for_run(app: &TestApp, key: &str, path: &str) -> Value {
     for _ in 0..100 {
         let run = app.api_get(key, path).await;
         if run["status"] != "running" {

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod isolation;
 mod pages;
+mod payments;
 mod readings;
 mod search;
 mod service;

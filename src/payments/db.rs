@@ -1,0 +1,256 @@
+//! Payments in the database: booking once per channel reference, spreading
+//! over the customer's bills, reversing, and the lists the pages show.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::payments::model::ValidPayment;
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct PaymentRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub account_no: String,
+    pub customer_name: String,
+    pub amount: Decimal,
+    pub channel: String,
+    pub channel_ref: String,
+    pub received_at: DateTime<Utc>,
+    pub booked_at: DateTime<Utc>,
+    pub booked_by: String,
+    /// Left over after settling debts: credit on the account.
+    pub credit: Decimal,
+    /// booked or reversed.
+    pub status: String,
+    pub reverse_reason: Option<String>,
+}
+
+const COLUMNS: &str = "p.id, p.customer_id, c.account_no, c.name AS customer_name, p.amount, p.channel, p.channel_ref, \
+     p.received_at, p.booked_at, p.booked_by, p.credit, p.status, p.reverse_reason";
+
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<PaymentRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments p JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id WHERE p.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn by_reference(conn: &mut PgConnection, channel: &str, reference: &str) -> sqlx::Result<Option<PaymentRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments p JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
+         WHERE p.channel = $1 AND p.channel_ref = $2"
+    ))
+    .bind(channel)
+    .bind(reference)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> sqlx::Result<Vec<PaymentRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM payments p JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
+         WHERE p.customer_id = $1 ORDER BY p.received_at DESC LIMIT $2"
+    ))
+    .bind(customer_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Inserts the payment unless its channel reference was booked before (then
+/// None). A concurrent duplicate waits on the unique key and gets None.
+pub async fn insert(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    p: &ValidPayment,
+    booked_by: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        r#"INSERT INTO payments (tenant_id, id, customer_id, amount, channel, channel_ref, received_at, booked_by)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (tenant_id, channel, channel_ref) DO NOTHING RETURNING id"#,
+        Uuid::now_v7(),
+        customer_id,
+        p.amount,
+        p.channel,
+        p.channel_ref,
+        p.received_at,
+        booked_by
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A bill with something still owed on it.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct OpenBill {
+    pub id: Uuid,
+    pub bill_no: String,
+    pub period: NaiveDate,
+    pub due_on: NaiveDate,
+    pub amount: Decimal,
+    pub paid: Decimal,
+    pub late_fee: Decimal,
+    pub late_fee_paid: Decimal,
+}
+
+impl OpenBill {
+    pub fn outstanding(&self) -> Decimal {
+        self.amount - self.paid + self.late_fee - self.late_fee_paid
+    }
+}
+
+/// The customer's unpaid bills, oldest first; `lock` holds them for an allocation.
+pub async fn open_bills(conn: &mut PgConnection, customer_id: Uuid, lock: bool) -> sqlx::Result<Vec<OpenBill>> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    sqlx::query_as(&format!(
+        "SELECT id, bill_no, period, due_on, amount, paid, late_fee, late_fee_paid FROM bills
+         WHERE customer_id = $1 AND status = 'issued' AND (paid < amount OR late_fee_paid < late_fee)
+         ORDER BY period, id{lock}"
+    ))
+    .bind(customer_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Books the allocation: bills' paid amounts, the allocation rows, the credit.
+pub async fn apply(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    customer_id: Uuid,
+    parts: &[(Uuid, bool, Decimal)],
+    credit: Decimal,
+) -> sqlx::Result<()> {
+    let bills: Vec<Uuid> = parts.iter().map(|p| p.0).collect();
+    let fee: Vec<bool> = parts.iter().map(|p| p.1).collect();
+    let amounts: Vec<Decimal> = parts.iter().map(|p| p.2).collect();
+    sqlx::query!(
+        r#"WITH a AS (SELECT * FROM unnest($2::uuid[], $3::bool[], $4::numeric[]) AS t (bill_id, fee, amount)),
+           alloc AS (
+             INSERT INTO payment_allocations (tenant_id, payment_id, bill_id, part, amount)
+             SELECT app_tenant_id(), $1, bill_id, CASE WHEN fee THEN 'late_fee' ELSE 'bill' END, amount FROM a
+           )
+           UPDATE bills b SET paid = b.paid + s.bill_part, late_fee_paid = b.late_fee_paid + s.fee_part
+           FROM (SELECT bill_id, coalesce(sum(amount) FILTER (WHERE NOT fee), 0) AS bill_part,
+                        coalesce(sum(amount) FILTER (WHERE fee), 0) AS fee_part
+                 FROM a GROUP BY bill_id) s
+           WHERE b.id = s.bill_id"#,
+        payment_id,
+        &bills,
+        &fee,
+        &amounts
+    )
+    .execute(&mut *conn)
+    .await?;
+    if credit > Decimal::ZERO {
+        sqlx::query!("UPDATE payments SET credit = $2 WHERE id = $1", payment_id, credit).execute(&mut *conn).await?;
+        sqlx::query!("UPDATE customers SET credit_balance = credit_balance + $2 WHERE id = $1", customer_id, credit)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The allocation of a payment, for its receipt.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct AllocationRow {
+    pub bill_id: Uuid,
+    pub bill_no: String,
+    pub period: NaiveDate,
+    /// bill or late_fee.
+    pub part: String,
+    pub amount: Decimal,
+}
+
+pub async fn allocations(conn: &mut PgConnection, payment_id: Uuid) -> sqlx::Result<Vec<AllocationRow>> {
+    sqlx::query_as(
+        "SELECT a.bill_id, b.bill_no, b.period, a.part, a.amount FROM payment_allocations a
+         JOIN bills b ON b.tenant_id = a.tenant_id AND b.id = a.bill_id WHERE a.payment_id = $1 ORDER BY b.period, a.part",
+    )
+    .bind(payment_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Undoes a booked payment: its allocations go back onto the bills and its
+/// credit off the account. False when it was not booked (already reversed).
+pub async fn reverse(conn: &mut PgConnection, id: Uuid, by: &str, reason: &str) -> sqlx::Result<bool> {
+    let Some(row) = sqlx::query!(
+        r#"UPDATE payments SET status = 'reversed', reversed_at = now(), reversed_by = $2, reverse_reason = $3
+           WHERE id = $1 AND status = 'booked' RETURNING customer_id, credit"#,
+        id,
+        by,
+        reason
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(false);
+    };
+    sqlx::query!(
+        r#"UPDATE bills b SET paid = b.paid - s.bill_part, late_fee_paid = b.late_fee_paid - s.fee_part
+           FROM (SELECT bill_id, coalesce(sum(amount) FILTER (WHERE part = 'bill'), 0) AS bill_part,
+                        coalesce(sum(amount) FILTER (WHERE part = 'late_fee'), 0) AS fee_part
+                 FROM payment_allocations WHERE payment_id = $1 GROUP BY bill_id) s
+           WHERE b.id = s.bill_id"#,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE customers SET credit_balance = credit_balance - $2 WHERE id = $1",
+        row.customer_id,
+        row.credit
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+pub async fn timeline(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    payment_id: Uuid,
+    title: &str,
+    status: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, title, status, link)
+           VALUES (app_tenant_id(), gen_random_uuid(), $1, now(), 'payment', $2, $3, '/payments/' || $4::uuid || '/receipt')"#,
+        customer_id,
+        title,
+        status,
+        payment_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What a customer's account stands at: owed on live bills (of which
+/// overdue), and credit from overpayments.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Standing {
+    pub owed: Decimal,
+    pub overdue: Decimal,
+    pub credit: Decimal,
+}
+
+pub async fn standing(conn: &mut PgConnection, customer_id: Uuid, today: NaiveDate) -> sqlx::Result<Standing> {
+    let row = sqlx::query!(
+        r#"SELECT coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid), 0) AS "owed!",
+                  coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid) FILTER (WHERE b.due_on < $2), 0) AS "overdue!",
+                  (SELECT credit_balance FROM customers WHERE id = $1) AS "credit!"
+           FROM bills b WHERE b.customer_id = $1 AND b.status = 'issued'"#,
+        customer_id,
+        today
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Standing { owed: row.owed, overdue: row.overdue, credit: row.credit })
+}
