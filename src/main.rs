@@ -88,6 +88,8 @@ enum Command {
         #[arg(long, default_value = "")]
         route: String,
     },
+    /// Accrue late fees on unpaid bills past due, once (serve does this hourly).
+    LateFees,
     /// Load data files.
     Import {
         #[command(subcommand)]
@@ -280,6 +282,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
         Command::BillRun { tenant, period, route } => {
             with_database(&config, |db| Box::pin(bill_run_command(db, tenant, period, route))).await
+        }
+        Command::LateFees => {
+            let database = Database::open(&config, false).await?;
+            let report = gridcrm::billing::late_fees::run(&database.app).await;
+            database.close().await;
+            let report = report?;
+            println!("late fees accrued on {} bills, {} yuan", report.bills, report.amount);
+            Ok(())
         }
         Command::Import { command } => with_database(&config, |db| Box::pin(import_command(db, command))).await,
         Command::User { command } => with_database(&config, |db| Box::pin(user_command(db, command))).await,
@@ -570,9 +580,14 @@ async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) ->
         database.app.clone(),
         std::time::Duration::from_secs(60),
     ));
+    let late_fees = tokio::spawn(gridcrm::billing::late_fees::run_periodically(
+        database.app.clone(),
+        std::time::Duration::from_secs(3600),
+    ));
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     escalation.abort();
+    late_fees.abort();
     database.close().await;
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod bills;
 pub mod calc;
 pub mod db;
+pub mod late_fees;
 pub mod pages;
 pub mod run;
 pub mod service;

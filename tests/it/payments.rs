@@ -116,6 +116,16 @@ async fn the_counter_settles_the_oldest_debts_first_or_the_chosen_bills() {
     assert!(row.ends_with(",0,54.80,0,0"), "{row}");
     let (_, theirs) = app.login(&app.beta, "supervisor").await.get_text("/billing/arrears").await;
     assert!(!theirs.contains("王建国"));
+
+    // The late-fee job: 40 days at 0.1% of the unpaid ¥53.80 is ¥0.05 a day; a second run adds nothing.
+    let first = gridcrm::billing::late_fees::run(&app.pool).await.unwrap();
+    assert_eq!(first.bills, 1);
+    let second = gridcrm::billing::late_fees::run(&app.pool).await.unwrap();
+    assert_eq!(second.bills, 0);
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let fee: Decimal =
+        sqlx::query_scalar("SELECT late_fee FROM bills WHERE id = $1").bind(october).fetch_one(&mut *tx).await.unwrap();
+    assert_eq!(fee, dec("3.00"), "the ¥1.00 from before plus 40 × ¥0.05");
 }
 
 #[tokio::test]
