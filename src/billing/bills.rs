@@ -16,6 +16,9 @@ pub struct BillRow {
     pub customer_name: String,
     pub period: NaiveDate,
     pub tariff_code: String,
+    /// The tariff's name in Chinese and English.
+    pub tariff_name_zh: Option<String>,
+    pub tariff_name_en: Option<String>,
     pub issued_on: NaiveDate,
     pub due_on: NaiveDate,
     pub energy_kwh: Decimal,
@@ -54,6 +57,8 @@ pub struct LineRow {
 }
 
 const COLUMNS: &str = "b.id, b.bill_no, b.customer_id, c.account_no, c.name AS customer_name, b.period, b.tariff_code, \
+     (SELECT t.name_zh FROM tariff_categories t WHERE t.tenant_id = b.tenant_id AND t.code = b.tariff_code) AS tariff_name_zh, \
+     (SELECT t.name_en FROM tariff_categories t WHERE t.tenant_id = b.tenant_id AND t.code = b.tariff_code) AS tariff_name_en, \
      b.issued_on, b.due_on, b.energy_kwh, b.amount, b.paid, b.late_fee, b.late_fee_paid, b.power_factor, b.status, \
      b.cancelled_at, b.cancel_reason, b.replaces, b.detail";
 

@@ -177,6 +177,10 @@ impl BillPage {
     fn period(&self) -> String {
         months::label(self.bill.period)
     }
+    fn tariff(&self) -> String {
+        let name = if self.p.lang() == "en" { &self.bill.tariff_name_en } else { &self.bill.tariff_name_zh };
+        name.clone().unwrap_or_else(|| self.bill.tariff_code.clone())
+    }
     fn outstanding(&self) -> String {
         self.p.money(&self.bill.outstanding())
     }

@@ -2,10 +2,13 @@
 //! Customers are loaded in batches with COPY into temporary tables (which
 //! have no row-level security) and then inserted under the tenant's policy.
 
+pub mod billing;
 pub mod generate;
 pub mod service;
 
 use std::time::Instant;
+
+use chrono::Datelike;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -101,7 +104,10 @@ pub async fn seed_demo(
         load_customers(pool, tenant_id, demo, &managers, count, show_progress, index as u64 + 1).await?;
         let plan = service.take().unwrap_or_else(|| service::ServicePlan::for_customers(count));
         service::seed_service(pool, tenant_id, &plan, show_progress).await?;
+        seed_money(pool, tenant_id, count, show_progress).await?;
     }
+    // Late fees on the demo's overdue bills, as the hourly job would have accrued them.
+    crate::billing::late_fees::run(pool).await?;
     Ok(())
 }
 
@@ -127,6 +133,23 @@ async fn create_staff(
     }
     tx.commit().await?;
     Ok(created)
+}
+
+/// Readings, and for demo-sized tenants bills and payments. A large tenant
+/// (the benchmark's) gets last month's and this month's readings only, so
+/// that a bill run of this month can be timed.
+async fn seed_money(pool: &PgPool, tenant_id: Uuid, customers: u64, show_progress: bool) -> anyhow::Result<()> {
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let this_month = crate::months::start_of(today);
+    // Readings are taken on the 25th: this month's only once that day has come.
+    let last = if today.day() >= 25 { this_month } else { crate::months::back(this_month, 1) };
+    let history = if customers <= 50_000 { 3 } else { 1 };
+    let periods: Vec<_> = (0..=history).rev().map(|n| crate::months::back(last, n)).collect();
+    billing::seed_readings(pool, tenant_id, &periods, show_progress).await?;
+    if customers <= 50_000 {
+        billing::seed_bills(pool, tenant_id, &periods, today).await?;
+    }
+    Ok(())
 }
 
 /// The demo staff's teams, so the board and the statistics have teams to show.

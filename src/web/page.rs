@@ -75,6 +75,13 @@ impl Page {
     pub fn date(&self, date: &NaiveDate) -> String {
         self.i.date(*date)
     }
+    /// A billing period or other month: 2026年11月 / 2026-11.
+    pub fn month(&self, month: &NaiveDate) -> String {
+        match self.i.0 {
+            crate::web::i18n::Locale::ZhCn => month.format("%Y年%m月").to_string(),
+            crate::web::i18n::Locale::En => month.format("%Y-%m").to_string(),
+        }
+    }
     pub fn datetime(&self, at: &DateTime<Utc>) -> String {
         self.i.datetime(*at, self.tz)
     }
