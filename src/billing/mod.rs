@@ -11,6 +11,8 @@ pub mod pages;
 pub mod run;
 pub mod service;
 pub mod tariff;
+pub mod tariff_form;
+pub mod tariff_pages;
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;

@@ -61,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::sla::pages::router())
         .merge(crate::readings::pages::router())
         .merge(crate::billing::pages::router())
+        .merge(crate::billing::tariff_pages::router())
         .merge(crate::payments::pages::router())
         .merge(crate::payments::arrears::router())
         .merge(crate::staff::pages::router())

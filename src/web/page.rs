@@ -112,6 +112,9 @@ impl Page {
     pub fn can_take_payments(&self) -> bool {
         self.can(crate::staff::Permission::TakePayments)
     }
+    pub fn can_manage_tariffs(&self) -> bool {
+        self.can(crate::staff::Permission::ManageTariffs)
+    }
     pub fn can_bill(&self) -> bool {
         self.can(crate::staff::Permission::Bill)
     }

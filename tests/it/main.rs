@@ -15,5 +15,6 @@ mod service;
 mod service_settings;
 mod stats;
 mod support;
+mod tariffs;
 mod validation;
 mod work_orders;
