@@ -35,4 +35,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::readings::api::router())
         .merge(crate::billing::api::router())
         .merge(crate::payments::api::router())
+        .merge(crate::cost_control::api::router())
 }

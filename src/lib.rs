@@ -8,6 +8,7 @@ pub mod audit;
 pub mod billing;
 pub mod complaints;
 pub mod config;
+pub mod cost_control;
 pub mod customers;
 pub mod db;
 pub mod home;

@@ -90,6 +90,8 @@ enum Command {
     },
     /// Accrue late fees on unpaid bills past due, once (serve does this hourly).
     LateFees,
+    /// Estimate prepaid balances, warn and order disconnections, once (serve does this hourly).
+    CostControl,
     /// Load data files.
     Import {
         #[command(subcommand)]
@@ -282,6 +284,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
         Command::BillRun { tenant, period, route } => {
             with_database(&config, |db| Box::pin(bill_run_command(db, tenant, period, route))).await
+        }
+        Command::CostControl => {
+            let database = Database::open(&config, false).await?;
+            let report = gridcrm::cost_control::db::run_daily(&database.app).await;
+            database.close().await;
+            let (reviewed, orders) = report?;
+            println!("cost control: {reviewed} agreements estimated, {orders} meter orders made");
+            Ok(())
         }
         Command::LateFees => {
             let database = Database::open(&config, false).await?;
@@ -580,6 +590,10 @@ async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) ->
         database.app.clone(),
         std::time::Duration::from_secs(60),
     ));
+    let cost_control = tokio::spawn(gridcrm::cost_control::db::run_periodically(
+        database.app.clone(),
+        std::time::Duration::from_secs(3600),
+    ));
     let late_fees = tokio::spawn(gridcrm::billing::late_fees::run_periodically(
         database.app.clone(),
         std::time::Duration::from_secs(3600),
@@ -588,6 +602,7 @@ async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) ->
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     escalation.abort();
     late_fees.abort();
+    cost_control.abort();
     database.close().await;
     Ok(())
 }

@@ -119,6 +119,8 @@ struct ShowPage {
     bills: Vec<crate::billing::bills::BillRow>,
     payments: Vec<crate::payments::db::PaymentRow>,
     standing: crate::payments::db::Standing,
+    cost_control: Option<crate::cost_control::db::Agreement>,
+    commands: Vec<crate::cost_control::db::Command>,
 }
 
 #[derive(Deserialize, Default)]
@@ -167,6 +169,8 @@ async fn load_show_page(
     let payments = crate::payments::db::for_customer(&mut tx, id, 10).await?;
     let today = chrono::Utc::now().with_timezone(&user.tz).date_naive();
     let standing = crate::payments::db::standing(&mut tx, id, today).await?;
+    let cost_control = crate::cost_control::db::get(&mut tx, id).await?;
+    let commands = crate::cost_control::db::for_customer(&mut tx, id, 5).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -185,6 +189,8 @@ async fn load_show_page(
         bills,
         payments,
         standing,
+        cost_control,
+        commands,
     })
 }
 

@@ -219,17 +219,9 @@ pub async fn timeline(
     title: &str,
     status: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query!(
-        r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, title, status, link)
-           VALUES (app_tenant_id(), gen_random_uuid(), $1, now(), 'payment', $2, $3, '/payments/' || $4::uuid || '/receipt')"#,
-        customer_id,
-        title,
-        status,
-        payment_id
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    let link = format!("/payments/{payment_id}/receipt");
+    let entry = crate::timeline::Entry { kind: "payment", notice: None, title, status, link: &link };
+    crate::timeline::record(conn, customer_id, Utc::now(), entry).await
 }
 
 /// What a customer's account stands at: owed on live bills (of which

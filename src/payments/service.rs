@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::{
     audit::{self, Actor, Change},
     billing::{Debt, allocate},
+    cost_control::db as cost_control_db,
     payments::{
         db::{self, PaymentRow},
         model::{self, DebtId, PaymentDraft},
@@ -84,6 +85,14 @@ pub async fn book(
     db::apply(conn, id, customer_id, &parts, allocation.credit).await?;
     let title = format!("¥{} · {}", payment.amount, payment.channel_ref);
     db::timeline(conn, customer_id, id, &title, &payment.channel).await?;
+    // A prepaid customer's supply comes back as soon as the balance does.
+    if let Some(agreement) = cost_control_db::get(conn, customer_id).await?
+        && agreement.active
+    {
+        let warn = cost_control_db::warn_days(conn).await?;
+        let today = cost_control_db::tenant_today(conn, now).await?;
+        cost_control_db::review(conn, customer_id, agreement.estimated_on.unwrap_or(today).max(today), warn).await?;
+    }
     let payment = db::get(conn, id).await?.ok_or(AppError::NotFound)?;
     Ok(Booked { created: true, payment })
 }

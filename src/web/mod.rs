@@ -64,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::billing::tariff_pages::router())
         .merge(crate::payments::pages::router())
         .merge(crate::payments::arrears::router())
+        .merge(crate::cost_control::pages::router())
         .merge(crate::staff::pages::router())
         .merge(crate::staff::api_keys::router())
         .merge(crate::audit::pages::router())

@@ -6,6 +6,7 @@ mod auth;
 mod billing;
 mod browser;
 mod cli;
+mod cost_control;
 mod isolation;
 mod pages;
 mod payments;

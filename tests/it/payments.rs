@@ -18,7 +18,7 @@ fn dec(s: &str) -> Decimal {
 }
 
 /// Two bills for the first customer: October (100 kWh, ¥53.80) and November (150 kWh, ¥80.70).
-async fn two_bills(app: &TestApp, key: &str) -> (Uuid, Uuid) {
+pub async fn two_bills(app: &TestApp, key: &str) -> (Uuid, Uuid) {
     for (period, total) in [("2026-09", "1000"), ("2026-10", "1100"), ("2026-11", "1250")] {
         assert_eq!(reading(app, "ALPHAM0001", period, total).await, StatusCode::SEE_OTHER);
     }
