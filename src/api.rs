@@ -36,4 +36,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::billing::api::router())
         .merge(crate::payments::api::router())
         .merge(crate::cost_control::api::router())
+        .merge(crate::interval::api::router())
 }

@@ -12,6 +12,7 @@ pub mod cost_control;
 pub mod customers;
 pub mod db;
 pub mod home;
+pub mod interval;
 pub mod months;
 pub mod payments;
 pub mod platform;

@@ -112,6 +112,16 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImportCommand {
+    /// Interval data (15/30-minute kW) from a CSV file `meter,ts,kw`, with a
+    /// progress bar. One bad line rejects the file unless --partial is given.
+    Interval {
+        #[arg(long)]
+        tenant: String,
+        file: std::path::PathBuf,
+        /// Load the good lines even when some are rejected.
+        #[arg(long)]
+        partial: bool,
+    },
     /// Meter register readings from a CSV file with a header line. Columns:
     /// meter, read_on, total; optional period, kind, peak, flat, valley,
     /// reactive, max_demand_kw, rollover. One bad line rejects the file
@@ -414,7 +424,12 @@ async fn bill_run_command(database: &Database, tenant: String, period: String, r
 
 async fn import_command(database: &Database, command: ImportCommand) -> anyhow::Result<()> {
     use gridcrm::readings::import;
-    let ImportCommand::Readings { tenant, file, partial } = command;
+    let (tenant, file, partial) = match command {
+        ImportCommand::Readings { tenant, file, partial } => (tenant, file, partial),
+        ImportCommand::Interval { tenant, file, partial } => {
+            return import_interval(database, tenant, file, partial).await;
+        }
+    };
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let locale = std::env::var("LANG").ok().and_then(|l| gridcrm::web::i18n::Locale::parse(&l)).unwrap_or_default();
@@ -446,6 +461,66 @@ async fn import_command(database: &Database, command: ImportCommand) -> anyhow::
         eprintln!("line {}:{field} {}", e.line, e.reason);
     }
     if report.rejected > 0 && report.loaded == 0 {
+        bail!("nothing was loaded: fix the lines above (or load the good ones with --partial)");
+    }
+    Ok(())
+}
+
+async fn import_interval(
+    database: &Database,
+    tenant: String,
+    file: std::path::PathBuf,
+    partial: bool,
+) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let (tenant_id, _) = tenant_id(database, &tenant).await?;
+    let locale = std::env::var("LANG").ok().and_then(|l| gridcrm::web::i18n::Locale::parse(&l)).unwrap_or_default();
+    let handle = std::fs::File::open(&file).with_context(|| format!("reading {}", file.display()))?;
+    let size = handle.metadata()?.len();
+    let bar = progress_bar(size, "interval");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:10} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let mut loader =
+        gridcrm::interval::load::Loader::begin(&database.app, tenant_id, partial, gridcrm::web::i18n::I18n(locale))
+            .await?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, handle);
+    let mut line = String::new();
+    let mut done = 0u64;
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).with_context(|| format!("reading {}", file.display()))?;
+        if n == 0 {
+            break;
+        }
+        loader.line(line.trim_end_matches('\n')).await?;
+        done += n as u64;
+        if done % (1 << 20) < n as u64 {
+            bar.set_position(done);
+        }
+    }
+    bar.finish_and_clear();
+    let report = loader.finish().await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "read {}, loaded {}, replaced {}, rejected {} ({:.1} s, {:.0} rows/s)",
+        report.read,
+        report.loaded,
+        report.replaced,
+        report.rejected,
+        seconds,
+        report.read as f64 / seconds.max(0.001)
+    );
+    for e in &report.errors {
+        let field = if e.field.is_empty() { String::new() } else { format!(" {}:", e.field) };
+        eprintln!("line {}:{field} {}", e.line, e.reason);
+    }
+    if report.rejected > 0 && report.loaded + report.replaced == 0 {
         bail!("nothing was loaded: fix the lines above (or load the good ones with --partial)");
     }
     Ok(())
