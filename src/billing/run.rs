@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use futures_util::StreamExt;
+
 use chrono::{Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -28,6 +30,8 @@ use crate::{
 
 /// Customers per transaction.
 pub const BATCH: i64 = 5000;
+/// Batches billed at once.
+const WORKERS: usize = 2;
 
 /// Why a customer was not billed.
 pub const SKIP_REASONS: [&str; 10] = [
@@ -176,8 +180,6 @@ struct Context {
     run_id: Uuid,
     period: NaiveDate,
     until: NaiveDate,
-    route_id: Option<Uuid>,
-    customer_id: Option<Uuid>,
     /// The cancelled bill a re-issue replaces.
     replaces: Option<Uuid>,
     issued_on: NaiveDate,
@@ -244,54 +246,62 @@ async fn execute_batches(
     .await?;
     let settings = billing_db::settings(&mut tx).await?;
     let tariffs = billing_db::tariffs_by_code(&mut tx).await?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM customers WHERE status = 'active' AND ($1::uuid IS NULL OR route_id = $1)
-             AND ($2::uuid IS NULL OR id = $2)"#,
+    // Every customer of the run, in id order, split into batches that
+    // WORKERS transactions bill side by side (PostgreSQL gets a core each).
+    let ids = sqlx::query_scalar!(
+        r#"SELECT id FROM customers WHERE status = 'active' AND ($1::uuid IS NULL OR route_id = $1)
+             AND ($2::uuid IS NULL OR id = $2) ORDER BY id"#,
         run.route_id,
         run.customer_id
     )
-    .fetch_one(&mut *tx)
-    .await? as u64;
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
+    let total = ids.len() as u64;
     let tz: chrono_tz::Tz = run.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
     let issued_on = Utc::now().with_timezone(&tz).date_naive();
     let ctx = Context {
         run_id,
         period: run.period,
         until: months::next(run.period),
-        route_id: run.route_id,
-        customer_id: run.customer_id,
         replaces,
         issued_on,
         due_on: issued_on + chrono::Duration::days(settings.due_days),
         tariffs,
     };
-    let mut after = Uuid::nil();
-    let mut done = 0u64;
+    let ctx = std::sync::Arc::new(ctx);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     progress(0, total);
-    loop {
-        let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
-        let (last, counts) = batch(&mut tx, &ctx, after).await?;
-        sqlx::query!(
-            r#"UPDATE bill_runs SET bills = bills + $2, total_kwh = total_kwh + $3, total_amount = total_amount + $4,
-                      skipped = skipped + $5, already = already + $6 WHERE id = $1"#,
-            run_id,
-            counts.bills,
-            counts.kwh,
-            counts.amount,
-            counts.skipped,
-            counts.already
-        )
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        done += counts.customers;
-        progress(done.min(total), total);
-        match last {
-            Some(id) if counts.customers == BATCH as u64 => after = id,
-            _ => break,
-        }
-    }
+    // Owned chunks and shared state: the stream's futures borrow nothing per item.
+    let chunks: Vec<Vec<Uuid>> = ids.chunks(BATCH as usize).map(<[Uuid]>::to_vec).collect();
+    let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(chunks)
+        .map(|chunk| {
+            let (ctx, done, pool) = (ctx.clone(), done.clone(), pool.clone());
+            async move {
+                let mut tx = db::begin_tenant(&pool, tenant_id, None).await?;
+                let counts = batch(&mut tx, &ctx, &chunk).await?;
+                sqlx::query!(
+                    r#"UPDATE bill_runs SET bills = bills + $2, total_kwh = total_kwh + $3, total_amount = total_amount + $4,
+                              skipped = skipped + $5, already = already + $6 WHERE id = $1"#,
+                    run_id,
+                    counts.bills,
+                    counts.kwh,
+                    counts.amount,
+                    counts.skipped,
+                    counts.already
+                )
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let so_far = done.fetch_add(counts.customers, std::sync::atomic::Ordering::Relaxed) + counts.customers;
+                progress(so_far.min(total), total);
+                Ok(())
+            }
+        })
+        .buffer_unordered(WORKERS)
+        .collect()
+        .await;
+    results.into_iter().collect::<anyhow::Result<()>>()?;
     Ok(())
 }
 
@@ -329,25 +339,19 @@ fn registers(
     })
 }
 
-async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Option<Uuid>, Counts)> {
+async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Counts> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.account_no, c.tariff_code, c.capacity_kva, b.n AS "n!", b.live AS "live!"
            FROM customers c
            CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(bool_or(b.status = 'issued'), false) AS live
                                FROM bills b WHERE b.tenant_id = c.tenant_id AND b.customer_id = c.id AND b.period = $2) b
-           WHERE c.id > $1 AND c.status = 'active' AND ($3::uuid IS NULL OR c.route_id = $3)
-             AND ($5::uuid IS NULL OR c.id = $5)
-           ORDER BY c.id LIMIT $4"#,
-        after,
-        ctx.period,
-        ctx.route_id,
-        BATCH,
-        ctx.customer_id
+           WHERE c.id = ANY($1) AND c.status = 'active'"#,
+        ids,
+        ctx.period
     )
     .fetch_all(&mut **tx)
     .await?;
-    let mut counts = Counts { customers: rows.len() as u64, ..Counts::default() };
-    let last = rows.last().map(|r| r.id);
+    let mut counts = Counts { customers: ids.len() as u64, ..Counts::default() };
     let mut customers = Vec::with_capacity(rows.len());
     for r in rows {
         if r.live {
@@ -363,7 +367,7 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
         }
     }
     if customers.is_empty() {
-        return Ok((last, counts));
+        return Ok(counts);
     }
     let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
     let readings = sqlx::query!(
@@ -591,7 +595,7 @@ async fn batch(tx: &mut Tx, ctx: &Context, after: Uuid) -> anyhow::Result<(Optio
         // Billed meanwhile by another run: counted as already billed.
         counts.already += bill_ids.len() as i32 - written.bills as i32;
     }
-    Ok((last, counts))
+    Ok(counts)
 }
 
 #[cfg(test)]

@@ -1,12 +1,17 @@
-//! Loading interval data, line by line from a stream: each good line goes,
-//! in batches, through COPY into a staging table; at the end the meters are
-//! resolved, the months' partitions made, and one INSERT … ON CONFLICT moves
-//! the rows in (a timestamp already stored for the meter is replaced and
-//! counted). One transaction: a rejected file loads nothing, unless the good
-//! lines were asked for.
+//! Loading interval data, line by line from a stream. Each good line's meter
+//! is resolved (once per serial, a batch of serials per query), and the rows
+//! go in batches through COPY into a staging table; at the end the months'
+//! partitions are made and one INSERT moves the rows in. A value already
+//! stored for a meter and time is replaced and counted; so is an earlier line
+//! of the same file. One transaction: a rejected file loads nothing, unless
+//! the good lines were asked for.
 
-use std::fmt::Write;
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write,
+};
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::PgPool;
@@ -18,8 +23,8 @@ use crate::{
     web::i18n::I18n,
 };
 
-/// Lines per COPY batch.
-const BATCH_BYTES: usize = 4 << 20;
+/// Lines parsed before their meters are resolved and they are copied.
+const BATCH_LINES: usize = 50_000;
 /// Rejected lines listed in a report (all are counted).
 const LISTED: usize = 200;
 
@@ -49,9 +54,15 @@ pub struct Loader {
     tz: Tz,
     keep_good: bool,
     i: I18n,
-    buf: String,
     line: u64,
+    /// Parsed lines waiting for their meters: (line, row).
+    pending: Vec<(u64, IntervalRow)>,
+    meters: HashMap<String, Option<Uuid>>,
+    /// Meter and time of every staged row, to find a file's own duplicates.
+    seen: HashSet<(Uuid, i64)>,
+    duplicates: u64,
     staged: u64,
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub report: IntervalReport,
 }
 
@@ -61,7 +72,7 @@ impl Loader {
         let zone =
             sqlx::query_scalar!("SELECT time_zone FROM tenants WHERE id = $1", tenant_id).fetch_one(&mut *tx).await?;
         sqlx::query(
-            "CREATE TEMP TABLE interval_stage (line bigint, serial text, ts timestamptz, kw numeric) ON COMMIT DROP",
+            "CREATE TEMP TABLE interval_stage (line bigint, meter_id uuid, ts timestamptz, kw numeric) ON COMMIT DROP",
         )
         .execute(&mut *tx)
         .await?;
@@ -70,17 +81,21 @@ impl Loader {
             tz: zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
             keep_good,
             i,
-            buf: String::with_capacity(BATCH_BYTES + 4096),
             line: 0,
+            pending: Vec::with_capacity(BATCH_LINES),
+            meters: HashMap::new(),
+            seen: HashSet::new(),
+            duplicates: 0,
             staged: 0,
+            range: None,
             report: IntervalReport::default(),
         })
     }
 
-    fn reject(&mut self, field: &str, reason: String) {
+    fn reject(&mut self, line: u64, field: &str, reason: String) {
         self.report.rejected += 1;
         if self.report.errors.len() < LISTED {
-            self.report.errors.push(LineError { line: self.line, field: field.to_owned(), reason });
+            self.report.errors.push(LineError { line, field: field.to_owned(), reason });
         }
     }
 
@@ -93,87 +108,131 @@ impl Loader {
         }
         self.report.read += 1;
         match model::parse_line(text, self.tz) {
-            Ok(IntervalRow { meter, ts, kw }) => {
-                let _ = writeln!(self.buf, "{},{},{},{}", self.line, meter, ts.format("%Y-%m-%dT%H:%M:%SZ"), kw);
-                self.staged += 1;
-                if self.buf.len() >= BATCH_BYTES {
+            Ok(row) => {
+                self.pending.push((self.line, row));
+                if self.pending.len() >= BATCH_LINES {
                     self.flush().await?;
                 }
             }
             Err((field, reason)) => {
                 let reason = self.i.t(&format!("interval_error.{reason}"));
-                self.reject(field, reason);
+                self.reject(self.line, field, reason);
             }
         }
         Ok(())
     }
 
+    /// Resolves the batch's new serials, then copies its rows to staging.
     async fn flush(&mut self) -> anyhow::Result<()> {
-        if self.buf.is_empty() {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let mut copy =
-            self.tx.copy_in_raw("COPY interval_stage (line, serial, ts, kw) FROM STDIN WITH (FORMAT csv)").await?;
-        copy.send(self.buf.as_bytes()).await?;
-        copy.finish().await?;
-        self.buf.clear();
+        let mut new: Vec<String> =
+            self.pending.iter().map(|(_, r)| &r.meter).filter(|m| !self.meters.contains_key(*m)).cloned().collect();
+        new.sort();
+        new.dedup();
+        if !new.is_empty() {
+            let found: Vec<(String, Uuid)> = sqlx::query_as("SELECT serial, id FROM meters WHERE serial = ANY($1)")
+                .bind(&new)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            let found: HashMap<String, Uuid> = found.into_iter().collect();
+            for serial in new {
+                let id = found.get(&serial).copied();
+                self.meters.insert(serial, id);
+            }
+        }
+        let mut csv = String::with_capacity(self.pending.len() * 80);
+        let pending = std::mem::take(&mut self.pending);
+        for (line, row) in &pending {
+            let Some(meter_id) = self.meters.get(&row.meter).copied().flatten() else {
+                let reason = format!("{}: {}", self.i.t("interval_error.unknown_meter"), row.meter);
+                self.reject(*line, "meter", reason);
+                continue;
+            };
+            if !self.seen.insert((meter_id, row.ts.timestamp())) {
+                self.duplicates += 1;
+            }
+            self.range = Some(match self.range {
+                None => (row.ts, row.ts),
+                Some((lo, hi)) => (lo.min(row.ts), hi.max(row.ts)),
+            });
+            let _ = writeln!(csv, "{line},{meter_id},{},{}", row.ts.format("%Y-%m-%dT%H:%M:%SZ"), row.kw);
+            self.staged += 1;
+        }
+        self.pending = pending;
+        self.pending.clear();
+        if !csv.is_empty() {
+            let mut copy = self
+                .tx
+                .copy_in_raw("COPY interval_stage (line, meter_id, ts, kw) FROM STDIN WITH (FORMAT csv)")
+                .await?;
+            copy.send(csv.as_bytes()).await?;
+            copy.finish().await?;
+        }
         Ok(())
     }
 
-    /// Resolves meters, stores the rows, and commits, or rolls back when
-    /// lines were rejected and the good ones were not asked for.
+    /// Stores the rows and commits, or rolls back when lines were rejected
+    /// and the good ones were not asked for.
     pub async fn finish(mut self) -> anyhow::Result<IntervalReport> {
         self.flush().await?;
-        let unknown: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT line, serial FROM interval_stage s WHERE NOT EXISTS (SELECT 1 FROM meters m WHERE m.serial = s.serial)
-             ORDER BY line",
-        )
-        .fetch_all(&mut *self.tx)
-        .await?;
-        for (line, serial) in &unknown {
-            let saved = self.line;
-            self.line = *line as u64;
-            let reason = format!("{}: {serial}", self.i.t("interval_error.unknown_meter"));
-            self.reject("meter", reason);
-            self.line = saved;
-        }
         self.report.errors.sort_by_key(|e| e.line);
         if self.report.rejected > 0 && !self.keep_good {
             self.tx.rollback().await?;
             return Ok(self.report);
         }
+        let Some((from, to)) = self.range else {
+            self.tx.commit().await?;
+            return Ok(self.report);
+        };
         for month in sqlx::query_scalar::<_, chrono::NaiveDate>(
-            "SELECT DISTINCT date_trunc('month', ts AT TIME ZONE 'UTC')::date FROM interval_stage",
+            "SELECT generate_series(date_trunc('month', $1 AT TIME ZONE 'UTC'), $2 AT TIME ZONE 'UTC', interval '1 month')::date",
         )
+        .bind(from)
+        .bind(to)
         .fetch_all(&mut *self.tx)
         .await?
         {
             sqlx::query("SELECT gridcrm_interval_partition($1)").bind(month).execute(&mut *self.tx).await?;
         }
-        // The last line for a meter and time wins; earlier ones count as replaced.
-        // (RETURNING cannot tell inserts from updates on a partitioned table:
-        // the rows already stored are counted first, in the same snapshot.)
-        let (inserted, updated, distinct): (i64, i64, i64) = sqlx::query_as(
-            "WITH src AS (
-               SELECT DISTINCT ON (m.id, s.ts) m.id AS meter_id, s.ts, s.kw
-               FROM interval_stage s JOIN meters m ON m.serial = s.serial
-               ORDER BY m.id, s.ts, s.line DESC
-             ), stored AS (
-               SELECT count(*) AS total, count(d.ts) AS existing FROM src
-               LEFT JOIN interval_data d ON d.tenant_id = app_tenant_id() AND d.meter_id = src.meter_id AND d.ts = src.ts
-             ), ins AS (
-               INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
-               SELECT app_tenant_id(), meter_id, ts, kw FROM src
-               ON CONFLICT (tenant_id, meter_id, ts) DO UPDATE SET kw = excluded.kw
-             )
-             SELECT total - existing, existing, total FROM stored",
+        // Values already stored for these meters and times: usually none (a
+        // new period), found by one probe; otherwise counted row by row.
+        let any_stored: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM interval_data d JOIN (SELECT DISTINCT meter_id FROM interval_stage) m USING (meter_id)
+                            WHERE d.tenant_id = app_tenant_id() AND d.ts BETWEEN $1 AND $2)",
         )
+        .bind(from)
+        .bind(to)
         .fetch_one(&mut *self.tx)
         .await?;
+        let stored: i64 = if any_stored {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM (SELECT DISTINCT meter_id, ts FROM interval_stage) s
+                 JOIN interval_data d ON d.tenant_id = app_tenant_id() AND d.meter_id = s.meter_id AND d.ts = s.ts",
+            )
+            .fetch_one(&mut *self.tx)
+            .await?
+        } else {
+            0
+        };
+        // A file's own duplicates: the last line for a meter and time wins.
+        let source = if self.duplicates > 0 {
+            "(SELECT DISTINCT ON (meter_id, ts) meter_id, ts, kw FROM interval_stage ORDER BY meter_id, ts, line DESC) s"
+        } else {
+            "interval_stage s"
+        };
+        let conflict =
+            if any_stored { " ON CONFLICT (tenant_id, meter_id, ts) DO UPDATE SET kw = excluded.kw" } else { "" };
+        sqlx::query(&format!(
+            "INSERT INTO interval_data (tenant_id, meter_id, ts, kw) SELECT app_tenant_id(), s.meter_id, s.ts, s.kw FROM {source}{conflict}"
+        ))
+        .execute(&mut *self.tx)
+        .await?;
         self.tx.commit().await?;
-        let good = self.staged - unknown.len() as u64;
-        self.report.loaded = inserted as u64;
-        self.report.replaced = updated as u64 + (good - distinct as u64);
+        let distinct = self.staged - self.duplicates;
+        self.report.loaded = distinct - stored as u64;
+        self.report.replaced = stored as u64 + self.duplicates;
         Ok(self.report)
     }
 }
