@@ -23,7 +23,10 @@ BEGIN
     IF to_regclass(name) IS NULL THEN
         EXECUTE format('CREATE TABLE %I PARTITION OF interval_data FOR VALUES FROM (%L) TO (%L)',
                        name, first::timestamp AT TIME ZONE 'UTC', (first + interval '1 month')::timestamp AT TIME ZONE 'UTC');
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO gridcrm_app', name);
+        -- No grant on the partition: the application reaches it only through
+        -- interval_data, whose privileges and tenant policy then apply. The
+        -- policy on the partition too, in case a grant is ever added.
+        PERFORM gridcrm_tenant_rls(name::regclass);
     END IF;
 END
 $$;

@@ -101,3 +101,19 @@ async fn the_interval_import_command_reports_rows_per_second() {
     assert_eq!(rows(&app, app.alpha.id).await.len(), 96);
     std::fs::remove_file(&path).ok();
 }
+
+#[tokio::test]
+async fn partitions_are_reached_only_through_the_tenant_policy() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let (status, _) = post(&app, &key, "meter,ts,kw\nALPHAM0001,2026-11-15 10:00,3\n", false).await;
+    assert_eq!(status, StatusCode::OK);
+    // As the application role, another tenant's transaction cannot read the
+    // partition directly (no grant), and sees nothing through the parent.
+    let mut tx = db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+    let direct = sqlx::query("SELECT * FROM interval_data_202611").fetch_all(&mut *tx).await;
+    assert!(direct.is_err(), "no direct access to a partition");
+    drop(tx);
+    assert!(rows(&app, app.beta.id).await.is_empty());
+    assert_eq!(rows(&app, app.alpha.id).await.len(), 1);
+}
