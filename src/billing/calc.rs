@@ -53,6 +53,19 @@ pub struct BillInput<'a> {
     pub capacity_kva: Option<Decimal>,
 }
 
+/// Every line kind's code, in bill order.
+pub const LINE_KINDS: [&str; 9] = [
+    "energy",
+    "energy_peak",
+    "energy_flat",
+    "energy_valley",
+    "tier2_surcharge",
+    "tier3_surcharge",
+    "basic_capacity",
+    "basic_demand",
+    "power_factor",
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LineKind {
     Energy,

@@ -240,6 +240,10 @@ mod completeness {
                 .iter()
                 .copied()
                 .chain(crate::workflow::ALL.iter().flat_map(|w| w.states.iter().copied()))
+                // Bills, payments (their channel) and cost control on the timeline.
+                .chain(["issued", "cancelled", "booked", "reversed"])
+                .chain(crate::payments::model::CHANNELS)
+                .chain(["low_balance", "disconnection_ordered", "reconnection_ordered"])
                 .collect();
             let work_order_states: Vec<&str> =
                 [&crate::workflow::REPAIR, &crate::workflow::EXPANSION, &crate::workflow::TASK]
@@ -248,7 +252,23 @@ mod completeness {
                     .collect();
             let families: Vec<(&str, &[&str])> = vec![
                 ("timeline_status.", &timeline_status),
-                ("timeline_kind.", &["contact", "work_order"]),
+                ("timeline_kind.", &["contact", "work_order", "bill", "payment", "cost_control"]),
+                ("payment_channel.", &crate::payments::model::CHANNELS),
+                ("allocation_part.", &["bill", "late_fee"]),
+                ("arrears.", &crate::payments::model::AGE_BUCKETS),
+                ("reading_flag.", &crate::readings::model::FLAGS),
+                ("reading_kind.", &crate::readings::model::KINDS),
+                ("bill_status.", &["issued", "cancelled"]),
+                ("bill_line.", &crate::billing::calc::LINE_KINDS),
+                ("skip_reason.", &crate::billing::run::SKIP_REASONS),
+                ("run_status.", &["running", "done", "failed"]),
+                ("energy_kind.", &crate::billing::tariff_form::ENERGY_KINDS),
+                ("basic_kind.", &crate::billing::tariff_form::BASIC_KINDS),
+                ("cost_control.standing_", &["fine", "low", "exhausted"]),
+                ("cost_control.command_", &["disconnect", "reconnect"]),
+                ("cost_control.command_status_", &["pending", "sent", "done", "failed"]),
+                ("calendar_day.", &crate::sla::forms::DAY_KINDS),
+                ("weekday.", &["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
                 ("work_order_kind.", &crate::work_orders::model::KINDS),
                 ("work_order_state.", &work_order_states),
                 ("priority.", &["1", "2", "3", "4"]),
@@ -273,9 +293,44 @@ mod completeness {
                 ("meters.kind_", &["mechanical", "smart", "prepaid"]),
                 (
                     "audit.action.",
-                    &["create", "update", "login", "login_failed", "logout", "add_contact", "remove_contact"],
+                    &[
+                        "create",
+                        "update",
+                        "login",
+                        "login_failed",
+                        "logout",
+                        "add_contact",
+                        "remove_contact",
+                        "accept",
+                        "reject",
+                        "cancel",
+                        "reissue",
+                        "reverse",
+                        "start",
+                        "end",
+                        "delete",
+                    ],
                 ),
-                ("audit.entity.", &["customer", "user", "session", "tenant", "api_key"]),
+                (
+                    "audit.entity.",
+                    &[
+                        "customer",
+                        "user",
+                        "session",
+                        "tenant",
+                        "api_key",
+                        "meter_reading",
+                        "bill",
+                        "bill_run",
+                        "payment",
+                        "tariff_version",
+                        "billing_settings",
+                        "service_calendar",
+                        "calendar_day",
+                        "sla_limits",
+                        "cost_control",
+                    ],
+                ),
                 ("lang.", &["zh-CN", "en"]),
             ];
             for prefix in &prefixes {

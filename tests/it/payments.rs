@@ -101,7 +101,7 @@ async fn the_counter_settles_the_oldest_debts_first_or_the_chosen_bills() {
     // October is now overdue by 40 days: the arrears list ages it.
     {
         let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-        sqlx::query("UPDATE bills SET issued_on = current_date - 55, due_on = current_date - 40 WHERE id = $1")
+        sqlx::query("UPDATE bills SET issued_on = (now() AT TIME ZONE 'Asia/Shanghai')::date - 55, due_on = (now() AT TIME ZONE 'Asia/Shanghai')::date - 40 WHERE id = $1")
             .bind(october)
             .execute(&mut *tx)
             .await
