@@ -67,6 +67,7 @@ pub const LINE_KINDS: [&str; 9] = [
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum LineKind {
     Energy,
     EnergyPeak,
@@ -80,18 +81,9 @@ pub enum LineKind {
 }
 
 impl LineKind {
+    /// The stored code; the variants are in the order of `LINE_KINDS`.
     pub fn code(self) -> &'static str {
-        match self {
-            LineKind::Energy => "energy",
-            LineKind::EnergyPeak => "energy_peak",
-            LineKind::EnergyFlat => "energy_flat",
-            LineKind::EnergyValley => "energy_valley",
-            LineKind::Tier2Surcharge => "tier2_surcharge",
-            LineKind::Tier3Surcharge => "tier3_surcharge",
-            LineKind::BasicCapacity => "basic_capacity",
-            LineKind::BasicDemand => "basic_demand",
-            LineKind::PowerFactor => "power_factor",
-        }
+        LINE_KINDS[self as usize]
     }
 }
 

@@ -28,7 +28,7 @@ use crate::{
         AppState,
         auth::CurrentUser,
         chart,
-        csrf::CsrfForm,
+        csrf::{CsrfForm, ReasonForm},
         csv_export,
         error::{AppError, FieldErrors},
         page::{Page, render},
@@ -248,17 +248,11 @@ async fn bill_page(
     Ok(render(&bill_view(&state, &user, id, FieldErrors::default(), notice).await?)?.into_response())
 }
 
-#[derive(Deserialize, Default)]
-struct CancelForm {
-    #[serde(default)]
-    reason: String,
-}
-
 async fn cancel(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
-    CsrfForm(f): CsrfForm<CancelForm>,
+    CsrfForm(f): CsrfForm<ReasonForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::Bill)?;
     let result = async {

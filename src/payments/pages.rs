@@ -25,7 +25,7 @@ use crate::{
     web::{
         AppState,
         auth::CurrentUser,
-        csrf::CsrfForm,
+        csrf::{CsrfForm, ReasonForm},
         error::{AppError, FieldErrors},
         page::{Page, render},
     },
@@ -198,17 +198,11 @@ async fn receipt(State(state): State<AppState>, user: CurrentUser, Path(id): Pat
     Ok(render(&receipt_page(&state, &user, id, FieldErrors::default(), None).await?)?.into_response())
 }
 
-#[derive(Deserialize, Default)]
-struct ReverseForm {
-    #[serde(default)]
-    reason: String,
-}
-
 async fn reverse(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
-    CsrfForm(f): CsrfForm<ReverseForm>,
+    CsrfForm(f): CsrfForm<ReasonForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::Bill)?;
     let result = async {

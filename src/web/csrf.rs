@@ -15,6 +15,13 @@ use crate::{
 
 pub const LOGIN_CSRF_COOKIE: &str = "gridcrm_login_csrf";
 
+/// A form that only says why (cancelling a bill, reversing a payment).
+#[derive(Deserialize, Default)]
+pub struct ReasonForm {
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// A form body whose CSRF token has been checked. Repeated keys (checkbox
 /// groups) deserialise into `Vec`s.
 pub struct CsrfForm<T>(pub T);
