@@ -122,9 +122,15 @@ async fn new_form(
         None => None,
     };
     let today = Utc::now().with_timezone(&user.tz).date_naive();
+    // The next meter of a round is usually read the same day for the same period.
+    let (read_on, period) = match &saved {
+        Some(r) => (r.read_on.to_string(), r.period.clone()),
+        None => (today.to_string(), String::new()),
+    };
     let f = ReadingForm {
         meter: q.meter.unwrap_or_default(),
-        read_on: today.to_string(),
+        read_on,
+        period,
         kind: "regular".into(),
         ..Default::default()
     };
