@@ -1,17 +1,20 @@
 //! Loading interval data, line by line from a stream. Each good line's meter
 //! is resolved (once per serial, a batch of serials per query, on a second
-//! connection); each batch of rows is then written by a task of its own, so
-//! that parsing the next batch overlaps writing this one: `INSERT … SELECT
-//! FROM unnest(…) ON CONFLICT DO NOTHING`, then an update of the rows that
-//! were already stored (replaced, and counted). The months' partitions are
-//! made as batches reach them. One transaction: a rejected file loads
-//! nothing, unless the good lines were asked for.
+//! connection), and the rows go in batches through COPY into a staging
+//! table, on a task of their own so that parsing the next batch overlaps
+//! copying this one; at the end the months' partitions are made and one
+//! INSERT moves the rows in. A value already stored for a meter and time is
+//! replaced and counted; so is an earlier line of the same file. One
+//! transaction: a rejected file loads nothing, unless the good lines were
+//! asked for.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write,
+};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -48,27 +51,11 @@ pub struct IntervalReport {
     pub errors: Vec<LineError>,
 }
 
-/// One batch for the writer: rows with their meters resolved, a meter and
-/// time at most once.
-struct Batch {
-    meters: Vec<Uuid>,
-    times: Vec<DateTime<Utc>>,
-    kw: Vec<Decimal>,
-    months: Vec<NaiveDate>,
-}
-
-/// What the writer did: rows stored new, rows that replaced a stored value.
-#[derive(Default)]
-struct Written {
-    inserted: u64,
-    replaced: u64,
-}
-
 pub struct Loader {
-    /// The loading transaction, on the writer task until `finish` takes it back.
-    writer: Option<tokio::task::JoinHandle<anyhow::Result<(Tx, Written)>>>,
-    batches: Option<tokio::sync::mpsc::Sender<Batch>>,
-    /// Meter lookups, beside the writer.
+    /// The loading transaction, on the copy task until `finish` takes it back.
+    copier: Option<tokio::task::JoinHandle<anyhow::Result<Tx>>>,
+    batches: Option<tokio::sync::mpsc::Sender<String>>,
+    /// Meter lookups, beside the copy.
     lookup: Tx,
     tz: Tz,
     keep_good: bool,
@@ -77,45 +64,12 @@ pub struct Loader {
     /// Parsed lines waiting for their meters: (line, row).
     pending: Vec<(u64, IntervalRow)>,
     meters: HashMap<String, Option<Uuid>>,
-    /// Lines that repeat a meter and time of the same batch (the later wins).
+    /// Meter and time of every staged row, to find a file's own duplicates.
+    seen: HashSet<(Uuid, i64)>,
     duplicates: u64,
+    staged: u64,
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub report: IntervalReport,
-}
-
-async fn write(tx: &mut Tx, batch: Batch, partitions: &mut HashSet<NaiveDate>) -> anyhow::Result<Written> {
-    for month in batch.months {
-        if partitions.insert(month) {
-            sqlx::query("SELECT gridcrm_interval_partition($1)").bind(month).execute(&mut **tx).await?;
-        }
-    }
-    let rows = batch.meters.len() as u64;
-    let inserted: i64 = sqlx::query_scalar(
-        "WITH ins AS (
-           INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
-           SELECT app_tenant_id(), * FROM unnest($1::uuid[], $2::timestamptz[], $3::numeric[])
-           ON CONFLICT (tenant_id, meter_id, ts) DO NOTHING RETURNING 1
-         ) SELECT count(*) FROM ins",
-    )
-    .bind(&batch.meters)
-    .bind(&batch.times)
-    .bind(&batch.kw)
-    .fetch_one(&mut **tx)
-    .await?;
-    let replaced = rows - inserted as u64;
-    if replaced > 0 {
-        // The rows already stored (by an earlier load or an earlier batch) take the new value.
-        sqlx::query(
-            "UPDATE interval_data d SET kw = u.kw
-             FROM unnest($1::uuid[], $2::timestamptz[], $3::numeric[]) AS u (meter_id, ts, kw)
-             WHERE d.tenant_id = app_tenant_id() AND d.meter_id = u.meter_id AND d.ts = u.ts AND d.kw <> u.kw",
-        )
-        .bind(&batch.meters)
-        .bind(&batch.times)
-        .bind(&batch.kw)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(Written { inserted: inserted as u64, replaced })
 }
 
 impl Loader {
@@ -123,21 +77,27 @@ impl Loader {
         let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
         let zone =
             sqlx::query_scalar!("SELECT time_zone FROM tenants WHERE id = $1", tenant_id).fetch_one(&mut *tx).await?;
+        // Times go in as epoch seconds: cheaper to write than text, converted once by the INSERT.
+        sqlx::query(
+            "CREATE TEMP TABLE interval_stage (line bigint, meter_id uuid, epoch bigint, kw numeric) ON COMMIT DROP",
+        )
+        .execute(&mut *tx)
+        .await?;
         let lookup = db::begin_tenant(pool, tenant_id, None).await?;
-        // One batch being written, one waiting: parsing never runs far ahead.
-        let (batches, mut incoming) = tokio::sync::mpsc::channel::<Batch>(1);
-        let writer = tokio::spawn(async move {
-            let mut total = Written::default();
-            let mut partitions = HashSet::new();
-            while let Some(batch) = incoming.recv().await {
-                let w = write(&mut tx, batch, &mut partitions).await?;
-                total.inserted += w.inserted;
-                total.replaced += w.replaced;
+        // One batch being copied, one waiting: parsing never runs far ahead.
+        let (batches, mut incoming) = tokio::sync::mpsc::channel::<String>(1);
+        let copier = tokio::spawn(async move {
+            while let Some(csv) = incoming.recv().await {
+                let mut copy = tx
+                    .copy_in_raw("COPY interval_stage (line, meter_id, epoch, kw) FROM STDIN WITH (FORMAT csv)")
+                    .await?;
+                copy.send(csv.as_bytes()).await?;
+                copy.finish().await?;
             }
-            Ok((tx, total))
+            Ok(tx)
         });
         Ok(Self {
-            writer: Some(writer),
+            copier: Some(copier),
             batches: Some(batches),
             lookup,
             tz: zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
@@ -146,7 +106,10 @@ impl Loader {
             line: 0,
             pending: Vec::with_capacity(BATCH_LINES),
             meters: HashMap::new(),
+            seen: HashSet::new(),
             duplicates: 0,
+            staged: 0,
+            range: None,
             report: IntervalReport::default(),
         })
     }
@@ -181,16 +144,16 @@ impl Loader {
         Ok(())
     }
 
-    /// The writer's transaction and counts back, or the error that stopped it.
-    async fn take_writer(&mut self) -> anyhow::Result<(Tx, Written)> {
+    /// The copy task's transaction back, or the error that stopped it.
+    async fn take_copier(&mut self) -> anyhow::Result<Tx> {
         self.batches = None;
-        match self.writer.take() {
-            Some(writer) => writer.await?,
-            None => anyhow::bail!("the writer task is gone"),
+        match self.copier.take() {
+            Some(copier) => copier.await?,
+            None => anyhow::bail!("the copy task is gone"),
         }
     }
 
-    /// Resolves the batch's new serials, then hands its rows to the writer.
+    /// Resolves the batch's new serials, then hands its rows to the copy task.
     async fn flush(&mut self) -> anyhow::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
@@ -210,64 +173,102 @@ impl Loader {
                 self.meters.insert(serial, id);
             }
         }
+        let mut csv = String::with_capacity(self.pending.len() * 64);
         let pending = std::mem::take(&mut self.pending);
-        let mut batch = Batch { meters: Vec::new(), times: Vec::new(), kw: Vec::new(), months: Vec::new() };
-        let mut at: HashMap<(Uuid, i64), usize> = HashMap::with_capacity(pending.len());
         for (line, row) in &pending {
             let Some(meter_id) = self.meters.get(&row.meter).copied().flatten() else {
                 let reason = format!("{}: {}", self.i.t("interval_error.unknown_meter"), row.meter);
                 self.reject(*line, "meter", reason);
                 continue;
             };
-            match at.get(&(meter_id, row.ts.timestamp())) {
-                // The same meter and time again in this batch: the later line wins.
-                Some(&n) => {
-                    batch.kw[n] = row.kw;
-                    self.duplicates += 1;
-                }
-                None => {
-                    at.insert((meter_id, row.ts.timestamp()), batch.meters.len());
-                    batch.meters.push(meter_id);
-                    batch.times.push(row.ts);
-                    batch.kw.push(row.kw);
-                    let month = crate::months::start_of(row.ts.date_naive());
-                    if !batch.months.contains(&month) {
-                        batch.months.push(month);
-                    }
-                }
+            if !self.seen.insert((meter_id, row.ts.timestamp())) {
+                self.duplicates += 1;
             }
+            self.range = Some(match self.range {
+                None => (row.ts, row.ts),
+                Some((lo, hi)) => (lo.min(row.ts), hi.max(row.ts)),
+            });
+            let _ = writeln!(csv, "{line},{meter_id},{},{}", row.ts.timestamp(), row.kw);
+            self.staged += 1;
         }
         self.pending = pending;
         self.pending.clear();
-        if batch.meters.is_empty() {
-            return Ok(());
-        }
         let sent = match &self.batches {
-            Some(batches) => batches.send(batch).await.is_ok(),
+            Some(batches) if !csv.is_empty() => batches.send(csv).await.is_ok(),
+            Some(_) => true,
             None => false,
         };
         if !sent {
-            // The writer stopped: its error says why.
-            self.take_writer().await?;
-            anyhow::bail!("the writer task stopped");
+            // The copy task stopped: its error says why.
+            self.take_copier().await?;
+            anyhow::bail!("the copy task stopped");
         }
         Ok(())
     }
 
-    /// Commits, or rolls back when lines were rejected and the good ones
-    /// were not asked for.
+    /// Stores the rows and commits, or rolls back when lines were rejected
+    /// and the good ones were not asked for.
     pub async fn finish(mut self) -> anyhow::Result<IntervalReport> {
         self.flush().await?;
-        let (tx, written) = self.take_writer().await?;
+        let mut tx = self.take_copier().await?;
         self.lookup.commit().await?;
         self.report.errors.sort_by_key(|e| e.line);
         if self.report.rejected > 0 && !self.keep_good {
             tx.rollback().await?;
             return Ok(self.report);
         }
+        let Some((from, to)) = self.range else {
+            tx.commit().await?;
+            return Ok(self.report);
+        };
+        for month in sqlx::query_scalar::<_, chrono::NaiveDate>(
+            "SELECT generate_series(date_trunc('month', $1 AT TIME ZONE 'UTC'), $2 AT TIME ZONE 'UTC', interval '1 month')::date",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            sqlx::query("SELECT gridcrm_interval_partition($1)").bind(month).execute(&mut *tx).await?;
+        }
+        // Values already stored for these meters and times: usually none (a
+        // new period), found by one probe; otherwise counted row by row.
+        let any_stored: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM interval_data d JOIN (SELECT DISTINCT meter_id FROM interval_stage) m USING (meter_id)
+                            WHERE d.tenant_id = app_tenant_id() AND d.ts BETWEEN $1 AND $2)",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *tx)
+        .await?;
+        let stored: i64 = if any_stored {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM (SELECT DISTINCT meter_id, to_timestamp(epoch) AS ts FROM interval_stage) s
+                 JOIN interval_data d ON d.tenant_id = app_tenant_id() AND d.meter_id = s.meter_id AND d.ts = s.ts",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+        } else {
+            0
+        };
+        // A file's own duplicates: the last line for a meter and time wins.
+        let source = if self.duplicates > 0 {
+            "(SELECT DISTINCT ON (meter_id, epoch) meter_id, epoch, kw FROM interval_stage ORDER BY meter_id, epoch, line DESC) s"
+        } else {
+            "interval_stage s"
+        };
+        let conflict =
+            if any_stored { " ON CONFLICT (tenant_id, meter_id, ts) DO UPDATE SET kw = excluded.kw" } else { "" };
+        sqlx::query(&format!(
+            "INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
+             SELECT app_tenant_id(), s.meter_id, to_timestamp(s.epoch), s.kw FROM {source}{conflict}"
+        ))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        self.report.loaded = written.inserted;
-        self.report.replaced = written.replaced + self.duplicates;
+        let distinct = self.staged - self.duplicates;
+        self.report.loaded = distinct - stored as u64;
+        self.report.replaced = stored as u64 + self.duplicates;
         Ok(self.report)
     }
 }
