@@ -177,7 +177,8 @@ async fn a_counter_clerk_registers_a_complaint_from_the_customer_page() {
         c.find(Locator::Css("form[action='/contacts'] button[type=submit]")).await?.click().await?;
 
         // The new complaint: its reference, its owner, and its clock running.
-        let heading = c.wait().for_element(Locator::Css("h1")).await?;
+        // Wait for the new page's heading (the form's own h1 is still there until it loads).
+        let heading = c.wait().for_element(Locator::XPath("//h1[starts-with(normalize-space(.), 'C')]")).await?;
         let title = heading.text().await?;
         assert!(title.starts_with('C') && title.contains("投诉"), "{title}");
         assert!(c.find(Locator::Css("span.clock")).await.is_ok(), "the SLA clock shows");
