@@ -22,7 +22,7 @@ use crate::{
         service,
     },
     months,
-    service::pages::after_change,
+    service::pages::{after_change, in_tenant_tx},
     staff::Permission,
     web::{
         AppState,
@@ -255,13 +255,8 @@ async fn cancel(
     CsrfForm(f): CsrfForm<ReasonForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::Bill)?;
-    let result = async {
-        let mut tx = user.tx(&state.db).await?;
-        service::cancel(&mut tx, &Actor::from(&user), id, &f.reason).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-    .await;
+    let actor = Actor::from(&user);
+    let result = in_tenant_tx(&state, &user, async |tx| service::cancel(tx, &actor, id, &f.reason).await).await;
     after_change(result, &format!("/bills/{id}"), |errors, conflict| bill_view(&state, &user, id, errors, conflict))
         .await
 }

@@ -86,7 +86,7 @@ pub fn spawn(pool: PgPool, tenant_id: Uuid, run_id: Uuid) {
 }
 
 /// Cancels an unpaid bill; the reason is required and audited.
-pub async fn cancel(tx: &mut db::Tx, actor: &Actor, bill_id: Uuid, reason: &str) -> Result<(), AppError> {
+pub async fn cancel(tx: &mut sqlx::PgConnection, actor: &Actor, bill_id: Uuid, reason: &str) -> Result<(), AppError> {
     let reason = reason.trim();
     let mut errors = FieldErrors::default();
     if reason.is_empty() {

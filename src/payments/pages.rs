@@ -20,7 +20,10 @@ use crate::{
         model::{COUNTER_CHANNELS, PaymentDraft},
         service,
     },
-    service::{next_ref, pages::after_change},
+    service::{
+        next_ref,
+        pages::{after_change, in_tenant_tx},
+    },
     staff::Permission,
     web::{
         AppState,
@@ -205,13 +208,8 @@ async fn reverse(
     CsrfForm(f): CsrfForm<ReasonForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::Bill)?;
-    let result = async {
-        let mut tx = user.tx(&state.db).await?;
-        service::reverse(&mut tx, &Actor::from(&user), id, &f.reason).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-    .await;
+    let actor = Actor::from(&user);
+    let result = in_tenant_tx(&state, &user, async |tx| service::reverse(tx, &actor, id, &f.reason).await).await;
     after_change(result, &format!("/payments/{id}/receipt"), |errors, conflict| {
         receipt_page(&state, &user, id, errors, conflict)
     })

@@ -12,6 +12,19 @@ use crate::web::{
     page::render,
 };
 
+/// Runs `work` in a transaction of the user's tenant and commits it; an
+/// error rolls it back.
+pub async fn in_tenant_tx(
+    state: &crate::web::AppState,
+    user: &crate::web::auth::CurrentUser,
+    work: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<(), AppError>,
+) -> Result<(), AppError> {
+    let mut tx = user.tx(&state.db).await?;
+    work(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// After a change to an item: back to it with "saved", or the item again with
 /// the reason a change was refused (the fields, or a conflict), rather than an
 /// error page. `reshow` renders the item's page with errors or a notice.

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::{
     audit::{self, Actor, Change},
+    service::pages::in_tenant_tx,
     sla::{
         forms::{self, DAY_KINDS},
         settings::{self, CalendarDay, CalendarSettings, LimitRow},
@@ -190,11 +191,13 @@ async fn audited(
     change: Change<'_>,
     write: impl AsyncFnOnce(&mut sqlx::PgConnection) -> sqlx::Result<()>,
 ) -> Result<(), AppError> {
-    let mut tx = user.tx(&state.db).await?;
-    write(&mut tx).await?;
-    audit::record(&mut tx, &Actor::from(user), change).await?;
-    tx.commit().await?;
-    Ok(())
+    let actor = Actor::from(user);
+    in_tenant_tx(state, user, async |conn| {
+        write(conn).await?;
+        audit::record(conn, &actor, change).await?;
+        Ok(())
+    })
+    .await
 }
 
 async fn save_calendar(
