@@ -1,22 +1,27 @@
 //! Loading interval data, line by line from a stream. Each good line's meter
 //! is resolved (once per serial, a batch of serials per query, on a second
 //! connection), and the rows go in batches through COPY into a staging
-//! table, on a task of their own so that parsing the next batch overlaps
-//! copying this one; at the end the months' partitions are made and one
-//! INSERT moves the rows in. A value already stored for a meter and time is
-//! replaced and counted; so is an earlier line of the same file. One
-//! transaction: a rejected file loads nothing, unless the good lines were
-//! asked for.
+//! table and on into `interval_data`, on a task of their own, so that
+//! parsing the next batch overlaps storing this one. A value already stored
+//! for a meter and time is replaced and counted; so is an earlier line of the
+//! same file. One transaction: a rejected file loads nothing, unless the good
+//! lines were asked for.
+//!
+//! Why not COPY straight into the table: PostgreSQL refuses COPY FROM into a
+//! table whose row-level security applies to the loading role, and COPY
+//! cannot replace a stored value. The staging table is a temporary one (no
+//! WAL), emptied after each batch.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     fmt::Write,
 };
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
+use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{Executor, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -25,7 +30,7 @@ use crate::{
     web::i18n::I18n,
 };
 
-/// Lines parsed before their meters are resolved and they are copied.
+/// Lines parsed before their meters are resolved and they are stored.
 const BATCH_LINES: usize = 50_000;
 /// Rejected lines listed in a report (all are counted).
 const LISTED: usize = 200;
@@ -51,11 +56,43 @@ pub struct IntervalReport {
     pub errors: Vec<LineError>,
 }
 
+/// Rows bound for the table, one meter and time each.
+#[derive(Default)]
+struct Batch {
+    meters: Vec<Uuid>,
+    times: Vec<DateTime<Utc>>,
+    kw: Vec<Decimal>,
+    /// First days (UTC) of the months the rows fall in: their partitions.
+    months: BTreeSet<NaiveDate>,
+}
+
+/// A batch as the writer takes it: COPY text (`meter_id,epoch,kw`) and the
+/// months to have partitions for.
+struct Staged {
+    csv: String,
+    months: BTreeSet<NaiveDate>,
+}
+
+impl Batch {
+    fn staged(self) -> Staged {
+        let mut csv = String::with_capacity(self.meters.len() * 64);
+        for ((meter, ts), kw) in self.meters.iter().zip(&self.times).zip(&self.kw) {
+            // Times as epoch seconds: cheaper to write and read than text.
+            let _ = writeln!(csv, "{meter},{},{kw}", ts.timestamp());
+        }
+        Staged { csv, months: self.months }
+    }
+}
+
+/// What the writer task hands back: the transaction, and how many rows
+/// replaced a value stored before (by an earlier load or batch).
+type Written = (Tx, u64);
+
 pub struct Loader {
-    /// The loading transaction, on the copy task until `finish` takes it back.
-    copier: Option<tokio::task::JoinHandle<anyhow::Result<Tx>>>,
-    batches: Option<tokio::sync::mpsc::Sender<String>>,
-    /// Meter lookups, beside the copy.
+    /// The loading transaction, on the writer task until `finish` takes it back.
+    writer: Option<tokio::task::JoinHandle<anyhow::Result<Written>>>,
+    batches: Option<tokio::sync::mpsc::Sender<Staged>>,
+    /// Meter lookups, beside the writer.
     lookup: Tx,
     tz: Tz,
     keep_good: bool,
@@ -64,11 +101,10 @@ pub struct Loader {
     /// Parsed lines waiting for their meters: (line, row).
     pending: Vec<(u64, IntervalRow)>,
     meters: HashMap<String, Option<Uuid>>,
-    /// Meter and time of every staged row, to find a file's own duplicates.
-    seen: HashSet<(Uuid, i64)>,
-    duplicates: u64,
-    staged: u64,
-    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Good rows handed to the writer (a file's repeats within a batch merged).
+    stored: u64,
+    /// Lines that repeated a meter and time of the same batch (the later wins).
+    repeats: u64,
     pub report: IntervalReport,
 }
 
@@ -77,27 +113,12 @@ impl Loader {
         let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
         let zone =
             sqlx::query_scalar!("SELECT time_zone FROM tenants WHERE id = $1", tenant_id).fetch_one(&mut *tx).await?;
-        // Times go in as epoch seconds: cheaper to write than text, converted once by the INSERT.
-        sqlx::query(
-            "CREATE TEMP TABLE interval_stage (line bigint, meter_id uuid, epoch bigint, kw numeric) ON COMMIT DROP",
-        )
-        .execute(&mut *tx)
-        .await?;
         let lookup = db::begin_tenant(pool, tenant_id, None).await?;
-        // One batch being copied, one waiting: parsing never runs far ahead.
-        let (batches, mut incoming) = tokio::sync::mpsc::channel::<String>(1);
-        let copier = tokio::spawn(async move {
-            while let Some(csv) = incoming.recv().await {
-                let mut copy = tx
-                    .copy_in_raw("COPY interval_stage (line, meter_id, epoch, kw) FROM STDIN WITH (FORMAT csv)")
-                    .await?;
-                copy.send(csv.as_bytes()).await?;
-                copy.finish().await?;
-            }
-            Ok(tx)
-        });
+        // One batch being stored, one waiting: parsing never runs far ahead.
+        let (batches, incoming) = tokio::sync::mpsc::channel::<Staged>(1);
+        let writer = tokio::spawn(write_batches(tx, tenant_id, incoming));
         Ok(Self {
-            copier: Some(copier),
+            writer: Some(writer),
             batches: Some(batches),
             lookup,
             tz: zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
@@ -106,10 +127,8 @@ impl Loader {
             line: 0,
             pending: Vec::with_capacity(BATCH_LINES),
             meters: HashMap::new(),
-            seen: HashSet::new(),
-            duplicates: 0,
-            staged: 0,
-            range: None,
+            stored: 0,
+            repeats: 0,
             report: IntervalReport::default(),
         })
     }
@@ -119,6 +138,12 @@ impl Loader {
         if self.report.errors.len() < LISTED {
             self.report.errors.push(LineError { line, field: field.to_owned(), reason });
         }
+    }
+
+    /// Whether rows still go to the database: once a line is rejected and
+    /// only a whole file may load, nothing will be kept, so nothing is sent.
+    fn storing(&self) -> bool {
+        self.keep_good || self.report.rejected == 0
     }
 
     /// Takes the next line of the file (the first may be the header).
@@ -144,16 +169,16 @@ impl Loader {
         Ok(())
     }
 
-    /// The copy task's transaction back, or the error that stopped it.
-    async fn take_copier(&mut self) -> anyhow::Result<Tx> {
+    /// The writer task's transaction back, or the error that stopped it.
+    async fn take_writer(&mut self) -> anyhow::Result<Written> {
         self.batches = None;
-        match self.copier.take() {
-            Some(copier) => copier.await?,
-            None => anyhow::bail!("the copy task is gone"),
+        match self.writer.take() {
+            Some(writer) => writer.await?,
+            None => anyhow::bail!("the writer task is gone"),
         }
     }
 
-    /// Resolves the batch's new serials, then hands its rows to the copy task.
+    /// Resolves the batch's new serials, then hands its rows to the writer.
     async fn flush(&mut self) -> anyhow::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
@@ -163,112 +188,156 @@ impl Loader {
         new.sort();
         new.dedup();
         if !new.is_empty() {
-            let found: Vec<(String, Uuid)> = sqlx::query_as("SELECT serial, id FROM meters WHERE serial = ANY($1)")
-                .bind(&new)
+            let found = sqlx::query!("SELECT serial, id FROM meters WHERE serial = ANY($1)", &new)
                 .fetch_all(&mut *self.lookup)
                 .await?;
-            let found: HashMap<String, Uuid> = found.into_iter().collect();
+            let found: HashMap<String, Uuid> = found.into_iter().map(|m| (m.serial, m.id)).collect();
             for serial in new {
                 let id = found.get(&serial).copied();
                 self.meters.insert(serial, id);
             }
         }
-        let mut csv = String::with_capacity(self.pending.len() * 64);
         let pending = std::mem::take(&mut self.pending);
+        let mut batch = Batch::default();
+        // Where each meter and time sits in the batch: a repeat overwrites it.
+        let mut at: HashMap<(Uuid, i64), usize> = HashMap::with_capacity(pending.len());
         for (line, row) in &pending {
             let Some(meter_id) = self.meters.get(&row.meter).copied().flatten() else {
                 let reason = format!("{}: {}", self.i.t("interval_error.unknown_meter"), row.meter);
                 self.reject(*line, "meter", reason);
                 continue;
             };
-            if !self.seen.insert((meter_id, row.ts.timestamp())) {
-                self.duplicates += 1;
+            match at.entry((meter_id, row.ts.timestamp())) {
+                std::collections::hash_map::Entry::Occupied(seen) => {
+                    batch.kw[*seen.get()] = row.kw;
+                    self.repeats += 1;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(batch.meters.len());
+                    batch.meters.push(meter_id);
+                    batch.times.push(row.ts);
+                    batch.kw.push(row.kw);
+                    batch.months.insert(first_of_month(row.ts));
+                }
             }
-            self.range = Some(match self.range {
-                None => (row.ts, row.ts),
-                Some((lo, hi)) => (lo.min(row.ts), hi.max(row.ts)),
-            });
-            let _ = writeln!(csv, "{line},{meter_id},{},{}", row.ts.timestamp(), row.kw);
-            self.staged += 1;
         }
         self.pending = pending;
         self.pending.clear();
+        if batch.meters.is_empty() || !self.storing() {
+            return Ok(());
+        }
+        self.stored += batch.meters.len() as u64;
         let sent = match &self.batches {
-            Some(batches) if !csv.is_empty() => batches.send(csv).await.is_ok(),
-            Some(_) => true,
+            Some(batches) => batches.send(batch.staged()).await.is_ok(),
             None => false,
         };
         if !sent {
-            // The copy task stopped: its error says why.
-            self.take_copier().await?;
-            anyhow::bail!("the copy task stopped");
+            // The writer stopped: its error says why.
+            self.take_writer().await?;
+            anyhow::bail!("the writer task stopped");
         }
         Ok(())
     }
 
-    /// Stores the rows and commits, or rolls back when lines were rejected
-    /// and the good ones were not asked for.
+    /// Commits the rows, or rolls back when lines were rejected and the good
+    /// ones were not asked for.
     pub async fn finish(mut self) -> anyhow::Result<IntervalReport> {
         self.flush().await?;
-        let mut tx = self.take_copier().await?;
+        let (tx, replaced_stored) = self.take_writer().await?;
+        let keep = self.storing();
         self.lookup.commit().await?;
         self.report.errors.sort_by_key(|e| e.line);
-        if self.report.rejected > 0 && !self.keep_good {
+        if !keep {
             tx.rollback().await?;
             return Ok(self.report);
         }
-        let Some((from, to)) = self.range else {
-            tx.commit().await?;
-            return Ok(self.report);
-        };
-        for month in sqlx::query_scalar::<_, chrono::NaiveDate>(
-            "SELECT generate_series(date_trunc('month', $1 AT TIME ZONE 'UTC'), $2 AT TIME ZONE 'UTC', interval '1 month')::date",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?
-        {
-            sqlx::query("SELECT gridcrm_interval_partition($1)").bind(month).execute(&mut *tx).await?;
-        }
-        // Values already stored for these meters and times: usually none (a
-        // new period), found by one probe; otherwise counted row by row.
-        let any_stored: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM interval_data d JOIN (SELECT DISTINCT meter_id FROM interval_stage) m USING (meter_id)
-                            WHERE d.tenant_id = app_tenant_id() AND d.ts BETWEEN $1 AND $2)",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_one(&mut *tx)
-        .await?;
-        let stored: i64 = if any_stored {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM (SELECT DISTINCT meter_id, to_timestamp(epoch) AS ts FROM interval_stage) s
-                 JOIN interval_data d ON d.tenant_id = app_tenant_id() AND d.meter_id = s.meter_id AND d.ts = s.ts",
-            )
-            .fetch_one(&mut *tx)
-            .await?
-        } else {
-            0
-        };
-        // A file's own duplicates: the last line for a meter and time wins.
-        let source = if self.duplicates > 0 {
-            "(SELECT DISTINCT ON (meter_id, epoch) meter_id, epoch, kw FROM interval_stage ORDER BY meter_id, epoch, line DESC) s"
-        } else {
-            "interval_stage s"
-        };
-        let conflict =
-            if any_stored { " ON CONFLICT (tenant_id, meter_id, ts) DO UPDATE SET kw = excluded.kw" } else { "" };
-        sqlx::query(&format!(
-            "INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
-             SELECT app_tenant_id(), s.meter_id, to_timestamp(s.epoch), s.kw FROM {source}{conflict}"
-        ))
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        let distinct = self.staged - self.duplicates;
-        self.report.loaded = distinct - stored as u64;
-        self.report.replaced = stored as u64 + self.duplicates;
+        self.report.loaded = self.stored - replaced_stored;
+        self.report.replaced = replaced_stored + self.repeats;
         Ok(self.report)
     }
+}
+
+fn first_of_month(ts: DateTime<Utc>) -> NaiveDate {
+    NaiveDate::from_ymd_opt(ts.year(), ts.month(), 1).expect("the first of a month exists")
+}
+
+/// The plan the replacing delete must get: one primary-key probe per staged
+/// row. Partitions filled moments ago have no statistics, and the planner,
+/// taking them for a few rows, would otherwise scan them whole for each
+/// staged row (a minute per batch), or, with statistics, join a whole month
+/// to each batch. Set for the rest of the load's transaction, which plans
+/// nothing else that joins. (The misestimates would also have the JIT compile
+/// the plan, which costs more than it saves here.)
+const REPLACING_PLAN: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off;
+    SET LOCAL enable_material = off; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;
+    SET LOCAL jit = off";
+
+/// Stores batches as they come: COPY into the staging table, then on into
+/// `interval_data`. Each batch is first moved with a plain INSERT (a new
+/// period: nothing stored yet, the common case) inside a savepoint. When a
+/// row is already stored, the savepoint is undone and the load turns to
+/// replacing: from this batch on, the stored rows for a batch's meters and
+/// times are deleted (and counted) before it is inserted (a file sent twice).
+async fn write_batches(
+    mut tx: Tx,
+    tenant_id: Uuid,
+    mut incoming: tokio::sync::mpsc::Receiver<Staged>,
+) -> anyhow::Result<Written> {
+    sqlx::query("CREATE TEMP TABLE interval_stage (meter_id uuid, epoch bigint, kw numeric) ON COMMIT DROP")
+        .execute(&mut *tx)
+        .await?;
+    let mut partitions = HashSet::new();
+    let mut replacing = false;
+    let mut replaced = 0u64;
+    while let Some(batch) = incoming.recv().await {
+        for month in batch.months.iter().filter(|m| partitions.insert(**m)) {
+            sqlx::query!("SELECT gridcrm_interval_partition($1)", month).execute(&mut *tx).await?;
+        }
+        let mut copy = tx.copy_in_raw("COPY interval_stage (meter_id, epoch, kw) FROM STDIN WITH (FORMAT csv)").await?;
+        copy.send(batch.csv.as_bytes()).await?;
+        copy.finish().await?;
+        let move_batch = || {
+            sqlx::query(
+                "INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
+                 SELECT $1, meter_id, to_timestamp(epoch), kw FROM interval_stage",
+            )
+            .bind(tenant_id)
+        };
+        if !replacing {
+            sqlx::query!("SAVEPOINT interval_batch").execute(&mut *tx).await?;
+            match move_batch().execute(&mut *tx).await {
+                Ok(_) => {
+                    sqlx::query!("RELEASE SAVEPOINT interval_batch").execute(&mut *tx).await?;
+                }
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    sqlx::query!("ROLLBACK TO SAVEPOINT interval_batch").execute(&mut *tx).await?;
+                    sqlx::query!("RELEASE SAVEPOINT interval_batch").execute(&mut *tx).await?;
+                    replacing = true;
+                    tx.execute(REPLACING_PLAN).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if replacing {
+            // Stored rows for the batch's meters and times go first; their
+            // count is what the batch replaces. The plain INSERT then adds
+            // the batch whole.
+            // The times are converted in a subquery kept apart (OFFSET 0):
+            // under the tenant policy only a leakproof comparison of plain
+            // values (not a call to to_timestamp) may be an index condition.
+            let gone = sqlx::query(
+                "DELETE FROM interval_data d
+                 USING (SELECT meter_id, to_timestamp(epoch) AS ts FROM interval_stage OFFSET 0) s
+                 WHERE d.tenant_id = $1 AND d.meter_id = s.meter_id AND d.ts = s.ts",
+            )
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+            replaced += gone.rows_affected();
+            move_batch().execute(&mut *tx).await?;
+        }
+        sqlx::query("TRUNCATE interval_stage").execute(&mut *tx).await?;
+    }
+    Ok((tx, replaced))
 }

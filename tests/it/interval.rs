@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::support::TestApp;
 use gridcrm::{db, staff::Role};
 
-async fn post(app: &TestApp, key: &str, body: &'static str, partial: bool) -> (StatusCode, Value) {
+async fn post(app: &TestApp, key: &str, body: impl Into<reqwest::Body>, partial: bool) -> (StatusCode, Value) {
     let url = app.url(&format!("/api/v1/interval-data{}", if partial { "?partial=true" } else { "" }));
     let r = reqwest::Client::new()
         .post(url)
@@ -19,7 +19,9 @@ async fn post(app: &TestApp, key: &str, body: &'static str, partial: bool) -> (S
         .send()
         .await
         .unwrap();
-    (r.status(), r.json().await.unwrap())
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}")))
 }
 
 async fn rows(app: &TestApp, tenant: uuid::Uuid) -> Vec<(String, String)> {
@@ -116,4 +118,48 @@ async fn partitions_are_reached_only_through_the_tenant_policy() {
     drop(tx);
     assert!(rows(&app, app.beta.id).await.is_empty());
     assert_eq!(rows(&app, app.alpha.id).await.len(), 1);
+}
+
+/// A load larger than one batch (50,000 lines): a later batch repeating an
+/// earlier batch's meter and time replaces it (the savepoint falls back to the
+/// upsert), and a bad line in a later batch undoes the batches already moved.
+#[tokio::test]
+async fn a_load_over_several_batches_replaces_across_them_and_rolls_back_whole() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    let line = |q: i64, kw: &str| {
+        format!("ALPHAM0004,{},{kw}\n", (start + chrono::Duration::minutes(15 * q)).format("%Y-%m-%d %H:%M"))
+    };
+    let mut file = String::from("meter,ts,kw\n");
+    for q in 0..50_000 {
+        file.push_str(&line(q, "1"));
+    }
+    // The second batch: ten repeats of the first batch's first lines, then ten new.
+    for q in 0..10 {
+        file.push_str(&line(q, "2.5"));
+    }
+    for q in 50_000..50_010 {
+        file.push_str(&line(q, "3"));
+    }
+    let (status, report) = post(&app, &key, file.clone(), false).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (report["read"].as_u64(), report["loaded"].as_u64(), report["replaced"].as_u64()),
+        (Some(50_020), Some(50_010), Some(10))
+    );
+    let stored = rows(&app, app.alpha.id).await;
+    assert_eq!(stored.len(), 50_010);
+    assert_eq!(stored[0].1, "2.500", "the later line wins across batches");
+    assert_eq!(stored[10].1, "1.000");
+
+    // The same file with a bad last line: the first batch was already moved
+    // into the table, and is undone with the rest.
+    file.push_str("ALPHAM0004,2026-13-01 00:00,1\n");
+    let (status, report) = post(&app, &key, file.replace(",1\n", ",4\n"), false).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{report}");
+    assert_eq!(report["errors"][0]["line"].as_u64(), Some(50_022));
+    let after = rows(&app, app.alpha.id).await;
+    assert_eq!(after.len(), 50_010);
+    assert_eq!(after[10].1, "1.000", "nothing of the rejected file was kept");
 }
