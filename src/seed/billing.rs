@@ -86,23 +86,25 @@ pub async fn seed_bills(pool: &PgPool, tenant_id: Uuid, periods: &[NaiveDate], t
         if issued + chrono::Duration::days(15) < today {
             // Nine in ten pay on time, by WeChat, Alipay, bank or at the counter.
             sqlx::query!(
+                // Payment ids are drawn up front, so the allocations need no
+                // join back to the payments (a join the planner, without
+                // statistics on the new bills, ran as a nested loop: minutes).
                 r#"WITH paying AS (
-                     SELECT id, customer_id, amount, issued_on, hashtextextended(id::text, 7) & 1023 AS h
-                     FROM bills WHERE period = $1 AND status = 'issued' AND paid = 0
+                     SELECT gen_random_uuid() AS payment_id, id, customer_id, amount, issued_on, h
+                     FROM (SELECT id, customer_id, amount, issued_on, hashtextextended(id::text, 7) & 1023 AS h
+                           FROM bills WHERE period = $1 AND status = 'issued' AND paid = 0) b
+                     WHERE h % 10 <> 0
                    ), p AS (
                      INSERT INTO payments (tenant_id, id, customer_id, amount, channel, channel_ref, received_at, booked_by)
-                     SELECT app_tenant_id(), gen_random_uuid(), customer_id, amount,
+                     SELECT app_tenant_id(), payment_id, customer_id, amount,
                             (ARRAY['wechat', 'alipay', 'bank', 'counter_cash', 'wechat'])[1 + h % 5],
                             'DEMO' || replace(id::text, '-', ''), issued_on + (1 + h % 12) * interval '1 day', 'seed --demo'
-                     FROM paying WHERE h % 10 <> 0
-                     RETURNING id, customer_id, amount, channel_ref
+                     FROM paying
                    ), a AS (
                      INSERT INTO payment_allocations (tenant_id, payment_id, bill_id, part, amount)
-                     SELECT app_tenant_id(), p.id, b.id, 'bill', p.amount
-                     FROM p JOIN paying b ON 'DEMO' || replace(b.id::text, '-', '') = p.channel_ref
+                     SELECT app_tenant_id(), payment_id, id, 'bill', amount FROM paying
                    )
-                   UPDATE bills SET paid = amount
-                   WHERE id IN (SELECT id FROM paying WHERE h % 10 <> 0)"#,
+                   UPDATE bills b SET paid = b.amount FROM paying WHERE b.id = paying.id"#,
                 period
             )
             .execute(&mut *tx)
