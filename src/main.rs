@@ -550,6 +550,7 @@ async fn user_command(database: &Database, command: UserCommand) -> anyhow::Resu
     match role {
         None => errors.add("role", "unknown_code"),
         Some(Role::PlatformAdmin) if !is_platform => errors.add("role", "platform_role_outside_platform"),
+        Some(Role::MeterSystem) => errors.add("role", "api_key_only_role"),
         Some(_) => {}
     }
     let password = read_password()?;
@@ -580,8 +581,9 @@ async fn user_command(database: &Database, command: UserCommand) -> anyhow::Resu
 async fn apikey_command(database: &Database, command: ApiKeyCommand) -> anyhow::Result<()> {
     let ApiKeyCommand::Create { tenant, role, name } = command;
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
-    let role = Role::parse(&role).filter(|r| Role::TENANT_ROLES.contains(r)).with_context(|| {
-        format!("--role {role:?} is not one of counter_staff, account_manager, supervisor, tenant_admin")
+    let role = Role::parse(&role).filter(|r| Role::API_KEY_ROLES.contains(r)).with_context(|| {
+        let roles: Vec<_> = Role::API_KEY_ROLES.iter().map(|r| r.as_str()).collect();
+        format!("--role {role:?} is not one of {}", roles.join(", "))
     })?;
     let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
     let key =

@@ -1,6 +1,7 @@
 //! The interface towards the meter system: it polls for disconnection and
 //! reconnection orders (each handed out once) and acknowledges each with
-//! its result.
+//! its result. The caller is an API key with the `meter_system` role, which
+//! may do nothing else.
 //!
 //! ```text
 //! POST /api/v1/meter-commands/poll?limit=50   → [{id, account_no, meter, command, reason, …}]  (now "sent")
@@ -44,7 +45,7 @@ async fn poll(
     user: CurrentUser,
     Query(p): Query<PollParams>,
 ) -> Result<Json<Vec<Command>>, AppError> {
-    user.require(Permission::Bill)?;
+    user.require(Permission::RelayMeterCommands)?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         let mut errors = FieldErrors::default();
@@ -75,7 +76,7 @@ async fn acknowledge(
     Path(id): Path<Uuid>,
     ApiJson(ack): ApiJson<Ack>,
 ) -> Result<axum::http::StatusCode, AppError> {
-    user.require(Permission::Bill)?;
+    user.require(Permission::RelayMeterCommands)?;
     let mut tx = user.tx(&state.db).await?;
     if !db::acknowledge(&mut tx, id, ack.done, ack.result.trim()).await? {
         return Err(AppError::Conflict("command_not_sent"));

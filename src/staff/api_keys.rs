@@ -30,7 +30,7 @@ pub fn router() -> Router<AppState> {
 struct KeysPage {
     p: Page,
     keys: Vec<db::ApiKeyRow>,
-    roles: [Role; 4],
+    roles: [Role; 5],
     /// The key just created, shown this once.
     new_key: Option<String>,
     name: String,
@@ -47,7 +47,7 @@ async fn page(
     let mut tx = user.tx(&state.db).await?;
     let keys = db::list_api_keys(&mut tx).await?;
     tx.commit().await?;
-    Ok(KeysPage { p: Page::for_user(user, "api_keys.title"), keys, roles: Role::TENANT_ROLES, new_key, name, errors })
+    Ok(KeysPage { p: Page::for_user(user, "api_keys.title"), keys, roles: Role::API_KEY_ROLES, new_key, name, errors })
 }
 
 async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
@@ -76,7 +76,7 @@ async fn create(
     } else if name.chars().count() > 100 {
         errors.add("name", "too_long");
     }
-    let role = Role::parse(&form.role).filter(|r| Role::TENANT_ROLES.contains(r));
+    let role = Role::parse(&form.role).filter(|r| Role::API_KEY_ROLES.contains(r));
     let Some(role) = role.filter(|_| errors.is_empty()) else {
         if role.is_none() {
             errors.add("role", "unknown_code");

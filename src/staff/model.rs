@@ -12,6 +12,9 @@ pub enum Role {
     Supervisor,
     TenantAdmin,
     PlatformAdmin,
+    /// The meter system's API key: it polls and acknowledges connection
+    /// orders, and nothing else. Never a person's role.
+    MeterSystem,
 }
 
 /// Something a handler needs the caller to be allowed to do.
@@ -37,10 +40,15 @@ pub enum Permission {
     Bill,
     /// Edit tariff versions and billing settings.
     ManageTariffs,
+    /// Take disconnection and reconnection orders and report their results.
+    RelayMeterCommands,
 }
 
 impl Role {
     pub const TENANT_ROLES: [Role; 4] = [Role::CounterStaff, Role::AccountManager, Role::Supervisor, Role::TenantAdmin];
+    /// The roles an API key may have: a tenant's staff roles and the meter system's.
+    pub const API_KEY_ROLES: [Role; 5] =
+        [Role::CounterStaff, Role::AccountManager, Role::Supervisor, Role::TenantAdmin, Role::MeterSystem];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,13 +57,12 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::TenantAdmin => "tenant_admin",
             Role::PlatformAdmin => "platform_admin",
+            Role::MeterSystem => "meter_system",
         }
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        [Role::CounterStaff, Role::AccountManager, Role::Supervisor, Role::TenantAdmin, Role::PlatformAdmin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        Role::API_KEY_ROLES.into_iter().chain([Role::PlatformAdmin]).find(|r| r.as_str() == s)
     }
 
     /// Supervisors watch and report; they read the archive but do not edit it.
@@ -75,6 +82,7 @@ impl Role {
             TakePayments => matches!(self, CounterStaff | Supervisor | TenantAdmin),
             Bill => matches!(self, Supervisor | TenantAdmin),
             ManageTariffs => self == TenantAdmin,
+            RelayMeterCommands => self == MeterSystem,
         }
     }
 
@@ -116,6 +124,30 @@ mod tests {
             assert_eq!(role.can(Permission::ReadAudit), role == Role::TenantAdmin);
         }
         assert!(!Role::PlatformAdmin.can(Permission::ManageUsers));
+    }
+
+    #[test]
+    fn the_meter_system_relays_commands_and_does_nothing_else() {
+        use Permission::*;
+        let all = [
+            ReadCustomers,
+            EditCustomers,
+            ManageUsers,
+            ReadAudit,
+            ManageApiKeys,
+            ManageTenants,
+            HandleService,
+            SuperviseService,
+            ManageServiceSettings,
+            EnterReadings,
+            TakePayments,
+            Bill,
+            ManageTariffs,
+        ];
+        assert!(all.iter().all(|p| !Role::MeterSystem.can(*p)));
+        assert!(Role::MeterSystem.can(RelayMeterCommands));
+        assert!(Role::TENANT_ROLES.iter().all(|r| !r.can(RelayMeterCommands)));
+        assert_eq!(Role::parse("meter_system"), Some(Role::MeterSystem));
     }
 
     #[test]

@@ -340,7 +340,7 @@ mod completeness {
                     assert!(i.has(&format!("{prefix}{code}")), "{prefix}{code} missing in {}", locale.code());
                 }
             }
-            for role in crate::staff::Role::TENANT_ROLES.into_iter().chain([crate::staff::Role::PlatformAdmin]) {
+            for role in crate::staff::Role::API_KEY_ROLES.into_iter().chain([crate::staff::Role::PlatformAdmin]) {
                 assert!(i.has(&role.label_key()));
             }
         }

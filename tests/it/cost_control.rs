@@ -23,6 +23,7 @@ async fn timeline_statuses(app: &TestApp, customer: uuid::Uuid) -> Vec<(String, 
 async fn an_exhausted_balance_disconnects_and_a_payment_reconnects() {
     let app = TestApp::spawn().await;
     let key = app.api_key(&app.alpha, Role::Supervisor).await;
+    let meter_system = app.api_key(&app.alpha, Role::MeterSystem).await;
     two_bills(&app, &key).await;
     let customer = app.alpha.customers[0];
     let manager = app.login(&app.alpha, "manager").await;
@@ -33,7 +34,13 @@ async fn an_exhausted_balance_disconnects_and_a_payment_reconnects() {
 
     // The meter system takes the order once and reports back.
     let client = reqwest::Client::new();
-    let poll = || client.post(app.url("/api/v1/meter-commands/poll")).bearer_auth(&key).send();
+    let poll = || client.post(app.url("/api/v1/meter-commands/poll")).bearer_auth(&meter_system).send();
+    // Staff keys may not take the orders, and the meter system's key may do nothing else.
+    let r = client.post(app.url("/api/v1/meter-commands/poll")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r =
+        client.get(app.url(&format!("/api/v1/customers/{customer}"))).bearer_auth(&meter_system).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let orders: Value = poll().await.unwrap().json().await.unwrap();
     assert_eq!(orders.as_array().unwrap().len(), 1, "{orders}");
     assert_eq!((orders[0]["command"].as_str(), orders[0]["meter"].as_str()), (Some("disconnect"), Some("ALPHAM0001")));
@@ -43,14 +50,14 @@ async fn an_exhausted_balance_disconnects_and_a_payment_reconnects() {
     let ack = |done: bool| {
         client
             .post(app.url(&format!("/api/v1/meter-commands/{id}/ack")))
-            .bearer_auth(&key)
+            .bearer_auth(&meter_system)
             .json(&json!({"done": done, "result": "relay opened"}))
             .send()
     };
     assert_eq!(ack(true).await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(ack(true).await.unwrap().status(), StatusCode::CONFLICT);
     // Another company's meter system sees nothing of it.
-    let theirs = app.api_key(&app.beta, Role::Supervisor).await;
+    let theirs = app.api_key(&app.beta, Role::MeterSystem).await;
     let none: Value = client
         .post(app.url("/api/v1/meter-commands/poll"))
         .bearer_auth(&theirs)
