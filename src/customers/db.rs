@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::customers::{
     model::{Allowed, CustomerDraft, ValidCustomer, format_account_no},
-    reference::{self, RefList},
+    reference,
     search::{NameQuery, SearchPlan, prefix_upper_bound},
 };
 
@@ -100,12 +100,13 @@ pub async fn load_allowed(conn: &mut PgConnection) -> sqlx::Result<Allowed> {
     let managers = sqlx::query_scalar!("SELECT id FROM users WHERE role = 'account_manager' AND active")
         .fetch_all(&mut *conn)
         .await?;
+    let [classes, industries, voltages, tariffs, tags] = reference::load_all(conn).await?;
     Ok(Allowed {
-        classes: codes(reference::load(conn, RefList::Class).await?),
-        industries: codes(reference::load(conn, RefList::Industry).await?),
-        voltages: codes(reference::load(conn, RefList::Voltage).await?),
-        tariffs: codes(reference::load(conn, RefList::Tariff).await?),
-        tags: codes(reference::load(conn, RefList::Tag).await?),
+        classes: codes(classes),
+        industries: codes(industries),
+        voltages: codes(voltages),
+        tariffs: codes(tariffs),
+        tags: codes(tags),
         routes: routes.into_iter().map(|r| (r.code, r.id)).collect(),
         managers,
     })

@@ -208,12 +208,13 @@ pub struct Refs {
 impl Refs {
     async fn load(conn: &mut sqlx::PgConnection) -> Result<Self, sqlx::Error> {
         let routes = sqlx::query!("SELECT code, name FROM reading_routes ORDER BY code").fetch_all(&mut *conn).await?;
+        let [classes, industries, voltages, tariffs, tags] = reference::load_all(conn).await?;
         Ok(Self {
-            classes: reference::load(conn, RefList::Class).await?,
-            industries: reference::load(conn, RefList::Industry).await?,
-            voltages: reference::load(conn, RefList::Voltage).await?,
-            tariffs: reference::load(conn, RefList::Tariff).await?,
-            tags: reference::load(conn, RefList::Tag).await?,
+            classes,
+            industries,
+            voltages,
+            tariffs,
+            tags,
             routes: routes.into_iter().map(|r| (r.code, r.name)).collect(),
             managers: staff_db::list_account_managers(conn).await?,
         })

@@ -126,6 +126,24 @@ pub async fn load(conn: &mut PgConnection, list: RefList) -> sqlx::Result<Vec<Re
     sqlx::query_as(&sql).fetch_all(conn).await
 }
 
+/// The five lists, in the order of `RefList::ALL`, in one round trip (the
+/// customer page and form need all of them on every request).
+pub async fn load_all(conn: &mut PgConnection) -> sqlx::Result<[Vec<RefItem>; 5]> {
+    let sql = RefList::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, list)| format!("SELECT {i} AS list, code, name_zh, name_en, sort FROM {}", list.table()))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+        + " ORDER BY list, sort, code";
+    let rows: Vec<(i32, String, String, String, i32)> = sqlx::query_as(&sql).fetch_all(conn).await?;
+    let mut lists: [Vec<RefItem>; 5] = Default::default();
+    for (list, code, name_zh, name_en, _) in rows {
+        lists[list as usize].push(RefItem { code, name_zh, name_en });
+    }
+    Ok(lists)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
