@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::{
     db::{self, Tx},
     interval::model::{self, IntervalRow},
+    readings::import::LineError,
     web::i18n::I18n,
 };
 
@@ -34,13 +35,6 @@ use crate::{
 const BATCH_LINES: usize = 50_000;
 /// Rejected lines listed in a report (all are counted).
 const LISTED: usize = 200;
-
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct LineError {
-    pub line: u64,
-    pub field: String,
-    pub reason: String,
-}
 
 #[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct IntervalReport {
