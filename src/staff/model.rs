@@ -44,6 +44,28 @@ pub enum Permission {
     RelayMeterCommands,
 }
 
+impl Permission {
+    pub const ALL: [Permission; 14] = {
+        use Permission::*;
+        [
+            ReadCustomers,
+            EditCustomers,
+            ManageUsers,
+            ReadAudit,
+            ManageApiKeys,
+            ManageTenants,
+            HandleService,
+            SuperviseService,
+            ManageServiceSettings,
+            EnterReadings,
+            TakePayments,
+            Bill,
+            ManageTariffs,
+            RelayMeterCommands,
+        ]
+    };
+}
+
 impl Role {
     pub const TENANT_ROLES: [Role; 4] = [Role::CounterStaff, Role::AccountManager, Role::Supervisor, Role::TenantAdmin];
     /// The roles an API key may have: a tenant's staff roles and the meter system's.
@@ -129,23 +151,9 @@ mod tests {
     #[test]
     fn the_meter_system_relays_commands_and_does_nothing_else() {
         use Permission::*;
-        let all = [
-            ReadCustomers,
-            EditCustomers,
-            ManageUsers,
-            ReadAudit,
-            ManageApiKeys,
-            ManageTenants,
-            HandleService,
-            SuperviseService,
-            ManageServiceSettings,
-            EnterReadings,
-            TakePayments,
-            Bill,
-            ManageTariffs,
-        ];
-        assert!(all.iter().all(|p| !Role::MeterSystem.can(*p)));
-        assert!(Role::MeterSystem.can(RelayMeterCommands));
+        for permission in Permission::ALL {
+            assert_eq!(Role::MeterSystem.can(permission), permission == RelayMeterCommands, "{permission:?}");
+        }
         assert!(Role::TENANT_ROLES.iter().all(|r| !r.can(RelayMeterCommands)));
         assert_eq!(Role::parse("meter_system"), Some(Role::MeterSystem));
     }
