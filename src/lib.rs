@@ -4,6 +4,7 @@
 rust_i18n::i18n!("locales", fallback = "en");
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod billing;
 pub mod complaints;
@@ -27,4 +28,5 @@ pub mod web;
 pub mod work_orders;
 pub mod workflow;
 
-pub use web::{AppState, app};
+pub use app::app;
+pub use web::AppState;

@@ -22,8 +22,8 @@ use crate::{
         service,
     },
     months,
-    service::pages::{after_change, in_tenant_tx},
     staff::Permission,
+    web::change::{after_change, in_tenant_tx},
     web::{
         AppState,
         auth::CurrentUser,

@@ -20,14 +20,12 @@ use crate::{
         model::{COUNTER_CHANNELS, PaymentDraft},
         service,
     },
-    service::{
-        next_ref,
-        pages::{after_change, in_tenant_tx},
-    },
+    service::next_ref,
     staff::Permission,
     web::{
         AppState,
         auth::CurrentUser,
+        change::{after_change, in_tenant_tx},
         csrf::{CsrfForm, ReasonForm},
         error::{AppError, FieldErrors},
         page::{Page, render},

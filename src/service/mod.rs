@@ -5,7 +5,6 @@
 
 pub mod board;
 pub mod escalation;
-pub mod pages;
 pub mod stats;
 pub mod stats_pages;
 

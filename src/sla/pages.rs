@@ -18,7 +18,6 @@ use serde_json::json;
 
 use crate::{
     audit::{self, Actor, Change},
-    service::pages::in_tenant_tx,
     sla::{
         forms::{self, DAY_KINDS},
         settings::{self, CalendarDay, CalendarSettings, LimitRow},
@@ -27,6 +26,7 @@ use crate::{
     web::{
         AppState,
         auth::CurrentUser,
+        change::in_tenant_tx,
         csrf::CsrfForm,
         error::{AppError, FieldErrors},
         page::{Page, render},

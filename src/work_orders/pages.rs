@@ -252,7 +252,7 @@ async fn after_change(
     id: Uuid,
     result: Result<(), AppError>,
 ) -> Result<Response, AppError> {
-    crate::service::pages::after_change(result, &format!("/work-orders/{id}"), |errors, notice| {
+    crate::web::change::after_change(result, &format!("/work-orders/{id}"), |errors, notice| {
         load_show(state, user, id, false, errors, notice)
     })
     .await

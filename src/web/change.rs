@@ -1,4 +1,5 @@
-//! What the contact and work-order pages share.
+//! After a change a person makes on a page: the tenant transaction it runs in,
+//! and where the browser goes next.
 
 use std::future::Future;
 

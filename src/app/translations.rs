@@ -1,0 +1,219 @@
+//! Every code an area shows a person has a name in every language.
+
+use crate::web::i18n::{I18n, Locale};
+
+/// Every action a contact's or order's history can show.
+const SERVICE_EVENTS: [&str; 13] = [
+    "create",
+    "handover",
+    "escalate",
+    "return_visit",
+    "supervise",
+    "update",
+    "progress",
+    "acknowledge",
+    "start",
+    "resolve",
+    "close",
+    "reopen",
+    "cancel",
+];
+const SLA_CLOCKS: [&str; 3] = ["acknowledge", "resolve", "arrival"];
+
+#[test]
+fn every_workflow_action_and_clock_has_a_name() {
+    for locale in Locale::ALL {
+        let i = I18n(locale);
+        for workflow in crate::workflow::ALL {
+            for action in workflow.all_actions() {
+                assert!(i.has(&format!("service_event.{action}")), "service_event.{action} in {}", locale.code());
+            }
+            for clock in workflow.clocks {
+                assert!(i.has(&format!("sla_clock.{}", clock.clock)), "sla_clock.{} in {}", clock.clock, locale.code());
+            }
+        }
+    }
+}
+
+/// Literal keys the templates ask for: `p.t("…")` and `p.tc("prefix.", …)` families.
+fn template_keys() -> (Vec<String>, Vec<String>) {
+    let mut keys = Vec::new();
+    let mut prefixes = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (marker, out) in [("p.t(\"", &mut keys), ("p.tc(\"", &mut prefixes)] {
+            for part in text.split(marker).skip(1) {
+                out.push(part[..part.find('"').unwrap()].to_owned());
+            }
+        }
+    }
+    (keys, prefixes)
+}
+
+#[test]
+fn every_template_key_is_translated_in_both_languages() {
+    let (keys, prefixes) = template_keys();
+    assert!(keys.len() > 100, "found {} keys", keys.len());
+    for locale in Locale::ALL {
+        let i = I18n(locale);
+        for key in &keys {
+            assert!(i.has(key), "{key} missing in {}", locale.code());
+        }
+        // Each family a template translates by code: every code of it exists.
+        let timeline_status: Vec<&str> = crate::complaints::model::KINDS
+            .iter()
+            .copied()
+            .chain(crate::workflow::ALL.iter().flat_map(|w| w.states.iter().copied()))
+            // Bills, payments (their channel) and cost control on the timeline.
+            .chain(["issued", "cancelled", "booked", "reversed"])
+            .chain(crate::payments::model::CHANNELS)
+            .chain(["low_balance", "disconnection_ordered", "reconnection_ordered"])
+            .collect();
+        let work_order_states: Vec<&str> =
+            [&crate::workflow::REPAIR, &crate::workflow::EXPANSION, &crate::workflow::TASK]
+                .iter()
+                .flat_map(|w| w.states.iter().copied())
+                .collect();
+        let families: Vec<(&str, &[&str])> = vec![
+            ("timeline_status.", &timeline_status),
+            ("timeline_kind.", &["contact", "work_order", "bill", "payment", "cost_control"]),
+            ("payment_channel.", &crate::payments::model::CHANNELS),
+            ("allocation_part.", &["bill", "late_fee"]),
+            ("arrears.", &crate::payments::model::AGE_BUCKETS),
+            ("reading_flag.", &crate::readings::model::FLAGS),
+            ("reading_kind.", &crate::readings::model::KINDS),
+            ("bill_status.", &["issued", "cancelled"]),
+            ("bill_line.", &crate::billing::calc::LINE_KINDS),
+            ("skip_reason.", &crate::billing::run::SKIP_REASONS),
+            ("run_status.", &["running", "done", "failed"]),
+            ("energy_kind.", &crate::billing::tariff_form::ENERGY_KINDS),
+            ("basic_kind.", &crate::billing::tariff_form::BASIC_KINDS),
+            ("cost_control.standing_", &["fine", "low", "exhausted"]),
+            ("cost_control.command_", &["disconnect", "reconnect"]),
+            ("cost_control.command_status_", &["pending", "sent", "done", "failed"]),
+            ("calendar_day.", &crate::sla::forms::DAY_KINDS),
+            ("weekday.", &["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+            ("work_order_kind.", &crate::work_orders::model::KINDS),
+            ("work_order_state.", &work_order_states),
+            ("priority.", &["1", "2", "3", "4"]),
+            ("area_type.", &crate::work_orders::model::AREA_TYPES),
+            ("customer_type.", &crate::work_orders::model::CUSTOMER_TYPES),
+            ("document.", &crate::work_orders::model::DOCUMENTS),
+            ("notice.", &["fault_reported", "repair_progress", "power_restored", "expansion_stage_changed"]),
+            // Error codes: every_error_code_is_translated_in_both_languages checks them.
+            ("err.", &[]),
+            ("contact_kind.", &crate::complaints::model::KINDS),
+            ("contact_channel.", &crate::complaints::model::CHANNELS),
+            ("contact_subject.", &crate::complaints::model::SUBJECTS),
+            ("contact_state.", crate::workflow::CONTACT.states),
+            ("contact_action.", &["acknowledge", "start", "resolve", "close", "reopen"]),
+            ("satisfaction.", &["1", "2", "3", "4", "5"]),
+            ("service_event.", &SERVICE_EVENTS),
+            ("sla_clock.", &SLA_CLOCKS),
+            ("channel.", &crate::customers::model::CHANNELS),
+            ("customers.importance_", &crate::customers::model::IMPORTANCE_GRADES),
+            ("customers.status_", &crate::customers::model::STATUSES),
+            ("customers.point_status_", &["in_service", "suspended", "removed"]),
+            ("meters.kind_", &["mechanical", "smart", "prepaid"]),
+            (
+                "audit.action.",
+                &[
+                    "create",
+                    "update",
+                    "login",
+                    "login_failed",
+                    "logout",
+                    "add_contact",
+                    "remove_contact",
+                    "accept",
+                    "reject",
+                    "cancel",
+                    "reissue",
+                    "reverse",
+                    "start",
+                    "end",
+                    "delete",
+                ],
+            ),
+            (
+                "audit.entity.",
+                &[
+                    "customer",
+                    "user",
+                    "session",
+                    "tenant",
+                    "api_key",
+                    "meter_reading",
+                    "bill",
+                    "bill_run",
+                    "payment",
+                    "tariff_version",
+                    "billing_settings",
+                    "service_calendar",
+                    "calendar_day",
+                    "sla_limits",
+                    "cost_control",
+                ],
+            ),
+            ("lang.", &["zh-CN", "en"]),
+        ];
+        for prefix in &prefixes {
+            let (_, codes) =
+                families.iter().find(|(p, _)| p == prefix).unwrap_or_else(|| panic!("unknown family {prefix}"));
+            for code in *codes {
+                assert!(i.has(&format!("{prefix}{code}")), "{prefix}{code} missing in {}", locale.code());
+            }
+        }
+        for role in crate::staff::Role::API_KEY_ROLES.into_iter().chain([crate::staff::Role::PlatformAdmin]) {
+            assert!(i.has(&role.label_key()));
+        }
+    }
+}
+
+#[test]
+fn every_error_code_is_translated_in_both_languages() {
+    let mut codes = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Codes appear as the second argument of FieldErrors::add and in AppError::Conflict.
+        for part in text.split(".add(").skip(1) {
+            let call = &part[..part.find(')').unwrap_or(0)];
+            if let Some(code) = call.rsplit(", \"").next().filter(|_| call.contains(", \"")) {
+                codes.push(code.trim_end_matches('"').to_owned());
+            }
+        }
+        for marker in ["Conflict(\"", "Refused(\""] {
+            for part in text.split(marker).skip(1) {
+                codes.push(part[..part.find('"').unwrap()].to_owned());
+            }
+        }
+    }
+    assert!(codes.len() > 20, "found {codes:?}");
+    for locale in Locale::ALL {
+        for code in &codes {
+            assert!(I18n(locale).has(&format!("err.{code}")), "err.{code} missing in {}", locale.code());
+        }
+        for title in [
+            "not_found",
+            "unauthenticated",
+            "forbidden",
+            "invalid",
+            "conflict",
+            "too_many_requests",
+            "bad_request",
+            "internal",
+        ] {
+            assert!(I18n(locale).has(&format!("err.title.{title}")));
+        }
+    }
+}
