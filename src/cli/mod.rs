@@ -1,0 +1,6 @@
+//! The commands, one module per group; `main.rs` parses and dispatches.
+
+pub mod admin;
+pub mod bench;
+pub mod data;
+pub mod serve;
