@@ -116,6 +116,8 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "gridcrm=info,tower_http=warn,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only for a person at a terminal; a log file or pipe gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

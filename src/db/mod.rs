@@ -143,6 +143,16 @@ pub async fn analyze(owner_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Analyses `tables` (as their owner, through `gridcrm_analyze`) so that the
+/// next bulk step plans from what this one wrote, not from whatever
+/// statistics autovacuum happened to leave: a plan chosen on a table taken for
+/// nearly empty can turn a seconds-long insert into a quadratic one.
+pub async fn analyze_tables(conn: &mut PgConnection, tables: &[&str]) -> sqlx::Result<()> {
+    let tables: Vec<String> = tables.iter().map(|t| (*t).to_owned()).collect();
+    sqlx::query!("SELECT gridcrm_analyze($1)", &tables).execute(conn).await?;
+    Ok(())
+}
+
 /// Whether the database answers (for /healthz).
 pub async fn ping(pool: &PgPool) -> bool {
     tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await.is_ok_and(|r| r.is_ok())

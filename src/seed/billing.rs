@@ -54,6 +54,8 @@ pub async fn seed_readings(
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // The next month's readings and the bill runs read these.
+        db::analyze_tables(&mut *pool.acquire().await?, &["meter_readings"]).await?;
         bar.inc(1);
     }
     bar.finish();
@@ -74,6 +76,8 @@ pub async fn seed_bills(pool: &PgPool, tenant_id: Uuid, periods: &[NaiveDate], t
             run::create(&mut tx, Scope { period: *period, route_id: None, customer_id: None }, "seed --demo").await?;
         tx.commit().await?;
         run::execute(pool, tenant_id, run_id, None, &|_, _| {}).await?;
+        // The payments below join the bills just issued.
+        db::analyze_tables(&mut *pool.acquire().await?, &["bills", "bill_lines"]).await?;
         let issued = (months::next(*period) + chrono::Duration::days(2)).min(today);
         let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
         sqlx::query!(

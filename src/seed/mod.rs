@@ -200,6 +200,12 @@ async fn load_customers(
     }
     sqlx::query!("UPDATE account_number_sequences SET next_value = $1", count as i64 + 1).execute(&mut *tx).await?;
     tx.commit().await?;
+    // The readings and the service data join these tables next.
+    db::analyze_tables(
+        &mut *pool.acquire().await?,
+        &["customers", "customer_tags", "customer_contacts", "supply_points", "meters", "meter_installations"],
+    )
+    .await?;
     bar.finish();
     tracing::info!(tenant = demo.slug, customers = count, seconds = started.elapsed().as_secs_f64(), "seeded");
     Ok(())

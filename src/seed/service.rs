@@ -89,6 +89,12 @@ pub async fn seed_service(
     }
     orders.finish();
 
+    // The stage times read the orders just written.
+    db::analyze_tables(
+        &mut *pool.acquire().await?,
+        &["contacts", "work_orders", "service_events", "return_visits", "customer_timeline"],
+    )
+    .await?;
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
     add_expansion_stage_times(&mut tx, &tz).await?;
     sqlx::query!(

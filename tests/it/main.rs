@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod billing;
 mod browser;
+mod bulk;
 mod cli;
 mod cost_control;
 mod interval;
