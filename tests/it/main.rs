@@ -7,6 +7,7 @@ mod billing;
 mod browser;
 mod cli;
 mod cost_control;
+mod drills;
 mod interval;
 mod isolation;
 mod pages;
