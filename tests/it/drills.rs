@@ -82,7 +82,13 @@ struct ChannelLog {
 
 /// A payment channel (a bank, say) notifying payments one after another until
 /// `stop`, each with a reference of its own and retried until it is booked.
-async fn pay_until(app_base: String, key: String, account_no: String, channel: u32, stop: Arc<AtomicBool>) -> ChannelLog {
+async fn pay_until(
+    app_base: String,
+    key: String,
+    account_no: String,
+    channel: u32,
+    stop: Arc<AtomicBool>,
+) -> ChannelLog {
     let client = client();
     let mut log = ChannelLog::default();
     let mut n = 0;
@@ -157,13 +163,23 @@ async fn postgres_crashing_under_load_loses_no_payment_and_doubles_none() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
 
+    let reads = reader.await.unwrap();
     let mut booked = Vec::new();
-    let mut attempts = reader.await.unwrap();
+    let mut payments = Vec::new();
     for channel in channels {
         let log = channel.await.unwrap();
         booked.extend(log.booked);
-        attempts.extend(log.attempts);
+        payments.extend(log.attempts);
     }
+    let by_status = |attempts: &[Attempt]| {
+        let mut counts = std::collections::BTreeMap::new();
+        for a in attempts {
+            *counts.entry(a.status.as_u16()).or_insert(0) += 1;
+        }
+        counts
+    };
+    eprintln!("payment attempts by status {:?}, reads {:?}", by_status(&payments), by_status(&reads));
+    let attempts: Vec<Attempt> = payments.into_iter().chain(reads).collect();
     let ok = |a: &Attempt| a.status.is_success();
     for a in &attempts {
         assert!(a.took < ANSWER_BOUND, "no request hangs: {}", a.describe());
@@ -176,7 +192,11 @@ async fn postgres_crashing_under_load_loses_no_payment_and_doubles_none() {
     let after: Vec<_> = attempts.iter().filter(|a| a.started > up_at).collect();
     assert!(!after.is_empty());
     for a in after {
-        assert!(ok(a), "once PostgreSQL is back every request succeeds, with no restart of the server: {}", a.describe());
+        assert!(
+            ok(a),
+            "once PostgreSQL is back every request succeeds, with no restart of the server: {}",
+            a.describe()
+        );
     }
     let health = client().get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
@@ -194,10 +214,8 @@ async fn postgres_crashing_under_load_loses_no_payment_and_doubles_none() {
     let stored_set: HashSet<_> = stored.iter().cloned().collect();
     assert_eq!(stored_set, booked.iter().cloned().collect::<HashSet<_>>(), "the same references and amounts");
     assert_eq!(stored.iter().map(|s| s.1).sum::<Decimal>(), sent_total);
-    let credit: Decimal = sqlx::query_scalar("SELECT sum(credit_balance) FROM customers")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let credit: Decimal =
+        sqlx::query_scalar("SELECT sum(credit_balance) FROM customers").fetch_one(&mut conn).await.unwrap();
     assert_eq!(credit, sent_total, "no payment was stored without its credit (the customers have no bills)");
 }
 

@@ -362,7 +362,8 @@ impl OwnCluster {
     pub async fn start(name: &str) -> OwnCluster {
         let home = std::env::temp_dir().join(format!("gridcrm-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
-        let pg = db::embedded::EmbeddedPostgres::start(&home.join("pg")).await.expect("the test's own PostgreSQL starts");
+        let pg =
+            db::embedded::EmbeddedPostgres::start(&home.join("pg")).await.expect("the test's own PostgreSQL starts");
         OwnCluster { pg, home }
     }
 
