@@ -384,8 +384,12 @@ mod tests {
         assert_eq!(joined.password, first.password);
         joined.stop().await.unwrap();
         assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok(), "joining does not stop it");
+        // The starter leaving first leaves it to the process still using it, which stops it.
+        let mut last = EmbeddedPostgres::start(&data).await.expect("joins");
         first.stop().await.unwrap();
         first.stop().await.unwrap();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok(), "still used");
+        last.stop().await.unwrap();
         assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_err(), "stopped");
         // It starts again on the same data, with the same password.
         let mut again = EmbeddedPostgres::start(&data).await.expect("restarts");
