@@ -124,7 +124,7 @@ impl EmbeddedPostgres {
             }
             cluster.port = port;
         } else {
-            cluster.port = free_port()?;
+            cluster.port = cluster.port_to_start_on()?;
             cluster.start_server().await?;
             tracing::info!(dir = %data_dir.display(), port = cluster.port, "embedded PostgreSQL started");
         }
@@ -168,6 +168,16 @@ impl EmbeddedPostgres {
         anyhow::ensure!(stopped, "the embedded PostgreSQL did not stop");
         tokio::time::sleep(down_for).await;
         self.start_server().await
+    }
+
+    /// The port of the cluster's last run if it is free, so that processes
+    /// still using a cluster that went down find it again; else any free one.
+    fn port_to_start_on(&self) -> anyhow::Result<u16> {
+        let last = std::fs::read_to_string(self.data_dir.join("postmaster.opts")).ok().and_then(|o| port_option(&o));
+        match last {
+            Some(port) if TcpListener::bind(("127.0.0.1", port)).is_ok() => Ok(port),
+            _ => free_port(),
+        }
     }
 
     /// The port the cluster listens on.
@@ -351,6 +361,13 @@ async fn lock_exclusive(home: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
+/// The `-p` port in a postmaster.opts line (`postgres "-D" "…" "-p" "5433" …`).
+fn port_option(opts: &str) -> Option<u16> {
+    let mut words = opts.split_whitespace().map(|w| w.trim_matches('"'));
+    words.find(|w| *w == "-p")?;
+    words.next()?.parse().ok()
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -366,6 +383,15 @@ mod tests {
             Ok(dir) => assert!(dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()),
             Err(err) => assert!(err.to_string().contains("apt-get install postgresql")),
         }
+    }
+
+    #[test]
+    fn the_last_port_is_read_from_postmaster_opts() {
+        let opts =
+            r#"/usr/lib/postgresql/15/bin/postgres "-D" "/tmp/x/pg" "-p" "42475" "-c" "listen_addresses=127.0.0.1""#;
+        assert_eq!(port_option(opts), Some(42475));
+        assert_eq!(port_option(r#"postgres "-D" "/tmp/x/pg""#), None);
+        assert_eq!(port_option(r#"postgres "-p""#), None);
     }
 
     #[tokio::test]
@@ -391,9 +417,10 @@ mod tests {
         assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok(), "still used");
         last.stop().await.unwrap();
         assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_err(), "stopped");
-        // It starts again on the same data, with the same password.
+        // It starts again on the same data, with the same password, on the same port (still free).
         let mut again = EmbeddedPostgres::start(&data).await.expect("restarts");
         assert_eq!(again.password, first.password);
+        assert_eq!(again.port, first.port);
         again.stop().await.unwrap();
         std::fs::remove_dir_all(&home).ok();
     }
