@@ -158,8 +158,14 @@ async fn postgres_crashing_under_load_loses_no_payment_and_doubles_none() {
     // A crash (no clean shutdown; recovery from the WAL on start), down for longer than
     // the pool waits for a connection, so requests fail during the gap.
     let down_at = Instant::now();
-    cluster.restart(StopMode::Immediate, Duration::from_secs(6)).await;
+    let health_in_gap = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        attempt(client().get(app.url("/healthz"))).await
+    };
+    let ((), health_in_gap) = tokio::join!(cluster.restart(StopMode::Immediate, Duration::from_secs(6)), health_in_gap);
     let up_at = Instant::now();
+    assert_eq!(health_in_gap.status, StatusCode::SERVICE_UNAVAILABLE, "{}", health_in_gap.describe());
+    assert!(health_in_gap.body.contains("unreachable") && health_in_gap.took < ANSWER_BOUND);
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::Relaxed);
 
