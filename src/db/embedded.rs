@@ -6,14 +6,25 @@
 //! beside the data directory with mode 0600. PostgreSQL refuses to run as
 //! root; started as root, the cluster runs as the unprivileged `postgres`
 //! account (Debian's package creates it), which then owns the data directory.
-//! A cluster already running on the directory (a server started earlier, while
-//! an admin command runs) is used as it is and left running.
+//!
+//! Several gridcrm processes may use one cluster (a server, and an admin
+//! command run beside it), and the last one to leave stops it. Every process
+//! using the cluster holds a shared `flock` on `pg-users.lock` beside the data
+//! directory; starting and leaving happen under an exclusive lock on
+//! `pg-startstop.lock`, so two processes never start the cluster at once and
+//! none joins while another stops it. The kernel releases a process's locks
+//! however it ends, `kill -9` included, so a cluster whose users all died is
+//! an orphan: the next process adopts it and stops it when it leaves. (A pid
+//! file checked with `kill(pid, 0)` would say the same less well: a reused
+//! pid looks alive, and two processes starting at once both see no owner.)
 
 use std::{
     ffi::OsStr,
+    fs::File,
     net::TcpListener,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use anyhow::{Context, bail};
@@ -23,16 +34,24 @@ use tokio::process::Command;
 const SUPERUSER: &str = "gridcrm";
 const UNPRIVILEGED_ACCOUNT: &str = "postgres";
 
-/// A PostgreSQL cluster this process uses, and stops if it started it.
+/// A PostgreSQL cluster this process uses, and stops if it is the last to leave.
 pub struct EmbeddedPostgres {
     bin: PathBuf,
     data_dir: PathBuf,
     port: u16,
     password: String,
     as_account: Option<&'static str>,
-    /// False when the cluster was already running and belongs to another process.
-    owned: bool,
-    stopped: bool,
+    /// Held (shared) while this process uses the cluster; `None` once it left.
+    users_lock: Option<File>,
+}
+
+/// How [`EmbeddedPostgres::restart`] stops the server.
+#[derive(Clone, Copy, Debug)]
+pub enum StopMode {
+    /// Ends the sessions (their transactions roll back) and shuts down cleanly.
+    Fast,
+    /// Kills the server as a crash would; it recovers from its WAL on start.
+    Immediate,
 }
 
 /// Finds `initdb` and `pg_ctl`: on PATH if both are there, else the newest
@@ -58,7 +77,8 @@ pub fn find_server_binaries() -> anyhow::Result<PathBuf> {
 
 impl EmbeddedPostgres {
     /// Initialises (the first time) and starts the cluster whose data is in
-    /// `data_dir`, or joins it if it is already running.
+    /// `data_dir`, or joins it if it is already running: the cluster of
+    /// another gridcrm process, or an orphan, which this process then adopts.
     pub async fn start(data_dir: &Path) -> anyhow::Result<EmbeddedPostgres> {
         let bin = find_server_binaries()?;
         std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
@@ -75,14 +95,19 @@ impl EmbeddedPostgres {
             }
         }
         let password_file = home.join("pg-superuser-password");
+        // Held until start-up is over: nobody else starts, joins or stops meanwhile.
+        let _transition = lock_exclusive(&home).await?;
+        let users_lock = open_lock(&home.join(USERS_LOCK))?;
+        let others_use_it = users_lock.try_lock().is_err();
+        users_lock.unlock()?;
+        // Not a user until start-up succeeds: dropping a failed start must not try to stop.
         let mut cluster = EmbeddedPostgres {
             bin,
             data_dir: data_dir.clone(),
             port: 0,
             password: String::new(),
             as_account,
-            owned: true,
-            stopped: false,
+            users_lock: None,
         };
         if !data_dir.join("PG_VERSION").exists() {
             cluster.init(&password_file).await?;
@@ -92,20 +117,32 @@ impl EmbeddedPostgres {
             .trim()
             .to_owned();
         if let Some(port) = cluster.running_port().await {
-            tracing::info!(dir = %data_dir.display(), port, "using the embedded PostgreSQL that is already running");
+            if others_use_it {
+                tracing::info!(dir = %data_dir.display(), port, "joining the embedded PostgreSQL another gridcrm process uses");
+            } else {
+                tracing::warn!(dir = %data_dir.display(), port, "adopting an embedded PostgreSQL left running by a process that ended; it stops when this one does");
+            }
             cluster.port = port;
-            cluster.owned = false;
-            return Ok(cluster);
+        } else {
+            cluster.port = cluster.port_to_start_on()?;
+            cluster.start_server().await?;
+            tracing::info!(dir = %data_dir.display(), port = cluster.port, "embedded PostgreSQL started");
         }
-        cluster.port = free_port()?;
-        let log = home.join("pg.log");
-        cluster.give_to_account(&log, false)?;
+        users_lock.lock_shared().context("taking the embedded PostgreSQL's users lock")?;
+        cluster.users_lock = Some(users_lock);
+        Ok(cluster)
+    }
+
+    /// Starts the server on `self.port` and waits until it accepts connections.
+    async fn start_server(&self) -> anyhow::Result<()> {
+        let log = self.home().join("pg.log");
+        self.give_to_account(&log, false)?;
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c shared_buffers=256MB",
-            cluster.port,
-            data_dir.display()
+            self.port,
+            self.data_dir.display()
         );
-        let started = cluster
+        let started = self
             .pg_ctl(
                 &[OsStr::new("-l"), log.as_os_str(), OsStr::new("-w"), OsStr::new("-t"), OsStr::new("60")],
                 "start",
@@ -115,8 +152,42 @@ impl EmbeddedPostgres {
         if !started {
             bail!("the embedded PostgreSQL did not start; see {}", log.display());
         }
-        tracing::info!(dir = %data_dir.display(), port = cluster.port, "embedded PostgreSQL started");
-        Ok(cluster)
+        Ok(())
+    }
+
+    /// Stops the server the given way and, after `down_for`, starts it again
+    /// on the same port, for every process using it. For fault drills and
+    /// maintenance; the caller keeps its place among the cluster's users.
+    pub async fn restart(&self, mode: StopMode, down_for: Duration) -> anyhow::Result<()> {
+        let _transition = lock_exclusive(&self.home()).await?;
+        let mode = match mode {
+            StopMode::Fast => "fast",
+            StopMode::Immediate => "immediate",
+        };
+        let stopped = self.pg_ctl(&[OsStr::new("-m"), OsStr::new(mode), OsStr::new("-w")], "stop", None).await?;
+        anyhow::ensure!(stopped, "the embedded PostgreSQL did not stop");
+        tokio::time::sleep(down_for).await;
+        self.start_server().await
+    }
+
+    /// The port of the cluster's last run if it is free, so that processes
+    /// still using a cluster that went down find it again; else any free one.
+    fn port_to_start_on(&self) -> anyhow::Result<u16> {
+        let last = std::fs::read_to_string(self.data_dir.join("postmaster.opts")).ok().and_then(|o| port_option(&o));
+        match last {
+            Some(port) if TcpListener::bind(("127.0.0.1", port)).is_ok() => Ok(port),
+            _ => free_port(),
+        }
+    }
+
+    /// The port the cluster listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The folder holding the data directory, its password, log and locks.
+    fn home(&self) -> PathBuf {
+        self.data_dir.parent().expect("the data directory has a parent").to_path_buf()
     }
 
     /// URL of the cluster's superuser for `database`.
@@ -124,10 +195,13 @@ impl EmbeddedPostgres {
         format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}", self.password, self.port)
     }
 
-    /// Stops the cluster if this process started it. Safe to call twice.
+    /// Leaves the cluster, and stops it if no other process uses it. Safe to call twice.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if self.owned && !self.stopped {
-            self.stopped = true;
+        let Some(users_lock) = self.users_lock.take() else {
+            return Ok(());
+        };
+        let _transition = lock_exclusive(&self.home()).await?;
+        if self.last_to_leave(users_lock) {
             self.pg_ctl(&[OsStr::new("-m"), OsStr::new("fast"), OsStr::new("-w")], "stop", None).await?;
         }
         Ok(())
@@ -135,8 +209,13 @@ impl EmbeddedPostgres {
 
     /// [`stop`](Self::stop) without a runtime, for exit handlers and `Drop`.
     pub fn stop_blocking(&mut self) {
-        if self.owned && !self.stopped {
-            self.stopped = true;
+        let Some(users_lock) = self.users_lock.take() else {
+            return;
+        };
+        let Ok(transition) = open_lock(&self.home().join(TRANSITION_LOCK)) else {
+            return;
+        };
+        if transition.lock().is_ok() && self.last_to_leave(users_lock) {
             let data_dir = self.data_dir.as_os_str();
             let args: Vec<&OsStr> = vec![
                 OsStr::new("-D"),
@@ -148,6 +227,17 @@ impl EmbeddedPostgres {
             ];
             let _ = self.command_std(&self.bin.join("pg_ctl"), &args).output();
         }
+    }
+
+    /// Gives up this process's place among the users (the transition lock
+    /// held); true when nobody else is left, so the cluster should stop.
+    fn last_to_leave(&self, users_lock: File) -> bool {
+        let _ = users_lock.unlock();
+        let alone = users_lock.try_lock().is_ok();
+        if !alone {
+            tracing::info!(dir = %self.data_dir.display(), "the embedded PostgreSQL stays up for the other gridcrm processes using it");
+        }
+        alone
     }
 
     async fn init(&self, password_file: &Path) -> anyhow::Result<()> {
@@ -245,6 +335,39 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
+const USERS_LOCK: &str = "pg-users.lock";
+const TRANSITION_LOCK: &str = "pg-startstop.lock";
+
+/// Opens (creating) a lock file. The descriptor is close-on-exec, so the
+/// server processes we spawn never inherit a lock.
+fn open_lock(path: &Path) -> anyhow::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Takes the start/stop lock beside the data directory, waiting (off the
+/// async threads) while another process starts or stops the cluster.
+async fn lock_exclusive(home: &Path) -> anyhow::Result<File> {
+    let file = open_lock(&home.join(TRANSITION_LOCK))?;
+    let waiting = file.try_clone()?;
+    tokio::task::spawn_blocking(move || waiting.lock())
+        .await?
+        .context("waiting for another process to finish starting or stopping the embedded PostgreSQL")?;
+    Ok(file)
+}
+
+/// The `-p` port in a postmaster.opts line (`postgres "-D" "…" "-p" "5433" …`).
+fn port_option(opts: &str) -> Option<u16> {
+    let mut words = opts.split_whitespace().map(|w| w.trim_matches('"'));
+    words.find(|w| *w == "-p")?;
+    words.next()?.parse().ok()
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -260,6 +383,15 @@ mod tests {
             Ok(dir) => assert!(dir.join("initdb").is_file() && dir.join("pg_ctl").is_file()),
             Err(err) => assert!(err.to_string().contains("apt-get install postgresql")),
         }
+    }
+
+    #[test]
+    fn the_last_port_is_read_from_postmaster_opts() {
+        let opts =
+            r#"/usr/lib/postgresql/15/bin/postgres "-D" "/tmp/x/pg" "-p" "42475" "-c" "listen_addresses=127.0.0.1""#;
+        assert_eq!(port_option(opts), Some(42475));
+        assert_eq!(port_option(r#"postgres "-D" "/tmp/x/pg""#), None);
+        assert_eq!(port_option(r#"postgres "-p""#), None);
     }
 
     #[tokio::test]
@@ -278,12 +410,17 @@ mod tests {
         assert_eq!(joined.password, first.password);
         joined.stop().await.unwrap();
         assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok(), "joining does not stop it");
+        // The starter leaving first leaves it to the process still using it, which stops it.
+        let mut last = EmbeddedPostgres::start(&data).await.expect("joins");
         first.stop().await.unwrap();
         first.stop().await.unwrap();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_ok(), "still used");
+        last.stop().await.unwrap();
         assert!(std::net::TcpStream::connect(("127.0.0.1", first.port)).is_err(), "stopped");
-        // It starts again on the same data, with the same password.
+        // It starts again on the same data, with the same password, on the same port (still free).
         let mut again = EmbeddedPostgres::start(&data).await.expect("restarts");
         assert_eq!(again.password, first.password);
+        assert_eq!(again.port, first.port);
         again.stop().await.unwrap();
         std::fs::remove_dir_all(&home).ok();
     }

@@ -86,9 +86,14 @@ pub async fn run_migrations(owner_url: &str) -> anyhow::Result<()> {
 pub async fn app_pool(owner_url: &str, app_url: Option<&str>, max: u32) -> anyhow::Result<PgPool> {
     let switch_role = app_url.is_none();
     let options: PgConnectOptions = app_url.unwrap_or(owner_url).parse().context("parsing the database URL")?;
+    // After PostgreSQL restarts, every pooled connection is dead. Each is
+    // pinged before a request gets it, so a dead one is replaced instead of
+    // failing the request; while the server is down, a request waits at most
+    // the acquire timeout for a connection, then fails.
     let pool = PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(true)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if switch_role {

@@ -8,6 +8,7 @@ mod browser;
 mod bulk;
 mod cli;
 mod cost_control;
+mod drills;
 mod interval;
 mod isolation;
 mod pages;

@@ -130,9 +130,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> TestApp {
+        Self::spawn_on(fresh_database().await, config).await
+    }
+
+    /// The application on a migrated database of the caller's choosing.
+    pub async fn spawn_on(owner_url: String, config: Config) -> TestApp {
         // Internal errors are logged; a failing test shows them.
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("gridcrm=warn").try_init();
-        let owner_url = fresh_database().await;
         let pool = db::app_pool(&owner_url, None, 8).await.expect("application pool");
         let alpha = seed_tenant(&pool, "alpha", "甲市供电公司", "11").await;
         let beta = seed_tenant(&pool, "beta", "乙县供电公司", "22").await;
@@ -343,4 +347,44 @@ async fn seed_tenant(pool: &PgPool, slug: &str, name: &str, prefix: &str) -> Ten
     .unwrap();
     tx.commit().await.unwrap();
     Tenant { id, slug: slug.to_owned(), users, customers }
+}
+
+/// A PostgreSQL cluster of one test's own, for fault drills that stop or
+/// restart the server (the shared cluster serves every other test of the
+/// run, so it is never restarted). Stopped and deleted when dropped.
+pub struct OwnCluster {
+    pub pg: db::embedded::EmbeddedPostgres,
+    home: std::path::PathBuf,
+}
+
+impl OwnCluster {
+    /// Starts a fresh cluster in a temporary folder named after `name`.
+    pub async fn start(name: &str) -> OwnCluster {
+        let home = std::env::temp_dir().join(format!("gridcrm-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let pg =
+            db::embedded::EmbeddedPostgres::start(&home.join("pg")).await.expect("the test's own PostgreSQL starts");
+        OwnCluster { pg, home }
+    }
+
+    /// Migrates a database on this cluster and serves the application on it.
+    pub async fn spawn_app(&self, config: Config) -> TestApp {
+        db::ensure_database(&self.pg.superuser_url("postgres"), "gridcrm").await.expect("database");
+        let owner_url = self.pg.superuser_url("gridcrm");
+        db::run_migrations(&owner_url).await.expect("migrations apply");
+        TestApp::spawn_on(owner_url, config).await
+    }
+
+    /// Stops PostgreSQL (`mode`) and starts it again on the same port after
+    /// `down_for`; returns when it accepts connections again.
+    pub async fn restart(&self, mode: db::embedded::StopMode, down_for: std::time::Duration) {
+        self.pg.restart(mode, down_for).await.expect("PostgreSQL restarts");
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.pg.stop_blocking();
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
 }
