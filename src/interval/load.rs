@@ -76,9 +76,10 @@ impl LoadRules {
 }
 
 impl Default for LoadRules {
-    /// The built-in defaults, from now.
+    /// The configured rules (file and environment, as the command line reads
+    /// them), from now.
     fn default() -> Self {
-        Self::new(&Config::defaults(), Utc::now())
+        Self::new(&Config::load().unwrap_or_else(|_| Config::defaults()), Utc::now())
     }
 }
 
@@ -136,7 +137,7 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A load under the built-in [`LoadRules`].
+    /// A load under the configured [`LoadRules`] (the import command).
     pub async fn begin(pool: &PgPool, tenant_id: Uuid, keep_good: bool, i: I18n) -> anyhow::Result<Self> {
         Self::begin_with(pool, tenant_id, keep_good, i, LoadRules::default()).await
     }

@@ -51,9 +51,11 @@ fn flag(raw: &str) -> Option<bool> {
     }
 }
 
-/// [`parse_csv_within`] the built-in line limit.
+/// [`parse_csv_within`] the configured line limit (file and environment, as
+/// the command line reads them).
 pub fn parse_csv(bytes: &[u8], i: &I18n) -> Result<Vec<(u64, ReadingDraft)>, Vec<LineError>> {
-    parse_csv_within(bytes, Config::defaults().upload_max_line_bytes, i)
+    let config = Config::load().unwrap_or_else(|_| Config::defaults());
+    parse_csv_within(bytes, config.upload_max_line_bytes, i)
 }
 
 /// Parses a CSV file (header line first, columns by name, any order) into
