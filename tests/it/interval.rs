@@ -238,12 +238,7 @@ async fn raw_response(stream: &mut TcpStream) -> (String, String) {
 /// with its 408 naming the idle limit.
 #[tokio::test]
 async fn stalled_uploads_hold_no_connection_and_time_out() {
-    let config = Config {
-        max_connections: 4,
-        upload_idle_seconds: 3,
-        interval_max_bytes: 1 << 20,
-        ..wide_window()
-    };
+    let config = Config { max_connections: 4, upload_idle_seconds: 3, interval_max_bytes: 1 << 20, ..wide_window() };
     let app = TestApp::spawn_with(config).await;
     let mut keys = Vec::new();
     for _ in 0..3 {
@@ -259,12 +254,8 @@ async fn stalled_uploads_hold_no_connection_and_time_out() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let asked = Instant::now();
-    let r = reqwest::Client::new()
-        .get(app.url("/api/v1/customers?limit=1"))
-        .bearer_auth(&keys[0])
-        .send()
-        .await
-        .unwrap();
+    let r =
+        reqwest::Client::new().get(app.url("/api/v1/customers?limit=1")).bearer_auth(&keys[0]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
     assert!(asked.elapsed() < Duration::from_secs(2), "the API answered in {:?}", asked.elapsed());
 
