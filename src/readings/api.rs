@@ -71,16 +71,15 @@ async fn post_readings(
     user.require(Permission::EnterReadings)?;
     let i = I18n(user.locale);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let is_csv = content_type.starts_with("text/csv");
+    if !is_csv && !content_type.starts_with("application/json") {
+        return Err(AppError::BadRequest("expected Content-Type: application/json or text/csv".into()));
+    }
     let config = &state.config;
     let _upload = state.uploads.begin(&user)?;
     let body = upload::read_to_memory(body, &BodyLimits::new(config, config.readings_max_bytes), &i).await?;
-    let drafts = if content_type.starts_with("text/csv") {
-        import::parse_csv_within(&body, config.upload_max_line_bytes, &i)
-    } else if content_type.starts_with("application/json") {
-        parse_json(&body)
-    } else {
-        return Err(AppError::BadRequest("expected Content-Type: application/json or text/csv".into()));
-    };
+    let drafts =
+        if is_csv { import::parse_csv_within(&body, config.upload_max_line_bytes, &i) } else { parse_json(&body) };
     let drafts = match drafts {
         Ok(drafts) => drafts,
         Err(errors) => {
