@@ -316,6 +316,29 @@ mod tests {
         assert_eq!(Uploads::new(2, 4, 2).max_loads(), 1);
     }
 
+    /// A body that sends a chunk every `every`, `chunks` times, then waits forever.
+    fn trickle(every: Duration, chunks: usize) -> Body {
+        Body::from_stream(futures_util::stream::unfold(0, move |sent| async move {
+            tokio::time::sleep(every).await;
+            if sent == chunks {
+                std::future::pending::<()>().await;
+            }
+            Some((Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"x")), sent + 1))
+        }))
+    }
+
+    #[tokio::test]
+    async fn bodies_that_pause_or_take_too_long_are_refused_naming_the_limit() {
+        let limits = BodyLimits { max_bytes: 1000, idle: Duration::from_secs(1), total: Duration::from_secs(2) };
+        let i = I18n(crate::web::i18n::Locale::En);
+        let started = Instant::now();
+        let err = read_to_memory(trickle(Duration::from_millis(100), 3), &limits, &i).await.unwrap_err();
+        assert!(matches!(err, AppError::OverLimit(StatusCode::REQUEST_TIMEOUT, ref m) if m.contains("1 s")), "{err:?}");
+        assert!(started.elapsed() < Duration::from_millis(1900), "refused after the pause, not the total");
+        let err = read_to_memory(trickle(Duration::from_millis(100), 1000), &limits, &i).await.unwrap_err();
+        assert!(matches!(err, AppError::OverLimit(StatusCode::REQUEST_TIMEOUT, ref m) if m.contains("2 s")), "{err:?}");
+    }
+
     #[tokio::test]
     async fn bodies_over_the_size_limit_are_refused() {
         let limits = BodyLimits { max_bytes: 4, idle: Duration::from_secs(5), total: Duration::from_secs(5) };
