@@ -38,6 +38,16 @@ pub struct Config {
     pub login_max_failures: i32,
     pub login_lock_minutes: i64,
     pub login_max_failures_per_address: u32,
+    // Uploads (interval data, readings): see config/default.toml.
+    pub upload_idle_seconds: u64,
+    pub upload_total_seconds: u64,
+    pub uploads_per_caller: usize,
+    pub upload_max_loads: usize,
+    pub upload_max_line_bytes: usize,
+    pub interval_max_bytes: u64,
+    pub readings_max_bytes: u64,
+    pub interval_days_back: u32,
+    pub interval_days_ahead: u32,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

@@ -1,5 +1,6 @@
-//! POST /api/v1/interval-data: a CSV body (`meter,ts,kw`), read as it
-//! arrives, never held whole in memory.
+//! POST /api/v1/interval-data: a CSV body (`meter,ts,kw`). The body is
+//! spooled to a file under the upload limits first, and only then loaded, so
+//! a slow client holds no database connection.
 
 use axum::{
     Json,
@@ -7,14 +8,20 @@ use axum::{
     extract::{Query, State},
     http::{HeaderMap, StatusCode, header},
 };
-use futures_util::StreamExt;
+use chrono::Utc;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    interval::load::{IntervalReport, Loader},
+    interval::load::{IntervalReport, LoadRules, Loader},
     staff::Permission,
-    web::{AppState, auth::CurrentUser, error::AppError, i18n::I18n},
+    web::{
+        AppState,
+        auth::CurrentUser,
+        error::AppError,
+        i18n::I18n,
+        upload::{self, BodyLimits},
+    },
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -30,12 +37,26 @@ pub struct LoadParams {
 
 /// Loads interval data: `text/csv`, header `meter,ts,kw`, one reading per
 /// line (ts RFC 3339 or local "2026-11-01 00:15" on a 15-minute boundary, kW
-/// with up to 3 decimals). A value already stored for the meter and time is
-/// replaced and counted. 422 with the report when lines were rejected and
-/// nothing was loaded.
+/// from 0 to 1,000,000 with up to 3 decimals). A value already stored for the
+/// meter and time is replaced and counted. 422 with the report when lines
+/// were rejected and nothing was loaded.
+///
+/// Limits (defaults; see the README): a body of at most 64 MiB
+/// (`interval_max_bytes`, else 413); lines of at most 1,024 bytes
+/// (`upload_max_line_bytes`, a longer line is rejected by number); times from
+/// 1,096 days back to 1 day ahead (`interval_days_back`,
+/// `interval_days_ahead`, a line outside is rejected naming the window); the
+/// body must keep arriving, with no pause over 10 s and in 25 s in all
+/// (`upload_idle_seconds`, `upload_total_seconds`, else 408); at most 2
+/// uploads in flight per API key or user (`uploads_per_caller`, else 429).
 #[utoipa::path(post, path = "/api/v1/interval-data", tag = "readings", params(LoadParams),
     request_body(content = String, content_type = "text/csv"), security(("api_key" = [])),
-    responses((status = 200, body = IntervalReport), (status = 422, body = IntervalReport)))]
+    responses((status = 200, body = IntervalReport, description = "loaded (with `partial`, rejected lines are listed)"),
+              (status = 400, description = "not `text/csv`, or the body could not be read"),
+              (status = 408, description = "the body paused too long or took too long in all; nothing was loaded"),
+              (status = 413, description = "the body is over the size limit; nothing was loaded"),
+              (status = 422, body = IntervalReport, description = "rejected lines (too long, outside the time window, out of range…); nothing was loaded"),
+              (status = 429, description = "the caller already has as many uploads in flight as allowed")))]
 async fn post_interval_data(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -49,24 +70,14 @@ async fn post_interval_data(
     if !is_csv {
         return Err(AppError::BadRequest("expected Content-Type: text/csv".into()));
     }
-    let mut loader = Loader::begin(&state.db, user.tenant_id, params.partial, I18n(user.locale)).await?;
-    let mut stream = body.into_data_stream();
-    let mut pending: Vec<u8> = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest(e.to_string()))?;
-        pending.extend_from_slice(&chunk);
-        // Whole lines go now; a partial last line waits for the next chunk.
-        if let Some(end) = pending.iter().rposition(|b| *b == b'\n') {
-            let rest = pending.split_off(end + 1);
-            for line in String::from_utf8_lossy(&pending).lines() {
-                loader.line(line).await?;
-            }
-            pending = rest;
-        }
-    }
-    if !pending.is_empty() {
-        loader.line(&String::from_utf8_lossy(&pending)).await?;
-    }
+    let i = I18n(user.locale);
+    let config = &state.config;
+    let _upload = state.uploads.begin(&user)?;
+    let file = upload::spool(body, &BodyLimits::new(config, config.interval_max_bytes), &i).await?;
+    let _turn = state.uploads.load_turn().await;
+    let rules = LoadRules::new(config, Utc::now());
+    let mut loader = Loader::begin_with(&state.db, user.tenant_id, params.partial, i, rules).await?;
+    loader.read_all(file).await?;
     let report = loader.finish().await?;
     let status = if report.rejected > 0 && report.loaded + report.replaced == 0 {
         StatusCode::UNPROCESSABLE_ENTITY

@@ -1,4 +1,4 @@
-//! Loading interval data, line by line from a stream. Each good line's meter
+//! Loading interval data, line by line from a file. Each good line's meter
 //! is resolved (once per serial, a batch of serials per query, on a second
 //! connection), and the rows go in batches through COPY into a staging
 //! table and on into `interval_data`, on a task of their own, so that
@@ -11,6 +11,10 @@
 //! table whose row-level security applies to the loading role, and COPY
 //! cannot replace a stored value. The staging table is a temporary one (no
 //! WAL), emptied after each batch.
+//!
+//! A load uses two pooled connections (the loading transaction and the meter
+//! lookups), no more; the API lets only a few loads run at once
+//! (`crate::web::upload::Uploads`).
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
@@ -22,13 +26,18 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{Executor, PgPool};
+use tokio::io::AsyncBufRead;
 use uuid::Uuid;
 
 use crate::{
+    config::Config,
     db::{self, Tx},
-    interval::model::{self, IntervalRow},
+    interval::model::{self, IntervalRow, Window},
     readings::import::LineError,
-    web::i18n::I18n,
+    web::{
+        i18n::I18n,
+        upload::{self, CappedLines, Line},
+    },
 };
 
 /// Lines parsed before their meters are resolved and they are stored.
@@ -48,6 +57,30 @@ pub struct IntervalReport {
     pub rejected: u64,
     /// The first rejected lines, with the reason.
     pub errors: Vec<LineError>,
+}
+
+/// What a load accepts beyond the shape of a line.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadRules {
+    pub window: Window,
+    pub max_line_bytes: usize,
+}
+
+impl LoadRules {
+    pub fn new(config: &Config, now: DateTime<Utc>) -> Self {
+        Self {
+            window: Window::around(now, config.interval_days_back, config.interval_days_ahead),
+            max_line_bytes: config.upload_max_line_bytes,
+        }
+    }
+}
+
+impl Default for LoadRules {
+    /// The configured rules (file and environment, as the command line reads
+    /// them), from now.
+    fn default() -> Self {
+        Self::new(&Config::load().unwrap_or_else(|_| Config::defaults()), Utc::now())
+    }
 }
 
 /// Rows bound for the table, one meter and time each.
@@ -89,6 +122,7 @@ pub struct Loader {
     /// Meter lookups, beside the writer.
     lookup: Tx,
     tz: Tz,
+    rules: LoadRules,
     keep_good: bool,
     i: I18n,
     line: u64,
@@ -103,7 +137,18 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// A load under the configured [`LoadRules`] (the import command).
     pub async fn begin(pool: &PgPool, tenant_id: Uuid, keep_good: bool, i: I18n) -> anyhow::Result<Self> {
+        Self::begin_with(pool, tenant_id, keep_good, i, LoadRules::default()).await
+    }
+
+    pub async fn begin_with(
+        pool: &PgPool,
+        tenant_id: Uuid,
+        keep_good: bool,
+        i: I18n,
+        rules: LoadRules,
+    ) -> anyhow::Result<Self> {
         let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
         let zone =
             sqlx::query_scalar!("SELECT time_zone FROM tenants WHERE id = $1", tenant_id).fetch_one(&mut *tx).await?;
@@ -116,6 +161,7 @@ impl Loader {
             batches: Some(batches),
             lookup,
             tz: zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
+            rules,
             keep_good,
             i,
             line: 0,
@@ -140,15 +186,43 @@ impl Loader {
         self.keep_good || self.report.rejected == 0
     }
 
+    /// Loads every line of a file (an upload read back from its spool file),
+    /// never holding more than one line of it in memory.
+    pub async fn read_all(&mut self, reader: impl AsyncBufRead + Unpin) -> anyhow::Result<()> {
+        let mut lines = CappedLines::new(reader, self.rules.max_line_bytes);
+        while let Some(line) = lines.next().await? {
+            match line {
+                Line::Text(text) => self.line(&text).await?,
+                Line::TooLong => {
+                    self.line += 1;
+                    self.too_long();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The current line is longer than the rules allow.
+    fn too_long(&mut self) {
+        self.report.read += 1;
+        let limit = self.rules.max_line_bytes.to_string();
+        let reason = upload::message(&self.i, "upload.line_too_long", &[("limit", &limit)]);
+        self.reject(self.line, "", reason);
+    }
+
     /// Takes the next line of the file (the first may be the header).
     pub async fn line(&mut self, text: &str) -> anyhow::Result<()> {
         self.line += 1;
         let text = text.trim_end_matches('\r');
+        if text.len() > self.rules.max_line_bytes {
+            self.too_long();
+            return Ok(());
+        }
         if (self.line == 1 && model::is_header(text)) || text.trim().is_empty() {
             return Ok(());
         }
         self.report.read += 1;
-        match model::parse_line(text, self.tz) {
+        match model::parse_line(text, self.tz, &self.rules.window) {
             Ok(row) => {
                 self.pending.push((self.line, row));
                 if self.pending.len() >= BATCH_LINES {
@@ -156,7 +230,8 @@ impl Loader {
                 }
             }
             Err((field, reason)) => {
-                let reason = self.i.t(&format!("interval_error.{reason}"));
+                let window = self.rules.window.describe(self.tz);
+                let reason = upload::message(&self.i, &format!("interval_error.{reason}"), &[("window", &window)]);
                 self.reject(self.line, field, reason);
             }
         }

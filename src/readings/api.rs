@@ -3,7 +3,7 @@
 
 use axum::{
     Json,
-    body::Bytes,
+    body::Body,
     extract::{Query, State},
     http::{HeaderMap, StatusCode, header},
 };
@@ -17,7 +17,13 @@ use crate::{
         model::ReadingDraft,
     },
     staff::Permission,
-    web::{AppState, auth::CurrentUser, error::AppError, i18n::I18n},
+    web::{
+        AppState,
+        auth::CurrentUser,
+        error::AppError,
+        i18n::I18n,
+        upload::{self, BodyLimits},
+    },
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -38,29 +44,42 @@ pub struct LoadParams {
 /// Each is checked; implausible ones are stored flagged for review. The
 /// report counts lines read, loaded, replaced, flagged and rejected, and
 /// names each rejected line (its item number for JSON) and field.
+///
+/// Limits (defaults; see the README): a body of at most 2 MiB
+/// (`readings_max_bytes`, else 413); CSV lines of at most 1,024 bytes
+/// (`upload_max_line_bytes`, a longer line is rejected by number); the body
+/// must keep arriving, with no pause over 10 s and in 25 s in all
+/// (`upload_idle_seconds`, `upload_total_seconds`, else 408); at most 2
+/// uploads in flight per API key or user (`uploads_per_caller`, else 429).
 #[utoipa::path(post, path = "/api/v1/readings", tag = "readings",
     params(LoadParams),
     request_body(content = Vec<ReadingDraft>, description = "JSON array, or text/csv"),
     security(("api_key" = [])),
     responses((status = 200, body = ImportReport, description = "loaded (with `partial`, rejected lines are listed)"),
-              (status = 422, body = ImportReport, description = "rejected lines; nothing was loaded")))]
+              (status = 400, description = "neither JSON nor CSV, or the body could not be read"),
+              (status = 408, description = "the body paused too long or took too long in all; nothing was loaded"),
+              (status = 413, description = "the body is over the size limit; nothing was loaded"),
+              (status = 422, body = ImportReport, description = "rejected lines; nothing was loaded"),
+              (status = 429, description = "the caller already has as many uploads in flight as allowed")))]
 async fn post_readings(
     State(state): State<AppState>,
     user: CurrentUser,
     Query(params): Query<LoadParams>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<ImportReport>), AppError> {
     user.require(Permission::EnterReadings)?;
     let i = I18n(user.locale);
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let drafts = if content_type.starts_with("text/csv") {
-        import::parse_csv(&body, &i)
-    } else if content_type.starts_with("application/json") {
-        parse_json(&body)
-    } else {
+    let is_csv = content_type.starts_with("text/csv");
+    if !is_csv && !content_type.starts_with("application/json") {
         return Err(AppError::BadRequest("expected Content-Type: application/json or text/csv".into()));
-    };
+    }
+    let config = &state.config;
+    let _upload = state.uploads.begin(&user)?;
+    let body = upload::read_to_memory(body, &BodyLimits::new(config, config.readings_max_bytes), &i).await?;
+    let drafts =
+        if is_csv { import::parse_csv_within(&body, config.upload_max_line_bytes, &i) } else { parse_json(&body) };
     let drafts = match drafts {
         Ok(drafts) => drafts,
         Err(errors) => {
@@ -69,6 +88,7 @@ async fn post_readings(
         }
     };
     let today = Utc::now().with_timezone(&user.tz).date_naive();
+    let _turn = state.uploads.load_turn().await;
     let report =
         import::load(&state.db, user.tenant_id, user.user_id, &drafts, today, "api", params.partial, &i, &|_| {})
             .await?;

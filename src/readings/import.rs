@@ -10,9 +10,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
+    config::Config,
     db,
     readings::{db as readings_db, model::ReadingDraft, service},
-    web::{error::FieldErrors, i18n::I18n},
+    web::{error::FieldErrors, i18n::I18n, upload},
 };
 
 pub const CSV_COLUMNS: [&str; 11] =
@@ -50,11 +51,33 @@ fn flag(raw: &str) -> Option<bool> {
     }
 }
 
+/// [`parse_csv_within`] the configured line limit (file and environment, as
+/// the command line reads them).
+pub fn parse_csv(bytes: &[u8], i: &I18n) -> Result<Vec<(u64, ReadingDraft)>, Vec<LineError>> {
+    let config = Config::load().unwrap_or_else(|_| Config::defaults());
+    parse_csv_within(bytes, config.upload_max_line_bytes, i)
+}
+
 /// Parses a CSV file (header line first, columns by name, any order) into
 /// drafts with their line numbers; a line that cannot be read is an error
-/// of its own.
-pub fn parse_csv(bytes: &[u8], i: &I18n) -> Result<Vec<(u64, ReadingDraft)>, Vec<LineError>> {
+/// of its own. Lines longer than `max_line_bytes` reject the file, each named.
+pub fn parse_csv_within(
+    bytes: &[u8],
+    max_line_bytes: usize,
+    i: &I18n,
+) -> Result<Vec<(u64, ReadingDraft)>, Vec<LineError>> {
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let limit = max_line_bytes.to_string();
+    let too_long: Vec<LineError> = upload::long_lines(bytes, max_line_bytes)
+        .map(|line| LineError {
+            line,
+            field: String::new(),
+            reason: upload::message(i, "upload.line_too_long", &[("limit", &limit)]),
+        })
+        .collect();
+    if !too_long.is_empty() {
+        return Err(too_long);
+    }
     // Files saved by Excel end lines with CRLF, which throws the csv crate's
     // line numbers off by one; counted on LF they match what an editor shows.
     let text: Vec<u8> = if bytes.windows(2).any(|w| w == b"\r\n") {
@@ -186,5 +209,15 @@ mod tests {
         assert_eq!(err.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 3]);
         let err = parse_csv(b"meter,read_on,total,rollover\nM1,2026-11-25,5,maybe\n", &i).unwrap_err();
         assert_eq!((err[0].line, err[0].field.as_str()), (2, "rollover"));
+    }
+
+    #[test]
+    fn lines_over_the_limit_are_named() {
+        let csv = format!("meter,read_on,total\nM1,2026-11-25,5\nM2,2026-11-25,{}\n", "9".repeat(40));
+        let err = parse_csv_within(csv.as_bytes(), 32, &I18n(Locale::En)).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].line, 3);
+        assert!(err[0].reason.contains("32 bytes"), "{}", err[0].reason);
+        assert!(parse_csv_within(csv.as_bytes(), 64, &I18n(Locale::En)).is_ok());
     }
 }

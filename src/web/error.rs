@@ -73,6 +73,10 @@ pub enum AppError {
     Conflict(&'static str),
     #[error("too many requests")]
     TooManyRequests,
+    /// Over one of the service's limits (408 time, 413 size, 429 uploads at
+    /// once); the message names the limit.
+    #[error("over a limit: {1}")]
+    OverLimit(StatusCode, String),
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error(transparent)]
@@ -119,6 +123,7 @@ impl AppError {
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::OverLimit(status, _) => *status,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -141,11 +146,16 @@ impl IntoResponse for AppError {
                 AppError::Invalid(_) => "invalid",
                 AppError::Conflict(_) => "conflict",
                 AppError::TooManyRequests => "too_many_requests",
+                AppError::OverLimit(status, _) => match *status {
+                    StatusCode::REQUEST_TIMEOUT => "timed_out",
+                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                    _ => "too_many_requests",
+                },
                 AppError::BadRequest(_) => "bad_request",
                 AppError::Internal(_) => "internal",
             },
             detail: match &self {
-                AppError::BadRequest(msg) => Some(msg.clone()),
+                AppError::BadRequest(msg) | AppError::OverLimit(_, msg) => Some(msg.clone()),
                 _ => None,
             },
             detail_code: match &self {

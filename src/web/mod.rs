@@ -14,6 +14,7 @@ pub mod login;
 pub mod ops;
 pub mod page;
 pub mod paging;
+pub mod upload;
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,12 +31,14 @@ pub struct AppState {
     pub db: PgPool,
     pub config: Arc<Config>,
     pub throttle: Arc<auth::LoginThrottle>,
+    pub uploads: Arc<upload::Uploads>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, config: Config) -> Self {
         let throttle = auth::LoginThrottle::new(config.login_max_failures_per_address, Duration::from_secs(600));
-        Self { db, config: Arc::new(config), throttle: Arc::new(throttle) }
+        let uploads = Arc::new(upload::Uploads::from_config(&config));
+        Self { db, config: Arc::new(config), throttle: Arc::new(throttle), uploads }
     }
 }
 

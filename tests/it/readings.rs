@@ -243,3 +243,39 @@ async fn the_import_command_reports_every_line_and_loads_nothing_on_a_bad_one() 
     assert_eq!(statuses(&app, "ALPHAM0001").await.len(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A body over the limit (2 MiB) is a 413 problem that names the limit, and a
+/// CSV line over 1,024 bytes rejects the file, naming the line.
+#[tokio::test]
+async fn readings_uploads_over_the_limits_are_refused_naming_the_limit() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let client = reqwest::Client::new();
+    let post = |content_type: &'static str, body: Vec<u8>| {
+        client
+            .post(app.url("/api/v1/readings"))
+            .bearer_auth(&key)
+            .header("content-type", content_type)
+            .header("accept-language", "en")
+            .body(body)
+            .send()
+    };
+    let big = format!("[{}]", vec![r#"{"meter":"ALPHAM0001","read_on":"2026-11-25","total":"5"}"#; 40_000].join(","));
+    assert!(big.len() > 2 << 20);
+    let r = post("application/json", big.into_bytes()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem: Value = r.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("2097152 bytes"), "{problem}");
+
+    let csv = format!(
+        "meter,period,read_on,total\nALPHAM0001,2026-10,2026-10-25,5\nALPHAM0002,2026-10,2026-10-25,5{}\n",
+        " ".repeat(2000)
+    );
+    let r = post("text/csv", csv.into_bytes()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["errors"][0]["line"].as_u64(), Some(3), "{report}");
+    assert!(report["errors"][0]["reason"].as_str().unwrap().contains("1024 bytes"), "{report}");
+    assert!(statuses(&app, "ALPHAM0001").await.is_empty(), "nothing loaded");
+}

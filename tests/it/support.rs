@@ -120,8 +120,9 @@ pub struct TestApp {
     pub beta: Tenant,
 }
 
+/// The defaults, with the pool of a test (8 connections).
 pub fn config() -> Config {
-    Config::defaults()
+    Config { max_connections: 8, ..Config::defaults() }
 }
 
 impl TestApp {
@@ -137,7 +138,7 @@ impl TestApp {
     pub async fn spawn_on(owner_url: String, config: Config) -> TestApp {
         // Internal errors are logged; a failing test shows them.
         let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("gridcrm=warn").try_init();
-        let pool = db::app_pool(&owner_url, None, 8).await.expect("application pool");
+        let pool = db::app_pool(&owner_url, None, config.max_connections).await.expect("application pool");
         let alpha = seed_tenant(&pool, "alpha", "甲市供电公司", "11").await;
         let beta = seed_tenant(&pool, "beta", "乙县供电公司", "22").await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
