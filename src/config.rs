@@ -38,6 +38,9 @@ pub struct Config {
     pub login_max_failures: i32,
     pub login_lock_minutes: i64,
     pub login_max_failures_per_address: u32,
+    // Sign-in and operations hardening.
+    pub login_lock_max_minutes: i64,
+    pub metrics_token: Option<Secret>,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

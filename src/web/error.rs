@@ -73,6 +73,9 @@ pub enum AppError {
     Conflict(&'static str),
     #[error("too many requests")]
     TooManyRequests,
+    /// The database cannot be reached or has no free connection; try again soon.
+    #[error("service unavailable")]
+    Unavailable,
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error(transparent)]
@@ -83,6 +86,7 @@ impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::RowNotFound => AppError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => AppError::Unavailable,
             other => AppError::Internal(other.into()),
         }
     }
@@ -119,6 +123,7 @@ impl AppError {
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -141,6 +146,7 @@ impl IntoResponse for AppError {
                 AppError::Invalid(_) => "invalid",
                 AppError::Conflict(_) => "conflict",
                 AppError::TooManyRequests => "too_many_requests",
+                AppError::Unavailable => "unavailable",
                 AppError::BadRequest(_) => "bad_request",
                 AppError::Internal(_) => "internal",
             },
@@ -150,6 +156,7 @@ impl IntoResponse for AppError {
             },
             detail_code: match &self {
                 AppError::Conflict(code) | AppError::Refused(code) => Some(code),
+                AppError::Unavailable => Some("unavailable"),
                 _ => None,
             },
             fields: match self {
@@ -192,8 +199,17 @@ struct ErrorPage {
     fields: Vec<(String, String)>,
 }
 
-/// Turns an [`ErrorReport`] into a page or a problem document.
+/// Turns an [`ErrorReport`] into a page or a problem document. A 503 says
+/// when to try again.
 pub async fn render_errors(request: Request, next: Next) -> Response {
+    let mut response = render_report(request, next).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().entry(header::RETRY_AFTER).or_insert(HeaderValue::from_static("5"));
+    }
+    response
+}
+
+async fn render_report(request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
     let locale = request.extensions().get::<Locale>().copied().unwrap_or_default();
     let user = request.extensions().get::<CurrentUser>().cloned();
