@@ -48,6 +48,9 @@ pub struct Config {
     pub readings_max_bytes: u64,
     pub interval_days_back: u32,
     pub interval_days_ahead: u32,
+    // Sign-in and operations hardening.
+    pub login_lock_max_minutes: i64,
+    pub metrics_token: Option<Secret>,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

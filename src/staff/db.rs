@@ -5,60 +5,78 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::staff::{Role, password};
+use crate::staff::{Role, lockout::LockState, password};
 
 pub struct LoginCandidate {
     pub id: Uuid,
     pub password_hash: String,
     pub active: bool,
-    pub locked: bool,
     pub display_name: String,
+    pub lock: LockState,
+    pub last_login_address: Option<String>,
+    /// The database's clock, which the lock's times are on.
+    pub now: DateTime<Utc>,
 }
 
+/// The user signing in, row-locked until the transaction ends, so that
+/// concurrent wrong passwords are all counted.
 pub async fn find_for_login(conn: &mut PgConnection, username: &str) -> sqlx::Result<Option<LoginCandidate>> {
-    sqlx::query_as!(
-        LoginCandidate,
-        r#"SELECT id, password_hash, active, display_name,
-                  coalesce(locked_until > now(), false) AS "locked!"
-           FROM users WHERE username = $1"#,
+    let row = sqlx::query!(
+        r#"SELECT id, password_hash, active, display_name, failed_logins, successive_locks, locked_until,
+                  last_login_address, now() AS "now!"
+           FROM users WHERE username = $1 FOR UPDATE"#,
         username
     )
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(row.map(|r| LoginCandidate {
+        id: r.id,
+        password_hash: r.password_hash,
+        active: r.active,
+        display_name: r.display_name,
+        lock: LockState {
+            failed_logins: r.failed_logins,
+            successive_locks: r.successive_locks,
+            locked_until: r.locked_until,
+        },
+        last_login_address: r.last_login_address,
+        now: r.now,
+    }))
 }
 
-/// Counts a wrong password; the account locks for `lock_minutes` once
-/// `max_failures` follow one another.
-pub async fn record_failed_login(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    max_failures: i32,
-    lock_minutes: i64,
-) -> sqlx::Result<()> {
+/// Stores the failure count and lock that a wrong password led to
+/// ([`crate::staff::lockout::LockPolicy::after_failure`]).
+pub async fn record_failed_login(conn: &mut PgConnection, user_id: Uuid, lock: &LockState) -> sqlx::Result<()> {
     sqlx::query!(
-        r#"UPDATE users SET failed_logins = failed_logins + 1,
-               locked_until = CASE WHEN failed_logins + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE locked_until END
-           WHERE id = $1"#,
+        "UPDATE users SET failed_logins = $2, successive_locks = $3, locked_until = $4 WHERE id = $1",
         user_id,
-        max_failures,
-        lock_minutes as i32
+        lock.failed_logins,
+        lock.successive_locks,
+        lock.locked_until
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Starts a session after a good password: clears the failure count and
-/// returns the cookie token. The token is new at every login.
+/// Starts a session after a good password: clears the failures and locks,
+/// remembers the address as the user's last good one, and returns the cookie
+/// token. The token is new at every login.
 pub async fn start_session(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     user_id: Uuid,
+    address: &str,
     absolute_hours: i64,
 ) -> sqlx::Result<String> {
-    sqlx::query!("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", user_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE users SET failed_logins = 0, successive_locks = 0, locked_until = NULL, last_login_address = $2
+         WHERE id = $1",
+        user_id,
+        address
+    )
+    .execute(&mut *conn)
+    .await?;
     // Housekeeping: this user's expired sessions go.
     sqlx::query!("DELETE FROM sessions WHERE user_id = $1 AND expires_at < now()", user_id).execute(&mut *conn).await?;
     let secret = password::random_token();
@@ -196,6 +214,7 @@ pub async fn update_user(conn: &mut PgConnection, id: Uuid, changes: UserChanges
         r#"UPDATE users SET display_name = $2, role = $3, active = $4, locale = $5,
                password_hash = coalesce($6, password_hash),
                failed_logins = CASE WHEN $7 THEN 0 ELSE failed_logins END,
+               successive_locks = CASE WHEN $7 THEN 0 ELSE successive_locks END,
                locked_until = CASE WHEN $7 THEN NULL ELSE locked_until END,
                team = $8
            WHERE id = $1"#,

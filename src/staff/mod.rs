@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod db;
+pub mod lockout;
 pub mod model;
 pub mod pages;
 pub mod password;

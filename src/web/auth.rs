@@ -11,12 +11,13 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{HeaderMap, request::Parts},
+    http::{HeaderMap, Method, request::Parts},
     middleware::Next,
     response::Response,
 };
 use chrono_tz::Tz;
 use sqlx::PgPool;
+use tower::ServiceExt;
 use uuid::Uuid;
 
 use crate::{
@@ -96,8 +97,42 @@ pub fn make_token(tenant_id: Uuid, secret: &str) -> String {
     format!("{}.{}", tenant_id.simple(), secret)
 }
 
-/// Resolves the caller and the language, and puts both into the request.
+/// The credential a request is judged by. API keys are for the API only: on a
+/// page a key is ignored, so the page asks to sign in. The API takes a key,
+/// or else a session (to read, and to write with its CSRF token, see
+/// [`session_write_without_token`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Credential {
+    ApiKey(String),
+    Session(String),
+}
+
+fn credential(is_api: bool, bearer: Option<String>, session: Option<String>) -> Option<Credential> {
+    match (bearer, session) {
+        (Some(key), _) if is_api => Some(Credential::ApiKey(key)),
+        (_, Some(token)) => Some(Credential::Session(token)),
+        _ => None,
+    }
+}
+
+/// The header that carries the session's CSRF token on API writes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Whether an API request is a write made with a session but without the
+/// session's CSRF token in `X-CSRF-Token`. Such writes are refused: the cookie
+/// alone is sent along by any site's forms too. (Writes are anything but GET,
+/// HEAD and OPTIONS.)
+fn session_write_without_token(method: &Method, caller: &CurrentUser, csrf_header: Option<&[u8]>) -> bool {
+    let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let token_ok = csrf_header.is_some_and(|t| password::constant_time_eq(t, caller.csrf_token.as_bytes()));
+    write && caller.session_id.is_some() && !token_ok
+}
+
+/// Resolves the caller and the language, and puts both into the request. A
+/// database failure on the way is 503, never "not signed in": an overloaded
+/// server must not log everybody out.
 pub async fn resolve_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/");
     let headers = request.headers();
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bearer = headers
@@ -109,27 +144,44 @@ pub async fn resolve_caller(State(state): State<AppState>, mut request: Request,
     let lang_cookie = cookie(headers, LANG_COOKIE).map(str::to_owned);
     let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
 
-    let caller = match (bearer, session) {
-        (Some(key), _) => api_key_caller(&state.db, &key).await,
-        (None, Some(token)) => session_caller(&state, &token).await,
-        (None, None) => Ok(None),
+    let caller = match credential(is_api, bearer, session) {
+        Some(Credential::ApiKey(key)) => api_key_caller(&state.db, &key).await,
+        Some(Credential::Session(token)) => session_caller(&state, &token).await,
+        None => Ok(None),
     };
-    let caller = match caller {
-        Ok(c) => c,
-        Err(err) => {
-            tracing::error!(error = %err, "resolving the caller failed");
-            None
-        }
-    };
-    let user_locale = caller.as_ref().filter(|c| c.user_id.is_some()).map(|c| c.locale);
+    let user_locale = caller.as_ref().ok().and_then(Option::as_ref).filter(|c| c.user_id.is_some()).map(|c| c.locale);
     let locale = Locale::negotiate(user_locale, lang_cookie.as_deref(), accept.as_deref());
     request.extensions_mut().insert(locale);
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(err) => {
+            tracing::error!(error = %err, "resolving the caller failed");
+            return answer_with(request, || AppError::Unavailable).await;
+        }
+    };
     if let Some(mut caller) = caller {
         caller.locale = locale;
         caller.request_id = request_id;
+        let csrf_header = request.headers().get(CSRF_HEADER).map(|v| v.as_bytes());
+        let refused = is_api && session_write_without_token(request.method(), &caller, csrf_header);
         request.extensions_mut().insert(caller);
+        if refused {
+            return answer_with(request, || AppError::Refused("api_session_needs_csrf")).await;
+        }
     }
     next.run(request).await
+}
+
+/// Answers a request with an error before it reaches a handler, rendered as
+/// every error is (a page, or a problem document under /api).
+async fn answer_with(request: Request, error: fn() -> AppError) -> Response {
+    let answer = axum::Router::new()
+        .fallback(move || async move { error() })
+        .layer(axum::middleware::from_fn(crate::web::error::render_errors));
+    match answer.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 async fn session_caller(state: &AppState, token: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
@@ -208,7 +260,9 @@ async fn api_key_caller(pool: &PgPool, key: &str) -> Result<Option<CurrentUser>,
     }))
 }
 
-/// Failed logins per address in a fixed window; in memory, per process.
+/// Failed logins per address in a fixed window; in memory, per process. A good
+/// sign-in does not clear it, or guessing would only need one's own account
+/// in between.
 pub struct LoginThrottle {
     window: Duration,
     max_failures: u32,
@@ -237,16 +291,20 @@ impl LoginThrottle {
         }
         entry.0 += 1;
     }
-
-    pub fn clear(&self, ip: IpAddr) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&ip);
-    }
 }
 
-/// Only local paths are followed after login, never another site.
+/// Only paths of this site are followed after login or a language switch.
+/// Browsers drop tabs and newlines inside a URL and read a backslash as `/`, so
+/// `/\t/evil.example` would leave the site: a path is accepted only if it is
+/// printable ASCII without a backslash and does not start with `//` (which is
+/// also what a Location header may carry; the router's paths are ASCII).
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && !n.contains("://") => n,
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n
+        }
         _ => "/",
     }
 }
@@ -277,6 +335,68 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/customers?q=a%20b&page=2")), "/customers?q=a%20b&page=2");
+    }
+
+    #[test]
+    fn next_urls_with_characters_browsers_drop_or_rewrite_are_refused() {
+        for sneaky in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\\evil.example",
+            "/x\\..\\..\\evil",
+            "/\u{0}x",
+            "/\u{7f}x",
+            "/ /evil.example",
+            "/客户",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(sneaky)), "/", "{sneaky:?}");
+        }
+    }
+
+    #[test]
+    fn api_keys_count_on_the_api_only_and_sessions_everywhere() {
+        let key = || Some("gck_key".to_owned());
+        let session = || Some("session".to_owned());
+        assert_eq!(credential(true, key(), session()), Some(Credential::ApiKey("gck_key".into())));
+        assert_eq!(credential(true, None, session()), Some(Credential::Session("session".into())));
+        assert_eq!(credential(false, key(), None), None, "a key on a page is not a sign-in");
+        assert_eq!(credential(false, key(), session()), Some(Credential::Session("session".into())));
+        assert_eq!(credential(true, None, None), None);
+    }
+
+    fn caller(session: bool) -> CurrentUser {
+        CurrentUser {
+            tenant_id: Uuid::nil(),
+            tenant_slug: "alpha".into(),
+            tenant_name: "alpha".into(),
+            tz: chrono_tz::Asia::Shanghai,
+            is_platform: false,
+            user_id: session.then(Uuid::nil),
+            api_key_id: (!session).then(Uuid::nil),
+            session_id: session.then(Uuid::nil),
+            label: "x".into(),
+            role: Role::CounterStaff,
+            locale: Locale::default(),
+            csrf_token: if session { "the-session-token".into() } else { String::new() },
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn session_writes_to_the_api_need_the_csrf_header() {
+        let session = caller(true);
+        assert!(session_write_without_token(&Method::POST, &session, None));
+        assert!(session_write_without_token(&Method::DELETE, &session, Some(b"wrong")));
+        assert!(session_write_without_token(&Method::PATCH, &session, Some(b"")));
+        assert!(!session_write_without_token(&Method::POST, &session, Some(b"the-session-token")));
+        for read in [Method::GET, Method::HEAD, Method::OPTIONS] {
+            assert!(!session_write_without_token(&read, &session, None), "{read}");
+        }
+        assert!(!session_write_without_token(&Method::POST, &caller(false), None), "API keys need no token");
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub enum AppError {
     /// once); the message names the limit.
     #[error("over a limit: {1}")]
     OverLimit(StatusCode, String),
+    /// The database cannot be reached or has no free connection; try again soon.
+    #[error("service unavailable")]
+    Unavailable,
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error(transparent)]
@@ -87,6 +90,7 @@ impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::RowNotFound => AppError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => AppError::Unavailable,
             other => AppError::Internal(other.into()),
         }
     }
@@ -124,6 +128,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::OverLimit(status, _) => *status,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -151,6 +156,7 @@ impl IntoResponse for AppError {
                     StatusCode::PAYLOAD_TOO_LARGE => "too_large",
                     _ => "too_many_requests",
                 },
+                AppError::Unavailable => "unavailable",
                 AppError::BadRequest(_) => "bad_request",
                 AppError::Internal(_) => "internal",
             },
@@ -160,6 +166,7 @@ impl IntoResponse for AppError {
             },
             detail_code: match &self {
                 AppError::Conflict(code) | AppError::Refused(code) => Some(code),
+                AppError::Unavailable => Some("unavailable"),
                 _ => None,
             },
             fields: match self {
@@ -202,8 +209,17 @@ struct ErrorPage {
     fields: Vec<(String, String)>,
 }
 
-/// Turns an [`ErrorReport`] into a page or a problem document.
+/// Turns an [`ErrorReport`] into a page or a problem document. A 503 says
+/// when to try again.
 pub async fn render_errors(request: Request, next: Next) -> Response {
+    let mut response = render_report(request, next).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().entry(header::RETRY_AFTER).or_insert(HeaderValue::from_static("5"));
+    }
+    response
+}
+
+async fn render_report(request: Request, next: Next) -> Response {
     let is_api = request.uri().path().starts_with("/api/");
     let locale = request.extensions().get::<Locale>().copied().unwrap_or_default();
     let user = request.extensions().get::<CurrentUser>().cloned();

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::{
     audit::{self, Actor, Change},
     db,
-    staff::{db as staff_db, password},
+    staff::{db as staff_db, lockout, password},
     web::{
         AppState,
         auth::{self, CurrentUser, LANG_COOKIE, SESSION_COOKIE},
@@ -100,6 +100,9 @@ struct LoginForm {
     next: Option<String>,
 }
 
+/// Signs in. Every refusal (unknown company or user, wrong password, locked
+/// or inactive account) looks the same and costs one password check, so the
+/// answer does not tell which usernames exist or which accounts are locked.
 async fn login(
     State(state): State<AppState>,
     locale: axum::Extension<Locale>,
@@ -120,49 +123,54 @@ async fn login(
         };
         login_response(&state, locale.0, status, page)
     };
+    let refused = || {
+        state.throttle.record_failure(ip, Instant::now());
+        retry("login.failed", axum::http::StatusCode::UNAUTHORIZED)
+    };
     if state.throttle.is_blocked(ip, Instant::now()) {
         return retry("login.too_many_attempts", axum::http::StatusCode::TOO_MANY_REQUESTS);
     }
     let tenant = sqlx::query!("SELECT id FROM tenants WHERE slug = $1", tenant_slug).fetch_optional(&state.db).await?;
     let Some(tenant) = tenant else {
-        password::verify_dummy(&form.password);
-        state.throttle.record_failure(ip, Instant::now());
-        return retry("login.failed", axum::http::StatusCode::UNAUTHORIZED);
+        check_password(form.password.clone(), None).await?;
+        return refused();
     };
     let mut tx = db::begin_tenant(&state.db, tenant.id, None).await?;
-    let candidate = staff_db::find_for_login(&mut tx, &username).await?;
-    let Some(candidate) = candidate else {
-        password::verify_dummy(&form.password);
-        state.throttle.record_failure(ip, Instant::now());
-        return retry("login.failed", axum::http::StatusCode::UNAUTHORIZED);
+    let Some(candidate) = staff_db::find_for_login(&mut tx, &username).await? else {
+        check_password(form.password.clone(), None).await?;
+        return refused();
     };
-    if candidate.locked {
-        state.throttle.record_failure(ip, Instant::now());
-        return retry("login.locked", axum::http::StatusCode::TOO_MANY_REQUESTS);
+    if lockout::refuses(&candidate.lock, candidate.now, candidate.last_login_address.as_deref(), ip) {
+        // Refused unread, and not counted: the lock does not grow while it holds.
+        check_password(form.password.clone(), None).await?;
+        return refused();
     }
-    let presented = form.password.clone();
-    let stored = candidate.password_hash.clone();
-    let good = tokio::task::spawn_blocking(move || password::verify(&presented, &stored))
-        .await
-        .map_err(anyhow::Error::from)?;
+    let good = check_password(form.password.clone(), Some(candidate.password_hash.clone())).await?;
     let actor = Actor { user_id: Some(candidate.id), label: candidate.display_name.clone(), request_id: None };
     if !good || !candidate.active {
-        staff_db::record_failed_login(
-            &mut tx,
-            candidate.id,
-            state.config.login_max_failures,
-            state.config.login_lock_minutes,
-        )
-        .await?;
+        let policy = lockout::LockPolicy {
+            max_failures: state.config.login_max_failures,
+            first_lock_minutes: state.config.login_lock_minutes,
+            max_lock_minutes: state.config.login_lock_max_minutes,
+        };
+        let after = policy.after_failure(candidate.lock, candidate.now);
+        staff_db::record_failed_login(&mut tx, candidate.id, &after).await?;
         audit::record(&mut tx, &actor, session_change("login_failed", candidate.id)).await?;
         tx.commit().await?;
-        state.throttle.record_failure(ip, Instant::now());
-        return retry("login.failed", axum::http::StatusCode::UNAUTHORIZED);
+        return refused();
     }
-    let token = staff_db::start_session(&mut tx, tenant.id, candidate.id, state.config.session_absolute_hours).await?;
+    let token = staff_db::start_session(
+        &mut tx,
+        tenant.id,
+        candidate.id,
+        &lockout::address_key(ip),
+        state.config.session_absolute_hours,
+    )
+    .await?;
     audit::record(&mut tx, &actor, session_change("login", candidate.id)).await?;
     tx.commit().await?;
-    state.throttle.clear(ip);
+    // The address's failures stay counted: signing in to one's own account
+    // between guesses must not reset the throttle.
 
     let max_age = state.config.session_absolute_hours * 3600;
     let cookie =
@@ -170,6 +178,20 @@ async fn login(
     let mut response = Redirect::to(auth::safe_next(form.next.as_deref())).into_response();
     response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?);
     Ok(response)
+}
+
+/// Checks a password off the async threads (argon2 takes tens of
+/// milliseconds); without a stored hash it checks against a dummy one, so
+/// that every refusal costs the same time.
+async fn check_password(presented: String, stored: Option<String>) -> Result<bool, AppError> {
+    let checked = tokio::task::spawn_blocking(move || match stored {
+        Some(stored) => password::verify(&presented, &stored),
+        None => {
+            password::verify_dummy(&presented);
+            false
+        }
+    });
+    Ok(checked.await.map_err(anyhow::Error::from)?)
 }
 
 fn session_change(action: &str, user_id: uuid::Uuid) -> Change<'_> {

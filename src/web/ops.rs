@@ -1,12 +1,16 @@
 //! Operations endpoints (/healthz, /metrics), request metrics, and the static
 //! files, which are compiled into the binary so it runs from any directory.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::OnceLock,
+    time::Instant,
+};
 
 use axum::{
     Json, Router,
-    extract::{MatchedPath, Path, Request, State},
-    http::{StatusCode, header},
+    extract::{ConnectInfo, MatchedPath, Path, Request, State},
+    http::{HeaderMap, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
@@ -14,7 +18,11 @@ use axum::{
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
-use crate::web::{AppState, error::AppError};
+use crate::{
+    config::Secret,
+    staff::password,
+    web::{AppState, error::AppError},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -46,8 +54,32 @@ fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus().render())
+/// Who may read /metrics: with `metrics_token` configured, whoever sends it
+/// as a Bearer token; without, only this machine. A request relayed by a proxy
+/// comes from loopback too, so one that carries proxy headers is not local.
+fn may_read_metrics(token: Option<&Secret>, peer: Option<IpAddr>, headers: &HeaderMap) -> Result<(), AppError> {
+    match token {
+        Some(token) => {
+            let presented = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            let good = password::constant_time_eq(presented.as_bytes(), token.expose().as_bytes());
+            if good { Ok(()) } else { Err(AppError::Forbidden) }
+        }
+        None => {
+            let proxied = headers.contains_key(header::FORWARDED) || headers.contains_key("x-forwarded-for");
+            let local = peer.is_some_and(|ip| ip.to_canonical().is_loopback());
+            if local && !proxied { Ok(()) } else { Err(AppError::NotFound) }
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    may_read_metrics(state.config.metrics_token.as_ref(), peer, request.headers())?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus().render()).into_response())
 }
 
 /// Counts requests and their latency by route template (never by raw path,
@@ -76,4 +108,40 @@ async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {
     let (_, content_type, bytes) = STATIC_FILES.iter().find(|(name, _, _)| *name == file).ok_or(AppError::NotFound)?;
     Ok(([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "public, max-age=3600")], *bytes)
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn without_a_token_only_this_machine_reads_metrics() {
+        let none = HeaderMap::new();
+        assert!(may_read_metrics(None, Some(IpAddr::from([127, 0, 0, 1])), &none).is_ok());
+        assert!(may_read_metrics(None, Some("::1".parse().unwrap()), &none).is_ok());
+        assert!(may_read_metrics(None, Some("::ffff:127.0.0.1".parse().unwrap()), &none).is_ok());
+        for outside in [IpAddr::from([10, 0, 0, 7]), IpAddr::from([203, 0, 113, 5]), "2001:db8::1".parse().unwrap()] {
+            assert!(matches!(may_read_metrics(None, Some(outside), &none), Err(AppError::NotFound)), "{outside}");
+        }
+        assert!(may_read_metrics(None, None, &none).is_err(), "an unknown peer is not local");
+        let mut proxied = HeaderMap::new();
+        proxied.insert("x-forwarded-for", "203.0.113.5".parse().unwrap());
+        assert!(may_read_metrics(None, Some(IpAddr::from([127, 0, 0, 1])), &proxied).is_err());
+    }
+
+    #[test]
+    fn with_a_token_anyone_who_sends_it_reads_metrics() {
+        let token = Secret::new("s3cret-metrics-token");
+        let outside = Some(IpAddr::from([203, 0, 113, 5]));
+        assert!(may_read_metrics(Some(&token), outside, &bearer("s3cret-metrics-token")).is_ok());
+        assert!(matches!(may_read_metrics(Some(&token), outside, &bearer("wrong")), Err(AppError::Forbidden)));
+        let local = Some(IpAddr::from([127, 0, 0, 1]));
+        assert!(may_read_metrics(Some(&token), local, &HeaderMap::new()).is_err(), "the token is needed from here too");
+    }
 }

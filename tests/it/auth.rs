@@ -50,12 +50,108 @@ async fn an_account_locks_after_repeated_wrong_passwords() {
     for _ in 0..config().login_max_failures {
         assert_eq!(browser.try_login("alpha", "manager", "wrong password!").await.status(), StatusCode::UNAUTHORIZED);
     }
-    // Now even the right password is refused, and the page says the account is locked.
+    // Now even the right password is refused.
     let response = browser.try_login("alpha", "manager", PASSWORD).await;
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(lock_of(&app, "manager").await.2, Some(config().login_lock_minutes), "locked for the first length");
     // Another account of the same tenant is unaffected.
     let mut other = app.anonymous();
     assert_eq!(other.try_login("alpha", "counter", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+}
+
+/// (failed_logins, successive_locks, minutes the lock has left rounded up) of an alpha user.
+async fn lock_of(app: &TestApp, username: &str) -> (i32, i32, Option<i64>) {
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    sqlx::query_as(
+        "SELECT failed_logins, successive_locks,
+                ceil(extract(epoch FROM locked_until - now()) / 60)::bigint
+         FROM users WHERE id = $1",
+    )
+    .bind(app.alpha.user_id(username))
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
+
+async fn set_user(app: &TestApp, username: &str, assignment: &str) {
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    sqlx::query(&format!("UPDATE users SET {assignment} WHERE id = $1"))
+        .bind(app.alpha.user_id(username))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// The status and the error message of a refused sign-in.
+async fn refusal(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    let start = page.find("role=\"alert\">").expect("the page shows an error") + "role=\"alert\">".len();
+    let end = page[start..].find("</p>").unwrap() + start;
+    (status, page[start..end].to_owned())
+}
+
+#[tokio::test]
+async fn locked_unknown_and_wrong_password_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.anonymous();
+    let wrong = refusal(browser.try_login("alpha", "counter2", "wrong password!").await).await;
+    for _ in 0..config().login_max_failures {
+        browser.try_login("alpha", "manager", "wrong password!").await;
+    }
+    let locked = refusal(browser.try_login("alpha", "manager", PASSWORD).await).await;
+    let unknown = refusal(browser.try_login("alpha", "nobody", PASSWORD).await).await;
+    let no_company = refusal(browser.try_login("nowhere", "manager", PASSWORD).await).await;
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(locked, wrong, "a locked account does not say so: that would tell which usernames exist");
+    assert_eq!(unknown, wrong);
+    assert_eq!(no_company, wrong);
+}
+
+#[tokio::test]
+async fn an_expired_lock_starts_counting_again_and_each_lock_in_a_row_lasts_longer() {
+    let app = TestApp::spawn().await;
+    let max = config().login_max_failures;
+    let first = config().login_lock_minutes;
+    let mut browser = app.anonymous();
+    for _ in 0..max {
+        browser.try_login("alpha", "manager", "wrong password!").await;
+    }
+    assert_eq!(lock_of(&app, "manager").await, (0, 1, Some(first)));
+    set_user(&app, "manager", "locked_until = now() - interval '1 second'").await;
+    // One wrong password after the lock ran out does not lock again …
+    assert_eq!(browser.try_login("alpha", "manager", "wrong password!").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(lock_of(&app, "manager").await, (1, 1, None));
+    // … but a full row of them does, for twice as long.
+    for _ in 1..max {
+        browser.try_login("alpha", "manager", "wrong password!").await;
+    }
+    assert_eq!(lock_of(&app, "manager").await, (0, 2, Some(2 * first)));
+    assert_eq!(browser.try_login("alpha", "manager", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    // When it runs out, the right password works and starts over.
+    set_user(&app, "manager", "locked_until = now() - interval '1 second'").await;
+    assert_eq!(browser.try_login("alpha", "manager", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(lock_of(&app, "manager").await, (0, 0, None));
+}
+
+#[tokio::test]
+async fn a_locked_account_still_opens_at_the_address_of_its_last_good_sign_in() {
+    let app = TestApp::spawn().await;
+    // The manager signs in here once; then someone types wrong passwords.
+    app.login(&app.alpha, "manager").await;
+    let mut browser = app.anonymous();
+    for _ in 0..config().login_max_failures {
+        browser.try_login("alpha", "manager", "wrong password!").await;
+    }
+    assert!(lock_of(&app, "manager").await.2.is_some(), "the account is locked");
+    assert_eq!(browser.try_login("alpha", "manager", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    // Had the last good sign-in been elsewhere, this address would be refused.
+    set_user(&app, "manager", "last_login_address = '203.0.113.9'").await;
+    let mut browser = app.anonymous();
+    for _ in 0..config().login_max_failures {
+        browser.try_login("alpha", "manager", "wrong password!").await;
+    }
+    assert_eq!(browser.try_login("alpha", "manager", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -73,6 +169,21 @@ async fn one_address_is_throttled_after_many_failures() {
         StatusCode::TOO_MANY_REQUESTS,
         "the address is throttled, even with a right password"
     );
+}
+
+#[tokio::test]
+async fn signing_in_to_ones_own_account_does_not_clear_the_address_failures() {
+    let mut cfg = config();
+    cfg.login_max_failures_per_address = 3;
+    let app = TestApp::spawn_with(cfg).await;
+    let mut browser = app.anonymous();
+    for user in ["a1", "a2"] {
+        assert_eq!(browser.try_login("alpha", user, "whatever!!").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.anonymous().try_login("alpha", "counter", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(browser.try_login("alpha", "a3", "whatever!!").await.status(), StatusCode::UNAUTHORIZED);
+    let response = browser.try_login("alpha", "counter", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "the three failures still count");
 }
 
 #[tokio::test]
@@ -221,4 +332,130 @@ async fn every_response_carries_the_security_headers() {
     assert!(response.headers().contains_key("x-request-id"));
     let body = response.text().await.unwrap();
     assert!(!body.contains("<script>") && !body.contains("onclick="), "no inline script");
+}
+
+#[tokio::test]
+async fn a_database_failure_while_finding_the_caller_is_503_not_a_sign_out() {
+    let app = TestApp::spawn().await;
+    let clerk = app.login(&app.alpha, "counter").await;
+    let key = app.api_key(&app.alpha, gridcrm::staff::Role::CounterStaff).await;
+    let client = reqwest::Client::new();
+    // Every connection busy: the key's lookup waits for one, then gives up.
+    let mut held = Vec::new();
+    for _ in 0..app.pool.options().get_max_connections() {
+        held.push(app.pool.acquire().await.unwrap());
+    }
+    let busy = client.get(app.url("/api/v1/customers")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(busy.headers().contains_key("retry-after"));
+    assert_eq!(busy.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = busy.json().await.unwrap();
+    assert_eq!(problem["status"], 503);
+    drop(held);
+    // The database gone: pages and the API answer at once, and nobody is signed out.
+    app.pool.close().await;
+    let page = clerk.get("/customers").await;
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE, "not a redirect to the login page");
+    assert!(page.headers().contains_key("retry-after"));
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers().get_all("set-cookie").iter().next().is_none(), "the session cookie is kept");
+    let by_session = clerk.get("/api/v1/customers").await;
+    assert_eq!(by_session.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let by_key = client.get(app.url("/api/v1/customers")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(by_key.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(by_key.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn next_and_back_cannot_lead_to_another_site() {
+    let app = TestApp::spawn().await;
+    let sneaky = "/\t/evil.example";
+    // Signed out: the login form carries only a safe next.
+    let mut browser = app.anonymous();
+    let (status, page) = browser.get_text("/login?next=/%09/evil.example").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(crate::support::hidden_value(&page, "next").as_deref(), Some("/"));
+    let csrf = crate::support::hidden_value(&page, "csrf").unwrap();
+    let fields = [("csrf", csrf.as_str()), ("tenant", "alpha"), ("username", "counter"), ("password", PASSWORD)];
+    let login = browser.post_raw("/login", &[&fields[..], &[("next", sneaky)]].concat()).await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&login), "/");
+    // Signed in: /login passes straight on to next.
+    browser.refresh_csrf("/home").await;
+    for next in ["/%09/evil.example", "/%5Cevil.example", "/%0Ax"] {
+        let response = browser.get(&format!("/login?next={next}")).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(location(&response), "/", "{next}");
+    }
+    let local = browser.get("/login?next=%2Fcustomers%3Fq%3Dx").await;
+    assert_eq!(location(&local), "/customers?q=x", "a path of this site is followed");
+    // The language switch, signed in and signed out.
+    let switched = browser.post("/language", &[("lang", "en"), ("back", sneaky)]).await;
+    assert_eq!(switched.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&switched), "/");
+    let anonymous = app.anonymous().post_raw("/language", &[("lang", "en"), ("back", sneaky)]).await;
+    assert_eq!(location(&anonymous), "/");
+}
+
+fn new_customer() -> serde_json::Value {
+    serde_json::json!({
+        "name": "会话写入", "class_code": "residential", "industry_code": "RES", "voltage_code": "v220",
+        "tariff_code": "res_tiered", "address": "上城区解放路2号", "phone": "13800000021"
+    })
+}
+
+#[tokio::test]
+async fn an_api_write_with_a_session_needs_its_csrf_token() {
+    let app = TestApp::spawn().await;
+    let clerk = app.login(&app.alpha, "counter").await;
+    let before = app.count_all("customers").await;
+    let post = || clerk.client.post(format!("{}/api/v1/customers", clerk.base)).json(&new_customer());
+    let bare = post().send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    assert_eq!(bare.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = bare.json().await.unwrap();
+    assert!(problem["detail"].as_str().unwrap().contains("X-CSRF-Token"), "the problem says why: {problem}");
+    let forged = post().header("x-csrf-token", "forged-token-forged-token-forged-token-xx").send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count_all("customers").await, before, "nothing was written");
+    let with_token = post().header("x-csrf-token", &clerk.csrf).send().await.unwrap();
+    assert_eq!(with_token.status(), StatusCode::CREATED);
+    // Reading needs no token.
+    assert_eq!(clerk.get("/api/v1/customers").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn api_keys_open_the_api_only() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, gridcrm::staff::Role::TenantAdmin).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let api = client.get(app.url("/api/v1/customers")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+    for path in ["/customers", "/admin/users", "/home"] {
+        let page = client.get(app.url(path)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::SEE_OTHER, "{path} asks to sign in");
+        assert!(location(&page).starts_with("/login?next="), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_answer_this_machine_or_whoever_has_the_token() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::OK, "from loopback");
+    let relayed = client.get(app.url("/metrics")).header("x-forwarded-for", "203.0.113.5").send().await.unwrap();
+    assert_eq!(relayed.status(), StatusCode::NOT_FOUND, "relayed by a proxy, so not from this machine");
+
+    let mut cfg = config();
+    cfg.metrics_token = Some(gridcrm::config::Secret::new("metrics-token-for-the-test"));
+    let app = TestApp::spawn_with(cfg).await;
+    let metrics = |token: Option<&'static str>| {
+        let request = client.get(app.url("/metrics"));
+        async move { request.bearer_auth(token.unwrap_or_default()).send().await.unwrap() }
+    };
+    assert_eq!(client.get(app.url("/metrics")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(metrics(Some("wrong")).await.status(), StatusCode::FORBIDDEN);
+    let good = metrics(Some("metrics-token-for-the-test")).await;
+    assert_eq!(good.status(), StatusCode::OK);
+    assert!(good.text().await.unwrap().contains("http_requests_total"));
 }
