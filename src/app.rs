@@ -27,7 +27,7 @@ pub fn app(state: AppState) -> Router {
     let (api, openapi) = api::router().split_for_parts();
     let openapi = Arc::new(openapi);
     let pages = Router::new()
-        .merge(web::login::router())
+        .merge(staff::login::router())
         .merge(home::router())
         .merge(customers::pages::router())
         .merge(complaints::pages::router())

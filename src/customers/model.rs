@@ -267,16 +267,6 @@ pub fn parse_phone(raw: &str) -> Option<String> {
     (mobile || landline).then(|| digits.to_owned())
 }
 
-/// A stored phone for reading aloud at the counter: landlines get a dash
-/// after the area code (three digits for 010 and 02x, else four).
-pub fn display_phone(stored: &str) -> String {
-    if !stored.starts_with('0') || stored.len() < 10 {
-        return stored.to_owned();
-    }
-    let area = if stored.starts_with("01") || stored.starts_with("02") { 3 } else { 4 };
-    format!("{}-{}", &stored[..area], &stored[area..])
-}
-
 /// Capacity in kVA: non-negative, at most two decimals, below ten million.
 pub fn parse_capacity(raw: &str) -> Option<Decimal> {
     let value: Decimal = raw.trim().parse().ok()?;
@@ -407,13 +397,6 @@ mod tests {
         assert_eq!(parse_phone("12345678901"), None);
         assert_eq!(parse_phone("1380013800"), None);
         assert_eq!(parse_phone("abc"), None);
-    }
-
-    #[test]
-    fn landlines_show_their_area_code() {
-        assert_eq!(display_phone("057182345678"), "0571-82345678");
-        assert_eq!(display_phone("01065001234"), "010-65001234");
-        assert_eq!(display_phone("13800138000"), "13800138000");
     }
 
     #[test]

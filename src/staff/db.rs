@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::staff::{Role, lockout::LockState, password};
+use crate::{
+    staff::{Role, lockout::LockState},
+    web::password,
+};
 
 pub struct LoginCandidate {
     pub id: Uuid,

@@ -3,11 +3,11 @@
 pub mod api_keys;
 pub mod db;
 pub mod lockout;
+pub mod login;
 pub mod model;
 pub mod pages;
-pub mod password;
 
-pub use model::{Permission, Role};
+pub use crate::web::access::{Permission, Role};
 
 use sqlx::PgConnection;
 use uuid::Uuid;

@@ -22,8 +22,13 @@ use uuid::Uuid;
 
 use crate::{
     db::{self, Tx},
-    staff::{Permission, Role, password},
-    web::{AppState, error::AppError, i18n::Locale},
+    web::{
+        AppState,
+        access::{Permission, Role},
+        error::AppError,
+        i18n::Locale,
+        password,
+    },
 };
 
 pub const SESSION_COOKIE: &str = "gridcrm_session";

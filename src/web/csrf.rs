@@ -8,10 +8,7 @@ use axum::{
 };
 use serde::{Deserialize, de::DeserializeOwned};
 
-use crate::{
-    staff::password::constant_time_eq,
-    web::{auth::CurrentUser, error::AppError},
-};
+use crate::web::{auth::CurrentUser, error::AppError, password::constant_time_eq};
 
 pub const LOGIN_CSRF_COOKIE: &str = "gridcrm_login_csrf";
 

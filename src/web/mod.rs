@@ -2,6 +2,7 @@
 //! sessions, CSRF, errors, i18n, page helpers. It knows no business area; the
 //! application is assembled in `crate::app`.
 
+pub mod access;
 pub mod api_json;
 pub mod auth;
 pub mod change;
@@ -10,10 +11,10 @@ pub mod csrf;
 pub mod csv_export;
 pub mod error;
 pub mod i18n;
-pub mod login;
 pub mod ops;
 pub mod page;
 pub mod paging;
+pub mod password;
 pub mod upload;
 
 use std::{sync::Arc, time::Duration};

@@ -20,8 +20,7 @@ use serde_json::json;
 
 use crate::{
     config::Secret,
-    staff::password,
-    web::{AppState, error::AppError},
+    web::{AppState, error::AppError, password},
 };
 
 pub fn router() -> Router<AppState> {

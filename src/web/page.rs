@@ -5,10 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
-use crate::{
-    staff::Role,
-    web::{auth::CurrentUser, i18n::I18n},
-};
+use crate::web::{access::Role, auth::CurrentUser, i18n::I18n};
 
 pub struct Page {
     pub i: I18n,
@@ -61,7 +58,7 @@ impl Page {
         if self.i.has(&key) { self.i.t(&key) } else { field.to_owned() }
     }
     pub fn phone(&self, stored: &str) -> String {
-        crate::customers::model::display_phone(stored)
+        display_phone(stored)
     }
     pub fn lang(&self) -> &'static str {
         self.i.0.code()
@@ -85,45 +82,67 @@ impl Page {
     pub fn datetime(&self, at: &DateTime<Utc>) -> String {
         self.i.datetime(*at, self.tz)
     }
-    fn can(&self, permission: crate::staff::Permission) -> bool {
+    fn can(&self, permission: crate::web::access::Permission) -> bool {
         self.user.as_ref().is_some_and(|u| u.role.can(permission))
     }
     pub fn can_manage_users(&self) -> bool {
-        self.can(crate::staff::Permission::ManageUsers)
+        self.can(crate::web::access::Permission::ManageUsers)
     }
     pub fn can_read_customers(&self) -> bool {
-        self.can(crate::staff::Permission::ReadCustomers)
+        self.can(crate::web::access::Permission::ReadCustomers)
     }
     pub fn can_edit_customers(&self) -> bool {
-        self.can(crate::staff::Permission::EditCustomers)
+        self.can(crate::web::access::Permission::EditCustomers)
     }
     pub fn can_handle_service(&self) -> bool {
-        self.can(crate::staff::Permission::HandleService)
+        self.can(crate::web::access::Permission::HandleService)
     }
     pub fn can_supervise(&self) -> bool {
-        self.can(crate::staff::Permission::SuperviseService)
+        self.can(crate::web::access::Permission::SuperviseService)
     }
     pub fn can_manage_service_settings(&self) -> bool {
-        self.can(crate::staff::Permission::ManageServiceSettings)
+        self.can(crate::web::access::Permission::ManageServiceSettings)
     }
     pub fn can_enter_readings(&self) -> bool {
-        self.can(crate::staff::Permission::EnterReadings)
+        self.can(crate::web::access::Permission::EnterReadings)
     }
     pub fn can_take_payments(&self) -> bool {
-        self.can(crate::staff::Permission::TakePayments)
+        self.can(crate::web::access::Permission::TakePayments)
     }
     pub fn can_manage_tariffs(&self) -> bool {
-        self.can(crate::staff::Permission::ManageTariffs)
+        self.can(crate::web::access::Permission::ManageTariffs)
     }
     pub fn can_bill(&self) -> bool {
-        self.can(crate::staff::Permission::Bill)
+        self.can(crate::web::access::Permission::Bill)
     }
     pub fn is_platform_admin(&self) -> bool {
-        self.can(crate::staff::Permission::ManageTenants)
+        self.can(crate::web::access::Permission::ManageTenants)
     }
 }
 
 /// Renders a template into an HTML response.
 pub fn render(template: &impl askama::Template) -> Result<axum::response::Html<String>, crate::web::error::AppError> {
     Ok(axum::response::Html(template.render()?))
+}
+
+/// A stored phone for reading aloud at the counter: landlines get a dash
+/// after the area code (three digits for 010 and 02x, else four).
+pub fn display_phone(stored: &str) -> String {
+    if !stored.starts_with('0') || stored.len() < 10 {
+        return stored.to_owned();
+    }
+    let area = if stored.starts_with("01") || stored.starts_with("02") { 3 } else { 4 };
+    format!("{}-{}", &stored[..area], &stored[area..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn landlines_show_their_area_code() {
+        assert_eq!(display_phone("057182345678"), "0571-82345678");
+        assert_eq!(display_phone("01065001234"), "010-65001234");
+        assert_eq!(display_phone("13800138000"), "13800138000");
+    }
 }

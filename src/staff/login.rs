@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::{
     audit::{self, Actor, Change},
     db,
-    staff::{db as staff_db, lockout, password},
+    staff::{db as staff_db, lockout},
     web::{
         AppState,
         auth::{self, CurrentUser, LANG_COOKIE, SESSION_COOKIE},
@@ -22,6 +22,7 @@ use crate::{
         error::AppError,
         i18n::{I18n, Locale},
         page::{Page, render},
+        password,
     },
 };
 

@@ -1,0 +1,159 @@
+//! Roles and what each may do: the one permission table of gridcrm, checked
+//! once per handler through `CurrentUser::require`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    CounterStaff,
+    AccountManager,
+    Supervisor,
+    TenantAdmin,
+    PlatformAdmin,
+    /// The meter system's API key: it polls and acknowledges connection
+    /// orders, and nothing else. Never a person's role.
+    MeterSystem,
+}
+
+/// Something a handler needs the caller to be allowed to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    ReadCustomers,
+    EditCustomers,
+    ManageUsers,
+    ReadAudit,
+    ManageApiKeys,
+    ManageTenants,
+    /// Register and work contacts and work orders.
+    HandleService,
+    /// Watch the board and statistics, act on others' items, supervise orders.
+    SuperviseService,
+    /// Edit the working calendar, holidays and time limits.
+    ManageServiceSettings,
+    /// Enter and import meter readings.
+    EnterReadings,
+    /// Take payments at the counter, and book channel notifications.
+    TakePayments,
+    /// Run bills, cancel and re-issue them; review flagged readings.
+    Bill,
+    /// Edit tariff versions and billing settings.
+    ManageTariffs,
+    /// Take disconnection and reconnection orders and report their results.
+    RelayMeterCommands,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 14] = {
+        use Permission::*;
+        [
+            ReadCustomers,
+            EditCustomers,
+            ManageUsers,
+            ReadAudit,
+            ManageApiKeys,
+            ManageTenants,
+            HandleService,
+            SuperviseService,
+            ManageServiceSettings,
+            EnterReadings,
+            TakePayments,
+            Bill,
+            ManageTariffs,
+            RelayMeterCommands,
+        ]
+    };
+}
+
+impl Role {
+    pub const TENANT_ROLES: [Role; 4] = [Role::CounterStaff, Role::AccountManager, Role::Supervisor, Role::TenantAdmin];
+    /// The roles an API key may have: a tenant's staff roles and the meter system's.
+    pub const API_KEY_ROLES: [Role; 5] =
+        [Role::CounterStaff, Role::AccountManager, Role::Supervisor, Role::TenantAdmin, Role::MeterSystem];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::CounterStaff => "counter_staff",
+            Role::AccountManager => "account_manager",
+            Role::Supervisor => "supervisor",
+            Role::TenantAdmin => "tenant_admin",
+            Role::PlatformAdmin => "platform_admin",
+            Role::MeterSystem => "meter_system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::API_KEY_ROLES.into_iter().chain([Role::PlatformAdmin]).find(|r| r.as_str() == s)
+    }
+
+    /// Supervisors watch and report; they read the archive but do not edit it.
+    /// Platform admins run tenants and see no tenant's customers.
+    pub fn can(self, permission: Permission) -> bool {
+        use Permission::*;
+        use Role::*;
+        match permission {
+            ReadCustomers => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
+            EditCustomers => matches!(self, CounterStaff | AccountManager | TenantAdmin),
+            ManageUsers | ReadAudit | ManageApiKeys => self == TenantAdmin,
+            ManageTenants => self == PlatformAdmin,
+            HandleService => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
+            SuperviseService => matches!(self, Supervisor | TenantAdmin),
+            ManageServiceSettings => self == TenantAdmin,
+            EnterReadings => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
+            TakePayments => matches!(self, CounterStaff | Supervisor | TenantAdmin),
+            Bill => matches!(self, Supervisor | TenantAdmin),
+            ManageTariffs => self == TenantAdmin,
+            RelayMeterCommands => self == MeterSystem,
+        }
+    }
+
+    pub fn label_key(self) -> String {
+        format!("role.{}", self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tenant_admins_manage_users_and_read_audit() {
+        for role in Role::TENANT_ROLES {
+            assert_eq!(role.can(Permission::ManageUsers), role == Role::TenantAdmin);
+            assert_eq!(role.can(Permission::ReadAudit), role == Role::TenantAdmin);
+        }
+        assert!(!Role::PlatformAdmin.can(Permission::ManageUsers));
+    }
+
+    #[test]
+    fn the_meter_system_relays_commands_and_does_nothing_else() {
+        use Permission::*;
+        for permission in Permission::ALL {
+            assert_eq!(Role::MeterSystem.can(permission), permission == RelayMeterCommands, "{permission:?}");
+        }
+        assert!(Role::TENANT_ROLES.iter().all(|r| !r.can(RelayMeterCommands)));
+        assert_eq!(Role::parse("meter_system"), Some(Role::MeterSystem));
+    }
+
+    #[test]
+    fn supervisors_read_but_do_not_edit_customers() {
+        assert!(Role::Supervisor.can(Permission::ReadCustomers));
+        assert!(!Role::Supervisor.can(Permission::EditCustomers));
+        assert!(Role::CounterStaff.can(Permission::EditCustomers));
+    }
+
+    #[test]
+    fn platform_admins_see_no_customers() {
+        assert!(!Role::PlatformAdmin.can(Permission::ReadCustomers));
+        assert!(Role::PlatformAdmin.can(Permission::ManageTenants));
+        assert!(!Role::TenantAdmin.can(Permission::ManageTenants));
+    }
+
+    #[test]
+    fn roles_round_trip_through_text() {
+        for role in Role::TENANT_ROLES.into_iter().chain([Role::PlatformAdmin]) {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+}
