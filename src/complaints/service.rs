@@ -265,7 +265,7 @@ pub async fn record_visit(
             0
         }
     };
-    let remarks = model::bounded_text(remarks, 2000, "remarks", false, &mut errors);
+    let remarks = crate::web::input::visible_text(remarks, 2000, "remarks", false, &mut errors);
     if reopen && satisfaction > DISSATISFIED_AT_MOST {
         errors.add("reopen", "reopen_only_if_dissatisfied");
     }

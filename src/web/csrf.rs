@@ -43,7 +43,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
             Some(user) => user.csrf_token.clone(),
             None => crate::web::auth::cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned(),
         };
-        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
+        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::Http(e.status(), e.body_text()))?;
         let presented: TokenOnly =
             serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
         if expected.is_empty() || !constant_time_eq(expected.as_bytes(), presented.csrf.as_bytes()) {

@@ -7,6 +7,7 @@ pub mod csrf;
 pub mod csv_export;
 pub mod error;
 pub mod i18n;
+pub mod input;
 pub mod login;
 pub mod ops;
 pub mod page;
@@ -75,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .merge(ops::router())
         .fallback(error::not_found)
+        .layer(middleware::from_fn(input::refuse_bad_text))
         .layer(middleware::from_fn(error::render_errors))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve_caller))
         .layer(middleware::from_fn(ops::track_metrics))

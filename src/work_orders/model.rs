@@ -8,9 +8,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    complaints::model::{bounded_text, one_of},
+    complaints::model::one_of,
     customers::model::parse_capacity,
-    web::error::FieldErrors,
+    web::{error::FieldErrors, input::visible_text},
     workflow::{EXPANSION, REPAIR, TASK, Workflow},
 };
 
@@ -165,13 +165,13 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
     let kind = one_of(&draft.kind, &KINDS, "kind", &mut errors);
     let customer_id = parse_id(&draft.customer_id, "customer_id", "unknown_customer", &mut errors);
     let supply_point_id = parse_id(&draft.supply_point_id, "supply_point_id", "unknown_supply_point", &mut errors);
-    let title = bounded_text(&draft.title, 200, "title", true, &mut errors);
-    let description = bounded_text(&draft.description, 4000, "description", false, &mut errors);
+    let title = visible_text(&draft.title, 200, "title", true, &mut errors);
+    let description = visible_text(&draft.description, 4000, "description", false, &mut errors);
     let priority = draft.priority.unwrap_or(3);
     if !PRIORITIES.contains(&priority) {
         errors.add("priority", "unknown_code");
     }
-    let address = bounded_text(&draft.address, 300, "address", kind == "repair", &mut errors);
+    let address = visible_text(&draft.address, 300, "address", kind == "repair", &mut errors);
     let latitude = coordinate(&draft.latitude, 90, "latitude", &mut errors);
     let longitude = coordinate(&draft.longitude, 180, "longitude", &mut errors);
     if latitude.is_some() != longitude.is_some() && !errors.has("latitude") && !errors.has("longitude") {
@@ -212,8 +212,8 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
         errors.add("customer_id", "required");
     }
     let affected_transformer =
-        bounded_text(&draft.affected_transformer, 100, "affected_transformer", false, &mut errors);
-    let affected_area = bounded_text(&draft.affected_area, 200, "affected_area", false, &mut errors);
+        visible_text(&draft.affected_transformer, 100, "affected_transformer", false, &mut errors);
+    let affected_area = visible_text(&draft.affected_area, 200, "affected_area", false, &mut errors);
     errors.finish(ValidWorkOrder {
         kind,
         customer_id,
@@ -290,7 +290,7 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
     }
     match (order.kind, input.action.as_str()) {
         ("repair", "dispatch") => {
-            data.crew = Some(bounded_text(input.crew.as_deref().unwrap_or(""), 100, "crew", true, &mut errors));
+            data.crew = Some(visible_text(input.crew.as_deref().unwrap_or(""), 100, "crew", true, &mut errors));
         }
         ("repair", "restore") | (_, "cancel") if comment.is_empty() => {
             // What was done, or why it was dropped, is what the customer will ask.
@@ -313,11 +313,11 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
         }
         ("expansion", "draft_plan") => {
             data.supply_plan =
-                Some(bounded_text(input.supply_plan.as_deref().unwrap_or(""), 4000, "supply_plan", true, &mut errors));
+                Some(visible_text(input.supply_plan.as_deref().unwrap_or(""), 4000, "supply_plan", true, &mut errors));
         }
         ("expansion", "agree_plan") => {
             data.confirmed_by =
-                Some(bounded_text(input.confirmed_by.as_deref().unwrap_or(""), 100, "confirmed_by", true, &mut errors));
+                Some(visible_text(input.confirmed_by.as_deref().unwrap_or(""), 100, "confirmed_by", true, &mut errors));
         }
         ("expansion", "power_on") => {
             let chosen = parse_id(&input.supply_point_id, "supply_point_id", "unknown_supply_point", &mut errors);
