@@ -44,6 +44,9 @@ pub const MULTI_LINE_FIELDS: [&str; 7] =
 /// No time from outside is before this: the system holds no older business.
 pub const EARLIEST: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");
 
+/// No date from outside (a calendar day, a tariff's start) is after this.
+pub const LATEST: NaiveDate = NaiveDate::from_ymd_opt(2100, 12, 31).expect("a valid date");
+
 /// Whether `field` (a form key or a JSON path) holds multi-line text.
 pub fn is_multi_line(field: &str) -> bool {
     let last = field.rsplit('.').next().unwrap_or(field);

@@ -10,7 +10,10 @@ use uuid::Uuid;
 use crate::{
     complaints::model::one_of,
     customers::model::parse_capacity,
-    web::{error::FieldErrors, input::visible_text},
+    web::{
+        error::FieldErrors,
+        input::{self, visible_text},
+    },
     workflow::{EXPANSION, REPAIR, TASK, Workflow},
 };
 
@@ -85,10 +88,13 @@ pub struct WorkOrderDraft {
     /// Repair: where the fault is.
     #[serde(default)]
     pub address: String,
-    /// Repair: optional coordinates, decimal degrees as strings.
+    /// Repair: optional coordinates, decimal degrees as plain decimal strings
+    /// (latitude ±90, longitude ±180).
     #[serde(default)]
+    #[schema(pattern = r"^-?\d{1,3}(\.\d{1,12})?$")]
     pub latitude: Option<String>,
     #[serde(default)]
+    #[schema(pattern = r"^-?\d{1,3}(\.\d{1,12})?$")]
     pub longitude: Option<String>,
     /// Repair: urban, rural or remote (sets the arrival limit).
     #[serde(default)]
@@ -105,6 +111,7 @@ pub struct WorkOrderDraft {
     pub customer_type: Option<String>,
     /// Expansion: the supply point's capacity after the work, in kVA, e.g. "630".
     #[serde(default)]
+    #[schema(pattern = r"^\d{1,7}(\.\d{1,2})?$")]
     pub requested_capacity_kva: Option<String>,
     /// API only: the username of the staff member who owns the order.
     #[serde(default)]
@@ -150,8 +157,8 @@ pub fn parse_id(
 
 fn coordinate(value: &Option<String>, limit: i64, field: &'static str, errors: &mut FieldErrors) -> Option<Decimal> {
     let raw = filled(value)?;
-    match raw.parse::<Decimal>() {
-        Ok(v) if v.abs() <= Decimal::from(limit) => Some(v.round_dp(6)),
+    match input::plain_decimal(raw, 3, 12) {
+        Some(v) if v.abs() <= Decimal::from(limit) => Some(v.round_dp(6)),
         _ => {
             errors.add(field, "coordinate_range");
             None
@@ -395,6 +402,11 @@ mod tests {
         );
         let half = WorkOrderDraft { latitude: Some("31.2".into()), ..repair() };
         assert!(validate(&half).unwrap_err().has("longitude"));
+        let exponent = WorkOrderDraft { latitude: Some("3e1".into()), longitude: Some("1.2E2".into()), ..repair() };
+        let errors = validate(&exponent).unwrap_err();
+        assert!(errors.has("latitude") && errors.has("longitude"));
+        let invisible = WorkOrderDraft { title: "\u{200B}".into(), ..repair() };
+        assert!(validate(&invisible).unwrap_err().has("title"));
     }
 
     #[test]
