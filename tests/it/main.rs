@@ -7,6 +7,7 @@ mod billing;
 mod browser;
 mod cli;
 mod cost_control;
+mod input;
 mod interval;
 mod isolation;
 mod pages;
