@@ -299,7 +299,7 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
         ("repair", "dispatch") => {
             data.crew = Some(visible_text(input.crew.as_deref().unwrap_or(""), 100, "crew", true, &mut errors));
         }
-        ("repair", "restore") | (_, "cancel") if comment.is_empty() => {
+        ("repair", "restore") | (_, "cancel") if !crate::web::input::has_visible_char(comment) => {
             // What was done, or why it was dropped, is what the customer will ask.
             errors.add("comment", "comment_required");
         }
