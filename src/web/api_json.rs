@@ -10,7 +10,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 
 use crate::web::{
-    error::{AppError, FieldErrors},
+    error::{AppError, FieldErrors, unfit_body},
     input,
 };
 
@@ -36,18 +36,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        serde_path_to_error::deserialize(document).map(ApiJson).map_err(|err| {
-            let path = err.path().to_string();
-            let mut errors = FieldErrors::default();
-            let message = err.inner().to_string();
-            if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
-                errors.add(if path == "." { missing.to_owned() } else { format!("{path}.{missing}") }, "required");
-            } else if path == "." {
-                return AppError::BadRequest(format!("the body does not fit: {message}"));
-            } else {
-                errors.add(path, "wrong_type");
-            }
-            AppError::Invalid(errors)
-        })
+        serde_path_to_error::deserialize(document).map(ApiJson).map_err(|err| unfit_body(err, "wrong_type"))
     }
 }

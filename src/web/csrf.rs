@@ -10,7 +10,10 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
     staff::password::constant_time_eq,
-    web::{auth::CurrentUser, error::AppError},
+    web::{
+        auth::CurrentUser,
+        error::{AppError, unfit_body},
+    },
 };
 
 pub const LOGIN_CSRF_COOKIE: &str = "gridcrm_login_csrf";
@@ -49,7 +52,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
         if expected.is_empty() || !constant_time_eq(expected.as_bytes(), presented.csrf.as_bytes()) {
             return Err(AppError::Forbidden);
         }
-        let form = serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        // A field that does not fit its type is named, like a JSON body's.
+        let form = serde_path_to_error::deserialize(serde_html_form::Deserializer::from_bytes(&body))
+            .map_err(|err| unfit_body(err, "malformed"))?;
         Ok(CsrfForm(form))
     }
 }

@@ -307,11 +307,35 @@ fn rejected_field(text: &str) -> Option<(String, &'static str)> {
         return after.starts_with(" with value ").then(|| (key.to_owned(), "malformed"));
     }
     let rest = DESERIALIZING.iter().find_map(|prefix| text.strip_prefix(prefix))?;
-    if let Some(field) = rest.strip_prefix("missing field `") {
-        return Some((field.split('`').next()?.to_owned(), "required"));
+    match rest.split_once(": ") {
+        Some((path, message)) if !path.is_empty() && !path.contains(' ') => unfit_field(path, message, "malformed"),
+        _ => unfit_field(".", rest, "malformed"),
     }
-    let (path, _) = rest.split_once(": ")?;
-    (!path.is_empty() && !path.contains(' ')).then(|| (path.to_owned(), "malformed"))
+}
+
+/// The field a deserialisation error is about, given its path (`.` for the
+/// whole document) and message: a missing field is `required`, a value of
+/// the wrong shape is `code`; None when the document as a whole does not fit.
+fn unfit_field(path: &str, message: &str, code: &'static str) -> Option<(String, &'static str)> {
+    if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+        let field = if path == "." { missing.to_owned() } else { format!("{path}.{missing}") };
+        return Some((field, "required"));
+    }
+    (path != ".").then(|| (path.to_owned(), code))
+}
+
+/// A JSON or form body that does not fit its type, as a 422 naming the
+/// field (`code` for a wrong value), or a 400 when nothing in it fits.
+pub fn unfit_body<E: std::fmt::Display>(err: serde_path_to_error::Error<E>, code: &'static str) -> AppError {
+    let message = err.inner().to_string();
+    match unfit_field(&err.path().to_string(), &message, code) {
+        Some((field, code)) => {
+            let mut errors = FieldErrors::default();
+            errors.add(field, code);
+            AppError::Invalid(errors)
+        }
+        None => AppError::BadRequest(format!("the body does not fit: {message}")),
+    }
 }
 
 /// The title of a refusal by the HTTP layer.
@@ -320,8 +344,6 @@ fn http_title(status: StatusCode) -> &'static str {
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         StatusCode::URI_TOO_LONG => "uri_too_long",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         _ => "bad_request",
     }
 }
@@ -356,6 +378,15 @@ mod tests {
             Some(("period".to_owned(), "required"))
         );
         assert_eq!(rejected_field("Invalid URL: Cannot parse `abc` to a `u32`"), None);
+        assert_eq!(
+            unfit_field("steps[0]", "missing field `action`", "wrong_type"),
+            Some(("steps[0].action".to_owned(), "required"))
+        );
+        assert_eq!(
+            unfit_field("priority", "invalid type: string", "wrong_type"),
+            Some(("priority".to_owned(), "wrong_type"))
+        );
+        assert_eq!(unfit_field(".", "invalid type: sequence, expected struct", "wrong_type"), None);
         assert_eq!(rejected_field("Failed to buffer the request body: length limit exceeded"), None);
         assert_eq!(rejected_field("Failed to deserialize query string: invalid type: map, expected a string"), None);
         assert!(matches!(

@@ -230,6 +230,15 @@ async fn bad_path_and_query_values_are_problems_naming_the_parameter() {
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains("<html") && html.contains("无法识别这个值"), "{html}");
+    // A form field of the wrong shape is named too (it was a bare 400).
+    let pay = clerk
+        .post(
+            &format!("/customers/{}/pay", app.alpha.customers[0]),
+            &[("amount", "10"), ("channel", "counter_cash"), ("bills", "not-a-bill")],
+        )
+        .await;
+    assert_eq!(pay.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(pay.text().await.unwrap().contains("bills"));
 }
 
 #[tokio::test]
