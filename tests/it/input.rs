@@ -43,6 +43,13 @@ async fn a_nul_byte_is_refused_naming_its_field_in_every_channel() {
         "control_character",
     )
     .await;
+    assert_problem(
+        get("/api/v1/work-orders/%00").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "id",
+        "control_character",
+    )
+    .await;
     let clerk = app.login(&app.alpha, "counter").await;
     let search = clerk.get("/customers?q=%E7%8E%8B%00").await;
     assert_eq!(search.status(), StatusCode::UNPROCESSABLE_ENTITY);
