@@ -51,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
         .merge(web::ops::router())
         .fallback(web::error::not_found)
+        .layer(middleware::from_fn(web::input::refuse_bad_text))
         .layer(middleware::from_fn(web::error::render_errors))
         .layer(middleware::from_fn_with_state(state.clone(), web::auth::resolve_caller))
         .layer(middleware::from_fn(web::ops::track_metrics))

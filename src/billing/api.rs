@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RunRequest {
     /// The period to bill, "2026-11".
+    #[schema(pattern = r"^\d{4}-\d{2}$")]
     period: String,
     /// A reading route's code; omitted: every route.
     #[serde(default)]

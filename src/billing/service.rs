@@ -89,7 +89,7 @@ pub fn spawn(pool: PgPool, tenant_id: Uuid, run_id: Uuid) {
 pub async fn cancel(tx: &mut sqlx::PgConnection, actor: &Actor, bill_id: Uuid, reason: &str) -> Result<(), AppError> {
     let reason = reason.trim();
     let mut errors = FieldErrors::default();
-    if reason.is_empty() {
+    if !crate::web::input::has_visible_char(reason) {
         errors.add("reason", "cancel_reason_required");
     } else if reason.chars().count() > 500 {
         errors.add("reason", "too_long");

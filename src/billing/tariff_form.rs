@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::web::error::FieldErrors;
+use crate::web::{error::FieldErrors, input};
 
 pub const ENERGY_KINDS: [&str; 2] = ["flat", "time_of_use"];
 pub const BASIC_KINDS: [&str; 2] = ["per_kva", "per_kw_demand"];
@@ -59,14 +59,14 @@ pub struct NewVersion {
     pub power_factor_standard: Option<Decimal>,
 }
 
-/// A non-negative decimal with at most `scale` places; None when empty.
+/// A non-negative plain decimal with at most `scale` places, below 10⁸; None when empty.
 fn number(raw: &str, scale: u32, field: &str, errors: &mut FieldErrors) -> Option<Decimal> {
     let raw = raw.trim();
     if raw.is_empty() {
         return None;
     }
-    match raw.parse::<Decimal>() {
-        Ok(v) if v >= Decimal::ZERO && v.scale() <= scale && v < Decimal::from(100_000_000) => Some(v),
+    match input::plain_decimal(raw, 8, scale as usize) {
+        Some(v) if v >= Decimal::ZERO => Some(v),
         _ => {
             errors.add(field, "price_format");
             None
@@ -85,6 +85,7 @@ pub fn parse_version(f: &VersionForm, codes: &[String], today: NaiveDate) -> Res
     match effective_from {
         None => e.add("effective_from", "date_format"),
         Some(d) if d < today => e.add("effective_from", "tariff_in_past"),
+        Some(d) if d > input::LATEST => e.add("effective_from", "date_too_late"),
         Some(_) => {}
     }
     if !ENERGY_KINDS.contains(&f.energy_kind.as_str()) {
@@ -190,8 +191,8 @@ pub fn parse_settings(f: &SettingsForm) -> Result<BillingSettings, FieldErrors> 
     };
     let due_days = small(&f.due_days, "due_days", 0, 90, &mut e);
     let low_balance_days = small(&f.low_balance_days, "low_balance_days", 0, 60, &mut e);
-    let percent = |raw: &str, field: &str, e: &mut FieldErrors| match raw.trim().parse::<Decimal>() {
-        Ok(v) if v >= Decimal::ZERO && v <= Decimal::ONE && v.scale() <= 4 => v / Decimal::from(100),
+    let percent = |raw: &str, field: &str, e: &mut FieldErrors| match input::plain_decimal(raw, 1, 4) {
+        Some(v) if v >= Decimal::ZERO && v <= Decimal::ONE => v / Decimal::from(100),
         _ => {
             e.add(field, "rate_percent");
             Decimal::ZERO
@@ -200,8 +201,8 @@ pub fn parse_settings(f: &SettingsForm) -> Result<BillingSettings, FieldErrors> 
     let late_fee_residential = percent(&f.late_fee_residential, "late_fee_residential", &mut e);
     let late_fee_other = percent(&f.late_fee_other, "late_fee_other", &mut e);
     let late_fee_other_across_year = percent(&f.late_fee_other_across_year, "late_fee_other_across_year", &mut e);
-    let jump_factor = match f.jump_factor.trim().parse::<Decimal>() {
-        Ok(v) if v > Decimal::ONE && v < Decimal::from(1000) && v.scale() <= 2 => v,
+    let jump_factor = match input::plain_decimal(&f.jump_factor, 3, 2) {
+        Some(v) if v > Decimal::ONE => v,
         _ => {
             e.add("jump_factor", "jump_factor_range");
             Decimal::from(3)

@@ -4,7 +4,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{customers::model::parse_phone, web::error::FieldErrors};
+use crate::{
+    customers::model::parse_phone,
+    web::{
+        error::FieldErrors,
+        input::{self, visible_text},
+    },
+};
 
 pub const KINDS: [&str; 5] = ["complaint", "inquiry", "suggestion", "praise", "report"];
 pub const CHANNELS: [&str; 5] = ["hall", "hotline", "web", "wechat", "letter"];
@@ -39,6 +45,7 @@ pub struct ContactDraft {
     #[serde(default)]
     pub description: String,
     /// When the contact came in (the call-centre's time); now when left out.
+    /// Not before 2000-01-01, at most five minutes ahead of the server's clock.
     #[serde(default)]
     pub received_at: Option<DateTime<Utc>>,
     /// API only: the username of the person who took the contact and owns it.
@@ -68,16 +75,6 @@ pub fn one_of(value: &str, allowed: &[&str], field: &'static str, errors: &mut F
     value.to_owned()
 }
 
-pub fn bounded_text(value: &str, max: usize, field: &'static str, required: bool, errors: &mut FieldErrors) -> String {
-    let value = value.trim();
-    if required && value.is_empty() {
-        errors.add(field, "required");
-    } else if value.chars().count() > max {
-        errors.add(field, "too_long");
-    }
-    value.to_owned()
-}
-
 pub fn validate(draft: &ContactDraft, now: DateTime<Utc>) -> Result<ValidContact, FieldErrors> {
     let mut errors = FieldErrors::default();
     let kind = one_of(&draft.kind, &KINDS, "kind", &mut errors);
@@ -93,7 +90,7 @@ pub fn validate(draft: &ContactDraft, now: DateTime<Utc>) -> Result<ValidContact
             }
         },
     };
-    let caller_name = bounded_text(&draft.caller_name, 100, "caller_name", false, &mut errors);
+    let caller_name = visible_text(&draft.caller_name, 100, "caller_name", false, &mut errors);
     let caller_phone = match draft.caller_phone.trim() {
         "" => None,
         raw => {
@@ -104,11 +101,11 @@ pub fn validate(draft: &ContactDraft, now: DateTime<Utc>) -> Result<ValidContact
             parsed
         }
     };
-    let description = bounded_text(&draft.description, 4000, "description", true, &mut errors);
-    // A contact cannot come in from the future (a clock off by a few minutes is tolerated).
+    let description = visible_text(&draft.description, 4000, "description", true, &mut errors);
+    // A contact cannot come in from the future, nor before the system's time.
     let received_at = draft.received_at.unwrap_or(now);
-    if received_at > now + chrono::Duration::minutes(5) {
-        errors.add("received_at", "in_future");
+    if let Err(code) = input::received_in_window(received_at, now) {
+        errors.add("received_at", code);
     }
     errors.finish(ValidContact {
         kind,
@@ -171,6 +168,24 @@ mod tests {
                 ("description", "required"),
                 ("received_at", "in_future"),
             ]
+        );
+    }
+
+    #[test]
+    fn names_must_show_and_times_must_be_plausible() {
+        let now = Utc::now();
+        let year_one = chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let bad = ContactDraft {
+            caller_name: "\u{200B}\u{FEFF}".into(),
+            description: "\u{2060}".into(),
+            received_at: Some(year_one),
+            ..draft()
+        };
+        let errors = validate(&bad, now).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            fields,
+            [("caller_name", "not_visible"), ("description", "required"), ("received_at", "time_too_early")]
         );
     }
 }

@@ -109,7 +109,7 @@ pub async fn act(
     let to = CONTACT.transition(&contact.state, action).map_err(|_| AppError::Conflict("illegal_transition"))?;
     let comment = comment.trim();
     let mut errors = FieldErrors::default();
-    if action == "resolve" && comment.is_empty() {
+    if action == "resolve" && !crate::web::input::has_visible_char(comment) {
         // The resolution is what the return visit will ask the customer about.
         errors.add("comment", "resolution_required");
     } else if comment.chars().count() > 2000 {
@@ -203,7 +203,7 @@ pub async fn hand_over(
     who.check_may_act(contact.owner_id)?;
     let mut errors = FieldErrors::default();
     let comment = comment.trim();
-    if comment.is_empty() {
+    if !crate::web::input::has_visible_char(comment) {
         // A formal handover says why, so the next owner knows where things stand.
         errors.add("comment", "handover_reason_required");
     }
@@ -265,7 +265,7 @@ pub async fn record_visit(
             0
         }
     };
-    let remarks = model::bounded_text(remarks, 2000, "remarks", false, &mut errors);
+    let remarks = crate::web::input::visible_text(remarks, 2000, "remarks", false, &mut errors);
     if reopen && satisfaction > DISSATISFIED_AT_MOST {
         errors.add("reopen", "reopen_only_if_dissatisfied");
     }

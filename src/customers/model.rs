@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::web::error::FieldErrors;
+use crate::web::{error::FieldErrors, input};
 
 pub const CHANNELS: [&str; 5] = ["sms", "email", "letter", "phone", "wechat"];
 pub const IMPORTANCE_GRADES: [&str; 4] = ["special", "first", "second", "temporary"];
@@ -27,7 +27,8 @@ pub struct CustomerDraft {
     pub route_code: Option<String>,
     pub address: Option<String>,
     pub phone: Option<String>,
-    /// Contracted capacity in kVA, as a decimal string, e.g. "1250.00".
+    /// Contracted capacity in kVA, as a plain decimal string, e.g. "1250.00".
+    #[schema(pattern = r"^\d{1,7}(\.\d{1,2})?$")]
     pub capacity_kva: Option<String>,
     /// special, first, second or temporary.
     pub importance: Option<String>,
@@ -139,10 +140,7 @@ pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustome
         }
         a.to_owned()
     });
-    let name = required(&draft.name, "name", &mut errors).to_owned();
-    if name.chars().count() > 200 {
-        errors.add("name", "too_long");
-    }
+    let name = input::visible_text(draft.name.as_deref().unwrap_or(""), 200, "name", true, &mut errors);
     let class_code = required_code(&draft.class_code, "class_code", &allowed.classes, &mut errors);
     let industry_code = required_code(&draft.industry_code, "industry_code", &allowed.industries, &mut errors);
     let voltage_code = required_code(&draft.voltage_code, "voltage_code", &allowed.voltages, &mut errors);
@@ -162,10 +160,7 @@ pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustome
             }
         },
     };
-    let address = text(&draft.address).unwrap_or("").to_owned();
-    if address.chars().count() > 300 {
-        errors.add("address", "too_long");
-    }
+    let address = input::visible_text(draft.address.as_deref().unwrap_or(""), 300, "address", false, &mut errors);
     let phone = text(&draft.phone).and_then(|p| {
         let parsed = parse_phone(p);
         if parsed.is_none() {
@@ -267,10 +262,10 @@ pub fn parse_phone(raw: &str) -> Option<String> {
     (mobile || landline).then(|| digits.to_owned())
 }
 
-/// Capacity in kVA: non-negative, at most two decimals, below ten million.
+/// Capacity in kVA: a plain decimal (no exponent or grouping), non-negative,
+/// at most two decimals, below ten million.
 pub fn parse_capacity(raw: &str) -> Option<Decimal> {
-    let value: Decimal = raw.trim().parse().ok()?;
-    (value >= Decimal::ZERO && value.scale() <= 2 && value < Decimal::from(10_000_000)).then_some(value)
+    input::plain_decimal(raw, 7, 2).filter(|value| *value >= Decimal::ZERO)
 }
 
 fn parse_time(value: &Option<String>, field: &'static str, errors: &mut FieldErrors) -> Option<NaiveTime> {
@@ -375,6 +370,16 @@ mod tests {
     }
 
     #[test]
+    fn a_name_needs_a_visible_character() {
+        for blank in ["\u{200B}\u{200C}", "\u{FEFF}", " \u{2060} "] {
+            let draft = CustomerDraft { name: Some(blank.into()), ..resident() };
+            assert!(validate(&draft, &allowed()).unwrap_err().has("name"), "{blank:?}");
+        }
+        let draft = CustomerDraft { address: Some("\u{200D}".into()), ..resident() };
+        assert!(validate(&draft, &allowed()).unwrap_err().has("address"));
+    }
+
+    #[test]
     fn managers_must_be_account_managers_of_this_tenant() {
         let draft = CustomerDraft { account_manager_id: Some(Uuid::from_u128(8).to_string()), ..resident() };
         assert!(validate(&draft, &allowed()).unwrap_err().has("account_manager_id"));
@@ -406,6 +411,9 @@ mod tests {
         assert_eq!(parse_capacity("-1"), None);
         assert_eq!(parse_capacity("1.234"), None);
         assert_eq!(parse_capacity("lots"), None);
+        assert_eq!(parse_capacity("1e3"), None);
+        assert_eq!(parse_capacity("1,000"), None);
+        assert_eq!(parse_capacity("10000000"), None);
     }
 
     #[test]

@@ -374,12 +374,7 @@ struct ContactForm {
 
 fn validate_contact(form: &ContactForm) -> Result<(String, Option<String>, Option<String>), FieldErrors> {
     let mut errors = FieldErrors::default();
-    let name = form.name.trim().to_owned();
-    if name.is_empty() {
-        errors.add("contact_name", "required");
-    } else if name.chars().count() > 100 {
-        errors.add("contact_name", "too_long");
-    }
+    let name = crate::web::input::visible_text(&form.name, 100, "contact_name", true, &mut errors);
     let phone = Some(form.phone.trim()).filter(|p| !p.is_empty()).and_then(|p| {
         let parsed = model::parse_phone(p);
         if parsed.is_none() {

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::web::error::FieldErrors;
+use crate::web::{error::FieldErrors, input};
 
 pub const CHANNELS: [&str; 6] = ["counter_cash", "counter_card", "bank", "wechat", "alipay", "agent"];
 /// The channels a clerk takes at the counter.
@@ -18,8 +18,9 @@ pub struct PaymentDraft {
     /// The customer's account number.
     #[serde(default)]
     pub account_no: String,
-    /// Yuan, as a string with at most two decimals: "120.50".
+    /// Yuan, as a plain decimal string above zero with at most two decimals: "120.50".
     #[serde(default)]
+    #[schema(pattern = r"^\d{1,9}(\.\d{1,2})?$")]
     pub amount: String,
     /// counter_cash, counter_card, bank, wechat, alipay or agent.
     #[serde(default)]
@@ -27,8 +28,10 @@ pub struct PaymentDraft {
     /// The channel's own reference; the same reference books once.
     #[serde(default)]
     pub channel_ref: String,
-    /// When the channel received the money (RFC 3339); default: now.
+    /// When the channel received the money (RFC 3339); default: now. Not
+    /// before 2000-01-01, at most five minutes ahead of the server's clock.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub received_at: Option<String>,
 }
 
@@ -41,10 +44,10 @@ pub struct ValidPayment {
     pub received_at: DateTime<Utc>,
 }
 
-/// Money: more than zero, at most two decimals, under a billion yuan.
+/// Money: a plain decimal (no exponent, grouping or currency sign), more
+/// than zero, at most two decimals, under a billion yuan.
 pub fn parse_amount(raw: &str) -> Option<Decimal> {
-    let value: Decimal = raw.trim().replace([',', '¥'], "").parse().ok()?;
-    (value > Decimal::ZERO && value.scale() <= 2 && value < Decimal::from(1_000_000_000)).then_some(value)
+    input::positive_money(raw).filter(|value| *value < Decimal::from(1_000_000_000))
 }
 
 pub fn validate(d: &PaymentDraft, now: DateTime<Utc>) -> Result<ValidPayment, FieldErrors> {
@@ -67,12 +70,14 @@ pub fn validate(d: &PaymentDraft, now: DateTime<Utc>) -> Result<ValidPayment, Fi
     }
     let received_at = match d.received_at.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Some(now),
-        Some(raw) => match DateTime::parse_from_rfc3339(raw) {
-            Ok(at) if at.with_timezone(&Utc) <= now + chrono::Duration::minutes(5) => Some(at.with_timezone(&Utc)),
-            Ok(_) => {
-                errors.add("received_at", "in_future");
-                None
-            }
+        Some(raw) => match DateTime::parse_from_rfc3339(raw).map(|at| at.to_utc()) {
+            Ok(at) => match input::received_in_window(at, now) {
+                Ok(()) => Some(at),
+                Err(code) => {
+                    errors.add("received_at", code);
+                    None
+                }
+            },
             Err(_) => {
                 errors.add("received_at", "datetime_format");
                 None
@@ -120,7 +125,11 @@ mod tests {
 
     #[test]
     fn amounts_are_positive_money() {
-        assert_eq!(parse_amount("¥1,234.50"), Some(dec!(1234.50)));
+        assert_eq!(parse_amount("1234.50"), Some(dec!(1234.50)));
+        assert_eq!(parse_amount("¥1,234.50"), None);
+        assert_eq!(parse_amount("1e3"), None);
+        assert_eq!(parse_amount("1,0,0"), None);
+        assert_eq!(parse_amount("1000000000"), None);
         assert_eq!(parse_amount("0"), None);
         assert_eq!(parse_amount("-5"), None);
         assert_eq!(parse_amount("1.005"), None);
@@ -140,6 +149,8 @@ mod tests {
         for f in ["account_no", "amount", "channel", "channel_ref", "received_at"] {
             assert!(errors.has(f), "{f}");
         }
+        let ancient = PaymentDraft { received_at: Some("1900-01-01T00:00:00+08:00".into()), ..good() };
+        assert_eq!(validate(&ancient, now()).unwrap_err().iter().next().unwrap().code, "time_too_early");
         let later = PaymentDraft { received_at: Some("2026-11-28T10:00:00+08:00".into()), ..good() };
         assert!(validate(&later, now()).unwrap_err().has("received_at"));
         assert_eq!(validate(&good(), now()).unwrap().received_at, now());

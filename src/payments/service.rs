@@ -100,9 +100,10 @@ pub async fn book(
 /// Reverses a booked payment (a bounced card, a clerk's mistake); the reason is required and audited.
 pub async fn reverse(conn: &mut PgConnection, actor: &Actor, id: Uuid, reason: &str) -> Result<(), AppError> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    let said = crate::web::input::has_visible_char(reason);
+    if !said || reason.chars().count() > 500 {
         let mut errors = FieldErrors::default();
-        errors.add("reason", if reason.is_empty() { "reverse_reason_required" } else { "too_long" });
+        errors.add("reason", if said { "too_long" } else { "reverse_reason_required" });
         return Err(AppError::Invalid(errors));
     }
     let payment = db::get(conn, id).await?.ok_or(AppError::NotFound)?;

@@ -11,7 +11,7 @@ use crate::{
         parse_periods,
         settings::{CalendarDay, CalendarSettings, LimitRow},
     },
-    web::error::FieldErrors,
+    web::{error::FieldErrors, input},
 };
 
 pub const DAY_KINDS: [&str; 2] = ["holiday", "working"];
@@ -49,17 +49,16 @@ pub fn parse_calendar(
 pub fn parse_day(day: &str, kind: &str, name: &str) -> Result<CalendarDay, FieldErrors> {
     let mut errors = FieldErrors::default();
     let date = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d").ok();
-    if date.is_none() {
-        errors.add("day", "date_format");
+    match date.map(|d| input::date_in_window(d, input::LATEST)) {
+        None => errors.add("day", "date_format"),
+        Some(Err(code)) => errors.add("day", code),
+        Some(Ok(())) => {}
     }
     if !DAY_KINDS.contains(&kind) {
         errors.add("kind", "day_kind");
     }
-    let name = name.trim();
-    if name.chars().count() > 60 {
-        errors.add("name", "too_long");
-    }
-    errors.finish(CalendarDay { day: date.unwrap_or_default(), kind: kind.to_owned(), name: name.to_owned() })
+    let name = input::visible_text(name, 60, "name", false, &mut errors);
+    errors.finish(CalendarDay { day: date.unwrap_or_default(), kind: kind.to_owned(), name })
 }
 
 /// The form field of a limit's minutes; its working-time box is `working.` + the same key.
@@ -117,6 +116,8 @@ mod tests {
         assert_eq!((day.kind.as_str(), day.name.as_str()), ("holiday", "国庆节"));
         let bad = parse_day("2026-02-30", "party", &"x".repeat(61)).unwrap_err();
         assert!(bad.has("day") && bad.has("kind") && bad.has("name"));
+        assert!(parse_day("0001-01-01", "holiday", "").unwrap_err().has("day"));
+        assert!(parse_day("2026-10-01", "holiday", "\u{200B}").unwrap_err().has("name"));
     }
 
     #[test]

@@ -70,12 +70,7 @@ async fn create(
 ) -> Result<Response, AppError> {
     user.require(Permission::ManageApiKeys)?;
     let mut errors = FieldErrors::default();
-    let name = form.name.trim().to_owned();
-    if name.is_empty() {
-        errors.add("name", "required");
-    } else if name.chars().count() > 100 {
-        errors.add("name", "too_long");
-    }
+    let name = crate::web::input::visible_text(&form.name, 100, "name", true, &mut errors);
     let role = Role::parse(&form.role).filter(|r| Role::API_KEY_ROLES.contains(r));
     let Some(role) = role.filter(|_| errors.is_empty()) else {
         if role.is_none() {

@@ -113,15 +113,8 @@ async fn edit_form(
 
 /// Checks the fields both forms share; the password is required only when creating.
 fn check(form: &UserForm, creating: bool, errors: &mut FieldErrors) -> (Role, Option<String>) {
-    let display_name = form.display_name.trim();
-    if display_name.is_empty() {
-        errors.add("display_name", "required");
-    } else if display_name.chars().count() > 100 {
-        errors.add("display_name", "too_long");
-    }
-    if form.team.trim().chars().count() > 60 {
-        errors.add("team", "too_long");
-    }
+    crate::web::input::visible_text(&form.display_name, 100, "display_name", true, errors);
+    crate::web::input::visible_text(&form.team, 60, "team", false, errors);
     let role = Role::parse(&form.role).filter(|r| Role::TENANT_ROLES.contains(r));
     if role.is_none() {
         errors.add("role", "unknown_code");

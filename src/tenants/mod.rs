@@ -36,12 +36,7 @@ pub fn validate(input: &TenantInput) -> Result<ValidTenant, FieldErrors> {
     if !slug_ok {
         errors.add("slug", "slug_format");
     }
-    let name = input.name.trim().to_owned();
-    if name.is_empty() {
-        errors.add("name", "required");
-    } else if name.chars().count() > 200 {
-        errors.add("name", "too_long");
-    }
+    let name = crate::web::input::visible_text(input.name, 200, "name", true, &mut errors);
     let time_zone = match input.time_zone.trim() {
         "" => "Asia/Shanghai".to_owned(),
         tz => tz.to_owned(),

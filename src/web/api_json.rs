@@ -1,5 +1,7 @@
 //! JSON bodies for the API: a body that does not fit names the field that is
-//! wrong, as a 422 problem, instead of a bare 400 text.
+//! wrong, as a 422 problem, instead of a bare 400 text. Every string in it is
+//! checked for control characters first ([`input::check_json`]), so no
+//! handler sees a NUL or an escape sequence.
 
 use axum::{
     body::Bytes,
@@ -7,7 +9,10 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::web::error::{AppError, FieldErrors};
+use crate::web::{
+    error::{AppError, FieldErrors, unfit_body},
+    input,
+};
 
 pub struct ApiJson<T>(pub T);
 
@@ -23,16 +28,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json {
             return Err(AppError::BadRequest("expected Content-Type: application/json".into()));
         }
-        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
-        let de = &mut serde_json::Deserializer::from_slice(&body);
-        serde_path_to_error::deserialize(de).map(ApiJson).map_err(|err| {
-            let path = err.path().to_string();
-            if path == "." || err.inner().is_syntax() || err.inner().is_eof() {
-                return AppError::BadRequest(format!("malformed JSON: {}", err.inner()));
-            }
-            let mut errors = FieldErrors::default();
-            errors.add(path, "wrong_type");
-            AppError::Invalid(errors)
-        })
+        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::Http(e.status(), e.body_text()))?;
+        let document: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|err| AppError::BadRequest(format!("malformed JSON: {err}")))?;
+        let mut errors = FieldErrors::default();
+        input::check_json(&document, &mut errors);
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
+        serde_path_to_error::deserialize(document).map(ApiJson).map_err(|err| unfit_body(err, "wrong_type"))
     }
 }

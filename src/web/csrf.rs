@@ -8,7 +8,11 @@ use axum::{
 };
 use serde::{Deserialize, de::DeserializeOwned};
 
-use crate::web::{auth::CurrentUser, error::AppError, password::constant_time_eq};
+use crate::web::{
+    auth::CurrentUser,
+    error::{AppError, unfit_body},
+    password::constant_time_eq,
+};
 
 pub const LOGIN_CSRF_COOKIE: &str = "gridcrm_login_csrf";
 
@@ -40,13 +44,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
             Some(user) => user.csrf_token.clone(),
             None => crate::web::auth::cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned(),
         };
-        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
+        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::Http(e.status(), e.body_text()))?;
         let presented: TokenOnly =
             serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
         if expected.is_empty() || !constant_time_eq(expected.as_bytes(), presented.csrf.as_bytes()) {
             return Err(AppError::Forbidden);
         }
-        let form = serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+        // A field that does not fit its type is named, like a JSON body's.
+        let form = serde_path_to_error::deserialize(serde_html_form::Deserializer::from_bytes(&body))
+            .map_err(|err| unfit_body(err, "malformed"))?;
         Ok(CsrfForm(form))
     }
 }

@@ -82,6 +82,13 @@ pub enum AppError {
     Unavailable,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The request URI is longer than the application reads (414).
+    #[error("URI too long")]
+    UriTooLong,
+    /// Refused by the HTTP layer with this status (a body too large, a
+    /// parameter axum's extractors could not read); the text says why.
+    #[error("{0}: {1}")]
+    Http(StatusCode, String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -130,6 +137,8 @@ impl AppError {
             AppError::OverLimit(status, _) => *status,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::UriTooLong => StatusCode::URI_TOO_LONG,
+            AppError::Http(status, _) => *status,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -158,15 +167,18 @@ impl IntoResponse for AppError {
                 },
                 AppError::Unavailable => "unavailable",
                 AppError::BadRequest(_) => "bad_request",
+                AppError::UriTooLong => "uri_too_long",
+                AppError::Http(status, _) => http_title(*status),
                 AppError::Internal(_) => "internal",
             },
             detail: match &self {
-                AppError::BadRequest(msg) | AppError::OverLimit(_, msg) => Some(msg.clone()),
+                AppError::BadRequest(msg) | AppError::OverLimit(_, msg) | AppError::Http(_, msg) => Some(msg.clone()),
                 _ => None,
             },
             detail_code: match &self {
                 AppError::Conflict(code) | AppError::Refused(code) => Some(code),
                 AppError::Unavailable => Some("unavailable"),
+                AppError::UriTooLong => Some("uri_too_long"),
                 _ => None,
             },
             fields: match self {
@@ -225,6 +237,9 @@ async fn render_report(request: Request, next: Next) -> Response {
     let user = request.extensions().get::<CurrentUser>().cloned();
     let path_and_query = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
     let mut response = next.run(request).await;
+    if response.extensions().get::<ErrorReport>().is_none() && is_extractor_rejection(&response) {
+        response = from_rejection(response).await.into_response();
+    }
     let Some(report) = response.extensions_mut().remove::<ErrorReport>() else {
         return response;
     };
@@ -269,6 +284,96 @@ async fn render_report(request: Request, next: Next) -> Response {
     }
 }
 
+/// axum's extractors (`Path`, `Query`, `Form`, `Json`, body limits) refuse a
+/// request with a plain-text 4xx before the handler runs; every other error
+/// of ours carries an [`ErrorReport`]. Catching them here gives them the same
+/// problem document or page, whichever extractor a handler uses.
+fn is_extractor_rejection(response: &Response) -> bool {
+    response.status().is_client_error()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"))
+}
+
+async fn from_rejection(response: Response) -> AppError {
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 16 * 1024).await.unwrap_or_default();
+    rejection_error(status, String::from_utf8_lossy(&text).trim())
+}
+
+/// A rejection that names a parameter becomes a field error on it (422);
+/// any other keeps its status, with axum's text as the detail.
+fn rejection_error(status: StatusCode, text: &str) -> AppError {
+    match rejected_field(text) {
+        Some((field, code)) => {
+            let mut errors = FieldErrors::default();
+            errors.add(field, code);
+            AppError::Invalid(errors)
+        }
+        None => AppError::Http(status, text.to_owned()),
+    }
+}
+
+/// The parameter and message code in axum's rejection text:
+/// `Invalid URL: Cannot parse `id` with value …` for a path, and
+/// `Failed to deserialize query string: limit: invalid digit…` (or
+/// `…: missing field `period``) for a query, form or JSON body.
+fn rejected_field(text: &str) -> Option<(String, &'static str)> {
+    const DESERIALIZING: [&str; 4] = [
+        "Failed to deserialize query string: ",
+        "Failed to deserialize form: ",
+        "Failed to deserialize form body: ",
+        "Failed to deserialize the JSON body into the target type: ",
+    ];
+    if let Some(rest) = text.strip_prefix("Invalid URL: ") {
+        let (key, after) = rest.strip_prefix("Cannot parse `")?.split_once('`')?;
+        // `Cannot parse `VALUE` to a `T`` quotes the value, not a name.
+        return after.starts_with(" with value ").then(|| (key.to_owned(), "malformed"));
+    }
+    let rest = DESERIALIZING.iter().find_map(|prefix| text.strip_prefix(prefix))?;
+    match rest.split_once(": ") {
+        Some((path, message)) if !path.is_empty() && !path.contains(' ') => unfit_field(path, message, "malformed"),
+        _ => unfit_field(".", rest, "malformed"),
+    }
+}
+
+/// The field a deserialisation error is about, given its path (`.` for the
+/// whole document) and message: a missing field is `required`, a value of
+/// the wrong shape is `code`; None when the document as a whole does not fit.
+fn unfit_field(path: &str, message: &str, code: &'static str) -> Option<(String, &'static str)> {
+    if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+        let field = if path == "." { missing.to_owned() } else { format!("{path}.{missing}") };
+        return Some((field, "required"));
+    }
+    (path != ".").then(|| (path.to_owned(), code))
+}
+
+/// A JSON or form body that does not fit its type, as a 422 naming the
+/// field (`code` for a wrong value), or a 400 when nothing in it fits.
+pub fn unfit_body<E: std::fmt::Display>(err: serde_path_to_error::Error<E>, code: &'static str) -> AppError {
+    let message = err.inner().to_string();
+    match unfit_field(&err.path().to_string(), &message, code) {
+        Some((field, code)) => {
+            let mut errors = FieldErrors::default();
+            errors.add(field, code);
+            AppError::Invalid(errors)
+        }
+        None => AppError::BadRequest(format!("the body does not fit: {message}")),
+    }
+}
+
+/// The title of a refusal by the HTTP layer.
+fn http_title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_request",
+    }
+}
+
 /// Percent-encodes a path for a query parameter.
 pub fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)]).map(|e| e[1..].to_owned()).unwrap_or_default()
@@ -276,4 +381,44 @@ pub fn urlencode(s: &str) -> String {
 
 pub async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axum_rejections_name_their_parameter() {
+        let cases = [
+            ("Invalid URL: Cannot parse `id` with value `not-a-uuid`: UUID parsing failed: invalid character", "id"),
+            ("Invalid URL: Cannot parse `day` with value `2026-13-01` to a `NaiveDate`", "day"),
+            ("Failed to deserialize query string: limit: invalid digit found in string", "limit"),
+            ("Failed to deserialize query string: partial: provided string was not `true` or `false`", "partial"),
+            ("Failed to deserialize form body: bills[0]: UUID parsing failed: invalid length", "bills[0]"),
+        ];
+        for (text, field) in cases {
+            assert_eq!(rejected_field(text), Some((field.to_owned(), "malformed")), "{text}");
+        }
+        assert_eq!(
+            rejected_field("Failed to deserialize query string: missing field `period`"),
+            Some(("period".to_owned(), "required"))
+        );
+        assert_eq!(rejected_field("Invalid URL: Cannot parse `abc` to a `u32`"), None);
+        assert_eq!(
+            unfit_field("steps[0]", "missing field `action`", "wrong_type"),
+            Some(("steps[0].action".to_owned(), "required"))
+        );
+        assert_eq!(
+            unfit_field("priority", "invalid type: string", "wrong_type"),
+            Some(("priority".to_owned(), "wrong_type"))
+        );
+        assert_eq!(unfit_field(".", "invalid type: sequence, expected struct", "wrong_type"), None);
+        assert_eq!(rejected_field("Failed to buffer the request body: length limit exceeded"), None);
+        assert_eq!(rejected_field("Failed to deserialize query string: invalid type: map, expected a string"), None);
+        assert!(matches!(
+            rejection_error(StatusCode::PAYLOAD_TOO_LARGE, "Failed to buffer the request body"),
+            AppError::Http(StatusCode::PAYLOAD_TOO_LARGE, _)
+        ));
+        assert!(matches!(rejection_error(StatusCode::BAD_REQUEST, cases[0].0), AppError::Invalid(_)));
+    }
 }

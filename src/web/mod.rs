@@ -11,6 +11,7 @@ pub mod csrf;
 pub mod csv_export;
 pub mod error;
 pub mod i18n;
+pub mod input;
 pub mod ops;
 pub mod page;
 pub mod paging;

@@ -8,9 +8,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    complaints::model::{bounded_text, one_of},
+    complaints::model::one_of,
     customers::model::parse_capacity,
-    web::error::FieldErrors,
+    web::{
+        error::FieldErrors,
+        input::{self, visible_text},
+    },
     workflow::{EXPANSION, REPAIR, TASK, Workflow},
 };
 
@@ -85,10 +88,13 @@ pub struct WorkOrderDraft {
     /// Repair: where the fault is.
     #[serde(default)]
     pub address: String,
-    /// Repair: optional coordinates, decimal degrees as strings.
+    /// Repair: optional coordinates, decimal degrees as plain decimal strings
+    /// (latitude ±90, longitude ±180).
     #[serde(default)]
+    #[schema(pattern = r"^-?\d{1,3}(\.\d{1,12})?$")]
     pub latitude: Option<String>,
     #[serde(default)]
+    #[schema(pattern = r"^-?\d{1,3}(\.\d{1,12})?$")]
     pub longitude: Option<String>,
     /// Repair: urban, rural or remote (sets the arrival limit).
     #[serde(default)]
@@ -105,6 +111,7 @@ pub struct WorkOrderDraft {
     pub customer_type: Option<String>,
     /// Expansion: the supply point's capacity after the work, in kVA, e.g. "630".
     #[serde(default)]
+    #[schema(pattern = r"^\d{1,7}(\.\d{1,2})?$")]
     pub requested_capacity_kva: Option<String>,
     /// API only: the username of the staff member who owns the order.
     #[serde(default)]
@@ -150,8 +157,8 @@ pub fn parse_id(
 
 fn coordinate(value: &Option<String>, limit: i64, field: &'static str, errors: &mut FieldErrors) -> Option<Decimal> {
     let raw = filled(value)?;
-    match raw.parse::<Decimal>() {
-        Ok(v) if v.abs() <= Decimal::from(limit) => Some(v.round_dp(6)),
+    match input::plain_decimal(raw, 3, 12) {
+        Some(v) if v.abs() <= Decimal::from(limit) => Some(v.round_dp(6)),
         _ => {
             errors.add(field, "coordinate_range");
             None
@@ -165,13 +172,13 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
     let kind = one_of(&draft.kind, &KINDS, "kind", &mut errors);
     let customer_id = parse_id(&draft.customer_id, "customer_id", "unknown_customer", &mut errors);
     let supply_point_id = parse_id(&draft.supply_point_id, "supply_point_id", "unknown_supply_point", &mut errors);
-    let title = bounded_text(&draft.title, 200, "title", true, &mut errors);
-    let description = bounded_text(&draft.description, 4000, "description", false, &mut errors);
+    let title = visible_text(&draft.title, 200, "title", true, &mut errors);
+    let description = visible_text(&draft.description, 4000, "description", false, &mut errors);
     let priority = draft.priority.unwrap_or(3);
     if !PRIORITIES.contains(&priority) {
         errors.add("priority", "unknown_code");
     }
-    let address = bounded_text(&draft.address, 300, "address", kind == "repair", &mut errors);
+    let address = visible_text(&draft.address, 300, "address", kind == "repair", &mut errors);
     let latitude = coordinate(&draft.latitude, 90, "latitude", &mut errors);
     let longitude = coordinate(&draft.longitude, 180, "longitude", &mut errors);
     if latitude.is_some() != longitude.is_some() && !errors.has("latitude") && !errors.has("longitude") {
@@ -212,8 +219,8 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
         errors.add("customer_id", "required");
     }
     let affected_transformer =
-        bounded_text(&draft.affected_transformer, 100, "affected_transformer", false, &mut errors);
-    let affected_area = bounded_text(&draft.affected_area, 200, "affected_area", false, &mut errors);
+        visible_text(&draft.affected_transformer, 100, "affected_transformer", false, &mut errors);
+    let affected_area = visible_text(&draft.affected_area, 200, "affected_area", false, &mut errors);
     errors.finish(ValidWorkOrder {
         kind,
         customer_id,
@@ -290,9 +297,9 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
     }
     match (order.kind, input.action.as_str()) {
         ("repair", "dispatch") => {
-            data.crew = Some(bounded_text(input.crew.as_deref().unwrap_or(""), 100, "crew", true, &mut errors));
+            data.crew = Some(visible_text(input.crew.as_deref().unwrap_or(""), 100, "crew", true, &mut errors));
         }
-        ("repair", "restore") | (_, "cancel") if comment.is_empty() => {
+        ("repair", "restore") | (_, "cancel") if !crate::web::input::has_visible_char(comment) => {
             // What was done, or why it was dropped, is what the customer will ask.
             errors.add("comment", "comment_required");
         }
@@ -313,11 +320,11 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
         }
         ("expansion", "draft_plan") => {
             data.supply_plan =
-                Some(bounded_text(input.supply_plan.as_deref().unwrap_or(""), 4000, "supply_plan", true, &mut errors));
+                Some(visible_text(input.supply_plan.as_deref().unwrap_or(""), 4000, "supply_plan", true, &mut errors));
         }
         ("expansion", "agree_plan") => {
             data.confirmed_by =
-                Some(bounded_text(input.confirmed_by.as_deref().unwrap_or(""), 100, "confirmed_by", true, &mut errors));
+                Some(visible_text(input.confirmed_by.as_deref().unwrap_or(""), 100, "confirmed_by", true, &mut errors));
         }
         ("expansion", "power_on") => {
             let chosen = parse_id(&input.supply_point_id, "supply_point_id", "unknown_supply_point", &mut errors);
@@ -395,6 +402,11 @@ mod tests {
         );
         let half = WorkOrderDraft { latitude: Some("31.2".into()), ..repair() };
         assert!(validate(&half).unwrap_err().has("longitude"));
+        let exponent = WorkOrderDraft { latitude: Some("3e1".into()), longitude: Some("1.2E2".into()), ..repair() };
+        let errors = validate(&exponent).unwrap_err();
+        assert!(errors.has("latitude") && errors.has("longitude"));
+        let invisible = WorkOrderDraft { title: "\u{200B}".into(), ..repair() };
+        assert!(validate(&invisible).unwrap_err().has("title"));
     }
 
     #[test]

@@ -287,7 +287,7 @@ pub async fn supervise(
         return Err(AppError::Forbidden);
     }
     let mut errors = FieldErrors::default();
-    let note = crate::complaints::model::bounded_text(note, 2000, "note", true, &mut errors);
+    let note = crate::web::input::visible_text(note, 2000, "note", true, &mut errors);
     if !errors.is_empty() {
         return Err(errors.into());
     }

@@ -9,6 +9,7 @@ mod bulk;
 mod cli;
 mod cost_control;
 mod drills;
+mod input;
 mod interval;
 mod isolation;
 mod pages;
