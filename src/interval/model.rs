@@ -62,7 +62,7 @@ pub fn parse_line(line: &str, tz: Tz, window: &Window) -> Result<IntervalRow, (&
     let (Some(meter), Some(ts), Some(kw), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
         return Err(("", "columns"));
     };
-    if meter.is_empty() || meter.len() > 32 {
+    if meter.is_empty() || meter.len() > 32 || crate::web::input::has_control_char(meter, false) {
         return Err(("meter", "meter"));
     }
     let ts = parse_ts(ts, tz).ok_or(("ts", "timestamp"))?;

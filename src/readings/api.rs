@@ -20,8 +20,9 @@ use crate::{
     web::{
         AppState,
         auth::CurrentUser,
-        error::AppError,
+        error::{AppError, FieldErrors},
         i18n::I18n,
+        input,
         upload::{self, BodyLimits},
     },
 };
@@ -79,7 +80,7 @@ async fn post_readings(
     let _upload = state.uploads.begin(&user)?;
     let body = upload::read_to_memory(body, &BodyLimits::new(config, config.readings_max_bytes), &i).await?;
     let drafts =
-        if is_csv { import::parse_csv_within(&body, config.upload_max_line_bytes, &i) } else { parse_json(&body) };
+        if is_csv { import::parse_csv_within(&body, config.upload_max_line_bytes, &i) } else { parse_json(&body, &i) };
     let drafts = match drafts {
         Ok(drafts) => drafts,
         Err(errors) => {
@@ -98,13 +99,28 @@ async fn post_readings(
 }
 
 /// A JSON array of readings, numbered from 1; an item that does not fit is named.
-fn parse_json(body: &[u8]) -> Result<Vec<(u64, ReadingDraft)>, Vec<LineError>> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let drafts: Vec<ReadingDraft> = serde_path_to_error::deserialize(de).map_err(|e| {
+fn parse_json(body: &[u8], i: &I18n) -> Result<Vec<(u64, ReadingDraft)>, Vec<LineError>> {
+    // The item a path such as `[3].meter` is in, numbered from 1.
+    let line_of = |path: &str| {
+        path.trim_start_matches('[').split(']').next().and_then(|n| n.parse::<u64>().ok()).map_or(0, |n| n + 1)
+    };
+    let document: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| vec![LineError { line: 0, field: String::new(), reason: e.to_string() }])?;
+    let mut unfit = FieldErrors::default();
+    input::check_json(&document, &mut unfit);
+    if !unfit.is_empty() {
+        return Err(unfit
+            .iter()
+            .map(|e| LineError {
+                line: line_of(&e.field),
+                field: e.field.clone(),
+                reason: i.t(&format!("err.{}", e.code)),
+            })
+            .collect());
+    }
+    let drafts: Vec<ReadingDraft> = serde_path_to_error::deserialize(document).map_err(|e| {
         let path = e.path().to_string();
-        let line =
-            path.trim_start_matches('[').split(']').next().and_then(|n| n.parse::<u64>().ok()).map_or(0, |n| n + 1);
-        vec![LineError { line, field: path, reason: e.inner().to_string() }]
+        vec![LineError { line: line_of(&path), field: path, reason: e.inner().to_string() }]
     })?;
     Ok(drafts.into_iter().enumerate().map(|(n, d)| (n as u64 + 1, d)).collect())
 }

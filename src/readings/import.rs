@@ -13,7 +13,7 @@ use crate::{
     config::Config,
     db,
     readings::{db as readings_db, model::ReadingDraft, service},
-    web::{error::FieldErrors, i18n::I18n, upload},
+    web::{error::FieldErrors, i18n::I18n, input, upload},
 };
 
 pub const CSV_COLUMNS: [&str; 11] =
@@ -114,6 +114,11 @@ pub fn parse_csv_within(
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let mut d = ReadingDraft::default();
         for (value, &column) in record.iter().zip(&columns) {
+            if input::has_control_char(value, false) {
+                let reason = i.t("err.control_character");
+                errors.push(LineError { line, field: CSV_COLUMNS[column].into(), reason });
+                continue;
+            }
             let some = || (!value.is_empty()).then(|| value.to_owned());
             match CSV_COLUMNS[column] {
                 "meter" => d.meter = value.to_owned(),

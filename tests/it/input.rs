@@ -263,3 +263,40 @@ async fn an_over_long_uri_is_a_414_problem() {
     let fits = format!("/api/v1/customers?limit=5&pad={}", "a".repeat(gridcrm::web::input::MAX_URI_BYTES - 40));
     assert_eq!(client.get(app.url(&fits)).bearer_auth(&key).send().await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_nul_byte_in_an_upload_is_refused_naming_its_line_and_column() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let client = Client::new();
+    let upload = |path: &str, content_type: &str, body: String| {
+        client.post(app.url(path)).bearer_auth(&key).header("content-type", content_type).body(body).send()
+    };
+    let readings_before = app.count_all("meter_readings").await;
+
+    let csv = "meter,read_on,total\nM\u{0}1,2026-11-25,100\n".to_owned();
+    let r = upload("/api/v1/readings", "text/csv", csv).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["errors"][0]["line"], 2, "{report}");
+    assert_eq!(report["errors"][0]["field"], "meter", "{report}");
+
+    let json = json!([{"meter": "M1", "read_on": "2026-11-25", "total": "100"},
+                      {"meter": "M\u{0}2", "read_on": "2026-11-25", "total": "100"}])
+    .to_string();
+    let r = upload("/api/v1/readings", "application/json", json).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["errors"][0]["line"], 2, "{report}");
+    assert_eq!(report["errors"][0]["field"], "[1].meter", "{report}");
+
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:00:00Z");
+    let interval = format!("meter,ts,kw\nM\u{0}1,{now},1.5\n");
+    let r = upload("/api/v1/interval-data", "text/csv", interval).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["errors"][0]["line"], 2, "{report}");
+    assert_eq!(report["errors"][0]["field"], "meter", "{report}");
+
+    assert_eq!(app.count_all("meter_readings").await, readings_before, "nothing loaded");
+}
