@@ -369,31 +369,48 @@ async fn a_database_failure_while_finding_the_caller_is_503_not_a_sign_out() {
 #[tokio::test]
 async fn next_and_back_cannot_lead_to_another_site() {
     let app = TestApp::spawn().await;
-    let sneaky = "/\t/evil.example";
-    // Signed out: the login form carries only a safe next.
+    // Browsers drop a tab and read a backslash as a slash: `/\t/evil.example`
+    // and `/\evil.example` would both leave the site. A control character is
+    // refused outright by the input rules (422 naming the field, no redirect);
+    // a backslash or a leading `//` falls back to the home page.
+    let tab = "/\t/evil.example";
+    let backslash = "/\\evil.example";
     let mut browser = app.anonymous();
-    let (status, page) = browser.get_text("/login?next=/%09/evil.example").await;
+    let refused = browser.get("/login?next=/%09/evil.example").await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.headers().get("location").is_none());
+    let (status, page) = browser.get_text("/login?next=/%5Cevil.example").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(crate::support::hidden_value(&page, "next").as_deref(), Some("/"));
     let csrf = crate::support::hidden_value(&page, "csrf").unwrap();
     let fields = [("csrf", csrf.as_str()), ("tenant", "alpha"), ("username", "counter"), ("password", PASSWORD)];
-    let login = browser.post_raw("/login", &[&fields[..], &[("next", sneaky)]].concat()).await;
+    let with_tab = browser.post_raw("/login", &[&fields[..], &[("next", tab)]].concat()).await;
+    assert_eq!(with_tab.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(with_tab.headers().get("location").is_none());
+    let login = browser.post_raw("/login", &[&fields[..], &[("next", backslash)]].concat()).await;
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&login), "/");
     // Signed in: /login passes straight on to next.
     browser.refresh_csrf("/home").await;
-    for next in ["/%09/evil.example", "/%5Cevil.example", "/%0Ax"] {
+    for next in ["/%5Cevil.example", "//evil.example", "https://evil.example"] {
         let response = browser.get(&format!("/login?next={next}")).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next}");
         assert_eq!(location(&response), "/", "{next}");
     }
+    for next in ["/%09/evil.example", "/%0Ax"] {
+        let response = browser.get(&format!("/login?next={next}")).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{next}: refused, not a 500");
+        assert!(response.headers().get("location").is_none(), "{next}");
+    }
     let local = browser.get("/login?next=%2Fcustomers%3Fq%3Dx").await;
     assert_eq!(location(&local), "/customers?q=x", "a path of this site is followed");
     // The language switch, signed in and signed out.
-    let switched = browser.post("/language", &[("lang", "en"), ("back", sneaky)]).await;
+    let switched = browser.post("/language", &[("lang", "en"), ("back", backslash)]).await;
     assert_eq!(switched.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&switched), "/");
-    let anonymous = app.anonymous().post_raw("/language", &[("lang", "en"), ("back", sneaky)]).await;
+    let switched = browser.post("/language", &[("lang", "en"), ("back", tab)]).await;
+    assert_eq!(switched.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let anonymous = app.anonymous().post_raw("/language", &[("lang", "en"), ("back", backslash)]).await;
     assert_eq!(location(&anonymous), "/");
 }
 
