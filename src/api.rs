@@ -1,8 +1,21 @@
 //! The JSON API v1 and its OpenAPI document, generated from the handlers.
+//!
+//! The document states what the server does, so that a client (and the
+//! contract test, `scripts/api-contract`) can rely on it: each handler's
+//! attributes name its own answers (201, 202, 409…); [`CommonResponses`] adds
+//! the problem answers every operation can give (bad input, no key, no
+//! permission, limits, an unavailable database), once, here.
 
+use serde::Serialize;
 use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi, ToSchema,
+    openapi::{
+        Content, PathItem, Ref, RefOr,
+        path::Operation,
+        response::{Response, ResponseBuilder},
+        schema::{ArrayBuilder, ObjectBuilder, Schema, Type},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 use utoipa_axum::router::OpenApiRouter;
 
@@ -10,7 +23,8 @@ use crate::web::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "gridcrm API", description = "Customer archive of a power supply company. Authenticate with a per-tenant API key: `Authorization: Bearer gck_…`. Errors are application/problem+json; validation errors list each field."),
+    info(title = "gridcrm API", description = "Customer archive of a power supply company. Authenticate with a per-tenant API key: `Authorization: Bearer gck_…`. Errors are application/problem+json (RFC 9457); validation errors list each field with a code and a message. Text fields refuse control characters (tab, line feed and carriage return are allowed where text may run over several lines)."),
+    components(schemas(Problem, ProblemField)),
     modifiers(&BearerKey)
 )]
 struct ApiDoc;
@@ -27,8 +41,136 @@ impl Modify for BearerKey {
     }
 }
 
+/// An error (RFC 9457), as `application/problem+json`. Mirrors what
+/// `web::error::render_errors` writes; documentation only.
+#[derive(Serialize, ToSchema)]
+struct Problem {
+    /// Always `about:blank`: the status says what kind of error it is.
+    #[serde(rename = "type")]
+    kind: String,
+    /// The status's meaning, in the caller's language.
+    title: String,
+    #[schema(minimum = 400, maximum = 599)]
+    status: u16,
+    /// What was wrong, when there is more to say than the title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    detail: Option<String>,
+    /// Each field that was wrong (422).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    errors: Vec<ProblemField>,
+}
+
+/// One field that was wrong.
+#[derive(Serialize, ToSchema)]
+struct ProblemField {
+    /// The field, as a JSON path for a body (`lines[2].kw`) or the parameter's name.
+    field: String,
+    /// A stable code, e.g. `required`, `unknown_code`, `too_long`, `wrong_type`.
+    code: String,
+    /// The code explained, in the caller's language.
+    message: String,
+}
+
+/// The problem answers an operation can give besides its own: a component
+/// response each, referenced from every operation they apply to.
+struct CommonResponses;
+
+/// (status, component name, description, applies to the operation?)
+type Applies = fn(&str, &Operation) -> bool;
+const COMMON: [(&str, &str, &str, Applies); 10] = [
+    (
+        "400",
+        "BadRequest",
+        "Malformed request: a body that is not JSON (or CSV where asked), a wrong Content-Type, a path or query value of the wrong type or format, text with control characters.",
+        |_, _| true,
+    ),
+    ("401", "Unauthorized", "No API key, or an unknown, revoked or expired one.", |_, _| true),
+    ("403", "Forbidden", "The key's role may not do this.", |_, _| true),
+    ("404", "NotFound", "No such item in the caller's tenant.", |path, _| path.contains('{')),
+    (
+        "408",
+        "RequestTimeout",
+        "The upload was not received in time.",
+        |_, op| op.request_body.as_ref().is_some_and(|b| b.content.contains_key("text/csv")),
+    ),
+    ("413", "PayloadTooLarge", "The body is larger than the server accepts.", |_, op| op.request_body.is_some()),
+    ("414", "UriTooLong", "The request's URI is longer than the server accepts.", |_, _| true),
+    ("422", "Unprocessable", "Invalid input: each field that is wrong is named, with why.", |_, _| true),
+    ("429", "TooManyRequests", "Too many requests from this key; try again later.", |_, _| true),
+    ("503", "Unavailable", "The database is unavailable; try again later.", |_, _| true),
+];
+
+fn problem_content() -> Content {
+    Content::new(Some(Ref::from_schema_name("Problem")))
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (_, name, description, _) in COMMON {
+            let response =
+                ResponseBuilder::new().description(description).content("application/problem+json", problem_content());
+            components.responses.insert(name.to_owned(), RefOr::T(response.build()));
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for operation in operations(item) {
+                let applicable: Vec<_> = COMMON.iter().filter(|(.., applies)| applies(path, operation)).collect();
+                let responses = &mut operation.responses.responses;
+                for (status, name, ..) in applicable {
+                    match responses.get_mut(*status) {
+                        None => {
+                            let common = Ref::new(format!("#/components/responses/{name}"));
+                            responses.insert((*status).to_owned(), RefOr::Ref(common));
+                        }
+                        // An operation's own description ("not the owner") stays; the body is a problem.
+                        Some(RefOr::T(own)) if own.content.is_empty() => add_problem(own),
+                        Some(_) => {}
+                    }
+                }
+                // Errors an operation names itself (409…) are problems too.
+                for (status, response) in responses.iter_mut() {
+                    if let RefOr::T(own) = response
+                        && (status.starts_with('4') || status.starts_with('5'))
+                        && own.content.is_empty()
+                    {
+                        add_problem(own);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn add_problem(response: &mut Response) {
+    response.content.insert("application/problem+json".to_owned(), problem_content());
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+}
+
+/// A string schema that allows exactly `codes` (and `null` when `nullable`):
+/// the enum comes from the same list the rules check against.
+pub fn codes(codes: &[&str], nullable: bool) -> Schema {
+    let mut values: Vec<serde_json::Value> = codes.iter().map(|c| serde_json::Value::from(*c)).collect();
+    let kind = if nullable {
+        values.push(serde_json::Value::Null);
+        utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        utoipa::openapi::schema::SchemaType::Type(Type::String)
+    };
+    Schema::Object(ObjectBuilder::new().schema_type(kind).enum_values(Some(values)).build())
+}
+
+/// An array of strings from `list` (repeats are dropped).
+pub fn code_list(list: &[&str]) -> Schema {
+    Schema::Array(ArrayBuilder::new().items(RefOr::T(codes(list, false))).build())
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let mut router = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::customers::api::router())
         .merge(crate::complaints::api::router())
         .merge(crate::work_orders::api::router())
@@ -36,5 +178,57 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::billing::api::router())
         .merge(crate::payments::api::router())
         .merge(crate::cost_control::api::router())
-        .merge(crate::interval::api::router())
+        .merge(crate::interval::api::router());
+    // The handlers' paths exist only now, after the merge.
+    CommonResponses.modify(router.get_openapi_mut());
+    router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document() -> serde_json::Value {
+        serde_json::to_value(router().into_openapi()).unwrap()
+    }
+
+    #[test]
+    fn every_operation_documents_the_common_problems() {
+        let doc = document();
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                for status in ["400", "401", "403", "414", "422", "429", "503"] {
+                    assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+                }
+                assert_eq!(responses.contains_key("404"), path.contains('{'), "{method} {path}: 404 iff an id");
+                assert_eq!(responses.contains_key("413"), op.get("requestBody").is_some(), "{method} {path}: 413");
+                for (status, response) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let has_body = response.get("$ref").is_some() || response.get("content").is_some();
+                        assert!(has_body, "{method} {path} {status} has no body");
+                    }
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 17, "only {seen} operations");
+    }
+
+    #[test]
+    fn an_operations_own_error_keeps_its_description_and_gets_the_problem_body() {
+        let doc = document();
+        let own = &doc["paths"]["/api/v1/contacts/{id}/transitions"]["post"]["responses"]["403"];
+        assert_eq!(own["description"], "not the owner");
+        assert_eq!(own["content"]["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem");
+        assert_eq!(doc["components"]["responses"]["Unauthorized"]["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem");
+    }
+
+    #[test]
+    fn code_lists_are_enums() {
+        let schema = serde_json::to_value(codes(&["a", "b"], true)).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["a", "b", null]));
+    }
 }
