@@ -13,7 +13,7 @@ use utoipa::{
         Content, PathItem, Ref, RefOr,
         path::Operation,
         response::{Response, ResponseBuilder},
-        schema::{ArrayBuilder, ObjectBuilder, Schema, Type},
+        schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -89,12 +89,9 @@ const COMMON: [(&str, &str, &str, Applies); 10] = [
     ("401", "Unauthorized", "No API key, or an unknown, revoked or expired one.", |_, _| true),
     ("403", "Forbidden", "The key's role may not do this.", |_, _| true),
     ("404", "NotFound", "No such item in the caller's tenant.", |path, _| path.contains('{')),
-    (
-        "408",
-        "RequestTimeout",
-        "The upload was not received in time.",
-        |_, op| op.request_body.as_ref().is_some_and(|b| b.content.contains_key("text/csv")),
-    ),
+    ("408", "RequestTimeout", "The upload was not received in time.", |_, op| {
+        op.request_body.as_ref().is_some_and(|b| b.content.contains_key("text/csv"))
+    }),
     ("413", "PayloadTooLarge", "The body is larger than the server accepts.", |_, op| op.request_body.is_some()),
     ("414", "UriTooLong", "The request's URI is longer than the server accepts.", |_, _| true),
     ("422", "Unprocessable", "Invalid input: each field that is wrong is named, with why.", |_, _| true),
@@ -151,22 +148,144 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
 }
 
-/// A string schema that allows exactly `codes` (and `null` when `nullable`):
-/// the enum comes from the same list the rules check against.
-pub fn codes(codes: &[&str], nullable: bool) -> Schema {
-    let mut values: Vec<serde_json::Value> = codes.iter().map(|c| serde_json::Value::from(*c)).collect();
-    let kind = if nullable {
-        values.push(serde_json::Value::Null);
-        utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null])
-    } else {
-        utoipa::openapi::schema::SchemaType::Type(Type::String)
+/// The text rule, stated once for every request: no control characters
+/// (tab, line feed and carriage return only in [`MULTILINE`] fields), and a
+/// required text (`minLength` 1) must not be blank, since it is trimmed.
+/// Dates and times get a pattern that says what the format means.
+struct RequestText;
+
+/// Fields whose text may run over several lines.
+const MULTILINE: [&str; 4] = ["description", "comment", "supply_plan", "result"];
+const LINE: &str = r"^[^\x00-\x1F\x7F]*$";
+const LINE_NOT_BLANK: &str = r"^[^\x00-\x1F\x7F]*[^\s\x00-\x1F\x7F][^\x00-\x1F\x7F]*$";
+const TEXT: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$";
+const TEXT_NOT_BLANK: &str =
+    r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*[^\s\x00-\x1F\x7F][^\x00-\x08\x0B\x0C\x0E-\x1F\x7F]*$";
+/// A month and day of the calendar, after the year: `format` alone is only an
+/// annotation in JSON Schema 2020-12. 29 February is left out: a pattern
+/// cannot know leap years.
+macro_rules! month_day {
+    () => {
+        r"-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
     };
+}
+pub(crate) use month_day;
+const DATE: &str = concat!(r"^[0-9]{4}", month_day!(), "$");
+/// RFC 3339.
+const DATE_TIME: &str = concat!(
+    r"^[0-9]{4}",
+    month_day!(),
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+);
+
+/// A string schema for a CSV body: what `pattern` allows is a well-formed file.
+pub fn csv(description: &str, pattern: &str) -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(Type::String).description(Some(description)).pattern(Some(pattern)).into()
+}
+
+impl Modify for RequestText {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut bodies = std::collections::BTreeSet::new();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let Some(RefOr::T(schema)) = &mut parameter.schema {
+                        state_text_rule(&parameter.name, schema);
+                    }
+                }
+                for content in operation.request_body.iter().flat_map(|b| b.content.values()) {
+                    if let Some(schema) = &content.schema {
+                        referenced(schema, &mut bodies);
+                    }
+                }
+            }
+        }
+        let Some(components) = openapi.components.as_mut() else { return };
+        for name in bodies {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&name) {
+                for (field, property) in object.properties.iter_mut() {
+                    if let RefOr::T(schema) = property {
+                        state_text_rule(field, schema);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The component schemas a request body names.
+fn referenced(schema: &RefOr<Schema>, names: &mut std::collections::BTreeSet<String>) {
+    match schema {
+        RefOr::Ref(r) => {
+            names.insert(r.ref_location.trim_start_matches("#/components/schemas/").to_owned());
+        }
+        RefOr::T(Schema::Array(array)) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &array.items {
+                referenced(items, names);
+            }
+        }
+        RefOr::T(Schema::AllOf(all)) => all.items.iter().for_each(|item| referenced(item, names)),
+        RefOr::T(_) => {}
+    }
+}
+
+/// Gives a free-text string (or an array of them) the text rule's pattern.
+fn state_text_rule(field: &str, schema: &mut Schema) {
+    match schema {
+        Schema::Object(object) => {
+            let is_string = match &object.schema_type {
+                SchemaType::Type(t) => *t == Type::String,
+                SchemaType::Array(types) => types.contains(&Type::String),
+                SchemaType::AnyValue => false,
+            };
+            let format = match &object.format {
+                Some(SchemaFormat::KnownFormat(KnownFormat::Date)) => Some(DATE),
+                Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)) => Some(DATE_TIME),
+                _ => None,
+            };
+            if is_string && object.pattern.is_none() && format.is_some() {
+                object.pattern = format.map(str::to_owned);
+            } else if is_string && object.enum_values.is_none() && object.format.is_none() && object.pattern.is_none() {
+                let required = object.min_length.is_some_and(|n| n > 0);
+                let pattern = match (MULTILINE.contains(&field), required) {
+                    (false, false) => LINE,
+                    (false, true) => LINE_NOT_BLANK,
+                    (true, false) => TEXT,
+                    (true, true) => TEXT_NOT_BLANK,
+                };
+                object.pattern = Some(pattern.to_owned());
+            }
+        }
+        Schema::Array(array) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items
+                && let RefOr::T(items) = items.as_mut()
+            {
+                state_text_rule(field, items);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A string that must be one of `list` (the enum comes from the same list
+/// the rules check against).
+pub fn codes(list: &[&str]) -> Schema {
+    let values: Vec<_> = list.iter().map(|c| serde_json::Value::from(*c)).collect();
+    Schema::Object(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values)).build())
+}
+
+/// One of `list`, or left out: `null` or an empty string.
+pub fn optional_codes(list: &[&str]) -> Schema {
+    let mut values: Vec<_> = list.iter().map(|c| serde_json::Value::from(*c)).collect();
+    values.extend([serde_json::Value::from(""), serde_json::Value::Null]);
+    let kind = SchemaType::from_iter([Type::String, Type::Null]);
     Schema::Object(ObjectBuilder::new().schema_type(kind).enum_values(Some(values)).build())
 }
 
-/// An array of strings from `list` (repeats are dropped).
-pub fn code_list(list: &[&str]) -> Schema {
-    Schema::Array(ArrayBuilder::new().items(RefOr::T(codes(list, false))).build())
+/// An array of strings from `list` (repeats are dropped), or `null` when `nullable`.
+pub fn code_list(list: &[&str], nullable: bool) -> Schema {
+    let kind = if nullable { SchemaType::from_iter([Type::Array, Type::Null]) } else { SchemaType::Type(Type::Array) };
+    Schema::Array(ArrayBuilder::new().schema_type(kind).items(RefOr::T(codes(list))).build())
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -181,6 +300,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::interval::api::router());
     // The handlers' paths exist only now, after the merge.
     CommonResponses.modify(router.get_openapi_mut());
+    RequestText.modify(router.get_openapi_mut());
     router
 }
 
@@ -222,13 +342,17 @@ mod tests {
         let own = &doc["paths"]["/api/v1/contacts/{id}/transitions"]["post"]["responses"]["403"];
         assert_eq!(own["description"], "not the owner");
         assert_eq!(own["content"]["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem");
-        assert_eq!(doc["components"]["responses"]["Unauthorized"]["content"]["application/problem+json"]["schema"]["$ref"],
-            "#/components/schemas/Problem");
+        assert_eq!(
+            doc["components"]["responses"]["Unauthorized"]["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem"
+        );
     }
 
     #[test]
     fn code_lists_are_enums() {
-        let schema = serde_json::to_value(codes(&["a", "b"], true)).unwrap();
-        assert_eq!(schema["enum"], serde_json::json!(["a", "b", null]));
+        let schema = serde_json::to_value(optional_codes(&["a", "b"])).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["a", "b", "", null]));
+        let schema = serde_json::to_value(code_list(&["a"], false)).unwrap();
+        assert_eq!(schema["items"]["enum"], serde_json::json!(["a"]));
     }
 }

@@ -27,6 +27,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(book_payment)).routes(routes!(get_payment))
 }
 
+pub(crate) fn channel_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::codes(&crate::payments::model::CHANNELS)
+}
+
 /// Books a payment against the customer's oldest debts (late fees first,
 /// then bills by age); what is left becomes credit. 201 when booked now, 200
 /// when the reference was booked before; 409 when the reference was used

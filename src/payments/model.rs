@@ -17,18 +17,23 @@ pub const COUNTER_CHANNELS: [&str; 2] = ["counter_cash", "counter_card"];
 pub struct PaymentDraft {
     /// The customer's account number.
     #[serde(default)]
+    #[schema(required = true, pattern = r"^[0-9]{6,16}$")]
     pub account_no: String,
-    /// Yuan, as a string with at most two decimals: "120.50".
+    /// Yuan, as a string with at most two decimals: "120.50"; more than 0, under a billion.
     #[serde(default)]
+    #[schema(required = true, pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?)$")]
     pub amount: String,
     /// counter_cash, counter_card, bank, wechat, alipay or agent.
     #[serde(default)]
+    #[schema(required = true, schema_with = crate::payments::api::channel_schema)]
     pub channel: String,
     /// The channel's own reference; the same reference books once.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 64)]
     pub channel_ref: String,
-    /// When the channel received the money (RFC 3339); default: now.
+    /// When the channel received the money (RFC 3339); default: now; not in the future.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub received_at: Option<String>,
 }
 
