@@ -77,6 +77,7 @@ async fn get_run(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BillParams {
     /// The customer whose bills to list (newest period first, at most 60).
     customer: Uuid,

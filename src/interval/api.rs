@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoadParams {
     /// Load the good lines even when some are rejected (default: nothing is loaded then).
     #[serde(default)]

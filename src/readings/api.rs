@@ -29,6 +29,7 @@ pub(crate) fn kind_schema() -> utoipa::openapi::schema::Schema {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoadParams {
     /// Load the good lines even when some are rejected (default: a rejected
     /// line loads nothing).
