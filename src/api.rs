@@ -171,12 +171,32 @@ macro_rules! month_day {
 }
 pub(crate) use month_day;
 const DATE: &str = concat!(r"^[0-9]{4}", month_day!(), "$");
-/// RFC 3339.
-const DATE_TIME: &str = concat!(
-    r"^[0-9]{4}",
-    month_day!(),
-    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
-);
+/// A time, RFC 3339.
+macro_rules! date_time {
+    () => {
+        concat!(
+            r"[0-9]{4}",
+            month_day!(),
+            r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+        )
+    };
+}
+const DATE_TIME: &str = concat!("^", date_time!(), "$");
+
+/// A time (RFC 3339), or `null` or an empty string for "now".
+pub fn date_time_or_now(description: &str) -> Schema {
+    let kind = SchemaType::from_iter([Type::String, Type::Null]);
+    let pattern = concat!("^(", date_time!(), ")?$");
+    let format = SchemaFormat::KnownFormat(KnownFormat::DateTime);
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(kind)
+            .format(Some(format))
+            .pattern(Some(pattern))
+            .description(Some(description))
+            .build(),
+    )
+}
 
 /// A string schema for a CSV body: what `pattern` allows is a well-formed file.
 pub fn csv(description: &str, pattern: &str) -> RefOr<Schema> {

@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RunRequest {
     /// The period to bill, "2026-11" (1990–2100).
-    #[schema(pattern = r"^(199[0-9]|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$")]
+    #[schema(pattern = r"^(199[0-9]|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$", example = "2026-11")]
     period: String,
     /// A code of the tenant's reading routes; omitted or empty: every route.
     #[serde(default)]

@@ -43,7 +43,7 @@ pub struct ContactDraft {
     #[schema(pattern = r"^(1[3-9][0-9]{9}|0[0-9]{9,11})?$")]
     pub caller_phone: String,
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 4000)]
+    #[schema(required = true, min_length = 1, max_length = 4000, example = "电费比上月高出一倍")]
     pub description: String,
     /// When the contact came in (the call-centre's time); now when left out; not in the future.
     #[serde(default)]

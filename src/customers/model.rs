@@ -20,23 +20,23 @@ pub struct CustomerDraft {
     /// Leave out to have the next number of the tenant assigned: 6–16 digits.
     #[schema(pattern = r"^([0-9]{6,16})?$")]
     pub account_no: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, example = "王建国")]
     pub name: Option<String>,
     /// A code of the tenant's customer classes.
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, example = "residential")]
     pub class_code: Option<String>,
     /// A code of the tenant's industries.
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, example = "RES")]
     pub industry_code: Option<String>,
     /// A code of the tenant's voltage levels; a residential customer: v220 or v380.
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, example = "v220")]
     pub voltage_code: Option<String>,
     /// A code of the tenant's tariffs.
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, example = "res_tiered")]
     pub tariff_code: Option<String>,
     /// A code of the tenant's reading routes.
     pub route_code: Option<String>,
-    #[schema(max_length = 300)]
+    #[schema(max_length = 300, example = "城东片区140号")]
     pub address: Option<String>,
     /// A mobile (11 digits from 13) or a landline with its area code (0 and 9–11 digits).
     #[schema(pattern = r"^(1[3-9][0-9]{9}|0[0-9]{9,11})?$")]

@@ -17,11 +17,11 @@ pub const COUNTER_CHANNELS: [&str; 2] = ["counter_cash", "counter_card"];
 pub struct PaymentDraft {
     /// The customer's account number.
     #[serde(default)]
-    #[schema(required = true, pattern = r"^[0-9]{6,16}$")]
+    #[schema(required = true, pattern = r"^[0-9]{6,16}$", example = "0100000001")]
     pub account_no: String,
     /// Yuan, as a string with at most two decimals: "120.50"; more than 0, under a billion.
     #[serde(default)]
-    #[schema(required = true, pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?)$")]
+    #[schema(required = true, pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?)$", example = "120.50")]
     pub amount: String,
     /// counter_cash, counter_card, bank, wechat, alipay or agent.
     #[serde(default)]
@@ -29,11 +29,11 @@ pub struct PaymentDraft {
     pub channel: String,
     /// The channel's own reference; the same reference books once.
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 64)]
+    #[schema(required = true, min_length = 1, max_length = 64, example = "wx4200001234")]
     pub channel_ref: String,
     /// When the channel received the money (RFC 3339); default: now; not in the future.
     #[serde(default)]
-    #[schema(format = DateTime)]
+    #[schema(schema_with = crate::payments::api::received_at_schema)]
     pub received_at: Option<String>,
 }
 

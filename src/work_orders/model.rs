@@ -77,7 +77,7 @@ pub struct WorkOrderDraft {
     #[schema(value_type = Option<Uuid>)]
     pub supply_point_id: Option<String>,
     #[serde(default)]
-    #[schema(required = true, min_length = 1, max_length = 200)]
+    #[schema(required = true, min_length = 1, max_length = 200, example = "表计校验")]
     pub title: String,
     #[serde(default)]
     #[schema(max_length = 4000)]
