@@ -183,19 +183,12 @@ macro_rules! date_time {
 }
 const DATE_TIME: &str = concat!("^", date_time!(), "$");
 
-/// A time (RFC 3339), or `null` or an empty string for "now".
+/// A time (RFC 3339), or `null` or an empty string for "now". (No `format`:
+/// an empty string is not a date-time.)
 pub fn date_time_or_now(description: &str) -> Schema {
     let kind = SchemaType::from_iter([Type::String, Type::Null]);
     let pattern = concat!("^(", date_time!(), ")?$");
-    let format = SchemaFormat::KnownFormat(KnownFormat::DateTime);
-    Schema::Object(
-        ObjectBuilder::new()
-            .schema_type(kind)
-            .format(Some(format))
-            .pattern(Some(pattern))
-            .description(Some(description))
-            .build(),
-    )
+    Schema::Object(ObjectBuilder::new().schema_type(kind).pattern(Some(pattern)).description(Some(description)).build())
 }
 
 /// A string schema for a CSV body: what `pattern` allows is a well-formed file.
@@ -366,6 +359,29 @@ mod tests {
             doc["components"]["responses"]["Unauthorized"]["content"]["application/problem+json"]["schema"]["$ref"],
             "#/components/schemas/Problem"
         );
+    }
+
+    #[test]
+    fn request_bodies_state_required_fields_codes_and_the_text_rule() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["ContactDraft"]["required"],
+            serde_json::json!(["kind", "channel", "subject", "description"])
+        );
+        assert_eq!(schemas["ContactDraft"]["properties"]["kind"]["enum"][0], "complaint");
+        assert_eq!(schemas["ContactDraft"]["properties"]["description"]["pattern"], TEXT_NOT_BLANK);
+        assert_eq!(schemas["ContactDraft"]["properties"]["caller_name"]["pattern"], LINE);
+        assert_eq!(schemas["ContactDraft"]["properties"]["received_at"]["pattern"], DATE_TIME);
+        assert_eq!(
+            schemas["PaymentDraft"]["required"],
+            serde_json::json!(["account_no", "amount", "channel", "channel_ref"])
+        );
+        let new_customer = &doc["paths"]["/api/v1/customers"]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(new_customer["schema"]["$ref"], "#/components/schemas/NewCustomer");
+        assert_eq!(schemas["NewCustomer"]["allOf"][1]["required"][0], "name");
+        let limit = &doc["paths"]["/api/v1/customers"]["get"]["parameters"][2];
+        assert_eq!((limit["name"].as_str(), limit["schema"]["minimum"].as_i64()), (Some("limit"), Some(1)));
     }
 
     #[test]

@@ -21,7 +21,11 @@ pub struct PaymentDraft {
     pub account_no: String,
     /// Yuan, as a string with at most two decimals: "120.50"; more than 0, under a billion.
     #[serde(default)]
-    #[schema(required = true, pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?)$", example = "120.50")]
+    #[schema(
+        required = true,
+        pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?)$",
+        example = "120.50"
+    )]
     pub amount: String,
     /// counter_cash, counter_card, bank, wechat, alipay or agent.
     #[serde(default)]
