@@ -12,7 +12,7 @@ use utoipa::{
     openapi::{
         Content, PathItem, Ref, RefOr,
         path::Operation,
-        response::{Response, ResponseBuilder},
+        response::ResponseBuilder,
         schema::{ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
@@ -116,32 +116,24 @@ impl Modify for CommonResponses {
                 let applicable: Vec<_> = COMMON.iter().filter(|(.., applies)| applies(path, operation)).collect();
                 let responses = &mut operation.responses.responses;
                 for (status, name, ..) in applicable {
-                    match responses.get_mut(*status) {
-                        None => {
-                            let common = Ref::new(format!("#/components/responses/{name}"));
-                            responses.insert((*status).to_owned(), RefOr::Ref(common));
-                        }
-                        // An operation's own description ("not the owner") stays; the body is a problem.
-                        Some(RefOr::T(own)) if own.content.is_empty() => add_problem(own),
-                        Some(_) => {}
+                    // An operation's own answer ("not the owner") stays as it is.
+                    if !responses.contains_key(*status) {
+                        let common = Ref::new(format!("#/components/responses/{name}"));
+                        responses.insert((*status).to_owned(), RefOr::Ref(common));
                     }
                 }
-                // Errors an operation names itself (409…) are problems too.
+                // Errors an operation names itself (403 "not the owner", 409…) are problems too.
                 for (status, response) in responses.iter_mut() {
                     if let RefOr::T(own) = response
                         && (status.starts_with('4') || status.starts_with('5'))
                         && own.content.is_empty()
                     {
-                        add_problem(own);
+                        own.content.insert("application/problem+json".to_owned(), problem_content());
                     }
                 }
             }
         }
     }
-}
-
-fn add_problem(response: &mut Response) {
-    response.content.insert("application/problem+json".to_owned(), problem_content());
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
