@@ -30,10 +30,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RunRequest {
-    /// The period to bill, "2026-11".
-    #[schema(pattern = r"^\d{4}-\d{2}$")]
+    /// The period to bill, "2026-11" (1990–2100).
+    #[schema(pattern = r"^(199[0-9]|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$", example = "2026-11")]
     period: String,
-    /// A reading route's code; omitted: every route.
+    /// A code of the tenant's reading routes; omitted or empty: every route.
     #[serde(default)]
     route: Option<String>,
 }
@@ -77,6 +77,7 @@ async fn get_run(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BillParams {
     /// The customer whose bills to list (newest period first, at most 60).
     customer: Uuid,

@@ -7,13 +7,14 @@ use axum::{
 };
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::Schema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
     complaints::{
         db::{self, Contact},
-        model::ContactDraft,
+        model::{CHANNELS, ContactDraft, KINDS, SUBJECTS},
         service,
     },
     service::{Acting, HistoryEntry, ItemType, Owner, history},
@@ -36,15 +37,38 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only this customer's contacts.
     customer: Option<Uuid>,
     /// Only contacts in this state: received, acknowledged, in_progress, resolved, closed.
+    #[param(schema_with = state_schema)]
     state: Option<String>,
     /// Keyset cursor: the `next_before` of the previous page.
     before: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+}
+
+fn state_schema() -> Schema {
+    crate::api::codes(CONTACT.states)
+}
+
+pub(crate) fn kind_schema() -> Schema {
+    crate::api::codes(&KINDS)
+}
+
+pub(crate) fn channel_schema() -> Schema {
+    crate::api::codes(&CHANNELS)
+}
+
+pub(crate) fn subject_schema() -> Schema {
+    crate::api::codes(&SUBJECTS)
+}
+
+fn action_schema() -> Schema {
+    crate::api::codes(&CONTACT.all_actions())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -127,9 +151,13 @@ async fn get_contact(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TransitionRequest {
-    /// acknowledge, start, resolve, close or reopen.
+    /// acknowledge, start, resolve, close or reopen; an action that is not an
+    /// edge from the current state answers 409.
+    #[schema(schema_with = action_schema)]
     action: String,
+    /// Required to resolve (it is the resolution).
     #[serde(default)]
+    #[schema(max_length = 2000)]
     comment: String,
     /// The contact's version this is based on; a changed contact answers 409.
     version: Option<i32>,

@@ -27,22 +27,29 @@ pub const DISSATISFIED_AT_MOST: i16 = 2;
 pub struct ContactDraft {
     /// complaint, inquiry, suggestion, praise or report.
     #[serde(default)]
+    #[schema(required = true, schema_with = crate::complaints::api::kind_schema)]
     pub kind: String,
     /// hall, hotline (95598), web, wechat or letter.
     #[serde(default)]
+    #[schema(required = true, schema_with = crate::complaints::api::channel_schema)]
     pub channel: String,
     /// service_attitude, outage, billing, metering, power_quality, business_expansion or other.
     #[serde(default)]
+    #[schema(required = true, schema_with = crate::complaints::api::subject_schema)]
     pub subject: String,
     /// The customer, when the caller is identified.
     #[serde(default)]
     #[schema(value_type = Option<Uuid>)]
     pub customer_id: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub caller_name: String,
+    /// A mobile (11 digits from 13) or a landline with its area code (0 and 9–11 digits).
     #[serde(default)]
+    #[schema(pattern = r"^(1[3-9][0-9]{9}|0[0-9]{9,11})?$")]
     pub caller_phone: String,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 4000, example = "电费比上月高出一倍")]
     pub description: String,
     /// When the contact came in (the call-centre's time); now when left out.
     /// Not before 2000-01-01, at most five minutes ahead of the server's clock.

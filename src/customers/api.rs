@@ -6,6 +6,10 @@ use axum::{
     http::StatusCode,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::{
+    AllOfBuilder, ObjectBuilder, Ref, RefOr,
+    schema::{Schema, Type},
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -13,7 +17,7 @@ use crate::{
     audit::Actor,
     customers::{
         db::{self, Customer, CustomerSummary},
-        model::CustomerDraft,
+        model::{CHANNELS, CustomerDraft, IMPORTANCE_GRADES, STATUSES},
         search, service,
     },
     staff::Permission,
@@ -25,13 +29,52 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Account number, part of a name, phone or meter serial.
     q: Option<String>,
     /// Keyset cursor: the `next_after` of the previous page.
     after: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+}
+
+pub(crate) fn importance_schema() -> Schema {
+    crate::api::optional_codes(&IMPORTANCE_GRADES)
+}
+
+pub(crate) fn status_schema() -> Schema {
+    crate::api::optional_codes(&STATUSES)
+}
+
+pub(crate) fn channels_schema() -> Schema {
+    crate::api::code_list(&CHANNELS, true)
+}
+
+/// A new customer: a [`CustomerDraft`] in which the name and the four codes
+/// are required.
+struct NewCustomer;
+
+impl utoipa::PartialSchema for NewCustomer {
+    fn schema() -> RefOr<Schema> {
+        let required = ["name", "class_code", "industry_code", "voltage_code", "tariff_code"];
+        let mut fields = ObjectBuilder::new();
+        for field in required {
+            let max = if field == "name" { Some(200) } else { None };
+            fields = fields
+                .property(field, ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(max))
+                .required(field);
+        }
+        AllOfBuilder::new().item(Ref::from_schema_name("CustomerDraft")).item(fields).into()
+    }
+}
+
+impl utoipa::ToSchema for NewCustomer {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("CustomerDraft".into(), <CustomerDraft as utoipa::PartialSchema>::schema()));
+        <CustomerDraft as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -68,7 +111,7 @@ async fn list_customers(
 }
 
 /// Creates a customer. `account_no` is assigned when left out.
-#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = CustomerDraft,
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = NewCustomer,
     security(("api_key" = [])),
     responses((status = 201, body = Customer), (status = 422, description = "invalid fields, each named")))]
 async fn create_customer(

@@ -17,29 +17,52 @@ const RESIDENTIAL_VOLTAGES: [&str; 2] = ["v220", "v380"];
 /// a PATCH, a missing field keeps its value and an empty string clears it.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct CustomerDraft {
-    /// Leave out to have the next number of the tenant assigned.
+    /// Leave out to have the next number of the tenant assigned: 6–16 digits.
+    #[schema(pattern = r"^([0-9]{6,16})?$")]
     pub account_no: Option<String>,
+    #[schema(min_length = 1, max_length = 200, example = "王建国")]
     pub name: Option<String>,
+    /// A code of the tenant's customer classes.
+    #[schema(min_length = 1, example = "residential")]
     pub class_code: Option<String>,
+    /// A code of the tenant's industries.
+    #[schema(min_length = 1, example = "RES")]
     pub industry_code: Option<String>,
+    /// A code of the tenant's voltage levels; a residential customer: v220 or v380.
+    #[schema(min_length = 1, example = "v220")]
     pub voltage_code: Option<String>,
+    /// A code of the tenant's tariffs.
+    #[schema(min_length = 1, example = "res_tiered")]
     pub tariff_code: Option<String>,
+    /// A code of the tenant's reading routes.
     pub route_code: Option<String>,
+    #[schema(max_length = 300, example = "城东片区140号")]
     pub address: Option<String>,
+    /// A mobile (11 digits from 13) or a landline with its area code (0 and 9–11 digits).
+    #[schema(pattern = r"^(1[3-9][0-9]{9}|0[0-9]{9,11})?$")]
     pub phone: Option<String>,
-    /// Contracted capacity in kVA, as a plain decimal string, e.g. "1250.00".
-    #[schema(pattern = r"^\d{1,7}(\.\d{1,2})?$")]
+    /// Contracted capacity in kVA, as a decimal string, e.g. "1250.00"
+    /// (below ten million, at most two decimals); required for large industry.
+    #[schema(pattern = r"^((0|[1-9][0-9]{0,6})(\.[0-9]{1,2})?)?$")]
     pub capacity_kva: Option<String>,
     /// special, first, second or temporary.
+    #[schema(schema_with = crate::customers::api::importance_schema)]
     pub importance: Option<String>,
+    /// An account manager of the tenant.
+    #[schema(value_type = Option<Uuid>)]
     pub account_manager_id: Option<String>,
     /// Any of sms, email, letter, phone, wechat.
+    #[schema(schema_with = crate::customers::api::channels_schema)]
     pub preferred_channels: Option<Vec<String>>,
-    /// Start of quiet hours, HH:MM.
+    /// Start of quiet hours, HH:MM; with `quiet_to`.
+    #[schema(pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?$")]
     pub quiet_from: Option<String>,
+    #[schema(pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?$")]
     pub quiet_to: Option<String>,
+    /// Codes of the tenant's tags.
     pub tags: Option<Vec<String>>,
     /// active or closed.
+    #[schema(schema_with = crate::customers::api::status_schema)]
     pub status: Option<String>,
     /// The version this edit is based on; a stale one is refused.
     pub version: Option<i32>,

@@ -29,11 +29,32 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoadParams {
     /// Load the good lines even when some are rejected (default: nothing is loaded then).
     #[serde(default)]
     partial: bool,
 }
+
+/// An interval data file.
+struct IntervalCsv;
+
+impl utoipa::PartialSchema for IntervalCsv {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        const LINE: &str = concat!(
+            r"[A-Za-z0-9_-]{1,32},20[0-9]{2}",
+            crate::api::month_day!(),
+            r" ([01][0-9]|2[0-3]):(00|15|30|45),(0|[1-9][0-9]{0,8})(\.[0-9]{1,3})?"
+        );
+        crate::api::csv(
+            "The header line `meter,ts,kw`, then a line per value: a meter serial, a time \
+             (local, as here, or RFC 3339) on a quarter hour, kW (not negative, at most 3 decimals).",
+            &format!(r"^(meter,ts,kw\r?\n)?({LINE}\r?\n)*$"),
+        )
+    }
+}
+
+impl utoipa::ToSchema for IntervalCsv {}
 
 /// Loads interval data: `text/csv`, header `meter,ts,kw`, one reading per
 /// line (ts RFC 3339 or local "2026-11-01 00:15" on a 15-minute boundary, kW
@@ -50,7 +71,7 @@ pub struct LoadParams {
 /// (`upload_idle_seconds`, `upload_total_seconds`, else 408); at most 2
 /// uploads in flight per API key or user (`uploads_per_caller`, else 429).
 #[utoipa::path(post, path = "/api/v1/interval-data", tag = "readings", params(LoadParams),
-    request_body(content = String, content_type = "text/csv"), security(("api_key" = [])),
+    request_body(content = IntervalCsv, content_type = "text/csv"), security(("api_key" = [])),
     responses((status = 200, body = IntervalReport, description = "loaded (with `partial`, rejected lines are listed)"),
               (status = 400, description = "not `text/csv`, or the body could not be read"),
               (status = 408, description = "the body paused too long or took too long in all; nothing was loaded"),

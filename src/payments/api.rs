@@ -27,6 +27,14 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(book_payment)).routes(routes!(get_payment))
 }
 
+pub(crate) fn received_at_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::date_time_or_now("When the channel received the money (RFC 3339); empty: now; not in the future.")
+}
+
+pub(crate) fn channel_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::codes(&crate::payments::model::CHANNELS)
+}
+
 /// Books a payment against the customer's oldest debts (late fees first,
 /// then bills by age); what is left becomes credit. 201 when booked now, 200
 /// when the reference was booked before; 409 when the reference was used

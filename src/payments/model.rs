@@ -17,21 +17,29 @@ pub const COUNTER_CHANNELS: [&str; 2] = ["counter_cash", "counter_card"];
 pub struct PaymentDraft {
     /// The customer's account number.
     #[serde(default)]
+    #[schema(required = true, pattern = r"^[0-9]{6,16}$", example = "0100000001")]
     pub account_no: String,
-    /// Yuan, as a plain decimal string above zero with at most two decimals: "120.50".
+    /// Yuan, as a plain decimal string (no exponent or grouping) with at most
+    /// two decimals: "120.50"; more than 0, under a billion.
     #[serde(default)]
-    #[schema(pattern = r"^\d{1,9}(\.\d{1,2})?$")]
+    #[schema(
+        required = true,
+        pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?)$",
+        example = "120.50"
+    )]
     pub amount: String,
     /// counter_cash, counter_card, bank, wechat, alipay or agent.
     #[serde(default)]
+    #[schema(required = true, schema_with = crate::payments::api::channel_schema)]
     pub channel: String,
     /// The channel's own reference; the same reference books once.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 64, example = "wx4200001234")]
     pub channel_ref: String,
     /// When the channel received the money (RFC 3339); default: now. Not
     /// before 2000-01-01, at most five minutes ahead of the server's clock.
     #[serde(default)]
-    #[schema(format = DateTime)]
+    #[schema(schema_with = crate::payments::api::received_at_schema)]
     pub received_at: Option<String>,
 }
 

@@ -31,7 +31,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(post_readings))
 }
 
+pub(crate) fn kind_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&crate::readings::model::KINDS)
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoadParams {
     /// Load the good lines even when some are rejected (default: a rejected
     /// line loads nothing).
@@ -54,7 +59,8 @@ pub struct LoadParams {
 /// uploads in flight per API key or user (`uploads_per_caller`, else 429).
 #[utoipa::path(post, path = "/api/v1/readings", tag = "readings",
     params(LoadParams),
-    request_body(content = Vec<ReadingDraft>, description = "JSON array, or text/csv"),
+    request_body(content((Vec<ReadingDraft> = "application/json"), (ReadingsCsv = "text/csv")),
+        description = "A JSON array of readings, or a CSV file with a header line"),
     security(("api_key" = [])),
     responses((status = 200, body = ImportReport, description = "loaded (with `partial`, rejected lines are listed)"),
               (status = 400, description = "neither JSON nor CSV, or the body could not be read"),
@@ -97,6 +103,27 @@ async fn post_readings(
         if report.rejected > 0 && report.loaded == 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok((status, Json(report)))
 }
+
+/// A readings file; the pattern states the shortest form (meter, read_on,
+/// total); every column of [`ReadingDraft`] may be given, in any order.
+struct ReadingsCsv;
+
+impl utoipa::PartialSchema for ReadingsCsv {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        const LINE: &str = concat!(
+            r"[A-Za-z0-9_-]{1,32},(19|20)[0-9]{2}",
+            crate::api::month_day!(),
+            r",(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?"
+        );
+        crate::api::csv(
+            "A header line naming the columns (meter, period, kind, read_on, total, peak, flat, valley, \
+             reactive, max_demand_kw, rollover: meter, read_on and total required), then a line per reading.",
+            &format!(r"^meter,read_on,total\r?\n({LINE}\r?\n)*$"),
+        )
+    }
+}
+
+impl utoipa::ToSchema for ReadingsCsv {}
 
 /// A JSON array of readings, numbered from 1; an item that does not fit is named.
 fn parse_json(body: &[u8], i: &I18n) -> Result<Vec<(u64, ReadingDraft)>, Vec<LineError>> {

@@ -19,30 +19,42 @@ pub const FLAGS: [&str; 3] = ["lower_than_last", "jump", "zero"];
 pub struct ReadingDraft {
     /// The meter's serial number.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub meter: String,
-    /// The billing period it closes, "2026-11"; default: the month it was read in.
+    /// The billing period it closes, "2026-11" (1990–2100); default: the month it was read in.
     #[serde(default)]
+    #[schema(pattern = r"^((199[0-9]|20[0-9]{2}|2100)-(0[1-9]|1[0-2]))?$")]
     pub period: Option<String>,
     /// regular (default), removal or installation.
     #[serde(default)]
+    #[schema(schema_with = crate::readings::api::kind_schema)]
     pub kind: Option<String>,
-    /// The day it was read, "2026-11-25".
+    /// The day it was read, "2026-11-25"; not in the future.
     #[serde(default)]
+    #[schema(required = true, format = Date)]
     pub read_on: String,
-    /// The total active register, kWh, e.g. "12345.6".
+    /// The total active register, kWh, e.g. "12345.6": not negative, at most
+    /// two decimals, under 10¹². So are the bands (all three or none; they add up
+    /// to the total) and the other registers.
     #[serde(default)]
+    #[schema(required = true, pattern = r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")]
     pub total: String,
     #[serde(default)]
+    #[schema(pattern = r"^((0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?)?$")]
     pub peak: Option<String>,
     #[serde(default)]
+    #[schema(pattern = r"^((0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?)?$")]
     pub flat: Option<String>,
     #[serde(default)]
+    #[schema(pattern = r"^((0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?)?$")]
     pub valley: Option<String>,
     /// Reactive register, kvarh.
     #[serde(default)]
+    #[schema(pattern = r"^((0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?)?$")]
     pub reactive: Option<String>,
     /// The period's maximum demand, kW.
     #[serde(default)]
+    #[schema(pattern = r"^((0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?)?$")]
     pub max_demand_kw: Option<String>,
     /// The reader saw the register roll over past 99999… since the last reading.
     #[serde(default)]

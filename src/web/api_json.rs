@@ -36,6 +36,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !errors.is_empty() {
             return Err(AppError::Invalid(errors));
         }
-        serde_path_to_error::deserialize(document).map(ApiJson).map_err(|err| unfit_body(err, "wrong_type"))
+        serde_path_to_error::deserialize(whole_numbers_as_integers(document))
+            .map(ApiJson)
+            .map_err(|err| unfit_body(err, "wrong_type"))
+    }
+}
+
+/// JSON has one number type: `3.0` is the integer 3 to JSON Schema (and to
+/// most clients' serialisers), so an integer field takes it.
+fn whole_numbers_as_integers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers_as_integers).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| (k, whole_numbers_as_integers(v))).collect())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_floats_become_integers_and_others_stay() {
+        let value = serde_json::json!({"version": 3.0, "list": [2.0, 2.5], "big": 1.0e300, "n": 7});
+        let value = whole_numbers_as_integers(value);
+        assert!(value["version"].is_i64());
+        assert!(value["list"][0].is_i64());
+        assert!(value["list"][1].is_f64());
+        assert!(value["big"].is_f64());
+        assert_eq!(value["n"], 7);
     }
 }

@@ -8,6 +8,7 @@ use axum::{
 };
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::Schema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -23,7 +24,7 @@ use crate::{
     },
     work_orders::{
         db::{self, WorkOrder},
-        model::{KINDS, StepInput, WorkOrderDraft, workflow_of},
+        model::{AREA_TYPES, CUSTOMER_TYPES, DOCUMENTS, KINDS, StepInput, WorkOrderDraft, workflow_of},
         service,
     },
     workflow,
@@ -37,17 +38,57 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only this customer's orders.
     customer: Option<Uuid>,
     /// Only this kind: repair, expansion, meter_check, periodic_visit, outage_negotiation, paid_maintenance.
+    #[param(schema_with = kind_schema)]
     kind: Option<String>,
     /// Only orders in this state (a state of the kind's workflow).
+    #[param(schema_with = state_schema)]
     state: Option<String>,
     /// Keyset cursor: the `next_before` of the previous page.
     before: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+}
+
+/// The work-order workflows (every one but the contact's).
+fn order_workflows() -> impl Iterator<Item = &'static workflow::Workflow> {
+    workflow::ALL.into_iter().filter(|w| w.name != workflow::CONTACT.name)
+}
+
+pub(crate) fn kind_schema() -> Schema {
+    crate::api::codes(&KINDS)
+}
+
+/// Any work-order state; with `kind`, one of that kind's workflow.
+fn state_schema() -> Schema {
+    let mut states: Vec<&str> = order_workflows().flat_map(|w| w.states.iter().copied()).collect();
+    states.sort_unstable();
+    states.dedup();
+    crate::api::codes(&states)
+}
+
+pub(crate) fn action_schema() -> Schema {
+    let mut actions: Vec<&str> = order_workflows().flat_map(|w| w.all_actions()).collect();
+    actions.sort_unstable();
+    actions.dedup();
+    crate::api::codes(&actions)
+}
+
+pub(crate) fn area_type_schema() -> Schema {
+    crate::api::optional_codes(&AREA_TYPES)
+}
+
+pub(crate) fn customer_type_schema() -> Schema {
+    crate::api::optional_codes(&CUSTOMER_TYPES)
+}
+
+pub(crate) fn documents_schema() -> Schema {
+    crate::api::code_list(&DOCUMENTS, false)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

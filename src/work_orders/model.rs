@@ -70,6 +70,7 @@ pub fn limit_variant<'a>(kind: &str, area_type: Option<&'a str>, customer_type: 
 pub struct WorkOrderDraft {
     /// repair, expansion, meter_check, periodic_visit, outage_negotiation or paid_maintenance.
     #[serde(default)]
+    #[schema(required = true, schema_with = crate::work_orders::api::kind_schema)]
     pub kind: String,
     #[serde(default)]
     #[schema(value_type = Option<Uuid>)]
@@ -79,39 +80,47 @@ pub struct WorkOrderDraft {
     #[schema(value_type = Option<Uuid>)]
     pub supply_point_id: Option<String>,
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 200, example = "表计校验")]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: String,
     /// 1 urgent, 2 high, 3 normal (default), 4 low.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 4)]
     pub priority: Option<i16>,
-    /// Repair: where the fault is.
+    /// Repair: where the fault is (required for a repair).
     #[serde(default)]
+    #[schema(max_length = 300)]
     pub address: String,
-    /// Repair: optional coordinates, decimal degrees as plain decimal strings
-    /// (latitude ±90, longitude ±180).
+    /// Repair: optional coordinates, decimal degrees as strings, both or neither.
     #[serde(default)]
-    #[schema(pattern = r"^-?\d{1,3}(\.\d{1,12})?$")]
+    #[schema(pattern = r"^(-?(90(\.0{1,12})?|[0-8]?[0-9](\.[0-9]{1,12})?))?$")]
     pub latitude: Option<String>,
     #[serde(default)]
-    #[schema(pattern = r"^-?\d{1,3}(\.\d{1,12})?$")]
+    #[schema(pattern = r"^(-?(180(\.0{1,12})?|(1[0-7][0-9]|[0-9]?[0-9])(\.[0-9]{1,12})?))?$")]
     pub longitude: Option<String>,
-    /// Repair: urban, rural or remote (sets the arrival limit).
+    /// Repair: urban, rural or remote (sets the arrival limit; required for a repair).
     #[serde(default)]
+    #[schema(schema_with = crate::work_orders::api::area_type_schema)]
     pub area_type: Option<String>,
     /// Repair: the reading route whose customers are affected, by code.
     #[serde(default)]
     pub affected_route: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub affected_transformer: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub affected_area: String,
-    /// Expansion: residential, low_voltage, hv_single or hv_double.
+    /// Expansion: residential, low_voltage, hv_single or hv_double (required for an expansion).
     #[serde(default)]
+    #[schema(schema_with = crate::work_orders::api::customer_type_schema)]
     pub customer_type: Option<String>,
-    /// Expansion: the supply point's capacity after the work, in kVA, e.g. "630".
+    /// Expansion: the supply point's capacity after the work, in kVA, e.g. "630"
+    /// (more than 0, below ten million, at most two decimals; required for an expansion).
     #[serde(default)]
-    #[schema(pattern = r"^\d{1,7}(\.\d{1,2})?$")]
+    #[schema(pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,6}(\.[0-9]{1,2})?)?$")]
     pub requested_capacity_kva: Option<String>,
     /// API only: the username of the staff member who owns the order.
     #[serde(default)]
@@ -243,25 +252,32 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
 /// What a step may carry besides its comment.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct StepInput {
-    /// The action: an edge of the order's workflow.
+    /// The action: an edge of the order's workflow (another answers 409).
     #[serde(default)]
+    #[schema(required = true, schema_with = crate::work_orders::api::action_schema)]
     pub action: String,
+    /// Required to restore a repair or to cancel.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub comment: String,
     /// The order's version this is based on; a changed order answers 409.
     #[serde(default)]
     pub version: Option<i32>,
     /// Repair `dispatch`: the crew sent.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub crew: Option<String>,
     /// Expansion `review`: the documents received (the checklist).
     #[serde(default)]
+    #[schema(schema_with = crate::work_orders::api::documents_schema)]
     pub documents: Vec<String>,
     /// Expansion `draft_plan`: the supply plan.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub supply_plan: Option<String>,
     /// Expansion `agree_plan`: who confirmed the plan for the customer.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub confirmed_by: Option<String>,
     /// Expansion `power_on`: the supply point, when the order names none yet.
     #[serde(default)]
