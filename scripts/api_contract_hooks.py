@@ -24,6 +24,9 @@ BEYOND_SCHEMA_CODES = {
     "account_no_taken",
     "period_billed",
     "in_future",
+    # A visible character is one of Unicode's letters, numbers, punctuation or
+    # symbols; a JSON Schema pattern (no \\p{...} classes in every dialect) cannot say so.
+    "not_visible",
     "voltage_not_for_class",
     "capacity_required",
     "quiet_hours_pair",
@@ -46,7 +49,8 @@ CONDITIONAL_FIELDS = {"area_type", "address", "customer_type", "requested_capaci
 # Import reports (readings, interval data) name a rejected line's field with a translated reason, no
 # code. In a line that fits the document's pattern or schema only these can be wrong: a meter unknown
 # to the tenant, a reading date in the future, bands that are incomplete or do not add up to the total.
-REPORT_FIELDS_BEYOND_SCHEMA = {"meter", "read_on", "peak", "total"}
+# Interval times must also lie in a window around now (three years back to a day ahead).
+REPORT_FIELDS_BEYOND_SCHEMA = {"meter", "read_on", "peak", "total", "ts"}
 
 
 def _beyond_schema(error: dict, case) -> bool:

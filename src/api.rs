@@ -122,13 +122,15 @@ impl Modify for CommonResponses {
                         responses.insert((*status).to_owned(), RefOr::Ref(common));
                     }
                 }
-                // Errors an operation names itself (403 "not the owner", 409…) are problems too.
+                // Errors an operation names itself (403 "not the owner", 409…) are problems too;
+                // so is a 422 whose own body is a report (an upload refused before any line
+                // was read, for a bad parameter or a control character in the query).
                 for (status, response) in responses.iter_mut() {
                     if let RefOr::T(own) = response
                         && (status.starts_with('4') || status.starts_with('5'))
-                        && own.content.is_empty()
+                        && (own.content.is_empty() || status == "422")
                     {
-                        own.content.insert("application/problem+json".to_owned(), problem_content());
+                        own.content.entry("application/problem+json".to_owned()).or_insert_with(problem_content);
                     }
                 }
             }

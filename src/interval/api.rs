@@ -44,11 +44,12 @@ impl utoipa::PartialSchema for IntervalCsv {
         const LINE: &str = concat!(
             r"[A-Za-z0-9_-]{1,32},20[0-9]{2}",
             crate::api::month_day!(),
-            r" ([01][0-9]|2[0-3]):(00|15|30|45),(0|[1-9][0-9]{0,8})(\.[0-9]{1,3})?"
+            r" ([01][0-9]|2[0-3]):(00|15|30|45),((0|[1-9][0-9]{0,5})(\.[0-9]{1,3})?|1000000(\.0{1,3})?)"
         );
         crate::api::csv(
             "The header line `meter,ts,kw`, then a line per value: a meter serial, a time \
-             (local, as here, or RFC 3339) on a quarter hour, kW (not negative, at most 3 decimals).",
+             (local, as here, or RFC 3339) on a quarter hour, kW (0 to 1,000,000, at most 3 decimals). \
+             Times must lie within the configured window (by default three years back to a day ahead).",
             &format!(r"^(meter,ts,kw\r?\n)?({LINE}\r?\n)*$"),
         )
     }

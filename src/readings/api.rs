@@ -19,10 +19,10 @@ use crate::{
     staff::Permission,
     web::{
         AppState,
+        api_json::{self, Unfit},
         auth::CurrentUser,
-        error::{AppError, FieldErrors},
+        error::AppError,
         i18n::I18n,
-        input,
         upload::{self, BodyLimits},
     },
 };
@@ -133,21 +133,19 @@ fn parse_json(body: &[u8], i: &I18n) -> Result<Vec<(u64, ReadingDraft)>, Vec<Lin
     };
     let document: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| vec![LineError { line: 0, field: String::new(), reason: e.to_string() }])?;
-    let mut unfit = FieldErrors::default();
-    input::check_json(&document, &mut unfit);
-    if !unfit.is_empty() {
-        return Err(unfit
+    let drafts: Vec<ReadingDraft> = api_json::from_document(document).map_err(|unfit| match unfit {
+        Unfit::Text(errors) => errors
             .iter()
             .map(|e| LineError {
                 line: line_of(&e.field),
                 field: e.field.clone(),
                 reason: i.t(&format!("err.{}", e.code)),
             })
-            .collect());
-    }
-    let drafts: Vec<ReadingDraft> = serde_path_to_error::deserialize(document).map_err(|e| {
-        let path = e.path().to_string();
-        vec![LineError { line: line_of(&path), field: path, reason: e.inner().to_string() }]
+            .collect(),
+        Unfit::Shape(e) => {
+            let path = e.path().to_string();
+            vec![LineError { line: line_of(&path), field: path, reason: e.inner().to_string() }]
+        }
     })?;
     Ok(drafts.into_iter().enumerate().map(|(n, d)| (n as u64 + 1, d)).collect())
 }

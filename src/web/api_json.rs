@@ -31,14 +31,92 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let body = Bytes::from_request(request, state).await.map_err(|e| AppError::Http(e.status(), e.body_text()))?;
         let document: serde_json::Value =
             serde_json::from_slice(&body).map_err(|err| AppError::BadRequest(format!("malformed JSON: {err}")))?;
-        let mut errors = FieldErrors::default();
-        input::check_json(&document, &mut errors);
-        if !errors.is_empty() {
-            return Err(AppError::Invalid(errors));
+        match from_document(document) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(Unfit::Text(errors)) => Err(AppError::Invalid(errors)),
+            Err(Unfit::Shape(err)) => Err(unfit_body(err, "wrong_type")),
         }
-        serde_path_to_error::deserialize(whole_numbers_as_integers(document))
-            .map(ApiJson)
-            .map_err(|err| unfit_body(err, "wrong_type"))
+    }
+}
+
+/// Why a JSON document does not make a `T`.
+pub enum Unfit {
+    /// Text the handler would see holds a control character (each field named).
+    Text(FieldErrors),
+    /// A field has the wrong type or is missing (the path names it).
+    Shape(serde_path_to_error::Error<serde_json::Error>),
+}
+
+/// Reads a `T` out of a parsed JSON document. Fields the type does not know
+/// are ignored, as the API document allows; only what the handler will see is
+/// checked for control characters.
+pub fn from_document<T: DeserializeOwned>(document: serde_json::Value) -> Result<T, Unfit> {
+    let document = whole_numbers_as_integers(document);
+    let mut ignored = Vec::new();
+    let mut note_ignored = |path: serde_ignored::Path<'_>| ignored.push(steps(&path));
+    let parsed: Result<T, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(document.clone(), &mut note_ignored));
+    let mut seen = document;
+    for path in &ignored {
+        remove(&mut seen, path);
+    }
+    let mut errors = FieldErrors::default();
+    input::check_json(&seen, &mut errors);
+    if !errors.is_empty() {
+        return Err(Unfit::Text(errors));
+    }
+    parsed.map_err(Unfit::Shape)
+}
+
+/// A step from a JSON document's root to one of its values.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn steps(path: &serde_ignored::Path<'_>) -> Vec<Step> {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => Vec::new(),
+        Path::Seq { parent, index } => {
+            let mut steps = steps(parent);
+            steps.push(Step::Index(*index));
+            steps
+        }
+        Path::Map { parent, key } => {
+            let mut steps = steps(parent);
+            steps.push(Step::Key(key.clone()));
+            steps
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => steps(parent),
+    }
+}
+
+/// Drops the value at `path` (an ignored array item becomes null, so the
+/// others keep their numbers).
+fn remove(value: &mut serde_json::Value, path: &[Step]) {
+    use serde_json::Value;
+    match (value, path) {
+        (Value::Object(map), [Step::Key(key)]) => {
+            map.remove(key);
+        }
+        (Value::Array(items), [Step::Index(i)]) => {
+            if let Some(item) = items.get_mut(*i) {
+                *item = Value::Null;
+            }
+        }
+        (Value::Object(map), [Step::Key(key), rest @ ..]) => {
+            if let Some(inner) = map.get_mut(key) {
+                remove(inner, rest);
+            }
+        }
+        (Value::Array(items), [Step::Index(i), rest @ ..]) => {
+            if let Some(inner) = items.get_mut(*i) {
+                remove(inner, rest);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -72,5 +150,45 @@ mod tests {
         assert!(value["list"][1].is_f64());
         assert!(value["big"].is_f64());
         assert_eq!(value["n"], 7);
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Draft {
+        name: String,
+        #[serde(default)]
+        lines: Vec<Line>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Line {
+        note: String,
+    }
+
+    async fn extract(body: serde_json::Value) -> Result<Draft, AppError> {
+        let request = Request::builder()
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        ApiJson::<Draft>::from_request(request, &()).await.map(|ApiJson(draft)| draft)
+    }
+
+    fn refused_fields(result: Result<Draft, AppError>) -> Vec<String> {
+        match result {
+            Err(AppError::Invalid(errors)) => errors.iter().map(|e| e.field.clone()).collect(),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn control_characters_are_refused_in_known_fields_and_unknown_ones_are_ignored() {
+        let ignored =
+            serde_json::json!({"name": "王五", "x\u{0}": "\u{0}", "lines": [{"note": "a\nb", "extra\u{1}": 1}]});
+        let draft = extract(ignored).await.expect("unknown fields, whatever they hold, are ignored");
+        assert_eq!(draft.name, "王五");
+        assert_eq!(draft.lines[0].note, "a\nb", "a note may run over lines");
+        let nul = serde_json::json!({"name": "王\u{0}五", "lines": [{"note": "ok"}, {"note": "\u{7}"}]});
+        let mut refused = refused_fields(extract(nul).await);
+        refused.sort();
+        assert_eq!(refused, ["lines[1].note", "name"]);
     }
 }

@@ -133,19 +133,19 @@ pub fn has_visible_char(text: &str) -> bool {
     })
 }
 
-/// Free text of at most `max` characters, trimmed. A required field must
-/// have a visible character (else `required`); an optional one that was
-/// filled in with invisible characters only is refused as `not_visible`.
+/// Free text of at most `max` characters, trimmed. A required field left
+/// empty is `required`; any field filled in with invisible characters only is
+/// `not_visible` (which says more than "required" to whoever typed them).
 pub fn visible_text(value: &str, max: usize, field: &'static str, required: bool, errors: &mut FieldErrors) -> String {
     let value = value.trim();
     if value.chars().count() > max {
         errors.add(field, "too_long");
-    } else if !has_visible_char(value) {
+    } else if value.is_empty() {
         if required {
             errors.add(field, "required");
-        } else if !value.is_empty() {
-            errors.add(field, "not_visible");
         }
+    } else if !has_visible_char(value) {
+        errors.add(field, "not_visible");
     }
     value.to_owned()
 }

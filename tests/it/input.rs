@@ -183,7 +183,7 @@ async fn money_times_and_names_have_one_accepted_form() {
         send("/api/v1/customers", invisible).await.unwrap(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "name",
-        "required",
+        "not_visible",
     )
     .await;
     let clerk = app.login(&app.alpha, "counter").await;
