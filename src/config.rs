@@ -38,6 +38,14 @@ pub struct Config {
     pub login_max_failures: i32,
     pub login_lock_minutes: i64,
     pub login_max_failures_per_address: u32,
+    // Background jobs and shutdown (src/jobs).
+    pub job_workers: usize,
+    pub job_lease_seconds: u64,
+    pub job_poll_millis: u64,
+    pub job_retry_seconds: u64,
+    pub job_max_attempts: i32,
+    pub shutdown_grace_seconds: u64,
+    pub bill_run_batch: usize,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

@@ -293,7 +293,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tenant { command } => with_database(&config, |db| Box::pin(tenant_command(db, command))).await,
         Command::BillRun { tenant, period, route } => {
-            with_database(&config, |db| Box::pin(bill_run_command(db, tenant, period, route))).await
+            let jobs = gridcrm::jobs::Settings::from_config(&config);
+            with_database(&config, |db| Box::pin(bill_run_command(db, jobs, tenant, period, route))).await
         }
         Command::CostControl => {
             let database = Database::open(&config, false).await?;
@@ -388,23 +389,51 @@ async fn tenant_id(database: &Database, slug: &str) -> anyhow::Result<(uuid::Uui
     Ok((row.id, row.is_platform))
 }
 
-async fn bill_run_command(database: &Database, tenant: String, period: String, route: String) -> anyhow::Result<()> {
-    use gridcrm::billing::{run, service};
+async fn bill_run_command(
+    database: &Database,
+    settings: gridcrm::jobs::Settings,
+    tenant: String,
+    period: String,
+    route: String,
+) -> anyhow::Result<()> {
+    use gridcrm::{
+        billing::{run, service},
+        jobs,
+    };
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
     let actor = Actor::command_line("bill-run");
-    let run_id = match service::start(&database.app, tenant_id, &actor, &period, &route).await {
-        Ok(id) => id,
-        Err(gridcrm::web::error::AppError::Invalid(errors)) => return Err(field_errors("not started", &errors)),
-        Err(err) => bail!("not started: {err}"),
-    };
+    // The run is a job this command holds under a lease, like a server's
+    // worker: no server bills it meanwhile, and one takes it over if we die.
+    let owner = jobs::owner_id("bill-run");
+    let (run_id, job) =
+        match service::start_held(&database.app, tenant_id, &actor, &period, &route, &settings, &owner).await {
+            Ok(started) => started,
+            Err(gridcrm::web::error::AppError::Invalid(errors)) => return Err(field_errors("not started", &errors)),
+            Err(err) => bail!("not started: {err}"),
+        };
     let bar = progress_bar(0, "customers");
     let started = std::time::Instant::now();
-    let summary = run::execute(&database.app, tenant_id, run_id, None, &|done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .await?;
+    let shown = bar.clone();
+    let progress: jobs::worker::Progress = std::sync::Arc::new(move |done, total| {
+        shown.set_length(total);
+        shown.set_position(done);
+    });
+    let runner = jobs::worker::Runner { pool: database.app.clone(), settings, progress: Some(progress) };
+    let outcome = jobs::worker::process(&runner, job).await;
     bar.finish_and_clear();
+    match outcome {
+        jobs::worker::Outcome::Done => {}
+        jobs::worker::Outcome::Retrying(err) => {
+            bail!("run {run_id} failed: {err}; a server (gridcrm serve) will try it again")
+        }
+        jobs::worker::Outcome::Failed(err) => bail!("run {run_id} failed: {err}"),
+        jobs::worker::Outcome::LeaseLost | jobs::worker::Outcome::Released => {
+            bail!("run {run_id} was taken over by a server; its page shows how it goes: /billing/runs/{run_id}")
+        }
+    }
+    let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
+    let summary = run::summary(&mut tx, run_id).await?.with_context(|| format!("run {run_id} vanished"))?;
+    tx.commit().await?;
     println!(
         "period {}: {} bills, {} kWh, {} yuan; skipped {}, already billed {} ({:.1} s; run {})",
         summary.period,
@@ -657,44 +686,19 @@ async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) ->
     let listener =
         tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let url = format!("http://{}", listener.local_addr()?);
-    let state = AppState::new(database.app.clone(), config);
     if demo_seeded.is_some() {
         print_logins();
     }
     println!("gridcrm is serving on {url}  (Ctrl-C stops it)");
     std::io::stdout().flush().ok();
-    let escalation = tokio::spawn(gridcrm::service::escalation::run_periodically(
-        database.app.clone(),
-        std::time::Duration::from_secs(60),
-    ));
-    let cost_control = tokio::spawn(gridcrm::cost_control::db::run_periodically(
-        database.app.clone(),
-        std::time::Duration::from_secs(3600),
-    ));
-    let late_fees = tokio::spawn(gridcrm::billing::late_fees::run_periodically(
-        database.app.clone(),
-        std::time::Duration::from_secs(3600),
-    ));
+    // Bill runs and the periodic jobs, shared with any other server process on this database.
+    let workers =
+        gridcrm::jobs::Workers::start(database.app.clone(), gridcrm::jobs::Settings::from_config(&config), true);
+    let state = AppState::new(database.app.clone(), config);
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
-    escalation.abort();
-    late_fees.abort();
-    cost_control.abort();
+    axum::serve(listener, service).with_graceful_shutdown(workers.stop_signal()).await?;
+    let stopped = workers.finish().await;
     database.close().await;
+    println!("gridcrm stopped: requests in flight answered, {stopped}");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            sig.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }
