@@ -236,15 +236,17 @@ impl std::fmt::Display for StopReport {
 }
 
 impl Workers {
-    /// Starts `settings.workers` workers under one owner id, and (when
-    /// `periodic`) the scheduler of the periodic jobs.
+    /// Starts `settings.workers` workers under one owner id (none: this
+    /// process runs no jobs, others do), and (when `periodic`) the scheduler
+    /// of the periodic jobs. Dropping `Workers` without `finish` stops them
+    /// claiming.
     pub fn start(pool: PgPool, settings: Settings, periodic: bool) -> Workers {
         let owner = super::owner_id("serve");
         let (phase, _) = watch::channel(Phase::Run);
         let phase = Arc::new(phase);
         let tally = Arc::new(Tally::default());
         let runner = Runner { pool: pool.clone(), settings: settings.clone(), progress: None };
-        let mut tasks: Vec<JoinHandle<()>> = (0..settings.workers.max(1))
+        let mut tasks: Vec<JoinHandle<()>> = (0..settings.workers)
             .map(|_| tokio::spawn(work_loop(runner.clone(), owner.clone(), phase.subscribe(), tally.clone())))
             .collect();
         if periodic {
@@ -320,7 +322,7 @@ async fn work_loop(runner: Runner, owner: String, mut phase: watch::Receiver<Pha
         }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
-            _ = phase.changed() => {}
+            changed = phase.changed() => if changed.is_err() { return },
         }
     }
 }
@@ -342,7 +344,7 @@ async fn schedule(pool: PgPool, max_attempts: i32, mut phase: watch::Receiver<Ph
         let wait = if failed { Duration::from_secs(5) } else { (next - Utc::now()).to_std().unwrap_or_default() };
         tokio::select! {
             _ = tokio::time::sleep(wait + Duration::from_millis(50)) => {}
-            _ = phase.changed() => {}
+            changed = phase.changed() => if changed.is_err() { return },
         }
     }
 }

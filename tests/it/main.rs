@@ -9,6 +9,7 @@ mod cli;
 mod cost_control;
 mod interval;
 mod isolation;
+mod jobs;
 mod pages;
 mod payments;
 mod readings;
