@@ -278,12 +278,16 @@ impl Workers {
         let since =
             self.stopping_since.lock().map(|s| s.unwrap_or_else(Instant::now)).unwrap_or_else(|_| Instant::now());
         let deadline = tokio::time::Instant::from_std(since + self.grace);
-        let mut tasks = std::mem::take(&mut self.tasks);
-        let all = futures_util::future::join_all(tasks.iter_mut());
-        if tokio::time::timeout_at(deadline, all).await.is_err() {
+        let mut still_running = Vec::new();
+        for mut task in std::mem::take(&mut self.tasks) {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                still_running.push(task);
+            }
+        }
+        if !still_running.is_empty() {
             tracing::warn!("jobs still running after the grace period: releasing them");
             self.phase.send_replace(Phase::Release);
-            futures_util::future::join_all(tasks).await;
+            futures_util::future::join_all(still_running).await;
         }
         StopReport {
             finished: self.tally.finished.load(Ordering::Relaxed),

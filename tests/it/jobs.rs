@@ -232,12 +232,16 @@ const CUSTOMERS: i32 = 3000;
 
 /// The real server on the test's database, with a short lease and small
 /// bill-run batches; returns it and its address.
-async fn serve(
-    url: &str,
-    lease_seconds: u32,
-) -> (Child, String, tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) {
+type Stdout = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+async fn serve(url: &str, lease_seconds: u32) -> (Child, String, Stdout) {
+    serve_with(url, lease_seconds, &[]).await
+}
+
+async fn serve_with(url: &str, lease_seconds: u32, env: &[(&str, &str)]) -> (Child, String, Stdout) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gridcrm"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("GRIDCRM_DATABASE_URL", url)
         .env("GRIDCRM_BIND", "127.0.0.1:0")
         .env("GRIDCRM_LOG", "warn")
@@ -417,4 +421,94 @@ async fn a_job_whose_database_connections_drop_mid_run_is_retried_and_resumes() 
     let (status, bills, _, _, skipped, already) = run_counts(&app.owner_url, run).await;
     assert_eq!((status.as_str(), bills, already), ("done", CUSTOMERS, 0));
     assert_eq!(skipped, 4, "the tenant's other customers have no readings");
+}
+
+#[tokio::test]
+async fn sigterm_past_the_grace_period_releases_the_run_and_the_next_server_finishes_it() {
+    let app = TestApp::spawn_with(no_workers()).await;
+    seed_billable(&app.pool, app.alpha.id, CUSTOMERS).await;
+    let key = app.api_key(&app.alpha, Role::Supervisor).await;
+    let grace = [("GRIDCRM_SHUTDOWN_GRACE_SECONDS", "0")];
+    let (server, base, mut stdout) = serve_with(&app.owner_url, 60, &grace).await;
+    let run = start_run(&base, &key, "2026-10").await;
+    wait_for(&app.owner_url, "the run has billed a batch", MID_RUN, run, Duration::from_secs(60)).await;
+    assert_eq!(unsafe { libc::kill(server.id().unwrap() as i32, libc::SIGTERM) }, 0);
+    let status = tokio::time::timeout(Duration::from_secs(30), wait(server)).await.expect("the server exits");
+    assert!(status.success(), "exit status {status:?}");
+    let mut last = String::new();
+    while let Some(line) = stdout.next_line().await.unwrap() {
+        last = line;
+    }
+    assert!(last.contains("1 released"), "{last}");
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let (state, attempts): (String, i32) =
+        sqlx::query_as("SELECT state, attempts FROM jobs WHERE dedup_key = $1::text")
+            .bind(run)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), attempts), ("queued", 0), "given back at once, the try not counted");
+    assert_eq!(run_counts(&app.owner_url, run).await.0, "running");
+
+    // Another server (a long lease: no waiting for one to run out) finishes it.
+    let (mut other, _, _) = serve(&app.owner_url, 60).await;
+    wait_for(&app.owner_url, "the other server finished the run", DONE, run, Duration::from_secs(120)).await;
+    let (_, bills, _, _, skipped, already) = run_counts(&app.owner_url, run).await;
+    assert_eq!((bills, skipped, already), (CUSTOMERS, 4, 0));
+    other.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_bill_run_command_holds_the_lease_and_a_server_takes_over_when_it_is_killed() {
+    let app = TestApp::spawn_with(no_workers()).await;
+    seed_billable(&app.pool, app.alpha.id, CUSTOMERS).await;
+    // A server runs alongside the command: it must not bill the command's run meanwhile.
+    let (mut server, _, _) = serve(&app.owner_url, 3).await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gridcrm"))
+        .args(["bill-run", "--tenant", "alpha", "--period", "2026-10"])
+        .env("GRIDCRM_DATABASE_URL", &app.owner_url)
+        .env("GRIDCRM_LOG", "warn")
+        .env("GRIDCRM_JOB_LEASE_SECONDS", "3")
+        .env("GRIDCRM_BILL_RUN_BATCH", "50")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let started = std::time::Instant::now();
+    let run: Uuid = loop {
+        let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM bill_runs WHERE started_by LIKE '%bill-run'")
+            .fetch_optional(&mut conn)
+            .await
+            .unwrap();
+        if let Some(run) = found {
+            break run;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the command did not start a run");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    wait_for(&app.owner_url, "the command has billed a batch", MID_RUN, run, Duration::from_secs(60)).await;
+    let owner: String = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE dedup_key = $1::text")
+        .bind(run)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(owner.starts_with("bill-run@"), "the command holds the run's lease: {owner}");
+    command.kill().await.unwrap(); // SIGKILL
+
+    wait_for(&app.owner_url, "the server took the run over and finished it", DONE, run, Duration::from_secs(120)).await;
+    let (owner, attempts): (String, i32) =
+        sqlx::query_as("SELECT lease_owner, attempts FROM jobs WHERE dedup_key = $1::text")
+            .bind(run)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(owner.starts_with("serve@") && attempts == 2, "taken over by the server: {owner}, {attempts}");
+    let (_, bills, _, _, skipped, already) = run_counts(&app.owner_url, run).await;
+    assert_eq!((bills, skipped, already), (CUSTOMERS, 4, 0));
+    server.kill().await.unwrap();
+}
+
+async fn wait(mut child: Child) -> std::process::ExitStatus {
+    child.wait().await.unwrap()
 }
