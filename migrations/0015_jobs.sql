@@ -12,6 +12,10 @@
 --                       |  \--fail, attempts left--> queued (run_after = backoff)
 --                       |  \--fail, none left-----> failed
 --                       \--lease expired: claimable again (takeover)
+--
+-- Unlike the tenant-owned tables, its tenant_id may be NULL and its key is
+-- the job id alone: it is a platform table (like tenants) that also holds
+-- tenants' jobs. Distributed with Citus it stays on the coordinator.
 CREATE TABLE jobs (
     id           uuid PRIMARY KEY,
     -- bill_run, late_fees, cost_control, escalation, prune_jobs (src/jobs/mod.rs, Kind).
