@@ -232,6 +232,17 @@ pub async fn finish(pool: &PgPool, tenant_id: Uuid, run_id: Uuid, error: Option<
     Ok(summary)
 }
 
+/// Notes why a try of a running run failed (the run page shows it while
+/// the job waits for its retry; finishing the run clears it).
+pub async fn note_error(pool: &PgPool, tenant_id: Uuid, run_id: Uuid, error: &str) -> anyhow::Result<()> {
+    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    sqlx::query!("UPDATE bill_runs SET error = $2 WHERE id = $1 AND status = 'running'", run_id, error)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Bills a recorded run's customers in batches of `batch`, each batch one
 /// transaction with the run's counts. It may run again after an interruption
 /// (a process killed mid-run, a lost database connection): customers this

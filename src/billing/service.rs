@@ -165,10 +165,13 @@ pub async fn run_job(
             Ok(())
         }
         Err(err) => {
-            if last_attempt {
-                // Best effort: the database may be what failed.
-                let _ = run::finish(pool, tenant_id, run_id, Some(&format!("{err:#}"))).await;
-            }
+            // Best effort: the database may be what failed.
+            let error = format!("{err:#}");
+            let _ = if last_attempt {
+                run::finish(pool, tenant_id, run_id, Some(&error)).await.map(|_| ())
+            } else {
+                run::note_error(pool, tenant_id, run_id, &error).await
+            };
             Err(err)
         }
     }

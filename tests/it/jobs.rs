@@ -413,6 +413,9 @@ async fn a_job_whose_database_connections_drop_mid_run_is_retried_and_resumes() 
     let (status, bills, ..) = run_counts(&app.owner_url, run).await;
     assert_eq!(status, "running", "the run waits for its retry");
     assert!(bills < CUSTOMERS);
+    let summary =
+        app.api_get(&app.api_key(&app.alpha, Role::Supervisor).await, &format!("/api/v1/bill-runs/{run}")).await;
+    assert!(summary["error"].is_string(), "the run says why it waits: {summary}");
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let again = jobs_db::claim(&app.pool, "drill", settings.lease).await.unwrap().expect("queued again");
@@ -420,6 +423,9 @@ async fn a_job_whose_database_connections_drop_mid_run_is_retried_and_resumes() 
     assert!(matches!(jobs::worker::process(&runner, again).await, jobs::worker::Outcome::Done));
     let (status, bills, _, _, skipped, already) = run_counts(&app.owner_url, run).await;
     assert_eq!((status.as_str(), bills, already), ("done", CUSTOMERS, 0));
+    let summary =
+        app.api_get(&app.api_key(&app.alpha, Role::Supervisor).await, &format!("/api/v1/bill-runs/{run}")).await;
+    assert!(summary["error"].is_null(), "finished, the note is gone: {summary}");
     assert_eq!(skipped, 4, "the tenant's other customers have no readings");
 }
 

@@ -142,7 +142,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut jobs = gridcrm::jobs::Settings::from_config(&config);
-        jobs.poll = std::time::Duration::from_millis(50);
+        jobs.poll = std::time::Duration::from_millis(100);
         let workers = gridcrm::jobs::Workers::start(pool.clone(), jobs, false);
         let app = gridcrm::app(AppState::new(pool.clone(), config)).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
