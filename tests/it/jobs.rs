@@ -519,3 +519,34 @@ async fn the_bill_run_command_holds_the_lease_and_a_server_takes_over_when_it_is
 async fn wait(mut child: Child) -> std::process::ExitStatus {
     child.wait().await.unwrap()
 }
+
+#[tokio::test]
+async fn two_processes_run_each_periodic_slot_once() {
+    let url = fresh_database().await;
+    let pool = db::app_pool(&url, None, 8).await.unwrap();
+    let mut settings = jobs::Settings::from_config(&config());
+    settings.poll = Duration::from_millis(50);
+    let first = jobs::Workers::start(pool.clone(), settings.clone(), true);
+    let second = jobs::Workers::start(pool.clone(), settings, true);
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let started = std::time::Instant::now();
+    let rows: Vec<(String, String, String, i32)> = loop {
+        let rows: Vec<(String, String, String, i32)> =
+            sqlx::query_as("SELECT kind, dedup_key, state, attempts FROM jobs ORDER BY kind, dedup_key")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        if rows.len() >= 4 && rows.iter().all(|r| r.2 == "done") {
+            break rows;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the periodic jobs did not run: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let kinds: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    // Escalation may have reached a second minute meanwhile; each slot once.
+    assert!(kinds.contains(&"late_fees") && kinds.contains(&"cost_control") && kinds.contains(&"prune_jobs"));
+    let slots: HashSet<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    assert_eq!(slots.len(), rows.len(), "one job per kind and slot: {rows:?}");
+    assert!(rows.iter().all(|r| r.3 == 1), "each run once: {rows:?}");
+    assert_eq!(first.finish().await.released + second.finish().await.released, 0);
+}
