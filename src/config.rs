@@ -51,6 +51,14 @@ pub struct Config {
     // Sign-in and operations hardening.
     pub login_lock_max_minutes: i64,
     pub metrics_token: Option<Secret>,
+    // Background jobs and shutdown (src/jobs).
+    pub job_workers: usize,
+    pub job_lease_seconds: u64,
+    pub job_poll_millis: u64,
+    pub job_retry_seconds: u64,
+    pub job_max_attempts: i32,
+    pub shutdown_grace_seconds: u64,
+    pub bill_run_batch: usize,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

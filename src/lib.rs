@@ -14,6 +14,7 @@ pub mod customers;
 pub mod db;
 pub mod home;
 pub mod interval;
+pub mod jobs;
 pub mod months;
 pub mod payments;
 pub mod platform;

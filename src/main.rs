@@ -215,7 +215,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             admin::with_database(&config, |db| Box::pin(admin::tenant_command(db, command))).await
         }
         Command::BillRun { tenant, period, route } => {
-            admin::with_database(&config, |db| Box::pin(data::bill_run_command(db, tenant, period, route))).await
+            let jobs = gridcrm::jobs::Settings::from_config(&config);
+            admin::with_database(&config, |db| Box::pin(data::bill_run_command(db, jobs, tenant, period, route))).await
         }
         Command::CostControl => {
             let database = Database::open(&config, false).await?;

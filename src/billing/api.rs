@@ -38,7 +38,8 @@ pub struct RunRequest {
     route: Option<String>,
 }
 
-/// Starts a bill run in the background; follow it with GET /api/v1/bill-runs/{id}.
+/// Starts a bill run in the background (a job any server process may take,
+/// and another takes over if that one dies); follow it with GET /api/v1/bill-runs/{id}.
 /// Running a period again bills only who was not billed (one live bill per
 /// customer and period); a second run while one is running is refused (409).
 #[utoipa::path(post, path = "/api/v1/bill-runs", tag = "billing", request_body = RunRequest,
@@ -52,8 +53,8 @@ async fn start_run(
 ) -> Result<(StatusCode, Json<RunSummary>), AppError> {
     user.require(Permission::Bill)?;
     let route = req.route.unwrap_or_default();
-    let id = service::start(&state.db, user.tenant_id, &Actor::from(&user), &req.period, &route).await?;
-    service::spawn(state.db.clone(), user.tenant_id, id);
+    let jobs = crate::jobs::Settings::from_config(&state.config);
+    let id = service::start(&state.db, user.tenant_id, &Actor::from(&user), &req.period, &route, &jobs).await?;
     let mut tx = user.tx(&state.db).await?;
     let summary = run::summary(&mut tx, id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;

@@ -2,7 +2,7 @@
 //! bill accrues the tenant's daily rate on what is still unpaid of it.
 //! Accrual is recorded up to a day (`late_fee_through`), so running the job
 //! twice a day, or after a missed day, adds each day exactly once. `serve`
-//! runs it hourly; `gridcrm late-fees` runs it once.
+//! runs it hourly as a periodic job (src/jobs); `gridcrm late-fees` runs it once.
 
 use chrono::{NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -89,20 +89,6 @@ pub async fn run(pool: &PgPool) -> anyhow::Result<Report> {
         }
     }
     Ok(report)
-}
-
-/// Runs the job every `every` until the process ends; failures are logged and retried next time.
-pub async fn run_periodically(pool: PgPool, every: std::time::Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match run(&pool).await {
-            Ok(r) if r.bills > 0 => tracing::info!(bills = r.bills, amount = %r.amount, "late fees accrued"),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = ?err, "late-fee job failed"),
-        }
-    }
 }
 
 #[cfg(test)]

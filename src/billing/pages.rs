@@ -89,12 +89,10 @@ async fn start_run(
     CsrfForm(f): CsrfForm<RunForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::Bill)?;
-    let result = service::start(&state.db, user.tenant_id, &Actor::from(&user), &f.period, &f.route).await;
+    let jobs = crate::jobs::Settings::from_config(&state.config);
+    let result = service::start(&state.db, user.tenant_id, &Actor::from(&user), &f.period, &f.route, &jobs).await;
     match result {
-        Ok(id) => {
-            service::spawn(state.db.clone(), user.tenant_id, id);
-            Ok(Redirect::to(&format!("/billing/runs/{id}")).into_response())
-        }
+        Ok(id) => Ok(Redirect::to(&format!("/billing/runs/{id}")).into_response()),
         Err(err) => {
             after_change(Err(err), "/billing/runs", |errors, conflict| {
                 runs_page(&state, &user, f.clone(), errors, conflict)

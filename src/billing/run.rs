@@ -197,8 +197,10 @@ struct Counts {
     already: i32,
 }
 
-/// Runs (or finishes) a recorded run, batch by batch. `progress` hears
-/// (customers done, customers in the run) after each batch.
+/// Runs (or finishes) a recorded run, batch by batch, and records how it
+/// ended. `progress` hears (customers done, customers in the run) after each
+/// batch. (Bill runs of the period go through the job table, see
+/// `service::run_job`; this is the direct path of a re-issue and the seed.)
 pub async fn execute(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -206,44 +208,67 @@ pub async fn execute(
     replaces: Option<Uuid>,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> anyhow::Result<RunSummary> {
-    let result = execute_batches(pool, tenant_id, run_id, replaces, progress).await;
-    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
-    match &result {
-        Ok(()) => {
-            sqlx::query!("UPDATE bill_runs SET status = 'done', finished_at = now() WHERE id = $1", run_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        Err(err) => {
-            sqlx::query!(
-                "UPDATE bill_runs SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1",
-                run_id,
-                format!("{err:#}")
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    let summary = summary(&mut tx, run_id).await?.ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))?;
-    tx.commit().await?;
+    let result = execute_batches(pool, tenant_id, run_id, replaces, BATCH as usize, progress).await;
+    let error = result.as_ref().err().map(|err| format!("{err:#}"));
+    let summary = finish(pool, tenant_id, run_id, error.as_deref()).await?;
     result.map(|()| summary)
 }
 
-async fn execute_batches(
+/// Records that a run ended: done, or failed with `error`. A run that has
+/// ended already keeps its outcome.
+pub async fn finish(pool: &PgPool, tenant_id: Uuid, run_id: Uuid, error: Option<&str>) -> anyhow::Result<RunSummary> {
+    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    sqlx::query!(
+        r#"UPDATE bill_runs SET status = CASE WHEN $2::text IS NULL THEN 'done' ELSE 'failed' END,
+                  finished_at = now(), error = $2
+           WHERE id = $1 AND status = 'running'"#,
+        run_id,
+        error
+    )
+    .execute(&mut *tx)
+    .await?;
+    let summary = summary(&mut tx, run_id).await?.ok_or_else(|| anyhow::anyhow!("run {run_id} vanished"))?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// Notes why a try of a running run failed (the run page shows it while
+/// the job waits for its retry; finishing the run clears it).
+pub async fn note_error(pool: &PgPool, tenant_id: Uuid, run_id: Uuid, error: &str) -> anyhow::Result<()> {
+    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    sqlx::query!("UPDATE bill_runs SET error = $2 WHERE id = $1 AND status = 'running'", run_id, error)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Bills a recorded run's customers in batches of `batch`, each batch one
+/// transaction with the run's counts. It may run again after an interruption
+/// (a process killed mid-run, a lost database connection): customers this
+/// run billed or skipped already are passed over without being counted
+/// twice, so the counts come out as those of an uninterrupted run.
+pub async fn execute_batches(
     pool: &PgPool,
     tenant_id: Uuid,
     run_id: Uuid,
     replaces: Option<Uuid>,
+    batch_size: usize,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> anyhow::Result<()> {
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
     let run = sqlx::query!(
-        r#"SELECT r.period, r.route_id, r.customer_id, t.time_zone
+        r#"SELECT r.period, r.route_id, r.customer_id, r.status, t.time_zone
            FROM bill_runs r JOIN tenants t ON t.id = r.tenant_id WHERE r.id = $1"#,
         run_id
     )
-    .fetch_one(&mut *tx)
-    .await?;
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("bill run {run_id} does not exist"))?;
+    if run.status != "running" {
+        // Ended before its process could record the job's end.
+        return Ok(());
+    }
     let settings = billing_db::settings(&mut tx).await?;
     let tariffs = billing_db::tariffs_by_code(&mut tx).await?;
     // Every customer of the run, in id order, split into batches that
@@ -273,7 +298,7 @@ async fn execute_batches(
     let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     progress(0, total);
     // Owned chunks and shared state: the stream's futures borrow nothing per item.
-    let chunks: Vec<Vec<Uuid>> = ids.chunks(BATCH as usize).map(<[Uuid]>::to_vec).collect();
+    let chunks: Vec<Vec<Uuid>> = ids.chunks(batch_size.max(1)).map(<[Uuid]>::to_vec).collect();
     let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(chunks)
         .map(|chunk| {
             let (ctx, done, pool) = (ctx.clone(), done.clone(), pool.clone());
@@ -341,20 +366,27 @@ fn registers(
 
 async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Counts> {
     let rows = sqlx::query!(
-        r#"SELECT c.id, c.account_no, c.tariff_code, c.capacity_kva, b.n AS "n!", b.live AS "live!"
+        r#"SELECT c.id, c.account_no, c.tariff_code, c.capacity_kva, b.n AS "n!", b.live AS "live!",
+                  b.ours AS "ours!"
            FROM customers c
-           CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(bool_or(b.status = 'issued'), false) AS live
+           CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(bool_or(b.status = 'issued'), false) AS live,
+                                      coalesce(bool_or(b.run_id = $3), false)
+                                      OR EXISTS (SELECT 1 FROM bill_run_skips s WHERE s.tenant_id = c.tenant_id
+                                                 AND s.run_id = $3 AND s.customer_id = c.id) AS ours
                                FROM bills b WHERE b.tenant_id = c.tenant_id AND b.customer_id = c.id AND b.period = $2) b
            WHERE c.id = ANY($1) AND c.status = 'active'"#,
         ids,
-        ctx.period
+        ctx.period,
+        ctx.run_id
     )
     .fetch_all(&mut **tx)
     .await?;
     let mut counts = Counts { customers: ids.len() as u64, ..Counts::default() };
     let mut customers = Vec::with_capacity(rows.len());
     for r in rows {
-        if r.live {
+        if r.ours {
+            // Billed or skipped by this run before it was interrupted: counted then.
+        } else if r.live {
             counts.already += 1;
         } else {
             customers.push(Customer {

@@ -1,6 +1,6 @@
 //! Starting bill runs (refusing a second one for the same period while one
-//! runs), running them in the background for the web and API, cancelling
-//! and re-issuing bills, audited.
+//! runs), running them as jobs (src/jobs) for the web, the API and the
+//! command, cancelling and re-issuing bills, audited.
 
 use chrono::NaiveDate;
 use serde_json::json;
@@ -13,7 +13,7 @@ use crate::{
         bills,
         run::{self, RunSummary, Scope},
     },
-    db, months,
+    db, jobs, months,
     web::error::{AppError, FieldErrors},
 };
 
@@ -40,25 +40,87 @@ pub async fn scope(tx: &mut db::Tx, period: &str, route: &str) -> Result<Scope, 
     Ok(Scope { period: period.unwrap_or_default(), route_id, customer_id: None })
 }
 
-/// Records a run unless one for the same period is still running.
-pub async fn start(pool: &PgPool, tenant_id: Uuid, actor: &Actor, period: &str, route: &str) -> Result<Uuid, AppError> {
+/// Records a run and enqueues its job, unless a run of the same period is
+/// in progress; a worker of any server process bills it.
+pub async fn start(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    actor: &Actor,
+    period: &str,
+    route: &str,
+    jobs: &jobs::Settings,
+) -> Result<Uuid, AppError> {
+    let (id, _) = record(pool, tenant_id, actor, period, route, jobs, None).await?;
+    Ok(id)
+}
+
+/// As `start`, but the job is held from the start by `owner` (the bill-run
+/// command, which bills in the foreground under the same lease: if it is
+/// killed, a server takes the run over when the lease ends).
+pub async fn start_held(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    actor: &Actor,
+    period: &str,
+    route: &str,
+    jobs: &jobs::Settings,
+    owner: &str,
+) -> Result<(Uuid, jobs::db::Job), AppError> {
+    let (id, job) = record(pool, tenant_id, actor, period, route, jobs, Some(owner)).await?;
+    let job = job.ok_or_else(|| anyhow::anyhow!("the run's job was not recorded"))?;
+    Ok((id, job))
+}
+
+async fn record(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    actor: &Actor,
+    period: &str,
+    route: &str,
+    settings: &jobs::Settings,
+    owner: Option<&str>,
+) -> Result<(Uuid, Option<jobs::db::Job>), AppError> {
     let mut tx = db::begin_tenant(pool, tenant_id, actor.user_id).await?;
     let scope = scope(&mut tx, period, route).await?;
     // One run per period at a time: two would race for the same customers.
     sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended('bill_run:' || app_tenant_id()::text, 0))")
         .execute(&mut *tx)
         .await?;
-    let running = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM bill_runs WHERE status = 'running' AND period = $1
-                          AND started_at > now() - interval '2 hours') AS "e!""#,
+    // In progress means a live job: a run whose process died stops blocking
+    // when its lease ends (and its job is taken over and finishes it).
+    let jobs_of_running = sqlx::query!(
+        r#"SELECT j.state, j.lease_until, j.run_after, now() AS "now!"
+           FROM bill_runs r JOIN jobs j ON j.tenant_id = r.tenant_id AND j.kind = 'bill_run' AND j.dedup_key = r.id::text
+           WHERE r.status = 'running' AND r.period = $1"#,
         scope.period
     )
-    .fetch_one(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    if running {
+    if jobs_of_running.iter().any(|j| jobs::job_is_live(&j.state, j.lease_until, j.run_after, settings.lease, j.now)) {
         return Err(AppError::Conflict("run_in_progress"));
     }
     let id = run::create(&mut tx, scope, &actor.label).await?;
+    let key = id.to_string();
+    let payload = json!({ "run_id": id });
+    let job = match owner {
+        None => {
+            jobs::db::enqueue_for_tenant(&mut tx, jobs::Kind::BillRun, Some(&key), &payload, settings.max_attempts)
+                .await?;
+            None
+        }
+        Some(owner) => Some(
+            jobs::db::enqueue_held(
+                &mut tx,
+                jobs::Kind::BillRun,
+                Some(&key),
+                &payload,
+                settings.max_attempts,
+                owner,
+                settings.lease,
+            )
+            .await?,
+        ),
+    };
     audit::record(
         &mut tx,
         actor,
@@ -73,16 +135,58 @@ pub async fn start(pool: &PgPool, tenant_id: Uuid, actor: &Actor, period: &str, 
     )
     .await?;
     tx.commit().await?;
-    Ok(id)
+    Ok((id, job))
 }
 
-/// Runs a recorded run on its own task; its page shows the progress.
-pub fn spawn(pool: PgPool, tenant_id: Uuid, run_id: Uuid) {
-    tokio::spawn(async move {
-        if let Err(err) = run::execute(&pool, tenant_id, run_id, None, &|_, _| {}).await {
-            tracing::error!(%run_id, error = %format!("{err:#}"), "bill run failed");
+fn run_id(payload: &serde_json::Value) -> anyhow::Result<Uuid> {
+    payload
+        .get("run_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("a bill-run job names its run: {payload}"))
+}
+
+/// The bill-run job: bills the run (again, after an interruption: only who
+/// is not billed yet) and records its end. A failure leaves the run running
+/// for the job's retry, unless this was the last attempt.
+pub async fn run_job(
+    pool: &PgPool,
+    tenant_id: Option<Uuid>,
+    payload: &serde_json::Value,
+    batch: usize,
+    last_attempt: bool,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> anyhow::Result<()> {
+    let tenant_id = tenant_id.ok_or_else(|| anyhow::anyhow!("a bill-run job belongs to a tenant"))?;
+    let run_id = run_id(payload)?;
+    match run::execute_batches(pool, tenant_id, run_id, None, batch, progress).await {
+        Ok(()) => {
+            run::finish(pool, tenant_id, run_id, None).await?;
+            Ok(())
         }
-    });
+        Err(err) => {
+            // Best effort: the database may be what failed.
+            let error = format!("{err:#}");
+            let _ = if last_attempt {
+                run::finish(pool, tenant_id, run_id, Some(&error)).await.map(|_| ())
+            } else {
+                run::note_error(pool, tenant_id, run_id, &error).await
+            };
+            Err(err)
+        }
+    }
+}
+
+/// Marks a bill-run job's run failed when the job is given up.
+pub async fn give_up_job(
+    pool: &PgPool,
+    tenant_id: Option<Uuid>,
+    payload: &serde_json::Value,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let tenant_id = tenant_id.ok_or_else(|| anyhow::anyhow!("a bill-run job belongs to a tenant"))?;
+    run::finish(pool, tenant_id, run_id(payload)?, Some(reason)).await?;
+    Ok(())
 }
 
 /// Cancels an unpaid bill; the reason is required and audited.

@@ -5,7 +5,10 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use gridcrm::{audit::Actor, db::Database};
+use gridcrm::{
+    audit::Actor,
+    db::{self, Database},
+};
 
 use crate::cli::admin::{field_errors, tenant_id};
 
@@ -37,26 +40,49 @@ pub enum ImportCommand {
 
 pub async fn bill_run_command(
     database: &Database,
+    settings: gridcrm::jobs::Settings,
     tenant: String,
     period: String,
     route: String,
 ) -> anyhow::Result<()> {
-    use gridcrm::billing::{run, service};
+    use gridcrm::{
+        billing::{run, service},
+        jobs,
+    };
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
     let actor = Actor::command_line("bill-run");
-    let run_id = match service::start(&database.app, tenant_id, &actor, &period, &route).await {
-        Ok(id) => id,
-        Err(gridcrm::web::error::AppError::Invalid(errors)) => return Err(field_errors("not started", &errors)),
-        Err(err) => bail!("not started: {err}"),
-    };
+    // The run is a job this command holds under a lease, like a server's
+    // worker: no server bills it meanwhile, and one takes it over if we die.
+    let owner = jobs::owner_id("bill-run");
+    let (run_id, job) =
+        match service::start_held(&database.app, tenant_id, &actor, &period, &route, &settings, &owner).await {
+            Ok(started) => started,
+            Err(gridcrm::web::error::AppError::Invalid(errors)) => return Err(field_errors("not started", &errors)),
+            Err(err) => bail!("not started: {err}"),
+        };
     let bar = progress_bar(0, "customers");
     let started = std::time::Instant::now();
-    let summary = run::execute(&database.app, tenant_id, run_id, None, &|done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    })
-    .await?;
+    let shown = bar.clone();
+    let progress: jobs::worker::Progress = std::sync::Arc::new(move |done, total| {
+        shown.set_length(total);
+        shown.set_position(done);
+    });
+    let runner = jobs::worker::Runner { pool: database.app.clone(), settings, progress: Some(progress) };
+    let outcome = jobs::worker::process(&runner, job).await;
     bar.finish_and_clear();
+    match outcome {
+        jobs::worker::Outcome::Done => {}
+        jobs::worker::Outcome::Retrying(err) => {
+            bail!("run {run_id} failed: {err}; a server (gridcrm serve) will try it again")
+        }
+        jobs::worker::Outcome::Failed(err) => bail!("run {run_id} failed: {err}"),
+        jobs::worker::Outcome::LeaseLost | jobs::worker::Outcome::Released => {
+            bail!("run {run_id} was taken over by a server; its page shows how it goes: /billing/runs/{run_id}")
+        }
+    }
+    let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
+    let summary = run::summary(&mut tx, run_id).await?.with_context(|| format!("run {run_id} vanished"))?;
+    tx.commit().await?;
     println!(
         "period {}: {} bills, {} kWh, {} yuan; skipped {}, already billed {} ({:.1} s; run {})",
         summary.period,

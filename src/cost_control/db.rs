@@ -206,19 +206,6 @@ pub async fn run_daily(pool: &PgPool) -> anyhow::Result<(u64, u64)> {
     Ok((reviewed, orders))
 }
 
-pub async fn run_periodically(pool: PgPool, every: std::time::Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match run_daily(&pool).await {
-            Ok((reviewed, orders)) if reviewed > 0 => tracing::info!(reviewed, orders, "cost-control estimate"),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = ?err, "cost-control estimate failed"),
-        }
-    }
-}
-
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Command {
     pub id: Uuid,

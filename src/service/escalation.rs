@@ -1,8 +1,8 @@
 //! The escalation job: every open contact or work order past its deadline and
 //! not yet escalated goes to a supervisor (one of the item's team when there
 //! is one), is marked as having missed its deadline, and the escalation is
-//! recorded in its history. `serve` runs it every minute; `gridcrm escalate`
-//! runs it once. Two runs at once escalate nothing twice: rows are claimed
+//! recorded in its history. `serve` runs it every minute as a periodic job
+//! (src/jobs); `gridcrm escalate` runs it once. Two runs at once escalate nothing twice: rows are claimed
 //! with FOR UPDATE SKIP LOCKED and re-checked.
 
 use chrono::{DateTime, Utc};
@@ -81,20 +81,4 @@ async fn escalate_batch(tx: &mut db::Tx, target: &Target, now: DateTime<Utc>) ->
     );
     let done = sqlx::query(&sql).bind(now).bind(BATCH).execute(&mut **tx).await?;
     Ok(done.rows_affected())
-}
-
-/// Runs the job every `every` until the process ends; failures are logged and retried next time.
-pub async fn run_periodically(pool: PgPool, every: std::time::Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match run(&pool, Utc::now()).await {
-            Ok(r) if r.contacts + r.work_orders > 0 => {
-                tracing::info!(contacts = r.contacts, work_orders = r.work_orders, "escalated overdue items")
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = ?err, "escalation job failed"),
-        }
-    }
 }

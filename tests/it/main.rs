@@ -12,6 +12,7 @@ mod drills;
 mod input;
 mod interval;
 mod isolation;
+mod jobs;
 mod pages;
 mod payments;
 mod readings;

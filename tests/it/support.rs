@@ -112,6 +112,9 @@ impl Tenant {
 
 pub struct TestApp {
     pub base: String,
+    /// The job workers that run bill runs (none when `config.job_workers` is
+    /// 0), held for the test's length: dropped, they stop.
+    _workers: gridcrm::jobs::Workers,
     /// The application role's pool (RLS applies).
     pub pool: PgPool,
     /// Superuser URL of this test's database, for checks that must see everything.
@@ -143,9 +146,12 @@ impl TestApp {
         let beta = seed_tenant(&pool, "beta", "乙县供电公司", "22").await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let mut jobs = gridcrm::jobs::Settings::from_config(&config);
+        jobs.poll = std::time::Duration::from_millis(100);
+        let workers = gridcrm::jobs::Workers::start(pool.clone(), jobs, false);
         let app = gridcrm::app(AppState::new(pool.clone(), config)).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestApp { base: format!("http://{addr}"), pool, owner_url, alpha, beta }
+        TestApp { base: format!("http://{addr}"), _workers: workers, pool, owner_url, alpha, beta }
     }
 
     pub fn url(&self, path: &str) -> String {
