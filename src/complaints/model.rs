@@ -192,7 +192,7 @@ mod tests {
         let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
         assert_eq!(
             fields,
-            [("caller_name", "not_visible"), ("description", "required"), ("received_at", "time_too_early")]
+            [("caller_name", "not_visible"), ("description", "not_visible"), ("received_at", "time_too_early")]
         );
     }
 }
