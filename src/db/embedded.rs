@@ -308,6 +308,11 @@ impl EmbeddedPostgres {
             None => std::process::Command::new(program),
         };
         command.args(args).stdin(std::process::Stdio::null());
+        // A group of its own: Ctrl-C at a terminal goes to the foreground
+        // group, and must reach gridcrm (which drains its jobs, then stops the
+        // cluster), not PostgreSQL, which would shut down under those jobs.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
     }
 
