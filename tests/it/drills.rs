@@ -413,3 +413,47 @@ async fn the_embedded_cluster_stops_with_its_last_user_even_after_kill_9() {
     assert!(!listening(port), "the last user stopped the cluster");
     assert!(running_port(&data).is_none());
 }
+
+/// PostgreSQL crashes in the middle of a bill run that a server's job worker
+/// is running. Nobody restarts the server: its worker loses the run, the job
+/// waits out its lease or retry, another claim picks it up once the database
+/// is back, and the run finishes with exactly the bills of an uninterrupted
+/// run (same customers, kWh and amounts; none twice).
+#[tokio::test]
+async fn postgres_crashing_mid_bill_run_finishes_the_run_as_if_uninterrupted() {
+    use crate::jobs::{DONE, MID_RUN, bills_by_account, run_counts, seed_billable, wait_for};
+    use gridcrm::{audit::Actor, billing::service, jobs};
+    const CUSTOMERS: i32 = 2000;
+    let actor = Actor::command_line("drill");
+
+    let reference = TestApp::spawn().await;
+    seed_billable(&reference.pool, reference.alpha.id, CUSTOMERS).await;
+    let settings = jobs::Settings::from_config(&config());
+    let run = service::start(&reference.pool, reference.alpha.id, &actor, "2026-10", "", &settings).await.unwrap();
+    wait_for(&reference.owner_url, "the reference run is done", DONE, run, Duration::from_secs(120)).await;
+    let expected = bills_by_account(&reference.owner_url).await;
+
+    let cluster = OwnCluster::start("billrun-crash").await;
+    let drill_config =
+        gridcrm::config::Config { job_lease_seconds: 3, job_retry_seconds: 1, bill_run_batch: 100, ..config() };
+    let app = cluster.spawn_app(drill_config.clone()).await;
+    seed_billable(&app.pool, app.alpha.id, CUSTOMERS).await;
+    let settings = jobs::Settings::from_config(&drill_config);
+    let run = service::start(&app.pool, app.alpha.id, &actor, "2026-10", "", &settings).await.unwrap();
+    wait_for(&app.owner_url, "the run has billed a batch", MID_RUN, run, Duration::from_secs(60)).await;
+    cluster.restart(StopMode::Immediate, Duration::from_secs(2)).await;
+    let (status, bills, ..) = run_counts(&app.owner_url, run).await;
+    assert!(status == "running" && bills < CUSTOMERS, "the crash came mid-run: {status}, {bills} bills");
+
+    wait_for(&app.owner_url, "the run is done after the crash", DONE, run, Duration::from_secs(120)).await;
+    assert_eq!(bills_by_account(&app.owner_url).await, expected, "the same bills as an uninterrupted run");
+    let (status, bills, ..) = run_counts(&app.owner_url, run).await;
+    assert_eq!((status.as_str(), bills), ("done", CUSTOMERS));
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM jobs WHERE dedup_key = $1::text")
+        .bind(run)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(attempts >= 2, "the job was taken up again after the crash ({attempts} attempts)");
+}

@@ -152,7 +152,7 @@ async fn tenants_see_and_enqueue_only_their_own_jobs() {
 /// `n` active customers of the tenant with a meter each and readings for
 /// 2026-09 and 2026-10; the usage follows from the account number, so two
 /// databases seeded alike bill alike.
-async fn seed_billable(pool: &PgPool, tenant: Uuid, n: i32) {
+pub(crate) async fn seed_billable(pool: &PgPool, tenant: Uuid, n: i32) {
     let mut tx = db::begin_tenant(pool, tenant, None).await.unwrap();
     sqlx::query(
         r#"WITH c AS (
@@ -190,7 +190,7 @@ async fn seed_billable(pool: &PgPool, tenant: Uuid, n: i32) {
 }
 
 /// Per customer: bills of 2026-10, their energy and amount (as the superuser sees them).
-async fn bills_by_account(url: &str) -> Vec<(String, i64, String, String)> {
+pub(crate) async fn bills_by_account(url: &str) -> Vec<(String, i64, String, String)> {
     let mut conn = PgConnection::connect(url).await.unwrap();
     sqlx::query_as(
         r#"SELECT c.account_no, count(b.id), coalesce(sum(b.energy_kwh), 0)::text, coalesce(sum(b.amount), 0)::text
@@ -204,7 +204,7 @@ async fn bills_by_account(url: &str) -> Vec<(String, i64, String, String)> {
 }
 
 /// The run's counts: (status, bills, total kWh, total amount, skipped, already).
-async fn run_counts(url: &str, run: Uuid) -> (String, i32, String, String, i32, i32) {
+pub(crate) async fn run_counts(url: &str, run: Uuid) -> (String, i32, String, String, i32, i32) {
     let mut conn = PgConnection::connect(url).await.unwrap();
     sqlx::query_as(
         "SELECT status, bills, total_kwh::text, total_amount::text, skipped, already FROM bill_runs WHERE id = $1",
@@ -215,7 +215,7 @@ async fn run_counts(url: &str, run: Uuid) -> (String, i32, String, String, i32, 
     .unwrap()
 }
 
-async fn wait_for(url: &str, what: &str, sql: &str, bind: Uuid, limit: Duration) {
+pub(crate) async fn wait_for(url: &str, what: &str, sql: &str, bind: Uuid, limit: Duration) {
     let mut conn = PgConnection::connect(url).await.unwrap();
     let started = std::time::Instant::now();
     loop {
@@ -282,8 +282,8 @@ fn no_workers() -> gridcrm::config::Config {
     config
 }
 
-const MID_RUN: &str = "SELECT bills > 0 AND status = 'running' FROM bill_runs WHERE id = $1";
-const DONE: &str = "SELECT status = 'done' FROM bill_runs WHERE id = $1";
+pub(crate) const MID_RUN: &str = "SELECT bills > 0 AND status = 'running' FROM bill_runs WHERE id = $1";
+pub(crate) const DONE: &str = "SELECT status = 'done' FROM bill_runs WHERE id = $1";
 
 #[tokio::test]
 async fn a_server_killed_mid_bill_run_is_taken_over_after_restart_and_bills_as_if_uninterrupted() {
