@@ -149,7 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("The database already holds data; the demo data was not seeded again.");
                 false
             } else {
-                seed::seed_demo(&database.app, customers, None, std::io::stderr().is_terminal()).await?;
+                seed::seed_demo(&database.bulk, customers, None, std::io::stderr().is_terminal()).await?;
                 db::analyze(&database.owner_url).await?;
                 true
             };
@@ -158,7 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Escalate => {
             let database = Database::open(&config, false).await?;
             let started = std::time::Instant::now();
-            let report = gridcrm::service::escalation::run(&database.app, chrono::Utc::now()).await;
+            let report = gridcrm::service::escalation::run(&database.bulk, chrono::Utc::now()).await;
             database.close().await;
             let report = report?;
             println!(
@@ -202,7 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if seed::has_data(&database.app).await? {
                     bail!("the database already holds data; demo seeding needs an empty database (e.g. GRIDCRM_DATA_DIR=./data-bench)");
                 }
-                seed::seed_demo(&database.app, customers, service, std::io::stderr().is_terminal()).await?;
+                seed::seed_demo(&database.bulk, customers, service, std::io::stderr().is_terminal()).await?;
                 db::analyze(&database.owner_url).await?;
                 serve::print_logins();
                 Ok(())
@@ -220,7 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CostControl => {
             let database = Database::open(&config, false).await?;
-            let report = gridcrm::cost_control::db::run_daily(&database.app).await;
+            let report = gridcrm::cost_control::db::run_daily(&database.bulk).await;
             database.close().await;
             let (reviewed, orders) = report?;
             println!("cost control: {reviewed} agreements estimated, {orders} meter orders made");
@@ -228,7 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::LateFees => {
             let database = Database::open(&config, false).await?;
-            let report = gridcrm::billing::late_fees::run(&database.app).await;
+            let report = gridcrm::billing::late_fees::run(&database.bulk).await;
             database.close().await;
             let report = report?;
             println!("late fees accrued on {} bills, {} yuan", report.bills, report.amount);

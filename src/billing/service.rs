@@ -161,6 +161,8 @@ pub async fn run_job(
     let run_id = run_id(payload)?;
     match run::execute_batches(pool, tenant_id, run_id, None, batch, progress).await {
         Ok(()) => {
+            // Payments, late fees and the arrears list read the new bills next.
+            db::analyze_tables(&mut *pool.acquire().await?, &["bills", "bill_lines"]).await?;
             run::finish(pool, tenant_id, run_id, None).await?;
             Ok(())
         }

@@ -55,7 +55,7 @@ pub async fn bill_run_command(
     // worker: no server bills it meanwhile, and one takes it over if we die.
     let owner = jobs::owner_id("bill-run");
     let (run_id, job) =
-        match service::start_held(&database.app, tenant_id, &actor, &period, &route, &settings, &owner).await {
+        match service::start_held(&database.bulk, tenant_id, &actor, &period, &route, &settings, &owner).await {
             Ok(started) => started,
             Err(gridcrm::web::error::AppError::Invalid(errors)) => return Err(field_errors("not started", &errors)),
             Err(err) => bail!("not started: {err}"),
@@ -67,7 +67,7 @@ pub async fn bill_run_command(
         shown.set_length(total);
         shown.set_position(done);
     });
-    let runner = jobs::worker::Runner { pool: database.app.clone(), settings, progress: Some(progress) };
+    let runner = jobs::worker::Runner { pool: database.bulk.clone(), settings, progress: Some(progress) };
     let outcome = jobs::worker::process(&runner, job).await;
     bar.finish_and_clear();
     match outcome {
@@ -121,7 +121,7 @@ pub async fn import_command(database: &Database, command: ImportCommand) -> anyh
                 .unwrap_or(chrono_tz::Asia::Shanghai);
             let today = chrono::Utc::now().with_timezone(&tz).date_naive();
             let bar = progress_bar(drafts.len() as u64, "readings");
-            let report = import::load(&database.app, tenant_id, None, &drafts, today, "import", partial, &i, &|n| {
+            let report = import::load(&database.bulk, tenant_id, None, &drafts, today, "import", partial, &i, &|n| {
                 bar.set_position(n)
             })
             .await?;
@@ -165,7 +165,7 @@ async fn import_interval(
     );
     let started = std::time::Instant::now();
     let mut loader =
-        gridcrm::interval::load::Loader::begin(&database.app, tenant_id, partial, gridcrm::web::i18n::I18n(locale))
+        gridcrm::interval::load::Loader::begin(&database.bulk, tenant_id, partial, gridcrm::web::i18n::I18n(locale))
             .await?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, handle);
     let mut line = String::new();

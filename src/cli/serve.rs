@@ -26,7 +26,7 @@ pub async fn serve(config: Config, database: Database, demo_seeded: Option<bool>
     std::io::stdout().flush().ok();
     // Bill runs and the periodic jobs, shared with any other server process on this database.
     let workers =
-        gridcrm::jobs::Workers::start(database.app.clone(), gridcrm::jobs::Settings::from_config(&config), true);
+        gridcrm::jobs::Workers::start(database.bulk.clone(), gridcrm::jobs::Settings::from_config(&config), true);
     let state = AppState::new(database.app.clone(), config);
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(workers.stop_signal()).await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sqlx::{
-    Connection, Executor, PgConnection, PgPool, Postgres, Transaction,
+    ConnectOptions, Connection, Executor, PgConnection, PgPool, Postgres, Transaction,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use uuid::Uuid;
@@ -24,7 +24,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// commands), the application pool, and the embedded cluster if we run one.
 pub struct Database {
     pub owner_url: String,
+    /// For requests: a statement slower than a second is logged as a warning.
     pub app: PgPool,
+    /// For bulk work (bill runs and the other jobs, seeding, imports): the
+    /// same role, but its long statements are expected and logged at debug.
+    pub bulk: PgPool,
     pub embedded: Option<embedded::EmbeddedPostgres>,
 }
 
@@ -46,12 +50,16 @@ impl Database {
         }
         let app_url = config.app_database_url.as_ref().map(|s| s.expose().to_owned());
         let app = app_pool(&owner_url, app_url.as_deref(), config.max_connections).await?;
-        Ok(Self { owner_url, app, embedded })
+        // Two batches of a bill run side by side per worker, and a heartbeat.
+        let bulk_connections = (config.job_workers as u32 * 3).max(4);
+        let bulk = pool(&owner_url, app_url.as_deref(), bulk_connections, Workload::Bulk).await?;
+        Ok(Self { owner_url, app, bulk, embedded })
     }
 
     /// Closes the pool and stops the embedded cluster, if any.
     pub async fn close(mut self) {
         self.app.close().await;
+        self.bulk.close().await;
         if let Some(cluster) = self.embedded.as_mut()
             && let Err(err) = cluster.stop().await
         {
@@ -84,8 +92,29 @@ pub async fn run_migrations(owner_url: &str) -> anyhow::Result<()> {
 /// role, by its own login or through `SET ROLE`, and start-up refuses to go on
 /// if that role could bypass row-level security.
 pub async fn app_pool(owner_url: &str, app_url: Option<&str>, max: u32) -> anyhow::Result<PgPool> {
+    pool(owner_url, app_url, max, Workload::Requests).await
+}
+
+/// What a pool's connections are for, which decides how a slow statement is
+/// logged: in a request it is something an operator should look at; in a
+/// bulk step (a month of readings, a batch of bills) it is the expected cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    Requests,
+    Bulk,
+}
+
+async fn pool(owner_url: &str, app_url: Option<&str>, max: u32, workload: Workload) -> anyhow::Result<PgPool> {
     let switch_role = app_url.is_none();
-    let options: PgConnectOptions = app_url.unwrap_or(owner_url).parse().context("parsing the database URL")?;
+    let slow_level = match workload {
+        Workload::Requests => log::LevelFilter::Warn,
+        Workload::Bulk => log::LevelFilter::Debug,
+    };
+    let options: PgConnectOptions = app_url
+        .unwrap_or(owner_url)
+        .parse::<PgConnectOptions>()
+        .context("parsing the database URL")?
+        .log_slow_statements(slow_level, Duration::from_secs(1));
     // After PostgreSQL restarts, every pooled connection is dead. Each is
     // pinged before a request gets it, so a dead one is replaced instead of
     // failing the request; while the server is down, a request waits at most

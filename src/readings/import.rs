@@ -185,8 +185,15 @@ pub async fn load(
         return Ok(report);
     }
     tx.commit().await?;
+    // A month's readings are what the next bill run reads: plan it from them.
+    if report.loaded + report.replaced >= ANALYZE_AFTER_ROWS {
+        db::analyze_tables(&mut *pool.acquire().await?, &["meter_readings"]).await?;
+    }
     Ok(report)
 }
+
+/// Loads this large are analysed before anything reads them.
+const ANALYZE_AFTER_ROWS: u64 = 10_000;
 
 #[cfg(test)]
 mod tests {

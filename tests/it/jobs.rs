@@ -321,6 +321,9 @@ async fn a_server_killed_mid_bill_run_is_taken_over_after_restart_and_bills_as_i
     // Restarted, the server takes the run over and finishes it.
     let (mut server, _, _) = serve(&app.owner_url, 3).await;
     wait_for(&app.owner_url, "the run is done after the restart", DONE, run, Duration::from_secs(120)).await;
+    // The worker records its job done just after the run's own end.
+    let job_done = "SELECT state = 'done' FROM jobs WHERE dedup_key = $1::text";
+    wait_for(&app.owner_url, "the run's job is done", job_done, run, Duration::from_secs(10)).await;
     let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
     let (state, attempts): (String, i32) =
         sqlx::query_as("SELECT state, attempts FROM jobs WHERE dedup_key = $1::text")
