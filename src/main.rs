@@ -203,7 +203,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     bail!("the database already holds data; demo seeding needs an empty database (e.g. GRIDCRM_DATA_DIR=./data-bench)");
                 }
                 seed::seed_demo(&database.bulk, customers, service, std::io::stderr().is_terminal()).await?;
+                let started = std::time::Instant::now();
                 db::analyze(&database.owner_url).await?;
+                tracing::info!(seconds = started.elapsed().as_secs_f64(), "analysed the database");
                 serve::print_logins();
                 Ok(())
             }

@@ -103,11 +103,21 @@ pub async fn seed_demo(
         let count = if index == 0 { customers } else { customers.min(3_000) };
         load_customers(pool, tenant_id, demo, &managers, count, show_progress, index as u64 + 1).await?;
         let plan = service.take().unwrap_or_else(|| service::ServicePlan::for_customers(count));
+        let started = Instant::now();
         service::seed_service(pool, tenant_id, &plan, show_progress).await?;
+        tracing::info!(
+            tenant = demo.slug,
+            seconds = started.elapsed().as_secs_f64(),
+            "seeded contacts and work orders"
+        );
+        let started = Instant::now();
         seed_money(pool, tenant_id, count, show_progress).await?;
+        tracing::info!(tenant = demo.slug, seconds = started.elapsed().as_secs_f64(), "seeded readings and bills");
     }
     // Late fees on the demo's overdue bills, as the hourly job would have accrued them.
+    let started = Instant::now();
     crate::billing::late_fees::run(pool).await?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "accrued late fees");
     Ok(())
 }
 
