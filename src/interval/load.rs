@@ -36,7 +36,7 @@ use crate::{
     readings::import::LineError,
     web::{
         i18n::I18n,
-        upload::{self, CappedLines, Line},
+        upload::{CappedLines, Line},
     },
 };
 
@@ -206,7 +206,7 @@ impl Loader {
     fn too_long(&mut self) {
         self.report.read += 1;
         let limit = self.rules.max_line_bytes.to_string();
-        let reason = upload::message(&self.i, "upload.line_too_long", &[("limit", &limit)]);
+        let reason = self.i.t_with("upload.line_too_long", &[("limit", &limit)]);
         self.reject(self.line, "", reason);
     }
 
@@ -231,7 +231,7 @@ impl Loader {
             }
             Err((field, reason)) => {
                 let window = self.rules.window.describe(self.tz);
-                let reason = upload::message(&self.i, &format!("interval_error.{reason}"), &[("window", &window)]);
+                let reason = self.i.t_with(&format!("interval_error.{reason}"), &[("window", &window)]);
                 self.reject(self.line, field, reason);
             }
         }

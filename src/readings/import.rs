@@ -72,7 +72,7 @@ pub fn parse_csv_within(
         .map(|line| LineError {
             line,
             field: String::new(),
-            reason: upload::message(i, "upload.line_too_long", &[("limit", &limit)]),
+            reason: i.t_with("upload.line_too_long", &[("limit", &limit)]),
         })
         .collect();
     if !too_long.is_empty() {

@@ -68,6 +68,12 @@ impl I18n {
         rust_i18n::t!(key, locale = self.0.code()).into_owned()
     }
 
+    /// The translation of `key` with named values filled in: ("limit", "1024")
+    /// replaces the translation's `%` + `{limit}` marker, rust-i18n's own syntax.
+    pub fn t_with(&self, key: &str, values: &[(&str, &str)]) -> String {
+        values.iter().fold(self.t(key), |text, (name, value)| text.replace(&format!("%{{{name}}}"), value))
+    }
+
     /// Whether `key` has a translation in this locale (missing keys echo back).
     pub fn has(&self, key: &str) -> bool {
         let out = rust_i18n::t!(key, locale = self.0.code());
@@ -154,6 +160,14 @@ mod tests {
         assert_eq!(i.money(dec("-12.345")), "-¥12.35");
         assert_eq!(i.money(dec("0")), "¥0.00");
         assert_eq!(i.number(dec("12500.000")), "12,500");
+    }
+
+    #[test]
+    fn named_values_fill_their_markers_in_every_locale() {
+        for locale in Locale::ALL {
+            let text = I18n(locale).t_with("upload.line_too_long", &[("limit", "1024")]);
+            assert!(text.contains("1024") && !text.contains('%'), "{text}");
+        }
     }
 
     #[test]

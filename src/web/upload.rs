@@ -47,13 +47,8 @@ impl BodyLimits {
     }
 }
 
-/// A translated message with its `%{name}` placeholders filled in.
-pub fn message(i: &I18n, key: &str, values: &[(&str, &str)]) -> String {
-    values.iter().fold(i.t(key), |text, (name, value)| text.replace(&format!("%{{{name}}}"), value))
-}
-
 fn over_limit(status: StatusCode, i: &I18n, key: &str, values: &[(&str, &str)]) -> AppError {
-    AppError::OverLimit(status, message(i, key, values))
+    AppError::OverLimit(status, i.t_with(key, values))
 }
 
 /// Uploads in flight per caller, and the turns to load.
