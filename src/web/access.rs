@@ -41,10 +41,21 @@ pub enum Permission {
     ManageTariffs,
     /// Take disconnection and reconnection orders and report their results.
     RelayMeterCommands,
+    /// See the account managers' workspace: the VIP list, tiers, segments,
+    /// portfolios and visits.
+    ReadAccounts,
+    /// Define segments and recompute them.
+    ManageSegments,
+    /// Plan and record visits to customers.
+    PlanVisits,
+    /// Assign or reassign account managers, one by one or in bulk.
+    AssignManagers,
+    /// Weigh the value-tier factors, and designate VIPs by hand.
+    ManageValueTiers,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = {
+    pub const ALL: [Permission; 19] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -61,6 +72,11 @@ impl Permission {
             Bill,
             ManageTariffs,
             RelayMeterCommands,
+            ReadAccounts,
+            ManageSegments,
+            PlanVisits,
+            AssignManagers,
+            ManageValueTiers,
         ]
     };
 }
@@ -104,6 +120,9 @@ impl Role {
             Bill => matches!(self, Supervisor | TenantAdmin),
             ManageTariffs => self == TenantAdmin,
             RelayMeterCommands => self == MeterSystem,
+            ReadAccounts => matches!(self, AccountManager | Supervisor | TenantAdmin),
+            ManageSegments | PlanVisits | AssignManagers => matches!(self, AccountManager | TenantAdmin),
+            ManageValueTiers => self == TenantAdmin,
         }
     }
 
