@@ -57,6 +57,10 @@ enum Command {
         /// Open work orders in the first demo tenant (default: one per twenty customers).
         #[arg(long)]
         open_orders: Option<i64>,
+        /// Months of billing history (bills and payments) before the billed
+        /// months (default: 12 up to 50,000 customers, else none).
+        #[arg(long)]
+        history: Option<u32>,
     },
     /// Manage tenants.
     Tenant {
@@ -149,7 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("The database already holds data; the demo data was not seeded again.");
                 false
             } else {
-                seed::seed_demo(&database.bulk, customers, None, std::io::stderr().is_terminal()).await?;
+                seed::seed_demo(&database.bulk, customers, None, None, std::io::stderr().is_terminal()).await?;
                 db::analyze(&database.owner_url).await?;
                 true
             };
@@ -184,7 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database.close().await;
             Ok(())
         }
-        Command::Seed { demo: _, customers, contacts, open_orders } => {
+        Command::Seed { demo: _, customers, contacts, open_orders, history } => {
             let service = (contacts.is_some() || open_orders.is_some()).then(|| {
                 let mut plan = seed::service::ServicePlan::for_customers(customers);
                 if let Some(n) = contacts {
@@ -202,7 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if seed::has_data(&database.app).await? {
                     bail!("the database already holds data; demo seeding needs an empty database (e.g. GRIDCRM_DATA_DIR=./data-bench)");
                 }
-                seed::seed_demo(&database.bulk, customers, service, std::io::stderr().is_terminal()).await?;
+                seed::seed_demo(&database.bulk, customers, service, history, std::io::stderr().is_terminal()).await?;
                 let started = std::time::Instant::now();
                 db::analyze(&database.owner_url).await?;
                 tracing::info!(seconds = started.elapsed().as_secs_f64(), "analysed the database");

@@ -172,7 +172,10 @@ pub async fn begin_tenant(pool: &PgPool, tenant_id: Uuid, user_id: Option<Uuid>)
 /// Refreshes the planner's statistics after a bulk load. Only the owner may
 /// ANALYZE, and without statistics the first queries after a load plan badly.
 pub async fn analyze(owner_url: &str) -> anyhow::Result<()> {
-    let mut conn = PgConnection::connect(owner_url).await.context("connecting as owner")?;
+    // A whole-database ANALYZE takes seconds by nature: not a slow statement to warn of.
+    let options =
+        owner_url.parse::<PgConnectOptions>()?.log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+    let mut conn = PgConnection::connect_with(&options).await.context("connecting as owner")?;
     conn.execute("ANALYZE").await?;
     Ok(())
 }

@@ -27,13 +27,16 @@ pub async fn seed_readings(
     // two months in the time of one.
     let month = async |(k, period): (usize, &NaiveDate)| -> anyhow::Result<()> {
         let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
-        // Month k's total: a base, plus k months of the meter's level, plus
+        // Month k's total: a base, plus k months of the meter's level (a
+        // household 120-420 kWh; a supply point with a capacity that
+        // capacity at a 15-45 % load factor, 110-330 hours a month; else
+        // 300-5,400 kWh; seed/history.rs bills the same levels), plus
         // a per-month wobble that only ever adds (registers never go back).
         sqlx::query!(
             r#"WITH m AS (
                  SELECT i.meter_id, i.supply_point_id, p.customer_id,
                         (hashint8(hashtextextended(i.meter_id::text, 0)) & 1023) AS h,
-                        c.class_code = 'residential' AS residential, mt.multiplier
+                        c.class_code = 'residential' AS residential, mt.multiplier, p.capacity_kva
                  FROM meter_installations i
                  JOIN meters mt ON mt.tenant_id = i.tenant_id AND mt.id = i.meter_id
                  JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
@@ -42,7 +45,9 @@ pub async fn seed_readings(
                ), r AS (
                  -- The register advances by the usage over the multiplier (a CT meter turns slower).
                  SELECT m.*, round((h * 37 % 90000)
-                                   + $2 * greatest(round((CASE WHEN residential THEN 120 + h % 300 ELSE 600 + h * 20 END) / multiplier), 3)
+                                   + $2 * greatest(round((CASE WHEN residential THEN 120 + h % 300
+                                                               WHEN capacity_kva IS NOT NULL THEN capacity_kva * (110 + h % 220)
+                                                               ELSE 300 + h * 5 END) / multiplier), 3)
                                    + (h * ($2 + 3)) % 3, 0) AS total
                  FROM m
                )

@@ -4,6 +4,7 @@
 
 pub mod billing;
 pub mod generate;
+pub mod history;
 pub mod service;
 
 use std::time::Instant;
@@ -73,6 +74,7 @@ pub async fn seed_demo(
     pool: &PgPool,
     customers: u64,
     service: Option<service::ServicePlan>,
+    history: Option<u32>,
     show_progress: bool,
 ) -> anyhow::Result<()> {
     let mut service = service;
@@ -111,7 +113,7 @@ pub async fn seed_demo(
             "seeded contacts and work orders"
         );
         let started = Instant::now();
-        seed_money(pool, tenant_id, count, show_progress).await?;
+        seed_money(pool, tenant_id, count, history, show_progress).await?;
         tracing::info!(tenant = demo.slug, seconds = started.elapsed().as_secs_f64(), "seeded readings and bills");
     }
     // Late fees on the demo's overdue bills, as the hourly job would have accrued them.
@@ -147,15 +149,29 @@ async fn create_staff(
 
 /// Readings, and for demo-sized tenants bills and payments. A large tenant
 /// (the benchmark's) gets last month's and this month's readings only, so
-/// that a bill run of this month can be timed.
-async fn seed_money(pool: &PgPool, tenant_id: Uuid, customers: u64, show_progress: bool) -> anyhow::Result<()> {
+/// that a bill run of this month can be timed. Before the billed months,
+/// `history` months of bills and payments as taken over from the legacy
+/// system (default: a year for demo-sized tenants, none for large ones).
+async fn seed_money(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    customers: u64,
+    history: Option<u32>,
+    show_progress: bool,
+) -> anyhow::Result<()> {
     let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
     let this_month = crate::months::start_of(today);
     // Readings are taken on the 25th: this month's only once that day has come.
     let last = if today.day() >= 25 { this_month } else { crate::months::back(this_month, 1) };
-    let history = if customers <= 50_000 { 3 } else { 1 };
-    let periods: Vec<_> = (0..=history).rev().map(|n| crate::months::back(last, n)).collect();
+    let billed = if customers <= 50_000 { 3 } else { 1 };
+    let periods: Vec<_> = (0..=billed).rev().map(|n| crate::months::back(last, n)).collect();
     billing::seed_readings(pool, tenant_id, &periods, show_progress).await?;
+    let history = history.unwrap_or(if customers <= 50_000 { 12 } else { 0 });
+    let started = Instant::now();
+    self::history::seed_history(pool, tenant_id, periods[1], history, today, show_progress).await?;
+    if history > 0 {
+        tracing::info!(months = history, seconds = started.elapsed().as_secs_f64(), "seeded billing history");
+    }
     if customers <= 50_000 {
         billing::seed_bills(pool, tenant_id, &periods, today).await?;
     }
@@ -244,7 +260,7 @@ async fn create_staging_tables(conn: &mut PgConnection) -> sqlx::Result<()> {
     for ddl in [
         "CREATE TEMP TABLE seed_customers (id uuid, account_no text, name text, class_code text, industry_code text,
             voltage_code text, tariff_code text, route_id uuid, address text, phone text, capacity_kva numeric,
-            importance text, account_manager_id uuid, preferred_channels text[]) ON COMMIT DROP",
+            importance text, account_manager_id uuid, preferred_channels text[], created_at timestamptz) ON COMMIT DROP",
         "CREATE TEMP TABLE seed_tags (customer_id uuid, tag_code text) ON COMMIT DROP",
         "CREATE TEMP TABLE seed_contacts (id uuid, customer_id uuid, name text, role text, phone text, email text,
             is_primary boolean) ON COMMIT DROP",
@@ -278,6 +294,17 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
+/// The archive of a demo customer dates from its first meter's installation
+/// (the legacy system's records were taken over), which gives tenure and
+/// billing history their start.
+fn connected_on(c: &generate::DemoCustomer) -> Option<chrono::NaiveDate> {
+    c.supply_points
+        .iter()
+        .flat_map(|p| &p.meters)
+        .map(|m| m.previous.as_ref().map_or(m.installed_on, |(_, on)| *on).min(m.installed_on))
+        .min()
+}
+
 fn stage(batch: &[generate::DemoCustomer], routes: &[Uuid], managers: &[Uuid]) -> anyhow::Result<Staged> {
     let mut s = Staged {
         customers: writer(),
@@ -306,6 +333,7 @@ fn stage(batch: &[generate::DemoCustomer], routes: &[Uuid], managers: &[Uuid]) -
             c.importance.map(str::to_owned).unwrap_or_default(),
             manager,
             format!("{{{}}}", c.preferred_channels.join(",")),
+            connected_on(c).map(|d| format!("{d} 09:00+08")).unwrap_or_default(),
         ])?;
         for tag in &c.tags {
             s.tags.write_record([id.to_string(), (*tag).to_owned()])?;
@@ -400,9 +428,10 @@ async fn copy_batch(
     copy_into(conn, "seed_installs", s.installs).await?;
     for statement in [
         "INSERT INTO customers (tenant_id, id, account_no, name, class_code, industry_code, voltage_code, tariff_code,
-             route_id, address, phone, capacity_kva, importance, account_manager_id, preferred_channels)
+             route_id, address, phone, capacity_kva, importance, account_manager_id, preferred_channels, created_at)
          SELECT app_tenant_id(), id, account_no, name, class_code, industry_code, voltage_code, tariff_code, route_id,
-             address, phone, capacity_kva, importance, account_manager_id, preferred_channels FROM seed_customers",
+             address, phone, capacity_kva, importance, account_manager_id, preferred_channels, coalesce(created_at, now())
+         FROM seed_customers",
         "INSERT INTO customer_tags (tenant_id, customer_id, tag_code) SELECT app_tenant_id(), customer_id, tag_code FROM seed_tags",
         "INSERT INTO customer_contacts (tenant_id, id, customer_id, name, role, phone, email, is_primary)
          SELECT app_tenant_id(), id, customer_id, name, role, phone, email, is_primary FROM seed_contacts",
