@@ -158,3 +158,9 @@ END
 $$;
 CREATE TRIGGER work_orders_metrics_insert AFTER INSERT ON work_orders
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_metrics_mark_work_orders();
+
+-- A month's refresh reads the month's bills, payments and reversals of the
+-- whole tenant: without these it would scan every month's rows for each month.
+CREATE INDEX bills_period ON bills (tenant_id, period);
+CREATE INDEX payments_received ON payments (tenant_id, received_at);
+CREATE INDEX payments_reversed ON payments (tenant_id, reversed_at) WHERE status = 'reversed';
