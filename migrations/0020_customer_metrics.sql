@@ -44,3 +44,123 @@ CREATE TABLE customer_metric_changes (
 SELECT gridcrm_tenant_rls('customer_metric_changes');
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON customer_metrics, customer_metric_changes TO gridcrm_app;
+
+-- Recording what changed. Statement-level triggers with transition tables:
+-- one set-based insert per statement, however many rows it touched (a bill
+-- run, a seed). Interval data has no trigger (a partitioned table of
+-- billions of rows): its load marks the months it touched itself
+-- (src/metrics/db.rs, mark_interval_months). Months are the tenant's
+-- calendar months.
+
+-- Bills: the bill's period (energy, amount, on-time/late, late fees). A
+-- cancellation also changes the arrears at every month end from the due date
+-- on, so those months are marked where a row exists.
+CREATE FUNCTION gridcrm_metrics_mark_bills() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO customer_metric_changes (tenant_id, customer_id, month)
+        SELECT DISTINCT n.tenant_id, n.customer_id, n.period
+        FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
+        WHERE (o.paid, o.late_fee, o.status, o.amount, o.energy_kwh, o.due_on, o.period)
+              IS DISTINCT FROM (n.paid, n.late_fee, n.status, n.amount, n.energy_kwh, n.due_on, n.period)
+        ON CONFLICT DO NOTHING;
+        INSERT INTO customer_metric_changes (tenant_id, customer_id, month)
+        SELECT DISTINCT m.tenant_id, m.customer_id, m.month
+        FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id
+        JOIN customer_metrics m ON m.tenant_id = n.tenant_id AND m.customer_id = n.customer_id
+             AND m.month >= date_trunc('month', n.due_on)::date
+        WHERE o.status <> n.status
+        ON CONFLICT DO NOTHING;
+    ELSE
+        INSERT INTO customer_metric_changes (tenant_id, customer_id, month)
+        SELECT DISTINCT n.tenant_id, n.customer_id, n.period FROM new_rows n
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER bills_metrics_insert AFTER INSERT ON bills
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_metrics_mark_bills();
+CREATE TRIGGER bills_metrics_update AFTER UPDATE ON bills
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_metrics_mark_bills();
+
+-- Payments: the received month (activity), and every later month that has a
+-- row, since the arrears at each month end may change; a reversal also the
+-- reversal's month and the periods of the bills the payment had paid.
+-- (Months without a row need none: arrears alone make no row.)
+CREATE FUNCTION gridcrm_metrics_mark_payments() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO customer_metric_changes (tenant_id, customer_id, month)
+    SELECT DISTINCT n.tenant_id, n.customer_id, date_trunc('month', n.received_at AT TIME ZONE t.time_zone)::date
+    FROM new_rows n JOIN tenants t ON t.id = n.tenant_id
+    UNION
+    SELECT n.tenant_id, n.customer_id, date_trunc('month', n.reversed_at AT TIME ZONE t.time_zone)::date
+    FROM new_rows n JOIN tenants t ON t.id = n.tenant_id
+    WHERE n.reversed_at IS NOT NULL
+    UNION
+    SELECT m.tenant_id, m.customer_id, m.month
+    FROM new_rows n JOIN tenants t ON t.id = n.tenant_id
+    JOIN customer_metrics m ON m.tenant_id = n.tenant_id AND m.customer_id = n.customer_id
+         AND m.month >= date_trunc('month', n.received_at AT TIME ZONE t.time_zone)::date
+    UNION
+    SELECT b.tenant_id, b.customer_id, b.period
+    FROM new_rows n JOIN payment_allocations a ON a.tenant_id = n.tenant_id AND a.payment_id = n.id
+    JOIN bills b ON b.tenant_id = a.tenant_id AND b.id = a.bill_id
+    WHERE n.status = 'reversed'
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER payments_metrics_insert AFTER INSERT ON payments
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_metrics_mark_payments();
+CREATE TRIGGER payments_metrics_update AFTER UPDATE ON payments
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_metrics_mark_payments();
+
+-- Allocations: the paid bill's period (paid on time or late).
+CREATE FUNCTION gridcrm_metrics_mark_allocations() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO customer_metric_changes (tenant_id, customer_id, month)
+    SELECT DISTINCT b.tenant_id, b.customer_id, b.period
+    FROM new_rows n JOIN bills b ON b.tenant_id = n.tenant_id AND b.id = n.bill_id
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER payment_allocations_metrics_insert AFTER INSERT ON payment_allocations
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_metrics_mark_allocations();
+
+-- Contacts and work orders: the month they came in (their stored local month).
+CREATE FUNCTION gridcrm_metrics_mark_contacts() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO customer_metric_changes (tenant_id, customer_id, month)
+    SELECT DISTINCT n.tenant_id, n.customer_id, n.received_month FROM new_rows n
+    WHERE n.customer_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER contacts_metrics_insert AFTER INSERT ON contacts
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_metrics_mark_contacts();
+
+CREATE FUNCTION gridcrm_metrics_mark_work_orders() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO customer_metric_changes (tenant_id, customer_id, month)
+    SELECT DISTINCT n.tenant_id, n.customer_id, n.created_month FROM new_rows n
+    WHERE n.customer_id IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER work_orders_metrics_insert AFTER INSERT ON work_orders
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION gridcrm_metrics_mark_work_orders();
+
+-- A month's refresh reads the month's bills, payments and reversals of the
+-- whole tenant: without these it would scan every month's rows for each month.
+CREATE INDEX bills_period ON bills (tenant_id, period);
+CREATE INDEX payments_received ON payments (tenant_id, received_at);
+CREATE INDEX payments_reversed ON payments (tenant_id, reversed_at) WHERE status = 'reversed';

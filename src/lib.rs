@@ -15,6 +15,7 @@ pub mod db;
 pub mod home;
 pub mod interval;
 pub mod jobs;
+pub mod metrics;
 pub mod months;
 pub mod payments;
 pub mod platform;

@@ -94,6 +94,11 @@ enum Command {
     LateFees,
     /// Estimate prepaid balances, warn and order disconnections, once (serve does this hourly).
     CostControl,
+    /// Customer metrics (the monthly facts of every customer).
+    Metrics {
+        #[command(subcommand)]
+        command: data::MetricsCommand,
+    },
     /// Load data files.
     Import {
         #[command(subcommand)]
@@ -239,6 +244,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = report?;
             println!("late fees accrued on {} bills, {} yuan", report.bills, report.amount);
             Ok(())
+        }
+        Command::Metrics { command } => {
+            admin::with_database(&config, |db| Box::pin(data::metrics_command(db, command))).await
         }
         Command::Import { command } => {
             admin::with_database(&config, |db| Box::pin(data::import_command(db, command))).await

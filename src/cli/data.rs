@@ -38,6 +38,52 @@ pub enum ImportCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum MetricsCommand {
+    /// Recompute the customer-months that changed since the last refresh (or
+    /// everything, with --full), with a progress bar. Serve does the
+    /// incremental refresh hourly.
+    Refresh {
+        /// One tenant's code (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Recompute every month from scratch.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+pub async fn metrics_command(database: &Database, command: MetricsCommand) -> anyhow::Result<()> {
+    use gridcrm::metrics::{self, Mode};
+    let MetricsCommand::Refresh { tenant, full } = command;
+    let tenants: Vec<(uuid::Uuid, String)> = match tenant {
+        Some(slug) => vec![(tenant_id(database, &slug).await?.0, slug)],
+        None => sqlx::query!("SELECT id, slug FROM tenants WHERE NOT is_platform ORDER BY slug")
+            .fetch_all(&database.app)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.slug))
+            .collect(),
+    };
+    let mode = if full { Mode::Full } else { Mode::Incremental };
+    for (id, slug) in tenants {
+        let bar = progress_bar(0, if full { "months" } else { "changes" });
+        let shown = bar.clone();
+        let progress = move |done: u64, total: u64| {
+            shown.set_length(total);
+            shown.set_position(done);
+        };
+        let report = metrics::refresh(&database.bulk, id, mode, &progress).await;
+        bar.finish_and_clear();
+        let report = report.with_context(|| format!("tenant {slug}"))?;
+        println!(
+            "{slug}: {} customer-months recomputed, {} removed ({:.1} s)",
+            report.recomputed, report.removed, report.seconds
+        );
+    }
+    Ok(())
+}
+
 pub async fn bill_run_command(
     database: &Database,
     settings: gridcrm::jobs::Settings,

@@ -121,6 +121,7 @@ pub struct Loader {
     batches: Option<tokio::sync::mpsc::Sender<Staged>>,
     /// Meter lookups, beside the writer.
     lookup: Tx,
+    tenant_id: Uuid,
     tz: Tz,
     rules: LoadRules,
     keep_good: bool,
@@ -129,6 +130,8 @@ pub struct Loader {
     /// Parsed lines waiting for their meters: (line, row).
     pending: Vec<(u64, IntervalRow)>,
     meters: HashMap<String, Option<Uuid>>,
+    /// The (meter, local month) pairs stored: their customers' metrics change.
+    touched: HashSet<(Uuid, NaiveDate)>,
     /// Good rows handed to the writer (a file's repeats within a batch merged).
     stored: u64,
     /// Lines that repeated a meter and time of the same batch (the later wins).
@@ -160,6 +163,7 @@ impl Loader {
             writer: Some(writer),
             batches: Some(batches),
             lookup,
+            tenant_id,
             tz: zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
             rules,
             keep_good,
@@ -167,6 +171,7 @@ impl Loader {
             line: 0,
             pending: Vec::with_capacity(BATCH_LINES),
             meters: HashMap::new(),
+            touched: HashSet::new(),
             stored: 0,
             repeats: 0,
             report: IntervalReport::default(),
@@ -287,6 +292,8 @@ impl Loader {
                     batch.times.push(row.ts);
                     batch.kw.push(row.kw);
                     batch.months.insert(first_of_month(row.ts));
+                    let local = row.ts.with_timezone(&self.tz).date_naive();
+                    self.touched.insert((meter_id, crate::months::start_of(local)));
                 }
             }
         }
@@ -312,7 +319,7 @@ impl Loader {
     /// ones were not asked for.
     pub async fn finish(mut self) -> anyhow::Result<IntervalReport> {
         self.flush().await?;
-        let (tx, replaced_stored) = self.take_writer().await?;
+        let (mut tx, replaced_stored) = self.take_writer().await?;
         let keep = self.storing();
         self.lookup.commit().await?;
         self.report.errors.sort_by_key(|e| e.line);
@@ -320,6 +327,8 @@ impl Loader {
             tx.rollback().await?;
             return Ok(self.report);
         }
+        let (meters, months): (Vec<Uuid>, Vec<NaiveDate>) = self.touched.iter().copied().unzip();
+        crate::metrics::db::mark_interval_months(&mut tx, self.tenant_id, &meters, &months).await?;
         tx.commit().await?;
         self.report.loaded = self.stored - replaced_stored;
         self.report.replaced = replaced_stored + self.repeats;

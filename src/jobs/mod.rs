@@ -29,10 +29,13 @@ pub enum Kind {
     Escalation,
     /// Deletes finished jobs older than a week.
     PruneJobs,
+    /// Recomputes the changed customer metrics of every tenant.
+    Metrics,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::BillRun, Kind::LateFees, Kind::CostControl, Kind::Escalation, Kind::PruneJobs];
+    pub const ALL: [Kind; 6] =
+        [Kind::BillRun, Kind::LateFees, Kind::CostControl, Kind::Escalation, Kind::PruneJobs, Kind::Metrics];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +44,7 @@ impl Kind {
             Kind::CostControl => "cost_control",
             Kind::Escalation => "escalation",
             Kind::PruneJobs => "prune_jobs",
+            Kind::Metrics => "metrics",
         }
     }
 
@@ -52,7 +56,7 @@ impl Kind {
     pub fn every(self) -> Option<Every> {
         match self {
             Kind::BillRun => None,
-            Kind::LateFees | Kind::CostControl | Kind::PruneJobs => Some(Every::Hour),
+            Kind::LateFees | Kind::CostControl | Kind::PruneJobs | Kind::Metrics => Some(Every::Hour),
             Kind::Escalation => Some(Every::Minute),
         }
     }
@@ -228,6 +232,7 @@ mod tests {
         assert_eq!(Kind::BillRun.every(), None);
         assert_eq!(Kind::Escalation.every(), Some(Every::Minute));
         assert_eq!(Kind::LateFees.every(), Some(Every::Hour));
+        assert_eq!(Kind::Metrics.every(), Some(Every::Hour));
     }
 
     #[test]

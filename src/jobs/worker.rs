@@ -189,6 +189,13 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             db::prune(pool, KEEP_FINISHED).await?;
             Ok(())
         }
+        Some(Kind::Metrics) => {
+            let r = crate::metrics::db::refresh_all(pool).await?;
+            if r.recomputed + r.removed > 0 {
+                tracing::info!(recomputed = r.recomputed, removed = r.removed, "customer metrics refreshed");
+            }
+            Ok(())
+        }
         None => anyhow::bail!("unknown job kind {:?}", job.kind),
     }
 }

@@ -13,6 +13,7 @@ mod input;
 mod interval;
 mod isolation;
 mod jobs;
+mod metrics;
 mod pages;
 mod payments;
 mod readings;
