@@ -107,6 +107,37 @@ mod tests {
     }
 
     #[test]
+    fn every_definition_problem_has_a_message_in_both_languages() {
+        use crate::web::i18n::{I18n, Locale};
+        use filter::ErrorKind::*;
+        let kinds = [
+            NotAGroup,
+            EmptyGroup,
+            NotACondition,
+            UnknownKey("k".into()),
+            UnknownField("f".into()),
+            UnknownMetric("m".into()),
+            UnknownAggregate("a".into()),
+            UnknownOperator("o".into()),
+            Missing("op"),
+            BadValue("number"),
+            UnknownCode("c".into()),
+            MonthsRange,
+            TooDeep,
+            TooManyConditions,
+        ];
+        for locale in Locale::ALL {
+            let i = I18n(locale);
+            assert!(i.has("segments.err.syntax"));
+            for kind in &kinds {
+                assert!(i.has(&format!("segments.err.{}", kind.code())), "{kind:?} in {}", locale.code());
+                let message = filter::DefinitionError { path: "all[0].op".into(), kind: kind.clone() }.message(&i);
+                assert!(message.starts_with("all[0].op: ") && !message.contains('%'), "{message}");
+            }
+        }
+    }
+
+    #[test]
     fn a_valid_form_is_trimmed_and_scheduled_daily() {
         let input = validate(&form(r#"{"all": [{"field": "class", "op": "eq", "value": "large_industry"}]}"#)).unwrap();
         assert_eq!((input.name.as_str(), input.schedule.as_str()), ("大工业", "daily"));
