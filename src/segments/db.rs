@@ -344,3 +344,54 @@ pub async fn members(conn: &mut PgConnection, id: Uuid, after: &str, limit: i64)
     .fetch_all(conn)
     .await
 }
+
+/// Members as the customer search lists them, in account-number order after
+/// `after`, at most `limit` (the customer list's segment filter).
+pub async fn member_summaries(
+    conn: &mut PgConnection,
+    id: Uuid,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<crate::customers::db::CustomerSummary>> {
+    let rows: Vec<(Uuid, String, String, String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
+         FROM segment_members sm JOIN customers c ON c.tenant_id = sm.tenant_id AND c.id = sm.customer_id
+         WHERE sm.segment_id = $1 AND c.account_no > $2 ORDER BY c.account_no LIMIT $3",
+    )
+    .bind(id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, account_no, name, class_code, address, phone, status)| crate::customers::db::CustomerSummary {
+            id,
+            account_no,
+            name,
+            class_code,
+            address,
+            phone,
+            status,
+        })
+        .collect())
+}
+
+/// Keeps only the customers that are members of the segment (by primary key).
+pub async fn retain_members(
+    conn: &mut PgConnection,
+    id: Uuid,
+    customers: &mut Vec<crate::customers::db::CustomerSummary>,
+) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
+    let members: std::collections::HashSet<Uuid> =
+        sqlx::query_scalar("SELECT customer_id FROM segment_members WHERE segment_id = $1 AND customer_id = ANY($2)")
+            .bind(id)
+            .bind(&ids)
+            .fetch_all(conn)
+            .await?
+            .into_iter()
+            .collect();
+    customers.retain(|c| members.contains(&c.id));
+    Ok(())
+}

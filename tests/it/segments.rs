@@ -208,6 +208,14 @@ async fn a_recompute_keeps_who_joined_and_who_left() {
     let (_, list) = manager.get_text("/segments").await;
     assert!(list.contains("重点") && list.contains("+1") && list.contains("−1"), "{list}");
 
+    // The customer list filters by the segment: its members only, with a search too.
+    let (status, page) = manager.get_text(&format!("/customers?segment={id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&c[1].to_string()) && page.contains(&c[2].to_string()), "{page}");
+    assert!(!page.contains(&c[0].to_string()) && !page.contains(&c[3].to_string()), "{page}");
+    let (_, page) = manager.get_text(&format!("/customers?segment={id}&q=%E7%8E%8B")).await;
+    assert!(!page.contains(&c[0].to_string()), "王建国 is no longer a member: {page}");
+
     // The API pages the members.
     let key = app.api_key(&app.alpha, Role::AccountManager).await;
     let first = app.api_get(&key, &format!("/api/v1/segments/{id}/members?limit=1")).await;
@@ -250,6 +258,7 @@ async fn another_tenants_segments_and_customers_never_show() {
     let r = alpha.post(&format!("/segments/{theirs}/edit"), &[("name", "x"), ("definition", everyone)]).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.count_all("segments").await, 2, "beta's segment survived");
+    assert_eq!(alpha.get(&format!("/customers?segment={theirs}")).await.status(), StatusCode::NOT_FOUND);
 
     let key = app.api_key(&app.alpha, Role::AccountManager).await;
     let r = reqwest::Client::new()
