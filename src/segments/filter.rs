@@ -12,6 +12,12 @@
 //! `= ANY($n)`, tags to an `EXISTS` with `tag_code = ANY($n)`, and metrics to
 //! a correlated aggregate over `customer_metrics` by its primary key
 //! `(tenant_id, customer_id, month >= $n)`. Nothing uses `LIKE` or `@>`.
+//!
+//! Plans as the application role on 20,000 customers with 24 months of
+//! metrics: tags are a hash semi-join; route and manager lookups run once and
+//! join on the customers indexes (1 ms); a metric alone is one primary-key
+//! probe per customer (1.5 s), and beside a selective archive condition only
+//! for the customers that pass it (the planner tests the cheaper quals first).
 
 use std::fmt;
 
@@ -578,7 +584,9 @@ impl Compiler {
         }
     }
 
-    /// A code looked up to an id by a subquery: in the list, or not.
+    /// A code looked up to an id by a subquery: in the list, or not. The
+    /// subquery is not correlated (row-level security already keeps it to
+    /// the tenant), so it runs once and joins on the customers index.
     fn lookup(&mut self, column: &str, subquery: &str, test: &SetTest) -> String {
         match test {
             SetTest::In(v) => {
@@ -608,16 +616,10 @@ impl Compiler {
     fn condition(&mut self, c: &Condition) -> String {
         match c {
             Condition::Code(field, test) => self.set(field.column(), test),
-            Condition::Route(test) => self.lookup(
-                "c.route_id",
-                "SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code",
-                test,
-            ),
-            Condition::Manager(test) => self.lookup(
-                "c.account_manager_id",
-                "SELECT u.id FROM users u WHERE u.tenant_id = c.tenant_id AND u.username",
-                test,
-            ),
+            Condition::Route(test) => self.lookup("c.route_id", "SELECT r.id FROM reading_routes r WHERE r.code", test),
+            Condition::Manager(test) => {
+                self.lookup("c.account_manager_id", "SELECT u.id FROM users u WHERE u.username", test)
+            }
             Condition::Tier(test) => {
                 let inner = "SELECT 1 FROM customer_values v WHERE v.tenant_id = c.tenant_id AND v.customer_id = c.id AND v.tier";
                 match test {
@@ -723,10 +725,7 @@ mod tests {
             "(c.account_manager_id IS NULL)"
         );
         let c = compiled(json!({"all": [{"field": "account_manager", "op": "eq", "value": "manager"}]}));
-        assert_eq!(
-            c.sql,
-            "(c.account_manager_id IN (SELECT u.id FROM users u WHERE u.tenant_id = c.tenant_id AND u.username = ANY($1::text[])))"
-        );
+        assert_eq!(c.sql, "(c.account_manager_id IN (SELECT u.id FROM users u WHERE u.username = ANY($1::text[])))");
         // Null tests exist only where the archive allows no value.
         let e = refused(json!({"all": [{"field": "class", "op": "is_null"}]}));
         assert_eq!(e.path, "all[0].op");
