@@ -41,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         .merge(payments::pages::router())
         .merge(payments::arrears::router())
         .merge(cost_control::pages::router())
+        .merge(crate::segments::pages::router())
         .merge(staff::pages::router())
         .merge(staff::api_keys::router())
         .merge(audit::pages::router())

@@ -21,6 +21,7 @@ pub mod payments;
 pub mod platform;
 pub mod readings;
 pub mod seed;
+pub mod segments;
 pub mod service;
 pub mod sla;
 pub mod staff;

@@ -104,6 +104,11 @@ enum Command {
         #[command(subcommand)]
         command: data::ImportCommand,
     },
+    /// Customer segments.
+    Segments {
+        #[command(subcommand)]
+        command: cli::segments::SegmentsCommand,
+    },
     /// Write the request paths the benchmark replays (see BENCHMARKS.md).
     #[command(hide = true)]
     BenchTargets {
@@ -228,6 +233,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BillRun { tenant, period, route } => {
             let jobs = gridcrm::jobs::Settings::from_config(&config);
             admin::with_database(&config, |db| Box::pin(data::bill_run_command(db, jobs, tenant, period, route))).await
+        }
+        Command::Segments { command } => {
+            admin::with_database(&config, |db| Box::pin(cli::segments::segments_command(db, command))).await
         }
         Command::CostControl => {
             let database = Database::open(&config, false).await?;

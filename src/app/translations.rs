@@ -161,6 +161,10 @@ fn every_template_key_is_translated_in_both_languages() {
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
+            ("segments.schedule_", &crate::segments::SCHEDULES),
+            ("segments.field_", &crate::segments::filter::FIELDS),
+            ("segments.ops_", &crate::segments::filter::FIELDS),
+            ("segments.metric_", &crate::segments::filter::METRICS),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -3,4 +3,5 @@
 pub mod admin;
 pub mod bench;
 pub mod data;
+pub mod segments;
 pub mod serve;

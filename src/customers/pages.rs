@@ -47,6 +47,9 @@ pub struct SearchQuery {
     pub q: String,
     #[serde(default)]
     pub after: String,
+    /// A segment's id: only its members.
+    #[serde(default)]
+    pub segment: String,
 }
 
 #[derive(askama::Template)]
@@ -57,6 +60,8 @@ struct SearchPage {
     results: Vec<CustomerSummary>,
     next_after: Option<String>,
     classes: Vec<RefItem>,
+    /// The segment filter: (id, name).
+    segment: Option<(Uuid, String)>,
 }
 
 #[derive(askama::Template)]
@@ -67,6 +72,8 @@ struct SearchResults {
     results: Vec<CustomerSummary>,
     next_after: Option<String>,
     classes: Vec<RefItem>,
+    /// The segment filter: (id, name).
+    segment: Option<(Uuid, String)>,
 }
 
 /// The search page; an htmx request gets only the result rows.
@@ -79,27 +86,45 @@ async fn search_page(
     user.require(Permission::ReadCustomers)?;
     let mut tx = user.tx(&state.db).await?;
     let plan = search::plan(&query.q);
+    let segment = match query.segment.trim() {
+        "" => None,
+        id => {
+            let id = Uuid::parse_str(id).map_err(|_| AppError::NotFound)?;
+            Some((id, crate::segments::db::get(&mut tx, id).await?.name))
+        }
+    };
     // Ask for one more than a page, to know whether there is a next page.
-    let mut results = if query.q.trim().is_empty() {
-        Vec::new()
-    } else {
-        db::search(&mut tx, &plan, &query.after, PAGE_SIZE + 1).await?
+    let mut results = match (query.q.trim().is_empty(), &segment) {
+        (true, None) => Vec::new(),
+        (true, Some((id, _))) => {
+            crate::segments::db::member_summaries(&mut tx, *id, &query.after, PAGE_SIZE + 1).await?
+        }
+        (false, _) => db::search(&mut tx, &plan, &query.after, PAGE_SIZE + 1).await?,
     };
     let next_after = (results.len() as i64 > PAGE_SIZE).then(|| {
         results.truncate(PAGE_SIZE as usize);
         results.last().map(|r| r.account_no.clone()).unwrap_or_default()
     });
+    // A search within a segment keeps the members of each page (pages may run short).
+    if let (false, Some((id, _))) = (query.q.trim().is_empty(), &segment) {
+        crate::segments::db::retain_members(&mut tx, *id, &mut results).await?;
+    }
     let classes = reference::load(&mut tx, RefList::Class).await?;
     tx.commit().await?;
     // One exact hit by account number or meter goes straight to the customer.
-    if results.len() == 1 && query.after.is_empty() && plan.name.is_none() && !headers.contains_key("hx-request") {
+    if results.len() == 1
+        && query.after.is_empty()
+        && plan.name.is_none()
+        && segment.is_none()
+        && !headers.contains_key("hx-request")
+    {
         return Ok(Redirect::to(&format!("/customers/{}", results[0].id)).into_response());
     }
     let p = Page::for_user(&user, "customers.search_title");
     if headers.contains_key("hx-request") {
-        return Ok(render(&SearchResults { p, q: query.q, results, next_after, classes })?.into_response());
+        return Ok(render(&SearchResults { p, q: query.q, results, next_after, classes, segment })?.into_response());
     }
-    Ok(render(&SearchPage { p, q: query.q, results, next_after, classes })?.into_response())
+    Ok(render(&SearchPage { p, q: query.q, results, next_after, classes, segment })?.into_response())
 }
 
 #[derive(askama::Template)]

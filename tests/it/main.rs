@@ -18,6 +18,7 @@ mod pages;
 mod payments;
 mod readings;
 mod search;
+mod segments;
 mod service;
 mod service_settings;
 mod stats;
