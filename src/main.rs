@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use cli::{admin, bench, data, serve};
+use cli::{admin, bench, data, serve, value};
 use gridcrm::{
     config::Config,
     db::{self, Database},
@@ -90,6 +90,11 @@ enum Command {
     LateFees,
     /// Estimate prepaid balances, warn and order disconnections, once (serve does this hourly).
     CostControl,
+    /// Value tiers and the VIP list.
+    Value {
+        #[command(subcommand)]
+        command: value::ValueCommand,
+    },
     /// Load data files.
     Import {
         #[command(subcommand)]
@@ -235,6 +240,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = report?;
             println!("late fees accrued on {} bills, {} yuan", report.bills, report.amount);
             Ok(())
+        }
+        Command::Value { command } => {
+            admin::with_database(&config, |db| Box::pin(value::value_command(db, command))).await
         }
         Command::Import { command } => {
             admin::with_database(&config, |db| Box::pin(data::import_command(db, command))).await

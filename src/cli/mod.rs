@@ -4,3 +4,4 @@ pub mod admin;
 pub mod bench;
 pub mod data;
 pub mod serve;
+pub mod value;
