@@ -23,4 +23,5 @@ mod stats;
 mod support;
 mod tariffs;
 mod validation;
+mod value;
 mod work_orders;
