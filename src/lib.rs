@@ -27,6 +27,7 @@ pub mod sla;
 pub mod staff;
 pub mod tenants;
 pub mod timeline;
+pub mod value;
 pub mod web;
 pub mod work_orders;
 pub mod workflow;

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use cli::{admin, bench, data, serve};
+use cli::{admin, bench, data, serve, value};
 use gridcrm::{
     config::Config,
     db::{self, Database},
@@ -98,6 +98,11 @@ enum Command {
     Metrics {
         #[command(subcommand)]
         command: data::MetricsCommand,
+    },
+    /// Value tiers and the VIP list.
+    Value {
+        #[command(subcommand)]
+        command: value::ValueCommand,
     },
     /// Load data files.
     Import {
@@ -255,6 +260,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Metrics { command } => {
             admin::with_database(&config, |db| Box::pin(data::metrics_command(db, command))).await
+        }
+        Command::Value { command } => {
+            admin::with_database(&config, |db| Box::pin(value::value_command(db, command))).await
         }
         Command::Import { command } => {
             admin::with_database(&config, |db| Box::pin(data::import_command(db, command))).await

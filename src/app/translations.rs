@@ -81,7 +81,7 @@ fn every_template_key_is_translated_in_both_languages() {
                 .collect();
         let families: Vec<(&str, &[&str])> = vec![
             ("timeline_status.", &timeline_status),
-            ("timeline_kind.", &["contact", "work_order", "bill", "payment", "cost_control"]),
+            ("timeline_kind.", &["contact", "work_order", "bill", "payment", "cost_control", "value"]),
             ("payment_channel.", &crate::payments::model::CHANNELS),
             ("allocation_part.", &["bill", "late_fee"]),
             ("arrears.", &crate::payments::model::AGE_BUCKETS),
@@ -158,6 +158,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "calendar_day",
                     "sla_limits",
                     "cost_control",
+                    "value_settings",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -165,6 +166,11 @@ fn every_template_key_is_translated_in_both_languages() {
             ("segments.field_", &crate::segments::filter::FIELDS),
             ("segments.ops_", &crate::segments::filter::FIELDS),
             ("segments.metric_", &crate::segments::filter::METRICS),
+            ("value.tier_", &crate::value::TIERS),
+            ("value.factor_", &crate::value::FACTORS),
+            ("value.movement_", &crate::value::MOVEMENTS),
+            ("value.negative_", &["latest_arrears", "arrears_months"]),
+            ("value.col_", &["name", "account", "industry", "energy_12m", "revenue_12m", "arrears", "tier", "score"]),
         ];
         for prefix in &prefixes {
             let (_, codes) =

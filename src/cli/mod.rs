@@ -5,3 +5,4 @@ pub mod bench;
 pub mod data;
 pub mod segments;
 pub mod serve;
+pub mod value;

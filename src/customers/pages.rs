@@ -146,6 +146,7 @@ struct ShowPage {
     standing: crate::payments::db::Standing,
     cost_control: Option<crate::cost_control::db::Agreement>,
     commands: Vec<crate::cost_control::db::Command>,
+    value: Option<crate::value::pages::ValueSection>,
 }
 
 #[derive(Deserialize, Default)]
@@ -196,6 +197,7 @@ async fn load_show_page(
     let standing = crate::payments::db::standing(&mut tx, id, today).await?;
     let cost_control = crate::cost_control::db::get(&mut tx, id).await?;
     let commands = crate::cost_control::db::for_customer(&mut tx, id, 5).await?;
+    let value = crate::value::pages::section(&mut tx, user, id).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -216,6 +218,7 @@ async fn load_show_page(
         standing,
         cost_control,
         commands,
+        value,
     })
 }
 

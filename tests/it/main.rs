@@ -25,4 +25,5 @@ mod stats;
 mod support;
 mod tariffs;
 mod validation;
+mod value;
 mod work_orders;

@@ -1,0 +1,571 @@
+//! Value tiers in the database: the tenant's settings, the set-based
+//! recompute (scores from `gridcrm_value_scores`, the upsert, the `vip` tag),
+//! the preview of a change of settings, manual VIP designations, and the VIP list.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::{
+    db,
+    value::{Inputs, Settings, TIERS, VIP_TAG},
+};
+
+pub async fn settings(conn: &mut PgConnection) -> sqlx::Result<Settings> {
+    let row = sqlx::query_as!(
+        Settings,
+        r#"SELECT weight_consumption, weight_revenue, weight_payment, weight_importance, weight_growth,
+                  vip_min, high_min, medium_min, negative_arrears_days
+           FROM value_settings"#
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.unwrap_or_default())
+}
+
+pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO value_settings (tenant_id, weight_consumption, weight_revenue, weight_payment, weight_importance,
+                  weight_growth, vip_min, high_min, medium_min, negative_arrears_days, updated_by)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (tenant_id) DO UPDATE SET weight_consumption = $1, weight_revenue = $2, weight_payment = $3,
+                  weight_importance = $4, weight_growth = $5, vip_min = $6, high_min = $7, medium_min = $8,
+                  negative_arrears_days = $9, updated_by = $10, updated_at = now()"#,
+        s.weight_consumption,
+        s.weight_revenue,
+        s.weight_payment,
+        s.weight_importance,
+        s.weight_growth,
+        s.vip_min,
+        s.high_min,
+        s.medium_min,
+        s.negative_arrears_days,
+        by
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The first day of the current month in the tenant's time zone: the window
+/// is the twelve complete months before it.
+pub async fn current_month(conn: &mut PgConnection) -> sqlx::Result<NaiveDate> {
+    sqlx::query_scalar!(
+        r#"SELECT date_trunc('month', now() AT TIME ZONE time_zone)::date AS "month!" FROM tenants WHERE id = app_tenant_id()"#
+    )
+    .fetch_one(conn)
+    .await
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RecomputeReport {
+    /// Customers per tier (after manual VIPs), in the order of [`TIERS`].
+    pub tiers: Vec<(String, i64)>,
+    /// Customers whose tier changed.
+    pub changed: i64,
+    /// Customers valued for the first time.
+    pub added: i64,
+    /// Rows written (new or with new figures); unchanged rows are left alone.
+    pub written: i64,
+}
+
+impl RecomputeReport {
+    pub fn count(&self, tier: &str) -> i64 {
+        self.tiers.iter().find(|(t, _)| t == tier).map_or(0, |(_, n)| *n)
+    }
+}
+
+/// Recomputes every customer's value in the current tenant: one statement
+/// scores and upserts them all, a second pair keeps the `vip` tag on exactly
+/// the customers of tier vip. A customer who carried the `vip` tag before
+/// their first valuation keeps it as a manual designation.
+pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeReport> {
+    let s = settings(conn).await?;
+    let month = current_month(conn).await?;
+    let rows = sqlx::query!(
+        r#"WITH scored AS (
+             SELECT s.customer_id, s.computed_tier, s.score, s.factors, s.energy_12m, s.revenue_12m, s.arrears,
+                    v.customer_id IS NULL AS is_new, v.tier AS old_tier,
+                    (v.computed_tier, v.score, v.factors, v.energy_12m, v.revenue_12m, v.arrears)
+                      IS NOT DISTINCT FROM (s.computed_tier, s.score, s.factors, s.energy_12m, s.revenue_12m, s.arrears)
+                      AS figures_same,
+                    coalesce(v.manual_vip, false) AS manual_vip,
+                    (v.customer_id IS NULL AND t.customer_id IS NOT NULL) AS carried_tag
+             FROM gridcrm_value_scores($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) s
+             LEFT JOIN customer_values v ON v.customer_id = s.customer_id
+             LEFT JOIN customer_tags t ON t.customer_id = s.customer_id AND t.tag_code = $11
+           ), decided AS (
+             SELECT scored.*, CASE WHEN manual_vip OR carried_tag THEN 'vip' ELSE computed_tier END AS tier
+             FROM scored
+           ), written AS (
+             INSERT INTO customer_values AS cv (tenant_id, customer_id, tier, computed_tier, score, factors, energy_12m,
+                    revenue_12m, arrears, tier_changed_at, manual_vip, manual_reason, manual_by, manual_at, computed_at)
+             SELECT app_tenant_id(), d.customer_id, d.tier, d.computed_tier, d.score, d.factors, d.energy_12m,
+                    d.revenue_12m, d.arrears, now(), d.carried_tag,
+                    CASE WHEN d.carried_tag THEN 'vip tag before value tiers' END,
+                    CASE WHEN d.carried_tag THEN 'system' END, CASE WHEN d.carried_tag THEN now() END, now()
+             FROM decided d
+             WHERE d.is_new OR NOT d.figures_same OR d.tier IS DISTINCT FROM d.old_tier
+             ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+                    tier = EXCLUDED.tier, computed_tier = EXCLUDED.computed_tier, score = EXCLUDED.score,
+                    factors = EXCLUDED.factors, energy_12m = EXCLUDED.energy_12m, revenue_12m = EXCLUDED.revenue_12m,
+                    arrears = EXCLUDED.arrears, computed_at = now(),
+                    previous_tier = CASE WHEN cv.tier <> EXCLUDED.tier THEN cv.tier ELSE cv.previous_tier END,
+                    tier_changed_at = CASE WHEN cv.tier <> EXCLUDED.tier THEN now() ELSE cv.tier_changed_at END
+             RETURNING 1
+           )
+           SELECT tier AS "tier!", count(*) AS "customers!",
+                  count(*) FILTER (WHERE NOT is_new AND old_tier <> tier) AS "changed!",
+                  count(*) FILTER (WHERE is_new) AS "added!",
+                  (SELECT count(*) FROM written) AS "written!"
+           FROM decided GROUP BY tier"#,
+        month,
+        i32::from(s.weight_consumption),
+        i32::from(s.weight_revenue),
+        i32::from(s.weight_payment),
+        i32::from(s.weight_importance),
+        i32::from(s.weight_growth),
+        i32::from(s.vip_min),
+        i32::from(s.high_min),
+        i32::from(s.medium_min),
+        s.negative_arrears_days,
+        VIP_TAG
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    sync_vip_tag(conn).await?;
+    let mut report = RecomputeReport {
+        tiers: TIERS.iter().map(|t| (t.to_string(), 0)).collect(),
+        written: rows.first().map_or(0, |r| r.written),
+        ..Default::default()
+    };
+    for r in rows {
+        if let Some(slot) = report.tiers.iter_mut().find(|(t, _)| *t == r.tier) {
+            slot.1 = r.customers;
+        }
+        report.changed += r.changed;
+        report.added += r.added;
+    }
+    Ok(report)
+}
+
+/// One notion of VIP: the `vip` tag (which the green channel follows) is on
+/// the customers of tier vip and on no one else.
+pub async fn sync_vip_tag(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO tags (tenant_id, code, name_zh, name_en, sort) VALUES (app_tenant_id(), $1, 'VIP客户', 'VIP', 0)
+         ON CONFLICT DO NOTHING",
+        VIP_TAG
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO customer_tags (tenant_id, customer_id, tag_code)
+         SELECT app_tenant_id(), customer_id, $1 FROM customer_values WHERE tier = 'vip'
+         ON CONFLICT DO NOTHING",
+        VIP_TAG
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM customer_tags t WHERE t.tag_code = $1
+           AND NOT EXISTS (SELECT 1 FROM customer_values v WHERE v.customer_id = t.customer_id AND v.tier = 'vip')",
+        VIP_TAG
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Recomputes one tenant's tiers in a transaction of its own (the job chain
+/// calls this after the metrics refresh; `gridcrm value refresh` too).
+pub async fn recompute(pool: &PgPool, tenant_id: Uuid) -> anyhow::Result<RecomputeReport> {
+    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    let report = recompute_in(&mut tx).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// How many customers would move from one tier to another under `proposed`
+/// (manual VIPs stay vip): (from, to, customers), from None for customers
+/// not valued yet. Only moves are listed.
+pub async fn preview(conn: &mut PgConnection, proposed: &Settings) -> sqlx::Result<Vec<(Option<String>, String, i64)>> {
+    let month = current_month(conn).await?;
+    let rows = sqlx::query!(
+        r#"SELECT v.tier AS "from?", CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END AS "to!",
+                  count(*) AS "customers!"
+           FROM gridcrm_value_scores($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) s
+           LEFT JOIN customer_values v ON v.customer_id = s.customer_id
+           GROUP BY 1, 2
+           HAVING v.tier IS DISTINCT FROM CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END"#,
+        month,
+        i32::from(proposed.weight_consumption),
+        i32::from(proposed.weight_revenue),
+        i32::from(proposed.weight_payment),
+        i32::from(proposed.weight_importance),
+        i32::from(proposed.weight_growth),
+        i32::from(proposed.vip_min),
+        i32::from(proposed.high_min),
+        i32::from(proposed.medium_min),
+        proposed.negative_arrears_days
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.from, r.to, r.customers)).collect())
+}
+
+/// A customer's stored value with the inputs that produced it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerValue {
+    pub customer_id: Uuid,
+    pub tier: String,
+    pub computed_tier: String,
+    pub score: Decimal,
+    pub previous_tier: Option<String>,
+    pub tier_changed_at: Option<DateTime<Utc>>,
+    pub manual_vip: bool,
+    pub manual_reason: Option<String>,
+    pub manual_by: Option<String>,
+    pub manual_at: Option<DateTime<Utc>>,
+    pub computed_at: DateTime<Utc>,
+    pub inputs: Inputs,
+}
+
+pub async fn get(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<CustomerValue>> {
+    let row = sqlx::query!(
+        r#"SELECT customer_id, tier, computed_tier, score, previous_tier, tier_changed_at, manual_vip, manual_reason,
+                  manual_by, manual_at, computed_at,
+                  coalesce((factors->>'energy_12m')::numeric, 0) AS "energy_12m!",
+                  coalesce((factors->>'energy_pct')::numeric, 0) AS "energy_pct!",
+                  coalesce((factors->>'revenue_12m')::numeric, 0) AS "revenue_12m!",
+                  coalesce((factors->>'revenue_pct')::numeric, 0) AS "revenue_pct!",
+                  coalesce((factors->>'paid_on_time')::numeric, 0) AS "paid_on_time!",
+                  coalesce((factors->>'paid_late')::numeric, 0) AS "paid_late!",
+                  coalesce((factors->>'max_arrears_days')::integer, 0) AS "max_arrears_days!",
+                  coalesce((factors->>'late_fees')::integer, 0) AS "late_fees!",
+                  coalesce((factors->>'arrears')::numeric, 0) AS "arrears!",
+                  coalesce((factors->>'latest_arrears_days')::integer, 0) AS "latest_arrears_days!",
+                  coalesce((factors->>'arrears_months')::integer, 0) AS "arrears_months!",
+                  factors->>'importance' AS importance,
+                  (factors->>'energy_prev_12m')::numeric AS energy_prev_12m,
+                  (factors->>'growth')::numeric AS growth
+           FROM customer_values WHERE customer_id = $1"#,
+        customer_id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| CustomerValue {
+        customer_id: r.customer_id,
+        tier: r.tier,
+        computed_tier: r.computed_tier,
+        score: r.score,
+        previous_tier: r.previous_tier,
+        tier_changed_at: r.tier_changed_at,
+        manual_vip: r.manual_vip,
+        manual_reason: r.manual_reason,
+        manual_by: r.manual_by,
+        manual_at: r.manual_at,
+        computed_at: r.computed_at,
+        inputs: Inputs {
+            energy_12m: r.energy_12m,
+            energy_pct: r.energy_pct,
+            revenue_12m: r.revenue_12m,
+            revenue_pct: r.revenue_pct,
+            paid_on_time: r.paid_on_time,
+            paid_late: r.paid_late,
+            max_arrears_days: r.max_arrears_days,
+            late_fees: r.late_fees,
+            arrears: r.arrears,
+            latest_arrears_days: r.latest_arrears_days,
+            arrears_months: r.arrears_months,
+            importance: r.importance,
+            energy_prev_12m: r.energy_prev_12m,
+            growth: r.growth,
+        },
+    }))
+}
+
+/// Designates a valued customer VIP by hand. False when the customer has no
+/// value yet (recompute first) — the caller says so.
+pub async fn set_manual_vip(conn: &mut PgConnection, customer_id: Uuid, reason: &str, by: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE customer_values SET manual_vip = true, manual_reason = $2, manual_by = $3, manual_at = now(),
+                  previous_tier = CASE WHEN tier <> 'vip' THEN tier ELSE previous_tier END,
+                  tier_changed_at = CASE WHEN tier <> 'vip' THEN now() ELSE tier_changed_at END,
+                  tier = 'vip'
+           WHERE customer_id = $1"#,
+        customer_id,
+        reason,
+        by
+    )
+    .execute(&mut *conn)
+    .await?;
+    sync_one_vip_tag(conn, customer_id).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends a manual designation: the tier is the computed one again. False when there was none.
+pub async fn clear_manual_vip(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query!(
+        r#"UPDATE customer_values SET manual_vip = false, manual_reason = NULL, manual_by = NULL, manual_at = NULL,
+                  previous_tier = CASE WHEN tier <> computed_tier THEN tier ELSE previous_tier END,
+                  tier_changed_at = CASE WHEN tier <> computed_tier THEN now() ELSE tier_changed_at END,
+                  tier = computed_tier
+           WHERE customer_id = $1 AND manual_vip"#,
+        customer_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    sync_one_vip_tag(conn, customer_id).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn sync_one_vip_tag(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO customer_tags (tenant_id, customer_id, tag_code)
+         SELECT app_tenant_id(), customer_id, $2 FROM customer_values WHERE customer_id = $1 AND tier = 'vip'
+         ON CONFLICT DO NOTHING",
+        customer_id,
+        VIP_TAG
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM customer_tags WHERE customer_id = $1 AND tag_code = $2
+           AND NOT EXISTS (SELECT 1 FROM customer_values WHERE customer_id = $1 AND tier = 'vip')",
+        customer_id,
+        VIP_TAG
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The columns the VIP list sorts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Name,
+    Account,
+    Industry,
+    Energy,
+    Revenue,
+    Arrears,
+    Tier,
+    Score,
+}
+
+const TIER_RANK: &str =
+    "(CASE v.tier WHEN 'vip' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END)";
+const PREVIOUS_RANK: &str =
+    "(CASE v.previous_tier WHEN 'vip' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1 ELSE 0 END)";
+
+impl SortKey {
+    pub const ALL: [(&'static str, SortKey); 8] = [
+        ("name", SortKey::Name),
+        ("account", SortKey::Account),
+        ("industry", SortKey::Industry),
+        ("energy_12m", SortKey::Energy),
+        ("revenue_12m", SortKey::Revenue),
+        ("arrears", SortKey::Arrears),
+        ("tier", SortKey::Tier),
+        ("score", SortKey::Score),
+    ];
+
+    pub fn parse(code: &str) -> Option<SortKey> {
+        Self::ALL.iter().find(|(c, _)| *c == code).map(|(_, k)| *k)
+    }
+
+    pub fn code(self) -> &'static str {
+        Self::ALL.iter().find(|(_, k)| *k == self).map_or("energy_12m", |(c, _)| c)
+    }
+
+    /// The SQL of the column (fixed text, never from the request) and the type its cursor value is cast to.
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            SortKey::Name => ("c.name", "text"),
+            SortKey::Account => ("c.account_no", "text"),
+            SortKey::Industry => ("c.industry_code", "text"),
+            SortKey::Energy => ("v.energy_12m", "numeric"),
+            SortKey::Revenue => ("v.revenue_12m", "numeric"),
+            SortKey::Arrears => ("v.arrears", "numeric"),
+            SortKey::Tier => (TIER_RANK, "integer"),
+            SortKey::Score => ("v.score", "numeric"),
+        }
+    }
+}
+
+/// A checked VIP-list query.
+#[derive(Clone, Debug, Default)]
+pub struct VipQuery {
+    /// None: every tier.
+    pub tier: Option<String>,
+    pub industry: Option<String>,
+    pub route: Option<String>,
+    pub manager: Option<Uuid>,
+    pub segment: Option<Uuid>,
+    /// up, down or new.
+    pub movement: Option<String>,
+    pub sort: Option<SortKey>,
+    pub descending: bool,
+    /// The last row of the previous page: its sort key (as text) and id.
+    pub after: Option<(String, Uuid)>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct VipRow {
+    pub customer_id: Uuid,
+    pub account_no: String,
+    pub name: String,
+    pub industry_code: String,
+    #[serde(skip)]
+    pub industry_zh: Option<String>,
+    #[serde(skip)]
+    pub industry_en: Option<String>,
+    pub manager: Option<String>,
+    pub energy_12m: Decimal,
+    pub revenue_12m: Decimal,
+    pub arrears: Decimal,
+    pub tier: String,
+    pub previous_tier: Option<String>,
+    pub tier_changed_at: Option<DateTime<Utc>>,
+    pub score: Decimal,
+    pub manual_vip: bool,
+    /// The row's sort key as text, for the cursor.
+    #[serde(skip)]
+    pub sort_key: String,
+    /// Open complaints (not resolved or closed).
+    #[sqlx(default)]
+    pub open_complaints: i64,
+    /// Open work orders (not completed).
+    #[sqlx(default)]
+    pub open_orders: i64,
+    #[sqlx(default)]
+    pub last_visit: Option<NaiveDate>,
+    #[sqlx(default)]
+    pub next_visit: Option<NaiveDate>,
+}
+
+impl VipRow {
+    pub fn movement(&self) -> Option<&'static str> {
+        crate::value::movement(self.previous_tier.as_deref(), &self.tier)
+    }
+    pub fn industry_name(&self, lang: &str) -> &str {
+        let name = if lang == "en" { &self.industry_en } else { &self.industry_zh };
+        name.as_deref().unwrap_or(&self.industry_code)
+    }
+    /// The cursor of the page after this row: `<customer id>.<sort key>`.
+    pub fn cursor(&self) -> String {
+        format!("{}.{}", self.customer_id, self.sort_key)
+    }
+}
+
+/// Reads a cursor made by [`VipRow::cursor`].
+pub fn parse_cursor(raw: &str) -> Option<(String, Uuid)> {
+    let (id, key) = (raw.get(..36)?, raw.get(37..)?);
+    (raw.as_bytes().get(36) == Some(&b'.')).then_some(())?;
+    Some((key.to_owned(), Uuid::parse_str(id).ok()?))
+}
+
+/// One page of the VIP list (at most `limit` rows; ask for one more to know
+/// whether another page follows), then the per-row extras for those customers only.
+pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx::Result<Vec<VipRow>> {
+    let sort = q.sort.unwrap_or(SortKey::Energy);
+    let (key, cast) = sort.sql();
+    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT v.customer_id, c.account_no, c.name, c.industry_code, ind.name_zh AS industry_zh, ind.name_en AS industry_en,
+                u.display_name AS manager, v.energy_12m, v.revenue_12m, v.arrears, v.tier, v.previous_tier,
+                v.tier_changed_at, v.score, v.manual_vip, ({key})::text AS sort_key
+         FROM customer_values v
+         JOIN customers c ON c.tenant_id = v.tenant_id AND c.id = v.customer_id
+         LEFT JOIN industries ind ON ind.tenant_id = c.tenant_id AND ind.code = c.industry_code
+         LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
+         WHERE true"
+    ));
+    // Only the filters asked for enter the statement, so each combination gets a plan of its own.
+    if let Some(tier) = &q.tier {
+        b.push(" AND v.tier = ").push_bind(tier.clone());
+    }
+    if let Some(industry) = &q.industry {
+        b.push(" AND c.industry_code = ").push_bind(industry.clone());
+    }
+    if let Some(route) = &q.route {
+        b.push(" AND c.route_id = (SELECT id FROM reading_routes WHERE code = ").push_bind(route.clone()).push(")");
+    }
+    if let Some(manager) = q.manager {
+        b.push(" AND c.account_manager_id = ").push_bind(manager);
+    }
+    if let Some(segment) = q.segment {
+        b.push(" AND EXISTS (SELECT 1 FROM segment_members sm WHERE sm.segment_id = ")
+            .push_bind(segment)
+            .push(" AND sm.customer_id = v.customer_id)");
+    }
+    match q.movement.as_deref() {
+        Some("new") => {
+            b.push(" AND v.previous_tier IS NULL");
+        }
+        Some("up") => {
+            b.push(format!(" AND v.previous_tier IS NOT NULL AND {TIER_RANK} > {PREVIOUS_RANK}"));
+        }
+        Some("down") => {
+            b.push(format!(" AND v.previous_tier IS NOT NULL AND {TIER_RANK} < {PREVIOUS_RANK}"));
+        }
+        _ => {}
+    }
+    let (op, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+    if let Some((after_key, after_id)) = &q.after {
+        b.push(format!(" AND ({key} {op} "))
+            .push_bind(after_key.clone())
+            .push(format!("::{cast} OR ({key} = "))
+            .push_bind(after_key.clone())
+            .push(format!("::{cast} AND v.customer_id > "))
+            .push_bind(*after_id)
+            .push("))");
+    }
+    b.push(format!(" ORDER BY {key} {dir}, v.customer_id LIMIT ")).push_bind(limit);
+    let mut rows: Vec<VipRow> = b.build_query_as().fetch_all(&mut *conn).await?;
+    add_extras(conn, &mut rows).await?;
+    Ok(rows)
+}
+
+/// Open complaints and orders, the last visit done and the next one planned,
+/// for the rows shown.
+async fn add_extras(conn: &mut PgConnection, rows: &mut [VipRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.customer_id).collect();
+    let extras = sqlx::query!(
+        r#"SELECT id AS "id!",
+                  (SELECT count(*) FROM contacts k WHERE k.customer_id = id AND k.kind = 'complaint'
+                     AND k.state NOT IN ('resolved', 'closed')) AS "complaints!",
+                  (SELECT count(*) FROM work_orders w WHERE w.customer_id = id AND w.completed_at IS NULL) AS "orders!",
+                  (SELECT max(done_on) FROM visits s WHERE s.customer_id = id AND s.status = 'done') AS last_visit,
+                  (SELECT min(planned_on) FROM visits s WHERE s.customer_id = id AND s.status = 'planned'
+                     AND s.planned_on >= current_date) AS next_visit
+           FROM unnest($1::uuid[]) AS id"#,
+        &ids
+    )
+    .fetch_all(conn)
+    .await?;
+    for e in extras {
+        if let Some(row) = rows.iter_mut().find(|r| r.customer_id == e.id) {
+            row.open_complaints = e.complaints;
+            row.open_orders = e.orders;
+            row.last_visit = e.last_visit;
+            row.next_visit = e.next_visit;
+        }
+    }
+    Ok(())
+}
+
+/// The segments for the VIP list's filter.
+pub async fn segments(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!("SELECT id, name FROM segments ORDER BY name").fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+}
+
+pub async fn industries(conn: &mut PgConnection) -> sqlx::Result<Vec<crate::customers::reference::RefItem>> {
+    crate::customers::reference::load(conn, crate::customers::reference::RefList::Industry).await
+}
