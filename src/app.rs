@@ -44,7 +44,8 @@ pub fn app(state: AppState) -> Router {
         .merge(staff::pages::router())
         .merge(staff::api_keys::router())
         .merge(audit::pages::router())
-        .merge(platform::pages::router());
+        .merge(platform::pages::router())
+        .merge(crate::portfolio::pages::router());
     Router::new()
         .merge(pages)
         .merge(api)

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod months;
 pub mod payments;
 pub mod platform;
+pub mod portfolio;
 pub mod readings;
 pub mod seed;
 pub mod service;

@@ -121,6 +121,7 @@ struct ShowPage {
     standing: crate::payments::db::Standing,
     cost_control: Option<crate::cost_control::db::Agreement>,
     commands: Vec<crate::cost_control::db::Command>,
+    visits: crate::portfolio::visits::CustomerVisits,
 }
 
 #[derive(Deserialize, Default)]
@@ -171,6 +172,7 @@ async fn load_show_page(
     let standing = crate::payments::db::standing(&mut tx, id, today).await?;
     let cost_control = crate::cost_control::db::get(&mut tx, id).await?;
     let commands = crate::cost_control::db::for_customer(&mut tx, id, 5).await?;
+    let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, id).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -191,6 +193,7 @@ async fn load_show_page(
         standing,
         cost_control,
         commands,
+        visits,
     })
 }
 

@@ -15,6 +15,7 @@ mod isolation;
 mod jobs;
 mod pages;
 mod payments;
+mod portfolio;
 mod readings;
 mod search;
 mod service;
