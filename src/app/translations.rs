@@ -81,7 +81,19 @@ fn every_template_key_is_translated_in_both_languages() {
                 .collect();
         let families: Vec<(&str, &[&str])> = vec![
             ("timeline_status.", &timeline_status),
-            ("timeline_kind.", &["contact", "work_order", "bill", "payment", "cost_control"]),
+            (
+                "timeline_kind.",
+                &[
+                    "contact",
+                    "work_order",
+                    "bill",
+                    "payment",
+                    "cost_control",
+                    "visit_planned",
+                    "visit_done",
+                    "visit_cancelled",
+                ],
+            ),
             ("payment_channel.", &crate::payments::model::CHANNELS),
             ("allocation_part.", &["bill", "late_fee"]),
             ("arrears.", &crate::payments::model::AGE_BUCKETS),
@@ -138,6 +150,10 @@ fn every_template_key_is_translated_in_both_languages() {
                     "start",
                     "end",
                     "delete",
+                    "record_outcome",
+                    "assign_manager",
+                    "assign_managers",
+                    "done",
                 ],
             ),
             (
@@ -158,9 +174,14 @@ fn every_template_key_is_translated_in_both_languages() {
                     "calendar_day",
                     "sla_limits",
                     "cost_control",
+                    "visit",
+                    "visit_follow_up",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
+            ("portfolio.kind_", &crate::portfolio::ATTENTION_KINDS),
+            ("portfolio.tier_", &crate::portfolio::TIERS),
+            ("portfolio.status_", &crate::portfolio::VISIT_STATUSES),
         ];
         for prefix in &prefixes {
             let (_, codes) =

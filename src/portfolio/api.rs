@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_visits, plan_visit))
 }
 
-pub const STATUSES: [&str; 3] = ["planned", "done", "cancelled"];
+use crate::portfolio::VISIT_STATUSES as STATUSES;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
