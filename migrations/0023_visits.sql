@@ -43,3 +43,8 @@ CREATE INDEX visit_follow_ups_open ON visit_follow_ups (tenant_id, assignee_id, 
 SELECT gridcrm_tenant_rls('visit_follow_ups');
 
 GRANT SELECT, INSERT, UPDATE ON visits, visit_follow_ups TO gridcrm_app;
+
+-- A visit's follow-ups, on its page.
+CREATE INDEX visit_follow_ups_visit ON visit_follow_ups (tenant_id, visit_id);
+-- A portfolio's customer list, in account-number order (keyset paging).
+CREATE INDEX customers_manager_account_no ON customers (tenant_id, account_manager_id, account_no);

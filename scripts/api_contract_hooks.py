@@ -24,6 +24,9 @@ BEYOND_SCHEMA_CODES = {
     "account_no_taken",
     "period_billed",
     "in_future",
+    # A day in a window around today (a visit: from 2000 to two years ahead).
+    "time_too_early",
+    "date_too_late",
     # A visible character is one of Unicode's letters, numbers, punctuation or
     # symbols; a JSON Schema pattern (no \\p{...} classes in every dialect) cannot say so.
     "not_visible",
@@ -61,6 +64,8 @@ def _beyond_schema(error: dict, case) -> bool:
         code in BEYOND_SCHEMA_CODES
         or (code == "unknown_code" and field.split("[")[0] in TENANT_LIST_FIELDS)
         or (code == "required" and field in CONDITIONAL_FIELDS)
+        # A keyset cursor is what the previous page handed out (a visit list's: a day and an id).
+        or (code == "malformed" and field == "after")
         # A work order's state must be one of its kind's workflow.
         or (code == "unknown_code" and field == "state" and "kind" in (case.query or {}))
     )

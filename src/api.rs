@@ -313,7 +313,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::cost_control::api::router())
         .merge(crate::interval::api::router())
         .merge(crate::segments::api::router())
-        .merge(crate::value::api::router());
+        .merge(crate::value::api::router())
+        .merge(crate::portfolio::api::router());
     // The handlers' paths exist only now, after the merge.
     CommonResponses.modify(router.get_openapi_mut());
     RequestText.modify(router.get_openapi_mut());

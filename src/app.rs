@@ -46,7 +46,8 @@ pub fn app(state: AppState) -> Router {
         .merge(staff::api_keys::router())
         .merge(audit::pages::router())
         .merge(platform::pages::router())
-        .merge(crate::value::pages::router());
+        .merge(crate::value::pages::router())
+        .merge(crate::portfolio::pages::router());
     Router::new()
         .merge(pages)
         .merge(api)

@@ -9,7 +9,8 @@ use axum::{
 
 use crate::{
     audit::{self, AuditEntry, AuditFilter},
-    customers::db::{self as customers_db, CustomerSummary},
+    customers::db as customers_db,
+    portfolio::pages::HomeSummary,
     staff::{Permission, Role},
     web::{
         AppState,
@@ -34,8 +35,8 @@ async fn root(user: Option<axum::Extension<CurrentUser>>) -> Redirect {
 struct HomePage {
     p: Page,
     role: Role,
-    /// An account manager's own customers.
-    portfolio: Vec<CustomerSummary>,
+    /// An account manager's portfolio: what needs attention, by kind.
+    portfolio: Option<HomeSummary>,
     /// Recent changes: the user's own (counter), or everyone's (supervisor, admin).
     recent: Vec<AuditEntry>,
     /// Counted up to [`CUSTOMER_COUNT_CAP`] + 1; more shows as "10,000+".
@@ -49,10 +50,7 @@ async fn home(State(state): State<AppState>, user: CurrentUser) -> Result<Respon
     }
     user.require(Permission::ReadCustomers)?;
     let mut tx = user.tx(&state.db).await?;
-    let portfolio = match (user.role, user.user_id) {
-        (Role::AccountManager, Some(me)) => customers_db::managed_by(&mut tx, me, 50).await?,
-        _ => Vec::new(),
-    };
+    let portfolio = crate::portfolio::pages::home_summary(&mut tx, &user).await?;
     let mine_only = matches!(user.role, Role::CounterStaff | Role::AccountManager);
     let filter = AuditFilter {
         actor: if mine_only { user.user_id } else { None },

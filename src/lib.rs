@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod months;
 pub mod payments;
 pub mod platform;
+pub mod portfolio;
 pub mod readings;
 pub mod seed;
 pub mod segments;

@@ -81,7 +81,20 @@ fn every_template_key_is_translated_in_both_languages() {
                 .collect();
         let families: Vec<(&str, &[&str])> = vec![
             ("timeline_status.", &timeline_status),
-            ("timeline_kind.", &["contact", "work_order", "bill", "payment", "cost_control", "value"]),
+            (
+                "timeline_kind.",
+                &[
+                    "contact",
+                    "work_order",
+                    "bill",
+                    "payment",
+                    "cost_control",
+                    "value",
+                    "visit_planned",
+                    "visit_done",
+                    "visit_cancelled",
+                ],
+            ),
             ("payment_channel.", &crate::payments::model::CHANNELS),
             ("allocation_part.", &["bill", "late_fee"]),
             ("arrears.", &crate::payments::model::AGE_BUCKETS),
@@ -138,6 +151,10 @@ fn every_template_key_is_translated_in_both_languages() {
                     "start",
                     "end",
                     "delete",
+                    "record_outcome",
+                    "assign_manager",
+                    "assign_managers",
+                    "done",
                 ],
             ),
             (
@@ -159,6 +176,8 @@ fn every_template_key_is_translated_in_both_languages() {
                     "sla_limits",
                     "cost_control",
                     "value_settings",
+                    "visit",
+                    "visit_follow_up",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -171,6 +190,9 @@ fn every_template_key_is_translated_in_both_languages() {
             ("value.movement_", &crate::value::MOVEMENTS),
             ("value.negative_", &["latest_arrears", "arrears_months"]),
             ("value.col_", &["name", "account", "industry", "energy_12m", "revenue_12m", "arrears", "tier", "score"]),
+            ("portfolio.kind_", &crate::portfolio::ATTENTION_KINDS),
+            ("portfolio.tier_", &crate::portfolio::TIERS),
+            ("portfolio.status_", &crate::portfolio::VISIT_STATUSES),
         ];
         for prefix in &prefixes {
             let (_, codes) =

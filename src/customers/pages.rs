@@ -147,6 +147,7 @@ struct ShowPage {
     cost_control: Option<crate::cost_control::db::Agreement>,
     commands: Vec<crate::cost_control::db::Command>,
     value: Option<crate::value::pages::ValueSection>,
+    visits: crate::portfolio::visits::CustomerVisits,
 }
 
 #[derive(Deserialize, Default)]
@@ -198,6 +199,7 @@ async fn load_show_page(
     let cost_control = crate::cost_control::db::get(&mut tx, id).await?;
     let commands = crate::cost_control::db::for_customer(&mut tx, id, 5).await?;
     let value = crate::value::pages::section(&mut tx, user, id).await?;
+    let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, id).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -219,6 +221,7 @@ async fn load_show_page(
         cost_control,
         commands,
         value,
+        visits,
     })
 }
 

@@ -16,6 +16,7 @@ mod jobs;
 mod metrics;
 mod pages;
 mod payments;
+mod portfolio;
 mod readings;
 mod search;
 mod segments;
