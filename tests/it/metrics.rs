@@ -11,7 +11,7 @@ use gridcrm::{
     metrics::{self, Mode, RefreshReport},
     web::i18n::{I18n, Locale},
 };
-use sqlx::PgPool;
+use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::{jobs::seed_billable, support::TestApp};
@@ -22,23 +22,7 @@ type Extra = (Option<String>, Option<String>, Option<String>, i32);
 
 async fn rows(pool: &PgPool, tenant: Uuid) -> Vec<(Figures, Extra)> {
     let mut tx = db::begin_tenant(pool, tenant, None).await.unwrap();
-    let raw: Vec<(
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        i32,
-        i32,
-        i32,
-        i32,
-        i32,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        i32,
-    )> = sqlx::query_as(
+    let raw = sqlx::query(
         "SELECT to_char(month, 'YYYY-MM'), energy_kwh::text, billed::text, paid_on_time::text, paid_late::text,
                 arrears::text, arrears_days, late_fees, reversals, complaints, work_orders,
                 load_rate::text, peak_share::text, yoy_growth::text, tenure_months
@@ -48,7 +32,22 @@ async fn rows(pool: &PgPool, tenant: Uuid) -> Vec<(Figures, Extra)> {
     .await
     .unwrap();
     raw.into_iter()
-        .map(|r| ((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10), (r.11, r.12, r.13, r.14)))
+        .map(|r| {
+            let f: Figures = (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+                r.get(8),
+                r.get(9),
+                r.get(10),
+            );
+            (f, (r.get(11), r.get(12), r.get(13), r.get(14)))
+        })
         .collect()
 }
 
