@@ -353,7 +353,9 @@ pub async fn member_summaries(
     after: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<crate::customers::db::CustomerSummary>> {
-    let rows: Vec<(Uuid, String, String, String, String, Option<String>, String)> = sqlx::query_as(
+    /// id, account_no, name, class_code, address, phone, status
+    type Row = (Uuid, String, String, String, String, Option<String>, String);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
          FROM segment_members sm JOIN customers c ON c.tenant_id = sm.tenant_id AND c.id = sm.customer_id
          WHERE sm.segment_id = $1 AND c.account_no > $2 ORDER BY c.account_no LIMIT $3",
