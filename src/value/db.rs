@@ -188,10 +188,13 @@ pub async fn recompute(pool: &PgPool, tenant_id: Uuid) -> anyhow::Result<Recompu
     Ok(report)
 }
 
+/// From tier (None: not valued yet), to tier, customers.
+pub type TierMove = (Option<String>, String, i64);
+
 /// How many customers would move from one tier to another under `proposed`
 /// (manual VIPs stay vip): (from, to, customers), from None for customers
 /// not valued yet. Only moves are listed.
-pub async fn preview(conn: &mut PgConnection, proposed: &Settings) -> sqlx::Result<Vec<(Option<String>, String, i64)>> {
+pub async fn preview(conn: &mut PgConnection, proposed: &Settings) -> sqlx::Result<Vec<TierMove>> {
     let month = current_month(conn).await?;
     let rows = sqlx::query!(
         r#"SELECT v.tier AS "from?", CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END AS "to!",

@@ -315,7 +315,7 @@ struct SettingsPage {
     form: SettingsForm,
     errors: FieldErrors,
     /// After Preview: (from, to, customers) of every move, and their total.
-    preview: Option<(Vec<(Option<String>, String, i64)>, i64)>,
+    preview: Option<(Vec<db::TierMove>, i64)>,
     saved: Option<db::RecomputeReport>,
     fields: [(&'static str, &'static str); 9],
 }
@@ -353,7 +353,7 @@ fn settings_view(
     user: &CurrentUser,
     form: SettingsForm,
     errors: FieldErrors,
-    preview: Option<Vec<(Option<String>, String, i64)>>,
+    preview: Option<Vec<db::TierMove>>,
     saved: Option<db::RecomputeReport>,
 ) -> SettingsPage {
     let preview = preview.map(|moves| {
