@@ -191,7 +191,6 @@ fn every_template_key_is_translated_in_both_languages() {
             ("value.negative_", &["latest_arrears", "arrears_months"]),
             ("value.col_", &["name", "account", "industry", "energy_12m", "revenue_12m", "arrears", "tier", "score"]),
             ("portfolio.kind_", &crate::portfolio::ATTENTION_KINDS),
-            ("portfolio.tier_", &crate::portfolio::TIERS),
             ("portfolio.status_", &crate::portfolio::VISIT_STATUSES),
         ];
         for prefix in &prefixes {

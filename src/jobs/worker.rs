@@ -189,15 +189,34 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             db::prune(pool, KEEP_FINISHED).await?;
             Ok(())
         }
-        Some(Kind::Metrics) => {
-            let r = crate::metrics::db::refresh_all(pool).await?;
-            if r.recomputed + r.removed > 0 {
-                tracing::info!(recomputed = r.recomputed, removed = r.removed, "customer metrics refreshed");
-            }
-            Ok(())
-        }
+        Some(Kind::Metrics) => evaluate_customers(pool).await,
         None => anyhow::bail!("unknown job kind {:?}", job.kind),
     }
+}
+
+/// The hourly evaluation of every tenant: the customer metrics that changed,
+/// then, when any did, the value tiers and the scheduled segments that read them.
+async fn evaluate_customers(pool: &PgPool) -> anyhow::Result<()> {
+    let tenants =
+        sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
+    for tenant in tenants {
+        let quiet = |_, _| {};
+        let metrics = crate::metrics::db::refresh(pool, tenant, crate::metrics::Mode::Incremental, &quiet).await?;
+        if metrics.recomputed + metrics.removed == 0 {
+            continue;
+        }
+        let tiers = crate::value::db::recompute(pool, tenant).await?;
+        let segments = crate::segments::db::recompute_all(pool, tenant, true).await?;
+        tracing::info!(
+            %tenant,
+            recomputed = metrics.recomputed,
+            removed = metrics.removed,
+            tiers_changed = tiers.changed,
+            segments,
+            "customers evaluated"
+        );
+    }
+    Ok(())
 }
 
 /// Records in the business data that a job was given up (its process kept dying).

@@ -29,8 +29,6 @@ pub const ATTENTION_KINDS: [&str; 8] = [
     "follow_up",
 ];
 
-/// Value tiers (from the customer values), best first.
-pub const TIERS: [&str; 5] = ["vip", "high", "medium", "low", "negative"];
 /// A visit is planned, then done or cancelled.
 pub const VISIT_STATUSES: [&str; 3] = ["planned", "done", "cancelled"];
 

@@ -193,3 +193,83 @@ async fn a_counter_clerk_registers_a_complaint_from_the_customer_page() {
     .await;
     finish(c, result).await;
 }
+
+/// The account manager's journey: the VIP list filtered by industry, its CSV
+/// export, a customer's page, a visit planned there, and the visit on the
+/// portfolio. Screenshots of each step go to the temporary directory.
+#[tokio::test]
+async fn an_account_manager_works_the_vip_list_and_plans_a_visit() {
+    let app = TestApp::spawn().await;
+    crate::value::four_histories(&app).await;
+    crate::value::recompute(&app, &app.alpha).await;
+    let vip = app.alpha.customers[0];
+    let manager = app.alpha.user_id("manager");
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    sqlx::query("UPDATE customers SET account_manager_id = $2 WHERE id = $1")
+        .bind(vip)
+        .bind(manager)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-manager-{name}.png"));
+
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        c.goto(&app.url("/")).await?;
+        sign_in(&c, "alpha", "manager", PASSWORD).await?;
+        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
+
+        // The VIP list, narrowed to the chemical industry.
+        c.goto(&app.url("/accounts/vip")).await?;
+        let industry = c.wait().for_element(Locator::Css("form.filters select[name=industry]")).await?;
+        industry.select_by_value("C26").await?;
+        c.find(Locator::Css("form.filters button[type=submit]")).await?.click().await?;
+        for _ in 0..50 {
+            if c.current_url().await?.query().is_some_and(|q| q.contains("industry=C26")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let rows = c.find_all(Locator::Css("table.list tbody tr")).await?;
+        assert_eq!(rows.len(), 1, "one VIP in the chemical industry");
+        std::fs::write(shot("vip-list"), c.screenshot().await?).ok();
+
+        // The export, fetched as the browser would download it: UTF-8 with a BOM.
+        let csv = c
+            .execute_async(
+                "const [done] = arguments.slice(-1);
+                 fetch(document.querySelector('a[href^=\"/accounts/vip.csv\"]').href)
+                   .then(r => r.arrayBuffer()).then(b => done(Array.from(new Uint8Array(b))));",
+                vec![],
+            )
+            .await?;
+        let bytes: Vec<u8> = serde_json::from_value(csv).unwrap();
+        assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "the CSV starts with a byte-order mark");
+        assert_eq!(String::from_utf8_lossy(&bytes).lines().count(), 2, "a header and the one VIP");
+
+        // The customer's page: the tier and its factors, then a visit planned.
+        c.find(Locator::Css("table.list tbody tr a[href^='/customers/']")).await?.click().await?;
+        c.wait().for_element(Locator::Id("visits")).await?;
+        assert!(c.source().await?.contains("VIP"));
+        let next_week = (chrono::Utc::now().date_naive() + chrono::Duration::days(7)).to_string();
+        c.execute(
+            "document.querySelector('#visits input[name=planned_on]').value = arguments[0];",
+            vec![json!(next_week)],
+        )
+        .await?;
+        c.find(Locator::Css("#visits input[name=purpose]")).await?.send_keys("年度用电方案回访").await?;
+        c.find(Locator::Css("#visits button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::XPath("//*[contains(text(), '年度用电方案回访')]")).await?;
+        std::fs::write(shot("customer"), c.screenshot().await?).ok();
+
+        // The portfolio lists the visit among what is due.
+        c.goto(&app.url("/accounts/portfolio")).await?;
+        c.wait().for_element(Locator::XPath("//*[contains(text(), '年度用电方案回访')]")).await?;
+        std::fs::write(shot("portfolio"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}

@@ -68,7 +68,7 @@ async fn exec(app: &TestApp, tenant: &Tenant, sql: &str, id: Uuid) {
 /// Four customers of alpha: c0 large, punctual, growing and of special
 /// importance (vip); c1 middling (medium); c2 small and late (low); c3 in
 /// arrears at four month ends (negative).
-async fn four_histories(app: &TestApp) {
+pub(crate) async fn four_histories(app: &TestApp) {
     let c = &app.alpha.customers;
     exec(app, &app.alpha, "UPDATE customers SET importance = 'special', industry_code = 'C26' WHERE id = $1", c[0])
         .await;
@@ -107,7 +107,7 @@ async fn four_histories(app: &TestApp) {
     insert_history(app, &app.alpha, c[3], debtor).await;
 }
 
-async fn recompute(app: &TestApp, tenant: &Tenant) -> value_db::RecomputeReport {
+pub(crate) async fn recompute(app: &TestApp, tenant: &Tenant) -> value_db::RecomputeReport {
     value_db::recompute(&app.pool, tenant.id).await.unwrap()
 }
 
