@@ -239,7 +239,7 @@ async fn an_account_manager_works_the_vip_list_and_plans_a_visit() {
         // The export, fetched as the browser would download it: UTF-8 with a BOM.
         let csv = c
             .execute_async(
-                "const [done] = arguments.slice(-1);
+                "const done = arguments[arguments.length - 1];
                  fetch(document.querySelector('a[href^=\"/accounts/vip.csv\"]').href)
                    .then(r => r.arrayBuffer()).then(b => done(Array.from(new Uint8Array(b))));",
                 vec![],
