@@ -61,6 +61,8 @@ def _beyond_schema(error: dict, case) -> bool:
         code in BEYOND_SCHEMA_CODES
         or (code == "unknown_code" and field.split("[")[0] in TENANT_LIST_FIELDS)
         or (code == "required" and field in CONDITIONAL_FIELDS)
+        # A keyset cursor is opaque: only the `next` the server handed out is valid.
+        or (code == "malformed" and field == "after")
         # A work order's state must be one of its kind's workflow.
         or (code == "unknown_code" and field == "state" and "kind" in (case.query or {}))
     )
