@@ -64,7 +64,8 @@ def _beyond_schema(error: dict, case) -> bool:
         code in BEYOND_SCHEMA_CODES
         or (code == "unknown_code" and field.split("[")[0] in TENANT_LIST_FIELDS)
         or (code == "required" and field in CONDITIONAL_FIELDS)
-        # A keyset cursor is what the previous page handed out (a visit list's: a day and an id).
+        # A keyset cursor is opaque: only the `next` the server handed out is valid
+        # (a visit list's is a day and an id; the VIP list's must fit its sort column).
         or (code == "malformed" and field == "after")
         # A work order's state must be one of its kind's workflow.
         or (code == "unknown_code" and field == "state" and "kind" in (case.query or {}))

@@ -384,6 +384,15 @@ impl SortKey {
         Self::ALL.iter().find(|(_, k)| *k == self).map_or("energy_12m", |(c, _)| c)
     }
 
+    /// Whether a cursor's key can be compared with this column.
+    pub fn fits(self, key: &str) -> bool {
+        match self.sql().1 {
+            "numeric" => key.parse::<Decimal>().is_ok(),
+            "integer" => key.parse::<i32>().is_ok(),
+            _ => true,
+        }
+    }
+
     /// The SQL of the column (fixed text, never from the request) and the type its cursor value is cast to.
     fn sql(self) -> (&'static str, &'static str) {
         match self {

@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
 pub struct VipFilter {
     /// vip (default), high, medium, low, negative or all.
     #[serde(default)]
+    #[param(schema_with = tier_schema)]
     pub tier: String,
     /// An industry code.
     #[serde(default)]
@@ -62,25 +63,59 @@ pub struct VipFilter {
     pub route: String,
     /// An account manager's user id.
     #[serde(default)]
+    #[param(schema_with = id_or_empty_schema)]
     pub manager: String,
     /// A segment id.
     #[serde(default)]
+    #[param(schema_with = id_or_empty_schema)]
     pub segment: String,
     /// up, down, new, or any (default).
     #[serde(default)]
+    #[param(schema_with = movement_schema)]
     pub movement: String,
     /// name, account, industry, energy_12m (default), revenue_12m, arrears, tier or score.
     #[serde(default)]
+    #[param(schema_with = sort_schema)]
     pub sort: String,
     /// asc or desc (default: desc for figures and tier, asc for text).
     #[serde(default)]
+    #[param(schema_with = dir_schema)]
     pub dir: String,
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page (opaque; valid only with the same sort).
     #[serde(default)]
     pub after: String,
     /// Rows per page, 1–200 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+}
+
+/// A hyphenated UUID, or empty (the page's "all" choice).
+fn id_or_empty_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let kind = SchemaType::from_iter([Type::String, Type::Null]);
+    let pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$";
+    utoipa::openapi::schema::Schema::Object(ObjectBuilder::new().schema_type(kind).pattern(Some(pattern)).build())
+}
+
+fn tier_schema() -> utoipa::openapi::schema::Schema {
+    let mut codes = TIERS.to_vec();
+    codes.push("all");
+    crate::api::optional_codes(&codes)
+}
+
+fn movement_schema() -> utoipa::openapi::schema::Schema {
+    let mut codes = MOVEMENTS.to_vec();
+    codes.push("any");
+    crate::api::optional_codes(&codes)
+}
+
+fn sort_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&SortKey::ALL.map(|(c, _)| c))
+}
+
+fn dir_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&["asc", "desc"])
 }
 
 impl VipFilter {
@@ -97,9 +132,13 @@ impl VipFilter {
                 None
             }
         };
-        let uuid = |field: &'static str, raw: &str, errors: &mut FieldErrors| match raw.trim() {
+        let uuid = |field: &'static str, raw: &str, errors: &mut FieldErrors| match raw {
             "" => None,
-            s => Uuid::parse_str(s).map_err(|_| errors.add(field, "malformed")).ok(),
+            // Only the hyphenated form, as the document says.
+            s => Uuid::parse_str(s).ok().filter(|_| s.len() == 36).or_else(|| {
+                errors.add(field, "malformed");
+                None
+            }),
         };
         let manager = uuid("manager", &self.manager, &mut errors);
         let segment = uuid("segment", &self.segment, &mut errors);
@@ -128,9 +167,10 @@ impl VipFilter {
                 false
             }
         };
+        // A cursor's key must fit the sort column's type, or the query could not compare with it.
         let after = match self.after.trim() {
             "" => None,
-            raw => db::parse_cursor(raw).or_else(|| {
+            raw => db::parse_cursor(raw).filter(|(key, _)| sort.unwrap_or(SortKey::Energy).fits(key)).or_else(|| {
                 errors.add("after", "malformed");
                 None
             }),

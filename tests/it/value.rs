@@ -493,6 +493,10 @@ async fn the_vip_list_filters_sorts_pages_and_exports() {
     }
     let r = reqwest::Client::new().get(app.url("/api/v1/vip?sort=nonsense")).bearer_auth(&key).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A cursor whose key does not fit the sort column is refused, not passed to the database.
+    let forged = format!("/api/v1/vip?sort=score&after={}.abc", c[0]);
+    let r = reqwest::Client::new().get(app.url(&forged)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     // The page: sorted links, the columns, counter staff refused.
     let manager = app.login(&app.alpha, "manager").await;
