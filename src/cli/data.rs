@@ -67,7 +67,7 @@ pub async fn metrics_command(database: &Database, command: MetricsCommand) -> an
     };
     let mode = if full { Mode::Full } else { Mode::Incremental };
     for (id, slug) in tenants {
-        let bar = progress_bar(0, if full { "months" } else { "changes" });
+        let bar = progress_bar(0, if full { "steps" } else { "changes" });
         let shown = bar.clone();
         let progress = move |done: u64, total: u64| {
             shown.set_length(total);

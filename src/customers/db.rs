@@ -213,15 +213,20 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, version: i32, c: &ValidCu
     Ok(())
 }
 
+/// The customer's tags, except `vip`: that one follows the value tier (the
+/// VIP list sets and clears it), so a form or API save neither adds nor
+/// removes it.
 async fn set_tags(conn: &mut PgConnection, customer_id: Uuid, tags: &[String]) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM customer_tags WHERE customer_id = $1 AND NOT (tag_code = ANY($2))", customer_id, tags)
+    let tags: Vec<String> = tags.iter().filter(|t| *t != crate::value::VIP_TAG).cloned().collect();
+    let kept: Vec<String> = tags.iter().cloned().chain([crate::value::VIP_TAG.to_owned()]).collect();
+    sqlx::query!("DELETE FROM customer_tags WHERE customer_id = $1 AND NOT (tag_code = ANY($2))", customer_id, &kept)
         .execute(&mut *conn)
         .await?;
     sqlx::query!(
         r#"INSERT INTO customer_tags (tenant_id, customer_id, tag_code)
            SELECT app_tenant_id(), $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING"#,
         customer_id,
-        tags
+        &tags
     )
     .execute(conn)
     .await?;
@@ -450,19 +455,6 @@ pub async fn list(conn: &mut PgConnection, after: &str, limit: i64) -> sqlx::Res
         r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
            WHERE account_no > $1 ORDER BY account_no LIMIT $2"#,
         after,
-        limit
-    )
-    .fetch_all(conn)
-    .await
-}
-
-/// Customers an account manager looks after.
-pub async fn managed_by(conn: &mut PgConnection, manager: Uuid, limit: i64) -> sqlx::Result<Vec<CustomerSummary>> {
-    sqlx::query_as!(
-        CustomerSummary,
-        r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-           WHERE account_manager_id = $1 ORDER BY importance IS NULL, account_no LIMIT $2"#,
-        manager,
         limit
     )
     .fetch_all(conn)

@@ -115,6 +115,14 @@ async fn pool(owner_url: &str, app_url: Option<&str>, max: u32, workload: Worklo
         .parse::<PgConnectOptions>()
         .context("parsing the database URL")?
         .log_slow_statements(slow_level, Duration::from_secs(1));
+    // Bulk statements are estimated at millions of rows, where the JIT
+    // compiles their expressions for longer than it then saves (seen: seconds
+    // per metrics month, a value recompute) — they are plain scans, joins and
+    // aggregates.
+    let options = match workload {
+        Workload::Requests => options,
+        Workload::Bulk => options.options([("jit", "off")]),
+    };
     // After PostgreSQL restarts, every pooled connection is dead. Each is
     // pinged before a request gets it, so a dead one is replaced instead of
     // failing the request; while the server is down, a request waits at most

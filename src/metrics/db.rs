@@ -1,14 +1,16 @@
-//! The SQL of the metrics: marking changed customer-months, and the refresh
-//! that recomputes them set-based, a month at a time.
+//! The SQL of the metrics: marking changed customer-months, and the refreshes
+//! that recompute them set-based.
 //!
-//! A refresh holds one connection and works in short transactions on it: one
-//! per month (full) or per month and batch of customers (incremental), so a
-//! million-customer tenant never holds one long transaction. Each batch takes
-//! its changes with DELETE … RETURNING in the transaction that recomputes
-//! them: a change marked meanwhile stays for the next refresh, and a failed
-//! batch gives its changes back.
+//! An incremental refresh holds one connection and works in short
+//! transactions on it, one per month and batch of customers, so the hourly
+//! job never holds a long transaction. Each batch takes its changes with
+//! DELETE … RETURNING in the transaction that recomputes them: a change
+//! marked meanwhile stays for the next refresh, and a failed batch gives its
+//! changes back. A full refresh is one transaction and one statement over
+//! every month (`ALL_MONTHS`): a month at a time, each month's statement
+//! re-read the payments of every month to split them on time and late.
 //!
-//! Rows get the refresh's start time as `computed_at`; a row of the batch's
+//! Rows get the refresh's start time as `computed_at`; a row of the refresh's
 //! scope left with an older one had no activity any more and is deleted.
 
 use std::time::Instant;
@@ -23,6 +25,11 @@ use super::{Mode, RefreshReport};
 
 /// Customers recomputed per transaction in an incremental refresh.
 const BATCH_CUSTOMERS: i64 = 50_000;
+
+/// From this many changed customers in a month on (or more than half the
+/// tenant's customers), an incremental refresh recomputes the whole month in
+/// one statement.
+const WHOLE_MONTH_CUSTOMERS: u64 = 100_000;
 
 /// Records that interval data changed for these (meter, local month) pairs:
 /// the customers the meters served in those months get those months
@@ -127,6 +134,119 @@ pub async fn refresh_all(pool: &PgPool) -> anyhow::Result<RefreshReport> {
 /// than running it (seconds per month).
 const BATCH_SETTINGS: [&str; 2] = ["SET LOCAL work_mem = '128MB'", "SET LOCAL jit = off"];
 
+/// A full refresh aggregates every month of the tenant in one statement: its
+/// hashes hold tens of millions of customer-months.
+const FULL_SETTINGS: [&str; 1] = ["SET LOCAL work_mem = '1GB'"];
+
+/// Every month of a full refresh in one pass over each source: each source
+/// gives rows of (customer, month, its figures), grouped once. A bill's energy
+/// is also given to the month a year later as the base of that month's
+/// growth; those rows, and the arrears, make no row on their own (`active`).
+/// Parameters: $1 tenant, $2 time zone, $3 first month, $4 running month,
+/// $5 today, $6 the stamp, $7/$8 the instants the months span.
+const ALL_MONTHS: &str = r#"
+WITH demand AS (
+    SELECT s.customer_id, d.ts, sum(d.kw) AS kw
+    FROM interval_data d
+    JOIN meter_installations i ON i.tenant_id = d.tenant_id AND i.meter_id = d.meter_id
+         AND i.installed_on <= (d.ts AT TIME ZONE $2)::date
+         AND (i.removed_on IS NULL OR i.removed_on > (d.ts AT TIME ZONE $2)::date)
+    JOIN supply_points s ON s.tenant_id = i.tenant_id AND s.id = i.supply_point_id
+    WHERE d.tenant_id = $1 AND d.ts >= $7 AND d.ts < $8
+    GROUP BY s.customer_id, d.ts
+), overdue AS (
+    -- Each bill unpaid after its due date, at each month end (today, for the
+    -- running month) until it was paid in full.
+    SELECT b.customer_id, m.month::date AS month, b.due_on,
+           b.amount - b.paid + coalesce((SELECT sum(l.amount) FROM metric_late l
+                                         WHERE l.bill_id = b.id AND l.received_on > day.d), 0) AS unpaid
+    FROM bills b
+    CROSS JOIN LATERAL generate_series(
+        date_trunc('month', b.due_on),
+        CASE WHEN b.paid < b.amount THEN $4::date
+             ELSE least($4::date, (SELECT date_trunc('month', max(l.received_on))::date FROM metric_late l
+                                   WHERE l.bill_id = b.id)) END,
+        interval '1 month') AS m (month)
+    CROSS JOIN LATERAL (SELECT CASE WHEN m.month::date = $4::date THEN $5::date
+                                    ELSE (m.month + interval '1 month' - interval '1 day')::date END AS d) AS day
+    WHERE b.tenant_id = $1 AND b.status = 'issued' AND b.due_on < day.d
+      AND (b.paid < b.amount OR b.id IN (SELECT bill_id FROM metric_late))
+), facts (customer_id, month, active, bills, energy, billed, late_fees, on_time, late, reversals, complaints,
+          work_orders, load_rate, peak_share, base_bills, base_energy, arrears, oldest_due) AS (
+    SELECT customer_id, period, 1, 1, energy_kwh, amount, (late_fee > 0)::int, 0, 0, 0, 0, 0,
+           NULL::numeric, NULL::numeric, 0, 0, 0, NULL::date
+    FROM bills WHERE tenant_id = $1 AND status = 'issued' AND period BETWEEN $3 AND $4
+    UNION ALL
+    SELECT customer_id, (period + interval '1 year')::date, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 1, energy_kwh, 0, NULL
+    FROM bills WHERE tenant_id = $1 AND status = 'issued' AND period BETWEEN ($3 - interval '1 year')::date AND ($4 - interval '1 year')::date
+    UNION ALL
+    SELECT b.customer_id, b.period, 1, 0, 0, 0, 0,
+           CASE WHEN (p.received_at AT TIME ZONE $2)::date <= b.due_on THEN a.amount ELSE 0 END,
+           CASE WHEN (p.received_at AT TIME ZONE $2)::date > b.due_on THEN a.amount ELSE 0 END,
+           0, 0, 0, NULL, NULL, 0, 0, 0, NULL
+    FROM bills b
+    JOIN payment_allocations a ON a.tenant_id = b.tenant_id AND a.bill_id = b.id AND a.part = 'bill'
+    JOIN payments p ON p.tenant_id = a.tenant_id AND p.id = a.payment_id AND p.status = 'booked'
+    WHERE b.tenant_id = $1 AND b.status = 'issued' AND b.period BETWEEN $3 AND $4
+    UNION ALL
+    SELECT customer_id, date_trunc('month', received_at AT TIME ZONE $2)::date, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+           NULL, NULL, 0, 0, 0, NULL
+    FROM payments WHERE tenant_id = $1 AND received_at >= $7 AND received_at < $8
+    UNION ALL
+    SELECT customer_id, date_trunc('month', reversed_at AT TIME ZONE $2)::date, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+           NULL, NULL, 0, 0, 0, NULL
+    FROM payments WHERE tenant_id = $1 AND status = 'reversed' AND reversed_at >= $7 AND reversed_at < $8
+    UNION ALL
+    SELECT customer_id, received_month, 1, 0, 0, 0, 0, 0, 0, 0, (kind = 'complaint')::int, 0, NULL, NULL, 0, 0, 0, NULL
+    FROM contacts WHERE tenant_id = $1 AND customer_id IS NOT NULL AND received_month BETWEEN $3 AND $4
+    UNION ALL
+    SELECT customer_id, created_month, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, NULL, NULL, 0, 0, 0, NULL
+    FROM work_orders WHERE tenant_id = $1 AND customer_id IS NOT NULL AND created_month BETWEEN $3 AND $4
+    UNION ALL
+    SELECT customer_id, date_trunc('month', ts AT TIME ZONE $2)::date, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+           round(avg(kw) / nullif(max(kw), 0), 4),
+           round(sum(kw) FILTER (WHERE extract(hour FROM ts AT TIME ZONE $2) IN (8, 9, 10, 18, 19, 20))
+                 / nullif(sum(kw), 0), 4),
+           0, 0, 0, NULL
+    FROM demand GROUP BY 1, 2
+    UNION ALL
+    SELECT customer_id, month, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, unpaid, due_on
+    FROM overdue WHERE unpaid > 0
+), months AS (
+    SELECT customer_id, month, sum(bills) AS bills, sum(energy) AS energy, sum(billed) AS billed,
+           sum(late_fees) AS late_fees, sum(on_time) AS on_time, sum(late) AS late, sum(reversals) AS reversals,
+           sum(complaints) AS complaints, sum(work_orders) AS work_orders, max(load_rate) AS load_rate,
+           max(peak_share) AS peak_share, sum(base_bills) AS base_bills, sum(base_energy) AS base_energy,
+           sum(arrears) AS arrears, min(oldest_due) AS oldest_due
+    FROM facts
+    GROUP BY customer_id, month
+    HAVING max(active) = 1
+)
+INSERT INTO customer_metrics AS m (tenant_id, customer_id, month, energy_kwh, billed, paid_on_time, paid_late,
+                                   arrears, arrears_days, late_fees, reversals, complaints, work_orders,
+                                   load_rate, peak_share, yoy_growth, tenure_months, computed_at)
+SELECT $1, f.customer_id, f.month, f.energy, f.billed, f.on_time, f.late, f.arrears,
+       coalesce(CASE WHEN f.month = $4 THEN $5::date ELSE (f.month + interval '1 month' - interval '1 day')::date END
+                - f.oldest_due, 0),
+       f.late_fees, f.reversals, f.complaints, f.work_orders, f.load_rate, f.peak_share,
+       CASE WHEN f.bills > 0 AND f.base_bills > 0 AND f.base_energy > 0
+            THEN least(greatest(round((f.energy - f.base_energy) / f.base_energy, 4), -9999), 9999) END,
+       greatest(0, (extract(year FROM f.month) * 12 + extract(month FROM f.month))
+                   - (extract(year FROM c.created_at AT TIME ZONE $2) * 12 + extract(month FROM c.created_at AT TIME ZONE $2)))::int,
+       $6
+FROM months f
+JOIN customers c ON c.tenant_id = $1 AND c.id = f.customer_id
+{on_conflict}
+"#;
+
+/// The conflict clause of a refresh over existing rows.
+const UPSERT: &str = r#"ON CONFLICT (tenant_id, customer_id, month) DO UPDATE SET
+    energy_kwh = excluded.energy_kwh, billed = excluded.billed, paid_on_time = excluded.paid_on_time,
+    paid_late = excluded.paid_late, arrears = excluded.arrears, arrears_days = excluded.arrears_days,
+    late_fees = excluded.late_fees, reversals = excluded.reversals, complaints = excluded.complaints,
+    work_orders = excluded.work_orders, load_rate = excluded.load_rate, peak_share = excluded.peak_share,
+    yoy_growth = excluded.yoy_growth, tenure_months = excluded.tenure_months, computed_at = excluded.computed_at"#;
+
 /// A transaction of the tenant on the refresh's connection, holding the
 /// tenant's refresh lock: two refreshes of a tenant take turns batch by batch.
 async fn begin<'c>(conn: &'c mut PgConnection, tenant_id: Uuid) -> sqlx::Result<Transaction<'c, Postgres>> {
@@ -180,8 +300,14 @@ async fn full(
     cx: &Context,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> anyhow::Result<RefreshReport> {
+    const STEPS: u64 = 3;
+    progress(0, STEPS);
     let running = crate::months::start_of(cx.today);
+    // One transaction: readers keep the previous figures until it commits.
     let mut tx = begin(conn, cx.tenant_id).await?;
+    for setting in FULL_SETTINGS {
+        sqlx::query(setting).execute(&mut *tx).await?;
+    }
     // Everything marked so far is covered by what follows.
     sqlx::query!("DELETE FROM customer_metric_changes WHERE tenant_id = $1", cx.tenant_id).execute(&mut *tx).await?;
     let first = sqlx::query_scalar!(
@@ -195,29 +321,54 @@ async fn full(
     .fetch_one(&mut *tx)
     .await?
     .unwrap_or(running);
-    let months = super::months_between(first, running);
-    let mut report = RefreshReport::default();
-    report.removed += sqlx::query!(
-        "DELETE FROM customer_metrics WHERE tenant_id = $1 AND (month < $2 OR month > $3)",
-        cx.tenant_id,
-        first,
-        running
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    collect_late_payments(&mut tx, cx, None).await?;
+    let first = crate::months::start_of(first).min(running);
+    let had_rows: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM customer_metrics WHERE tenant_id = $1)")
+        .bind(cx.tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    collect_late_payments(&mut tx, cx, None, None).await?;
+    progress(1, STEPS);
+    let (from, to) = (local_midnight(cx, first)?, local_midnight(cx, crate::months::next(running))?);
+    // Into a table with rows, an upsert; into an empty one (a first refresh,
+    // a rebuild), a plain insert, which is much cheaper per row.
+    let sql = ALL_MONTHS.replace("{on_conflict}", if had_rows { UPSERT } else { "" });
+    let recomputed = sqlx::query(&sql)
+        .bind(cx.tenant_id)
+        .bind(cx.tz.name())
+        .bind(first)
+        .bind(running)
+        .bind(cx.today)
+        .bind(cx.stamp)
+        .bind(from)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let removed = if had_rows {
+        sqlx::query("DELETE FROM customer_metrics WHERE tenant_id = $1 AND computed_at < $2")
+            .bind(cx.tenant_id)
+            .bind(cx.stamp)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+    } else {
+        0
+    };
     tx.commit().await?;
-    let total = months.len() as u64;
-    progress(0, total);
-    for (n, month) in months.into_iter().enumerate() {
-        let mut tx = begin(conn, cx.tenant_id).await?;
-        report += compute_month(&mut tx, cx, month, None).await?;
-        tx.commit().await?;
-        progress(n as u64 + 1, total);
-    }
+    progress(2, STEPS);
     crate::db::analyze_tables(conn, &["customer_metrics"]).await?;
-    Ok(report)
+    progress(3, STEPS);
+    Ok(RefreshReport { recomputed, removed, seconds: 0.0 })
+}
+
+/// The start of a local day as an instant.
+fn local_midnight(cx: &Context, d: NaiveDate) -> anyhow::Result<DateTime<Utc>> {
+    let local = d.and_hms_opt(0, 0, 0).expect("midnight exists");
+    Ok(local
+        .and_local_timezone(cx.tz)
+        .earliest()
+        .ok_or_else(|| anyhow::anyhow!("no midnight on {d} in {}", cx.tz))?
+        .with_timezone(&Utc))
 }
 
 async fn incremental(
@@ -252,7 +403,31 @@ async fn incremental(
     let mut done = 0u64;
     let mut report = RefreshReport::default();
     progress(0, total);
-    for month in pending.iter().map(|p| p.month) {
+    let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers WHERE tenant_id = $1")
+        .bind(cx.tenant_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let whole_month = WHOLE_MONTH_CUSTOMERS.min(customers as u64 / 2 + 1);
+    for (month, changed) in pending.iter().map(|p| (p.month, p.n as u64)) {
+        if changed >= whole_month
+            && let Some(day) = super::arrears_day(month, cx.today)
+        {
+            // A bill run, a big import: the month of everyone at once is one
+            // set of index scans instead of many batches of the same scans.
+            let mut tx = begin(conn, cx.tenant_id).await?;
+            let taken = sqlx::query("DELETE FROM customer_metric_changes WHERE tenant_id = $1 AND month = $2")
+                .bind(cx.tenant_id)
+                .bind(month)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            collect_late_payments(&mut tx, cx, None, Some(day)).await?;
+            report += compute_month(&mut tx, cx, month, None).await?;
+            tx.commit().await?;
+            done += taken;
+            progress(done.min(total), total);
+            continue;
+        }
         loop {
             let mut tx = begin(conn, cx.tenant_id).await?;
             let customers = sqlx::query_scalar!(
@@ -286,7 +461,7 @@ async fn incremental(
             } else {
                 // The late payments of the changed customers; rebuilt for each
                 // batch (another batch may have other customers).
-                collect_late_payments(&mut tx, cx, Some(&customers)).await?;
+                collect_late_payments(&mut tx, cx, Some(&customers), None).await?;
                 report += compute_month(&mut tx, cx, month, Some(&customers)).await?;
             }
             tx.commit().await?;
@@ -300,8 +475,15 @@ async fn incremental(
 /// Fills the session's `metric_late` with the payments received after their
 /// bill's due date (booked, to the bill itself): at a month end between the
 /// due date and the payment, the bill was still unpaid by that much. The
-/// arrears of a month end are then the bills unpaid now plus these.
-async fn collect_late_payments(tx: &mut PgConnection, cx: &Context, customers: Option<&[Uuid]>) -> sqlx::Result<()> {
+/// arrears of a month end are then the bills unpaid now plus these. With
+/// `after`, only the payments received after that day: all one month's
+/// arrears need.
+async fn collect_late_payments(
+    tx: &mut PgConnection,
+    cx: &Context,
+    customers: Option<&[Uuid]>,
+    after: Option<NaiveDate>,
+) -> anyhow::Result<()> {
     sqlx::query(
         "CREATE TEMP TABLE IF NOT EXISTS metric_late (bill_id uuid NOT NULL, received_on date NOT NULL,
                                                       amount numeric NOT NULL)",
@@ -315,10 +497,21 @@ async fn collect_late_payments(tx: &mut PgConnection, cx: &Context, customers: O
          FROM bills b
          JOIN payment_allocations a ON a.tenant_id = b.tenant_id AND a.bill_id = b.id AND a.part = 'bill'
          JOIN payments p ON p.tenant_id = a.tenant_id AND p.id = a.payment_id AND p.status = 'booked'
-         WHERE b.tenant_id = $1 AND b.status = 'issued' AND (p.received_at AT TIME ZONE $2)::date > b.due_on {}",
-        if customers.is_some() { "AND b.customer_id = ANY($3)" } else { "" }
+         WHERE b.tenant_id = $1 AND b.status = 'issued' AND (p.received_at AT TIME ZONE $2)::date > b.due_on {} {}",
+        if customers.is_some() { "AND b.customer_id = ANY($3)" } else { "" },
+        if after.is_some() { "AND p.received_at >= $4" } else { "" }
     );
-    sqlx::query(&sql).bind(cx.tenant_id).bind(cx.tz.name()).bind(customers.unwrap_or(&[])).execute(&mut *tx).await?;
+    let since = match after {
+        Some(day) => local_midnight(cx, day.succ_opt().unwrap_or(day))?,
+        None => cx.stamp,
+    };
+    sqlx::query(&sql)
+        .bind(cx.tenant_id)
+        .bind(cx.tz.name())
+        .bind(customers.unwrap_or(&[]))
+        .bind(since)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("ANALYZE metric_late").execute(&mut *tx).await?;
     Ok(())
 }
@@ -418,17 +611,12 @@ LEFT JOIN ordered ON ordered.customer_id = k.customer_id
 LEFT JOIN load ON load.customer_id = k.customer_id
 LEFT JOIN arrears ON arrears.customer_id = k.customer_id
 LEFT JOIN year_before ON year_before.customer_id = k.customer_id
-ON CONFLICT (tenant_id, customer_id, month) DO UPDATE SET
-    energy_kwh = excluded.energy_kwh, billed = excluded.billed, paid_on_time = excluded.paid_on_time,
-    paid_late = excluded.paid_late, arrears = excluded.arrears, arrears_days = excluded.arrears_days,
-    late_fees = excluded.late_fees, reversals = excluded.reversals, complaints = excluded.complaints,
-    work_orders = excluded.work_orders, load_rate = excluded.load_rate, peak_share = excluded.peak_share,
-    yoy_growth = excluded.yoy_growth, tenure_months = excluded.tenure_months, computed_at = excluded.computed_at
+{on_conflict}
 "#;
 
 /// The statement for a full month (`scoped` false) or a batch of customers.
 fn compute_sql(scoped: bool) -> String {
-    let mut sql = COMPUTE_MONTH.to_owned();
+    let mut sql = COMPUTE_MONTH.replace("{on_conflict}", UPSERT);
     for alias in ["b", "p", "c", "w", "s"] {
         let filter = if scoped { format!("AND {alias}.customer_id = ANY($5)") } else { String::new() };
         sql = sql.replace(&format!("{{scope:{alias}}}"), &filter);
@@ -445,15 +633,7 @@ async fn compute_month(
     customers: Option<&[Uuid]>,
 ) -> anyhow::Result<RefreshReport> {
     let Some(day) = super::arrears_day(month, cx.today) else { return Ok(RefreshReport::default()) };
-    let instant = |d: NaiveDate| -> anyhow::Result<DateTime<Utc>> {
-        let local = d.and_hms_opt(0, 0, 0).expect("midnight exists");
-        Ok(local
-            .and_local_timezone(cx.tz)
-            .earliest()
-            .ok_or_else(|| anyhow::anyhow!("no midnight on {d} in {}", cx.tz))?
-            .with_timezone(&Utc))
-    };
-    let (from, to) = (instant(month)?, instant(crate::months::next(month))?);
+    let (from, to) = (local_midnight(cx, month)?, local_midnight(cx, crate::months::next(month))?);
     let ids: &[Uuid] = customers.unwrap_or(&[]);
     let upserted = sqlx::query(&compute_sql(customers.is_some()))
         .bind(cx.tenant_id)

@@ -156,17 +156,18 @@ pub async fn preview(
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
     };
-    let count: i64 = sqlx::query_scalar_with(&format!("SELECT count(*) FROM customers c WHERE {}", compiled.sql), args)
-        .fetch_one(&mut *conn)
-        .await?;
+    let count: i64 =
+        sqlx::query_scalar_with(&format!("SELECT count(*) FROM {} WHERE {}", compiled.from, compiled.sql), args)
+            .fetch_one(&mut *conn)
+            .await?;
     let (_, args) = compile(definition, today, 1).expect("compiled above");
     let sample: Vec<MemberRow> = sqlx::query_as_with(
         &format!(
             "SELECT c.id AS customer_id, c.account_no, c.name, c.class_code, c.industry_code, u.display_name AS manager,
                     NULL::timestamptz AS since
-             FROM customers c LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
+             FROM {} LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
              WHERE {} ORDER BY c.account_no LIMIT {SAMPLE}",
-            compiled.sql
+            compiled.from, compiled.sql
         ),
         args,
     )
@@ -213,7 +214,7 @@ pub async fn recompute(conn: &mut PgConnection, id: Uuid, today: NaiveDate) -> a
     compiled.bind_into(&mut args).map_err(anyhow::Error::msg)?;
     let (members, joined, left): (i64, i64, i64) = sqlx::query_as_with(
         &format!(
-            "WITH target AS MATERIALIZED (SELECT c.id FROM customers c WHERE {}),
+            "WITH target AS MATERIALIZED (SELECT c.id FROM {} WHERE {}),
              gone AS (
                DELETE FROM segment_members sm WHERE sm.segment_id = $1
                  AND NOT EXISTS (SELECT 1 FROM target t WHERE t.id = sm.customer_id)
@@ -231,7 +232,7 @@ pub async fn recompute(conn: &mut PgConnection, id: Uuid, today: NaiveDate) -> a
                RETURNING 1)
              SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM added), (SELECT count(*) FROM gone)
 ",
-            compiled.sql
+            compiled.from, compiled.sql
         ),
         args,
     )

@@ -84,7 +84,30 @@ impl RecomputeReport {
 pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeReport> {
     let s = settings(conn).await?;
     let month = current_month(conn).await?;
-    let rows = sqlx::query!(
+    // Scored first into a table of the transaction: a plain query may run in
+    // parallel (reading a year or two of metrics of every customer), a
+    // statement that writes may not.
+    sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *conn).await?;
+    sqlx::query(
+        "CREATE TEMP TABLE value_scored ON COMMIT DROP AS
+         SELECT * FROM gridcrm_value_scores($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(month)
+    .bind(i32::from(s.weight_consumption))
+    .bind(i32::from(s.weight_revenue))
+    .bind(i32::from(s.weight_payment))
+    .bind(i32::from(s.weight_importance))
+    .bind(i32::from(s.weight_growth))
+    .bind(i32::from(s.vip_min))
+    .bind(i32::from(s.high_min))
+    .bind(i32::from(s.medium_min))
+    .bind(s.negative_arrears_days)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("ANALYZE value_scored").execute(&mut *conn).await?;
+    // (Checked at run time: the table of the transaction does not exist when
+    // the crate compiles.)
+    let rows: Vec<TierCount> = sqlx::query_as(
         r#"WITH scored AS (
              SELECT s.customer_id, s.computed_tier, s.score, s.factors, s.energy_12m, s.revenue_12m, s.arrears,
                     v.customer_id IS NULL AS is_new, v.tier AS old_tier,
@@ -93,9 +116,9 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
                       AS figures_same,
                     coalesce(v.manual_vip, false) AS manual_vip,
                     (v.customer_id IS NULL AND t.customer_id IS NOT NULL) AS carried_tag
-             FROM gridcrm_value_scores($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) s
+             FROM value_scored s
              LEFT JOIN customer_values v ON v.customer_id = s.customer_id
-             LEFT JOIN customer_tags t ON t.customer_id = s.customer_id AND t.tag_code = $11
+             LEFT JOIN customer_tags t ON t.customer_id = s.customer_id AND t.tag_code = $1
            ), decided AS (
              SELECT scored.*, CASE WHEN manual_vip OR carried_tag THEN 'vip' ELSE computed_tier END AS tier
              FROM scored
@@ -116,25 +139,16 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
                     tier_changed_at = CASE WHEN cv.tier <> EXCLUDED.tier THEN now() ELSE cv.tier_changed_at END
              RETURNING 1
            )
-           SELECT tier AS "tier!", count(*) AS "customers!",
-                  count(*) FILTER (WHERE NOT is_new AND old_tier <> tier) AS "changed!",
-                  count(*) FILTER (WHERE is_new) AS "added!",
-                  (SELECT count(*) FROM written) AS "written!"
+           SELECT tier, count(*) AS customers,
+                  count(*) FILTER (WHERE NOT is_new AND old_tier <> tier) AS changed,
+                  count(*) FILTER (WHERE is_new) AS added,
+                  (SELECT count(*) FROM written) AS written
            FROM decided GROUP BY tier"#,
-        month,
-        i32::from(s.weight_consumption),
-        i32::from(s.weight_revenue),
-        i32::from(s.weight_payment),
-        i32::from(s.weight_importance),
-        i32::from(s.weight_growth),
-        i32::from(s.vip_min),
-        i32::from(s.high_min),
-        i32::from(s.medium_min),
-        s.negative_arrears_days,
-        VIP_TAG
     )
+    .bind(VIP_TAG)
     .fetch_all(&mut *conn)
     .await?;
+    sqlx::query("DROP TABLE value_scored").execute(&mut *conn).await?;
     sync_vip_tag(conn).await?;
     let mut report = RecomputeReport {
         tiers: TIERS.iter().map(|t| (t.to_string(), 0)).collect(),
@@ -149,6 +163,15 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
         report.added += r.added;
     }
     Ok(report)
+}
+
+#[derive(sqlx::FromRow)]
+struct TierCount {
+    tier: String,
+    customers: i64,
+    changed: i64,
+    added: i64,
+    written: i64,
 }
 
 /// One notion of VIP: the `vip` tag (which the green channel follows) is on

@@ -11,7 +11,7 @@ use gridcrm::{
     metrics::{self, Mode, RefreshReport},
     web::i18n::{I18n, Locale},
 };
-use sqlx::{PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::{jobs::seed_billable, support::TestApp};
@@ -167,6 +167,30 @@ async fn a_refresh_computes_every_figure_and_a_second_one_changes_nothing() {
     let full_again = refresh(&app, alpha, Mode::Full).await;
     assert_eq!(full_again.recomputed, 5);
     assert_eq!(rows(&app.pool, alpha).await, expected(), "idempotent");
+
+    // Every customer's months marked (as a bill run marks its period): each
+    // month is recomputed whole, not batch by batch, to the same rows.
+    let mut owner = PgConnection::connect(&app.owner_url).await.unwrap();
+    let marked = sqlx::query(
+        "INSERT INTO customer_metric_changes (tenant_id, customer_id, month)
+         SELECT c.tenant_id, c.id, m.month FROM customers c CROSS JOIN (SELECT DISTINCT month FROM customer_metrics WHERE tenant_id = $1) m
+         WHERE c.tenant_id = $1",
+    )
+    .bind(alpha)
+    .execute(&mut owner)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(marked, 25, "five customers, five months");
+    let whole = refresh(&app, alpha, Mode::Incremental).await;
+    assert_eq!((whole.recomputed, whole.removed), (5, 0));
+    assert_eq!(rows(&app.pool, alpha).await, expected());
+
+    // A rebuild into an empty table inserts the same rows.
+    sqlx::query("DELETE FROM customer_metrics WHERE tenant_id = $1").bind(alpha).execute(&mut owner).await.unwrap();
+    let rebuilt = refresh(&app, alpha, Mode::Full).await;
+    assert_eq!((rebuilt.recomputed, rebuilt.removed), (5, 0));
+    assert_eq!(rows(&app.pool, alpha).await, expected());
 }
 
 #[tokio::test]

@@ -311,6 +311,18 @@ async fn the_vip_tag_follows_the_tier_and_a_manual_vip_survives_recompute() {
     assert_eq!(tier(&app, c[2]).await, "vip");
     assert!(has_vip_tag(&app, &app.alpha, c[2]).await);
 
+    // Editing the customer's tags leaves the vip tag to the tiers: a save
+    // without it keeps it, a save with it on a low customer adds nothing.
+    let actor = gridcrm::audit::Actor { user_id: None, label: "test".into(), request_id: None };
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let untagged = gridcrm::customers::model::CustomerDraft { tags: Some(vec![]), ..Default::default() };
+    gridcrm::customers::service::update(&mut tx, &actor, c[2], untagged).await.unwrap();
+    let tagged = gridcrm::customers::model::CustomerDraft { tags: Some(vec!["vip".into()]), ..Default::default() };
+    gridcrm::customers::service::update(&mut tx, &actor, c[3], tagged).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(has_vip_tag(&app, &app.alpha, c[2]).await, "kept: c2 is a manual VIP");
+    assert!(!has_vip_tag(&app, &app.alpha, c[3]).await, "not added: c3 is not a VIP");
+
     // The customer page shows the tier, the factors and the designation.
     let (status, page) = admin.get_text(&format!("/customers/{}", c[2])).await;
     assert_eq!(status, StatusCode::OK);
