@@ -137,8 +137,11 @@ impl EmbeddedPostgres {
     async fn start_server(&self) -> anyhow::Result<()> {
         let log = self.home().join("pg.log");
         self.give_to_account(&log, false)?;
+        // A bulk step (a month of a million customers' bills) writes
+        // gigabytes of WAL: with the default 1 GB between checkpoints it
+        // checkpoints several times a statement, rewriting whole pages.
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c shared_buffers=256MB",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c shared_buffers=512MB -c max_wal_size=8GB",
             self.port,
             self.data_dir.display()
         );

@@ -273,3 +273,74 @@ async fn an_account_manager_works_the_vip_list_and_plans_a_visit() {
     .await;
     finish(c, result).await;
 }
+
+#[tokio::test]
+async fn an_account_manager_builds_a_segment_row_by_row_and_previews_it() {
+    let app = TestApp::spawn().await;
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-segment-{name}.png"));
+    let definition = async |c: &Client| -> Result<serde_json::Value, CmdError> {
+        let text = c.execute("return document.getElementById('segment-definition').value;", vec![]).await?;
+        Ok(serde_json::from_str(text.as_str().unwrap_or_default()).unwrap_or_default())
+    };
+
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        c.goto(&app.url("/")).await?;
+        sign_in(&c, "alpha", "manager", PASSWORD).await?;
+        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
+
+        // The form opens with the example's two rows drawn from its JSON.
+        c.goto(&app.url("/segments/new")).await?;
+        c.wait().for_element(Locator::Css("#segment-builder:not([hidden]) .builder-row")).await?;
+        let rows = c.find_all(Locator::Css(".builder-row")).await?;
+        assert_eq!(rows.len(), 2, "the example: a class and a metric condition");
+
+        // Remove the metric row; the class row gets the households' code.
+        rows[1].find(Locator::Css("button")).await?.click().await?;
+        assert_eq!(c.find_all(Locator::Css(".builder-row")).await?.len(), 1);
+        let value = c.find(Locator::Css(".builder-row input")).await?;
+        value.clear().await?;
+        value.send_keys("residential").await?;
+        assert_eq!(
+            definition(&c).await?,
+            json!({"all": [{"field": "class", "op": "in", "value": ["residential"]}]}),
+            "the JSON follows the rows"
+        );
+
+        // A metric row added, and the group switched to "any".
+        c.find_all(Locator::Css(".builder-actions button")).await?[1].click().await?;
+        let metric_value = c.find_all(Locator::Css(".builder-row input:not([type=number])")).await?;
+        metric_value[1].send_keys("0").await?;
+        c.find(Locator::Css(".builder-head select")).await?.select_by_value("any").await?;
+        let json = definition(&c).await?;
+        assert_eq!(
+            json["any"][1],
+            json!({"metric": "energy_kwh", "agg": "sum", "months": 12, "op": "ge", "value": "0"})
+        );
+        assert!(json.get("all").is_none(), "{json}");
+        std::fs::write(shot("builder"), c.screenshot().await?).ok();
+
+        // The preview counts the tenant's four households, and the rows come back.
+        c.find(Locator::Css("input[name=name]")).await?.send_keys("全部居民").await?;
+        c.find(Locator::Css("button[formaction^='/segments/preview']")).await?.click().await?;
+        let count = c.wait().for_element(Locator::Css("#preview .preview-count")).await?;
+        assert_eq!(count.text().await?, "4");
+        assert_eq!(c.find_all(Locator::Css(".builder-row")).await?.len(), 2, "the builder redrawn from the preview");
+        std::fs::write(shot("preview"), c.screenshot().await?).ok();
+
+        // Saved, it shows on its own page.
+        c.find(Locator::Css("#segment-form .actions button:not([formaction])")).await?.click().await?;
+        for _ in 0..50 {
+            if c.current_url().await?.query().is_some_and(|q| q.contains("saved=true")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(c.source().await?.contains("全部居民"));
+        std::fs::write(shot("saved"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}
