@@ -69,6 +69,13 @@ async fn sign_in(c: &Client, tenant: &str, username: &str, password: &str) -> Re
     c.find(Locator::Css("button[type=submit].primary")).await?.click().await
 }
 
+/// Opens the app, signs in as `username` of tenant alpha and waits for the home page.
+async fn sign_in_home(c: &Client, app: &TestApp, username: &str) -> Result<(), CmdError> {
+    c.goto(&app.url("/")).await?;
+    sign_in(c, "alpha", username, PASSWORD).await?;
+    c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await
+}
+
 /// Ends a journey: on failure, keeps a screenshot and says where it stopped.
 async fn finish(c: Client, result: Result<(), CmdError>) {
     if result.is_err()
@@ -92,9 +99,7 @@ async fn a_counter_clerk_finds_a_customer_and_corrects_the_phone() {
     let (_driver, webdriver) = start_driver().await;
     let c = browser(&webdriver).await;
     let result = async {
-        c.goto(&app.url("/")).await?;
-        sign_in(&c, "alpha", "counter", PASSWORD).await?;
-        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
+        sign_in_home(&c, &app, "counter").await?;
 
         // The search box takes part of a name.
         c.find(Locator::Id("q")).await?.send_keys("建国").await?;
@@ -150,9 +155,7 @@ async fn a_counter_clerk_registers_a_complaint_from_the_customer_page() {
     let (_driver, webdriver) = start_driver().await;
     let c = browser(&webdriver).await;
     let result = async {
-        c.goto(&app.url("/")).await?;
-        sign_in(&c, "alpha", "counter", PASSWORD).await?;
-        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
+        sign_in_home(&c, &app, "counter").await?;
         c.goto(&app.url(&format!("/customers/{customer}"))).await?;
         c.wait().for_element(Locator::LinkText("登记诉求")).await?.click().await?;
 
@@ -217,9 +220,7 @@ async fn an_account_manager_works_the_vip_list_and_plans_a_visit() {
     let (_driver, webdriver) = start_driver().await;
     let c = browser(&webdriver).await;
     let result = async {
-        c.goto(&app.url("/")).await?;
-        sign_in(&c, "alpha", "manager", PASSWORD).await?;
-        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
+        sign_in_home(&c, &app, "manager").await?;
 
         // The VIP list, narrowed to the chemical industry.
         c.goto(&app.url("/accounts/vip")).await?;
@@ -286,9 +287,7 @@ async fn an_account_manager_builds_a_segment_row_by_row_and_previews_it() {
     let (_driver, webdriver) = start_driver().await;
     let c = browser(&webdriver).await;
     let result = async {
-        c.goto(&app.url("/")).await?;
-        sign_in(&c, "alpha", "manager", PASSWORD).await?;
-        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
+        sign_in_home(&c, &app, "manager").await?;
 
         // The form opens with the example's two rows drawn from its JSON.
         c.goto(&app.url("/segments/new")).await?;
