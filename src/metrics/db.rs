@@ -154,23 +154,30 @@ WITH demand AS (
     JOIN supply_points s ON s.tenant_id = i.tenant_id AND s.id = i.supply_point_id
     WHERE d.tenant_id = $1 AND d.ts >= $7 AND d.ts < $8
     GROUP BY s.customer_id, d.ts
-), overdue AS (
+), late_last AS (
+    SELECT bill_id, date_trunc('month', max(received_on))::date AS last_month FROM metric_late GROUP BY bill_id
+), overdue_month AS (
     -- Each bill unpaid after its due date, at each month end (today, for the
-    -- running month) until it was paid in full.
-    SELECT b.customer_id, m.month::date AS month, b.due_on,
-           b.amount - b.paid + coalesce((SELECT sum(l.amount) FROM metric_late l
-                                         WHERE l.bill_id = b.id AND l.received_on > day.d), 0) AS unpaid
+    -- running month) until it was paid in full: unpaid now, or paid late.
+    SELECT b.id, b.customer_id, b.due_on, b.amount - b.paid AS still_unpaid, m.month::date AS month, day.d
     FROM bills b
+    LEFT JOIN late_last ll ON ll.bill_id = b.id
     CROSS JOIN LATERAL generate_series(
         date_trunc('month', b.due_on),
-        CASE WHEN b.paid < b.amount THEN $4::date
-             ELSE least($4::date, (SELECT date_trunc('month', max(l.received_on))::date FROM metric_late l
-                                   WHERE l.bill_id = b.id)) END,
+        CASE WHEN b.paid < b.amount THEN $4::date ELSE least($4::date, ll.last_month) END,
         interval '1 month') AS m (month)
     CROSS JOIN LATERAL (SELECT CASE WHEN m.month::date = $4::date THEN $5::date
                                     ELSE (m.month + interval '1 month' - interval '1 day')::date END AS d) AS day
     WHERE b.tenant_id = $1 AND b.status = 'issued' AND b.due_on < day.d
-      AND (b.paid < b.amount OR b.id IN (SELECT bill_id FROM metric_late))
+      AND (b.paid < b.amount OR ll.bill_id IS NOT NULL)
+), overdue AS (
+    -- Unpaid at the month end: what is unpaid now plus what was paid after it.
+    -- (Joined, not a subquery per row: that scanned every late payment for
+    -- each bill-month.)
+    SELECT o.customer_id, o.month, o.due_on, o.still_unpaid + coalesce(sum(l.amount), 0) AS unpaid
+    FROM overdue_month o
+    LEFT JOIN metric_late l ON l.bill_id = o.id AND l.received_on > o.d
+    GROUP BY o.id, o.customer_id, o.month, o.due_on, o.still_unpaid
 ), facts (customer_id, month, active, bills, energy, billed, late_fees, on_time, late, reversals, complaints,
           work_orders, load_rate, peak_share, base_bills, base_energy, arrears, oldest_due) AS (
     SELECT customer_id, period, 1, 1, energy_kwh, amount, (late_fee > 0)::int, 0, 0, 0, 0, 0,
