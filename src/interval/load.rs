@@ -223,7 +223,9 @@ impl Loader {
             self.too_long();
             return Ok(());
         }
-        if (self.line == 1 && model::is_header(text)) || text.trim().is_empty() {
+        // Blank means ASCII blank: a line of other spaces (a no-break space
+        // pasted from a spreadsheet) is a line the caller should see rejected.
+        if (self.line == 1 && model::is_header(text)) || text.trim_ascii().is_empty() {
             return Ok(());
         }
         self.report.read += 1;

@@ -334,3 +334,16 @@ async fn times_outside_the_window_and_kw_out_of_range_are_refused_without_a_part
     assert_eq!((last["line"].as_u64(), last["field"].as_str()), (Some(122), Some("kw")), "{report}");
     assert!(partitions(&app).await.is_empty(), "no partition for a refused row");
 }
+
+#[tokio::test]
+async fn a_line_of_no_break_spaces_is_rejected_not_skipped() {
+    let app = spawn().await;
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    // Found by the API contract test: "\u{a0}" alone was taken as an empty file.
+    let (status, report) = post(&app, &key, "\u{a0}", true).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{report}");
+    assert_eq!((report["read"].as_i64(), report["rejected"].as_i64()), (Some(1), Some(1)), "{report}");
+    // Blank lines (ASCII) are still skipped.
+    let (status, report) = post(&app, &key, "meter,ts,kw\n\n  \n", false).await;
+    assert_eq!((status, report["read"].as_i64()), (StatusCode::OK, Some(0)), "{report}");
+}
