@@ -506,8 +506,9 @@ pub enum Param {
     Date(NaiveDate),
 }
 
-/// A condition over `customers c` with `$first..` placeholders, the FROM
-/// clause it needs, and the placeholders' values in order.
+/// A compiled definition: the condition over `customers c` (its placeholders
+/// numbered from the caller's `first` on), the FROM clause the condition
+/// needs, and the values of the placeholders in order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Compiled {
     /// `customers c`, joined to `mx` (one row per customer with each metric
