@@ -47,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .merge(audit::pages::router())
         .merge(platform::pages::router())
         .merge(crate::value::pages::router())
+        .merge(crate::credit::pages::router())
         .merge(crate::portfolio::pages::router());
     Router::new()
         .merge(pages)

@@ -10,6 +10,7 @@ pub mod billing;
 pub mod complaints;
 pub mod config;
 pub mod cost_control;
+pub mod credit;
 pub mod customers;
 pub mod db;
 pub mod home;

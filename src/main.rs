@@ -104,6 +104,11 @@ enum Command {
         #[command(subcommand)]
         command: value::ValueCommand,
     },
+    /// Credit ratings, the payment-method decision and the poor-credit list.
+    Credit {
+        #[command(subcommand)]
+        command: cli::credit::CreditCommand,
+    },
     /// Load data files.
     Import {
         #[command(subcommand)]
@@ -263,6 +268,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Value { command } => {
             admin::with_database(&config, |db| Box::pin(value::value_command(db, command))).await
+        }
+        Command::Credit { command } => {
+            admin::with_database(&config, |db| Box::pin(cli::credit::credit_command(db, command))).await
         }
         Command::Import { command } => {
             admin::with_database(&config, |db| Box::pin(data::import_command(db, command))).await

@@ -139,6 +139,19 @@ pub async fn tenant_id(database: &Database, slug: &str) -> anyhow::Result<(uuid:
     Ok((row.id, row.is_platform))
 }
 
+/// The company named by `--tenant`, or every company (not the platform).
+pub async fn tenants_or_every(database: &Database, slug: Option<String>) -> anyhow::Result<Vec<(uuid::Uuid, String)>> {
+    Ok(match slug {
+        Some(slug) => vec![(tenant_id(database, &slug).await?.0, slug)],
+        None => sqlx::query!("SELECT id, slug FROM tenants WHERE NOT is_platform ORDER BY slug")
+            .fetch_all(&database.app)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.slug))
+            .collect(),
+    })
+}
+
 pub async fn user_command(database: &Database, command: UserCommand) -> anyhow::Result<()> {
     let UserCommand::Create { tenant, username, role, display_name } = command;
     let (tenant_id, is_platform) = tenant_id(database, &tenant).await?;

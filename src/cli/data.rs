@@ -10,7 +10,7 @@ use gridcrm::{
     db::{self, Database},
 };
 
-use crate::cli::admin::{field_errors, tenant_id};
+use crate::cli::admin::{field_errors, tenant_id, tenants_or_every};
 
 #[derive(Subcommand)]
 pub enum ImportCommand {
@@ -56,15 +56,7 @@ pub enum MetricsCommand {
 pub async fn metrics_command(database: &Database, command: MetricsCommand) -> anyhow::Result<()> {
     use gridcrm::metrics::{self, Mode};
     let MetricsCommand::Refresh { tenant, full } = command;
-    let tenants: Vec<(uuid::Uuid, String)> = match tenant {
-        Some(slug) => vec![(tenant_id(database, &slug).await?.0, slug)],
-        None => sqlx::query!("SELECT id, slug FROM tenants WHERE NOT is_platform ORDER BY slug")
-            .fetch_all(&database.app)
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.slug))
-            .collect(),
-    };
+    let tenants = tenants_or_every(database, tenant).await?;
     let mode = if full { Mode::Full } else { Mode::Incremental };
     for (id, slug) in tenants {
         let bar = progress_bar(0, if full { "steps" } else { "changes" });
@@ -251,7 +243,7 @@ async fn import_interval(
 }
 
 /// A progress bar on a terminal; nothing when output goes to a file.
-fn progress_bar(len: u64, what: &'static str) -> indicatif::ProgressBar {
+pub fn progress_bar(len: u64, what: &'static str) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }

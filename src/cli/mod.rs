@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod credit;
 pub mod data;
 pub mod segments;
 pub mod serve;

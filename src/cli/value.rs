@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use gridcrm::db::Database;
 
-use crate::cli::admin::tenant_id;
+use crate::cli::admin::tenants_or_every;
 
 #[derive(Subcommand)]
 pub enum ValueCommand {
@@ -18,15 +18,7 @@ pub enum ValueCommand {
 
 pub async fn value_command(database: &Database, command: ValueCommand) -> anyhow::Result<()> {
     let ValueCommand::Refresh { tenant } = command;
-    let tenants: Vec<(uuid::Uuid, String)> = match tenant {
-        Some(slug) => vec![(tenant_id(database, &slug).await?.0, slug)],
-        None => sqlx::query!("SELECT id, slug FROM tenants WHERE NOT is_platform ORDER BY slug")
-            .fetch_all(&database.app)
-            .await?
-            .into_iter()
-            .map(|t| (t.id, t.slug))
-            .collect(),
-    };
+    let tenants = tenants_or_every(database, tenant).await?;
     for (id, slug) in tenants {
         let started = std::time::Instant::now();
         let report = gridcrm::value::db::recompute(&database.bulk, id).await?;

@@ -148,6 +148,7 @@ struct ShowPage {
     commands: Vec<crate::cost_control::db::Command>,
     value: Option<crate::value::pages::ValueSection>,
     visits: crate::portfolio::visits::CustomerVisits,
+    credit: crate::credit::pages::CreditSection,
 }
 
 #[derive(Deserialize, Default)]
@@ -200,6 +201,7 @@ async fn load_show_page(
     let commands = crate::cost_control::db::for_customer(&mut tx, id, 5).await?;
     let value = crate::value::pages::section(&mut tx, user, id).await?;
     let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, id).await?;
+    let credit = crate::credit::pages::section(&mut tx, user, id).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -222,6 +224,7 @@ async fn load_show_page(
         commands,
         value,
         visits,
+        credit,
     })
 }
 

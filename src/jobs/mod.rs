@@ -31,11 +31,20 @@ pub enum Kind {
     PruneJobs,
     /// Recomputes the changed customer metrics of every tenant.
     Metrics,
+    /// Rates every customer of one tenant (asked for on the poor-credit list page).
+    CreditRating,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] =
-        [Kind::BillRun, Kind::LateFees, Kind::CostControl, Kind::Escalation, Kind::PruneJobs, Kind::Metrics];
+    pub const ALL: [Kind; 7] = [
+        Kind::BillRun,
+        Kind::LateFees,
+        Kind::CostControl,
+        Kind::Escalation,
+        Kind::PruneJobs,
+        Kind::Metrics,
+        Kind::CreditRating,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,6 +54,7 @@ impl Kind {
             Kind::Escalation => "escalation",
             Kind::PruneJobs => "prune_jobs",
             Kind::Metrics => "metrics",
+            Kind::CreditRating => "credit_rating",
         }
     }
 
@@ -55,7 +65,7 @@ impl Kind {
     /// How often a periodic kind is due; `None` for kinds enqueued on demand.
     pub fn every(self) -> Option<Every> {
         match self {
-            Kind::BillRun => None,
+            Kind::BillRun | Kind::CreditRating => None,
             Kind::LateFees | Kind::CostControl | Kind::PruneJobs | Kind::Metrics => Some(Every::Hour),
             Kind::Escalation => Some(Every::Minute),
         }

@@ -190,18 +190,33 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             Ok(())
         }
         Some(Kind::Metrics) => evaluate_customers(pool).await,
+        Some(Kind::CreditRating) => {
+            let tenant = job.tenant_id.ok_or_else(|| anyhow::anyhow!("a credit rating job names its tenant"))?;
+            let r = crate::credit::db::rate(pool, tenant, &|_, _| {}).await?;
+            tracing::info!(%tenant, rated = r.rated, changed = r.changed, "customers rated on demand");
+            Ok(())
+        }
         None => anyhow::bail!("unknown job kind {:?}", job.kind),
     }
 }
 
 /// The hourly evaluation of every tenant: the customer metrics that changed,
-/// then, when any did, the value tiers and the scheduled segments that read them.
+/// then, when any did, the value tiers and the scheduled segments that read
+/// them; and once a month, on the first run in it, the credit ratings.
 async fn evaluate_customers(pool: &PgPool) -> anyhow::Result<()> {
     let tenants =
         sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
     for tenant in tenants {
         let quiet = |_, _| {};
         let metrics = crate::metrics::db::refresh(pool, tenant, crate::metrics::Mode::Incremental, &quiet).await?;
+        let mut conn = crate::db::begin_tenant(pool, tenant, None).await?;
+        let rated = crate::credit::db::rated_this_month(&mut conn).await?;
+        conn.commit().await?;
+        if !rated {
+            let credit = crate::credit::db::rate(pool, tenant, &quiet).await?;
+            tracing::info!(%tenant, rated = credit.rated, changed = credit.changed, listed = credit.listed,
+                delisted = credit.delisted, "customers rated");
+        }
         if metrics.recomputed + metrics.removed == 0 {
             continue;
         }

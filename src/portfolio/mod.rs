@@ -66,17 +66,6 @@ pub fn latest_plannable(today: NaiveDate) -> NaiveDate {
     today.checked_add_days(Days::new(2 * 366)).unwrap_or(today)
 }
 
-/// A date as typed: `YYYY-MM-DD`, within the accepted window; else the field's error code.
-pub fn parse_date(raw: &str, latest: NaiveDate) -> Result<NaiveDate, &'static str> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err("required");
-    }
-    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| "date_format")?;
-    input::date_in_window(day, latest)?;
-    Ok(day)
-}
-
 /// Checks a plan's fields (customer, date, purpose), naming each that is wrong.
 pub fn check_plan(customer: &str, planned_on: &str, purpose: &str, today: NaiveDate) -> Result<VisitPlan, FieldErrors> {
     let mut errors = FieldErrors::default();
@@ -90,7 +79,7 @@ pub fn check_plan(customer: &str, planned_on: &str, purpose: &str, today: NaiveD
             Uuid::nil()
         }),
     };
-    let planned_on = parse_date(planned_on, latest_plannable(today)).unwrap_or_else(|code| {
+    let planned_on = input::date_field(planned_on, latest_plannable(today)).unwrap_or_else(|code| {
         errors.add("planned_on", code);
         today
     });
@@ -125,7 +114,7 @@ pub fn check_follow_ups(
         }
         let n = i + 1;
         let task = row_text(task, 500, format!("follow_task_{n}"), errors);
-        let due_on = parse_date(due, latest_plannable(today)).unwrap_or_else(|code| {
+        let due_on = input::date_field(due, latest_plannable(today)).unwrap_or_else(|code| {
             errors.add(format!("follow_due_{n}"), code);
             today
         });
@@ -229,8 +218,8 @@ mod tests {
         assert!(errors.has("customer_id") && errors.has("planned_on") && errors.has("purpose"));
         let errors = check_plan("not-a-uuid", "2031-01-01", "x", today).unwrap_err();
         assert!(errors.has("customer_id") && errors.has("planned_on") && !errors.has("purpose"));
-        assert_eq!(parse_date("2026-02-30", latest_plannable(today)), Err("date_format"));
-        assert_eq!(parse_date("1999-12-31", latest_plannable(today)), Err("time_too_early"));
+        assert_eq!(input::date_field("2026-02-30", latest_plannable(today)), Err("date_format"));
+        assert_eq!(input::date_field("1999-12-31", latest_plannable(today)), Err("time_too_early"));
     }
 
     #[test]

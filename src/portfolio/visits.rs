@@ -351,7 +351,7 @@ async fn record(
     let today = today(&user);
     let mut errors = FieldErrors::default();
     let outcome = crate::web::input::visible_text(&form.outcome, 4000, "outcome", true, &mut errors);
-    let done_on = portfolio::parse_date(&form.done_on, today).unwrap_or_else(|code| {
+    let done_on = crate::web::input::date_field(&form.done_on, today).unwrap_or_else(|code| {
         errors.add("done_on", code);
         today
     });

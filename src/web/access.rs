@@ -52,10 +52,15 @@ pub enum Permission {
     AssignManagers,
     /// Weigh the value-tier factors, and designate VIPs by hand.
     ManageValueTiers,
+    /// Record breaches, thefts, deposits and guarantees on a customer.
+    RecordCredit,
+    /// Rate on demand, put on or take off the poor-credit list by hand,
+    /// calibrate and adopt a scorecard.
+    ManageCredit,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = {
+    pub const ALL: [Permission; 21] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -77,6 +82,8 @@ impl Permission {
             PlanVisits,
             AssignManagers,
             ManageValueTiers,
+            RecordCredit,
+            ManageCredit,
         ]
     };
 }
@@ -123,6 +130,8 @@ impl Role {
             ReadAccounts => matches!(self, AccountManager | Supervisor | TenantAdmin),
             ManageSegments | PlanVisits | AssignManagers => matches!(self, AccountManager | TenantAdmin),
             ManageValueTiers => self == TenantAdmin,
+            RecordCredit => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
+            ManageCredit => matches!(self, Supervisor | TenantAdmin),
         }
     }
 

@@ -207,6 +207,17 @@ pub fn date_in_window(day: NaiveDate, latest: NaiveDate) -> Result<(), &'static 
     }
 }
 
+/// A date as typed: `YYYY-MM-DD`, within the accepted window; else the field's error code.
+pub fn date_field(raw: &str, latest: NaiveDate) -> Result<NaiveDate, &'static str> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("required");
+    }
+    let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| "date_format")?;
+    date_in_window(day, latest)?;
+    Ok(day)
+}
+
 /// Refuses, before any handler runs, a request whose URI is longer than
 /// [`MAX_URI_BYTES`] (414), or whose path parameters, query string or form
 /// body hold a control character (422 naming the parameter). A form body is

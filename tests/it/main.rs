@@ -8,6 +8,7 @@ mod browser;
 mod bulk;
 mod cli;
 mod cost_control;
+mod credit;
 mod drills;
 mod input;
 mod interval;

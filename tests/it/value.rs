@@ -16,18 +16,18 @@ use gridcrm::{
 };
 
 /// One customer's twelve months (and the twelve before, when `prev_energy` is given).
-struct History {
-    energy: i64,
-    prev_energy: Option<i64>,
-    billed: i64,
-    on_time: i64,
-    late: i64,
+pub(crate) struct History {
+    pub(crate) energy: i64,
+    pub(crate) prev_energy: Option<i64>,
+    pub(crate) billed: i64,
+    pub(crate) on_time: i64,
+    pub(crate) late: i64,
     /// (arrears, arrears days) at each of the last `months` month ends.
-    arrears: Option<(i64, i32, u32)>,
-    max_days: i32,
+    pub(crate) arrears: Option<(i64, i32, u32)>,
+    pub(crate) max_days: i32,
 }
 
-async fn insert_history(app: &TestApp, tenant: &Tenant, customer: Uuid, h: History) {
+pub(crate) async fn insert_history(app: &TestApp, tenant: &Tenant, customer: Uuid, h: History) {
     let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
     let current = value_db::current_month(&mut tx).await.unwrap();
     for back in 1..=24u32 {
@@ -59,7 +59,7 @@ async fn insert_history(app: &TestApp, tenant: &Tenant, customer: Uuid, h: Histo
     tx.commit().await.unwrap();
 }
 
-async fn exec(app: &TestApp, tenant: &Tenant, sql: &str, id: Uuid) {
+pub(crate) async fn exec(app: &TestApp, tenant: &Tenant, sql: &str, id: Uuid) {
     let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
     sqlx::query(sql).bind(id).execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();

@@ -1,0 +1,603 @@
+//! Credit in the database: the tenant's card and bands, the rating job (the
+//! factor inputs set-based in SQL, the points in Rust, written back with
+//! COPY), the customer's rating and its history, events, securities and the
+//! poor-credit list.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::credit::{self, Bands, DEFAULT_INDUSTRY_RISK, GRADES, Inputs, card::Scorecard};
+use crate::db;
+
+/// A tenant's credit settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub card: Scorecard,
+    /// Whether the card is the built-in one (no adopted card).
+    pub default_card: bool,
+    pub bands: Bands,
+    pub deposit_months: f64,
+    pub list_override_months: i32,
+    pub adopted_at: Option<DateTime<Utc>>,
+    pub adopted_by: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            card: credit::default_card(),
+            default_card: true,
+            bands: Bands::default(),
+            deposit_months: 2.0,
+            list_override_months: 12,
+            adopted_at: None,
+            adopted_by: None,
+        }
+    }
+}
+
+pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
+    let row = sqlx::query!(
+        r#"SELECT scorecard, aaa_min::float8 AS "aaa!", aa_min::float8 AS "aa!", a_min::float8 AS "a!",
+                  b_min::float8 AS "b!", deposit_months::float8 AS "deposit_months!", list_override_months,
+                  adopted_at, adopted_by
+           FROM credit_settings"#
+    )
+    .fetch_optional(conn)
+    .await?;
+    let Some(r) = row else { return Ok(Settings::default()) };
+    let card = match r.scorecard {
+        Some(json) => Some(serde_json::from_value::<Scorecard>(json)?),
+        None => None,
+    };
+    Ok(Settings {
+        default_card: card.is_none(),
+        card: card.unwrap_or_else(credit::default_card),
+        bands: Bands { aaa_min: r.aaa, aa_min: r.aa, a_min: r.a, b_min: r.b },
+        deposit_months: r.deposit_months,
+        list_override_months: r.list_override_months,
+        adopted_at: r.adopted_at,
+        adopted_by: r.adopted_by,
+    })
+}
+
+/// Every active customer's factor inputs for the 24 complete months before
+/// `$1`, with events before `$2`. `$3`/`$4`: the built-in industry risk
+/// classes (a tenant's own classes in credit_industry_risk win).
+pub const INPUTS: &str = r#"
+WITH m AS (
+    SELECT cm.customer_id,
+           sum(cm.paid_on_time) AS on_time, sum(cm.paid_late) AS late,
+           count(*) FILTER (WHERE cm.arrears > 0) AS arrears_months,
+           max(cm.arrears) AS max_arrears,
+           avg(cm.billed) FILTER (WHERE cm.billed > 0) AS average_bill,
+           max(cm.arrears_days) AS max_arrears_days,
+           sum(cm.late_fees) AS late_fees, sum(cm.reversals) AS reversals,
+           max(cm.tenure_months) AS tenure_months,
+           count(*) FILTER (WHERE cm.energy_kwh > 0) AS energy_months,
+           stddev_pop(cm.energy_kwh) AS energy_sd, avg(cm.energy_kwh) AS energy_mean
+    FROM customer_metrics cm
+    WHERE cm.month >= ($1::date - interval '24 months') AND cm.month < $1::date
+    GROUP BY cm.customer_id
+), e AS (
+    SELECT ev.customer_id,
+           count(*) FILTER (WHERE ev.kind = 'breach') AS breaches,
+           count(*) FILTER (WHERE ev.kind = 'theft') AS thefts
+    FROM credit_events ev
+    WHERE ev.occurred_on >= ($1::date - interval '24 months') AND ev.occurred_on < $2::date
+    GROUP BY ev.customer_id
+)
+SELECT c.id AS customer_id,
+       CASE WHEN m.on_time + m.late > 0 THEN (m.on_time / (m.on_time + m.late))::float8 END AS on_time_share,
+       coalesce(m.arrears_months, 0)::integer AS arrears_months,
+       CASE WHEN m.average_bill > 0 THEN (m.max_arrears / m.average_bill)::float8 END AS arrears_ratio,
+       coalesce(m.max_arrears_days, 0)::integer AS max_arrears_days,
+       coalesce(m.late_fees, 0)::integer AS late_fees,
+       coalesce(m.reversals, 0)::integer AS reversals,
+       coalesce(e.breaches, 0)::integer AS breaches,
+       coalesce(e.thefts, 0)::integer AS thefts,
+       coalesce(m.tenure_months, 0)::integer AS tenure_months,
+       CASE WHEN m.energy_months >= 6 AND m.energy_mean > 0 THEN (m.energy_sd / m.energy_mean)::float8 END AS stability,
+       coalesce(r.risk_class, d.risk_class, 'medium') AS industry_risk,
+       coalesce(m.average_bill, 0)::float8 AS average_bill
+FROM customers c
+LEFT JOIN m ON m.customer_id = c.id
+LEFT JOIN e ON e.customer_id = c.id
+LEFT JOIN credit_industry_risk r ON r.industry_code = c.industry_code
+LEFT JOIN unnest($3::text[], $4::text[]) AS d (industry_code, risk_class) ON d.industry_code = c.industry_code
+WHERE c.status = 'active'
+"#;
+
+/// One customer's inputs as the rating query reads them.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RatedInputs {
+    pub customer_id: Uuid,
+    #[sqlx(flatten)]
+    pub inputs: Inputs,
+    pub average_bill: f64,
+}
+
+/// The inputs of every active customer as of `month` (events before `events_before`).
+pub async fn inputs_as_of(
+    conn: &mut PgConnection,
+    month: NaiveDate,
+    events_before: NaiveDate,
+) -> sqlx::Result<Vec<RatedInputs>> {
+    let (codes, classes): (Vec<&str>, Vec<&str>) = DEFAULT_INDUSTRY_RISK.iter().copied().unzip();
+    sqlx::query_as(INPUTS).bind(month).bind(events_before).bind(&codes).bind(&classes).fetch_all(conn).await
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RateReport {
+    pub month: Option<NaiveDate>,
+    /// Customers per grade, AAA first.
+    pub grades: Vec<(String, i64)>,
+    pub rated: i64,
+    /// Customers whose grade differs from their previous month's.
+    pub changed: i64,
+    pub listed: i64,
+    pub delisted: i64,
+}
+
+/// One COPY line of `credit_rated`: text format, so tabs, newlines and
+/// backslashes in the JSON are escaped.
+fn copy_field(out: &mut String, text: &str) {
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Rates every active customer of the current tenant for the current month
+/// (a second rating in the same month replaces the first), keeps the latest
+/// rating with the payment-method decision, and applies the poor-credit list
+/// rule. `progress(done, total)` is called as the ratings are written.
+pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Sync)) -> anyhow::Result<RateReport> {
+    let s = settings(conn).await?;
+    let month = crate::value::db::current_month(conn).await?;
+    let today = today(conn).await?;
+    sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *conn).await?;
+    let rows = inputs_as_of(conn, month, today.succ_opt().unwrap_or(today)).await?;
+    let total = rows.len() as u64;
+    progress(0, total);
+    sqlx::query(
+        "CREATE TEMP TABLE credit_rated (customer_id uuid, score numeric(7, 2), grade text, inputs jsonb,
+             points jsonb, method text, security numeric(14, 2), list_reason text) ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    const CHUNK: usize = 50_000;
+    let mut done = 0u64;
+    for chunk in rows.chunks(CHUNK) {
+        let mut text = String::with_capacity(chunk.len() * 600);
+        for r in chunk {
+            let rating = credit::rate(&s.card, &s.bands, &r.inputs);
+            let points: serde_json::Map<String, serde_json::Value> =
+                rating.points.iter().map(|p| (p.factor.clone(), p.points.into())).collect();
+            let method = credit::method_for(rating.grade);
+            let security = credit::security_required(method, r.average_bill, s.deposit_months);
+            let reason = credit::list_reason(rating.grade, &r.inputs).unwrap_or("\\N");
+            let _ = write!(text, "{}\t{:.2}\t{}\t", r.customer_id, rating.score, rating.grade);
+            copy_field(&mut text, &serde_json::to_string(&r.inputs)?);
+            text.push('\t');
+            copy_field(&mut text, &serde_json::Value::Object(points).to_string());
+            let _ = writeln!(text, "\t{method}\t{security:.2}\t{reason}");
+        }
+        let mut copy = conn.copy_in_raw("COPY credit_rated FROM STDIN").await?;
+        copy.send(text.into_bytes()).await?;
+        copy.finish().await?;
+        done += chunk.len() as u64;
+        progress(done, total);
+    }
+    drop(rows);
+    sqlx::query("ANALYZE credit_rated").execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM credit_ratings WHERE month = $1").bind(month).execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO credit_ratings (tenant_id, customer_id, month, score, grade, inputs, points)
+         SELECT app_tenant_id(), customer_id, $1, score, grade, inputs, points FROM credit_rated",
+    )
+    .bind(month)
+    .execute(&mut *conn)
+    .await?;
+    // The previous grade is the one of an earlier month: a second rating in
+    // the same month keeps it.
+    let changed: i64 = sqlx::query_scalar(
+        "WITH up AS (
+           INSERT INTO customer_credit AS cc (tenant_id, customer_id, month, score, grade, method, security_required)
+           SELECT app_tenant_id(), customer_id, $1, score, grade, method, security FROM credit_rated
+           ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+             previous_grade = CASE WHEN cc.month < excluded.month THEN cc.grade ELSE cc.previous_grade END,
+             previous_score = CASE WHEN cc.month < excluded.month THEN cc.score ELSE cc.previous_score END,
+             month = excluded.month, score = excluded.score, grade = excluded.grade, method = excluded.method,
+             security_required = excluded.security_required, rated_at = now()
+           RETURNING previous_grade, grade)
+         SELECT count(*) FROM up WHERE previous_grade IS DISTINCT FROM grade AND previous_grade IS NOT NULL",
+    )
+    .bind(month)
+    .fetch_one(&mut *conn)
+    .await?;
+    let delisted = sqlx::query(
+        "UPDATE poor_credit_list l SET exited_on = $1, exit_reason = 'rule', exited_by = 'rule', manual_exit = false
+         FROM credit_rated r
+         WHERE r.customer_id = l.customer_id AND l.exited_on IS NULL AND NOT l.manual_entry AND r.list_reason IS NULL",
+    )
+    .bind(today)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected() as i64;
+    let listed = sqlx::query(
+        "INSERT INTO poor_credit_list (tenant_id, id, customer_id, entered_on, entry_reason, entered_by, manual_entry)
+         SELECT app_tenant_id(), gen_random_uuid(), r.customer_id, $1, r.list_reason, 'rule', false
+         FROM credit_rated r
+         WHERE r.list_reason IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM poor_credit_list l WHERE l.customer_id = r.customer_id
+                             AND (l.exited_on IS NULL OR l.override_until > $1))",
+    )
+    .bind(today)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected() as i64;
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT grade, count(*) FROM credit_rated GROUP BY grade").fetch_all(&mut *conn).await?;
+    let counts: HashMap<String, i64> = counts.into_iter().collect();
+    Ok(RateReport {
+        month: Some(month),
+        grades: GRADES.iter().map(|g| (g.to_string(), counts.get(*g).copied().unwrap_or(0))).collect(),
+        rated: total as i64,
+        changed,
+        listed,
+        delisted,
+    })
+}
+
+/// Rates one tenant in a transaction of its own (the monthly job, the
+/// command, the button).
+pub async fn rate(pool: &PgPool, tenant_id: Uuid, progress: &(dyn Fn(u64, u64) + Sync)) -> anyhow::Result<RateReport> {
+    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    let report = rate_in(&mut tx, progress).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Whether the current tenant has been rated this month (the monthly job
+/// rates a tenant once a month, on its first run in the month).
+pub async fn rated_this_month(conn: &mut PgConnection) -> sqlx::Result<bool> {
+    let month = crate::value::db::current_month(conn).await?;
+    sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM customer_credit WHERE month >= $1) AS \"done!\"", month)
+        .fetch_one(conn)
+        .await
+}
+
+/// The tenant's today.
+pub async fn today(conn: &mut PgConnection) -> sqlx::Result<NaiveDate> {
+    sqlx::query_scalar!(
+        r#"SELECT (now() AT TIME ZONE time_zone)::date AS "day!" FROM tenants WHERE id = app_tenant_id()"#
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// A stored rating of one customer and month.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StoredRating {
+    pub month: NaiveDate,
+    pub score: Decimal,
+    pub grade: String,
+    pub inputs: Inputs,
+    /// Each factor's points.
+    pub points: HashMap<String, f64>,
+    pub rated_at: DateTime<Utc>,
+}
+
+/// A customer's ratings, newest first.
+pub async fn history(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> anyhow::Result<Vec<StoredRating>> {
+    let rows = sqlx::query!(
+        "SELECT month, score, grade, inputs, points, rated_at FROM credit_ratings
+         WHERE tenant_id = app_tenant_id() AND customer_id = $1 ORDER BY month DESC LIMIT $2",
+        customer_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(StoredRating {
+                month: r.month,
+                score: r.score,
+                grade: r.grade,
+                inputs: serde_json::from_value(r.inputs)?,
+                points: serde_json::from_value(r.points)?,
+                rated_at: r.rated_at,
+            })
+        })
+        .collect()
+}
+
+/// The latest rating's decision.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Decision {
+    pub grade: String,
+    pub score: Decimal,
+    pub previous_grade: Option<String>,
+    pub previous_score: Option<Decimal>,
+    pub method: String,
+    pub security_required: Decimal,
+    pub month: NaiveDate,
+}
+
+pub async fn decision(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<Decision>> {
+    sqlx::query_as!(
+        Decision,
+        "SELECT grade, score, previous_grade, previous_score, method, security_required, month
+         FROM customer_credit WHERE tenant_id = app_tenant_id() AND customer_id = $1",
+        customer_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The payment method the customer has now: cost control when an agreement
+/// is active, secured when deposits and guarantees held reach `required`
+/// (or any is held when nothing is required), else plain post-pay.
+pub async fn current_method(conn: &mut PgConnection, customer_id: Uuid, required: Decimal) -> sqlx::Result<String> {
+    let r = sqlx::query!(
+        r#"SELECT EXISTS (SELECT 1 FROM cost_control_agreements WHERE tenant_id = app_tenant_id()
+                            AND customer_id = $1 AND active) AS "cost_control!",
+                  (SELECT sum(amount) FROM credit_securities WHERE tenant_id = app_tenant_id()
+                            AND customer_id = $1 AND released_on IS NULL) AS held"#,
+        customer_id
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(if r.cost_control {
+        "cost_control"
+    } else if r.held.is_some_and(|h| h >= required && h > Decimal::ZERO) {
+        "post_pay_secured"
+    } else {
+        "post_pay"
+    }
+    .to_string())
+}
+
+/// A stay on the poor-credit list.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ListEntry {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub entered_on: NaiveDate,
+    /// `theft`, `grade_c` (the rule) or the reason typed by hand.
+    pub entry_reason: String,
+    pub entered_by: String,
+    pub manual_entry: bool,
+    pub exited_on: Option<NaiveDate>,
+    pub exit_reason: Option<String>,
+    pub exited_by: Option<String>,
+    pub manual_exit: Option<bool>,
+    pub override_until: Option<NaiveDate>,
+}
+
+/// The customer's open stay on the list, if any.
+pub async fn open_entry(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<ListEntry>> {
+    sqlx::query_as!(
+        ListEntry,
+        "SELECT id, customer_id, entered_on, entry_reason, entered_by, manual_entry, exited_on, exit_reason,
+                exited_by, manual_exit, override_until
+         FROM poor_credit_list WHERE tenant_id = app_tenant_id() AND customer_id = $1 AND exited_on IS NULL",
+        customer_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Puts a customer on the list by hand; false when already on it. A manual
+/// stay is left only by hand.
+pub async fn list_add(conn: &mut PgConnection, customer_id: Uuid, reason: &str, by: &str) -> sqlx::Result<bool> {
+    let day = today(conn).await?;
+    let added = sqlx::query!(
+        "INSERT INTO poor_credit_list (tenant_id, id, customer_id, entered_on, entry_reason, entered_by, manual_entry)
+         VALUES (app_tenant_id(), $1, $2, $3, $4, $5, true)
+         ON CONFLICT (tenant_id, customer_id) WHERE exited_on IS NULL DO NOTHING",
+        Uuid::now_v7(),
+        customer_id,
+        day,
+        reason,
+        by
+    )
+    .execute(conn)
+    .await?;
+    Ok(added.rows_affected() == 1)
+}
+
+/// Takes a customer off the list by hand; the rule will not put them back
+/// for `override_months`. False when not on it.
+pub async fn list_remove(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    reason: &str,
+    by: &str,
+    override_months: i32,
+) -> sqlx::Result<bool> {
+    let day = today(conn).await?;
+    let removed = sqlx::query!(
+        "UPDATE poor_credit_list SET exited_on = $2, exit_reason = $3, exited_by = $4, manual_exit = true,
+                override_until = ($2::date + make_interval(months => $5))::date
+         WHERE tenant_id = app_tenant_id() AND customer_id = $1 AND exited_on IS NULL",
+        customer_id,
+        day,
+        reason,
+        by,
+        override_months
+    )
+    .execute(conn)
+    .await?;
+    Ok(removed.rows_affected() == 1)
+}
+
+/// A breach or theft recorded on a customer.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CreditEvent {
+    pub id: Uuid,
+    pub kind: String,
+    pub occurred_on: NaiveDate,
+    pub evidence: String,
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub async fn record_event(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    kind: &str,
+    occurred_on: NaiveDate,
+    evidence: &str,
+    by: &str,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO credit_events (tenant_id, id, customer_id, kind, occurred_on, evidence, recorded_by)
+         VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6)",
+        id,
+        customer_id,
+        kind,
+        occurred_on,
+        evidence,
+        by
+    )
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn events(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<CreditEvent>> {
+    sqlx::query_as!(
+        CreditEvent,
+        "SELECT id, kind, occurred_on, evidence, recorded_by, recorded_at FROM credit_events
+         WHERE tenant_id = app_tenant_id() AND customer_id = $1 ORDER BY occurred_on DESC, recorded_at DESC",
+        customer_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A deposit or guarantee held (or released) for a customer.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Security {
+    pub id: Uuid,
+    pub kind: String,
+    pub amount: Decimal,
+    pub reference: String,
+    pub received_on: NaiveDate,
+    pub released_on: Option<NaiveDate>,
+    pub recorded_by: String,
+}
+
+pub async fn record_security(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    kind: &str,
+    amount: Decimal,
+    reference: &str,
+    received_on: NaiveDate,
+    by: &str,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO credit_securities (tenant_id, id, customer_id, kind, amount, reference, received_on, recorded_by)
+         VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7)",
+        id,
+        customer_id,
+        kind,
+        amount,
+        reference,
+        received_on,
+        by
+    )
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn securities(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<Security>> {
+    sqlx::query_as!(
+        Security,
+        "SELECT id, kind, amount, reference, received_on, released_on, recorded_by FROM credit_securities
+         WHERE tenant_id = app_tenant_id() AND customer_id = $1 ORDER BY received_on DESC",
+        customer_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A row of the poor-credit list page.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ListRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub account_no: String,
+    pub name: String,
+    pub industry_code: String,
+    pub grade: Option<String>,
+    pub score: Option<Decimal>,
+    pub entered_on: NaiveDate,
+    pub entry_reason: String,
+    pub entered_by: String,
+    pub manual_entry: bool,
+    pub exited_on: Option<NaiveDate>,
+    pub exit_reason: Option<String>,
+    pub exited_by: Option<String>,
+}
+
+/// The list's filters: who is on it now (or every stay), entered from a day,
+/// by hand or by the rule, a reason, an industry; newest first, keyset paged
+/// by (entered_on, id).
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub include_past: bool,
+    pub entered_from: Option<NaiveDate>,
+    pub manual: Option<bool>,
+    pub reason: Option<String>,
+    pub industry: Option<String>,
+    pub after: Option<(NaiveDate, Uuid)>,
+}
+
+pub async fn list(conn: &mut PgConnection, q: &ListQuery, limit: i64) -> sqlx::Result<Vec<ListRow>> {
+    let (after_day, after_id) = q.after.unzip();
+    sqlx::query_as!(
+        ListRow,
+        r#"SELECT l.id, l.customer_id, c.account_no, c.name, c.industry_code, cc.grade AS "grade?", cc.score AS "score?",
+                  l.entered_on, l.entry_reason, l.entered_by, l.manual_entry, l.exited_on, l.exit_reason, l.exited_by
+           FROM poor_credit_list l
+           JOIN customers c ON c.tenant_id = l.tenant_id AND c.id = l.customer_id
+           LEFT JOIN customer_credit cc ON cc.tenant_id = l.tenant_id AND cc.customer_id = l.customer_id
+           WHERE l.tenant_id = app_tenant_id()
+             AND ($1 OR l.exited_on IS NULL)
+             AND ($2::date IS NULL OR l.entered_on >= $2)
+             AND ($3::boolean IS NULL OR l.manual_entry = $3)
+             AND ($4::text IS NULL OR l.entry_reason = $4)
+             AND ($5::text IS NULL OR c.industry_code = $5)
+             AND ($6::date IS NULL OR (l.entered_on, l.id) < ($6, $7))
+           ORDER BY l.entered_on DESC, l.id DESC
+           LIMIT $8"#,
+        q.include_past,
+        q.entered_from,
+        q.manual,
+        q.reason,
+        q.industry,
+        after_day,
+        after_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,278 @@
+//! Credit ratings: the rating job (idempotent, agreeing with the card), the
+//! history and the change since last time, breaches and thefts, the
+//! poor-credit list's rule and manual overrides, the payment-method prompt,
+//! the API, the CSV, and isolation between tenants.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::support::{Tenant, TestApp};
+use crate::value::{exec, four_histories};
+use gridcrm::{
+    credit::{self, db as credit_db},
+    db,
+    staff::Role,
+};
+
+async fn rate(app: &TestApp, tenant: &Tenant) -> credit_db::RateReport {
+    credit_db::rate(&app.pool, tenant.id, &|_, _| {}).await.unwrap()
+}
+
+async fn history(app: &TestApp, customer: Uuid) -> Vec<credit_db::StoredRating> {
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    credit_db::history(&mut tx, customer, 24).await.unwrap()
+}
+
+async fn decision(app: &TestApp, tenant: &Tenant, customer: Uuid) -> Option<credit_db::Decision> {
+    let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
+    credit_db::decision(&mut tx, customer).await.unwrap()
+}
+
+async fn listed(app: &TestApp, customer: Uuid) -> Option<credit_db::ListEntry> {
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    credit_db::open_entry(&mut tx, customer).await.unwrap()
+}
+
+/// Alpha's four histories, with the debtor (c3) in a high-risk industry.
+async fn setup(app: &TestApp) {
+    four_histories(app).await;
+    exec(app, &app.alpha, "UPDATE customers SET industry_code = 'C31' WHERE id = $1", app.alpha.customers[3]).await;
+}
+
+#[tokio::test]
+async fn rating_is_idempotent_and_every_score_is_what_the_card_gives() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    let c = app.alpha.customers.clone();
+    let report = rate(&app, &app.alpha).await;
+    assert_eq!(report.rated, 4);
+    assert_eq!(report.grades.iter().map(|(_, n)| n).sum::<i64>(), 4);
+
+    // The debtor's inputs, from four month ends in arrears of one average bill, 45 days old.
+    let debtor = history(&app, c[3]).await;
+    assert_eq!(debtor.len(), 1);
+    let inputs = &debtor[0].inputs;
+    assert_eq!(
+        (inputs.arrears_months, inputs.arrears_ratio, inputs.max_arrears_days, inputs.on_time_share),
+        (4, Some(1.0), 45, Some(0.5))
+    );
+    assert_eq!(inputs.industry_risk, "high");
+    // 560 − 10 − 20 − 15 − 5 + 10 + 5 + 5 + 5 − 10 + 5 − 15 = 515: grade C, cost control, on the list.
+    assert_eq!((debtor[0].score.to_string().as_str(), debtor[0].grade.as_str()), ("515.00", "C"));
+    let d = decision(&app, &app.alpha, c[3]).await.unwrap();
+    assert_eq!((d.method.as_str(), d.previous_grade), ("cost_control", None));
+    assert_eq!(listed(&app, c[3]).await.unwrap().entry_reason, "grade_c");
+    assert_eq!(report.listed, 1);
+
+    // Every stored rating is what the default card gives for the stored inputs.
+    let card = credit::default_card();
+    for id in &c {
+        let stored = history(&app, *id).await.remove(0);
+        let rating = credit::rate(&card, &credit::Bands::default(), &stored.inputs);
+        assert_eq!(stored.score.to_string(), format!("{:.2}", rating.score), "customer {id}");
+        assert_eq!(stored.grade, rating.grade);
+        for p in &rating.points {
+            assert_eq!(stored.points[&p.factor], p.points, "{}", p.factor);
+        }
+    }
+
+    // Again in the same month: the month's rating is replaced, nothing moves.
+    let again = rate(&app, &app.alpha).await;
+    assert_eq!((again.rated, again.changed, again.listed, again.delisted), (4, 0, 0, 0));
+    assert_eq!(again.grades, report.grades);
+    assert_eq!(app.count_all("credit_ratings").await, 4);
+    assert_eq!(app.count_all("poor_credit_list").await, 1);
+}
+
+#[tokio::test]
+async fn a_new_month_keeps_the_previous_grade_and_the_page_names_what_changed() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    let c0 = app.alpha.customers[0];
+    rate(&app, &app.alpha).await;
+    // Pretend that rating was last month's, then record a theft and rate this month.
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    sqlx::query("UPDATE credit_ratings SET month = (month - interval '1 month')::date")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE customer_credit SET month = (month - interval '1 month')::date")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let before = decision(&app, &app.alpha, c0).await.unwrap();
+
+    let counter = app.login(&app.alpha, "counter").await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    let r = counter
+        .post(
+            &format!("/customers/{c0}/credit/events"),
+            &[("kind", "theft"), ("occurred_on", &today), ("evidence", "表箱封印被破坏，现场照片 3 张")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Without evidence, the form is refused by field.
+    let r = counter
+        .post(
+            &format!("/customers/{c0}/credit/events"),
+            &[("kind", "theft"), ("occurred_on", &today), ("evidence", " ")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let report = rate(&app, &app.alpha).await;
+    assert_eq!(report.changed, 1, "only c0 changed grade");
+    let after = decision(&app, &app.alpha, c0).await.unwrap();
+    assert_eq!(after.previous_grade.as_deref(), Some(before.grade.as_str()));
+    assert_eq!(after.previous_score, Some(before.score));
+    assert_eq!(listed(&app, c0).await.unwrap().entry_reason, "theft");
+    assert_eq!(history(&app, c0).await.len(), 2);
+
+    let (status, page) = counter.get_text(&format!("/customers/{c0}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("表箱封印被破坏"), "the evidence is listed");
+    assert!(page.contains("窃电：+5 → −80") || page.contains("窃电: +5 → −80"), "the change is named");
+    // The audit log has the theft with its evidence.
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity_id = $1 AND after::text LIKE '%theft%'")
+            .bind(c0)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn manual_list_changes_need_a_reason_and_hold_against_the_rule() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    let c = app.alpha.customers.clone();
+    rate(&app, &app.alpha).await;
+    assert!(listed(&app, c[3]).await.is_some());
+
+    // Counter staff may not; a supervisor must give a reason.
+    let counter = app.login(&app.alpha, "counter").await;
+    let r = counter.post(&format!("/customers/{}/credit/unlist", c[3]), &[("reason", "已结清")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    let r = supervisor.post(&format!("/customers/{}/credit/unlist", c[3]), &[("reason", "")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(listed(&app, c[3]).await.is_some(), "nothing changed");
+    let r = supervisor.post(&format!("/customers/{}/credit/unlist", c[3]), &[("reason", "已结清全部欠费")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(listed(&app, c[3]).await.is_none());
+    let r = supervisor.post(&format!("/customers/{}/credit/unlist", c[3]), &[("reason", "again")]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // A manual entry for c1, whom the rule would not list.
+    let r = supervisor.post(&format!("/customers/{}/credit/list", c[1]), &[("reason", "法院判决失信被执行人")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // The rule neither re-lists c3 (removed by hand) nor delists c1 (listed by hand).
+    let report = rate(&app, &app.alpha).await;
+    assert_eq!((report.listed, report.delisted), (0, 0));
+    assert!(listed(&app, c[3]).await.is_none());
+    let manual = listed(&app, c[1]).await.unwrap();
+    assert!(manual.manual_entry);
+    assert_eq!(manual.entry_reason, "法院判决失信被执行人");
+
+    // The list page and its CSV: now c1 only; with past entries, c3's stay too.
+    let (_, page) = supervisor.get_text("/credit/poor-list").await;
+    assert!(page.contains("法院判决失信被执行人"));
+    let csv = supervisor.get("/credit/poor-list.csv?status=all").await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let bytes = csv.bytes().await.unwrap();
+    assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "UTF-8 with BOM for Excel");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains("已结清全部欠费"));
+    let r = supervisor.get("/credit/poor-list?by=robot").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_counter_sees_the_prompt_and_the_api_explains_the_grade() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    let c3 = app.alpha.customers[3];
+    exec(&app, &app.alpha, "UPDATE customers SET industry_code = 'C31' WHERE id = $1", app.alpha.customers[2]).await;
+    rate(&app, &app.alpha).await;
+    let counter = app.login(&app.alpha, "counter").await;
+    let (_, page) = counter.get_text(&format!("/customers/{c3}")).await;
+    assert!(page.contains("id=\"credit-prompt\""), "grade C on post-pay: the prompt shows");
+    assert!(page.contains("信用等级 C"));
+
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let body: Value = app.api_get(&key, &format!("/api/v1/customers/{c3}/credit")).await;
+    assert_eq!(body["decision"]["grade"], "C");
+    assert_eq!(body["decision"]["method"], "cost_control");
+    assert_eq!(body["current_method"], "post_pay");
+    assert_eq!(body["method_prompt"], "stricter");
+    assert_eq!(body["factors"].as_array().map(Vec::len), Some(credit::FACTORS.len()));
+    assert_eq!(body["factors"][3]["factor"], "max_arrears_days");
+    assert_eq!(body["factors"][3]["points"], -5.0);
+    assert_eq!(body["poor_credit"]["entry_reason"], "grade_c");
+    let list: Value = app.api_get(&key, "/api/v1/poor-credit").await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+
+    // c2 pays late but pays, in a high-risk industry: grade B, post-pay
+    // against a deposit of two average bills (2 × 800). Recorded, the prompt goes.
+    let c2 = app.alpha.customers[2];
+    let d2 = decision(&app, &app.alpha, c2).await.unwrap();
+    assert_eq!((d2.grade.as_str(), d2.method.as_str()), ("B", "post_pay_secured"));
+    assert_eq!(d2.security_required.to_string(), "1600.00");
+    let body: Value = app.api_get(&key, &format!("/api/v1/customers/{c2}/credit")).await;
+    assert_eq!(body["method_prompt"], "stricter");
+    let today = chrono::Utc::now().date_naive().to_string();
+    let deposit = [("kind", "deposit"), ("amount", "1600"), ("reference", "SJ-0001"), ("received_on", today.as_str())];
+    let r = counter
+        .post(
+            &format!("/customers/{c2}/credit/securities"),
+            &[("kind", "deposit"), ("amount", "-5"), ("reference", "SJ-0001"), ("received_on", today.as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = counter.post(&format!("/customers/{c2}/credit/securities"), &deposit).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let body: Value = app.api_get(&key, &format!("/api/v1/customers/{c2}/credit")).await;
+    assert_eq!(body["current_method"], "post_pay_secured");
+    assert_eq!(body["method_prompt"], Value::Null);
+}
+
+#[tokio::test]
+async fn another_tenants_credit_is_not_found_and_lists_show_only_their_own() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    rate(&app, &app.alpha).await;
+    let beta = rate(&app, &app.beta).await;
+    assert_eq!(beta.listed, 0, "beta's customers have no history");
+    let theirs = app.alpha.customers[3];
+    let key = app.api_key(&app.beta, Role::TenantAdmin).await;
+    let client = reqwest::Client::new();
+    let r = client.get(app.url(&format!("/api/v1/customers/{theirs}/credit"))).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let list: Value = app.api_get(&key, "/api/v1/poor-credit?status=all").await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+    let admin = app.login(&app.beta, "admin").await;
+    let today = chrono::Utc::now().date_naive().to_string();
+    for (path, fields) in [
+        ("credit/unlist", vec![("reason", "试探")]),
+        ("credit/list", vec![("reason", "试探")]),
+        ("credit/events", vec![("kind", "theft"), ("occurred_on", today.as_str()), ("evidence", "试探")]),
+        (
+            "credit/securities",
+            vec![("kind", "deposit"), ("amount", "1"), ("reference", "x"), ("received_on", today.as_str())],
+        ),
+    ] {
+        let r = admin.post(&format!("/customers/{theirs}/{path}"), &fields).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let (_, page) = admin.get_text("/credit/poor-list?status=all").await;
+    assert!(!page.contains(&theirs.to_string()));
+    let csv = admin.get("/credit/poor-list.csv?status=all").await.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 1, "the header only: {csv}");
+    assert!(listed(&app, theirs).await.is_some(), "alpha's entry untouched");
+}
