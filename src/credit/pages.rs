@@ -44,6 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/credit/poor-list", get(list_page))
         .route("/credit/poor-list.csv", get(list_csv))
         .route("/credit/rate", post(rate_now))
+        .route("/credit/calibration", get(calibration_page).post(run_calibration))
+        .route("/credit/calibration/{id}/adopt", post(adopt_calibration))
         .route("/customers/{id}/credit/list", post(add_to_list))
         .route("/customers/{id}/credit/unlist", post(remove_from_list))
         .route("/customers/{id}/credit/events", post(record_event))
@@ -614,6 +616,117 @@ async fn list_csv(
     });
     let body = csv_export::to_csv(&header, lines)?;
     Ok(csv_export::download(&format!("poor_credit_{today}.csv"), body))
+}
+
+// ---------------------------------------------------------------- calibration
+
+#[derive(askama::Template)]
+#[template(path = "credit/calibration.html")]
+pub struct CalibrationPage {
+    pub p: Page,
+    pub calibration: Option<db::Calibration>,
+    pub report: Option<crate::credit::service::CalibrationReport>,
+    /// Why the last run could not fit a card, in the words of the error.
+    pub failed: Option<String>,
+    pub default_card: bool,
+    pub adopted_at: Option<chrono::DateTime<Utc>>,
+    pub adopted_by: Option<String>,
+    pub bands: credit::Bands,
+    pub can_adopt: bool,
+}
+
+impl CalibrationPage {
+    pub fn f3(&self, x: &f64) -> String {
+        format!("{x:.3}")
+    }
+    pub fn share(&self, n: &usize, of: &usize) -> String {
+        if *of == 0 { "—".into() } else { format!("{:.1} %", 100.0 * *n as f64 / *of as f64) }
+    }
+}
+
+async fn calibration_view(
+    conn: &mut PgConnection,
+    user: &CurrentUser,
+    failed: Option<String>,
+) -> Result<CalibrationPage, AppError> {
+    let calibration = db::latest_calibration(conn).await?;
+    let settings = db::settings(conn).await?;
+    let report = calibration.as_ref().and_then(|c| serde_json::from_value(c.report.clone()).ok());
+    Ok(CalibrationPage {
+        p: Page::for_user(user, "credit.calibration_title"),
+        calibration,
+        report,
+        failed,
+        default_card: settings.default_card,
+        adopted_at: settings.adopted_at,
+        adopted_by: settings.adopted_by,
+        bands: settings.bands,
+        can_adopt: user.require(Permission::AdoptScorecard).is_ok(),
+    })
+}
+
+async fn calibration_page(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+    user.require(Permission::ManageCredit)?;
+    let mut tx = user.tx(&state.db).await?;
+    let page = calibration_view(&mut tx, &user, None).await?;
+    tx.commit().await?;
+    Ok(render(&page)?.into_response())
+}
+
+/// Fits a candidate from the tenant's history and stores it with its
+/// report; changes nothing else (a tenant admin adopts it, or not).
+async fn run_calibration(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    _: CsrfForm<std::collections::HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageCredit)?;
+    let mut tx = user.tx(&state.db).await?;
+    let options = crate::credit::calibrate::Options::default();
+    match crate::credit::service::calibrate(&mut tx, &options).await {
+        Ok((report, card)) => {
+            let report = serde_json::to_value(&report).map_err(anyhow::Error::from)?;
+            db::save_calibration(&mut tx, &report, &card, &user.label).await?;
+            tx.commit().await?;
+            Ok(Redirect::to("/credit/calibration").into_response())
+        }
+        Err(crate::credit::service::CalibrationError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            // Not enough history, or no card could be fitted: say why on the page.
+            tx.rollback().await?;
+            let mut tx = user.tx(&state.db).await?;
+            let page = calibration_view(&mut tx, &user, Some(e.to_string())).await?;
+            tx.commit().await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+    }
+}
+
+/// Makes the candidate the tenant's card (audited) and rates everyone with it.
+async fn adopt_calibration(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    _: CsrfForm<std::collections::HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::AdoptScorecard)?;
+    let mut tx = user.tx(&state.db).await?;
+    let before = db::settings(&mut tx).await?;
+    if !db::adopt(&mut tx, id, &user.label).await? {
+        return Err(AppError::Conflict("credit_calibration_adopted"));
+    }
+    let change = Change {
+        action: "update",
+        entity: "credit_rating",
+        entity_id: Some(id),
+        summary: "scorecard adopted".to_owned(),
+        before: Some(json!({ "default_card": before.default_card, "scorecard": before.card })),
+        after: Some(json!({ "calibration": id })),
+    };
+    audit::record(&mut tx, &Actor::from(&user), change).await?;
+    crate::jobs::db::enqueue_for_tenant(&mut tx, crate::jobs::Kind::CreditRating, None, &json!({}), 3).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/credit/calibration").into_response())
 }
 
 /// Scores as the page shows them.

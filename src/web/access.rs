@@ -57,10 +57,12 @@ pub enum Permission {
     /// Rate on demand, put on or take off the poor-credit list by hand,
     /// calibrate and adopt a scorecard.
     ManageCredit,
+    /// Make a calibrated scorecard the company's.
+    AdoptScorecard,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = {
+    pub const ALL: [Permission; 22] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -84,6 +86,7 @@ impl Permission {
             ManageValueTiers,
             RecordCredit,
             ManageCredit,
+            AdoptScorecard,
         ]
     };
 }
@@ -132,6 +135,7 @@ impl Role {
             ManageValueTiers => self == TenantAdmin,
             RecordCredit => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             ManageCredit => matches!(self, Supervisor | TenantAdmin),
+            AdoptScorecard => self == TenantAdmin,
         }
     }
 
