@@ -686,3 +686,36 @@ pub async fn adopt(conn: &mut PgConnection, calibration_id: Uuid, by: &str) -> s
     .await?;
     Ok(true)
 }
+
+/// A customer's credit as lists show it: the grade (None: not rated) and
+/// whether they are on the poor-credit list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub grade: Option<String>,
+    pub listed: bool,
+}
+
+/// Marks by customer, for a page of results.
+#[derive(Clone, Debug, Default)]
+pub struct Marks(pub HashMap<Uuid, Mark>);
+
+impl Marks {
+    pub fn of(&self, customer_id: &Uuid) -> Mark {
+        self.0.get(customer_id).cloned().unwrap_or_default()
+    }
+}
+
+/// The marks of a page of customers: two lookups by key.
+pub async fn marks(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Marks> {
+    let rows = sqlx::query!(
+        r#"SELECT c.id AS "id!", cc.grade AS "grade?",
+                  EXISTS (SELECT 1 FROM poor_credit_list l WHERE l.tenant_id = app_tenant_id() AND l.customer_id = c.id
+                            AND l.exited_on IS NULL) AS "listed!"
+           FROM unnest($1::uuid[]) AS c (id)
+           LEFT JOIN customer_credit cc ON cc.tenant_id = app_tenant_id() AND cc.customer_id = c.id"#,
+        ids
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(Marks(rows.into_iter().map(|r| (r.id, Mark { grade: r.grade, listed: r.listed })).collect()))
+}

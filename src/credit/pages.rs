@@ -73,9 +73,22 @@ fn show_input(i: &I18n, factor: &str, input: &Input) -> Option<String> {
     }
 }
 
-/// The bin a factor's input fell in, in words ("95 % or more", "under 3").
+/// Factors that count whole things (months, days, fees): their bins read
+/// as whole ranges ("0", "1–2", "6 or more") rather than "under 1".
+const WHOLE_FACTORS: [&str; 7] =
+    ["arrears_months", "max_arrears_days", "late_fees", "reversals", "breaches", "thefts", "tenure_months"];
+
+/// The bin a factor's input fell in, in words ("95 % or more", "1–2").
 fn show_bin(i: &I18n, factor: &str, bin: &Bin) -> String {
     let n = |x: f64| show_number(factor, x);
+    if let (true, Bin::Range { lower, upper: Some(u), .. }) = (WHOLE_FACTORS.contains(&factor), bin) {
+        // Whole inputs: [l, u) holds l … u − 1 (from 0 when unbounded below).
+        let first = lower.unwrap_or(0.0).max(0.0).ceil();
+        let last = u.ceil() - 1.0;
+        if last >= first {
+            return if last == first { n(first) } else { format!("{}–{}", n(first), n(last)) };
+        }
+    }
     match bin {
         Bin::Range { lower: Some(l), upper: Some(u), .. } => {
             i.t_with("credit.band_between", &[("lower", &n(*l)), ("upper", &n(*u))])
@@ -770,6 +783,10 @@ mod tests {
         assert_eq!(en[0].says, "96 % of the amount paid was paid by the due date.");
         assert_eq!((en[0].band.as_str(), en[0].points), ("95 % or more", 20.0));
         assert_eq!(en[2].band, "1.00 to under 3.00");
+        assert_eq!(en[1].band, "0", "whole counts read as whole ranges");
+        assert_eq!(en[3].band, "0–29");
+        let late = explain(&I18n(Locale::En), &card, &credit::Inputs { max_arrears_days: 200, ..full.clone() });
+        assert_eq!(late[3].band, "180 or more");
         assert_eq!(en[10].band, "low");
         assert_eq!((signed(20.0), signed(-30.0), signed(0.0)), ("+20".to_owned(), "−30".to_owned(), "0".to_owned()));
     }

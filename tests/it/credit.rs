@@ -36,7 +36,7 @@ async fn listed(app: &TestApp, customer: Uuid) -> Option<credit_db::ListEntry> {
 
 /// Alpha's four histories, with the debtor (c3) in a high-risk industry and
 /// its arrears 120 days old.
-async fn setup(app: &TestApp) {
+pub(crate) async fn setup(app: &TestApp) {
     four_histories(app).await;
     let c3 = app.alpha.customers[3];
     exec(app, &app.alpha, "UPDATE customers SET industry_code = 'C31' WHERE id = $1", c3).await;
