@@ -652,6 +652,20 @@ impl CalibrationPage {
     pub fn f3(&self, x: &f64) -> String {
         format!("{x:.3}")
     }
+    /// Why the fit left a factor out, in the page's language.
+    pub fn why(&self, d: &crate::credit::calibrate::Dropped) -> String {
+        use crate::credit::calibrate::DropReason;
+        match d.reason {
+            DropReason::LowInformation { information_value, minimum } => self
+                .p
+                .t("credit.dropped_low_information")
+                .replace("%{value}", &format!("{information_value:.3}"))
+                .replace("%{minimum}", &minimum.to_string()),
+            DropReason::WrongSign { coefficient } => {
+                self.p.t("credit.dropped_wrong_sign").replace("%{value}", &format!("{coefficient:+.3}"))
+            }
+        }
+    }
     pub fn share(&self, n: &usize, of: &usize) -> String {
         if *of == 0 { "—".into() } else { format!("{:.1} %", 100.0 * *n as f64 / *of as f64) }
     }

@@ -42,7 +42,7 @@ pub struct CalibrationReport {
     pub current_grades: Vec<(String, usize)>,
     pub candidate_grades: Vec<(String, usize)>,
     pub information_value: Vec<(String, f64)>,
-    pub dropped: Vec<(String, String)>,
+    pub dropped: Vec<calibrate::Dropped>,
 }
 
 #[derive(Debug, thiserror::Error)]

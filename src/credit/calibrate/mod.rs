@@ -126,8 +126,8 @@ pub enum CalibrateError {
     Measuring { rows: &'static str, source: Box<CalibrateError> },
     #[error("{rows} training rows are too few to hold out the last {share}% and fit on the rest")]
     TooFewToHoldOut { rows: usize, share: f64 },
-    #[error("no factor is left to fit a card: {}", dropped.iter().map(|(f, why)| format!("{f:?} {why}")).collect::<Vec<_>>().join("; "))]
-    NoFactorLeft { dropped: Vec<(String, String)> },
+    #[error("no factor is left to fit a card: {}", dropped.iter().map(|d| format!("{:?} {}", d.factor, d.reason)).collect::<Vec<_>>().join("; "))]
+    NoFactorLeft { dropped: Vec<Dropped> },
     #[error("invalid option: {0}")]
     InvalidOption(&'static str),
     #[error(
@@ -165,6 +165,37 @@ impl Scaling {
     }
 }
 
+/// A factor the fit left out, and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Dropped {
+    pub factor: String,
+    pub reason: DropReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DropReason {
+    /// It tells too little about the outcome.
+    LowInformation { information_value: f64, minimum: f64 },
+    /// Its coefficient came out positive: with the other factors in, more
+    /// goods in its bin would not mean fewer bads.
+    WrongSign { coefficient: f64 },
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DropReason::LowInformation { information_value, minimum } => {
+                write!(f, "information value {information_value:.4} is below {minimum}")
+            }
+            DropReason::WrongSign { coefficient } => write!(
+                f,
+                "coefficient {coefficient:+.4} on its WoE is not negative (with the other factors in, more goods in its bin would not mean fewer bads)"
+            ),
+        }
+    }
+}
+
 /// A fitted card and how it came to be.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fitted {
@@ -176,7 +207,7 @@ pub struct Fitted {
     /// Every factor's information value, in the table's column order.
     pub information_value: Vec<(String, f64)>,
     /// Factors left out, with why.
-    pub dropped: Vec<(String, String)>,
+    pub dropped: Vec<Dropped>,
     /// Each kept factor's bins with their training counts and WoE, in card order.
     pub binnings: Vec<Binning>,
     pub scaling: Scaling,
@@ -267,11 +298,11 @@ pub fn fit(table: &Table, labels: &[u8], options: &Options) -> Result<Fitted, Ca
     let mut candidates = Vec::new();
     for (column, binning) in binnings.into_iter().enumerate() {
         if binning.information_value < options.min_information_value {
-            let why = format!(
-                "information value {:.4} is below {}",
-                binning.information_value, options.min_information_value
-            );
-            dropped.push((binning.factor, why));
+            let reason = DropReason::LowInformation {
+                information_value: binning.information_value,
+                minimum: options.min_information_value,
+            };
+            dropped.push(Dropped { factor: binning.factor, reason });
         } else {
             candidates.push((column, binning));
         }
@@ -292,11 +323,8 @@ pub fn fit(table: &Table, labels: &[u8], options: &Options) -> Result<Fitted, Ca
             .filter(|&k| regression.coefficients[k] >= 0.0)
             .max_by(|&a, &b| regression.coefficients[a].total_cmp(&regression.coefficients[b]));
         let Some(k) = wrong_sign else { break regression };
-        let why = format!(
-            "coefficient {:+.4} on its WoE is not negative (with the other factors in, more goods in its bin would not mean fewer bads)",
-            regression.coefficients[k]
-        );
-        dropped.push((candidates[active[k]].1.factor.clone(), why));
+        let reason = DropReason::WrongSign { coefficient: regression.coefficients[k] };
+        dropped.push(Dropped { factor: candidates[active[k]].1.factor.clone(), reason });
         active.remove(k);
     };
 
@@ -406,7 +434,7 @@ fn report(fitted: &Fitted, n_train: usize, n_test: usize, candidate: Measures, m
         "n_train": n_train,
         "n_test": n_test,
         "information_value": pairs(&fitted.information_value),
-        "dropped": fitted.dropped.iter().map(|(factor, reason)| json!({"factor": factor, "reason": reason})).collect::<Vec<_>>(),
+        "dropped": fitted.dropped.iter().map(|d| json!({"factor": d.factor, "reason": d.reason.to_string()})).collect::<Vec<_>>(),
         "intercept": fitted.intercept,
         "coefficients": pairs(&fitted.coefficients),
         "card": fitted.card,
@@ -513,13 +541,13 @@ mod tests {
         let fitted = fit(&table, &labels, &Options::default()).unwrap();
         assert_eq!(fitted.coefficients.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["a"]);
         assert_eq!(
-            fitted.dropped.iter().map(|d| d.0.as_str()).collect::<Vec<_>>(),
+            fitted.dropped.iter().map(|d| d.factor.as_str()).collect::<Vec<_>>(),
             ["flat", "b"],
             "{:?}",
             fitted.dropped
         );
-        assert!(fitted.dropped[0].1.starts_with("information value 0.0000 is below 0.02"));
-        assert!(fitted.dropped[1].1.starts_with("coefficient +"));
+        assert!(fitted.dropped[0].reason.to_string().starts_with("information value 0.0000 is below 0.02"));
+        assert!(fitted.dropped[1].reason.to_string().starts_with("coefficient +"));
         assert_eq!(fitted.information_value.len(), 3);
     }
 
