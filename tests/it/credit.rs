@@ -337,3 +337,44 @@ async fn a_calibrated_card_changes_nothing_until_a_tenant_admin_adopts_it() {
     let (_, page) = admin.get_text("/credit/calibration").await;
     assert!(page.contains("校准后的评分卡"), "the page says a calibrated card is in use");
 }
+
+#[tokio::test]
+async fn a_bill_run_reads_the_payment_method_decision_into_each_bill() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    rate(&app, &app.alpha).await;
+    let c0 = app.alpha.customers[0];
+    let decided = decision(&app, &app.alpha, c0).await.unwrap();
+    for (period, total) in [("2026-10", "1000"), ("2026-11", "1150")] {
+        assert_eq!(crate::billing::reading(&app, "ALPHAM0001", period, total).await, StatusCode::SEE_OTHER);
+    }
+    let key = app.api_key(&app.alpha, Role::Supervisor).await;
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/bill-runs"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"period": "2026-11"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let run: Value = r.json().await.unwrap();
+    let run =
+        crate::billing::wait_for_run(&app, &key, &format!("/api/v1/bill-runs/{}", run["id"].as_str().unwrap())).await;
+    assert_eq!(run["bills"], 1, "{run}");
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let (bill_id, credit): (Uuid, Value) =
+        sqlx::query_as("SELECT id, detail->'credit' FROM bills WHERE customer_id = $1")
+            .bind(c0)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(credit["grade"], decided.grade.as_str());
+    assert_eq!(credit["method"], decided.method.as_str());
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    let (_, page) = supervisor.get_text(&format!("/bills/{bill_id}")).await;
+    assert!(
+        page.contains("信用等级与缴费方式") && page.contains(&format!("{} · 后付费", decided.grade)),
+        "the bill shows the decision"
+    );
+}
