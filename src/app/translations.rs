@@ -186,6 +186,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "visit_follow_up",
                     "segment",
                     "credit_rating",
+                    "credit_settings",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),

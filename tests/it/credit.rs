@@ -378,3 +378,59 @@ async fn a_bill_run_reads_the_payment_method_decision_into_each_bill() {
         "the bill shows the decision"
     );
 }
+
+#[tokio::test]
+async fn a_tenant_admin_sets_the_bands_the_deposit_and_the_industry_risk() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    let admin = app.login(&app.alpha, "admin").await;
+    let (status, page) = admin.get_text("/credit/calibration").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"name="risk_C31""#), "every industry has a class to choose");
+
+    // Every industry's class must come with the form; bands must rise.
+    let mut fields: Vec<(String, String)> = [
+        ("aaa_min", "640"),
+        ("aa_min", "610"),
+        ("a_min", "580"),
+        ("b_min", "600"),
+        ("deposit_months", "3"),
+        ("list_override_months", "6"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM industries").fetch_all(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    for code in &codes {
+        let class = if code == "C31" { "low" } else { credit::industry_risk(code, &[]) };
+        fields.push((format!("risk_{code}"), class.to_owned()));
+    }
+    let post = async |fields: &[(String, String)], who: &crate::support::Browser| {
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        who.post("/credit/settings", &refs).await
+    };
+    let r = post(&fields, &admin).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("分数线须递增"));
+    fields[3].1 = "550".into();
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    assert_eq!(post(&fields, &supervisor).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(post(&fields, &admin).await.status(), StatusCode::SEE_OTHER);
+
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let s = credit_db::settings(&mut tx).await.unwrap();
+    assert_eq!((s.bands.aaa_min, s.bands.b_min, s.deposit_months, s.list_override_months), (640.0, 550.0, 3.0, 6));
+    // Only the classes that differ from the built-in ones are kept: C31 is high by default.
+    assert_eq!(credit_db::own_industry_risk(&mut tx).await.unwrap(), vec![("C31".to_owned(), "low".to_owned())]);
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity = 'credit_settings'")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(audited, 1);
+    rate(&app, &app.alpha).await;
+    assert_eq!(history(&app, app.alpha.customers[3]).await[0].inputs.industry_risk, "low");
+    let (_, page) = admin.get_text("/credit/calibration?saved=true").await;
+    assert!(page.contains("已保存"));
+}
