@@ -36,6 +36,7 @@ use crate::{
         i18n::I18n,
         input,
         page::{Page, render},
+        paging::{EXPORT_PAGE, append_page},
     },
 };
 
@@ -576,13 +577,10 @@ async fn list_csv(
     let mut tx = user.tx(&state.db).await?;
     let today = db::today(&mut tx).await?;
     let mut q = f.check(today)?;
-    q.after = None;
     let mut rows = Vec::new();
     loop {
-        let mut page = db::list(&mut tx, &q, 2001).await?;
-        let next = crate::web::paging::next_cursor(&mut page, 2000, cursor);
-        rows.append(&mut page);
-        match next.as_deref().and_then(parse_cursor) {
+        let page = db::list(&mut tx, &q, EXPORT_PAGE + 1).await?;
+        match append_page(&mut rows, page, |r| (r.entered_on, r.id)) {
             Some(after) => q.after = Some(after),
             None => break,
         }

@@ -32,6 +32,7 @@ use crate::{
         error::{AppError, FieldErrors},
         i18n::I18n,
         page::{Page, render},
+        paging::{EXPORT_PAGE, append_page},
     },
 };
 
@@ -288,17 +289,14 @@ async fn vip_csv(
 ) -> Result<Response, AppError> {
     user.require(Permission::ReadAccounts)?;
     let mut q = f.check()?;
-    q.after = None;
     let mut tx = user.tx(&state.db).await?;
-    // Keyset pages of 2,000, so a large list never sorts all at once in memory twice.
+    // Keyset pages, so a large list never sorts all at once in memory twice.
     let mut rows = Vec::new();
     loop {
-        let mut page = db::vip_page(&mut tx, &q, 2001).await?;
-        let next = crate::web::paging::next_cursor(&mut page, 2000, VipRow::cursor);
-        rows.append(&mut page);
-        match next.as_deref().and_then(db::parse_cursor) {
-            Some(after) => q.after = Some(after),
-            None => break,
+        let page = db::vip_page(&mut tx, &q, EXPORT_PAGE + 1).await?;
+        match append_page(&mut rows, page, |r| db::parse_cursor(&r.cursor())) {
+            Some(after @ Some(_)) => q.after = after,
+            _ => break,
         }
     }
     tx.commit().await?;
