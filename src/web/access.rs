@@ -57,10 +57,14 @@ pub enum Permission {
     /// Rate on demand, put on or take off the poor-credit list by hand,
     /// calibrate and adopt a scorecard.
     ManageCredit,
+    /// Redeem a customer's loyalty points for a catalogue item.
+    RedeemPoints,
+    /// Keep the points catalogue (items, stock) and set the rates and term.
+    ManagePoints,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = {
+    pub const ALL: [Permission; 23] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -84,6 +88,8 @@ impl Permission {
             ManageValueTiers,
             RecordCredit,
             ManageCredit,
+            RedeemPoints,
+            ManagePoints,
         ]
     };
 }
@@ -132,6 +138,8 @@ impl Role {
             ManageValueTiers => self == TenantAdmin,
             RecordCredit => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             ManageCredit => matches!(self, Supervisor | TenantAdmin),
+            RedeemPoints => matches!(self, CounterStaff | Supervisor | TenantAdmin),
+            ManagePoints => self == TenantAdmin,
         }
     }
 
