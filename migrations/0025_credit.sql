@@ -131,6 +131,24 @@ CREATE UNIQUE INDEX poor_credit_list_open ON poor_credit_list (tenant_id, custom
 CREATE INDEX poor_credit_list_entered ON poor_credit_list (tenant_id, entered_on DESC, id);
 SELECT gridcrm_tenant_rls('poor_credit_list');
 
+-- Each calibration: the candidate card fitted from the tenant's history and
+-- how it and the card in use ranked the held-out customers. Adopting one
+-- makes its card the tenant's.
+CREATE TABLE credit_calibrations (
+    tenant_id    uuid NOT NULL REFERENCES tenants (id),
+    id           uuid NOT NULL,
+    run_at       timestamptz NOT NULL DEFAULT now(),
+    run_by       text NOT NULL,
+    report       jsonb NOT NULL,
+    card         jsonb NOT NULL,
+    adopted_at   timestamptz,
+    adopted_by   text,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX credit_calibrations_run ON credit_calibrations (tenant_id, run_at DESC);
+SELECT gridcrm_tenant_rls('credit_calibrations');
+
+GRANT SELECT, INSERT, UPDATE ON credit_calibrations TO gridcrm_app;
 GRANT SELECT, INSERT, UPDATE ON credit_settings, credit_securities, poor_credit_list, customer_credit TO gridcrm_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON credit_industry_risk, credit_ratings TO gridcrm_app;
 GRANT SELECT, INSERT ON credit_events TO gridcrm_app;

@@ -58,7 +58,7 @@ enum Command {
         #[arg(long)]
         open_orders: Option<i64>,
         /// Months of billing history (bills and payments) before the billed
-        /// months (default: 12 up to 50,000 customers, else none).
+        /// months (default: 30 up to 50,000 customers, else none).
         #[arg(long)]
         history: Option<u32>,
     },
@@ -268,6 +268,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Value { command } => {
             admin::with_database(&config, |db| Box::pin(value::value_command(db, command))).await
+        }
+        Command::Credit { command: cli::credit::CreditCommand::Calibrate { csv: Some(csv), label, test, .. } } => {
+            cli::credit::calibrate_csv(&csv, &label.unwrap_or_default(), test.as_ref())
         }
         Command::Credit { command } => {
             admin::with_database(&config, |db| Box::pin(cli::credit::credit_command(db, command))).await

@@ -81,6 +81,7 @@ WITH m AS (
            sum(cm.late_fees) AS late_fees, sum(cm.reversals) AS reversals,
            max(cm.tenure_months) AS tenure_months,
            count(*) FILTER (WHERE cm.energy_kwh > 0) AS energy_months,
+           count(*) AS history_months,
            stddev_pop(cm.energy_kwh) AS energy_sd, avg(cm.energy_kwh) AS energy_mean
     FROM customer_metrics cm
     WHERE cm.month >= ($1::date - interval '24 months') AND cm.month < $1::date
@@ -105,7 +106,8 @@ SELECT c.id AS customer_id,
        coalesce(m.tenure_months, 0)::integer AS tenure_months,
        CASE WHEN m.energy_months >= 6 AND m.energy_mean > 0 THEN (m.energy_sd / m.energy_mean)::float8 END AS stability,
        coalesce(r.risk_class, d.risk_class, 'medium') AS industry_risk,
-       coalesce(m.average_bill, 0)::float8 AS average_bill
+       coalesce(m.average_bill, 0)::float8 AS average_bill,
+       coalesce(m.history_months, 0)::integer AS history_months
 FROM customers c
 LEFT JOIN m ON m.customer_id = c.id
 LEFT JOIN e ON e.customer_id = c.id
@@ -121,6 +123,8 @@ pub struct RatedInputs {
     #[sqlx(flatten)]
     pub inputs: Inputs,
     pub average_bill: f64,
+    /// Months of metrics in the window (0: nothing known about the customer yet).
+    pub history_months: i32,
 }
 
 /// The inputs of every active customer as of `month` (events before `events_before`).
@@ -600,4 +604,118 @@ pub async fn list(conn: &mut PgConnection, q: &ListQuery, limit: i64) -> sqlx::R
     )
     .fetch_all(conn)
     .await
+}
+
+/// The customers whose oldest overdue bill was more than 90 days old at a
+/// month end in the twelve months from `month`: the bad outcome calibration
+/// predicts.
+pub async fn bad_within_year(
+    conn: &mut PgConnection,
+    month: NaiveDate,
+) -> sqlx::Result<std::collections::HashSet<Uuid>> {
+    let rows = sqlx::query_scalar!(
+        "SELECT DISTINCT customer_id FROM customer_metrics
+         WHERE month >= $1 AND month < ($1::date + interval '12 months') AND arrears_days > 90",
+        month
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// A stored calibration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Calibration {
+    pub id: Uuid,
+    pub run_at: DateTime<Utc>,
+    pub run_by: String,
+    pub report: serde_json::Value,
+    pub card: serde_json::Value,
+    pub adopted_at: Option<DateTime<Utc>>,
+    pub adopted_by: Option<String>,
+}
+
+pub async fn save_calibration(
+    conn: &mut PgConnection,
+    report: &serde_json::Value,
+    card: &Scorecard,
+    by: &str,
+) -> anyhow::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO credit_calibrations (tenant_id, id, run_by, report, card) VALUES (app_tenant_id(), $1, $2, $3, $4)",
+        id,
+        by,
+        report,
+        serde_json::to_value(card)?
+    )
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn latest_calibration(conn: &mut PgConnection) -> sqlx::Result<Option<Calibration>> {
+    sqlx::query_as!(
+        Calibration,
+        "SELECT id, run_at, run_by, report, card, adopted_at, adopted_by FROM credit_calibrations
+         ORDER BY run_at DESC LIMIT 1"
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Makes a calibration's card the tenant's (the bands stay). False when
+/// there is no such calibration or it was adopted already.
+pub async fn adopt(conn: &mut PgConnection, calibration_id: Uuid, by: &str) -> sqlx::Result<bool> {
+    let card = sqlx::query_scalar!(
+        "UPDATE credit_calibrations SET adopted_at = now(), adopted_by = $2
+         WHERE tenant_id = app_tenant_id() AND id = $1 AND adopted_at IS NULL RETURNING card",
+        calibration_id,
+        by
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(card) = card else { return Ok(false) };
+    sqlx::query!(
+        "INSERT INTO credit_settings (tenant_id, scorecard, adopted_at, adopted_by) VALUES (app_tenant_id(), $1, now(), $2)
+         ON CONFLICT (tenant_id) DO UPDATE SET scorecard = $1, adopted_at = now(), adopted_by = $2",
+        card,
+        by
+    )
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+/// A customer's credit as lists show it: the grade (None: not rated) and
+/// whether they are on the poor-credit list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub grade: Option<String>,
+    pub listed: bool,
+}
+
+/// Marks by customer, for a page of results.
+#[derive(Clone, Debug, Default)]
+pub struct Marks(pub HashMap<Uuid, Mark>);
+
+impl Marks {
+    pub fn of(&self, customer_id: &Uuid) -> Mark {
+        self.0.get(customer_id).cloned().unwrap_or_default()
+    }
+}
+
+/// The marks of a page of customers: two lookups by key.
+pub async fn marks(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Marks> {
+    let rows = sqlx::query!(
+        r#"SELECT c.id AS "id!", cc.grade AS "grade?",
+                  EXISTS (SELECT 1 FROM poor_credit_list l WHERE l.tenant_id = app_tenant_id() AND l.customer_id = c.id
+                            AND l.exited_on IS NULL) AS "listed!"
+           FROM unnest($1::uuid[]) AS c (id)
+           LEFT JOIN customer_credit cc ON cc.tenant_id = app_tenant_id() AND cc.customer_id = c.id"#,
+        ids
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(Marks(rows.into_iter().map(|r| (r.id, Mark { grade: r.grade, listed: r.listed })).collect()))
 }

@@ -44,6 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/credit/poor-list", get(list_page))
         .route("/credit/poor-list.csv", get(list_csv))
         .route("/credit/rate", post(rate_now))
+        .route("/credit/calibration", get(calibration_page).post(run_calibration))
+        .route("/credit/calibration/{id}/adopt", post(adopt_calibration))
         .route("/customers/{id}/credit/list", post(add_to_list))
         .route("/customers/{id}/credit/unlist", post(remove_from_list))
         .route("/customers/{id}/credit/events", post(record_event))
@@ -71,9 +73,22 @@ fn show_input(i: &I18n, factor: &str, input: &Input) -> Option<String> {
     }
 }
 
-/// The bin a factor's input fell in, in words ("95 % or more", "under 3").
+/// Factors that count whole things (months, days, fees): their bins read
+/// as whole ranges ("0", "1–2", "6 or more") rather than "under 1".
+const WHOLE_FACTORS: [&str; 7] =
+    ["arrears_months", "max_arrears_days", "late_fees", "reversals", "breaches", "thefts", "tenure_months"];
+
+/// The bin a factor's input fell in, in words ("95 % or more", "1–2").
 fn show_bin(i: &I18n, factor: &str, bin: &Bin) -> String {
     let n = |x: f64| show_number(factor, x);
+    if let (true, Bin::Range { lower, upper: Some(u), .. }) = (WHOLE_FACTORS.contains(&factor), bin) {
+        // Whole inputs: [l, u) holds l … u − 1 (from 0 when unbounded below).
+        let first = lower.unwrap_or(0.0).max(0.0).ceil();
+        let last = u.ceil() - 1.0;
+        if last >= first {
+            return if last == first { n(first) } else { format!("{}–{}", n(first), n(last)) };
+        }
+    }
     match bin {
         Bin::Range { lower: Some(l), upper: Some(u), .. } => {
             i.t_with("credit.band_between", &[("lower", &n(*l)), ("upper", &n(*u))])
@@ -616,6 +631,131 @@ async fn list_csv(
     Ok(csv_export::download(&format!("poor_credit_{today}.csv"), body))
 }
 
+// ---------------------------------------------------------------- calibration
+
+#[derive(askama::Template)]
+#[template(path = "credit/calibration.html")]
+pub struct CalibrationPage {
+    pub p: Page,
+    pub calibration: Option<db::Calibration>,
+    pub report: Option<crate::credit::service::CalibrationReport>,
+    /// Why the last run could not fit a card, in the words of the error.
+    pub failed: Option<String>,
+    pub default_card: bool,
+    pub adopted_at: Option<chrono::DateTime<Utc>>,
+    pub adopted_by: Option<String>,
+    pub bands: credit::Bands,
+    pub can_adopt: bool,
+}
+
+impl CalibrationPage {
+    pub fn f3(&self, x: &f64) -> String {
+        format!("{x:.3}")
+    }
+    /// Why the fit left a factor out, in the page's language.
+    pub fn why(&self, d: &crate::credit::calibrate::Dropped) -> String {
+        use crate::credit::calibrate::DropReason;
+        match d.reason {
+            DropReason::LowInformation { information_value, minimum } => self
+                .p
+                .t("credit.dropped_low_information")
+                .replace("%{value}", &format!("{information_value:.3}"))
+                .replace("%{minimum}", &minimum.to_string()),
+            DropReason::WrongSign { coefficient } => {
+                self.p.t("credit.dropped_wrong_sign").replace("%{value}", &format!("{coefficient:+.3}"))
+            }
+        }
+    }
+    pub fn share(&self, n: &usize, of: &usize) -> String {
+        if *of == 0 { "—".into() } else { format!("{:.1} %", 100.0 * *n as f64 / *of as f64) }
+    }
+}
+
+async fn calibration_view(
+    conn: &mut PgConnection,
+    user: &CurrentUser,
+    failed: Option<String>,
+) -> Result<CalibrationPage, AppError> {
+    let calibration = db::latest_calibration(conn).await?;
+    let settings = db::settings(conn).await?;
+    let report = calibration.as_ref().and_then(|c| serde_json::from_value(c.report.clone()).ok());
+    Ok(CalibrationPage {
+        p: Page::for_user(user, "credit.calibration_title"),
+        calibration,
+        report,
+        failed,
+        default_card: settings.default_card,
+        adopted_at: settings.adopted_at,
+        adopted_by: settings.adopted_by,
+        bands: settings.bands,
+        can_adopt: user.require(Permission::AdoptScorecard).is_ok(),
+    })
+}
+
+async fn calibration_page(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+    user.require(Permission::ManageCredit)?;
+    let mut tx = user.tx(&state.db).await?;
+    let page = calibration_view(&mut tx, &user, None).await?;
+    tx.commit().await?;
+    Ok(render(&page)?.into_response())
+}
+
+/// Fits a candidate from the tenant's history and stores it with its
+/// report; changes nothing else (a tenant admin adopts it, or not).
+async fn run_calibration(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    _: CsrfForm<std::collections::HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageCredit)?;
+    let mut tx = user.tx(&state.db).await?;
+    let options = crate::credit::calibrate::Options::default();
+    match crate::credit::service::calibrate(&mut tx, &options).await {
+        Ok((report, card)) => {
+            let report = serde_json::to_value(&report).map_err(anyhow::Error::from)?;
+            db::save_calibration(&mut tx, &report, &card, &user.label).await?;
+            tx.commit().await?;
+            Ok(Redirect::to("/credit/calibration").into_response())
+        }
+        Err(crate::credit::service::CalibrationError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            // Not enough history, or no card could be fitted: say why on the page.
+            tx.rollback().await?;
+            let mut tx = user.tx(&state.db).await?;
+            let page = calibration_view(&mut tx, &user, Some(e.to_string())).await?;
+            tx.commit().await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+        }
+    }
+}
+
+/// Makes the candidate the tenant's card (audited) and rates everyone with it.
+async fn adopt_calibration(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    _: CsrfForm<std::collections::HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::AdoptScorecard)?;
+    let mut tx = user.tx(&state.db).await?;
+    let before = db::settings(&mut tx).await?;
+    if !db::adopt(&mut tx, id, &user.label).await? {
+        return Err(AppError::Conflict("credit_calibration_adopted"));
+    }
+    let change = Change {
+        action: "update",
+        entity: "credit_rating",
+        entity_id: Some(id),
+        summary: "scorecard adopted".to_owned(),
+        before: Some(json!({ "default_card": before.default_card, "scorecard": before.card })),
+        after: Some(json!({ "calibration": id })),
+    };
+    audit::record(&mut tx, &Actor::from(&user), change).await?;
+    crate::jobs::db::enqueue_for_tenant(&mut tx, crate::jobs::Kind::CreditRating, None, &json!({}), 3).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/credit/calibration").into_response())
+}
+
 /// Scores as the page shows them.
 pub fn score_text(score: &Decimal) -> String {
     score.to_f64().map(|s| format!("{s:.0}")).unwrap_or_default()
@@ -657,6 +797,10 @@ mod tests {
         assert_eq!(en[0].says, "96 % of the amount paid was paid by the due date.");
         assert_eq!((en[0].band.as_str(), en[0].points), ("95 % or more", 20.0));
         assert_eq!(en[2].band, "1.00 to under 3.00");
+        assert_eq!(en[1].band, "0", "whole counts read as whole ranges");
+        assert_eq!(en[3].band, "0–29");
+        let late = explain(&I18n(Locale::En), &card, &credit::Inputs { max_arrears_days: 200, ..full.clone() });
+        assert_eq!(late[3].band, "180 or more");
         assert_eq!(en[10].band, "low");
         assert_eq!((signed(20.0), signed(-30.0), signed(0.0)), ("+20".to_owned(), "−30".to_owned(), "0".to_owned()));
     }

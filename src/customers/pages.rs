@@ -62,6 +62,8 @@ struct SearchPage {
     classes: Vec<RefItem>,
     /// The segment filter: (id, name).
     segment: Option<(Uuid, String)>,
+    /// Each result's credit grade and poor-credit mark.
+    credit: crate::credit::db::Marks,
 }
 
 #[derive(askama::Template)]
@@ -74,6 +76,8 @@ struct SearchResults {
     classes: Vec<RefItem>,
     /// The segment filter: (id, name).
     segment: Option<(Uuid, String)>,
+    /// Each result's credit grade and poor-credit mark.
+    credit: crate::credit::db::Marks,
 }
 
 /// The search page; an htmx request gets only the result rows.
@@ -110,6 +114,8 @@ async fn search_page(
         crate::segments::db::retain_members(&mut tx, *id, &mut results).await?;
     }
     let classes = reference::load(&mut tx, RefList::Class).await?;
+    let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
+    let credit = crate::credit::db::marks(&mut tx, &ids).await?;
     tx.commit().await?;
     // One exact hit by account number or meter goes straight to the customer.
     if results.len() == 1
@@ -122,9 +128,11 @@ async fn search_page(
     }
     let p = Page::for_user(&user, "customers.search_title");
     if headers.contains_key("hx-request") {
-        return Ok(render(&SearchResults { p, q: query.q, results, next_after, classes, segment })?.into_response());
+        return Ok(
+            render(&SearchResults { p, q: query.q, results, next_after, classes, segment, credit })?.into_response()
+        );
     }
-    Ok(render(&SearchPage { p, q: query.q, results, next_after, classes, segment })?.into_response())
+    Ok(render(&SearchPage { p, q: query.q, results, next_after, classes, segment, credit })?.into_response())
 }
 
 #[derive(askama::Template)]

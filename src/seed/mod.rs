@@ -166,7 +166,9 @@ async fn seed_money(
     let billed = if customers <= 50_000 { 3 } else { 1 };
     let periods: Vec<_> = (0..=billed).rev().map(|n| crate::months::back(last, n)).collect();
     billing::seed_readings(pool, tenant_id, &periods, show_progress).await?;
-    let history = history.unwrap_or(if customers <= 50_000 { 12 } else { 0 });
+    // Thirty months: the credit calibration fits on the customers as they
+    // stood 18 months ago with a year of history behind them.
+    let history = history.unwrap_or(if customers <= 50_000 { 30 } else { 0 });
     let started = Instant::now();
     self::history::seed_history(pool, tenant_id, periods[1], history, today, show_progress).await?;
     if history > 0 {
@@ -178,6 +180,29 @@ async fn seed_money(
         let earned = crate::points::db::seed_demo(pool, tenant_id).await?;
         tracing::info!(payments = earned, "seeded loyalty points");
     }
+    seed_credit_events(pool, tenant_id, today).await?;
+    Ok(())
+}
+
+/// A few breaches of contract and thefts in the last two years, more often
+/// among the customers whose payment habit is bad (seed/history.rs).
+async fn seed_credit_events(pool: &PgPool, tenant_id: Uuid, today: chrono::NaiveDate) -> anyhow::Result<()> {
+    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    sqlx::query!(
+        r#"INSERT INTO credit_events (tenant_id, id, customer_id, kind, occurred_on, evidence, recorded_by)
+           SELECT app_tenant_id(), gen_random_uuid(), id,
+                  CASE WHEN (h / 100) % 10 < 3 THEN 'theft' ELSE 'breach' END,
+                  $1::date - (h / 1000 % 700)::integer,
+                  CASE WHEN (h / 100) % 10 < 3 THEN '现场检查：表箱封印被破坏，计量回路短接，已拍照取证'
+                       ELSE '超合同容量用电，用电检查通知书已签收' END,
+                  'seed --demo'
+           FROM (SELECT id, hashtextextended(id::text, 11) & 1048575 AS h FROM customers WHERE status = 'active') c
+           WHERE (h % 100 <= 3 AND (h / 100) % 10 < 5) OR (h / 100) % 100 = 7"#,
+        today
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -57,6 +57,8 @@ pub enum Permission {
     /// Rate on demand, put on or take off the poor-credit list by hand,
     /// calibrate and adopt a scorecard.
     ManageCredit,
+    /// Make a calibrated scorecard the company's.
+    AdoptScorecard,
     /// Redeem a customer's loyalty points for a catalogue item.
     RedeemPoints,
     /// Keep the points catalogue (items, stock) and set the rates and term.
@@ -64,7 +66,7 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 23] = {
+    pub const ALL: [Permission; 24] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -88,6 +90,7 @@ impl Permission {
             ManageValueTiers,
             RecordCredit,
             ManageCredit,
+            AdoptScorecard,
             RedeemPoints,
             ManagePoints,
         ]
@@ -138,6 +141,7 @@ impl Role {
             ManageValueTiers => self == TenantAdmin,
             RecordCredit => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             ManageCredit => matches!(self, Supervisor | TenantAdmin),
+            AdoptScorecard => self == TenantAdmin,
             RedeemPoints => matches!(self, CounterStaff | Supervisor | TenantAdmin),
             ManagePoints => self == TenantAdmin,
         }

@@ -343,3 +343,54 @@ async fn an_account_manager_builds_a_segment_row_by_row_and_previews_it() {
     .await;
     finish(c, result).await;
 }
+
+#[tokio::test]
+async fn a_counter_clerk_reads_out_a_poor_grade_and_sees_the_payment_method_prompt() {
+    let app = TestApp::spawn().await;
+    crate::credit::setup(&app).await;
+    gridcrm::credit::db::rate(&app.pool, app.alpha.id, &|_, _| {}).await.unwrap();
+    let debtor = app.alpha.customers[3];
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let account_no: String = sqlx::query_scalar("SELECT account_no FROM customers WHERE id = $1")
+        .bind(debtor)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-credit-{name}.png"));
+
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "counter").await?;
+
+        // The search result already says grade C and the poor-credit list.
+        c.goto(&app.url(&format!("/customers?q={}", &account_no[..account_no.len() - 1]))).await?;
+        let row = c.find(Locator::XPath(&format!("//tr[td/a[text()='{account_no}']]"))).await?;
+        let marks = row.text().await?;
+        assert!(marks.contains('C') && marks.contains("失信名单"), "{marks}");
+        std::fs::write(shot("search"), c.screenshot().await?).ok();
+
+        // The customer page opens with the prompt: grade C calls for cost control.
+        row.find(Locator::Css("a")).await?.click().await?;
+        let prompt = c.wait().for_element(Locator::Id("credit-prompt")).await?;
+        let text = prompt.text().await?;
+        assert!(text.contains("费控") && text.contains("后付费"), "{text}");
+        std::fs::write(shot("prompt"), c.screenshot().await?).ok();
+
+        // "Why?" leads to each factor in words, with its points.
+        prompt.find(Locator::Css("a")).await?.click().await?;
+        let section = c.wait().for_element(Locator::Css("#credit")).await?;
+        let rows = section.find_all(Locator::Css("tbody tr")).await?;
+        assert_eq!(rows.len(), gridcrm::credit::FACTORS.len());
+        let longest = rows[3].text().await?;
+        assert!(longest.contains("最久一笔欠费逾期 120 天") && longest.contains("−25"), "{longest}");
+        c.execute("document.getElementById('credit').scrollIntoView()", vec![]).await?;
+        std::fs::write(shot("why"), c.screenshot().await?).ok();
+        c.execute("document.querySelector('#credit h3').scrollIntoView()", vec![]).await?;
+        std::fs::write(shot("forms"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}

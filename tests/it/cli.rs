@@ -131,3 +131,62 @@ async fn demo_seeding_fills_two_tenants_once() {
     let twice = gridcrm(&url, &["seed", "--demo"], "");
     assert!(!twice.status.success() && text(&twice.stderr).contains("already holds data"));
 }
+
+/// The demo's history rates and calibrates: the candidate card ranks the
+/// customers who went bad below those who did not, on customers held out by
+/// time; and the same fit runs on a CSV without a database.
+#[tokio::test]
+async fn credit_rating_and_calibration_on_the_demo_history() {
+    let url = fresh_database().await;
+    let seeded = gridcrm(&url, &["seed", "--demo", "--customers", "2000"], "");
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    let rated = gridcrm(&url, &["credit", "rate", "--tenant", "hangzhou"], "");
+    assert!(rated.status.success(), "{}", text(&rated.stderr));
+    let out = text(&rated.stdout);
+    assert!(out.starts_with("hangzhou: 2000 rated (AAA "), "{out}");
+
+    let calibrated = gridcrm(&url, &["credit", "calibrate", "--tenant", "hangzhou", "--json"], "");
+    assert!(calibrated.status.success(), "{}", text(&calibrated.stderr));
+    let report: serde_json::Value = serde_json::from_str(&text(&calibrated.stdout)).unwrap();
+    let auc = |card: &str| report[card]["auc"].as_f64().unwrap();
+    assert!(auc("candidate") > 0.6 && auc("current") > 0.6, "{report}");
+    assert!(report["n_train"].as_u64().unwrap() > 1000 && report["n_test"].as_u64().unwrap() > 1000, "{report}");
+    for card in ["current", "candidate"] {
+        let (gini, ks) = (report[card]["gini"].as_f64().unwrap(), report[card]["ks"].as_f64().unwrap());
+        assert!((gini - (2.0 * auc(card) - 1.0)).abs() < 1e-9 && (0.0..=1.0).contains(&ks), "{report}");
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM credit_calibrations WHERE adopted_at IS NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "stored for an admin to adopt; nothing adopted");
+
+    // Without a database: a table whose bad rate rises with `late`.
+    let dir = std::env::temp_dir().join(format!("gridcrm-calibrate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut train = String::from("late,region,bad\n");
+    for i in 0..400 {
+        let late = i % 10;
+        let bad = u8::from((7 * i % 11) as f64 / 11.0 < 0.05 + 0.08 * late as f64);
+        train.push_str(&format!("{late},{},{bad}\n", ["north", "south"][i % 2]));
+    }
+    std::fs::write(dir.join("train.csv"), &train).unwrap();
+    std::fs::write(dir.join("test.csv"), "region,late\nnorth,0\nsouth,9\neast,\n").unwrap();
+    let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let fitted = gridcrm(
+        &url,
+        &["credit", "calibrate", "--csv", &path("train.csv"), "--label", "bad", "--test", &path("test.csv"), "--json"],
+        "",
+    );
+    assert!(fitted.status.success(), "{}", text(&fitted.stderr));
+    let out: serde_json::Value = serde_json::from_str(&text(&fitted.stdout)).unwrap();
+    let p: Vec<f64> = out["test_probabilities"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
+    assert_eq!(p.len(), 3);
+    assert!(p[1] > p[0], "nine late payments look worse than none: {p:?}");
+    std::fs::write(dir.join("bad.csv"), "late,bad\n1,0\n2,yes\n").unwrap();
+    let refused = gridcrm(&url, &["credit", "calibrate", "--csv", &path("bad.csv"), "--label", "bad", "--json"], "");
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains(r#"line 3, column "bad""#), "{}", text(&refused.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

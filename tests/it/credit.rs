@@ -34,10 +34,14 @@ async fn listed(app: &TestApp, customer: Uuid) -> Option<credit_db::ListEntry> {
     credit_db::open_entry(&mut tx, customer).await.unwrap()
 }
 
-/// Alpha's four histories, with the debtor (c3) in a high-risk industry.
-async fn setup(app: &TestApp) {
+/// Alpha's four histories, with the debtor (c3) in a high-risk industry and
+/// its arrears 120 days old.
+pub(crate) async fn setup(app: &TestApp) {
     four_histories(app).await;
-    exec(app, &app.alpha, "UPDATE customers SET industry_code = 'C31' WHERE id = $1", app.alpha.customers[3]).await;
+    let c3 = app.alpha.customers[3];
+    exec(app, &app.alpha, "UPDATE customers SET industry_code = 'C31' WHERE id = $1", c3).await;
+    exec(app, &app.alpha, "UPDATE customer_metrics SET arrears_days = 120 WHERE customer_id = $1 AND arrears > 0", c3)
+        .await;
 }
 
 #[tokio::test]
@@ -49,17 +53,17 @@ async fn rating_is_idempotent_and_every_score_is_what_the_card_gives() {
     assert_eq!(report.rated, 4);
     assert_eq!(report.grades.iter().map(|(_, n)| n).sum::<i64>(), 4);
 
-    // The debtor's inputs, from four month ends in arrears of one average bill, 45 days old.
+    // The debtor's inputs, from four month ends in arrears of one average bill, 120 days old.
     let debtor = history(&app, c[3]).await;
     assert_eq!(debtor.len(), 1);
     let inputs = &debtor[0].inputs;
     assert_eq!(
         (inputs.arrears_months, inputs.arrears_ratio, inputs.max_arrears_days, inputs.on_time_share),
-        (4, Some(1.0), 45, Some(0.5))
+        (4, Some(1.0), 120, Some(0.5))
     );
     assert_eq!(inputs.industry_risk, "high");
-    // 560 − 10 − 20 − 15 − 5 + 10 + 5 + 5 + 5 − 10 + 5 − 15 = 515: grade C, cost control, on the list.
-    assert_eq!((debtor[0].score.to_string().as_str(), debtor[0].grade.as_str()), ("515.00", "C"));
+    // 560 − 5 − 5 − 5 − 25 + 10 + 5 + 5 + 5 − 10 + 5 − 15 = 525: grade C, cost control, on the list.
+    assert_eq!((debtor[0].score.to_string().as_str(), debtor[0].grade.as_str()), ("525.00", "C"));
     let d = decision(&app, &app.alpha, c[3]).await.unwrap();
     assert_eq!((d.method.as_str(), d.previous_grade), ("cost_control", None));
     assert_eq!(listed(&app, c[3]).await.unwrap().entry_reason, "grade_c");
@@ -198,7 +202,9 @@ async fn the_counter_sees_the_prompt_and_the_api_explains_the_grade() {
     let app = TestApp::spawn().await;
     setup(&app).await;
     let c3 = app.alpha.customers[3];
-    exec(&app, &app.alpha, "UPDATE customers SET industry_code = 'C31' WHERE id = $1", app.alpha.customers[2]).await;
+    let c2 = app.alpha.customers[2];
+    exec(&app, &app.alpha, "UPDATE customers SET industry_code = 'C31' WHERE id = $1", c2).await;
+    exec(&app, &app.alpha, "UPDATE customer_metrics SET late_fees = 1 WHERE customer_id = $1", c2).await;
     rate(&app, &app.alpha).await;
     let counter = app.login(&app.alpha, "counter").await;
     let (_, page) = counter.get_text(&format!("/customers/{c3}")).await;
@@ -213,14 +219,14 @@ async fn the_counter_sees_the_prompt_and_the_api_explains_the_grade() {
     assert_eq!(body["method_prompt"], "stricter");
     assert_eq!(body["factors"].as_array().map(Vec::len), Some(credit::FACTORS.len()));
     assert_eq!(body["factors"][3]["factor"], "max_arrears_days");
-    assert_eq!(body["factors"][3]["points"], -5.0);
+    assert_eq!(body["factors"][3]["points"], -25.0);
     assert_eq!(body["poor_credit"]["entry_reason"], "grade_c");
     let list: Value = app.api_get(&key, "/api/v1/poor-credit").await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
 
-    // c2 pays late but pays, in a high-risk industry: grade B, post-pay
-    // against a deposit of two average bills (2 × 800). Recorded, the prompt goes.
-    let c2 = app.alpha.customers[2];
+    // c2 pays late but pays (a late fee every month), in a high-risk
+    // industry: grade B, post-pay against a deposit of two average bills
+    // (2 × 800). Recorded, the prompt goes.
     let d2 = decision(&app, &app.alpha, c2).await.unwrap();
     assert_eq!((d2.grade.as_str(), d2.method.as_str()), ("B", "post_pay_secured"));
     assert_eq!(d2.security_required.to_string(), "1600.00");
@@ -275,4 +281,59 @@ async fn another_tenants_credit_is_not_found_and_lists_show_only_their_own() {
     let csv = admin.get("/credit/poor-list.csv?status=all").await.text().await.unwrap();
     assert_eq!(csv.lines().count(), 1, "the header only: {csv}");
     assert!(listed(&app, theirs).await.is_some(), "alpha's entry untouched");
+}
+
+#[tokio::test]
+async fn a_calibrated_card_changes_nothing_until_a_tenant_admin_adopts_it() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    // Four customers are too few to calibrate: the page says why.
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    let r = supervisor.post("/credit/calibration", &[]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("calibration needs both good and bad customers"));
+
+    // A candidate stored as a calibration would store it: 100 points more for everyone.
+    let mut card = credit::default_card();
+    card.base += 100.0;
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let report = serde_json::json!({"note": "made by the test"});
+    let id = credit_db::save_calibration(&mut tx, &report, &card, "test").await.unwrap();
+    tx.commit().await.unwrap();
+    let before = rate(&app, &app.alpha).await;
+    assert_eq!(before.grades, rate(&app, &app.alpha).await.grades, "stored, not adopted: nothing moves");
+
+    let r = supervisor.post(&format!("/credit/calibration/{id}/adopt"), &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a supervisor calibrates; only a tenant admin adopts");
+    let admin = app.login(&app.alpha, "admin").await;
+    let r = admin.post(&format!("/credit/calibration/{id}/adopt"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = admin.post(&format!("/credit/calibration/{id}/adopt"), &[]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "adopted once");
+    let beta_admin = app.login(&app.beta, "admin").await;
+    let r = beta_admin.post(&format!("/credit/calibration/{id}/adopt"), &[]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "another company's calibration is not found");
+
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let settings = credit_db::settings(&mut tx).await.unwrap();
+    assert!(!settings.default_card && settings.card == card);
+    let queued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'credit_rating'").fetch_one(&mut *tx).await.unwrap();
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity = 'credit_rating' AND entity_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((queued, audited), (1, 1));
+    let after = rate(&app, &app.alpha).await;
+    assert!(
+        after.grades[0].1 > before.grades[0].1,
+        "100 points more: more AAA ({:?} → {:?})",
+        before.grades,
+        after.grades
+    );
+    let (_, page) = admin.get_text("/credit/calibration").await;
+    assert!(page.contains("校准后的评分卡"), "the page says a calibrated card is in use");
 }
