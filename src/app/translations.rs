@@ -190,6 +190,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "visit_follow_up",
                     "segment",
                     "credit_rating",
+                    "credit_settings",
                     "points_item",
                     "points_settings",
                 ],

@@ -182,6 +182,13 @@ impl BillPage {
     fn outstanding(&self) -> String {
         self.p.money(&self.bill.outstanding())
     }
+    /// The payment-method decision the bill run read: "B · post-pay with a deposit …".
+    fn credit(&self) -> Option<String> {
+        let credit = self.bill.detail.get("credit")?;
+        let grade = credit.get("grade")?.as_str()?;
+        let method = credit.get("method")?.as_str()?;
+        Some(format!("{grade} · {}", self.p.tc("credit.method_", method)))
+    }
     fn text(&self, v: &serde_json::Value) -> String {
         match v {
             serde_json::Value::String(s) => s.clone(),

@@ -336,6 +336,7 @@ struct Customer {
     tariff_code: String,
     capacity: Option<Decimal>,
     earlier: i64,
+    credit: Option<serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -367,8 +368,10 @@ fn registers(
 async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Counts> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.account_no, c.tariff_code, c.capacity_kva, b.n AS "n!", b.live AS "live!",
-                  b.ours AS "ours!"
+                  b.ours AS "ours!", cc.grade AS "grade?", cc.method AS "method?",
+                  cc.security_required AS "security_required?"
            FROM customers c
+           LEFT JOIN customer_credit cc ON cc.tenant_id = c.tenant_id AND cc.customer_id = c.id
            CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(bool_or(b.status = 'issued'), false) AS live,
                                       coalesce(bool_or(b.run_id = $3), false)
                                       OR EXISTS (SELECT 1 FROM bill_run_skips s WHERE s.tenant_id = c.tenant_id
@@ -389,12 +392,17 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
         } else if r.live {
             counts.already += 1;
         } else {
+            // The credit rating's payment-method decision, as the bill records it.
+            let credit = r.grade.map(|grade| {
+                serde_json::json!({ "grade": grade, "method": r.method, "security_required": r.security_required })
+            });
             customers.push(Customer {
                 id: r.id,
                 account_no: r.account_no,
                 tariff_code: r.tariff_code,
                 capacity: r.capacity_kva,
                 earlier: r.n,
+                credit,
             });
         }
     }
@@ -544,6 +552,7 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
             "segments": p.detail,
             "tiers": tier_allowances(tariffs, ctx.period, ctx.until),
             "capacity_kva": capacity,
+            "credit": c.credit,
         });
         bill_ids.push(id);
         bill_nos.push(bill_no(ctx.period, &c.account_no, c.earlier));

@@ -719,3 +719,44 @@ pub async fn marks(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Marks>
     .await?;
     Ok(Marks(rows.into_iter().map(|r| (r.id, Mark { grade: r.grade, listed: r.listed })).collect()))
 }
+
+/// The tenant's own industry risk classes (where they differ from the built-in ones).
+pub async fn own_industry_risk(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, String)>> {
+    let rows = sqlx::query!("SELECT industry_code, risk_class FROM credit_industry_risk ORDER BY industry_code")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.industry_code, r.risk_class)).collect())
+}
+
+/// Saves the bands, the deposit rule, the override and the industry classes
+/// (a class equal to the built-in one is not stored).
+pub async fn save_settings(conn: &mut PgConnection, s: &credit::CheckedSettings) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO credit_settings (tenant_id, aaa_min, aa_min, a_min, b_min, deposit_months, list_override_months)
+         VALUES (app_tenant_id(), $1::float8::numeric, $2::float8::numeric, $3::float8::numeric, $4::float8::numeric,
+                 $5::float8::numeric, $6)
+         ON CONFLICT (tenant_id) DO UPDATE SET aaa_min = excluded.aaa_min, aa_min = excluded.aa_min,
+             a_min = excluded.a_min, b_min = excluded.b_min, deposit_months = excluded.deposit_months,
+             list_override_months = excluded.list_override_months",
+        s.bands.aaa_min,
+        s.bands.aa_min,
+        s.bands.a_min,
+        s.bands.b_min,
+        s.deposit_months,
+        s.list_override_months
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!("DELETE FROM credit_industry_risk").execute(&mut *conn).await?;
+    let (codes, classes): (Vec<String>, Vec<String>) =
+        s.risk.iter().filter(|(code, class)| credit::industry_risk(code, &[]) != class.as_str()).cloned().unzip();
+    sqlx::query!(
+        "INSERT INTO credit_industry_risk (tenant_id, industry_code, risk_class)
+         SELECT app_tenant_id(), code, class FROM unnest($1::text[], $2::text[]) AS r (code, class)",
+        &codes,
+        &classes
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

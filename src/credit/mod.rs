@@ -379,6 +379,95 @@ pub fn check_reason(raw: &str) -> Result<String, FieldErrors> {
     errors.finish(reason)
 }
 
+/// The tenant's credit settings as typed: the grade bands, the deposit rule,
+/// how long a manual removal from the list holds, and each industry's risk
+/// class (`risk` by industry code).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    pub aaa_min: String,
+    #[serde(default)]
+    pub aa_min: String,
+    #[serde(default)]
+    pub a_min: String,
+    #[serde(default)]
+    pub b_min: String,
+    #[serde(default)]
+    pub deposit_months: String,
+    #[serde(default)]
+    pub list_override_months: String,
+    #[serde(flatten)]
+    pub risk: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckedSettings {
+    pub bands: Bands,
+    pub deposit_months: f64,
+    pub list_override_months: i32,
+    /// (industry code, risk class) for every industry named.
+    pub risk: Vec<(String, String)>,
+}
+
+/// Bands are scores with at most two decimals rising from B to AAA; the
+/// deposit 0.5–12 months of bills in halves; the override 1–120 months; a
+/// risk class low, medium or high for each `risk_<code>` of `industries`.
+pub fn check_settings(form: &SettingsForm, industries: &[String]) -> Result<CheckedSettings, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let mut score = |field: &'static str, raw: &str| -> f64 {
+        match input::plain_decimal(raw, 4, 2).and_then(|d| rust_decimal::prelude::ToPrimitive::to_f64(&d)) {
+            Some(v) if (0.0..=2000.0).contains(&v) => v,
+            _ => {
+                errors.add(field, "credit_band_format");
+                0.0
+            }
+        }
+    };
+    let bands = Bands {
+        aaa_min: score("aaa_min", &form.aaa_min),
+        aa_min: score("aa_min", &form.aa_min),
+        a_min: score("a_min", &form.a_min),
+        b_min: score("b_min", &form.b_min),
+    };
+    if errors.is_empty() && !bands.is_ordered() {
+        errors.add("aa_min", "credit_bands_order");
+    }
+    let deposit_months = match input::plain_decimal(&form.deposit_months, 2, 1) {
+        Some(d) if d >= Decimal::new(5, 1) && d <= Decimal::from(12) => {
+            rust_decimal::prelude::ToPrimitive::to_f64(&d).unwrap_or(2.0)
+        }
+        _ => {
+            errors.add("deposit_months", "credit_deposit_months");
+            2.0
+        }
+    };
+    let list_override_months = match form.list_override_months.trim().parse::<i32>() {
+        Ok(m) if (1..=120).contains(&m) => m,
+        _ => {
+            errors.add("list_override_months", "whole_number_range");
+            12
+        }
+    };
+    let mut risk = Vec::new();
+    for code in industries {
+        let field = format!("risk_{code}");
+        match form.risk.get(&field).map(|v| v.trim()) {
+            Some(class) if RISK_CLASSES.contains(&class) => risk.push((code.clone(), class.to_owned())),
+            _ => errors.add(field, "unknown_code"),
+        }
+    }
+    errors.finish(CheckedSettings { bands, deposit_months, list_override_months, risk })
+}
+
+/// An industry's risk class: the tenant's own, else the built-in one, else medium.
+pub fn industry_risk<'a>(code: &str, own: &'a [(String, String)]) -> &'a str {
+    own.iter()
+        .find(|(c, _)| c == code)
+        .map(|(_, r)| r.as_str())
+        .or_else(|| DEFAULT_INDUSTRY_RISK.iter().find(|(c, _)| *c == code).map(|(_, r)| *r))
+        .unwrap_or("medium")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,5 +648,37 @@ mod tests {
         );
         assert!(check_reason("").is_err());
         assert_eq!(check_reason(" paid in full ").unwrap(), "paid in full");
+    }
+
+    #[test]
+    fn settings_name_each_wrong_field() {
+        let industries = vec!["RES".to_string(), "C31".to_string()];
+        let mut form = SettingsForm {
+            aaa_min: "630".into(),
+            aa_min: "605".into(),
+            a_min: "575.5".into(),
+            b_min: "540".into(),
+            deposit_months: "1.5".into(),
+            list_override_months: "12".into(),
+            risk: [("risk_RES".to_string(), "low".to_string()), ("risk_C31".to_string(), "high".to_string())].into(),
+        };
+        let ok = check_settings(&form, &industries).unwrap();
+        assert_eq!((ok.bands.a_min, ok.deposit_months), (575.5, 1.5));
+        assert_eq!(ok.risk, vec![("RES".to_string(), "low".to_string()), ("C31".to_string(), "high".to_string())]);
+        form.aa_min = "650".into();
+        form.deposit_months = "0.25".into();
+        form.risk.insert("risk_C31".into(), "extreme".into());
+        let errors = check_settings(&form, &industries).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| (e.field.as_str(), e.code)).collect::<Vec<_>>(),
+            [
+                ("aa_min", "credit_bands_order"),
+                ("deposit_months", "credit_deposit_months"),
+                ("risk_C31", "unknown_code")
+            ]
+        );
+        assert_eq!(industry_risk("C31", &[]), "high");
+        assert_eq!(industry_risk("C31", &[("C31".into(), "low".into())]), "low");
+        assert_eq!(industry_risk("ZZZ", &[]), "medium");
     }
 }

@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/credit/rate", post(rate_now))
         .route("/credit/calibration", get(calibration_page).post(run_calibration))
         .route("/credit/calibration/{id}/adopt", post(adopt_calibration))
+        .route("/credit/settings", post(save_settings))
         .route("/customers/{id}/credit/list", post(add_to_list))
         .route("/customers/{id}/credit/unlist", post(remove_from_list))
         .route("/customers/{id}/credit/events", post(record_event))
@@ -646,6 +647,12 @@ pub struct CalibrationPage {
     pub adopted_by: Option<String>,
     pub bands: credit::Bands,
     pub can_adopt: bool,
+    /// The settings form: as typed after a refusal, else as stored.
+    pub form: credit::SettingsForm,
+    pub errors: FieldErrors,
+    /// Every industry with the class the form shows.
+    pub industries: Vec<RefItem>,
+    pub saved: bool,
 }
 
 impl CalibrationPage {
@@ -666,6 +673,12 @@ impl CalibrationPage {
             }
         }
     }
+    pub fn risk_of(&self, code: &str) -> &str {
+        self.form.risk.get(&format!("risk_{code}")).map(String::as_str).unwrap_or("medium")
+    }
+    pub fn risk_classes(&self) -> &'static [&'static str] {
+        &credit::RISK_CLASSES
+    }
     pub fn share(&self, n: &usize, of: &usize) -> String {
         if *of == 0 { "—".into() } else { format!("{:.1} %", 100.0 * *n as f64 / *of as f64) }
     }
@@ -675,10 +688,29 @@ async fn calibration_view(
     conn: &mut PgConnection,
     user: &CurrentUser,
     failed: Option<String>,
+    typed: Option<(credit::SettingsForm, FieldErrors)>,
 ) -> Result<CalibrationPage, AppError> {
     let calibration = db::latest_calibration(conn).await?;
     let settings = db::settings(conn).await?;
     let report = calibration.as_ref().and_then(|c| serde_json::from_value(c.report.clone()).ok());
+    let industries = crate::customers::reference::load(conn, crate::customers::reference::RefList::Industry).await?;
+    let own = db::own_industry_risk(conn).await?;
+    let (form, errors) = typed.unwrap_or_else(|| {
+        let b = settings.bands;
+        let form = credit::SettingsForm {
+            aaa_min: b.aaa_min.to_string(),
+            aa_min: b.aa_min.to_string(),
+            a_min: b.a_min.to_string(),
+            b_min: b.b_min.to_string(),
+            deposit_months: settings.deposit_months.to_string(),
+            list_override_months: settings.list_override_months.to_string(),
+            risk: industries
+                .iter()
+                .map(|i| (format!("risk_{}", i.code), credit::industry_risk(&i.code, &own).to_owned()))
+                .collect(),
+        };
+        (form, FieldErrors::default())
+    });
     Ok(CalibrationPage {
         p: Page::for_user(user, "credit.calibration_title"),
         calibration,
@@ -689,13 +721,65 @@ async fn calibration_view(
         adopted_by: settings.adopted_by,
         bands: settings.bands,
         can_adopt: user.require(Permission::AdoptScorecard).is_ok(),
+        form,
+        errors,
+        industries,
+        saved: false,
     })
 }
 
-async fn calibration_page(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+/// Saves the bands, the deposit rule and the industry classes (audited,
+/// before and after) and rates everyone again with them.
+async fn save_settings(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfForm(form): CsrfForm<credit::SettingsForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::AdoptScorecard)?;
+    let mut tx = user.tx(&state.db).await?;
+    let industries = crate::customers::reference::load(&mut tx, crate::customers::reference::RefList::Industry).await?;
+    let codes: Vec<String> = industries.iter().map(|i| i.code.clone()).collect();
+    let checked = match credit::check_settings(&form, &codes) {
+        Ok(c) => c,
+        Err(errors) => {
+            let page = calibration_view(&mut tx, &user, None, Some((form, errors))).await?;
+            tx.commit().await?;
+            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
+    };
+    let before = db::settings(&mut tx).await?;
+    let own_before = db::own_industry_risk(&mut tx).await?;
+    db::save_settings(&mut tx, &checked).await?;
+    let change = Change {
+        action: "update",
+        entity: "credit_settings",
+        entity_id: None,
+        summary: String::new(),
+        before: Some(json!({ "bands": before.bands, "deposit_months": before.deposit_months,
+            "list_override_months": before.list_override_months, "industry_risk": own_before })),
+        after: Some(json!(checked)),
+    };
+    audit::record(&mut tx, &Actor::from(&user), change).await?;
+    crate::jobs::db::enqueue_for_tenant(&mut tx, crate::jobs::Kind::CreditRating, None, &json!({}), 3).await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/credit/calibration?saved=true").into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct SavedQuery {
+    #[serde(default)]
+    saved: bool,
+}
+
+async fn calibration_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<SavedQuery>,
+) -> Result<Response, AppError> {
     user.require(Permission::ManageCredit)?;
     let mut tx = user.tx(&state.db).await?;
-    let page = calibration_view(&mut tx, &user, None).await?;
+    let mut page = calibration_view(&mut tx, &user, None, None).await?;
+    page.saved = q.saved;
     tx.commit().await?;
     Ok(render(&page)?.into_response())
 }
@@ -722,7 +806,7 @@ async fn run_calibration(
             // Not enough history, or no card could be fitted: say why on the page.
             tx.rollback().await?;
             let mut tx = user.tx(&state.db).await?;
-            let page = calibration_view(&mut tx, &user, Some(e.to_string())).await?;
+            let page = calibration_view(&mut tx, &user, Some(e.to_string()), None).await?;
             tx.commit().await?;
             Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
         }

@@ -337,3 +337,100 @@ async fn a_calibrated_card_changes_nothing_until_a_tenant_admin_adopts_it() {
     let (_, page) = admin.get_text("/credit/calibration").await;
     assert!(page.contains("校准后的评分卡"), "the page says a calibrated card is in use");
 }
+
+#[tokio::test]
+async fn a_bill_run_reads_the_payment_method_decision_into_each_bill() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    rate(&app, &app.alpha).await;
+    let c0 = app.alpha.customers[0];
+    let decided = decision(&app, &app.alpha, c0).await.unwrap();
+    for (period, total) in [("2026-10", "1000"), ("2026-11", "1150")] {
+        assert_eq!(crate::billing::reading(&app, "ALPHAM0001", period, total).await, StatusCode::SEE_OTHER);
+    }
+    let key = app.api_key(&app.alpha, Role::Supervisor).await;
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/bill-runs"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"period": "2026-11"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let run: Value = r.json().await.unwrap();
+    let run =
+        crate::billing::wait_for_run(&app, &key, &format!("/api/v1/bill-runs/{}", run["id"].as_str().unwrap())).await;
+    assert_eq!(run["bills"], 1, "{run}");
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let (bill_id, credit): (Uuid, Value) =
+        sqlx::query_as("SELECT id, detail->'credit' FROM bills WHERE customer_id = $1")
+            .bind(c0)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(credit["grade"], decided.grade.as_str());
+    assert_eq!(credit["method"], decided.method.as_str());
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    let (_, page) = supervisor.get_text(&format!("/bills/{bill_id}")).await;
+    assert!(
+        page.contains("信用等级与缴费方式") && page.contains(&format!("{} · 后付费", decided.grade)),
+        "the bill shows the decision"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_admin_sets_the_bands_the_deposit_and_the_industry_risk() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    let admin = app.login(&app.alpha, "admin").await;
+    let (status, page) = admin.get_text("/credit/calibration").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"name="risk_C31""#), "every industry has a class to choose");
+
+    // Every industry's class must come with the form; bands must rise.
+    let mut fields: Vec<(String, String)> = [
+        ("aaa_min", "640"),
+        ("aa_min", "610"),
+        ("a_min", "580"),
+        ("b_min", "600"),
+        ("deposit_months", "3"),
+        ("list_override_months", "6"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM industries").fetch_all(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    for code in &codes {
+        let class = if code == "C31" { "low" } else { credit::industry_risk(code, &[]) };
+        fields.push((format!("risk_{code}"), class.to_owned()));
+    }
+    let post = async |fields: &[(String, String)], who: &crate::support::Browser| {
+        let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        who.post("/credit/settings", &refs).await
+    };
+    let r = post(&fields, &admin).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("分数线须递增"));
+    fields[3].1 = "550".into();
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    assert_eq!(post(&fields, &supervisor).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(post(&fields, &admin).await.status(), StatusCode::SEE_OTHER);
+
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let s = credit_db::settings(&mut tx).await.unwrap();
+    assert_eq!((s.bands.aaa_min, s.bands.b_min, s.deposit_months, s.list_override_months), (640.0, 550.0, 3.0, 6));
+    // Only the classes that differ from the built-in ones are kept: C31 is high by default.
+    assert_eq!(credit_db::own_industry_risk(&mut tx).await.unwrap(), vec![("C31".to_owned(), "low".to_owned())]);
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity = 'credit_settings'")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(audited, 1);
+    rate(&app, &app.alpha).await;
+    assert_eq!(history(&app, app.alpha.customers[3]).await[0].inputs.industry_risk, "low");
+    let (_, page) = admin.get_text("/credit/calibration?saved=true").await;
+    assert!(page.contains("已保存"));
+}
