@@ -315,6 +315,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::segments::api::router())
         .merge(crate::value::api::router())
         .merge(crate::credit::api::router())
+        .merge(crate::points::api::router())
         .merge(crate::portfolio::api::router());
     // The handlers' paths exist only now, after the merge.
     CommonResponses.modify(router.get_openapi_mut());

@@ -48,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .merge(platform::pages::router())
         .merge(crate::value::pages::router())
         .merge(crate::credit::pages::router())
+        .merge(crate::points::pages::router())
         .merge(crate::portfolio::pages::router());
     Router::new()
         .merge(pages)

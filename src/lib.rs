@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod months;
 pub mod payments;
 pub mod platform;
+pub mod points;
 pub mod portfolio;
 pub mod readings;
 pub mod seed;

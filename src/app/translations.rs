@@ -73,6 +73,8 @@ fn every_template_key_is_translated_in_both_languages() {
             .chain(["issued", "cancelled", "booked", "reversed"])
             .chain(crate::payments::model::CHANNELS)
             .chain(["low_balance", "disconnection_ordered", "reconnection_ordered"])
+            // Loyalty points on the timeline.
+            .chain(["points_redeemed", "points_expired"])
             .collect();
         let work_order_states: Vec<&str> =
             [&crate::workflow::REPAIR, &crate::workflow::EXPANSION, &crate::workflow::TASK]
@@ -94,6 +96,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "visit_planned",
                     "visit_done",
                     "visit_cancelled",
+                    "points",
                 ],
             ),
             ("payment_channel.", &crate::payments::model::CHANNELS),
@@ -161,6 +164,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "return_visit",
                     "review",
                     "supervise",
+                    "redeem_points",
                 ],
             ),
             (
@@ -187,6 +191,8 @@ fn every_template_key_is_translated_in_both_languages() {
                     "segment",
                     "credit_rating",
                     "credit_settings",
+                    "points_item",
+                    "points_settings",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -210,6 +216,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("credit.list_reason_", &["theft", "grade_c"]),
             ("credit.prompt_", &["stricter", "looser"]),
             ("portfolio.status_", &crate::portfolio::VISIT_STATUSES),
+            ("points.kind_", &crate::points::KINDS),
         ];
         for prefix in &prefixes {
             let (_, codes) =

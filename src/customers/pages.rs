@@ -157,6 +157,7 @@ struct ShowPage {
     value: Option<crate::value::pages::ValueSection>,
     visits: crate::portfolio::visits::CustomerVisits,
     credit: crate::credit::pages::CreditSection,
+    loyalty: crate::points::pages::PointsSection,
 }
 
 #[derive(Deserialize, Default)]
@@ -210,6 +211,7 @@ async fn load_show_page(
     let value = crate::value::pages::section(&mut tx, user, id).await?;
     let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, id).await?;
     let credit = crate::credit::pages::section(&mut tx, user, id).await?;
+    let loyalty = crate::points::pages::section(&mut tx, user, id).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -233,6 +235,7 @@ async fn load_show_page(
         value,
         visits,
         credit,
+        loyalty,
     })
 }
 

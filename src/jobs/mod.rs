@@ -1,5 +1,5 @@
 //! Background work from a durable job table (migration 0015): bill runs,
-//! late fees, cost control and escalation run as jobs that any server process
+//! late fees, cost control, escalation and points expiry run as jobs that any server process
 //! may claim (`FOR UPDATE SKIP LOCKED`) and holds under a lease it renews with
 //! a heartbeat. A job whose process died is taken over once its lease runs
 //! out; every kind is safe to run again, so the takeover resumes the work.
@@ -33,10 +33,12 @@ pub enum Kind {
     Metrics,
     /// Rates every customer of one tenant (asked for on the poor-credit list page).
     CreditRating,
+    /// Records the loyalty points whose term has run out, in every tenant.
+    PointsExpiry,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::BillRun,
         Kind::LateFees,
         Kind::CostControl,
@@ -44,6 +46,7 @@ impl Kind {
         Kind::PruneJobs,
         Kind::Metrics,
         Kind::CreditRating,
+        Kind::PointsExpiry,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Kind {
             Kind::PruneJobs => "prune_jobs",
             Kind::Metrics => "metrics",
             Kind::CreditRating => "credit_rating",
+            Kind::PointsExpiry => "points_expiry",
         }
     }
 
@@ -66,7 +70,9 @@ impl Kind {
     pub fn every(self) -> Option<Every> {
         match self {
             Kind::BillRun | Kind::CreditRating => None,
-            Kind::LateFees | Kind::CostControl | Kind::PruneJobs | Kind::Metrics => Some(Every::Hour),
+            Kind::LateFees | Kind::CostControl | Kind::PruneJobs | Kind::Metrics | Kind::PointsExpiry => {
+                Some(Every::Hour)
+            }
             Kind::Escalation => Some(Every::Minute),
         }
     }
@@ -243,6 +249,7 @@ mod tests {
         assert_eq!(Kind::Escalation.every(), Some(Every::Minute));
         assert_eq!(Kind::LateFees.every(), Some(Every::Hour));
         assert_eq!(Kind::Metrics.every(), Some(Every::Hour));
+        assert_eq!(Kind::PointsExpiry.every(), Some(Every::Hour));
     }
 
     #[test]

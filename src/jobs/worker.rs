@@ -190,6 +190,13 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             Ok(())
         }
         Some(Kind::Metrics) => evaluate_customers(pool).await,
+        Some(Kind::PointsExpiry) => {
+            let customers = crate::points::db::expire_everywhere(pool).await?;
+            if customers > 0 {
+                tracing::info!(customers, "loyalty points expired");
+            }
+            Ok(())
+        }
         Some(Kind::CreditRating) => {
             let tenant = job.tenant_id.ok_or_else(|| anyhow::anyhow!("a credit rating job names its tenant"))?;
             let r = crate::credit::db::rate(pool, tenant, &|_, _| {}).await?;

@@ -83,6 +83,8 @@ pub async fn book(
     let allocation = allocate(payment.amount, &debts, chosen_ids.as_deref());
     let parts: Vec<_> = allocation.parts.iter().map(|(d, amount)| (d.bill_id, d.late_fee, *amount)).collect();
     db::apply(conn, id, customer_id, &parts, allocation.credit).await?;
+    // The payment earns its loyalty points with the booking, once.
+    crate::points::db::earn_for_payment(conn, id, &actor.label).await?;
     let title = format!("¥{} · {}", payment.amount, payment.channel_ref);
     db::timeline(conn, customer_id, id, &title, &payment.channel).await?;
     // A prepaid customer's supply comes back as soon as the balance does.
@@ -110,6 +112,8 @@ pub async fn reverse(conn: &mut PgConnection, actor: &Actor, id: Uuid, reason: &
     if !db::reverse(conn, id, &actor.label, reason).await? {
         return Err(AppError::Conflict("payment_not_booked"));
     }
+    // What the payment earned is taken back, exactly.
+    let points = crate::points::db::reverse_for_payment(conn, id, &actor.label).await?;
     db::timeline(conn, payment.customer_id, id, &format!("¥{} · {}", payment.amount, payment.channel_ref), "reversed")
         .await?;
     audit::record(
@@ -121,7 +125,7 @@ pub async fn reverse(conn: &mut PgConnection, actor: &Actor, id: Uuid, reason: &
             entity_id: Some(id),
             summary: format!("{} {}", payment.channel_ref, payment.amount),
             before: Some(json!({ "status": "booked", "amount": payment.amount })),
-            after: Some(json!({ "status": "reversed", "reason": reason })),
+            after: Some(json!({ "status": "reversed", "reason": reason, "points_taken_back": points })),
         },
     )
     .await?;

@@ -176,6 +176,9 @@ async fn seed_money(
     }
     if customers <= 50_000 {
         billing::seed_bills(pool, tenant_id, &periods, today).await?;
+        // Loyalty points for the payments, as if each had earned when booked, and a small catalogue.
+        let earned = crate::points::db::seed_demo(pool, tenant_id).await?;
+        tracing::info!(payments = earned, "seeded loyalty points");
     }
     seed_credit_events(pool, tenant_id, today).await?;
     Ok(())

@@ -59,10 +59,14 @@ pub enum Permission {
     ManageCredit,
     /// Make a calibrated scorecard the company's.
     AdoptScorecard,
+    /// Redeem a customer's loyalty points for a catalogue item.
+    RedeemPoints,
+    /// Keep the points catalogue (items, stock) and set the rates and term.
+    ManagePoints,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 22] = {
+    pub const ALL: [Permission; 24] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -87,6 +91,8 @@ impl Permission {
             RecordCredit,
             ManageCredit,
             AdoptScorecard,
+            RedeemPoints,
+            ManagePoints,
         ]
     };
 }
@@ -136,6 +142,8 @@ impl Role {
             RecordCredit => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             ManageCredit => matches!(self, Supervisor | TenantAdmin),
             AdoptScorecard => self == TenantAdmin,
+            RedeemPoints => matches!(self, CounterStaff | Supervisor | TenantAdmin),
+            ManagePoints => self == TenantAdmin,
         }
     }
 

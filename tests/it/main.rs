@@ -17,6 +17,7 @@ mod jobs;
 mod metrics;
 mod pages;
 mod payments;
+mod points;
 mod portfolio;
 mod readings;
 mod search;
