@@ -288,6 +288,13 @@ pub fn codes(list: &[&str]) -> Schema {
     Schema::Object(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values)).build())
 }
 
+/// A day (YYYY-MM-DD), or left out: `null` or an empty string.
+pub fn optional_date() -> Schema {
+    let kind = SchemaType::from_iter([Type::String, Type::Null]);
+    let pattern = concat!("^(", year!(), month_day!(), ")?$");
+    Schema::Object(ObjectBuilder::new().schema_type(kind).pattern(Some(pattern)).build())
+}
+
 /// One of `list`, or left out: `null` or an empty string.
 pub fn optional_codes(list: &[&str]) -> Schema {
     let mut values: Vec<_> = list.iter().map(|c| serde_json::Value::from(*c)).collect();

@@ -213,7 +213,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("credit.event_", &crate::credit::EVENT_KINDS),
             ("credit.security_", &crate::credit::SECURITY_KINDS),
             ("credit.risk_", &crate::credit::RISK_CLASSES),
-            ("credit.list_reason_", &["theft", "grade_c"]),
+            ("credit.list_reason_", &crate::credit::LIST_REASONS),
             ("credit.prompt_", &["stricter", "looser"]),
             ("portfolio.status_", &crate::portfolio::VISIT_STATUSES),
             ("points.kind_", &crate::points::KINDS),

@@ -168,6 +168,12 @@ fn copy_field(out: &mut String, text: &str) {
 /// rating with the payment-method decision, and applies the poor-credit list
 /// rule. `progress(done, total)` is called as the ratings are written.
 pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Sync)) -> anyhow::Result<RateReport> {
+    // One rating of a tenant at a time: two at once (the monthly job, a
+    // button, the command) would both replace the month's rows and the
+    // second would collide with the first's.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('credit_rating:' || app_tenant_id()::text, 0))")
+        .execute(&mut *conn)
+        .await?;
     let s = settings(conn).await?;
     let month = crate::value::db::current_month(conn).await?;
     let today = today(conn).await?;

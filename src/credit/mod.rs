@@ -229,6 +229,9 @@ pub fn security_required(method: &str, average_bill: f64, months: f64) -> f64 {
     if method == "post_pay_secured" { (average_bill.max(0.0) * months).ceil() } else { 0.0 }
 }
 
+/// The rule's reasons for putting a customer on the poor-credit list.
+pub const LIST_REASONS: [&str; 2] = ["theft", "grade_c"];
+
 /// Arrears at least this old, with grade C, put a customer on the poor-credit list.
 pub const LIST_ARREARS_DAYS: i32 = 90;
 

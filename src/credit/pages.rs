@@ -422,15 +422,19 @@ async fn rate_now(
 pub struct ListFilter {
     /// `open` (default: who is on the list now) or `all` (every stay).
     #[serde(default)]
+    #[param(schema_with = status_schema)]
     pub status: String,
-    /// Entered on or after this day (YYYY-MM-DD).
+    /// Entered on or after this day (YYYY-MM-DD), not after today.
     #[serde(default)]
+    #[param(schema_with = crate::api::optional_date)]
     pub from: String,
     /// `rule` or `manual`.
     #[serde(default)]
+    #[param(schema_with = by_schema)]
     pub by: String,
     /// `theft` or `grade_c` (the rule's reasons).
     #[serde(default)]
+    #[param(schema_with = reason_schema)]
     pub reason: String,
     /// An industry code.
     #[serde(default)]
@@ -440,11 +444,24 @@ pub struct ListFilter {
     pub after: String,
     /// Rows per page over the API, 1–200 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Set after rating was asked for.
     #[serde(default)]
     #[param(ignore)]
     pub rating: String,
+}
+
+fn status_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&["open", "all"])
+}
+
+fn by_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&["rule", "manual"])
+}
+
+fn reason_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&credit::LIST_REASONS)
 }
 
 impl ListFilter {
@@ -473,7 +490,7 @@ impl ListFilter {
         };
         let reason = match self.reason.trim() {
             "" => None,
-            r @ ("theft" | "grade_c") => Some(r.to_owned()),
+            r if credit::LIST_REASONS.contains(&r) => Some(r.to_owned()),
             _ => {
                 errors.add("reason", "unknown_code");
                 None
