@@ -11,7 +11,10 @@ CREATE TABLE points_settings (
     -- For a payment that settles bills, none of them after its due date.
     on_time_points integer NOT NULL DEFAULT 10 CHECK (on_time_points BETWEEN 0 AND 100000),
     -- Per 100 yuan paid, pro rata, rounded down.
-    per_100_yuan   integer NOT NULL DEFAULT 10 CHECK (per_100_yuan BETWEEN 0 AND 100000),
+    per_100_yuan   integer NOT NULL DEFAULT 1 CHECK (per_100_yuan BETWEEN 0 AND 100000),
+    -- The most one payment earns for its amount (0: no limit), so that a
+    -- large industrial bill does not earn a catalogue's worth at once.
+    amount_cap     integer NOT NULL DEFAULT 200 CHECK (amount_cap BETWEEN 0 AND 100000),
     -- For a payment through an online channel (points::ONLINE_CHANNELS).
     online_bonus   integer NOT NULL DEFAULT 5 CHECK (online_bonus BETWEEN 0 AND 100000),
     -- Points expire this many months after they were earned.

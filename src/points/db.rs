@@ -11,29 +11,34 @@ use uuid::Uuid;
 use crate::points::{self, Kind, Movement, NewItem, Settings};
 
 pub async fn settings(conn: &mut PgConnection) -> sqlx::Result<Settings> {
-    let row = sqlx::query!("SELECT on_time_points, per_100_yuan, online_bonus, expiry_months FROM points_settings")
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query!(
+        "SELECT on_time_points, per_100_yuan, online_bonus, amount_cap, expiry_months FROM points_settings"
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map_or_else(Settings::default, |r| Settings {
         on_time_points: r.on_time_points,
         per_100_yuan: r.per_100_yuan,
         online_bonus: r.online_bonus,
+        amount_cap: r.amount_cap,
         expiry_months: r.expiry_months,
     }))
 }
 
 pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> sqlx::Result<()> {
     sqlx::query!(
-        r#"INSERT INTO points_settings (tenant_id, on_time_points, per_100_yuan, online_bonus, expiry_months, updated_by)
-           VALUES (app_tenant_id(), $1, $2, $3, $4, $5)
+        r#"INSERT INTO points_settings (tenant_id, on_time_points, per_100_yuan, online_bonus, expiry_months, updated_by,
+                                        amount_cap)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6)
            ON CONFLICT (tenant_id) DO UPDATE SET on_time_points = excluded.on_time_points,
-             per_100_yuan = excluded.per_100_yuan, online_bonus = excluded.online_bonus,
+             per_100_yuan = excluded.per_100_yuan, online_bonus = excluded.online_bonus, amount_cap = excluded.amount_cap,
              expiry_months = excluded.expiry_months, updated_at = now(), updated_by = excluded.updated_by"#,
         s.on_time_points,
         s.per_100_yuan,
         s.online_bonus,
         s.expiry_months,
-        by
+        by,
+        s.amount_cap
     )
     .execute(conn)
     .await?;

@@ -57,6 +57,8 @@ pub struct Settings {
     pub per_100_yuan: i32,
     /// For a payment through an online channel (bank, wechat, alipay).
     pub online_bonus: i32,
+    /// The most one payment earns for its amount (0: no limit).
+    pub amount_cap: i32,
     /// Points expire this many months after they were earned.
     pub expiry_months: i32,
 }
@@ -64,7 +66,7 @@ pub struct Settings {
 impl Default for Settings {
     /// The same as the columns' defaults in migration 0026.
     fn default() -> Self {
-        Settings { on_time_points: 10, per_100_yuan: 10, online_bonus: 5, expiry_months: 24 }
+        Settings { on_time_points: 10, per_100_yuan: 1, online_bonus: 5, amount_cap: 200, expiry_months: 24 }
     }
 }
 
@@ -86,9 +88,10 @@ impl Earning {
 /// it settled bills, none of them after its due date.
 pub fn earn(amount: Decimal, channel: &str, on_time: bool, s: &Settings) -> Earning {
     let by_amount = (amount.max(Decimal::ZERO) * Decimal::from(s.per_100_yuan) / Decimal::ONE_HUNDRED).floor();
+    let by_amount = by_amount.to_i64().unwrap_or(i64::MAX / 4);
     Earning {
         on_time: if on_time { s.on_time_points.into() } else { 0 },
-        amount: by_amount.to_i64().unwrap_or(i64::MAX / 4),
+        amount: if s.amount_cap > 0 { by_amount.min(s.amount_cap.into()) } else { by_amount },
         online: if ONLINE_CHANNELS.contains(&channel) { s.online_bonus.into() } else { 0 },
     }
 }
@@ -344,6 +347,8 @@ pub struct SettingsForm {
     #[serde(default)]
     pub online_bonus: String,
     #[serde(default)]
+    pub amount_cap: String,
+    #[serde(default)]
     pub expiry_months: String,
 }
 
@@ -353,6 +358,7 @@ impl From<&Settings> for SettingsForm {
             on_time_points: s.on_time_points.to_string(),
             per_100_yuan: s.per_100_yuan.to_string(),
             online_bonus: s.online_bonus.to_string(),
+            amount_cap: s.amount_cap.to_string(),
             expiry_months: s.expiry_months.to_string(),
         }
     }
@@ -367,6 +373,7 @@ pub fn check_settings(form: &SettingsForm) -> Result<Settings, FieldErrors> {
         on_time_points: rate(&form.on_time_points, "on_time_points", &mut errors),
         per_100_yuan: rate(&form.per_100_yuan, "per_100_yuan", &mut errors),
         online_bonus: rate(&form.online_bonus, "online_bonus", &mut errors),
+        amount_cap: rate(&form.amount_cap, "amount_cap", &mut errors),
         expiry_months: whole(
             &form.expiry_months,
             1..=MAX_TERM_MONTHS,
@@ -398,7 +405,7 @@ mod tests {
     }
 
     fn rates() -> Settings {
-        Settings { on_time_points: 10, per_100_yuan: 10, online_bonus: 5, expiry_months: 12 }
+        Settings { on_time_points: 10, per_100_yuan: 10, online_bonus: 5, amount_cap: 0, expiry_months: 12 }
     }
 
     #[test]
@@ -416,12 +423,21 @@ mod tests {
         }
         // Under the pro-rata step nothing for the amount; a rate of zero earns nothing.
         assert_eq!(earn(dec!(9.99), "agent", false, &s).total(), 0);
-        let none = Settings { on_time_points: 0, per_100_yuan: 0, online_bonus: 0, expiry_months: 24 };
+        let none = Settings { on_time_points: 0, per_100_yuan: 0, online_bonus: 0, amount_cap: 0, expiry_months: 24 };
         assert_eq!(earn(dec!(5000), "alipay", true, &none).total(), 0);
         // Large payments at the largest rate do not overflow.
-        let max =
-            Settings { on_time_points: MAX_RATE, per_100_yuan: MAX_RATE, online_bonus: MAX_RATE, expiry_months: 1 };
+        let max = Settings {
+            on_time_points: MAX_RATE,
+            per_100_yuan: MAX_RATE,
+            online_bonus: MAX_RATE,
+            amount_cap: 0,
+            expiry_months: 1,
+        };
         assert_eq!(earn(dec!(999999999.99), "bank", true, &max).amount, 999_999_999_990);
+        // A cap bounds what the amount earns, not the other parts.
+        let capped = Settings { amount_cap: 200, ..s };
+        assert_eq!(earn(dec!(3000000), "wechat", true, &capped), Earning { on_time: 10, amount: 200, online: 5 });
+        assert_eq!(earn(dec!(1500), "wechat", true, &capped).amount, 150);
     }
 
     fn earned(on: NaiveDate, points: i64, payment: u128) -> Movement {

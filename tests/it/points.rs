@@ -119,7 +119,13 @@ async fn a_payment_earns_by_the_tenants_rates_once_and_its_reversal_takes_back_e
     let app = TestApp::spawn().await;
     let c = app.alpha.customers.clone();
     let admin = app.login(&app.alpha, "admin").await;
-    let rates = [("on_time_points", "20"), ("per_100_yuan", "3"), ("online_bonus", "7"), ("expiry_months", "24")];
+    let rates = [
+        ("on_time_points", "20"),
+        ("per_100_yuan", "3"),
+        ("online_bonus", "7"),
+        ("amount_cap", "0"),
+        ("expiry_months", "24"),
+    ];
     let r = admin.post("/points/settings", &rates).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     // c0 owes a bill due in ten days, c1 one overdue since five days, c2 nothing.
@@ -178,12 +184,27 @@ async fn a_payment_earns_by_the_tenants_rates_once_and_its_reversal_takes_back_e
     assert_eq!(balance(&app, &key, c[1]).await, 7);
 }
 
+/// The rates these tests count with: 10 on time, 10 per 100 yuan without a
+/// cap, 5 online, a 24-month term.
+async fn counted_rates(app: &TestApp) {
+    let rates = [
+        ("on_time_points", "10"),
+        ("per_100_yuan", "10"),
+        ("online_bonus", "5"),
+        ("amount_cap", "0"),
+        ("expiry_months", "24"),
+    ];
+    let admin = app.login(&app.alpha, "admin").await;
+    assert_eq!(admin.post("/points/settings", &rates).await.status(), StatusCode::SEE_OTHER);
+}
+
 #[tokio::test]
 async fn concurrent_redemptions_cannot_overdraw_the_points_or_the_stock() {
     let app = TestApp::spawn().await;
+    counted_rates(&app).await;
     let c = app.alpha.customers.clone();
     let key = app.api_key(&app.alpha, Role::CounterStaff).await;
-    // Every customer: ¥1,000 by WeChat with nothing owed, 100 + 5 = 105 points at the default rates.
+    // Every customer: ¥1,000 by WeChat with nothing owed, 100 + 5 = 105 points.
     for (n, customer) in c.iter().enumerate() {
         let account = account_no(&app, &app.alpha, *customer).await;
         let (status, _) = book(&app, &key, &account, "1000.00", "wechat", &format!("WX-{n}")).await;
@@ -261,6 +282,7 @@ async fn concurrent_redemptions_cannot_overdraw_the_points_or_the_stock() {
 #[tokio::test]
 async fn redemptions_are_checked_by_field_and_allowed_to_the_counter() {
     let app = TestApp::spawn().await;
+    counted_rates(&app).await;
     let c0 = app.alpha.customers[0];
     let key = app.api_key(&app.alpha, Role::CounterStaff).await;
     let account = account_no(&app, &app.alpha, c0).await;
@@ -350,7 +372,13 @@ async fn the_catalogue_page_refuses_bad_items_stale_stock_and_bad_rates() {
     let r = admin
         .post(
             "/points/settings",
-            &[("on_time_points", "5"), ("per_100_yuan", "x"), ("online_bonus", "1"), ("expiry_months", "0")],
+            &[
+                ("on_time_points", "5"),
+                ("per_100_yuan", "x"),
+                ("online_bonus", "1"),
+                ("amount_cap", "0"),
+                ("expiry_months", "0"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -391,7 +419,13 @@ async fn expiry_appends_what_ran_out_oldest_first_once_a_day() {
     let c = app.alpha.customers.clone();
     let key = app.api_key(&app.alpha, Role::Supervisor).await;
     let admin = app.login(&app.alpha, "admin").await;
-    let rates = [("on_time_points", "0"), ("per_100_yuan", "10"), ("online_bonus", "0"), ("expiry_months", "12")];
+    let rates = [
+        ("on_time_points", "0"),
+        ("per_100_yuan", "10"),
+        ("online_bonus", "0"),
+        ("amount_cap", "0"),
+        ("expiry_months", "12"),
+    ];
     assert_eq!(admin.post("/points/settings", &rates).await.status(), StatusCode::SEE_OTHER);
     let mut accounts = Vec::new();
     for customer in &c {
@@ -471,6 +505,7 @@ async fn expiry_appends_what_ran_out_oldest_first_once_a_day() {
 #[tokio::test]
 async fn another_tenants_points_are_not_found_and_lists_show_only_their_own() {
     let app = TestApp::spawn().await;
+    counted_rates(&app).await;
     let ours = app.alpha.customers[0];
     let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
     let account = account_no(&app, &app.alpha, ours).await;
