@@ -68,21 +68,22 @@ pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
 }
 
 /// Every active customer's factor inputs for the 24 complete months before
-/// `$1`, with events before `$2`. `$3`/`$4`: the built-in industry risk
+/// `$1`, with events before `$2`. Aggregated as float8: at a million
+/// customers numeric aggregate states spilled the grouping to disk. `$3`/`$4`: the built-in industry risk
 /// classes (a tenant's own classes in credit_industry_risk win).
 pub const INPUTS: &str = r#"
 WITH m AS (
     SELECT cm.customer_id,
-           sum(cm.paid_on_time) AS on_time, sum(cm.paid_late) AS late,
+           sum(cm.paid_on_time::float8) AS on_time, sum(cm.paid_late::float8) AS late,
            count(*) FILTER (WHERE cm.arrears > 0) AS arrears_months,
-           max(cm.arrears) AS max_arrears,
-           avg(cm.billed) FILTER (WHERE cm.billed > 0) AS average_bill,
+           max(cm.arrears::float8) AS max_arrears,
+           avg(cm.billed::float8) FILTER (WHERE cm.billed > 0) AS average_bill,
            max(cm.arrears_days) AS max_arrears_days,
            sum(cm.late_fees) AS late_fees, sum(cm.reversals) AS reversals,
            max(cm.tenure_months) AS tenure_months,
            count(*) FILTER (WHERE cm.energy_kwh > 0) AS energy_months,
            count(*) AS history_months,
-           stddev_pop(cm.energy_kwh) AS energy_sd, avg(cm.energy_kwh) AS energy_mean
+           stddev_pop(cm.energy_kwh::float8) AS energy_sd, avg(cm.energy_kwh::float8) AS energy_mean
     FROM customer_metrics cm
     WHERE cm.month >= ($1::date - interval '24 months') AND cm.month < $1::date
     GROUP BY cm.customer_id
@@ -168,6 +169,12 @@ fn copy_field(out: &mut String, text: &str) {
 /// rating with the payment-method decision, and applies the poor-credit list
 /// rule. `progress(done, total)` is called as the ratings are written.
 pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Sync)) -> anyhow::Result<RateReport> {
+    // Each step's time, for whoever tunes this next (GRIDCRM_LOG=gridcrm=debug).
+    let mut step = std::time::Instant::now();
+    let mut lap = |name: &str| {
+        tracing::debug!(step = name, seconds = step.elapsed().as_secs_f64(), "credit rating");
+        step = std::time::Instant::now();
+    };
     // One rating of a tenant at a time: two at once (the monthly job, a
     // button, the command) would both replace the month's rows and the
     // second would collide with the first's.
@@ -177,9 +184,10 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     let s = settings(conn).await?;
     let month = crate::value::db::current_month(conn).await?;
     let today = today(conn).await?;
-    sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *conn).await?;
+    sqlx::query("SET LOCAL work_mem = '512MB'").execute(&mut *conn).await?;
     let rows = inputs_as_of(conn, month, today.succ_opt().unwrap_or(today)).await?;
     let total = rows.len() as u64;
+    lap("inputs");
     progress(0, total);
     sqlx::query(
         "CREATE TEMP TABLE credit_rated (customer_id uuid, score numeric(7, 2), grade text, inputs jsonb,
@@ -211,6 +219,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
         progress(done, total);
     }
     drop(rows);
+    lap("scored and copied");
     sqlx::query("ANALYZE credit_rated").execute(&mut *conn).await?;
     sqlx::query("DELETE FROM credit_ratings WHERE month = $1").bind(month).execute(&mut *conn).await?;
     sqlx::query(
@@ -222,6 +231,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     .await?;
     // The previous grade is the one of an earlier month: a second rating in
     // the same month keeps it.
+    lap("history written");
     let changed: i64 = sqlx::query_scalar(
         "WITH up AS (
            INSERT INTO customer_credit AS cc (tenant_id, customer_id, month, score, grade, method, security_required)
@@ -237,6 +247,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     .bind(month)
     .fetch_one(&mut *conn)
     .await?;
+    lap("latest kept");
     let delisted = sqlx::query(
         "UPDATE poor_credit_list l SET exited_on = $1, exit_reason = 'rule', exited_by = 'rule', manual_exit = false
          FROM credit_rated r
@@ -258,6 +269,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     .execute(&mut *conn)
     .await?
     .rows_affected() as i64;
+    lap("list applied");
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT grade, count(*) FROM credit_rated GROUP BY grade").fetch_all(&mut *conn).await?;
     let counts: HashMap<String, i64> = counts.into_iter().collect();

@@ -98,7 +98,7 @@ pub async fn calibrate(
 ) -> Result<(CalibrationReport, Scorecard), CalibrationError> {
     let settings = db::settings(conn).await?;
     let current_month = crate::value::db::current_month(conn).await?;
-    sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *conn).await?;
+    sqlx::query("SET LOCAL work_mem = '512MB'").execute(&mut *conn).await?;
     let train_month = crate::months::back(current_month, TRAIN_MONTHS_BACK);
     let test_month = crate::months::back(current_month, TEST_MONTHS_BACK);
     let (train, train_labels, _, train_sample) = sample(conn, train_month, "training").await?;
