@@ -69,7 +69,9 @@ pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
 
 /// Every active customer's factor inputs for the 24 complete months before
 /// `$1`, with events before `$2`. Aggregated as float8: at a million
-/// customers numeric aggregate states spilled the grouping to disk. `$3`/`$4`: the built-in industry risk
+/// customers numeric aggregate states spilled the grouping to disk. A float
+/// sum depends on the order parallel workers add in, so the ratios are
+/// rounded to six places: rating twice gives the same bins. `$3`/`$4`: the built-in industry risk
 /// classes (a tenant's own classes in credit_industry_risk win).
 pub const INPUTS: &str = r#"
 WITH m AS (
@@ -96,18 +98,19 @@ WITH m AS (
     GROUP BY ev.customer_id
 )
 SELECT c.id AS customer_id,
-       CASE WHEN m.on_time + m.late > 0 THEN (m.on_time / (m.on_time + m.late))::float8 END AS on_time_share,
+       CASE WHEN m.on_time + m.late > 0 THEN round((m.on_time / (m.on_time + m.late))::numeric, 6)::float8 END AS on_time_share,
        coalesce(m.arrears_months, 0)::integer AS arrears_months,
-       CASE WHEN m.average_bill > 0 THEN (m.max_arrears / m.average_bill)::float8 END AS arrears_ratio,
+       CASE WHEN m.average_bill > 0 THEN round((m.max_arrears / m.average_bill)::numeric, 6)::float8 END AS arrears_ratio,
        coalesce(m.max_arrears_days, 0)::integer AS max_arrears_days,
        coalesce(m.late_fees, 0)::integer AS late_fees,
        coalesce(m.reversals, 0)::integer AS reversals,
        coalesce(e.breaches, 0)::integer AS breaches,
        coalesce(e.thefts, 0)::integer AS thefts,
        coalesce(m.tenure_months, 0)::integer AS tenure_months,
-       CASE WHEN m.energy_months >= 6 AND m.energy_mean > 0 THEN (m.energy_sd / m.energy_mean)::float8 END AS stability,
+       CASE WHEN m.energy_months >= 6 AND m.energy_mean > 0 THEN round((m.energy_sd / m.energy_mean)::numeric, 6)::float8 END
+           AS stability,
        coalesce(r.risk_class, d.risk_class, 'medium') AS industry_risk,
-       coalesce(m.average_bill, 0)::float8 AS average_bill,
+       round(coalesce(m.average_bill, 0)::numeric, 2)::float8 AS average_bill,
        coalesce(m.history_months, 0)::integer AS history_months
 FROM customers c
 LEFT JOIN m ON m.customer_id = c.id

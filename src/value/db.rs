@@ -442,6 +442,8 @@ pub struct VipQuery {
     pub segment: Option<Uuid>,
     /// up, down or new.
     pub movement: Option<String>,
+    /// A credit grade.
+    pub grade: Option<String>,
     pub sort: Option<SortKey>,
     pub descending: bool,
     /// The last row of the previous page: its sort key (as text) and id.
@@ -467,6 +469,8 @@ pub struct VipRow {
     pub tier_changed_at: Option<DateTime<Utc>>,
     pub score: Decimal,
     pub manual_vip: bool,
+    /// The latest credit grade (None: not rated yet).
+    pub credit_grade: Option<String>,
     /// The row's sort key as text, for the cursor.
     #[serde(skip)]
     pub sort_key: String,
@@ -511,9 +515,10 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
     let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
         "SELECT v.customer_id, c.account_no, c.name, c.industry_code, ind.name_zh AS industry_zh, ind.name_en AS industry_en,
                 u.display_name AS manager, v.energy_12m, v.revenue_12m, v.arrears, v.tier, v.previous_tier,
-                v.tier_changed_at, v.score, v.manual_vip, ({key})::text AS sort_key
+                v.tier_changed_at, v.score, v.manual_vip, cc.grade AS credit_grade, ({key})::text AS sort_key
          FROM customer_values v
          JOIN customers c ON c.tenant_id = v.tenant_id AND c.id = v.customer_id
+         LEFT JOIN customer_credit cc ON cc.tenant_id = v.tenant_id AND cc.customer_id = v.customer_id
          LEFT JOIN industries ind ON ind.tenant_id = c.tenant_id AND ind.code = c.industry_code
          LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
          WHERE true"
@@ -524,6 +529,9 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
     }
     if let Some(industry) = &q.industry {
         b.push(" AND c.industry_code = ").push_bind(industry.clone());
+    }
+    if let Some(grade) = &q.grade {
+        b.push(" AND cc.grade = ").push_bind(grade.clone());
     }
     if let Some(route) = &q.route {
         b.push(" AND c.route_id = (SELECT id FROM reading_routes WHERE code = ").push_bind(route.clone()).push(")");

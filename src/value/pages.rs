@@ -74,6 +74,10 @@ pub struct VipFilter {
     #[serde(default)]
     #[param(schema_with = movement_schema)]
     pub movement: String,
+    /// A credit grade: AAA, AA, A, B or C.
+    #[serde(default)]
+    #[param(schema_with = grade_schema)]
+    pub grade: String,
     /// name, account, industry, energy_12m (default), revenue_12m, arrears, tier or score.
     #[serde(default)]
     #[param(schema_with = sort_schema)]
@@ -109,6 +113,10 @@ fn movement_schema() -> utoipa::openapi::schema::Schema {
     let mut codes = MOVEMENTS.to_vec();
     codes.push("any");
     crate::api::optional_codes(&codes)
+}
+
+fn grade_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&crate::credit::GRADES)
 }
 
 fn sort_schema() -> utoipa::openapi::schema::Schema {
@@ -151,6 +159,14 @@ impl VipFilter {
                 None
             }
         };
+        let grade = match self.grade.trim() {
+            "" => None,
+            g if crate::credit::GRADES.contains(&g) => Some(g.to_owned()),
+            _ => {
+                errors.add("grade", "unknown_code");
+                None
+            }
+        };
         let sort = match self.sort.trim() {
             "" => None,
             s => SortKey::parse(s).or_else(|| {
@@ -183,6 +199,7 @@ impl VipFilter {
             manager,
             segment,
             movement,
+            grade,
             sort,
             descending,
             after,
@@ -198,6 +215,7 @@ impl VipFilter {
             ("manager", &self.manager),
             ("segment", &self.segment),
             ("movement", &self.movement),
+            ("grade", &self.grade),
             ("sort", &self.sort),
             ("dir", &self.dir),
         ])
@@ -313,6 +331,7 @@ async fn vip_csv(
         "value.tier",
         "value.movement",
         "value.score",
+        "credit.grade",
         "value.open_complaints",
         "value.open_orders",
         "value.last_visit",
@@ -333,6 +352,7 @@ async fn vip_csv(
             i.t(&format!("value.tier_{}", r.tier)),
             r.movement().map(|m| i.t(&format!("value.movement_{m}"))).unwrap_or_default(),
             r.score.to_string(),
+            r.credit_grade.clone().unwrap_or_default(),
             r.open_complaints.to_string(),
             r.open_orders.to_string(),
             r.last_visit.map(|d| d.to_string()).unwrap_or_default(),

@@ -434,3 +434,23 @@ async fn a_tenant_admin_sets_the_bands_the_deposit_and_the_industry_risk() {
     let (_, page) = admin.get_text("/credit/calibration?saved=true").await;
     assert!(page.contains("已保存"));
 }
+
+#[tokio::test]
+async fn the_vip_list_filters_by_credit_grade_and_shows_it() {
+    let app = TestApp::spawn().await;
+    setup(&app).await;
+    gridcrm::value::db::recompute(&app.pool, app.alpha.id).await.unwrap();
+    rate(&app, &app.alpha).await;
+    let key = app.api_key(&app.alpha, Role::AccountManager).await;
+    let c3 = app.alpha.customers[3];
+    let list: Value = app.api_get(&key, "/api/v1/vip?tier=all&grade=C").await;
+    let ids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["customer_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [c3.to_string()]);
+    assert_eq!(list["items"][0]["credit_grade"], "C");
+    let manager = app.login(&app.alpha, "manager").await;
+    let r = manager.get("/accounts/vip?tier=all&grade=D").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "an unknown grade is named");
+    let csv = manager.get("/accounts/vip.csv?tier=all&grade=C").await.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.lines().next().unwrap().contains("信用等级"));
+}
