@@ -76,8 +76,10 @@ pub const DEFAULT_INDUSTRY_RISK: [(&str, &str); 10] = [
     ("S92", "low"),
 ];
 
-/// One customer's factor inputs over the window.
+/// One customer's factor inputs over the window. (Named apart from the value
+/// tiers' inputs in the OpenAPI document: one name, one schema.)
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = CreditInputs)]
 pub struct Inputs {
     pub on_time_share: Option<f64>,
     pub arrears_months: i32,

@@ -50,6 +50,7 @@ pub const MAX_STOCK: i32 = 10_000_000;
 
 /// A tenant's rates and term.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = PointsSettings)]
 pub struct Settings {
     /// For a payment that settles bills on or before their due date.
     pub on_time_points: i32,

@@ -137,6 +137,12 @@ async fn the_openapi_document_parses_and_lists_every_route() {
     );
     assert!(doc["components"]["schemas"]["CustomerDraft"].is_object());
     assert!(doc["components"]["schemas"]["WorkOrderDraft"].is_object());
+    // Two types of one name would share one schema: the credit and the value
+    // tiers' inputs are named apart.
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["CreditInputs"]["properties"]["on_time_share"].is_object());
+    assert!(schemas["Inputs"]["properties"]["energy_12m"].is_object());
+    assert_eq!(schemas["StoredRating"]["properties"]["inputs"]["$ref"], "#/components/schemas/CreditInputs");
     assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
     // Every documented operation is really served (not 404/405 without auth: 401).
     let client = reqwest::Client::new();
