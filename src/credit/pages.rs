@@ -349,18 +349,7 @@ async fn add_to_list(
     Path(id): Path<Uuid>,
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<Response, AppError> {
-    user.require(Permission::ManageCredit)?;
-    let reason = credit::check_reason(&form.reason)?;
-    let mut tx = user.tx(&state.db).await?;
-    crate::customers::db::get(&mut tx, id).await?;
-    if !db::list_add(&mut tx, id, &reason, &user.label).await? {
-        return Err(AppError::Conflict("credit_already_listed"));
-    }
-    let i = I18n(user.locale);
-    let title = format!("{} · {reason}", i.t("credit.listed"));
-    record_change(&mut tx, &user, id, &title, json!({ "poor_credit_list": "entered", "reason": reason })).await?;
-    tx.commit().await?;
-    Ok(back_to_customer(id))
+    change_list(&state, &user, id, &form.reason, true).await
 }
 
 async fn remove_from_list(
@@ -369,24 +358,36 @@ async fn remove_from_list(
     Path(id): Path<Uuid>,
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Result<Response, AppError> {
+    change_list(&state, &user, id, &form.reason, false).await
+}
+
+/// Puts a customer on the poor-credit list by hand (`enter`) or takes them
+/// off (then the rule leaves them alone for the tenant's override months),
+/// with a reason, audited and on the timeline.
+async fn change_list(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    raw_reason: &str,
+    enter: bool,
+) -> Result<Response, AppError> {
     user.require(Permission::ManageCredit)?;
-    let reason = credit::check_reason(&form.reason)?;
+    let reason = credit::check_reason(raw_reason)?;
     let mut tx = user.tx(&state.db).await?;
     crate::customers::db::get(&mut tx, id).await?;
-    let months = db::settings(&mut tx).await?.list_override_months;
-    if !db::list_remove(&mut tx, id, &reason, &user.label, months).await? {
-        return Err(AppError::Conflict("credit_not_listed"));
+    let (done, title_key, after) = if enter {
+        let done = db::list_add(&mut tx, id, &reason, &user.label).await?;
+        (done, "credit.listed", json!({ "poor_credit_list": "entered", "reason": reason }))
+    } else {
+        let months = db::settings(&mut tx).await?.list_override_months;
+        let done = db::list_remove(&mut tx, id, &reason, &user.label, months).await?;
+        (done, "credit.delisted", json!({ "poor_credit_list": "left", "reason": reason, "override_months": months }))
+    };
+    if !done {
+        return Err(AppError::Conflict(if enter { "credit_already_listed" } else { "credit_not_listed" }));
     }
-    let i = I18n(user.locale);
-    let title = format!("{} · {reason}", i.t("credit.delisted"));
-    record_change(
-        &mut tx,
-        &user,
-        id,
-        &title,
-        json!({ "poor_credit_list": "left", "reason": reason, "override_months": months }),
-    )
-    .await?;
+    let title = format!("{} · {reason}", I18n(user.locale).t(title_key));
+    record_change(&mut tx, user, id, &title, after).await?;
     tx.commit().await?;
     Ok(back_to_customer(id))
 }

@@ -506,9 +506,10 @@ pub enum Param {
     Date(NaiveDate),
 }
 
-/// A compiled definition: the condition over `customers c` (its placeholders
-/// numbered from the caller's `first` on), the FROM clause the condition
-/// needs, and the values of the placeholders in order.
+/// A compiled definition has three parts. `sql` is the condition over
+/// `customers c`; its placeholders are numbered from the caller's `first`.
+/// `from` is the FROM clause the condition needs. `params` holds the
+/// placeholders' values in order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Compiled {
     /// `customers c`, joined to `mx` (one row per customer with each metric
