@@ -98,7 +98,7 @@ async fn poor_credit_list(
     let limit = paging::page_size(f.limit, &mut errors);
     errors.finish(())?;
     let mut tx = user.tx(&state.db).await?;
-    let q = f.check(db::today(&mut tx).await?)?;
+    let q = f.check(crate::tenants::today(&mut tx).await?)?;
     let mut items = db::list(&mut tx, &q, limit + 1).await?;
     tx.commit().await?;
     let next = paging::next_cursor(&mut items, limit, cursor);

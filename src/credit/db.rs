@@ -185,8 +185,8 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
         .execute(&mut *conn)
         .await?;
     let s = settings(conn).await?;
-    let month = crate::value::db::current_month(conn).await?;
-    let today = today(conn).await?;
+    let month = crate::tenants::current_month(conn).await?;
+    let today = crate::tenants::today(conn).await?;
     sqlx::query("SET LOCAL work_mem = '512MB'").execute(&mut *conn).await?;
     let rows = inputs_as_of(conn, month, today.succ_opt().unwrap_or(today)).await?;
     let total = rows.len() as u64;
@@ -298,19 +298,10 @@ pub async fn rate(pool: &PgPool, tenant_id: Uuid, progress: &(dyn Fn(u64, u64) +
 /// Whether the current tenant has been rated this month (the monthly job
 /// rates a tenant once a month, on its first run in the month).
 pub async fn rated_this_month(conn: &mut PgConnection) -> sqlx::Result<bool> {
-    let month = crate::value::db::current_month(conn).await?;
+    let month = crate::tenants::current_month(conn).await?;
     sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM customer_credit WHERE month >= $1) AS \"done!\"", month)
         .fetch_one(conn)
         .await
-}
-
-/// The tenant's today.
-pub async fn today(conn: &mut PgConnection) -> sqlx::Result<NaiveDate> {
-    sqlx::query_scalar!(
-        r#"SELECT (now() AT TIME ZONE time_zone)::date AS "day!" FROM tenants WHERE id = app_tenant_id()"#
-    )
-    .fetch_one(conn)
-    .await
 }
 
 /// A stored rating of one customer and month.
@@ -428,7 +419,7 @@ pub async fn open_entry(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Res
 /// Puts a customer on the list by hand; false when already on it. A manual
 /// stay is left only by hand.
 pub async fn list_add(conn: &mut PgConnection, customer_id: Uuid, reason: &str, by: &str) -> sqlx::Result<bool> {
-    let day = today(conn).await?;
+    let day = crate::tenants::today(conn).await?;
     let added = sqlx::query!(
         "INSERT INTO poor_credit_list (tenant_id, id, customer_id, entered_on, entry_reason, entered_by, manual_entry)
          VALUES (app_tenant_id(), $1, $2, $3, $4, $5, true)
@@ -453,7 +444,7 @@ pub async fn list_remove(
     by: &str,
     override_months: i32,
 ) -> sqlx::Result<bool> {
-    let day = today(conn).await?;
+    let day = crate::tenants::today(conn).await?;
     let removed = sqlx::query!(
         "UPDATE poor_credit_list SET exited_on = $2, exit_reason = $3, exited_by = $4, manual_exit = true,
                 override_until = ($2::date + make_interval(months => $5))::date

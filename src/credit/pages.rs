@@ -254,7 +254,7 @@ pub async fn section(
         deposit_months: settings.deposit_months,
         can_record: user.require(Permission::RecordCredit).is_ok(),
         can_manage: user.require(Permission::ManageCredit).is_ok(),
-        today: db::today(conn).await?,
+        today: crate::tenants::today(conn).await?,
     })
 }
 
@@ -301,7 +301,7 @@ async fn record_event(
     user.require(Permission::RecordCredit)?;
     let mut tx = user.tx(&state.db).await?;
     crate::customers::db::get(&mut tx, id).await?;
-    let (kind, day, evidence) = credit::check_event(&form, db::today(&mut tx).await?)?;
+    let (kind, day, evidence) = credit::check_event(&form, crate::tenants::today(&mut tx).await?)?;
     let event_id = db::record_event(&mut tx, id, kind, day, &evidence, &user.label).await?;
     let i = I18n(user.locale);
     let title = format!("{} · {day}", i.t(&format!("credit.event_{kind}")));
@@ -326,7 +326,7 @@ async fn record_security(
     user.require(Permission::RecordCredit)?;
     let mut tx = user.tx(&state.db).await?;
     crate::customers::db::get(&mut tx, id).await?;
-    let s = credit::check_security(&form, db::today(&mut tx).await?)?;
+    let s = credit::check_security(&form, crate::tenants::today(&mut tx).await?)?;
     let security_id =
         db::record_security(&mut tx, id, s.kind, s.amount, &s.reference, s.received_on, &user.label).await?;
     let i = I18n(user.locale);
@@ -568,7 +568,7 @@ async fn list_page(
 ) -> Result<Response, AppError> {
     user.require(Permission::ReadCustomers)?;
     let mut tx = user.tx(&state.db).await?;
-    let q = f.check(db::today(&mut tx).await?)?;
+    let q = f.check(crate::tenants::today(&mut tx).await?)?;
     let mut rows = db::list(&mut tx, &q, PAGE_SIZE + 1).await?;
     let next = crate::web::paging::next_cursor(&mut rows, PAGE_SIZE, cursor);
     let industries = crate::customers::reference::load(&mut tx, crate::customers::reference::RefList::Industry).await?;
@@ -593,7 +593,7 @@ async fn list_csv(
 ) -> Result<Response, AppError> {
     user.require(Permission::ReadCustomers)?;
     let mut tx = user.tx(&state.db).await?;
-    let today = db::today(&mut tx).await?;
+    let today = crate::tenants::today(&mut tx).await?;
     let mut q = f.check(today)?;
     let mut rows = Vec::new();
     loop {

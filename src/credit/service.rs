@@ -97,7 +97,7 @@ pub async fn calibrate(
     options: &Options,
 ) -> Result<(CalibrationReport, Scorecard), CalibrationError> {
     let settings = db::settings(conn).await?;
-    let current_month = crate::value::db::current_month(conn).await?;
+    let current_month = crate::tenants::current_month(conn).await?;
     sqlx::query("SET LOCAL work_mem = '512MB'").execute(&mut *conn).await?;
     let train_month = crate::months::back(current_month, TRAIN_MONTHS_BACK);
     let test_month = crate::months::back(current_month, TEST_MONTHS_BACK);

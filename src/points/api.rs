@@ -80,7 +80,7 @@ async fn customer_points(
     errors.finish(())?;
     let mut tx = user.tx(&state.db).await?;
     crate::customers::db::get(&mut tx, id).await?;
-    let today = db::today(&mut tx).await?;
+    let today = crate::tenants::today(&mut tx).await?;
     let standing = db::standing(&mut tx, id, today).await?;
     let mut history = db::history(&mut tx, id, q.before, limit + 1).await?;
     tx.commit().await?;

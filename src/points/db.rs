@@ -45,15 +45,6 @@ pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> s
     Ok(())
 }
 
-/// The tenant's today.
-pub async fn today(conn: &mut PgConnection) -> sqlx::Result<NaiveDate> {
-    sqlx::query_scalar!(
-        r#"SELECT (now() AT TIME ZONE time_zone)::date AS "day!" FROM tenants WHERE id = app_tenant_id()"#
-    )
-    .fetch_one(conn)
-    .await
-}
-
 // ---------------------------------------------------------------- earning with a payment
 
 /// Earns the points of a payment just booked (in the booking's transaction,
@@ -236,7 +227,7 @@ pub async fn expire_everywhere(pool: &PgPool) -> anyhow::Result<u64> {
     let mut total = 0;
     for tenant in tenants {
         let mut tx = crate::db::begin_tenant(pool, tenant, None).await?;
-        let today = today(&mut tx).await?;
+        let today = crate::tenants::today(&mut tx).await?;
         total += expire(&mut tx, None, today).await?;
         tx.commit().await?;
     }

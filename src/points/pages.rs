@@ -64,7 +64,7 @@ pub async fn section(
     user: &CurrentUser,
     customer_id: Uuid,
 ) -> Result<PointsSection, AppError> {
-    let today = db::today(conn).await?;
+    let today = crate::tenants::today(conn).await?;
     let can_redeem = user.require(Permission::RedeemPoints).is_ok();
     Ok(PointsSection {
         customer_id,

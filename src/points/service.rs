@@ -49,7 +49,7 @@ pub async fn redeem(
         return Err(AppError::Invalid(errors));
     };
     // Points whose term has run out are gone before the balance is read.
-    let today = db::today(conn).await?;
+    let today = crate::tenants::today(conn).await?;
     db::expire(conn, Some(customer_id), today).await?;
     let balance = db::balance(conn, customer_id).await?;
     let cost = i64::from(item.cost) * i64::from(quantity);

@@ -1,7 +1,7 @@
 //! Tenants: the companies that share one gridcrm deployment.
 
-use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -125,6 +125,24 @@ pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<TenantRow>> {
 
 pub async fn find_by_slug(pool: &PgPool, slug: &str) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!("SELECT id FROM tenants WHERE slug = $1", slug).fetch_optional(pool).await
+}
+
+/// The current tenant's today, in its time zone.
+pub async fn today(conn: &mut PgConnection) -> sqlx::Result<NaiveDate> {
+    sqlx::query_scalar!(
+        r#"SELECT (now() AT TIME ZONE time_zone)::date AS "day!" FROM tenants WHERE id = app_tenant_id()"#
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The first day of the current tenant's month, in its time zone.
+pub async fn current_month(conn: &mut PgConnection) -> sqlx::Result<NaiveDate> {
+    sqlx::query_scalar!(
+        r#"SELECT date_trunc('month', now() AT TIME ZONE time_zone)::date AS "month!" FROM tenants WHERE id = app_tenant_id()"#
+    )
+    .fetch_one(conn)
+    .await
 }
 
 #[cfg(test)]

@@ -49,16 +49,6 @@ pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> s
     Ok(())
 }
 
-/// The first day of the current month in the tenant's time zone: the window
-/// is the twelve complete months before it.
-pub async fn current_month(conn: &mut PgConnection) -> sqlx::Result<NaiveDate> {
-    sqlx::query_scalar!(
-        r#"SELECT date_trunc('month', now() AT TIME ZONE time_zone)::date AS "month!" FROM tenants WHERE id = app_tenant_id()"#
-    )
-    .fetch_one(conn)
-    .await
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RecomputeReport {
     /// Customers per tier (after manual VIPs), in the order of [`TIERS`].
@@ -83,7 +73,7 @@ impl RecomputeReport {
 /// their first valuation keeps it as a manual designation.
 pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeReport> {
     let s = settings(conn).await?;
-    let month = current_month(conn).await?;
+    let month = crate::tenants::current_month(conn).await?;
     // Scored first into a table of the transaction: a plain query may run in
     // parallel (reading a year or two of metrics of every customer), a
     // statement that writes may not.
@@ -218,7 +208,7 @@ pub type TierMove = (Option<String>, String, i64);
 /// (manual VIPs stay vip): (from, to, customers), from None for customers
 /// not valued yet. Only moves are listed.
 pub async fn preview(conn: &mut PgConnection, proposed: &Settings) -> sqlx::Result<Vec<TierMove>> {
-    let month = current_month(conn).await?;
+    let month = crate::tenants::current_month(conn).await?;
     let rows = sqlx::query!(
         r#"SELECT v.tier AS "from?", CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END AS "to!",
                   count(*) AS "customers!"

@@ -29,7 +29,7 @@ pub(crate) struct History {
 
 pub(crate) async fn insert_history(app: &TestApp, tenant: &Tenant, customer: Uuid, h: History) {
     let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
-    let current = value_db::current_month(&mut tx).await.unwrap();
+    let current = gridcrm::tenants::current_month(&mut tx).await.unwrap();
     for back in 1..=24u32 {
         let month = gridcrm::months::back(current, back);
         let recent = back <= 12;
