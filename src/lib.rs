@@ -18,6 +18,7 @@ pub mod interval;
 pub mod jobs;
 pub mod metrics;
 pub mod months;
+pub mod notices;
 pub mod payments;
 pub mod platform;
 pub mod points;

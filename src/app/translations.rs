@@ -76,6 +76,7 @@ fn every_template_key_is_translated_in_both_languages() {
             // Loyalty points on the timeline.
             .chain(["points_redeemed", "points_expired"])
             .collect();
+        let notice_kinds: Vec<&str> = crate::notices::Kind::ALL.iter().map(|k| k.as_str()).collect();
         let work_order_states: Vec<&str> =
             [&crate::workflow::REPAIR, &crate::workflow::EXPANSION, &crate::workflow::TASK]
                 .iter()
@@ -121,7 +122,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("area_type.", &crate::work_orders::model::AREA_TYPES),
             ("customer_type.", &crate::work_orders::model::CUSTOMER_TYPES),
             ("document.", &crate::work_orders::model::DOCUMENTS),
-            ("notice.", &["fault_reported", "repair_progress", "power_restored", "expansion_stage_changed"]),
+            ("notice.", &notice_kinds),
             // Error codes: every_error_code_is_translated_in_both_languages checks them.
             ("err.", &[]),
             ("contact_kind.", &crate::complaints::model::KINDS),

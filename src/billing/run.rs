@@ -600,8 +600,8 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
                         AS l (bill_id, line_no, kind, tariff_code, quantity, unit_price, amount)
                  WHERE l.bill_id IN (SELECT id FROM ins)
                ), timeline AS (
-                 INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, title, status, link)
-                 SELECT app_tenant_id(), gen_random_uuid(), ins.customer_id, now(), 'bill', ins.bill_no, 'issued',
+                 INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, status, link)
+                 SELECT app_tenant_id(), gen_random_uuid(), ins.customer_id, now(), 'bill', 'bill_issued', ins.bill_no, 'issued',
                         '/bills/' || ins.id
                  FROM ins
                )

@@ -1,7 +1,7 @@
 //! The customer timeline: every contact, order, bill, payment and notice,
-//! newest first. Items carry a `notice` when they are events the notices
-//! issue will deliver (fault_reported, repair_progress, power_restored,
-//! expansion_stage_changed); until then the timeline is their record.
+//! newest first. Items carry a `notice` (a `notices::Kind` code) when they
+//! are events a customer is told about: a trigger copies them into the
+//! notices' outbox in the same transaction (migration 0027).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

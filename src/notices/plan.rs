@@ -1,0 +1,2 @@
+//! The planner: turns outbox events and dates coming due into notices by
+//! the tenant's rules.
