@@ -35,10 +35,15 @@ pub enum Kind {
     CreditRating,
     /// Records the loyalty points whose term has run out, in every tenant.
     PointsExpiry,
+    /// Turns every tenant's outbox events into notices by its rules.
+    NoticePlanning,
+    /// Finds the dates coming due (bills, meter verification, the
+    /// personalised bill) in every tenant.
+    NoticeScan,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::BillRun,
         Kind::LateFees,
         Kind::CostControl,
@@ -47,6 +52,8 @@ impl Kind {
         Kind::Metrics,
         Kind::CreditRating,
         Kind::PointsExpiry,
+        Kind::NoticePlanning,
+        Kind::NoticeScan,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +66,8 @@ impl Kind {
             Kind::Metrics => "metrics",
             Kind::CreditRating => "credit_rating",
             Kind::PointsExpiry => "points_expiry",
+            Kind::NoticePlanning => "notice_planning",
+            Kind::NoticeScan => "notice_scan",
         }
     }
 
@@ -70,10 +79,13 @@ impl Kind {
     pub fn every(self) -> Option<Every> {
         match self {
             Kind::BillRun | Kind::CreditRating => None,
-            Kind::LateFees | Kind::CostControl | Kind::PruneJobs | Kind::Metrics | Kind::PointsExpiry => {
-                Some(Every::Hour)
-            }
-            Kind::Escalation => Some(Every::Minute),
+            Kind::LateFees
+            | Kind::CostControl
+            | Kind::PruneJobs
+            | Kind::Metrics
+            | Kind::PointsExpiry
+            | Kind::NoticeScan => Some(Every::Hour),
+            Kind::Escalation | Kind::NoticePlanning => Some(Every::Minute),
         }
     }
 }
@@ -250,6 +262,8 @@ mod tests {
         assert_eq!(Kind::LateFees.every(), Some(Every::Hour));
         assert_eq!(Kind::Metrics.every(), Some(Every::Hour));
         assert_eq!(Kind::PointsExpiry.every(), Some(Every::Hour));
+        assert_eq!(Kind::NoticePlanning.every(), Some(Every::Minute));
+        assert_eq!(Kind::NoticeScan.every(), Some(Every::Hour));
     }
 
     #[test]

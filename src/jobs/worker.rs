@@ -197,6 +197,20 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             }
             Ok(())
         }
+        Some(Kind::NoticePlanning) => {
+            let planned = crate::notices::plan::plan_everywhere(pool).await?;
+            if planned.events > 0 {
+                tracing::info!(events = planned.events, notices = planned.notices, "notice events planned");
+            }
+            Ok(())
+        }
+        Some(Kind::NoticeScan) => {
+            let notices = crate::notices::plan::scan_everywhere(pool).await?;
+            if notices > 0 {
+                tracing::info!(notices, "notices for dates coming due");
+            }
+            Ok(())
+        }
         Some(Kind::CreditRating) => {
             let tenant = job.tenant_id.ok_or_else(|| anyhow::anyhow!("a credit rating job names its tenant"))?;
             let r = crate::credit::db::rate(pool, tenant, &|_, _| {}).await?;
