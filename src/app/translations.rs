@@ -123,6 +123,9 @@ fn every_template_key_is_translated_in_both_languages() {
             ("customer_type.", &crate::work_orders::model::CUSTOMER_TYPES),
             ("document.", &crate::work_orders::model::DOCUMENTS),
             ("notice.", &notice_kinds),
+            ("notice_rules.audience_", &crate::notices::rules::AUDIENCES),
+            ("notice_rules.unit_", &crate::notices::rules::OFFSET_UNITS),
+            ("notice_rules.side_", &["before", "after"]),
             // Error codes: every_error_code_is_translated_in_both_languages checks them.
             ("err.", &[]),
             ("contact_kind.", &crate::complaints::model::KINDS),

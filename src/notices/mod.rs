@@ -18,6 +18,9 @@
 pub mod bill_mail;
 pub mod db;
 pub mod plan;
+pub mod rules;
+pub mod rules_db;
+pub mod rules_pages;
 pub mod template;
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};

@@ -258,24 +258,6 @@ pub fn check_redeem_form(form: &RedeemForm) -> Result<(String, i32), FieldErrors
 
 // ---------------------------------------------------------------- catalogue and settings
 
-/// A whole number in `range` as typed; else `code` on the field.
-fn whole(
-    raw: &str,
-    range: std::ops::RangeInclusive<i32>,
-    field: &'static str,
-    code: &'static str,
-    errors: &mut FieldErrors,
-) -> i32 {
-    let raw = raw.trim();
-    match input::plain_decimal(raw, 9, 0).and_then(|d| d.to_i32()).filter(|n| range.contains(n)) {
-        Some(n) => n,
-        None => {
-            errors.add(field, if raw.is_empty() { "required" } else { code });
-            *range.start()
-        }
-    }
-}
-
 /// A new catalogue item as typed.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ItemForm {
@@ -312,8 +294,8 @@ pub fn check_item(form: &ItemForm) -> Result<NewItem, FieldErrors> {
     }
     let name_zh = input::visible_text(&form.name_zh, 100, "name_zh", true, &mut errors);
     let name_en = input::visible_text(&form.name_en, 100, "name_en", true, &mut errors);
-    let cost = whole(&form.cost, 1..=MAX_COST, "cost", "points_cost_range", &mut errors);
-    let stock = whole(&form.stock, 0..=MAX_STOCK, "stock", "points_stock_range", &mut errors);
+    let cost = input::whole_number(&form.cost, 1..=MAX_COST, "cost", "points_cost_range", &mut errors);
+    let stock = input::whole_number(&form.stock, 0..=MAX_STOCK, "stock", "points_stock_range", &mut errors);
     errors.finish(NewItem { code: code.to_owned(), name_zh, name_en, cost, stock })
 }
 
@@ -333,8 +315,8 @@ pub struct ItemChangeForm {
 /// (new stock, stock shown, active).
 pub fn check_item_change(form: &ItemChangeForm) -> Result<(i32, i32, bool), FieldErrors> {
     let mut errors = FieldErrors::default();
-    let stock = whole(&form.stock, 0..=MAX_STOCK, "stock", "points_stock_range", &mut errors);
-    let shown = whole(&form.shown_stock, 0..=MAX_STOCK, "shown_stock", "malformed", &mut errors);
+    let stock = input::whole_number(&form.stock, 0..=MAX_STOCK, "stock", "points_stock_range", &mut errors);
+    let shown = input::whole_number(&form.shown_stock, 0..=MAX_STOCK, "shown_stock", "malformed", &mut errors);
     errors.finish((stock, shown, form.active.is_some()))
 }
 
@@ -368,14 +350,15 @@ impl From<&Settings> for SettingsForm {
 /// Rates of 0–100,000 points, a term of 1–120 months.
 pub fn check_settings(form: &SettingsForm) -> Result<Settings, FieldErrors> {
     let mut errors = FieldErrors::default();
-    let rate =
-        |raw: &str, field, errors: &mut FieldErrors| whole(raw, 0..=MAX_RATE, field, "points_rate_range", errors);
+    let rate = |raw: &str, field, errors: &mut FieldErrors| {
+        input::whole_number(raw, 0..=MAX_RATE, field, "points_rate_range", errors)
+    };
     let settings = Settings {
         on_time_points: rate(&form.on_time_points, "on_time_points", &mut errors),
         per_100_yuan: rate(&form.per_100_yuan, "per_100_yuan", &mut errors),
         online_bonus: rate(&form.online_bonus, "online_bonus", &mut errors),
         amount_cap: rate(&form.amount_cap, "amount_cap", &mut errors),
-        expiry_months: whole(
+        expiry_months: input::whole_number(
             &form.expiry_months,
             1..=MAX_TERM_MONTHS,
             "expiry_months",

@@ -63,10 +63,14 @@ pub enum Permission {
     RedeemPoints,
     /// Keep the points catalogue (items, stock) and set the rates and term.
     ManagePoints,
+    /// Write the notice rules and the delivery settings (quiet hours, lead times).
+    ManageNoticeRules,
+    /// Send advice and demand-response notices to an audience by a rule.
+    SendNotices,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = {
+    pub const ALL: [Permission; 26] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -93,6 +97,8 @@ impl Permission {
             AdoptScorecard,
             RedeemPoints,
             ManagePoints,
+            ManageNoticeRules,
+            SendNotices,
         ]
     };
 }
@@ -144,6 +150,8 @@ impl Role {
             AdoptScorecard => self == TenantAdmin,
             RedeemPoints => matches!(self, CounterStaff | Supervisor | TenantAdmin),
             ManagePoints => self == TenantAdmin,
+            ManageNoticeRules => self == TenantAdmin,
+            SendNotices => matches!(self, AccountManager | TenantAdmin),
         }
     }
 

@@ -364,3 +364,23 @@ mod tests {
         assert_eq!(date_in_window(latest, latest), Ok(()));
     }
 }
+
+/// A whole number in `range` from a form field; else `code` (or `required`
+/// when empty) on `field`, and the range's start as a stand-in.
+pub fn whole_number(
+    raw: &str,
+    range: std::ops::RangeInclusive<i32>,
+    field: &'static str,
+    code: &'static str,
+    errors: &mut FieldErrors,
+) -> i32 {
+    use rust_decimal::prelude::ToPrimitive;
+    let raw = raw.trim();
+    match plain_decimal(raw, 9, 0).and_then(|d| d.to_i32()).filter(|n| range.contains(n)) {
+        Some(n) => n,
+        None => {
+            errors.add(field, if raw.is_empty() { "required" } else { code });
+            *range.start()
+        }
+    }
+}

@@ -264,3 +264,136 @@ async fn an_opted_out_customer_gets_nothing_and_channels_fall_back_in_their_orde
     assert_eq!(rows[0].2, gridcrm::notices::idempotency_key(Kind::FaultReported, b, &event_ref, "sms"));
     assert_eq!(rows[1].2, gridcrm::notices::idempotency_key(Kind::FaultReported, b, &event_ref, "letter"));
 }
+
+#[tokio::test]
+async fn a_tenant_admin_writes_rules_and_an_account_manager_sends_advice_on_the_rules_page() {
+    let app = TestApp::spawn().await;
+    let admin = app.login(&app.alpha, "admin").await;
+    let (status, page) = admin.get_text("/notices/rules").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(page.contains("尚无规则"), "the empty state says why nothing is sent");
+
+    // Bad input names its fields and keeps nothing.
+    let r = admin
+        .post(
+            "/notices/rules",
+            &[
+                ("kind", "fault_reported"),
+                ("audience", "route"),
+                ("offset_amount", "2"),
+                ("offset_unit", "hours"),
+                ("offset_side", "before"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("只有到期日期可以提前通知") && page.contains("route_id-error"), "{page}");
+    assert_eq!(app.count_all("notice_rules").await, 0);
+
+    let r = admin
+        .post(
+            "/notices/rules",
+            &[
+                ("kind", "payment_due"),
+                ("audience", "concerned"),
+                ("offset_amount", "3"),
+                ("offset_unit", "days"),
+                ("offset_side", "before"),
+                ("channel_1", "sms"),
+                ("channel_2", "letter"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let r = admin
+        .post("/notices/rules", &[("kind", "energy_saving_advice"), ("audience", "area"), ("audience_text", "上城区")])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let (_, page) = admin.get_text("/notices/rules").await;
+    assert!(page.contains("缴费提醒") && page.contains("3 天 （日期之前）") && page.contains("短信 → 信函"), "{page}");
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let advice: Uuid = sqlx::query_scalar("SELECT id FROM notice_rules WHERE kind = 'energy_saving_advice'")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    drop(tx);
+
+    // The delivery settings keep important customers earlier.
+    let r = admin
+        .post(
+            "/notices/settings",
+            &[
+                ("quiet_from", "22:00"),
+                ("quiet_to", "07:30"),
+                ("outage_lead_days", "7"),
+                ("outage_priority_days", "3"),
+                ("default_lang", "zh-CN"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let r = admin
+        .post(
+            "/notices/settings",
+            &[
+                ("quiet_from", "22:00"),
+                ("quiet_to", "07:30"),
+                ("outage_lead_days", "7"),
+                ("outage_priority_days", "10"),
+                ("default_lang", "en"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+
+    // Counter staff may not touch rules; an account manager sends advice to the area.
+    let counter = app.login(&app.alpha, "counter").await;
+    assert_eq!(counter.get("/notices/rules").await.status(), reqwest::StatusCode::FORBIDDEN);
+    let manager = app.login(&app.alpha, "manager").await;
+    let (status, page) = manager.get_text(&format!("/notices/rules/{advice}/broadcast")).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let reach = app.alpha.customers.len();
+    assert!(page.contains(&format!("<strong>{reach}</strong>")), "every test customer lives in 上城区: {page}");
+    let r = manager.post(&format!("/notices/rules/{advice}/broadcast"), &[("message", " ")]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let r = manager
+        .post(&format!("/notices/rules/{advice}/broadcast"), &[("message", "Switch off standby loads at night.")])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let made = notices(&mut tx, "energy_saving_advice").await;
+    assert_eq!(made.len(), reach);
+    assert!(made.iter().all(|n| n.lang == "en"), "the tenant's default language now");
+    drop(tx);
+    let r = manager.post(&format!("/notices/rules/{advice}/delete"), &[]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+
+    // Another company sees none of it and can change none of it.
+    let theirs = app.login(&app.beta, "admin").await;
+    let (_, page) = theirs.get_text("/notices/rules").await;
+    assert!(page.contains("尚无规则") && !page.contains(&format!("rule-{advice}")));
+    assert_eq!(
+        theirs.post(&format!("/notices/rules/{advice}/enabled"), &[("enabled", "off")]).await.status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        theirs.post(&format!("/notices/rules/{advice}/delete"), &[]).await.status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        theirs.get(&format!("/notices/rules/{advice}/broadcast")).await.status(),
+        reqwest::StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.count_all("notice_rules").await, 2);
+
+    // The admin turns the advice rule off, then removes it; the audit log has each step.
+    let r = admin.post(&format!("/notices/rules/{advice}/enabled"), &[("enabled", "off")]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let r = admin.post(&format!("/notices/rules/{advice}/delete"), &[]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(app.count_all("notice_rules").await, 1);
+    let audited =
+        app.count_all("audit_log WHERE entity IN ('notice_rule', 'notice_settings', 'notice_broadcast')").await;
+    assert_eq!(audited, 6);
+}
