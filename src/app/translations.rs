@@ -75,6 +75,8 @@ fn every_template_key_is_translated_in_both_languages() {
             .chain(["low_balance", "disconnection_ordered", "reconnection_ordered"])
             // Loyalty points on the timeline.
             .chain(["points_redeemed", "points_expired"])
+            // Notices on the timeline.
+            .chain(crate::notices::STATUSES)
             .collect();
         let notice_kinds: Vec<&str> = crate::notices::Kind::ALL.iter().map(|k| k.as_str()).collect();
         let work_order_states: Vec<&str> =
@@ -98,6 +100,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "visit_done",
                     "visit_cancelled",
                     "points",
+                    "notice",
                 ],
             ),
             ("payment_channel.", &crate::payments::model::CHANNELS),

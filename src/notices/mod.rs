@@ -148,6 +148,11 @@ impl Kind {
     }
 }
 
+/// Where a notice is: waiting (or held for quiet hours or a retry), being
+/// sent, handed over, confirmed by the gateway, given up, or withdrawn (a
+/// changed outage withdraws what it had queued).
+pub const STATUSES: [&str; 6] = ["queued", "sending", "sent", "delivered", "failed", "cancelled"];
+
 /// The channels, in the archive's vocabulary (`customers.preferred_channels`).
 pub const CHANNELS: [&str; 5] = ["sms", "email", "letter", "phone", "wechat"];
 

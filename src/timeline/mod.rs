@@ -73,7 +73,10 @@ pub struct TimelineItem {
     pub link: String,
 }
 
-/// The newest items of a customer, before `before` when paging back.
+/// The newest items of a customer, before `before` when paging back: the
+/// timeline's rows and every notice sent or queued to the customer (kind
+/// `notice`; `notice` its kind, `title` its channel, `status` its status, at
+/// the time of its latest step).
 pub async fn list(
     conn: &mut PgConnection,
     customer_id: Uuid,
@@ -82,8 +85,16 @@ pub async fn list(
 ) -> sqlx::Result<Vec<TimelineItem>> {
     sqlx::query_as!(
         TimelineItem,
-        r#"SELECT at, kind, notice, title, status, link FROM customer_timeline
-           WHERE customer_id = $1 AND at < coalesce($2, 'infinity'::timestamptz)
+        r#"SELECT at AS "at!", kind AS "kind!", notice, title AS "title!", status AS "status!", link AS "link!" FROM (
+             (SELECT at, kind, notice, title, status, link, id FROM customer_timeline
+              WHERE customer_id = $1 AND at < coalesce($2, 'infinity'::timestamptz)
+              ORDER BY at DESC, id DESC LIMIT $3)
+             UNION ALL
+             (SELECT coalesce(delivered_at, failed_at, sent_at, created_at), 'notice', kind, channel, status, '', id
+              FROM notices
+              WHERE customer_id = $1 AND coalesce(delivered_at, failed_at, sent_at, created_at) < coalesce($2, 'infinity'::timestamptz)
+              ORDER BY created_at DESC LIMIT $3)
+           ) items
            ORDER BY at DESC, id DESC LIMIT $3"#,
         customer_id,
         before,

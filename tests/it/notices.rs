@@ -114,6 +114,11 @@ async fn events_become_notices_once_and_a_rule_reaching_back_picks_up_older_ones
     assert_eq!(plan::plan_events(&mut tx).await.unwrap(), plan::Planned::default());
     tx.commit().await.unwrap();
 
+    // The customer's timeline shows the notice and where it is.
+    let counter = app.login(&app.alpha, "counter").await;
+    let (_, page) = counter.get_text(&format!("/customers/{b}")).await;
+    assert!(page.contains("故障通知 · 短信") && page.contains("notice-status-queued"), "{page}");
+
     // The other company's outbox and notices are its own.
     let mut theirs = db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
     assert!(notices(&mut theirs, "fault_reported").await.is_empty());
