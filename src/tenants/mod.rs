@@ -62,8 +62,8 @@ pub enum CreateError {
     Db(#[from] sqlx::Error),
 }
 
-/// Creates a tenant with the default reference lists and its account-number
-/// counter, all in one transaction.
+/// Creates a tenant with the default reference lists, its account-number
+/// counter and the default notice rules, all in one transaction.
 pub async fn create(pool: &PgPool, t: &ValidTenant, actor: &Actor) -> Result<Uuid, CreateError> {
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
@@ -90,6 +90,9 @@ pub async fn create(pool: &PgPool, t: &ValidTenant, actor: &Actor) -> Result<Uui
     reference::install_defaults(&mut tx).await?;
     sqlx::query!("SELECT gridcrm_install_service_defaults($1)", id).fetch_one(&mut *tx).await?;
     sqlx::query!("SELECT gridcrm_install_billing_defaults($1)", id).fetch_one(&mut *tx).await?;
+    if !t.is_platform {
+        sqlx::query!("SELECT gridcrm_install_notice_defaults($1)", id).fetch_one(&mut *tx).await?;
+    }
     let after = serde_json::json!({"slug": t.slug, "name": t.name, "time_zone": t.time_zone, "account_prefix": t.account_prefix});
     audit::record(
         &mut tx,

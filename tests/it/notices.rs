@@ -40,6 +40,11 @@ pub async fn add_rule(
     id
 }
 
+/// Removes the tenant's default rules, so that a test's own rules alone decide.
+pub async fn clear_rules(conn: &mut PgConnection) {
+    sqlx::query("DELETE FROM notice_rules").execute(conn).await.unwrap();
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct NoticeRow {
     pub customer_id: Uuid,
@@ -82,6 +87,7 @@ async fn events_become_notices_once_and_a_rule_reaching_back_picks_up_older_ones
     let app = TestApp::spawn().await;
     let [a, b] = [app.alpha.customers[0], app.alpha.customers[1]];
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    clear_rules(&mut tx).await;
     fault(&mut tx, a, Utc::now() - Duration::days(2)).await;
     fault(&mut tx, b, Utc::now()).await;
     // Without a rule nothing is planned and the events wait in the outbox.
@@ -131,6 +137,7 @@ async fn a_rule_for_a_route_notifies_only_customers_on_it_and_broadcasts_reach_a
     let app = TestApp::spawn().await;
     let [a, b] = [app.alpha.customers[0], app.alpha.customers[1]];
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    clear_rules(&mut tx).await;
     let route: Uuid = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO reading_routes (tenant_id, id, code, name) VALUES (app_tenant_id(), $1, 'R-NOTE', 'route')",
@@ -179,6 +186,7 @@ async fn issued_bills_are_told_then_reminded_before_and_after_their_due_date_onc
     let key = app.api_key(&app.alpha, Role::Supervisor).await;
     {
         let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        clear_rules(&mut tx).await;
         add_rule(&mut tx, "bill_issued", ("concerned", None, ""), 0, 1).await;
         tx.commit().await.unwrap();
     }
@@ -227,6 +235,7 @@ async fn an_opted_out_customer_gets_nothing_and_channels_fall_back_in_their_orde
     let app = TestApp::spawn().await;
     let [a, b] = [app.alpha.customers[0], app.alpha.customers[1]];
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    clear_rules(&mut tx).await;
     sqlx::query("INSERT INTO notice_opt_outs (tenant_id, customer_id, kind, by_label) VALUES (app_tenant_id(), $1, 'fault_reported', 't')")
         .bind(a)
         .execute(&mut *tx)
@@ -276,6 +285,17 @@ async fn a_tenant_admin_writes_rules_and_an_account_manager_sends_advice_on_the_
     let admin = app.login(&app.alpha, "admin").await;
     let (status, page) = admin.get_text("/notices/rules").await;
     assert_eq!(status, reqwest::StatusCode::OK);
+    // A company starts with a rule for every event and date coming due.
+    assert!(
+        page.contains("缴费提醒") && page.contains("30 天 （日期之前）") && page.contains("客户自选渠道"),
+        "{page}"
+    );
+    for tenant in [&app.alpha, &app.beta] {
+        let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
+        clear_rules(&mut tx).await;
+        tx.commit().await.unwrap();
+    }
+    let (_, page) = admin.get_text("/notices/rules").await;
     assert!(page.contains("尚无规则"), "the empty state says why nothing is sent");
 
     // Bad input names its fields and keeps nothing.
