@@ -115,6 +115,11 @@ pub async fn seed_demo(
         let started = Instant::now();
         seed_money(pool, tenant_id, count, history, show_progress).await?;
         tracing::info!(tenant = demo.slug, seconds = started.elapsed().as_secs_f64(), "seeded readings and bills");
+        // The demo's rules reach back three days, so that the last days' events
+        // (and the bills just issued) become notices once the server runs.
+        let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+        sqlx::query("UPDATE notice_rules SET since = now() - interval '3 days'").execute(&mut *tx).await?;
+        tx.commit().await?;
     }
     // Late fees on the demo's overdue bills, as the hourly job would have accrued them.
     let started = Instant::now();
