@@ -123,6 +123,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("customer_type.", &crate::work_orders::model::CUSTOMER_TYPES),
             ("document.", &crate::work_orders::model::DOCUMENTS),
             ("notice.", &notice_kinds),
+            ("notice_delivery.status_", &["queued", "sending"]),
             // Error codes: every_error_code_is_translated_in_both_languages checks them.
             ("err.", &[]),
             ("contact_kind.", &crate::complaints::model::KINDS),

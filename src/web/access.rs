@@ -63,10 +63,12 @@ pub enum Permission {
     RedeemPoints,
     /// Keep the points catalogue (items, stock) and set the rates and term.
     ManagePoints,
+    /// Watch notice delivery (queues, failures) and send failed notices again.
+    MonitorNotices,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = {
+    pub const ALL: [Permission; 25] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -93,6 +95,7 @@ impl Permission {
             AdoptScorecard,
             RedeemPoints,
             ManagePoints,
+            MonitorNotices,
         ]
     };
 }
@@ -144,6 +147,7 @@ impl Role {
             AdoptScorecard => self == TenantAdmin,
             RedeemPoints => matches!(self, CounterStaff | Supervisor | TenantAdmin),
             ManagePoints => self == TenantAdmin,
+            MonitorNotices => matches!(self, Supervisor | TenantAdmin),
         }
     }
 

@@ -15,6 +15,8 @@ mod interval;
 mod isolation;
 mod jobs;
 mod metrics;
+mod notice_sinks;
+mod notices_delivery;
 mod pages;
 mod payments;
 mod points;
