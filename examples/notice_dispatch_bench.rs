@@ -63,11 +63,7 @@ async fn main() -> anyhow::Result<()> {
         notice_poll_millis: 20,
         ..config.clone()
     });
-    println!(
-        "== the dispatcher: {} task(s), batch {}, {n} notices per channel",
-        settings.tasks.max(1),
-        settings.batch
-    );
+    println!("== the dispatcher: {} task(s), batch {}, {n} notices per channel", settings.tasks.max(1), settings.batch);
     let mut figures = Vec::new();
     for (channel, kind, ceiling) in
         [("email", Kind::SafeUseAdvice, smtp_ceiling), ("sms", Kind::EnergySavingAdvice, gateway_ceiling)]

@@ -265,11 +265,10 @@ pub async fn overview(conn: &mut PgConnection) -> sqlx::Result<Overview> {
     )
     .fetch_all(&mut *conn)
     .await?;
-    let oldest_due = sqlx::query_scalar!(
-        "SELECT min(created_at) FROM notices WHERE status = 'queued' AND next_attempt_at <= now()"
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let oldest_due =
+        sqlx::query_scalar!("SELECT min(created_at) FROM notices WHERE status = 'queued' AND next_attempt_at <= now()")
+            .fetch_one(&mut *conn)
+            .await?;
     let failed_by_channel =
         sqlx::query!(r#"SELECT channel, count(*) AS "n!" FROM notices WHERE status = 'failed' GROUP BY channel"#)
             .fetch_all(conn)
@@ -403,4 +402,3 @@ pub async fn record_receipt(conn: &mut PgConnection, id: Uuid, delivered: bool, 
         _ => Ok(Receipt::NotSent(status)),
     }
 }
-

@@ -165,7 +165,9 @@ impl Dispatcher {
         let limiters = settings
             .rates
             .iter()
-            .filter_map(|(channel, rate)| Some((*channel, RateLimiter::direct(Quota::per_second(NonZeroU32::new(*rate)?)))))
+            .filter_map(|(channel, rate)| {
+                Some((*channel, RateLimiter::direct(Quota::per_second(NonZeroU32::new(*rate)?))))
+            })
             .collect();
         let owner = crate::jobs::owner_id("notices");
         tracing::info!(owner, tasks = settings.tasks, "notice dispatcher started");
@@ -350,8 +352,7 @@ fn prepare(
         Ok(r) => r,
         Err(err) => return Prepared::Fail(format!("template: {err}")),
     };
-    let html =
-        if notice.channel == "email" { super::bill_mail::html(kind, &notice.data, &notice.lang) } else { None };
+    let html = if notice.channel == "email" { super::bill_mail::html(kind, &notice.data, &notice.lang) } else { None };
     Prepared::Send(Box::new(Outgoing {
         notice_id: notice.id,
         tenant,
@@ -397,11 +398,8 @@ async fn record(shared: &Shared, tenant: Uuid, outcomes: Vec<(Claimed, Result<Ou
                 metrics::counter!("gridcrm_notices_retried_total", "channel" => channel).increment(1);
             }
             AfterFailure::FailAndFallBack => {
-                let error = if transient {
-                    format!("{error} (gave up after {} attempts)", notice.attempts)
-                } else {
-                    error
-                };
+                let error =
+                    if transient { format!("{error} (gave up after {} attempts)", notice.attempts) } else { error };
                 let next = delivery::record_failure(&mut tx, owner, notice.id, &address, &error).await?;
                 tracing::info!(notice = %notice.id, channel = %channel, error = %error, next = ?next.flatten(), "notice failed");
                 metrics::counter!("gridcrm_notices_failed_total", "channel" => channel).increment(1);
@@ -439,7 +437,8 @@ async fn gauge(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 }
 
 async fn queued(pool: &PgPool) -> anyhow::Result<HashMap<String, i64>> {
-    let tenants = sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
+    let tenants =
+        sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
     let mut total: HashMap<String, i64> = HashMap::new();
     for tenant in tenants {
         let mut tx = crate::db::begin_tenant(pool, tenant, None).await?;
@@ -518,8 +517,12 @@ mod tests {
         let urgent = claimed("power_restored", true, Some("+8613800000001"), data.clone());
         assert!(matches!(prepare(&urgent, Uuid::nil(), tz, night, &t, late), Prepared::Send(_)));
         let nowhere = claimed("power_restored", false, None, data);
-        assert!(matches!(prepare(&nowhere, Uuid::nil(), tz, night, &t, noon), Prepared::Fail(e) if e == "no address for sms"));
+        assert!(
+            matches!(prepare(&nowhere, Uuid::nil(), tz, night, &t, noon), Prepared::Fail(e) if e == "no address for sms")
+        );
         let empty = claimed("power_restored", false, Some("+8613800000001"), serde_json::json!({}));
-        assert!(matches!(prepare(&empty, Uuid::nil(), tz, night, &t, noon), Prepared::Fail(e) if e.contains("no value for {")));
+        assert!(
+            matches!(prepare(&empty, Uuid::nil(), tz, night, &t, noon), Prepared::Fail(e) if e.contains("no value for {"))
+        );
     }
 }

@@ -122,7 +122,9 @@ async fn retry_one(
         entity: "notice",
         entity_id: Some(id),
         summary: format!("{} {}", retried.kind, retried.channel),
-        before: Some(json!({ "status": "failed", "attempts": retried.attempts_before, "last_error": retried.last_error })),
+        before: Some(
+            json!({ "status": "failed", "attempts": retried.attempts_before, "last_error": retried.last_error }),
+        ),
         after: Some(json!({ "status": "queued", "attempts": 0 })),
     };
     audit::record(&mut tx, &Actor::from(&user), change).await?;

@@ -120,7 +120,9 @@ async fn receipt(
     tx.commit().await?;
     match outcome {
         Receipt::Recorded(status) => Ok(Json(ReceiptRecorded { notice_id: id, status })),
-        Receipt::NotSent(status) => Err(AppError::Http(StatusCode::CONFLICT, format!("the notice is {status}, not sent"))),
+        Receipt::NotSent(status) => {
+            Err(AppError::Http(StatusCode::CONFLICT, format!("the notice is {status}, not sent")))
+        }
         Receipt::NotFound => Err(AppError::NotFound),
     }
 }
@@ -131,7 +133,8 @@ mod tests {
 
     #[test]
     fn a_receipt_says_delivered_or_failed() {
-        let r = |status: &str, error: Option<&str>| NoticeReceipt { status: status.into(), error: error.map(Into::into) };
+        let r =
+            |status: &str, error: Option<&str>| NoticeReceipt { status: status.into(), error: error.map(Into::into) };
         assert_eq!(check(&r("delivered", None)).unwrap(), (true, String::new()));
         assert_eq!(check(&r("failed", Some(" number unreachable "))).unwrap(), (false, "number unreachable".into()));
         assert!(check(&r("read", None)).is_err());

@@ -106,8 +106,10 @@ async fn session(socket: tokio::net::TcpStream, log: Arc<SmtpLog>, delay: Durati
                     }
                     raw.push_str(line.strip_prefix('.').unwrap_or(&line));
                 }
-                tokio::time::sleep(delay).await;
+                // Taken first, answered after the delay: a client that dies
+                // meanwhile leaves a message we have and it does not know of.
                 log.mails.lock().unwrap().push(parse_mail(std::mem::take(&mut recipients), &raw));
+                tokio::time::sleep(delay).await;
                 write.write_all(b"250 OK queued\r\n").await?
             }
             "RSET" | "NOOP" => write.write_all(b"250 OK\r\n").await?,
@@ -204,6 +206,8 @@ pub struct GatewayLog {
     pub requests: AtomicUsize,
     /// Repeats of a key already delivered (answered, not delivered again).
     pub duplicates: AtomicUsize,
+    /// Requests answered (2xx) so far: `requests - answered` are on their way back.
+    pub answered: AtomicUsize,
     /// Requests refused for their signature.
     pub rejected: AtomicUsize,
     /// Statuses to answer next, in order, before delivering anything.
@@ -272,18 +276,23 @@ async fn receive(State(state): State<StubState>, headers: HeaderMap, body: Bytes
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }
     log.requests.fetch_add(1, Ordering::SeqCst);
-    tokio::time::sleep(state.delay).await;
-    if let Some(status) = log.script.lock().unwrap().pop_front() {
+    let scripted = log.script.lock().unwrap().pop_front();
+    if let Some(status) = scripted {
         return (StatusCode::from_u16(status).unwrap(), format!("scripted {status}")).into_response();
     }
     let key = header("idempotency-key");
     let message: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(message["idempotency_key"], key.as_str(), "the header and the body name the same key");
-    let mut delivered = log.delivered.lock().unwrap();
-    if delivered.contains_key(&key) {
-        log.duplicates.fetch_add(1, Ordering::SeqCst);
-    } else {
-        delivered.insert(key.clone(), message);
+    {
+        let mut delivered = log.delivered.lock().unwrap();
+        if delivered.contains_key(&key) {
+            log.duplicates.fetch_add(1, Ordering::SeqCst);
+        } else {
+            delivered.insert(key.clone(), message);
+        }
     }
+    // Delivered first, answered after the delay (as the SMTP sink does).
+    tokio::time::sleep(state.delay).await;
+    log.answered.fetch_add(1, Ordering::SeqCst);
     Json(serde_json::json!({ "id": format!("gw-{key}") })).into_response()
 }

@@ -150,8 +150,8 @@ async fn an_email_notice_arrives_with_its_recipient_subject_and_body() {
     set_email(&app, t, t.customers[0], "wang@example.com").await;
     assert_eq!(enqueue(&app, t, Kind::SafeUseAdvice, &["email"], &[(t.customers[0], "advice:1".into())]).await, 1);
     let smtp = SmtpSink::start(Duration::ZERO).await;
-    let dispatcher = Dispatcher::start(app.pool.clone(), Settings::from_config(&config(Some(smtp.port), None, SECRET)))
-        .unwrap();
+    let dispatcher =
+        Dispatcher::start(app.pool.clone(), Settings::from_config(&config(Some(smtp.port), None, SECRET))).unwrap();
     wait_for("the mail", Duration::from_secs(20), || async { all_have_status(&app, t, "sent").await }).await;
     dispatcher.finish().await;
     let mails = smtp.mails();
@@ -220,10 +220,17 @@ async fn a_dispatcher_killed_mid_batch_is_taken_over_and_nothing_is_delivered_tw
     let short_lease =
         Config { notice_lease_seconds: 2, notice_batch: 40, ..config(Some(smtp.port), Some(&gateway), SECRET) };
     let first = Dispatcher::start(app.pool.clone(), Settings::from_config(&short_lease)).unwrap();
-    wait_for("some deliveries", Duration::from_secs(20), || async {
-        gateway.delivered().len() >= 10 && !smtp.mails().is_empty()
-    })
-    .await;
+    // Killed while the gateway holds messages it has taken but not yet answered.
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = &gateway.log;
+        let holding = log.requests.load(Ordering::SeqCst) > log.answered.load(Ordering::SeqCst);
+        if gateway.delivered().len() >= 10 && !smtp.mails().is_empty() && holding {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "timed out waiting for a moment to kill the dispatcher");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     first.abort();
     let before = rows(&app, t).await;
     let stranded = before.iter().filter(|r| r.status == "sending").count();
@@ -241,6 +248,7 @@ async fn a_dispatcher_killed_mid_batch_is_taken_over_and_nothing_is_delivered_tw
     let requests = gateway.log.requests.load(Ordering::SeqCst);
     let duplicates = gateway.log.duplicates.load(Ordering::SeqCst);
     assert_eq!(requests, N + duplicates);
+    assert!(duplicates > 0, "messages taken before the kill were sent again, with their key");
     let mails = smtp.mails();
     let ids: std::collections::HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids.len(), N, "one Message-ID per email notice");

@@ -82,8 +82,10 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn build(settings: &SmtpSettings) -> anyhow::Result<Self> {
-        let from: Mailbox =
-            settings.from.parse().map_err(|e| anyhow::anyhow!("smtp_from {:?} is not an address: {e}", settings.from))?;
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("smtp_from {:?} is not an address: {e}", settings.from))?;
         let mode = TlsMode::parse(&settings.tls)
             .ok_or_else(|| anyhow::anyhow!("smtp_tls must be none, starttls or tls, not {:?}", settings.tls))?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.as_str())
@@ -118,8 +120,7 @@ impl Mailer {
 
 /// The message of a notice: plain text, or plain and HTML as alternatives.
 pub fn compose(from: &Mailbox, notice: &Outgoing) -> Result<Message, String> {
-    let to: Mailbox =
-        notice.to.parse().map_err(|_| format!("{:?} is not an email address", notice.to))?;
+    let to: Mailbox = notice.to.parse().map_err(|_| format!("{:?} is not an email address", notice.to))?;
     let builder = Message::builder()
         .message_id(Some(message_id(&notice.idempotency_key)))
         .from(from.clone())

@@ -232,7 +232,10 @@ mod tests {
     #[test]
     fn a_known_vector() {
         // printf '1700000000.{}' | openssl dgst -sha256 -hmac key
-        assert_eq!(sign(b"key", 1_700_000_000, b"{}"), "9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae");
+        assert_eq!(
+            sign(b"key", 1_700_000_000, b"{}"),
+            "9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+        );
     }
 
     #[test]
