@@ -50,7 +50,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::credit::pages::router())
         .merge(crate::points::pages::router())
         .merge(crate::portfolio::pages::router())
-        .merge(crate::notices::rules_pages::router());
+        .merge(crate::notices::rules_pages::router())
+        .merge(crate::notices::monitor::router());
     Router::new()
         .merge(pages)
         .merge(api)

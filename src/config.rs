@@ -59,6 +59,24 @@ pub struct Config {
     pub job_max_attempts: i32,
     pub shutdown_grace_seconds: u64,
     pub bill_run_batch: usize,
+    // Notice delivery (src/notices/dispatch.rs, src/notices/channels): see config/default.toml.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_tls: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    pub smtp_from: Option<String>,
+    pub gateway_url: Option<String>,
+    pub gateway_secret: Option<Secret>,
+    pub notice_dispatchers: usize,
+    pub notice_batch: i64,
+    pub notice_poll_millis: u64,
+    pub notice_lease_seconds: u64,
+    pub notice_max_attempts: i32,
+    pub notice_retry_seconds: u64,
+    pub notice_rate_email: u32,
+    pub notice_rate_sms: u32,
+    pub notice_rate_wechat: u32,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

@@ -129,6 +129,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("notice_rules.audience_", &crate::notices::rules::AUDIENCES),
             ("notice_rules.unit_", &crate::notices::rules::OFFSET_UNITS),
             ("notice_rules.side_", &["before", "after"]),
+            ("notice_delivery.status_", &["queued", "sending"]),
             // Error codes: every_error_code_is_translated_in_both_languages checks them.
             ("err.", &[]),
             ("contact_kind.", &crate::complaints::model::KINDS),

@@ -27,10 +27,16 @@ pub async fn serve(config: Config, database: Database, demo_seeded: Option<bool>
     // Bill runs and the periodic jobs, shared with any other server process on this database.
     let workers =
         gridcrm::jobs::Workers::start(database.bulk.clone(), gridcrm::jobs::Settings::from_config(&config), true);
+    // Notice delivery, shared the same way (claims skip what another process holds).
+    let dispatcher = gridcrm::notices::dispatch::Dispatcher::start(
+        database.app.clone(),
+        gridcrm::notices::dispatch::Settings::from_config(&config),
+    )
+    .context("starting the notice dispatcher")?;
     let state = AppState::new(database.app.clone(), config);
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(workers.stop_signal()).await?;
-    let stopped = workers.finish().await;
+    let (stopped, ()) = tokio::join!(workers.finish(), dispatcher.finish());
     database.close().await;
     println!("gridcrm stopped: requests in flight answered, {stopped}");
     Ok(())

@@ -16,8 +16,13 @@
 //! `template` the wording, `db` the SQL.
 
 pub mod bill_mail;
+pub mod channels;
 pub mod db;
+pub mod delivery;
+pub mod dispatch;
+pub mod monitor;
 pub mod plan;
+pub mod receipts;
 pub mod rules;
 pub mod rules_db;
 pub mod rules_pages;

@@ -67,10 +67,12 @@ pub enum Permission {
     ManageNoticeRules,
     /// Send advice and demand-response notices to an audience by a rule.
     SendNotices,
+    /// Watch notice delivery (queues, failures) and send failed notices again.
+    MonitorNotices,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 26] = {
+    pub const ALL: [Permission; 27] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -99,6 +101,7 @@ impl Permission {
             ManagePoints,
             ManageNoticeRules,
             SendNotices,
+            MonitorNotices,
         ]
     };
 }
@@ -152,6 +155,7 @@ impl Role {
             ManagePoints => self == TenantAdmin,
             ManageNoticeRules => self == TenantAdmin,
             SendNotices => matches!(self, AccountManager | TenantAdmin),
+            MonitorNotices => matches!(self, Supervisor | TenantAdmin),
         }
     }
 

@@ -128,6 +128,7 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "POST /api/v1/interval-data",
             "POST /api/v1/meter-commands/poll",
             "POST /api/v1/meter-commands/{id}/ack",
+            "POST /api/v1/notices/{id}/receipts",
             "POST /api/v1/payments",
             "POST /api/v1/readings",
             "POST /api/v1/visits",
