@@ -17,8 +17,16 @@
 
 pub mod bill_mail;
 pub mod db;
+pub mod personal_bill;
 pub mod plan;
+pub mod preferences;
+pub mod preferences_api;
+pub mod preferences_db;
+pub mod preferences_pages;
+pub mod staff_channels;
 pub mod template;
+pub mod templates_db;
+pub mod templates_pages;
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;

@@ -63,10 +63,14 @@ pub enum Permission {
     RedeemPoints,
     /// Keep the points catalogue (items, stock) and set the rates and term.
     ManagePoints,
+    /// Word the company's notices (its own templates per kind, channel and language).
+    ManageNoticeTemplates,
+    /// Print queued letters and make the queued phone calls of notices.
+    HandleStaffNotices,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = {
+    pub const ALL: [Permission; 26] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -93,6 +97,8 @@ impl Permission {
             AdoptScorecard,
             RedeemPoints,
             ManagePoints,
+            ManageNoticeTemplates,
+            HandleStaffNotices,
         ]
     };
 }
@@ -144,6 +150,8 @@ impl Role {
             AdoptScorecard => self == TenantAdmin,
             RedeemPoints => matches!(self, CounterStaff | Supervisor | TenantAdmin),
             ManagePoints => self == TenantAdmin,
+            ManageNoticeTemplates => self == TenantAdmin,
+            HandleStaffNotices => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
         }
     }
 
