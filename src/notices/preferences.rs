@@ -309,6 +309,6 @@ mod tests {
             ..Default::default()
         };
         let named: Vec<String> = fields(check(&p, FULL, FieldErrors::default())).into_iter().map(|f| f.0).collect();
-        assert_eq!(named, ["lang", "email", "sms_phone", "wechat_openid", "bill_content"]);
+        assert_eq!(named, ["lang", "email", "sms_phone", "wechat_openid", "bill_content", "bill_day", "bill_channel"]);
     }
 }
