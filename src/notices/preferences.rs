@@ -246,7 +246,14 @@ mod tests {
 
     #[test]
     fn off_needs_nothing_and_on_needs_a_day_and_a_channel() {
-        assert!(check(&Preferences { bill_content: "off".into(), ..Default::default() }, Archive::default(), FieldErrors::default()).is_ok());
+        assert!(
+            check(
+                &Preferences { bill_content: "off".into(), ..Default::default() },
+                Archive::default(),
+                FieldErrors::default()
+            )
+            .is_ok()
+        );
         let on = Preferences { bill_content: "summary".into(), ..Default::default() };
         assert_eq!(
             fields(check(&on, FULL, FieldErrors::default())),
@@ -271,18 +278,27 @@ mod tests {
         );
         let with_contact = Archive { has_contact_email: true, ..FULL };
         assert!(check(&by("email"), with_contact, FieldErrors::default()).is_ok());
-        assert!(check(&Preferences { email: Some("a@b.cn".into()), ..by("email") }, FULL, FieldErrors::default()).is_ok());
+        assert!(
+            check(&Preferences { email: Some("a@b.cn".into()), ..by("email") }, FULL, FieldErrors::default()).is_ok()
+        );
         assert!(check(&by("wechat"), FULL, FieldErrors::default()).is_err());
         assert!(check(&by("sms"), Archive::default(), FieldErrors::default()).is_err());
         assert!(check(&by("letter"), FULL, FieldErrors::default()).is_ok());
-        assert_eq!(fields(check(&by("phone"), FULL, FieldErrors::default())), [("bill_channel".into(), "unknown_code")]);
+        assert_eq!(
+            fields(check(&by("phone"), FULL, FieldErrors::default())),
+            [("bill_channel".into(), "unknown_code")]
+        );
     }
 
     #[test]
     fn critical_and_unknown_kinds_cannot_be_opted_out_of() {
         for kind in Kind::ALL.into_iter().filter(|k| k.critical()) {
-            let p = Preferences { opt_outs: vec![kind.as_str().into()], bill_content: "off".into(), ..Default::default() };
-            assert_eq!(fields(check(&p, FULL, FieldErrors::default())), [("opt_outs".into(), "notice_opt_out_critical")]);
+            let p =
+                Preferences { opt_outs: vec![kind.as_str().into()], bill_content: "off".into(), ..Default::default() };
+            assert_eq!(
+                fields(check(&p, FULL, FieldErrors::default())),
+                [("opt_outs".into(), "notice_opt_out_critical")]
+            );
         }
         let p = Preferences { opt_outs: vec!["spam".into()], bill_content: "off".into(), ..Default::default() };
         assert_eq!(fields(check(&p, FULL, FieldErrors::default())), [("opt_outs".into(), "unknown_code")]);

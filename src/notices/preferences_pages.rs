@@ -48,7 +48,11 @@ pub struct NoticeSection {
 }
 
 /// Loads the section (one call from the customer page's handler).
-pub async fn section(conn: &mut PgConnection, user: &CurrentUser, customer_id: Uuid) -> Result<NoticeSection, AppError> {
+pub async fn section(
+    conn: &mut PgConnection,
+    user: &CurrentUser,
+    customer_id: Uuid,
+) -> Result<NoticeSection, AppError> {
     Ok(NoticeSection {
         customer_id,
         prefs: preferences_db::get(conn, customer_id).await?,

@@ -275,7 +275,11 @@ async fn mark_printed(
             action: "mark_printed",
             entity: "notice",
             entity_id: None,
-            summary: format!("{} letters, route {}", done.len(), route.map_or_else(|| "none".into(), |r| r.to_string())),
+            summary: format!(
+                "{} letters, route {}",
+                done.len(),
+                route.map_or_else(|| "none".into(), |r| r.to_string())
+            ),
             before: None,
             after: Some(json!({ "status": "sent", "notices": done })),
         };
@@ -331,7 +335,12 @@ fn manager_filter(user: &CurrentUser) -> Option<Uuid> {
     if user.role == Role::AccountManager { user.user_id } else { None }
 }
 
-async fn calls_view(state: &AppState, user: &CurrentUser, done: String, errors: FieldErrors) -> Result<CallsPage, AppError> {
+async fn calls_view(
+    state: &AppState,
+    user: &CurrentUser,
+    done: String,
+    errors: FieldErrors,
+) -> Result<CallsPage, AppError> {
     let i = I18n(user.locale);
     let mine = manager_filter(user);
     let mut tx = user.tx(&state.db).await?;

@@ -144,16 +144,14 @@ async fn preview_data(
     today: NaiveDate,
 ) -> sqlx::Result<(Value, Vec<&'static str>)> {
     let mut data = template::sample_data(kind);
-    let tenant_name = sqlx::query_scalar!("SELECT name FROM tenants WHERE id = app_tenant_id()")
-        .fetch_one(&mut *conn)
-        .await?;
+    let tenant_name =
+        sqlx::query_scalar!("SELECT name FROM tenants WHERE id = app_tenant_id()").fetch_one(&mut *conn).await?;
     data["tenant_name"] = json!(tenant_name);
     data["date"] = json!(today.to_string());
     if let Some((id, name, account_no)) = customer {
         data["customer_name"] = json!(name);
         data["account_no"] = json!(account_no);
-        let bill_kind =
-            matches!(kind, Kind::BillIssued | Kind::PaymentDue | Kind::Overdue | Kind::PersonalBill);
+        let bill_kind = matches!(kind, Kind::BillIssued | Kind::PaymentDue | Kind::Overdue | Kind::PersonalBill);
         if bill_kind && let Some((bill_id, facts)) = personal_bill::latest_bill(conn, id).await? {
             let lines = personal_bill::lines_of(conn, &[bill_id]).await?;
             let real = personal_bill::bill_data(
@@ -195,20 +193,17 @@ async fn preview_customer(
             return Ok((Some((c.id, c.name, c.account_no)), false));
         }
     }
-    let first = sqlx::query!(
-        "SELECT id, name, account_no FROM customers WHERE status = 'active' ORDER BY account_no LIMIT 1"
-    )
-    .fetch_optional(conn)
-    .await?;
+    let first =
+        sqlx::query!("SELECT id, name, account_no FROM customers WHERE status = 'active' ORDER BY account_no LIMIT 1")
+            .fetch_optional(conn)
+            .await?;
     Ok((first.map(|c| (c.id, c.name, c.account_no)), !account_no.is_empty()))
 }
 
 async fn preview(
     conn: &mut PgConnection,
     i: &I18n,
-    kind: Kind,
-    channel: &str,
-    lang: &str,
+    (kind, channel, lang): (Kind, &str, &str),
     subject: &str,
     body: &str,
     account_no: &str,
@@ -291,7 +286,7 @@ async fn edit_view(
         None => templates_db::wording(&mut tx, kind, channel, lang).await?,
     };
     let i = I18n(user.locale);
-    let preview = preview(&mut tx, &i, kind, channel, lang, &subject, &body, &account_no).await?;
+    let preview = preview(&mut tx, &i, (kind, channel, lang), &subject, &body, &account_no).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "notice_prefs.template_title");
     p.title = format!(
@@ -395,7 +390,7 @@ async fn live_preview(
     let i = I18n(user.locale);
     let mut tx = user.tx(&state.db).await?;
     let preview =
-        preview(&mut tx, &i, kind, channel, lang, form.subject.trim(), form.body.trim(), &form.account_no).await?;
+        preview(&mut tx, &i, (kind, channel, lang), form.subject.trim(), form.body.trim(), &form.account_no).await?;
     tx.commit().await?;
     render(&PreviewFragment { p: Page::for_user(&user, "notice_prefs.preview"), preview })
 }

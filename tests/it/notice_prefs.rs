@@ -23,7 +23,11 @@ use gridcrm::{
 
 async fn account_no(app: &TestApp, tenant: &Tenant, customer: Uuid) -> String {
     let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
-    sqlx::query_scalar("SELECT account_no FROM customers WHERE id = $1").bind(customer).fetch_one(&mut *tx).await.unwrap()
+    sqlx::query_scalar("SELECT account_no FROM customers WHERE id = $1")
+        .bind(customer)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap()
 }
 
 /// Runs SQL in the tenant's transaction.
@@ -35,7 +39,14 @@ async fn exec(app: &TestApp, tenant: &Tenant, sql: &str, id: Uuid, other: Option
 
 /// Queues a notice of `kind` on `channels` (the first used, the rest its
 /// fallback) for each customer; returns how many were made.
-async fn queue(app: &TestApp, tenant: &Tenant, kind: Kind, customers: &[Uuid], channels: &[&str], common: Value) -> u64 {
+async fn queue(
+    app: &TestApp,
+    tenant: &Tenant,
+    kind: Kind,
+    customers: &[Uuid],
+    channels: &[&str],
+    common: Value,
+) -> u64 {
     let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
     let targets: Vec<Target> = customers
         .iter()
@@ -136,8 +147,10 @@ async fn templates_are_checked_saved_previewed_and_reset() {
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     let w = templates_db::wording(&mut tx, Kind::LowBalance, "sms", "en").await.unwrap();
     assert_eq!((w.0.as_str(), w.1.as_str()), builtin);
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity = 'notice_template'").fetch_one(&mut *tx).await.unwrap();
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity = 'notice_template'")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(audited, 2, "the save and the reset");
     assert_eq!(admin.get("/notices/templates/nothing/sms/en").await.status(), StatusCode::NOT_FOUND);
 }
@@ -206,8 +219,16 @@ async fn preferences_round_trip_on_the_page_and_the_api_and_critical_kinds_stay(
     for (body, field, code) in [
         (json!({"opt_outs": ["planned_outage"]}), "opt_outs", "notice_opt_out_critical"),
         (json!({"opt_outs": ["spam"]}), "opt_outs", "unknown_code"),
-        (json!({"bill_content": "summary", "bill_day": 29, "bill_channel": "letter"}), "bill_day", "notice_bill_day_range"),
-        (json!({"bill_content": "summary", "bill_day": 2, "bill_channel": "wechat"}), "bill_channel", "notice_channel_no_address"),
+        (
+            json!({"bill_content": "summary", "bill_day": 29, "bill_channel": "letter"}),
+            "bill_day",
+            "notice_bill_day_range",
+        ),
+        (
+            json!({"bill_content": "summary", "bill_day": 2, "bill_channel": "wechat"}),
+            "bill_channel",
+            "notice_channel_no_address",
+        ),
         (json!({"email": "not-an-email"}), "email", "email_format"),
     ] {
         let r = put(body.clone()).await;
@@ -268,7 +289,14 @@ async fn an_opted_out_customer_gets_no_notice_of_that_kind() {
 
 // ---------------------------------------------------------------- the personalised bill
 
-async fn add_bill(app: &TestApp, tenant: &Tenant, customer: Uuid, period: NaiveDate, amount: &str, lines: bool) -> Uuid {
+async fn add_bill(
+    app: &TestApp,
+    tenant: &Tenant,
+    customer: Uuid,
+    period: NaiveDate,
+    amount: &str,
+    lines: bool,
+) -> Uuid {
     let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
     let id = Uuid::now_v7();
     sqlx::query(
@@ -310,7 +338,10 @@ async fn the_personal_bill_goes_once_on_the_customers_day() {
     add_bill(&app, &app.alpha, c[2], nov, "70.00", false).await;
     let key = app.api_key(&app.alpha, Role::CounterStaff).await;
     for (customer, body) in [
-        (c[0], json!({"lang": "en", "bill_content": "itemised", "bill_day": 5, "bill_channel": "email", "email": "w@example.com"})),
+        (
+            c[0],
+            json!({"lang": "en", "bill_content": "itemised", "bill_day": 5, "bill_channel": "email", "email": "w@example.com"}),
+        ),
         (c[1], json!({"bill_content": "summary", "bill_day": 5, "bill_channel": "letter"})),
         (c[2], json!({"bill_content": "itemised", "bill_day": 6, "bill_channel": "sms"})),
     ] {
@@ -362,7 +393,14 @@ async fn the_personal_bill_goes_once_on_the_customers_day() {
 async fn letters_print_by_route_and_are_marked_sent() {
     let app = TestApp::spawn().await;
     let c = &app.alpha.customers;
-    exec(&app, &app.alpha, "UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001') WHERE id = $1", c[1], None).await;
+    exec(
+        &app,
+        &app.alpha,
+        "UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001') WHERE id = $1",
+        c[1],
+        None,
+    )
+    .await;
     let m = json!({"message": "请勿私拉乱接电线。"});
     assert_eq!(queue(&app, &app.alpha, Kind::SafeUseAdvice, &[c[0], c[1]], &["letter"], m).await, 2);
     // A notice whose data lacks a field: shown as an error, never a blank letter.
@@ -377,11 +415,8 @@ async fn letters_print_by_route_and_are_marked_sent() {
     assert!(batch.contains("上城区解放路1号") && batch.contains("甲市供电公司"));
     assert!(batch.contains("{message}"), "the broken letter says what is missing");
     assert!(!batch.contains("李建华"), "customers on a route are in their route's batch");
-    let ids: Vec<String> = batch
-        .split("name=\"ids\" value=\"")
-        .skip(1)
-        .map(|s| s[..s.find('"').unwrap()].to_owned())
-        .collect();
+    let ids: Vec<String> =
+        batch.split("name=\"ids\" value=\"").skip(1).map(|s| s[..s.find('"').unwrap()].to_owned()).collect();
     assert_eq!(ids.len(), 1, "only the rendered letter is marked");
     let fields: Vec<(&str, &str)> = ids.iter().map(|i| ("ids", i.as_str())).collect();
 
@@ -404,7 +439,11 @@ async fn letters_print_by_route_and_are_marked_sent() {
     assert_eq!(notices_of(&app, &app.alpha, c[2], "safe_use_advice").await[0].2, "queued");
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     let (address, handled): (String, Option<String>) =
-        sqlx::query_as("SELECT address, handled_by FROM notices WHERE id = $1").bind(sent[0].0).fetch_one(&mut *tx).await.unwrap();
+        sqlx::query_as("SELECT address, handled_by FROM notices WHERE id = $1")
+            .bind(sent[0].0)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
     assert_eq!((address.as_str(), handled.as_deref()), ("上城区解放路1号", Some("counter")));
     let (_, route_batch) = clerk.get_text(&format!("/notices/letters/{route}")).await;
     assert!(route_batch.contains("李建华"));
@@ -418,7 +457,10 @@ async fn calls_go_to_their_manager_and_outcomes_move_the_notice() {
     exec(&app, &app.alpha, "UPDATE customers SET account_manager_id = $2 WHERE id = $1", c[0], Some(manager)).await;
     exec(&app, &app.alpha, "UPDATE customers SET account_manager_id = $2 WHERE id = $1", c[3], Some(manager)).await;
     let m = json!({"message": "明日高温，请错峰用电。"});
-    assert_eq!(queue(&app, &app.alpha, Kind::EnergySavingAdvice, &[c[0], c[1], c[2], c[3]], &["phone", "letter"], m).await, 4);
+    assert_eq!(
+        queue(&app, &app.alpha, Kind::EnergySavingAdvice, &[c[0], c[1], c[2], c[3]], &["phone", "letter"], m).await,
+        4
+    );
 
     let mgr = app.login(&app.alpha, "manager").await;
     let (status, mine) = mgr.get_text("/notices/calls").await;
@@ -435,7 +477,10 @@ async fn calls_go_to_their_manager_and_outcomes_move_the_notice() {
     };
     // A manager cannot record calls to others' customers.
     let other = id(c[1]).await;
-    assert_eq!(mgr.post(&format!("/notices/calls/{other}"), &[("outcome", "reached")]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        mgr.post(&format!("/notices/calls/{other}"), &[("outcome", "reached")]).await.status(),
+        StatusCode::NOT_FOUND
+    );
     // Bad outcome: refused by field.
     let first = id(c[0]).await;
     let r = mgr.post(&format!("/notices/calls/{first}"), &[("outcome", "maybe")]).await;
@@ -477,6 +522,9 @@ async fn calls_go_to_their_manager_and_outcomes_move_the_notice() {
     let (_, beta_page) = beta.get_text("/notices/calls").await;
     assert!(!beta_page.contains("欧阳娜娜"));
     let last = id(c[3]).await;
-    assert_eq!(beta.post(&format!("/notices/calls/{last}"), &[("outcome", "reached")]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        beta.post(&format!("/notices/calls/{last}"), &[("outcome", "reached")]).await.status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(notices_of(&app, &app.alpha, c[3], "energy_saving_advice").await[0].2, "queued");
 }
