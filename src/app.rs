@@ -51,7 +51,10 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::points::pages::router())
         .merge(crate::portfolio::pages::router())
         .merge(crate::notices::rules_pages::router())
-        .merge(crate::notices::monitor::router());
+        .merge(crate::notices::monitor::router())
+        .merge(crate::notices::templates_pages::router())
+        .merge(crate::notices::preferences_pages::router())
+        .merge(crate::notices::staff_channels::router());
     Router::new()
         .merge(pages)
         .merge(api)

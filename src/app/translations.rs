@@ -173,6 +173,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "review",
                     "supervise",
                     "redeem_points",
+                    "mark_printed",
                 ],
             ),
             (
@@ -201,6 +202,9 @@ fn every_template_key_is_translated_in_both_languages() {
                     "credit_settings",
                     "points_item",
                     "points_settings",
+                    "notice_template",
+                    "notice_preferences",
+                    "notice",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -225,6 +229,9 @@ fn every_template_key_is_translated_in_both_languages() {
             ("credit.prompt_", &["stricter", "looser"]),
             ("portfolio.status_", &crate::portfolio::VISIT_STATUSES),
             ("points.kind_", &crate::points::KINDS),
+            ("notice_prefs.status_", &crate::notices::preferences_pages::STATUSES),
+            ("notice_prefs.content_", &crate::notices::preferences::BILL_CONTENTS),
+            ("notice_prefs.outcome_", &crate::notices::staff_channels::CALL_OUTCOMES),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -158,6 +158,7 @@ struct ShowPage {
     visits: crate::portfolio::visits::CustomerVisits,
     credit: crate::credit::pages::CreditSection,
     loyalty: crate::points::pages::PointsSection,
+    notice_prefs: crate::notices::preferences_pages::NoticeSection,
 }
 
 #[derive(Deserialize, Default)]
@@ -212,6 +213,7 @@ async fn load_show_page(
     let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, id).await?;
     let credit = crate::credit::pages::section(&mut tx, user, id).await?;
     let loyalty = crate::points::pages::section(&mut tx, user, id).await?;
+    let notice_prefs = crate::notices::preferences_pages::section(&mut tx, user, id).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -236,6 +238,7 @@ async fn load_show_page(
         visits,
         credit,
         loyalty,
+        notice_prefs,
     })
 }
 

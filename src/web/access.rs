@@ -69,10 +69,14 @@ pub enum Permission {
     SendNotices,
     /// Watch notice delivery (queues, failures) and send failed notices again.
     MonitorNotices,
+    /// Word the company's notices (its own templates per kind, channel and language).
+    ManageNoticeTemplates,
+    /// Print queued letters and make the queued phone calls of notices.
+    HandleStaffNotices,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 27] = {
+    pub const ALL: [Permission; 29] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -102,6 +106,8 @@ impl Permission {
             ManageNoticeRules,
             SendNotices,
             MonitorNotices,
+            ManageNoticeTemplates,
+            HandleStaffNotices,
         ]
     };
 }
@@ -156,6 +162,8 @@ impl Role {
             ManageNoticeRules => self == TenantAdmin,
             SendNotices => matches!(self, AccountManager | TenantAdmin),
             MonitorNotices => matches!(self, Supervisor | TenantAdmin),
+            ManageNoticeTemplates => self == TenantAdmin,
+            HandleStaffNotices => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
         }
     }
 

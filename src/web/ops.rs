@@ -101,6 +101,8 @@ const STATIC_FILES: &[(&str, &str, &[u8])] = &[
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../static/app.js")),
     ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../static/htmx.min.js")),
     ("favicon.svg", "image/svg+xml", include_bytes!("../../static/favicon.svg")),
+    ("notices.css", "text/css; charset=utf-8", include_bytes!("../../static/notices.css")),
+    ("notices.js", "text/javascript; charset=utf-8", include_bytes!("../../static/notices.js")),
 ];
 
 async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {

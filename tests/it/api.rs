@@ -109,6 +109,7 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "GET /api/v1/customers",
             "GET /api/v1/customers/{id}",
             "GET /api/v1/customers/{id}/credit",
+            "GET /api/v1/customers/{id}/notice-preferences",
             "GET /api/v1/customers/{id}/points",
             "GET /api/v1/customers/{id}/value",
             "GET /api/v1/payments/{id}",
@@ -134,10 +135,12 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "POST /api/v1/visits",
             "POST /api/v1/work-orders",
             "POST /api/v1/work-orders/{id}/transitions",
+            "PUT /api/v1/customers/{id}/notice-preferences",
         ]
     );
     assert!(doc["components"]["schemas"]["CustomerDraft"].is_object());
     assert!(doc["components"]["schemas"]["WorkOrderDraft"].is_object());
+    assert!(doc["components"]["schemas"]["NoticePreferences"]["properties"]["opt_outs"].is_object());
     // Two types of one name would share one schema: the credit and the value
     // tiers' inputs are named apart.
     let schemas = &doc["components"]["schemas"];

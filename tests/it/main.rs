@@ -15,6 +15,7 @@ mod interval;
 mod isolation;
 mod jobs;
 mod metrics;
+mod notice_prefs;
 mod notice_sinks;
 mod notices;
 mod notices_delivery;

@@ -1,0 +1,121 @@
+//! A customer's notice preferences and opt-outs, and their recent notices.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::preferences::{Archive, Preferences};
+
+/// The stored preference (the defaults when none was saved).
+pub async fn get(conn: &mut PgConnection, customer: Uuid) -> sqlx::Result<Preferences> {
+    let row = sqlx::query!(
+        "SELECT lang, email, sms_phone, wechat_openid, bill_content, bill_day, bill_channel
+         FROM notice_preferences WHERE customer_id = $1",
+        customer
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let opt_outs =
+        sqlx::query_scalar!("SELECT kind FROM notice_opt_outs WHERE customer_id = $1 ORDER BY kind", customer)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(match row {
+        Some(r) => Preferences {
+            lang: r.lang,
+            email: r.email,
+            sms_phone: r.sms_phone,
+            wechat_openid: r.wechat_openid,
+            opt_outs,
+            bill_content: r.bill_content,
+            bill_day: r.bill_day.map(i64::from),
+            bill_channel: r.bill_channel,
+        },
+        None => Preferences { opt_outs, bill_content: "off".into(), ..Default::default() },
+    })
+}
+
+/// How the archive reaches the customer without the preference's addresses.
+pub async fn archive(conn: &mut PgConnection, customer: Uuid) -> sqlx::Result<Archive> {
+    let r = sqlx::query!(
+        r#"SELECT coalesce(btrim(c.phone), '') <> '' AS "has_phone!",
+                  btrim(c.address) <> '' AS "has_address!",
+                  EXISTS (SELECT 1 FROM customer_contacts k WHERE k.customer_id = c.id
+                          AND coalesce(btrim(k.email), '') <> '') AS "has_contact_email!"
+           FROM customers c WHERE c.id = $1"#,
+        customer
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Archive { has_phone: r.has_phone, has_contact_email: r.has_contact_email, has_address: r.has_address })
+}
+
+/// Replaces the customer's preference and opt-outs with `p` (checked).
+/// Opt-outs kept keep the time they were made.
+pub async fn save(conn: &mut PgConnection, customer: Uuid, p: &Preferences, by: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO notice_preferences (tenant_id, customer_id, lang, email, sms_phone, wechat_openid,
+                                         bill_content, bill_day, bill_channel, updated_by)
+         VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
+             lang = EXCLUDED.lang, email = EXCLUDED.email, sms_phone = EXCLUDED.sms_phone,
+             wechat_openid = EXCLUDED.wechat_openid, bill_content = EXCLUDED.bill_content,
+             bill_day = EXCLUDED.bill_day, bill_channel = EXCLUDED.bill_channel,
+             updated_at = now(), updated_by = EXCLUDED.updated_by",
+        customer,
+        p.lang,
+        p.email,
+        p.sms_phone,
+        p.wechat_openid,
+        p.bill_content,
+        p.bill_day.map(|d| d as i16),
+        p.bill_channel,
+        by
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM notice_opt_outs WHERE customer_id = $1 AND NOT (kind = ANY($2::text[]))",
+        customer,
+        &p.opt_outs
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO notice_opt_outs (tenant_id, customer_id, kind, by_label)
+         SELECT app_tenant_id(), $1, k, $3 FROM unnest($2::text[]) AS k
+         ON CONFLICT (tenant_id, customer_id, kind) DO NOTHING",
+        customer,
+        &p.opt_outs,
+        by
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One notice as the customer page lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecentNotice {
+    pub id: Uuid,
+    pub kind: String,
+    pub channel: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: String,
+}
+
+/// The customer's newest notices.
+pub async fn recent(conn: &mut PgConnection, customer: Uuid, limit: i64) -> sqlx::Result<Vec<RecentNotice>> {
+    sqlx::query_as!(
+        RecentNotice,
+        "SELECT id, kind, channel, status, created_at, sent_at, delivered_at, last_error
+         FROM notices WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+        customer,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
