@@ -323,7 +323,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::value::api::router())
         .merge(crate::credit::api::router())
         .merge(crate::points::api::router())
-        .merge(crate::portfolio::api::router());
+        .merge(crate::portfolio::api::router())
+        .merge(crate::notices::outages_api::router());
     // The handlers' paths exist only now, after the merge.
     CommonResponses.modify(router.get_openapi_mut());
     RequestText.modify(router.get_openapi_mut());

@@ -49,7 +49,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::value::pages::router())
         .merge(crate::credit::pages::router())
         .merge(crate::points::pages::router())
-        .merge(crate::portfolio::pages::router());
+        .merge(crate::portfolio::pages::router())
+        .merge(crate::notices::outages_pages::router());
     Router::new()
         .merge(pages)
         .merge(api)

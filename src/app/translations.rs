@@ -194,6 +194,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "credit_settings",
                     "points_item",
                     "points_settings",
+                    "outage",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -218,6 +219,8 @@ fn every_template_key_is_translated_in_both_languages() {
             ("credit.prompt_", &["stricter", "looser"]),
             ("portfolio.status_", &crate::portfolio::VISIT_STATUSES),
             ("points.kind_", &crate::points::KINDS),
+            ("outages.saved_", &["created", "changed", "unchanged", "cancelled"]),
+            ("outages.notice_status_", &["queued", "sending", "sent", "delivered", "failed", "cancelled"]),
         ];
         for prefix in &prefixes {
             let (_, codes) =

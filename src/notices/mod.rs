@@ -17,6 +17,10 @@
 
 pub mod bill_mail;
 pub mod db;
+pub mod outages;
+pub mod outages_api;
+pub mod outages_db;
+pub mod outages_pages;
 pub mod plan;
 pub mod template;
 

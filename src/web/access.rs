@@ -63,10 +63,12 @@ pub enum Permission {
     RedeemPoints,
     /// Keep the points catalogue (items, stock) and set the rates and term.
     ManagePoints,
+    /// Plan, change and cancel planned outages (which notify customers).
+    ManageOutages,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 24] = {
+    pub const ALL: [Permission; 25] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -93,6 +95,7 @@ impl Permission {
             AdoptScorecard,
             RedeemPoints,
             ManagePoints,
+            ManageOutages,
         ]
     };
 }
@@ -144,6 +147,8 @@ impl Role {
             AdoptScorecard => self == TenantAdmin,
             RedeemPoints => matches!(self, CounterStaff | Supervisor | TenantAdmin),
             ManagePoints => self == TenantAdmin,
+            // Supervisors run the service side day to day; admins own the settings.
+            ManageOutages => matches!(self, Supervisor | TenantAdmin),
         }
     }
 

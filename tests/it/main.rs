@@ -15,6 +15,7 @@ mod interval;
 mod isolation;
 mod jobs;
 mod metrics;
+mod outages;
 mod pages;
 mod payments;
 mod points;
