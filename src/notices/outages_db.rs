@@ -439,6 +439,9 @@ async fn announce(
     tz: Tz,
     announcement: Announcement,
 ) -> sqlx::Result<Announced> {
+    // These statements touch every affected customer once; compiling them (JIT) cost
+    // more than it saved in trials at 50,000 customers (1.9 s of 11 s). This transaction only.
+    sqlx::query("SELECT set_config('jit', 'off', true)").execute(&mut *conn).await?;
     let (affected, priority) = fill_affected(conn, &outage.route_ids, &outage.transformers, &outage.areas).await?;
     let mut notices = announce_pass(conn, outage, tz, announcement, Pass::All).await?;
     notices += announce_pass(conn, outage, tz, announcement, Pass::PhoneTasks).await?;
