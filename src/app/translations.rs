@@ -205,6 +205,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "notice_template",
                     "notice_preferences",
                     "notice",
+                    "outage",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -232,6 +233,8 @@ fn every_template_key_is_translated_in_both_languages() {
             ("notice_prefs.status_", &crate::notices::preferences_pages::STATUSES),
             ("notice_prefs.content_", &crate::notices::preferences::BILL_CONTENTS),
             ("notice_prefs.outcome_", &crate::notices::staff_channels::CALL_OUTCOMES),
+            ("outages.saved_", &["created", "changed", "unchanged", "cancelled"]),
+            ("outages.notice_status_", &["queued", "sending", "sent", "delivered", "failed", "cancelled"]),
         ];
         for prefix in &prefixes {
             let (_, codes) =

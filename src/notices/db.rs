@@ -70,13 +70,26 @@ pub async fn enqueue(conn: &mut PgConnection, kind: Kind, channels: &[String], c
         r#"WITH s AS (
              SELECT coalesce((SELECT default_lang FROM notice_settings), 'zh-CN') AS lang,
                     (SELECT name FROM tenants WHERE id = app_tenant_id()) AS tenant_name
-           ), t AS (
+           ), t AS MATERIALIZED (
              SELECT t.customer_id, t.event_ref, t.data, t.not_before, c.name, c.account_no,
                     coalesce(p.lang, s.lang) AS lang, s.tenant_name,
+                    -- gridcrm_notice_address(t.customer_id, o.ch) IS NOT NULL, written out on the
+                    -- rows joined here: the function, called per customer and channel, took
+                    -- ~0.1 ms a row at 200,000 targets. Keep the two in step.
                     ARRAY(SELECT o.ch FROM unnest(CASE WHEN cardinality($2::text[]) > 0 THEN $2::text[]
                                                        WHEN cardinality(c.preferred_channels) > 0 THEN c.preferred_channels
                                                        ELSE $3::text[] END) WITH ORDINALITY AS o (ch, n)
-                          WHERE gridcrm_notice_address(t.customer_id, o.ch) IS NOT NULL
+                          WHERE NULLIF(btrim(CASE o.ch
+                                  WHEN 'sms' THEN coalesce(p.sms_phone, c.phone)
+                                  WHEN 'phone' THEN coalesce(c.phone,
+                                      (SELECT k.phone FROM customer_contacts k WHERE k.customer_id = t.customer_id
+                                       AND k.phone IS NOT NULL ORDER BY k.is_primary DESC, k.id LIMIT 1))
+                                  WHEN 'email' THEN coalesce(p.email,
+                                      (SELECT k.email FROM customer_contacts k WHERE k.customer_id = t.customer_id
+                                       AND k.email IS NOT NULL ORDER BY k.is_primary DESC, k.id LIMIT 1))
+                                  WHEN 'wechat' THEN p.wechat_openid
+                                  WHEN 'letter' THEN c.address
+                                END), '') IS NOT NULL
                           ORDER BY o.n) AS chans
              FROM notice_targets t
              JOIN customers c ON c.id = t.customer_id

@@ -73,10 +73,12 @@ pub enum Permission {
     ManageNoticeTemplates,
     /// Print queued letters and make the queued phone calls of notices.
     HandleStaffNotices,
+    /// Plan, change and cancel planned outages (which notify customers).
+    ManageOutages,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 29] = {
+    pub const ALL: [Permission; 30] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -108,6 +110,7 @@ impl Permission {
             MonitorNotices,
             ManageNoticeTemplates,
             HandleStaffNotices,
+            ManageOutages,
         ]
     };
 }
@@ -164,6 +167,8 @@ impl Role {
             MonitorNotices => matches!(self, Supervisor | TenantAdmin),
             ManageNoticeTemplates => self == TenantAdmin,
             HandleStaffNotices => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
+            // Supervisors run the service side day to day; admins own the settings.
+            ManageOutages => matches!(self, Supervisor | TenantAdmin),
         }
     }
 

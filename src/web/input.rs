@@ -38,8 +38,21 @@ const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 
 /// Fields whose text may span lines (textareas and their API twins), matched
 /// on the last segment of a field's path (`steps[0].note` is `note`).
-pub const MULTI_LINE_FIELDS: [&str; 9] =
-    ["description", "comment", "remarks", "supply_plan", "note", "resolution", "result", "definition", "body"];
+pub const MULTI_LINE_FIELDS: [&str; 11] = [
+    "description",
+    "comment",
+    "remarks",
+    "supply_plan",
+    "note",
+    "resolution",
+    "result",
+    "definition",
+    // A notice template's body.
+    "body",
+    // A planned outage's transformers and areas, one per line (the form's textareas).
+    "transformer_lines",
+    "area_lines",
+];
 
 /// No time from outside is before this: the system holds no older business.
 pub const EARLIEST: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid date");

@@ -19,6 +19,7 @@ mod notice_prefs;
 mod notice_sinks;
 mod notices;
 mod notices_delivery;
+mod outages;
 mod pages;
 mod payments;
 mod points;
