@@ -129,7 +129,6 @@ fn every_template_key_is_translated_in_both_languages() {
             ("notice_rules.audience_", &crate::notices::rules::AUDIENCES),
             ("notice_rules.unit_", &crate::notices::rules::OFFSET_UNITS),
             ("notice_rules.side_", &["before", "after"]),
-            ("notice_delivery.status_", &["queued", "sending"]),
             // Error codes: every_error_code_is_translated_in_both_languages checks them.
             ("err.", &[]),
             ("contact_kind.", &crate::complaints::model::KINDS),
@@ -230,11 +229,10 @@ fn every_template_key_is_translated_in_both_languages() {
             ("credit.prompt_", &["stricter", "looser"]),
             ("portfolio.status_", &crate::portfolio::VISIT_STATUSES),
             ("points.kind_", &crate::points::KINDS),
-            ("notice_prefs.status_", &crate::notices::preferences_pages::STATUSES),
             ("notice_prefs.content_", &crate::notices::preferences::BILL_CONTENTS),
             ("notice_prefs.outcome_", &crate::notices::staff_channels::CALL_OUTCOMES),
             ("outages.saved_", &["created", "changed", "unchanged", "cancelled"]),
-            ("outages.notice_status_", &["queued", "sending", "sent", "delivered", "failed", "cancelled"]),
+            ("notice_status.", &crate::notices::STATUSES),
         ];
         for prefix in &prefixes {
             let (_, codes) =

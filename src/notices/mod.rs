@@ -20,6 +20,7 @@ pub mod channels;
 pub mod db;
 pub mod delivery;
 pub mod dispatch;
+pub mod hub;
 pub mod monitor;
 pub mod outages;
 pub mod outages_api;

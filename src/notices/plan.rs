@@ -244,12 +244,16 @@ pub async fn plan_everywhere(pool: &sqlx::PgPool) -> sqlx::Result<Planned> {
     Ok(total)
 }
 
-/// Finds the dates coming due in every tenant (the hourly job).
+/// Finds the dates coming due and the personalised bills of the day in
+/// every tenant (the hourly job; both are keyed, so the other 23 runs of a
+/// day find nothing new).
 pub async fn scan_everywhere(pool: &sqlx::PgPool) -> sqlx::Result<u64> {
     let mut notices = 0;
     for tenant in tenants(pool).await? {
         let mut tx = crate::db::begin_tenant(pool, tenant, None).await?;
         notices += scan_due(&mut tx).await?;
+        let today = crate::tenants::today(&mut tx).await?;
+        notices += super::personal_bill::scan(&mut tx, today).await?;
         tx.commit().await?;
     }
     Ok(notices)

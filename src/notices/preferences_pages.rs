@@ -34,9 +34,6 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/customers/{id}/notices", get(edit_page).post(save))
 }
 
-/// The statuses a notice passes through (translated as `notice_prefs.status_<code>`).
-pub const STATUSES: [&str; 6] = ["queued", "sending", "sent", "delivered", "failed", "cancelled"];
-
 // ---------------------------------------------------------------- the customer page
 
 /// The customer page's notices section.

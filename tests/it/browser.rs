@@ -394,3 +394,101 @@ async fn a_counter_clerk_reads_out_a_poor_grade_and_sees_the_payment_method_prom
     .await;
     finish(c, result).await;
 }
+
+#[tokio::test]
+async fn a_tenant_admin_schedules_a_planned_outage_and_sees_the_notices_queued_then_delivered() {
+    use crate::{notice_sinks::GatewayStub, notices_delivery as delivery};
+    use gridcrm::notices::dispatch::{Dispatcher, Settings};
+
+    let app = delivery::app_with_receipts().await;
+    delivery::no_quiet_hours(&app, &app.alpha).await;
+    // Three customers on route R0001; they have phones, so SMS is their first channel.
+    let on_route = &app.alpha.customers[..3];
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    sqlx::query(
+        "UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001') WHERE id = ANY($1)",
+    )
+    .bind(on_route)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // Starts in two days: inside the seven days' lead, so the notices are due at once.
+    let start = (chrono::Utc::now() + chrono::Duration::days(2)).with_timezone(&chrono_tz::Asia::Shanghai);
+    let local = |t: chrono::DateTime<chrono_tz::Tz>| t.format("%Y-%m-%dT%H:00").to_string();
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-outage-{name}.png"));
+
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "admin").await?;
+        // From the menu to the notices hub, then to planned outages and a new one.
+        c.find(Locator::Css("nav.mainnav a[href='/notices']")).await?.click().await?;
+        c.wait().for_element(Locator::Css(".hub-cards")).await?;
+        std::fs::write(shot("hub"), c.screenshot().await?).ok();
+        c.find(Locator::Css("a.hub-card[href='/outages']")).await?.click().await?;
+        c.wait().for_element(Locator::Css("a[href='/outages/new']")).await?.click().await?;
+        c.wait().for_element(Locator::Id("reason")).await?.send_keys("10kV 线路检修").await?;
+        // datetime-local inputs take their value by script; typing into them depends on the locale's format.
+        c.execute(
+            "document.getElementById('starts_at').value = arguments[0]; document.getElementById('ends_at').value = arguments[1];",
+            vec![json!(local(start)), json!(local(start + chrono::Duration::hours(4)))],
+        )
+        .await?;
+        c.find(Locator::Css("input[name=routes][value=R0001]")).await?.click().await?;
+        std::fs::write(shot("form"), c.screenshot().await?).ok();
+        c.find(Locator::Css("form button[type=submit].primary")).await?.click().await?;
+
+        // The outage page: three SMS notices waiting to be sent.
+        let notices = c.wait().for_element(Locator::Id("notices")).await?;
+        let text = notices.text().await?;
+        assert!(text.contains("待发送") && text.contains("短信") && text.contains('3'), "{text}");
+        std::fs::write(shot("queued"), c.screenshot().await?).ok();
+
+        // The dispatcher hands them to the SMS gateway, which confirms each with a signed receipt.
+        let gateway = GatewayStub::start(delivery::SECRET, Duration::ZERO).await;
+        let config = delivery::config(None, Some(&gateway), delivery::SECRET);
+        let dispatcher = Dispatcher::start(app.pool.clone(), Settings::from_config(&config)).unwrap();
+        for _ in 0..200 {
+            if gateway.delivered().len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        dispatcher.stop();
+        dispatcher.finish().await;
+        let delivered = gateway.delivered();
+        assert_eq!(delivered.len(), 3, "{delivered:?}");
+        let client = reqwest::Client::new();
+        for message in delivered.values() {
+            let id = message["notice_id"].as_str().unwrap();
+            let body = serde_json::to_vec(&json!({"status": "delivered"})).unwrap();
+            let at = chrono::Utc::now().timestamp();
+            let r = client
+                .post(app.url(&format!("/api/v1/notices/{id}/receipts")))
+                .header("content-type", "application/json")
+                .header("X-Gridcrm-Timestamp", at.to_string())
+                .header("X-Gridcrm-Signature", crate::notice_sinks::sign(delivery::SECRET, at, &body))
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+
+        c.refresh().await?;
+        let text = c.wait().for_element(Locator::Id("notices")).await?.text().await?;
+        assert!(text.contains("已送达") && !text.contains("待发送"), "{text}");
+        std::fs::write(shot("delivered"), c.screenshot().await?).ok();
+
+        // Each customer's timeline shows the notice and that it arrived.
+        c.goto(&app.url(&format!("/customers/{}", on_route[0]))).await?;
+        let timeline = c.wait().for_element(Locator::Id("timeline")).await?.text().await?;
+        assert!(timeline.contains("计划停电 · 短信") && timeline.contains("已送达"), "{timeline}");
+        c.execute("document.getElementById('timeline').scrollIntoView()", vec![]).await?;
+        std::fs::write(shot("timeline"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}

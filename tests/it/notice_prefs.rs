@@ -284,7 +284,7 @@ async fn an_opted_out_customer_gets_no_notice_of_that_kind() {
     let counter = app.login(&app.alpha, "counter").await;
     let (_, show) = counter.get_text(&format!("/customers/{opted}")).await;
     assert!(show.contains("预付费余额不足") || show.contains("余额"), "the kind is named");
-    assert!(show.contains("排队中"), "the status is translated");
+    assert!(show.contains("待发送"), "the status is translated");
 }
 
 // ---------------------------------------------------------------- the personalised bill

@@ -25,9 +25,9 @@ use crate::{
     support::{self, Tenant, TestApp},
 };
 
-const SECRET: &str = "a shared gateway secret for tests";
+pub const SECRET: &str = "a shared gateway secret for tests";
 
-fn config(smtp_port: Option<u16>, gateway: Option<&GatewayStub>, secret: &str) -> Config {
+pub fn config(smtp_port: Option<u16>, gateway: Option<&GatewayStub>, secret: &str) -> Config {
     Config {
         smtp_host: smtp_port.map(|_| "127.0.0.1".into()),
         smtp_port: smtp_port.unwrap_or(25),
@@ -42,12 +42,12 @@ fn config(smtp_port: Option<u16>, gateway: Option<&GatewayStub>, secret: &str) -
     }
 }
 
-async fn app_with_receipts() -> TestApp {
+pub async fn app_with_receipts() -> TestApp {
     TestApp::spawn_with(Config { gateway_secret: Some(Secret::new(SECRET)), ..support::config() }).await
 }
 
 /// Quiet hours off for a tenant (the tests run at any hour).
-async fn no_quiet_hours(app: &TestApp, tenant: &Tenant) {
+pub async fn no_quiet_hours(app: &TestApp, tenant: &Tenant) {
     quiet_hours(app, tenant, "00:00", "00:00").await;
 }
 

@@ -169,7 +169,7 @@ async fn a_route_outage_tells_exactly_the_active_customers_on_it_priority_ones_e
 
     // The tenant's own lead times count.
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-    sqlx::query("INSERT INTO notice_settings (tenant_id, outage_lead_days, outage_priority_days) VALUES (app_tenant_id(), 3, 5)")
+    sqlx::query("UPDATE notice_settings SET outage_lead_days = 3, outage_priority_days = 5")
         .execute(&mut *tx)
         .await
         .unwrap();
