@@ -422,3 +422,61 @@ async fn a_tenant_admin_writes_rules_and_an_account_manager_sends_advice_on_the_
         app.count_all("audit_log WHERE entity IN ('notice_rule', 'notice_settings', 'notice_broadcast')").await;
     assert_eq!(audited, 6);
 }
+
+#[tokio::test]
+async fn a_low_balance_warns_once_per_episode_and_a_payment_that_reconnects_is_told() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::Supervisor).await;
+    two_bills(&app, &key).await;
+    let customer = app.alpha.customers[0];
+    let count = async |kind: &str| {
+        plan::plan_everywhere(&app.pool).await.unwrap();
+        let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        let made = notices(&mut tx, kind).await;
+        assert!(made.iter().all(|n| n.customer_id == customer));
+        made.iter().for_each(renders);
+        made.len()
+    };
+    // The company's default rules tell of bills and of the supply's steps.
+    assert_eq!(count("bill_issued").await, 2);
+
+    // Cost control on a debt with no credit: disconnection, told once.
+    let manager = app.login(&app.alpha, "manager").await;
+    let r = manager.post(&format!("/customers/{customer}/cost-control"), &[]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(count("disconnection_ordered").await, 1);
+
+    // A payment that clears the debt reconnects, and the customer is told.
+    let account_no: String = {
+        let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        sqlx::query_scalar("SELECT account_no FROM customers WHERE id = $1")
+            .bind(customer)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+    };
+    let counter = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/payments"))
+        .bearer_auth(&counter)
+        .json(&serde_json::json!({"account_no": account_no, "amount": "200.00", "channel": "alipay", "channel_ref": "ALI-7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    assert_eq!(count("reconnection_ordered").await, 1);
+    assert_eq!(count("disconnection_ordered").await, 1, "not told twice");
+
+    // With a 40-day threshold the balance left is low: warned once in the episode, however often estimated.
+    for _ in 0..2 {
+        let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        sqlx::query("UPDATE billing_settings SET low_balance_days = 40").execute(&mut *tx).await.unwrap();
+        sqlx::query("UPDATE cost_control_agreements SET estimated_on = NULL").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        gridcrm::cost_control::db::run_daily(&app.pool).await.unwrap();
+        assert_eq!(count("low_balance").await, 1);
+    }
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let warning = &notices(&mut tx, "low_balance").await[0];
+    assert!(warning.data["balance"].as_str().is_some_and(|b| b.parse::<f64>().unwrap() > 0.0), "{}", warning.data);
+}
