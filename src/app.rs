@@ -30,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .merge(staff::login::router())
         .merge(home::router())
         .merge(customers::pages::router())
+        .merge(customers::contracts_pages::router())
         .merge(complaints::pages::router())
         .merge(work_orders::pages::router())
         .merge(service::board::router())

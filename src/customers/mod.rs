@@ -2,6 +2,9 @@
 //! search, and the reference lists that classify them.
 
 pub mod api;
+pub mod contracts;
+pub mod contracts_db;
+pub mod contracts_pages;
 pub mod db;
 pub mod model;
 pub mod pages;

@@ -159,6 +159,15 @@ struct ShowPage {
     credit: crate::credit::pages::CreditSection,
     loyalty: crate::points::pages::PointsSection,
     notice_prefs: crate::notices::preferences_pages::NoticeSection,
+    contract: Option<super::contracts::Contract>,
+    today: chrono::NaiveDate,
+}
+
+impl ShowPage {
+    /// The contract in force's term as a label code and the days left when ending soon.
+    fn contract_term(&self, contract: &super::contracts::Contract) -> (&'static str, Option<i64>) {
+        super::contracts_pages::term_label(contract, self.today)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -214,6 +223,7 @@ async fn load_show_page(
     let credit = crate::credit::pages::section(&mut tx, user, id).await?;
     let loyalty = crate::points::pages::section(&mut tx, user, id).await?;
     let notice_prefs = crate::notices::preferences_pages::section(&mut tx, user, id).await?;
+    let contract = super::contracts_db::current(&mut tx, id).await?;
     tx.commit().await?;
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
@@ -239,6 +249,8 @@ async fn load_show_page(
         credit,
         loyalty,
         notice_prefs,
+        contract,
+        today,
     })
 }
 

@@ -126,7 +126,7 @@ pub async fn plan_events(conn: &mut PgConnection) -> sqlx::Result<Planned> {
     Ok(Planned { events: events.len() as u64, notices })
 }
 
-/// Bills and meters whose date comes due by the tenant's due rules: a rule
+/// Bills, meters and supply contracts whose date comes due by the tenant's due rules: a rule
 /// with offset −3 days reminds three days before a bill's due date, one with
 /// +1 day tells of an overdue bill the day after. A date counts once it is
 /// within `LOOKBACK_DAYS` and its moment (date + offset) has come and lies
@@ -179,7 +179,23 @@ pub async fn scan_due(conn: &mut PgConnection) -> sqlx::Result<u64> {
                      AND {}"#,
                 audience("p.customer_id")
             ),
-            // The archive keeps no contracts yet: nothing comes due.
+            // The contract in force (the latest to start) of each customer.
+            Kind::ContractExpiry => format!(
+                r#"INSERT INTO notice_targets (customer_id, event_ref, data, not_before)
+                   SELECT c.customer_id, 'contract:' || c.id || ':' || r.offset_minutes,
+                          jsonb_build_object('contract_no', c.contract_no, 'expiry_date', c.expires_on::text,
+                                             'date', c.expires_on::text, 'title', c.contract_no),
+                          greatest($3, (c.expires_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes))
+                   FROM supply_contracts c
+                   JOIN notice_rules r ON r.id = $1
+                   WHERE c.expires_on >= ($3::timestamptz AT TIME ZONE $2)::date - $4
+                     AND (c.expires_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes) <= $3
+                     AND (c.expires_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes) >= r.since
+                     AND NOT EXISTS (SELECT 1 FROM supply_contracts later
+                                     WHERE later.customer_id = c.customer_id AND later.starts_on > c.starts_on)
+                     AND {}"#,
+                audience("c.customer_id")
+            ),
             _ => continue,
         };
         sqlx::query(&sql).bind(rule.id).bind(&tz).bind(Utc::now()).bind(LOOKBACK_DAYS).execute(&mut *conn).await?;

@@ -16,11 +16,9 @@ pub const OFFSET_UNITS: [&str; 3] = ["minutes", "hours", "days"];
 pub const MAX_OFFSET_MINUTES: i32 = 86_400;
 
 /// The kinds a rule may be made for: the event, due and broadcast kinds.
-/// Planned outages and the personalised bill have their own settings; the
-/// archive keeps no contracts yet, so nothing would make a contract-expiry
-/// notice.
+/// Planned outages and the personalised bill have their own settings.
 pub fn rule_kinds() -> impl Iterator<Item = Kind> {
-    Kind::ALL.into_iter().filter(|k| k.source() != Source::Own && *k != Kind::ContractExpiry)
+    Kind::ALL.into_iter().filter(|k| k.source() != Source::Own)
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

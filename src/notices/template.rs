@@ -22,7 +22,7 @@ pub fn kind_fields(kind: Kind) -> &'static [&'static str] {
         Kind::PlannedOutage => &["outage_ref", "outage_start", "outage_end", "outage_reason", "outage_change"],
         Kind::FaultReported | Kind::RepairProgress | Kind::PowerRestored | Kind::ExpansionStageChanged => &["link"],
         Kind::MeterVerificationDue => &["meter_serial", "verification_date"],
-        Kind::ContractExpiry => &["expiry_date"],
+        Kind::ContractExpiry => &["contract_no", "expiry_date"],
         Kind::SafeUseAdvice | Kind::EnergySavingAdvice | Kind::DemandResponseRequest | Kind::DemandResponseResult => {
             &["message"]
         }
@@ -248,11 +248,11 @@ pub fn builtin(kind: Kind, lang: &str) -> (&'static str, &'static str) {
         ),
         (Kind::ContractExpiry, true) => (
             "供用电合同即将到期",
-            "尊敬的{customer_name}（户号 {account_no}）：您的供用电合同将于 {expiry_date} 到期，请联系客户经理续签。【{tenant_name}】",
+            "尊敬的{customer_name}（户号 {account_no}）：您的供用电合同 {contract_no} 将于 {expiry_date} 到期，请联系客户经理续签。【{tenant_name}】",
         ),
         (Kind::ContractExpiry, false) => (
             "Your supply contract expires soon",
-            "Dear {customer_name} (account {account_no}): your supply contract expires on {expiry_date}; please contact your account manager to renew it. — {tenant_name}",
+            "Dear {customer_name} (account {account_no}): your supply contract {contract_no} expires on {expiry_date}; please contact your account manager to renew it. — {tenant_name}",
         ),
         (Kind::SafeUseAdvice, true) => ("安全用电提示", "尊敬的{customer_name}：{message}【{tenant_name}】"),
         (Kind::SafeUseAdvice, false) => ("Using electricity safely", "Dear {customer_name}: {message} — {tenant_name}"),

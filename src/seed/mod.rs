@@ -186,6 +186,24 @@ async fn seed_money(
         tracing::info!(payments = earned, "seeded loyalty points");
     }
     seed_credit_events(pool, tenant_id, today).await?;
+    seed_contracts(pool, tenant_id, today).await?;
+    Ok(())
+}
+
+/// A three-year supply contract for every business customer, ending between
+/// two months ago and four years from now, so that some are ending soon.
+async fn seed_contracts(pool: &PgPool, tenant_id: Uuid, today: chrono::NaiveDate) -> anyhow::Result<()> {
+    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    sqlx::query!(
+        r#"INSERT INTO supply_contracts (tenant_id, id, customer_id, contract_no, starts_on, expires_on, recorded_by)
+           SELECT app_tenant_id(), gen_random_uuid(), id, 'GY-' || account_no, (ends - interval '3 years')::date, ends, 'seed --demo'
+           FROM (SELECT id, account_no, $1::date - 60 + (hashtextextended(id::text, 17) & 1048575)::integer % 1520 AS ends
+                 FROM customers WHERE status = 'active' AND class_code <> 'residential') c"#,
+        today
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

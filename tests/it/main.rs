@@ -7,6 +7,7 @@ mod billing;
 mod browser;
 mod bulk;
 mod cli;
+mod contracts;
 mod cost_control;
 mod credit;
 mod drills;
