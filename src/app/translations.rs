@@ -205,6 +205,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "notice_preferences",
                     "notice",
                     "outage",
+                    "supply_contract",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -233,6 +234,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("notice_prefs.outcome_", &crate::notices::staff_channels::CALL_OUTCOMES),
             ("outages.saved_", &["created", "changed", "unchanged", "cancelled"]),
             ("notice_status.", &crate::notices::STATUSES),
+            ("contracts.term_", &crate::customers::contracts::TERMS),
         ];
         for prefix in &prefixes {
             let (_, codes) =

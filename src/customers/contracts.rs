@@ -17,7 +17,7 @@ const LATEST_EXPIRY_MONTHS: u32 = 30 * 12;
 pub const ENDING_SOON_DAYS: i64 = 60;
 
 /// A recorded contract.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Contract {
     pub id: Uuid,
     pub contract_no: String,
@@ -27,6 +27,9 @@ pub struct Contract {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// The terms' label codes (`contracts.term_*`), in [`Term`]'s order.
+pub const TERMS: [&str; 4] = ["not_started", "in_force", "ending_soon", "expired"];
+
 /// Where a contract stands on a given day.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Term {
@@ -35,6 +38,17 @@ pub enum Term {
     /// In force, ending within [`ENDING_SOON_DAYS`]; the days left.
     EndingSoon(i64),
     Expired,
+}
+
+impl Term {
+    pub fn code(self) -> &'static str {
+        match self {
+            Term::NotStarted => TERMS[0],
+            Term::InForce => TERMS[1],
+            Term::EndingSoon(_) => TERMS[2],
+            Term::Expired => TERMS[3],
+        }
+    }
 }
 
 impl Contract {
@@ -52,8 +66,8 @@ impl Contract {
     }
 }
 
-/// The contract form as typed.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// A contract as typed on the page or sent to the API (dates `YYYY-MM-DD`).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ContractForm {
     #[serde(default)]
     pub contract_no: String,

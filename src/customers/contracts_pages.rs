@@ -57,12 +57,9 @@ impl ContractsPage {
 
 /// A contract's term as a label code (`contracts.term_*`) and the days left when ending soon.
 pub fn term_label(contract: &Contract, today: NaiveDate) -> (&'static str, Option<i64>) {
-    match contract.term(today) {
-        Term::NotStarted => ("not_started", None),
-        Term::InForce => ("in_force", None),
-        Term::EndingSoon(days) => ("ending_soon", Some(days)),
-        Term::Expired => ("expired", None),
-    }
+    let term = contract.term(today);
+    let days = if let Term::EndingSoon(days) = term { Some(days) } else { None };
+    (term.code(), days)
 }
 
 #[derive(Deserialize, Default)]
@@ -113,27 +110,22 @@ async fn show(
     Ok(render(&page(&state, &user, id, None, q.saved).await?)?.into_response())
 }
 
-async fn record(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<Uuid>,
-    CsrfForm(form): CsrfForm<ContractForm>,
-) -> Result<Response, AppError> {
-    user.require(Permission::EditCustomers)?;
-    let mut tx = user.tx(&state.db).await?;
-    let customer = db::get(&mut tx, id).await?;
-    let new = match form.check(today(&user)) {
-        Ok(new) => new,
-        Err(errors) => {
-            drop(tx);
-            return refused(&state, &user, id, form, errors).await;
-        }
-    };
-    let Some(contract_id) = contracts_db::record(&mut tx, id, &new, &user.label).await? else {
-        drop(tx);
+/// Checks and records a contract for customer `id`, audited: 404 when the
+/// customer is not in this company, 422 naming each wrong field (and
+/// `contract_no_taken` for a number the company has). Shared by the page and
+/// the API.
+pub async fn record_contract(
+    conn: &mut sqlx::PgConnection,
+    user: &CurrentUser,
+    id: Uuid,
+    form: &ContractForm,
+) -> Result<Contract, AppError> {
+    let customer = db::get(conn, id).await?;
+    let new = form.check(today(user))?;
+    let Some(contract_id) = contracts_db::record(conn, id, &new, &user.label).await? else {
         let mut errors = FieldErrors::default();
         errors.add("contract_no", "contract_no_taken");
-        return refused(&state, &user, id, form, errors).await;
+        return Err(errors.into());
     };
     let change = Change {
         action: "create",
@@ -143,9 +135,30 @@ async fn record(
         before: None,
         after: Some(json!(new)),
     };
-    audit::record(&mut tx, &Actor::from(&user), change).await?;
-    tx.commit().await?;
-    Ok(Redirect::to(&format!("/customers/{id}/contracts?saved=true")).into_response())
+    audit::record(conn, &Actor::from(user), change).await?;
+    let recorded = contracts_db::for_customer(conn, id).await?.into_iter().find(|c| c.id == contract_id);
+    Ok(recorded.expect("recorded in this transaction"))
+}
+
+async fn record(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    CsrfForm(form): CsrfForm<ContractForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditCustomers)?;
+    let mut tx = user.tx(&state.db).await?;
+    match record_contract(&mut tx, &user, id, &form).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/customers/{id}/contracts?saved=true")).into_response())
+        }
+        Err(AppError::Invalid(errors)) => {
+            drop(tx);
+            refused(&state, &user, id, form, errors).await
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// The page again with the form as typed and what is wrong with it.

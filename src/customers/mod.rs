@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod contracts;
+pub mod contracts_api;
 pub mod contracts_db;
 pub mod contracts_pages;
 pub mod db;

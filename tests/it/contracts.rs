@@ -102,3 +102,34 @@ async fn a_contract_coming_to_its_end_is_told_once_unless_it_was_renewed() {
     let text = gridcrm::notices::template::render(subject, body, &n.data).unwrap().body;
     assert!(text.contains("GY-A") && text.contains(&days(20)), "{text}");
 }
+
+#[tokio::test]
+async fn the_api_records_and_lists_contracts_and_names_bad_fields() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let path = format!("/api/v1/customers/{customer}/contracts");
+    let key = app.api_key(&app.alpha, gridcrm::staff::Role::CounterStaff).await;
+    let client = reqwest::Client::new();
+    let post = |key: &str, body: serde_json::Value| client.post(app.url(&path)).bearer_auth(key).json(&body).send();
+
+    let bad = post(&key, serde_json::json!({"contract_no": "GY-9", "starts_on": days(0), "expires_on": days(0)})).await.unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: serde_json::Value = bad.json().await.unwrap();
+    assert!(problem.to_string().contains("expires_on") && problem.to_string().contains("contract_ends_before_start"), "{problem}");
+
+    let made = post(&key, serde_json::json!({"contract_no": "GY-9", "starts_on": days(-5), "expires_on": days(360)})).await.unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let contract: serde_json::Value = made.json().await.unwrap();
+    assert_eq!((contract["contract_no"].as_str(), contract["expires_on"].as_str()), (Some("GY-9"), Some(days(360).as_str())));
+    let listed: serde_json::Value = app.api_get(&key, &path).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], contract["id"]);
+
+    // Another company's key: 404 on both, nothing written.
+    let theirs = app.api_key(&app.beta, gridcrm::staff::Role::TenantAdmin).await;
+    let r = post(&theirs, serde_json::json!({"contract_no": "GY-10", "starts_on": days(0), "expires_on": days(30)})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = client.get(app.url(&path)).bearer_auth(&theirs).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.count_all("supply_contracts").await, 1);
+}
