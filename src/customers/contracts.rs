@@ -143,7 +143,11 @@ mod tests {
         let today = day("2026-12-02");
         assert_eq!(
             codes(form("", "2026/01/01", "").check(today)),
-            [("contract_no".into(), "required"), ("starts_on".into(), "date_format"), ("expires_on".into(), "required")]
+            [
+                ("contract_no".into(), "required"),
+                ("starts_on".into(), "date_format"),
+                ("expires_on".into(), "required")
+            ]
         );
         assert_eq!(
             codes(form("X", "2026-06-01", "2026-06-01").check(today)),
@@ -151,7 +155,10 @@ mod tests {
         );
         assert_eq!(codes(form("X", "2028-01-01", "2029-01-01").check(today)), [("starts_on".into(), "date_too_late")]);
         assert_eq!(codes(form("X", "2026-01-01", "2057-01-01").check(today)), [("expires_on".into(), "date_too_late")]);
-        assert_eq!(codes(form(&"9".repeat(41), "2026-01-01", "2027-01-01").check(today)), [("contract_no".into(), "too_long")]);
+        assert_eq!(
+            codes(form(&"9".repeat(41), "2026-01-01", "2027-01-01").check(today)),
+            [("contract_no".into(), "too_long")]
+        );
     }
 
     #[test]
