@@ -67,7 +67,7 @@ async fn hub(State(state): State<AppState>, user: CurrentUser) -> Result<impl In
     let mut tx = user.tx(&state.db).await?;
     let waiting = waiting(&mut tx, manager).await?;
     tx.commit().await?;
-    Ok(render(&HubPage {
+    render(&HubPage {
         p: Page::for_user(&user, "notice_hub.title"),
         waiting,
         staff_channels: true,
@@ -75,5 +75,5 @@ async fn hub(State(state): State<AppState>, user: CurrentUser) -> Result<impl In
         rules: can(Permission::ManageNoticeRules) || can(Permission::SendNotices),
         templates: can(Permission::ManageNoticeTemplates),
         monitor: can(Permission::MonitorNotices),
-    })?)
+    })
 }

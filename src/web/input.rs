@@ -275,6 +275,26 @@ pub async fn refuse_bad_text(request: Request, next: Next) -> Result<Response, A
     Ok(next.run(Request::from_parts(parts, body)).await)
 }
 
+/// A whole number in `range` from a form field; else `code` (or `required`
+/// when empty) on `field`, and the range's start as a stand-in.
+pub fn whole_number(
+    raw: &str,
+    range: std::ops::RangeInclusive<i32>,
+    field: &'static str,
+    code: &'static str,
+    errors: &mut FieldErrors,
+) -> i32 {
+    use rust_decimal::prelude::ToPrimitive;
+    let raw = raw.trim();
+    match plain_decimal(raw, 9, 0).and_then(|d| d.to_i32()).filter(|n| range.contains(n)) {
+        Some(n) => n,
+        None => {
+            errors.add(field, if raw.is_empty() { "required" } else { code });
+            *range.start()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,25 +395,5 @@ mod tests {
         assert_eq!(date_in_window(NaiveDate::from_ymd_opt(1900, 1, 1).unwrap(), latest), Err("time_too_early"));
         assert_eq!(date_in_window(NaiveDate::from_ymd_opt(2031, 1, 1).unwrap(), latest), Err("date_too_late"));
         assert_eq!(date_in_window(latest, latest), Ok(()));
-    }
-}
-
-/// A whole number in `range` from a form field; else `code` (or `required`
-/// when empty) on `field`, and the range's start as a stand-in.
-pub fn whole_number(
-    raw: &str,
-    range: std::ops::RangeInclusive<i32>,
-    field: &'static str,
-    code: &'static str,
-    errors: &mut FieldErrors,
-) -> i32 {
-    use rust_decimal::prelude::ToPrimitive;
-    let raw = raw.trim();
-    match plain_decimal(raw, 9, 0).and_then(|d| d.to_i32()).filter(|n| range.contains(n)) {
-        Some(n) => n,
-        None => {
-            errors.add(field, if raw.is_empty() { "required" } else { code });
-            *range.start()
-        }
     }
 }
