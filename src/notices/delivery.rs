@@ -63,7 +63,7 @@ pub async fn claim(conn: &mut PgConnection, owner: &str, batch: i64, lease_secon
            )
            UPDATE notices n
            SET status = 'sending', claimed_by = $1, lease_until = now() + make_interval(secs => $2),
-               attempts = n.attempts + 1
+               attempts = n.attempts + 1, send_started_at = NULL
            FROM due WHERE n.id = due.id
            RETURNING n.id, n.customer_id, n.kind, n.channel, n.idempotency_key, n.lang, n.data, n.urgent, n.attempts,
                      gridcrm_notice_address(n.customer_id, n.channel) AS address,
@@ -95,6 +95,41 @@ pub async fn claim(conn: &mut PgConnection, owner: &str, batch: i64, lease_secon
             },
         })
         .collect())
+}
+
+/// Why an interrupted email is not sent again (its `last_error`).
+pub const INTERRUPTED: &str = "interrupted while sending: the mail server may have taken it, so it is not sent again \
+                               by itself; send it again from the monitor if the customer did not get it";
+
+/// Fails, without sending them again or falling back, the emails of
+/// channels without an idempotency key that a dead process left `sending`
+/// after it had begun handing them over (their lease is over and their
+/// send mark set). Returns them by channel, for the metrics.
+pub async fn fail_interrupted(conn: &mut PgConnection) -> sqlx::Result<Vec<String>> {
+    let channels: Vec<String> = super::channels::WITHOUT_IDEMPOTENCY.iter().map(|c| c.to_string()).collect();
+    sqlx::query_scalar!(
+        r#"UPDATE notices SET status = 'failed', last_error = $2, lease_until = NULL, claimed_by = NULL
+           WHERE status = 'sending' AND lease_until < now() AND send_started_at IS NOT NULL
+             AND channel = ANY($1::text[])
+           RETURNING channel"#,
+        &channels,
+        INTERRUPTED
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Marks the claimed notices of channels without an idempotency key as
+/// being handed over now, just before the send (see [`fail_interrupted`]).
+pub async fn mark_send_started(conn: &mut PgConnection, owner: &str, ids: &[Uuid]) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "UPDATE notices SET send_started_at = now() WHERE id = ANY($2) AND status = 'sending' AND claimed_by = $1",
+        owner,
+        ids
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// A tenant's own wording: (kind, channel, lang) → (subject, body).

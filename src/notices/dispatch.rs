@@ -36,11 +36,16 @@
 //! - The gateway (SMS, WeChat) receives the key as `Idempotency-Key`; its
 //!   contract is to answer a repeat without delivering it again, so the
 //!   customer gets one message.
-//! - SMTP has no idempotency. The second copy carries the same Message-ID
-//!   (made from the key), and many mail stores and clients show one message
-//!   per Message-ID, but the server accepts both: a customer may receive an
-//!   email twice in that window. At most the sends of one record step
-//!   (a few notices) are exposed per crash.
+//! - SMTP has no idempotency, so email is never sent again after such a
+//!   crash. Just before a chunk's emails are handed over, they are marked
+//!   (`send_started_at`, in its own short transaction). An email found
+//!   `sending` with its lease over and the mark set may have been taken: it
+//!   is failed as interrupted, without falling back to another channel, and
+//!   shows on the monitor, where staff send it again if the customer did not
+//!   get it. An email claimed but not yet marked when the process died is
+//!   sent by the next claim as usual. (Each mail also carries a Message-ID
+//!   made from the key.) At most one chunk (16 emails) per crash needs
+//!   that look.
 //!
 //! Metrics: `gridcrm_notices_sent_total`, `gridcrm_notices_failed_total`
 //! and `gridcrm_notices_retried_total` by channel, and the gauge
@@ -64,7 +69,7 @@ use uuid::Uuid;
 
 use super::{
     Kind, QuietHours,
-    channels::{ChannelSettings, Channels, Outcome, Outgoing, SENT_BY_DISPATCHER},
+    channels::{ChannelSettings, Channels, Outcome, Outgoing, SENT_BY_DISPATCHER, WITHOUT_IDEMPOTENCY},
     delivery::{self, Claimed, Templates},
     quiet_hours, template,
 };
@@ -260,6 +265,9 @@ enum Prepared {
 /// Claims, sends and records one batch of a tenant. Returns how many were claimed.
 async fn dispatch_tenant(shared: &Shared, tenant: Uuid) -> anyhow::Result<usize> {
     let mut tx = crate::db::begin_tenant(&shared.pool, tenant, None).await?;
+    for channel in delivery::fail_interrupted(&mut tx).await? {
+        metrics::counter!("gridcrm_notices_failed_total", "channel" => channel).increment(1);
+    }
     let lease = shared.settings.lease;
     let claimed = delivery::claim(&mut tx, &shared.owner, shared.settings.batch, lease.as_secs_f64()).await?;
     if claimed.is_empty() {
@@ -293,6 +301,7 @@ async fn dispatch_tenant(shared: &Shared, tenant: Uuid) -> anyhow::Result<usize>
     let mut work = work.into_iter().peekable();
     while work.peek().is_some() {
         let chunk: Vec<_> = work.by_ref().take(IN_FLIGHT).collect();
+        mark_send_started(shared, tenant, &chunk).await?;
         let outcomes: Vec<(Claimed, Result<Outcome, ()>)> = stream::iter(chunk)
             .map(|(notice, prepared)| async move {
                 let outcome = match prepared {
@@ -317,6 +326,22 @@ async fn dispatch_tenant(shared: &Shared, tenant: Uuid) -> anyhow::Result<usize>
         record(shared, tenant, outcomes).await?;
     }
     Ok(count)
+}
+
+/// Marks, in its own short transaction, the notices of a chunk about to be
+/// handed to a channel without an idempotency key (email).
+async fn mark_send_started(shared: &Shared, tenant: Uuid, chunk: &[(Claimed, Prepared)]) -> anyhow::Result<()> {
+    let ids: Vec<Uuid> = chunk
+        .iter()
+        .filter(|(n, p)| matches!(p, Prepared::Send(_)) && WITHOUT_IDEMPOTENCY.contains(&n.channel.as_str()))
+        .map(|(n, _)| n.id)
+        .collect();
+    if !ids.is_empty() {
+        let mut tx = crate::db::begin_tenant(&shared.pool, tenant, None).await?;
+        delivery::mark_send_started(&mut tx, &shared.owner, &ids).await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// Decides, without sending, what a claimed notice needs: quiet hours, an

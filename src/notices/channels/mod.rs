@@ -17,6 +17,11 @@ use uuid::Uuid;
 /// The channels the dispatcher sends itself.
 pub const SENT_BY_DISPATCHER: [&str; 3] = ["email", "sms", "wechat"];
 
+/// The channels whose other end cannot be given an idempotency key (SMTP):
+/// a send interrupted by a crash is not repeated, because it may have been
+/// taken (see `dispatch`'s "Exactly once").
+pub const WITHOUT_IDEMPOTENCY: [&str; 1] = ["email"];
+
 /// One rendered notice, ready for its channel.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outgoing {
