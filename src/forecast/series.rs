@@ -69,7 +69,7 @@ impl std::str::FromStr for Interval {
             return Err(bad());
         };
         let minutes = number.trim().parse::<u32>().map_err(|_| bad())?.checked_mul(per_unit).ok_or_else(bad)?;
-        if minutes == 0 || (24 * 60) % minutes != 0 {
+        if minutes == 0 || !(24 * 60u32).is_multiple_of(minutes) {
             return Err(bad());
         }
         Ok(Interval { minutes })
@@ -78,7 +78,11 @@ impl std::str::FromStr for Interval {
 
 impl std::fmt::Display for Interval {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.minutes % 60 == 0 { write!(f, "{}h", self.minutes / 60) } else { write!(f, "{}m", self.minutes) }
+        if self.minutes.is_multiple_of(60) {
+            write!(f, "{}h", self.minutes / 60)
+        } else {
+            write!(f, "{}m", self.minutes)
+        }
     }
 }
 
