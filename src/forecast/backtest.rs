@@ -21,8 +21,10 @@ pub struct Plan {
 pub enum BacktestError {
     #[error("the holdout and the horizon must be at least 1")]
     NothingToForecast,
-    #[error("{holdout_days} holdout days leave {before} readings before the holdout; {method} needs at least {needed}")]
-    TooLittleHistory { holdout_days: usize, before: usize, method: &'static str, needed: usize },
+    #[error(
+        "{holdout_days} holdout days leave {before} readings before the holdout; {method} needs at least {needed} ({needed_days} days)"
+    )]
+    TooLittleHistory { holdout_days: usize, before: usize, method: &'static str, needed: usize, needed_days: usize },
     #[error("a horizon of {horizon} steps runs past the end of the series from every origin in the holdout")]
     HorizonPastEnd { horizon: usize },
 }
@@ -103,6 +105,7 @@ pub fn run(values: &[f64], plan: &Plan, methods: &mut [Box<dyn Forecaster>]) -> 
             before,
             method: method.name(),
             needed: method.min_history(),
+            needed_days: method.min_history().div_ceil(plan.steps_per_day),
         });
     }
     let origins = origins(values.len(), plan);
@@ -242,7 +245,8 @@ mod tests {
                 holdout_days: 7,
                 before: 56,
                 method: "double_seasonal_holt_winters",
-                needed: 84
+                needed: 84,
+                needed_days: 21
             }
         );
     }

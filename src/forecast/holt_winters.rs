@@ -9,8 +9,8 @@
 //!   falls to zero or a net load below it (Taylor's multiplicative form would
 //!   divide by those); within the training window the daily swing changes
 //!   little with the level, which is what multiplicative form would model;
-//! - no trend term: over a day ahead the AR(1) term and the level follow drift,
-//!   and Taylor found the trend's contribution negligible.
+//! - no trend term: over a day ahead the level and the AR(1) term follow
+//!   drift, and a trend would be a fifth weight to fit for little.
 //!
 //! The four smoothing parameters are fitted by Nelder–Mead on the squared
 //! errors of in-sample forecasts over the whole horizon (not only one step
@@ -50,8 +50,8 @@ impl Parameters {
     }
 }
 
-/// Where the fit starts: modest smoothing and strongly persistent errors,
-/// near the values Taylor reports for half-hourly demand.
+/// Where the fit starts: modest smoothing and strongly persistent errors, as
+/// half-hourly load has.
 const START: Parameters = Parameters { level: 0.1, daily: 0.2, weekly: 0.2, error_persistence: 0.8 };
 
 /// The model after the readings so far. Each seasonal index is kept in a ring
@@ -100,12 +100,18 @@ impl State {
         self.steps += 1;
     }
 
+    /// The forecast `k + 1` steps ahead, given the AR(1) coefficient to the
+    /// power `k + 1`.
+    fn ahead(&self, k: usize, persistence: f64) -> f64 {
+        self.level + self.seasonal(self.steps + k) + persistence * self.last_error
+    }
+
     fn forecast(&self, horizon: usize, p: &Parameters) -> Vec<f64> {
         let mut persistence = 1.0;
         (0..horizon)
             .map(|k| {
                 persistence *= p.error_persistence;
-                self.level + self.seasonal(self.steps + k) + persistence * self.last_error
+                self.ahead(k, persistence)
             })
             .collect()
     }
@@ -122,8 +128,8 @@ fn training_window(history: &[f64], steps_per_day: usize) -> &[f64] {
 /// forecasts 1 to `horizon` steps ahead made from every step: the errors of
 /// the forecasts the parameters are used for. (Fitted on one-step errors
 /// alone, as Taylor does, half-hourly Victoria demand drove the seasonal
-/// weights to 1 and the level's to 0.9: a good next half-hour and a forecast a
-/// day ahead twice as bad as last week's values.)
+/// weights to 1 and the level's to 0.9: a good next half-hour, and a day
+/// ahead worse than last week's values.)
 fn forecast_mse(window: &[f64], steps_per_day: usize, p: &Parameters, horizon: usize) -> f64 {
     let mut state = State::initial(window, steps_per_day);
     let scored_from = INITIAL_WEEKS * 7 * steps_per_day;
@@ -135,7 +141,7 @@ fn forecast_mse(window: &[f64], steps_per_day: usize, p: &Parameters, horizon: u
         let mut persistence = 1.0;
         for (k, &actual) in window[origin..].iter().take(horizon).enumerate() {
             persistence *= p.error_persistence;
-            let error = actual - (state.level + state.seasonal(origin + k) + persistence * state.last_error);
+            let error = actual - state.ahead(k, persistence);
             sum += error * error;
         }
         count += horizon.min(window.len() - origin);
