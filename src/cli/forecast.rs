@@ -2,7 +2,7 @@
 //! well each forecasting method would have done on the last weeks of a load
 //! series, without a database.
 
-use std::{fs::File, path::PathBuf};
+use std::{fs::File, io::Write, path::PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -50,17 +50,18 @@ pub fn forecast_command(command: ForecastCommand) -> anyhow::Result<()> {
     );
     let zeros = (backtest.zero_actuals > 0)
         .then(|| format!("{} actual values of 0 are left out of the MAPE", backtest.zero_actuals));
-    if json {
+    let report = if json {
         // The object alone on stdout; the notes go to stderr.
         eprintln!("{summary}");
         zeros.iter().for_each(|z| eprintln!("{z}"));
-        println!("{}", serde_json::to_string(&backtest)?);
+        format!("{}\n", serde_json::to_string(&backtest)?)
     } else {
-        println!("{summary}");
-        zeros.iter().for_each(|z| println!("{z}"));
-        println!();
-        print!("{backtest}");
-        println!("({:.1} s)", started.elapsed().as_secs_f64());
+        let zeros = zeros.map(|z| format!("{z}\n")).unwrap_or_default();
+        format!("{summary}\n{zeros}\n{backtest}({:.1} s)\n", started.elapsed().as_secs_f64())
+    };
+    // The table is long: `| head` closing the pipe early is not an error.
+    match std::io::stdout().write_all(report.as_bytes()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
     }
-    Ok(())
 }
