@@ -27,6 +27,8 @@ pub enum BacktestError {
     TooLittleHistory { holdout_days: usize, before: usize, method: &'static str, needed: usize, needed_days: usize },
     #[error("a horizon of {horizon} steps runs past the end of the series from every origin in the holdout")]
     HorizonPastEnd { horizon: usize },
+    #[error("every actual value in the holdout is 0: a percentage error of 0 is undefined")]
+    AllActualsZero,
 }
 
 /// Indices of the forecast origins: one a day through the last `holdout_days`
@@ -49,14 +51,15 @@ fn absolute_percentage_error(actual: f64, forecast: f64) -> Option<f64> {
 /// One method's score.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Score {
-    /// The mean of `mape_by_step`.
+    /// The mean of `mape_by_step` (over the steps that have one).
     pub mape: f64,
     /// MAPE over the origins, by steps ahead (the first is one step ahead).
     pub mape_by_step: Vec<f64>,
 }
 
 /// MAPE by step of forecasts made at `origins` against `actual`. A step whose
-/// actuals are all zero scores NaN.
+/// actuals are all zero has none (NaN; null in JSON) and is left out of the
+/// mean, so a load that is 0 at the same time every night still scores.
 pub fn score(actual: &[f64], forecasts: &[(usize, Vec<f64>)], horizon: usize) -> Score {
     let mape_by_step: Vec<f64> = (0..horizon)
         .map(|step| {
@@ -67,7 +70,8 @@ pub fn score(actual: &[f64], forecasts: &[(usize, Vec<f64>)], horizon: usize) ->
             errors.iter().sum::<f64>() / errors.len() as f64
         })
         .collect();
-    let mape = mape_by_step.iter().sum::<f64>() / horizon as f64;
+    let scored: Vec<f64> = mape_by_step.iter().copied().filter(|m| !m.is_nan()).collect();
+    let mape = scored.iter().sum::<f64>() / scored.len() as f64;
     Score { mape, mape_by_step }
 }
 
@@ -117,13 +121,15 @@ pub fn run(values: &[f64], plan: &Plan, methods: &mut [Box<dyn Forecaster>]) -> 
         let forecasts = rolling_forecasts(values, &origins, method.as_mut(), plan.horizon);
         scores.insert(method.name(), score(values, &forecasts, plan.horizon));
     }
+    // The same actuals score every method, so all have a MAPE or none has.
+    if scores.values().any(|s: &Score| s.mape.is_nan()) {
+        return Err(BacktestError::AllActualsZero);
+    }
     // The first listed wins a tie: the simpler method, as methods are listed.
     let chosen = methods
         .iter()
         .map(|m| m.name())
-        .reduce(
-            |best, name| if scores[name].mape < scores[best].mape || scores[best].mape.is_nan() { name } else { best },
-        )
+        .reduce(|best, name| if scores[name].mape < scores[best].mape { name } else { best })
         .expect("at least one method");
     let zero_actuals = origins.iter().map(|&o| values[o..o + plan.horizon].iter().filter(|v| **v == 0.0).count()).sum();
     Ok(Backtest { methods: scores, chosen, origins, zero_actuals })
@@ -204,6 +210,19 @@ mod tests {
     fn zero_actuals_are_left_out_of_the_mape() {
         let forecasts = vec![(0, vec![5.0]), (1, vec![90.0])];
         assert_eq!(score(&[0.0, 100.0], &forecasts, 1).mape_by_step, vec![10.0]);
+        // The second step ahead is 0 from both origins: no MAPE, and left out of the mean.
+        let forecasts = vec![(0, vec![110.0, 5.0]), (2, vec![80.0, 5.0])];
+        let score = score(&[100.0, 0.0, 100.0, 0.0], &forecasts, 2);
+        assert!(score.mape_by_step[1].is_nan());
+        assert_eq!(score.mape, 15.0);
+    }
+
+    #[test]
+    fn a_holdout_of_zeros_cannot_be_scored() {
+        let plan = Plan { steps_per_day: 4, holdout_days: 2, horizon: 2 };
+        let mut methods = standard_methods(4);
+        methods.truncate(2);
+        assert_eq!(run(&[0.0; 60], &plan, &mut methods), Err(BacktestError::AllActualsZero));
     }
 
     #[test]
