@@ -109,6 +109,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::credit::CreditCommand,
     },
+    /// Load forecasting: measure the forecasting methods on a load series.
+    Forecast {
+        #[command(subcommand)]
+        command: cli::forecast::ForecastCommand,
+    },
     /// Load data files.
     Import {
         #[command(subcommand)]
@@ -275,6 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Credit { command } => {
             admin::with_database(&config, |db| Box::pin(cli::credit::credit_command(db, command))).await
         }
+        Command::Forecast { command } => cli::forecast::forecast_command(command),
         Command::Import { command } => {
             admin::with_database(&config, |db| Box::pin(data::import_command(db, command))).await
         }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod bench;
 pub mod credit;
 pub mod data;
+pub mod forecast;
 pub mod segments;
 pub mod serve;
 pub mod value;
