@@ -480,3 +480,40 @@ async fn a_low_balance_warns_once_per_episode_and_a_payment_that_reconnects_is_t
     let warning = &notices(&mut tx, "low_balance").await[0];
     assert!(warning.data["balance"].as_str().is_some_and(|b| b.parse::<f64>().unwrap() > 0.0), "{}", warning.data);
 }
+
+/// The figure on the hub's card that links to `href`.
+fn hub_figure(page: &str, href: &str) -> u64 {
+    let card = &page[page.find(&format!(r#"href="{href}""#)).unwrap_or_else(|| panic!("no card for {href}"))..];
+    let figure = &card[card.find(r#"class="figure">"#).unwrap() + r#"class="figure">"#.len()..];
+    figure[..figure.find('<').unwrap()].parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_hub_counts_only_its_own_companys_letters() {
+    let app = TestApp::spawn().await;
+    let mut tx = db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+    let targets: Vec<_> = app
+        .beta
+        .customers
+        .iter()
+        .map(|c| gridcrm::notices::db::Target {
+            customer_id: *c,
+            event_ref: format!("hub:{c}"),
+            data: serde_json::json!({}),
+            not_before: Utc::now() - Duration::minutes(1),
+        })
+        .collect();
+    gridcrm::notices::db::add_targets(&mut tx, &targets).await.unwrap();
+    let mut common = template::sample_data(Kind::SafeUseAdvice);
+    common["message"] = serde_json::json!("雷雨天气请远离电力设施。");
+    let letters =
+        gridcrm::notices::db::enqueue(&mut tx, Kind::SafeUseAdvice, &["letter".into()], &common).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(letters > 0);
+
+    let (status, theirs) = app.login(&app.beta, "admin").await.get_text("/notices").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(hub_figure(&theirs, "/notices/letters"), letters);
+    let (_, ours) = app.login(&app.alpha, "admin").await.get_text("/notices").await;
+    assert_eq!(hub_figure(&ours, "/notices/letters"), 0, "another company's letters are not counted");
+}
