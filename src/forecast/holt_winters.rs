@@ -155,7 +155,7 @@ fn forecast_mse(window: &[f64], steps_per_day: usize, p: &Parameters, horizon: u
 pub fn fit(history: &[f64], steps_per_day: usize, horizon: usize) -> Parameters {
     let window = training_window(history, steps_per_day);
     assert!(window.len() >= MIN_WEEKS * 7 * steps_per_day, "double seasonal Holt-Winters needs {MIN_WEEKS} weeks");
-    let limits = Limits { max_evaluations: 400, tolerance: 1e-6, initial_step: 1.0 };
+    let limits = Limits { max_iterations: 200, tolerance: 1e-6, initial_step: 1.0 };
     let (best, _) = nelder_mead::minimize(
         |x| forecast_mse(window, steps_per_day, &Parameters::from_unbounded(x), horizon),
         &START.to_unbounded(),

@@ -1,86 +1,61 @@
-//! Nelder–Mead minimisation without derivatives: enough for the handful of
-//! smoothing parameters of a forecasting method, where the error surface is
-//! smooth but its gradient is not worth deriving.
+//! Nelder–Mead minimisation without derivatives (argmin's solver, already in
+//! the build through linfa-logistic): enough for the handful of smoothing
+//! parameters of a forecasting method, where the error surface is smooth
+//! but its gradient is not worth deriving.
 
-/// Stops after this many evaluations, or when the simplex's values differ by
-/// less than `tolerance` (relative to the best).
+use argmin::{
+    core::{CostFunction, Error, Executor, State},
+    solver::neldermead::NelderMead,
+};
+
+/// Stops after `max_iterations` (one to `n + 1` evaluations each), or when
+/// the simplex's values spread less than `tolerance` relative to the
+/// starting point's value.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    pub max_evaluations: usize,
+    pub max_iterations: u64,
     pub tolerance: f64,
     /// The first simplex's edge along each axis.
     pub initial_step: f64,
 }
 
-/// The point found and its value.
-pub fn minimize(mut objective: impl FnMut(&[f64]) -> f64, start: &[f64], limits: Limits) -> (Vec<f64>, f64) {
-    let dimensions = start.len();
-    let evaluations = std::cell::Cell::new(0);
-    let mut evaluate = |point: &[f64]| {
-        evaluations.set(evaluations.get() + 1);
-        let value = objective(point);
-        // A diverging candidate must lose, not poison the comparisons.
-        if value.is_nan() { f64::INFINITY } else { value }
-    };
-    let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(dimensions + 1);
-    simplex.push((start.to_vec(), evaluate(start)));
-    for axis in 0..dimensions {
+/// The objective as argmin wants it; a diverging candidate (NaN) must lose,
+/// not poison the comparisons.
+struct Objective<F>(F);
+
+impl<F: Fn(&[f64]) -> f64> CostFunction for Objective<F> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, point: &Vec<f64>) -> Result<f64, Error> {
+        let value = (self.0)(point);
+        Ok(if value.is_nan() { f64::INFINITY } else { value })
+    }
+}
+
+/// The point found and its value; `start` itself when the solver cannot run.
+pub fn minimize(objective: impl Fn(&[f64]) -> f64, start: &[f64], limits: Limits) -> (Vec<f64>, f64) {
+    let objective = Objective(objective);
+    let at_start = objective.cost(&start.to_vec()).unwrap_or(f64::INFINITY);
+    let mut simplex = vec![start.to_vec()];
+    for axis in 0..start.len() {
         let mut vertex = start.to_vec();
         vertex[axis] += limits.initial_step;
-        let value = evaluate(&vertex);
-        simplex.push((vertex, value));
+        simplex.push(vertex);
     }
-    // Points on the line from the centroid through the worst vertex.
-    let along = |centroid: &[f64], worst: &[f64], factor: f64| -> Vec<f64> {
-        centroid.iter().zip(worst).map(|(c, w)| c + factor * (c - w)).collect()
-    };
-    loop {
-        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let (best, worst) = (simplex[0].1, simplex[dimensions].1);
-        if evaluations.get() >= limits.max_evaluations
-            || (worst - best).abs() <= limits.tolerance * best.abs().max(1e-12)
-        {
-            break;
-        }
-        let mut centroid = vec![0.0; dimensions];
-        for (vertex, _) in &simplex[..dimensions] {
-            for (c, v) in centroid.iter_mut().zip(vertex) {
-                *c += v / dimensions as f64;
+    let tolerance = limits.tolerance * if at_start.is_finite() { at_start.abs().max(1e-12) } else { 1.0 };
+    let run = NelderMead::new(simplex).with_sd_tolerance(tolerance).and_then(|solver| {
+        Executor::new(objective, solver).configure(|state| state.max_iters(limits.max_iterations)).run()
+    });
+    match run {
+        Ok(result) => {
+            let state = result.state();
+            match state.get_best_param() {
+                Some(best) => (best.clone(), state.get_best_cost()),
+                None => (start.to_vec(), at_start),
             }
         }
-        let worst_point = simplex[dimensions].0.clone();
-        let reflected = along(&centroid, &worst_point, 1.0);
-        let reflected_value = evaluate(&reflected);
-        if reflected_value < best {
-            let expanded = along(&centroid, &worst_point, 2.0);
-            let expanded_value = evaluate(&expanded);
-            simplex[dimensions] = if expanded_value < reflected_value {
-                (expanded, expanded_value)
-            } else {
-                (reflected, reflected_value)
-            };
-        } else if reflected_value < simplex[dimensions - 1].1 {
-            simplex[dimensions] = (reflected, reflected_value);
-        } else {
-            // Contract towards the better of the worst and the reflected point.
-            let (factor, bound) = if reflected_value < worst { (0.5, reflected_value) } else { (-0.5, worst) };
-            let contracted = along(&centroid, &worst_point, factor);
-            let contracted_value = evaluate(&contracted);
-            if contracted_value < bound {
-                simplex[dimensions] = (contracted, contracted_value);
-            } else {
-                let best_point = simplex[0].0.clone();
-                for (vertex, value) in simplex.iter_mut().skip(1) {
-                    for (v, b) in vertex.iter_mut().zip(&best_point) {
-                        *v = b + 0.5 * (*v - b);
-                    }
-                    *value = evaluate(vertex);
-                }
-            }
-        }
+        Err(_) => (start.to_vec(), at_start),
     }
-    let (point, value) = simplex.swap_remove(0);
-    (point, value)
 }
 
 #[cfg(test)]
@@ -89,7 +64,7 @@ mod tests {
 
     #[test]
     fn finds_the_minimum_of_a_shifted_bowl() {
-        let limits = Limits { max_evaluations: 2000, tolerance: 1e-12, initial_step: 0.5 };
+        let limits = Limits { max_iterations: 2000, tolerance: 1e-12, initial_step: 0.5 };
         let (point, value) =
             minimize(|x| (x[0] - 3.0).powi(2) + 10.0 * (x[1] + 1.0).powi(2) + 2.0, &[0.0, 0.0], limits);
         assert!((point[0] - 3.0).abs() < 1e-3 && (point[1] + 1.0).abs() < 1e-3, "{point:?}");
@@ -97,18 +72,19 @@ mod tests {
     }
 
     #[test]
-    fn stops_at_the_evaluation_limit() {
-        let mut calls = 0;
-        let limits = Limits { max_evaluations: 20, tolerance: 0.0, initial_step: 1.0 };
-        minimize(
+    fn stops_at_the_iteration_limit() {
+        let calls = std::cell::Cell::new(0);
+        let limits = Limits { max_iterations: 10, tolerance: 0.0, initial_step: 1.0 };
+        let (_, value) = minimize(
             |x| {
-                calls += 1;
+                calls.set(calls.get() + 1);
                 x.iter().map(|v| v * v).sum()
             },
             &[5.0, 5.0, 5.0],
             limits,
         );
-        // The last iteration may shrink the whole simplex past the limit.
-        assert!((20..=20 + 4).contains(&calls), "{calls} evaluations");
+        // The first simplex (4 points), then one to four evaluations per iteration.
+        assert!((4 + 10..=4 + 4 * 10 + 1).contains(&calls.get()), "{} evaluations", calls.get());
+        assert!(value < 75.0, "it went downhill: {value}");
     }
 }
