@@ -45,12 +45,30 @@ BEYOND_SCHEMA_CODES = {
     "reopen_only_if_dissatisfied",
     # A points redemption names an item of the tenant's catalogue.
     "unknown_points_item",
+    # A contract ends after it starts; its number is unique in the company.
+    "contract_ends_before_start",
+    "contract_no_taken",
+    # An outage starts in the future, ends after its start, lasts at most a week and names
+    # at least one route, transformer or area; a cancelled one cannot change.
+    "outage_start_past",
+    "outage_end_before_start",
+    "outage_too_long",
+    "outage_nothing_selected",
+    "outage_cancelled",
+    # Entries are counted and measured after trimming, blanks and repeats dropped.
+    "outage_area_too_short",
+    "outage_item_too_long",
+    "outage_too_many",
+    # A personalised bill's channel needs the customer's address on it.
+    "notice_channel_no_address",
 }
 # Fields whose allowed codes are the tenant's own reference lists.
 TENANT_LIST_FIELDS = {"class_code", "industry_code", "voltage_code", "tariff_code", "route_code", "route", "tags"}
 # Fields a work order needs only for some kinds (area_type and address for a repair…).
 CONDITIONAL_FIELDS = {"area_type", "address", "customer_type", "requested_capacity_kva", "customer_id",
-                      "supply_point_id", "crew", "documents", "supply_plan", "confirmed_by", "latitude", "longitude"}
+                      "supply_point_id", "crew", "documents", "supply_plan", "confirmed_by", "latitude", "longitude",
+                      # A personalised bill that is not off needs its day and channel.
+                      "bill_day", "bill_channel"}
 # Import reports (readings, interval data) name a rejected line's field with a translated reason, no
 # code. In a line that fits the document's pattern or schema only these can be wrong: a meter unknown
 # to the tenant, a reading date in the future, bands that are incomplete or do not add up to the total.

@@ -70,10 +70,13 @@ impl Contract {
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ContractForm {
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 40, example = "GY-2026-0012")]
     pub contract_no: String,
     #[serde(default)]
+    #[schema(required = true, format = Date, example = "2026-01-01")]
     pub starts_on: String,
     #[serde(default)]
+    #[schema(required = true, format = Date, example = "2029-12-31")]
     pub expires_on: String,
 }
 

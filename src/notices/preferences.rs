@@ -19,29 +19,55 @@ pub const BILL_CHANNELS: [&str; 4] = ["sms", "email", "letter", "wechat"];
 pub struct Preferences {
     /// `zh-CN` or `en`; null: the company's default language.
     #[serde(default)]
+    #[schema(schema_with = lang_schema)]
     pub lang: Option<String>,
     /// Overrides the primary contact's email.
     #[serde(default)]
+    #[schema(pattern = r"^([^@\s]+@[^@\s.]+(\.[^@\s.]+)+)?$", max_length = 254)]
     pub email: Option<String>,
     /// Overrides the customer's phone for SMS: digits, an optional leading +.
     #[serde(default)]
+    #[schema(pattern = r"^(\+?[0-9]{5,20})?$")]
     pub sms_phone: Option<String>,
     #[serde(default)]
+    #[schema(pattern = r"^[^\s]{0,128}$")]
     pub wechat_openid: Option<String>,
     /// Kind codes the customer does not want; service-critical kinds
     /// (`planned_outage`, `disconnection_ordered`, `low_balance`) are refused.
     #[serde(default)]
+    #[schema(schema_with = opt_out_schema)]
     pub opt_outs: Vec<String>,
     /// The personalised bill: `off`, `summary` or `itemised` (default off).
     #[serde(default = "off")]
+    #[schema(schema_with = bill_content_schema)]
     pub bill_content: String,
     /// The day of the month it goes out, 1–28 (required unless off).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 28)]
     pub bill_day: Option<i64>,
     /// `sms`, `email`, `letter` or `wechat` (required unless off); the
     /// customer needs an address on it.
     #[serde(default)]
+    #[schema(schema_with = bill_channel_schema)]
     pub bill_channel: Option<String>,
+}
+
+fn lang_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&LANGS)
+}
+
+/// The kinds a customer may opt out of: every one but the service-critical.
+fn opt_out_schema() -> utoipa::openapi::schema::Schema {
+    let kinds: Vec<&str> = Kind::ALL.into_iter().filter(|k| !k.critical()).map(Kind::as_str).collect();
+    crate::api::code_list(&kinds, false)
+}
+
+fn bill_content_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::codes(&BILL_CONTENTS)
+}
+
+fn bill_channel_schema() -> utoipa::openapi::schema::Schema {
+    crate::api::optional_codes(&BILL_CHANNELS)
 }
 
 fn off() -> String {
@@ -143,9 +169,9 @@ pub fn sms_phone(raw: &str) -> Option<String> {
 /// they were not given.
 pub fn check(draft: &Preferences, archive: Archive, mut errors: FieldErrors) -> Result<Preferences, FieldErrors> {
     let mut out = Preferences { bill_content: draft.bill_content.trim().to_owned(), ..Default::default() };
-    if let Some(lang) = &draft.lang {
-        if LANGS.contains(&lang.as_str()) {
-            out.lang = Some(lang.clone());
+    if let Some(lang) = draft.lang.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+        if LANGS.contains(&lang) {
+            out.lang = Some(lang.to_owned());
         } else {
             errors.add("lang", "unknown_code");
         }

@@ -31,6 +31,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let body = Bytes::from_request(request, state).await.map_err(|e| AppError::Http(e.status(), e.body_text()))?;
         let document: serde_json::Value =
             serde_json::from_slice(&body).map_err(|err| AppError::BadRequest(format!("malformed JSON: {err}")))?;
+        // Every body is an object; serde would also fill a struct from an array, field by field.
+        if !document.is_object() {
+            let mut errors = FieldErrors::default();
+            errors.add("body", "wrong_type");
+            return Err(AppError::Invalid(errors));
+        }
         match from_document(document) {
             Ok(value) => Ok(ApiJson(value)),
             Err(Unfit::Text(errors)) => Err(AppError::Invalid(errors)),
