@@ -23,14 +23,17 @@ pub struct Preferences {
     pub lang: Option<String>,
     /// Overrides the primary contact's email.
     #[serde(default)]
-    #[schema(pattern = r"^([^@\s]+@[^@\s.]+(\.[^@\s.]+)+)?$", max_length = 254)]
+    #[schema(
+        pattern = r"^([^@\s\u0000-\u001F\u007F-\u009F]+@[^@\s.\u0000-\u001F\u007F-\u009F]+(\.[^@\s.\u0000-\u001F\u007F-\u009F]+)+)?$",
+        max_length = 254
+    )]
     pub email: Option<String>,
     /// Overrides the customer's phone for SMS: digits, an optional leading +.
     #[serde(default)]
     #[schema(pattern = r"^(\+?[0-9]{5,20})?$")]
     pub sms_phone: Option<String>,
     #[serde(default)]
-    #[schema(pattern = r"^[^\s]{0,128}$")]
+    #[schema(pattern = r"^[^\s\u0000-\u001F\u007F-\u009F]{0,128}$")]
     pub wechat_openid: Option<String>,
     /// Kind codes the customer does not want; service-critical kinds
     /// (`planned_outage`, `disconnection_ordered`, `low_balance`) are refused.
