@@ -132,6 +132,8 @@ pub struct Loader {
     meters: HashMap<String, Option<Uuid>>,
     /// The (meter, local month) pairs stored: their customers' metrics change.
     touched: HashSet<(Uuid, NaiveDate)>,
+    /// The first and last local day stored, for rebuilding `load_days`.
+    days: Option<(NaiveDate, NaiveDate)>,
     /// Good rows handed to the writer (a file's repeats within a batch merged).
     stored: u64,
     /// Lines that repeated a meter and time of the same batch (the later wins).
@@ -172,6 +174,7 @@ impl Loader {
             pending: Vec::with_capacity(BATCH_LINES),
             meters: HashMap::new(),
             touched: HashSet::new(),
+            days: None,
             stored: 0,
             repeats: 0,
             report: IntervalReport::default(),
@@ -296,6 +299,10 @@ impl Loader {
                     batch.months.insert(first_of_month(row.ts));
                     let local = row.ts.with_timezone(&self.tz).date_naive();
                     self.touched.insert((meter_id, crate::months::start_of(local)));
+                    self.days = Some(match self.days {
+                        Some((first, last)) => (first.min(local), last.max(local)),
+                        None => (local, local),
+                    });
                 }
             }
         }
@@ -331,6 +338,12 @@ impl Loader {
         }
         let (meters, months): (Vec<Uuid>, Vec<NaiveDate>) = self.touched.iter().copied().unzip();
         crate::metrics::db::mark_interval_months(&mut tx, self.tenant_id, &meters, &months).await?;
+        if let Some((first, last)) = self.days {
+            let mut meters = meters;
+            meters.sort_unstable();
+            meters.dedup();
+            super::days::mark(&mut tx, self.tenant_id, &meters, first, last).await?;
+        }
         tx.commit().await?;
         self.report.loaded = self.stored - replaced_stored;
         self.report.replaced = replaced_stored + self.repeats;

@@ -3,5 +3,6 @@
 //! partitions.
 
 pub mod api;
+pub mod days;
 pub mod load;
 pub mod model;

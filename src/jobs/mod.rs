@@ -40,10 +40,12 @@ pub enum Kind {
     /// Finds the dates coming due (bills, meter verification, the
     /// personalised bill) in every tenant.
     NoticeScan,
+    /// Rebuilds the load curves' days that interval loads marked, in every tenant.
+    LoadDays,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::BillRun,
         Kind::LateFees,
         Kind::CostControl,
@@ -54,6 +56,7 @@ impl Kind {
         Kind::PointsExpiry,
         Kind::NoticePlanning,
         Kind::NoticeScan,
+        Kind::LoadDays,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +71,7 @@ impl Kind {
             Kind::PointsExpiry => "points_expiry",
             Kind::NoticePlanning => "notice_planning",
             Kind::NoticeScan => "notice_scan",
+            Kind::LoadDays => "load_days",
         }
     }
 
@@ -85,7 +89,7 @@ impl Kind {
             | Kind::Metrics
             | Kind::PointsExpiry
             | Kind::NoticeScan => Some(Every::Hour),
-            Kind::Escalation | Kind::NoticePlanning => Some(Every::Minute),
+            Kind::Escalation | Kind::NoticePlanning | Kind::LoadDays => Some(Every::Minute),
         }
     }
 }

@@ -211,6 +211,13 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             }
             Ok(())
         }
+        Some(Kind::LoadDays) => {
+            let days = crate::interval::days::rebuild_everywhere(pool).await?;
+            if days > 0 {
+                tracing::info!(days, "load curve days rebuilt");
+            }
+            Ok(())
+        }
         Some(Kind::CreditRating) => {
             let tenant = job.tenant_id.ok_or_else(|| anyhow::anyhow!("a credit rating job names its tenant"))?;
             let r = crate::credit::db::rate(pool, tenant, &|_, _| {}).await?;

@@ -69,11 +69,15 @@ async fn vip_list(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ValueBody {
     pub customer_id: Uuid,
+    /// False for a customer the evaluation has not valued yet (it runs hourly,
+    /// so a customer made since its last run): then the tier, score and inputs
+    /// are null and the factors empty, rather than a guess.
+    pub valued: bool,
     /// vip, high, medium, low or negative (after a manual VIP designation).
-    pub tier: String,
+    pub tier: Option<String>,
     /// The tier the score gives.
-    pub computed_tier: String,
-    pub score: Decimal,
+    pub computed_tier: Option<String>,
+    pub score: Option<Decimal>,
     pub previous_tier: Option<String>,
     pub tier_changed_at: Option<DateTime<Utc>>,
     pub manual_vip: bool,
@@ -83,12 +87,33 @@ pub struct ValueBody {
     /// Each factor's points (0–100), weight and contribution to the score.
     pub factors: Vec<FactorScore>,
     /// What the factors were computed from.
-    pub inputs: Inputs,
-    pub computed_at: DateTime<Utc>,
+    pub inputs: Option<Inputs>,
+    pub computed_at: Option<DateTime<Utc>>,
 }
 
-/// A customer's value tier, score and the factors behind it. 404 when the
-/// customer is not in this company or has not been valued yet.
+impl ValueBody {
+    fn not_valued(customer_id: Uuid) -> Self {
+        ValueBody {
+            customer_id,
+            valued: false,
+            tier: None,
+            computed_tier: None,
+            score: None,
+            previous_tier: None,
+            tier_changed_at: None,
+            manual_vip: false,
+            manual_reason: None,
+            negative_reason: None,
+            factors: Vec::new(),
+            inputs: None,
+            computed_at: None,
+        }
+    }
+}
+
+/// A customer's value tier, score and the factors behind it (`valued` false
+/// before the evaluation's first run over the customer). 404 when the
+/// customer is not in this company.
 #[utoipa::path(get, path = "/api/v1/customers/{id}/value", tag = "value tiers",
     params(("id" = Uuid, Path, description = "customer id")), security(("api_key" = [])),
     responses((status = 200, body = ValueBody), (status = 404)))]
@@ -99,22 +124,27 @@ async fn customer_value(
 ) -> Result<Json<ValueBody>, AppError> {
     user.require(Permission::ReadAccounts)?;
     let mut tx = user.tx(&state.db).await?;
-    let stored = db::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    let Some(stored) = db::get(&mut tx, id).await? else {
+        // Answers 404 for a customer of another company (row-level security).
+        crate::customers::db::get(&mut tx, id).await?;
+        return Ok(Json(ValueBody::not_valued(id)));
+    };
     let settings = db::settings(&mut tx).await?;
     tx.commit().await?;
     let valuation = value::score(&stored.inputs, &settings);
     Ok(Json(ValueBody {
         customer_id: stored.customer_id,
-        tier: stored.tier,
-        computed_tier: stored.computed_tier,
-        score: stored.score,
+        valued: true,
+        tier: Some(stored.tier),
+        computed_tier: Some(stored.computed_tier),
+        score: Some(stored.score),
         previous_tier: stored.previous_tier,
         tier_changed_at: stored.tier_changed_at,
         manual_vip: stored.manual_vip,
         manual_reason: stored.manual_reason,
         negative_reason: valuation.negative_reason,
         factors: valuation.factors,
-        inputs: stored.inputs,
-        computed_at: stored.computed_at,
+        inputs: Some(stored.inputs),
+        computed_at: Some(stored.computed_at),
     }))
 }

@@ -37,6 +37,9 @@ async fn create_read_patch_and_list_a_customer() {
 
     let fetched: Value = app.api_get(&key, &format!("/api/v1/customers/{id}")).await;
     assert_eq!(fetched, customer);
+    // Not valued until the hourly evaluation runs: said so, not a 404 or a guessed tier.
+    let value: Value = app.api_get(&key, &format!("/api/v1/customers/{id}/value")).await;
+    assert_eq!((&value["customer_id"], &value["valued"], &value["tier"]), (&json!(id), &json!(false), &Value::Null));
 
     let patched = client
         .patch(app.url(&format!("/api/v1/customers/{id}")))

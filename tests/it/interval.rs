@@ -52,6 +52,23 @@ async fn rows(app: &TestApp, tenant: uuid::Uuid) -> Vec<(String, String)> {
         .unwrap()
 }
 
+/// Alpha's first meter's `load_days` row for a day (after the job's rebuild): its interval, its
+/// number of slots and the slots that hold a reading.
+async fn load_day(app: &TestApp, day: &str) -> (i16, usize, Vec<(usize, f64)>) {
+    gridcrm::interval::days::rebuild_marked(&app.pool, app.alpha.id).await.unwrap();
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let (minutes, kw): (i16, Vec<Option<f64>>) = sqlx::query_as(
+        "SELECT l.minutes, l.kw FROM load_days l JOIN meters m ON m.id = l.meter_id
+         WHERE m.serial = 'ALPHAM0001' AND l.day = $1::date",
+    )
+    .bind(day)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    let read = kw.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).collect();
+    (minutes, kw.len(), read)
+}
+
 #[tokio::test]
 async fn interval_data_loads_replaces_and_names_bad_lines() {
     let app = spawn().await;
@@ -75,9 +92,14 @@ async fn interval_data_loads_replaces_and_names_bad_lines() {
     .unwrap();
     assert_eq!(parts.into_iter().map(|p| p.0).collect::<Vec<_>>(), ["interval_data_202610"]);
 
+    // The read path holds each local day as one array: slot 0 is midnight.
+    assert_eq!(load_day(&app, "2026-10-31").await, (15, 96, vec![(95, 10.5)]));
+    assert_eq!(load_day(&app, "2026-11-01").await, (15, 96, vec![(0, 11.25), (1, 12.0)]));
+
     // Sent again: stored values are replaced, not doubled.
     let (_, report) = post(&app, &key, "meter,ts,kw\nALPHAM0001,2026-11-01 00:15,13\n", false).await;
     assert_eq!((report["loaded"].as_u64(), report["replaced"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(load_day(&app, "2026-11-01").await, (15, 96, vec![(0, 11.25), (1, 13.0)]), "rebuilt");
 
     // A bad line rejects the file, naming the line and the reason.
     let bad =

@@ -574,7 +574,7 @@ async fn another_tenants_values_are_not_found_and_lists_show_only_their_own() {
         .json()
         .await
         .unwrap();
-    assert_eq!(body["tier"], "vip");
+    assert_eq!((&body["tier"], &body["valued"]), (&Value::from("vip"), &Value::from(true)));
     assert_eq!(body["factors"].as_array().map(Vec::len), Some(5));
 
     let (all, _) = api_rows(&app, &key, "tier=all&limit=200").await;
