@@ -173,7 +173,7 @@ pub fn line_chart(chart: &LineChart) -> String {
 
 /// The smallest of 1, 2, 2.5 or 5 × 10ⁿ at or above `v`; 1 for nothing to show.
 fn nice_ceiling(v: f64) -> f64 {
-    if !(v > 0.0) {
+    if v.is_nan() || v <= 0.0 {
         return 1.0;
     }
     let power = 10f64.powf(v.log10().floor());
