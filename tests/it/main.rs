@@ -13,6 +13,7 @@ mod credit;
 mod drills;
 mod input;
 mod interval;
+mod load;
 mod isolation;
 mod jobs;
 mod metrics;
