@@ -60,7 +60,8 @@ pub async fn bench_targets(
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("search.txt"), searches.join("\n") + "\n")?;
     std::fs::write(out.join("customers.txt"), pages.join("\n") + "\n")?;
-    let loads: Vec<String> = loads.iter().map(|l| format!("/customers/{}/load?meter={}", l.customer_id, l.meter_id)).collect();
+    let loads: Vec<String> =
+        loads.iter().map(|l| format!("/customers/{}/load?meter={}", l.customer_id, l.meter_id)).collect();
     if !loads.is_empty() {
         std::fs::write(out.join("load.txt"), loads.join("\n") + "\n")?;
     }

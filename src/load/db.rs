@@ -107,6 +107,35 @@ pub async fn tou_prices(conn: &mut PgConnection, customer_id: Uuid, day: NaiveDa
     Ok(row.and_then(|r| Some(TouPrices { peak: r.peak_price?, valley: r.valley_price? })))
 }
 
+/// Customers' names, account numbers and time-of-use prices on `day`, in one read.
+pub async fn customers_with_prices(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    day: NaiveDate,
+) -> sqlx::Result<Vec<(Uuid, String, String, Option<TouPrices>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.name, c.account_no,
+                  CASE WHEN v.energy_kind = 'time_of_use' THEN v.peak_price END AS "peak_price?",
+                  CASE WHEN v.energy_kind = 'time_of_use' THEN v.valley_price END AS "valley_price?"
+           FROM customers c
+           LEFT JOIN LATERAL (SELECT peak_price, valley_price, energy_kind FROM tariff_versions t
+                              WHERE t.tenant_id = c.tenant_id AND t.tariff_code = c.tariff_code AND t.effective_from <= $2
+                              ORDER BY t.effective_from DESC LIMIT 1) v ON true
+           WHERE c.id = ANY ($1)"#,
+        ids,
+        day
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let prices = r.peak_price.zip(r.valley_price).map(|(peak, valley)| TouPrices { peak, valley });
+            (r.id, r.name, r.account_no, prices)
+        })
+        .collect())
+}
+
 /// The power factor of the customer's bills from `from` on (where reactive energy was read).
 pub async fn power_factors(
     conn: &mut PgConnection,

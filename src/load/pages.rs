@@ -339,20 +339,14 @@ async fn peak_rows(
             by_customer.entry(*c).or_default().push(day);
         }
     }
+    let ids: Vec<Uuid> = by_customer.keys().copied().collect();
+    let customers = db::customers_with_prices(&mut tx, &ids, to).await?;
     let mut rows = Vec::new();
-    for (customer_id, days) in by_customer {
-        let customer = crate::customers::db::get(&mut tx, customer_id).await?;
-        let prices = db::tou_prices(&mut tx, customer_id, to).await?;
-        let days = sum_days(days);
+    for (customer_id, name, account_no, prices) in customers {
+        let days = sum_days(by_customer.remove(&customer_id).unwrap_or_default());
         let split = split_by_band(&days, &bands);
         if let Some(estimate) = peak_shift::estimate(&days, &bands, prices, f64::from(share) / 100.0, peak_q) {
-            rows.push(PeakRow {
-                customer_id,
-                name: customer.name,
-                account_no: customer.account_no,
-                peak_share: split.share(Band::Peak),
-                estimate,
-            });
+            rows.push(PeakRow { customer_id, name, account_no, peak_share: split.share(Band::Peak), estimate });
         }
     }
     tx.commit().await?;
