@@ -5,6 +5,8 @@
 pub mod billing;
 pub mod generate;
 pub mod history;
+pub mod interval;
+pub mod load_shapes;
 pub mod service;
 
 use std::time::Instant;
@@ -69,12 +71,15 @@ pub async fn has_data(pool: &PgPool) -> sqlx::Result<bool> {
 /// Seeds the platform tenant and the demo tenants: the first gets `customers`
 /// customers, the others at most 3,000.
 /// The first tenant also gets `service` (contacts and work orders); the
-/// others get their share by customer count.
+/// others get their share by customer count. Every tenant gets 90 days of
+/// interval data for its large customers' meters (the first tenant for its
+/// largest `interval_meters` of them, when given).
 pub async fn seed_demo(
     pool: &PgPool,
     customers: u64,
     service: Option<service::ServicePlan>,
     history: Option<u32>,
+    interval_meters: Option<usize>,
     show_progress: bool,
 ) -> anyhow::Result<()> {
     let mut service = service;
@@ -115,6 +120,19 @@ pub async fn seed_demo(
         let started = Instant::now();
         seed_money(pool, tenant_id, count, history, show_progress).await?;
         tracing::info!(tenant = demo.slug, seconds = started.elapsed().as_secs_f64(), "seeded readings and bills");
+        interval::seed_calendar(pool, tenant_id).await?;
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+        let meters = if index == 0 { interval_meters } else { None };
+        let seeded =
+            interval::seed_interval(pool, tenant_id, today, meters, index as u64 + 1, show_progress).await?;
+        if let Some(wanted) = meters.filter(|n| *n > seeded.meters) {
+            tracing::warn!(
+                tenant = demo.slug,
+                wanted,
+                large = seeded.meters,
+                "fewer large meters than interval meters asked for: seed more customers (about 24 per large meter)"
+            );
+        }
         // The demo's rules reach back three days, so that the last days' events
         // (and the bills just issued) become notices once the server runs.
         let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
