@@ -4,9 +4,9 @@
 //! (seed/load_shapes.rs), with a few unrecorded level shifts for change
 //! detection to find. Written with COPY into a staging table and on into
 //! `interval_data`, a batch of meters per transaction (two side by side),
-//! then each batch's `load_days` rebuilt at once so that curves and
-//! forecasts show on first start; the metrics' months are marked for the
-//! hourly refresh, as an import marks them.
+//! with each batch's `load_days` written at once (as the rebuild would make
+//! them) so that curves and forecasts show on first start; the metrics'
+//! months are marked for the hourly refresh, as an import marks them.
 //!
 //! A large customer here is an active customer with a contracted capacity
 //! of at least [`LARGE_KVA`] kVA: every large-industry (two-part tariff)
@@ -56,7 +56,7 @@ pub struct InjectedShift {
 pub struct IntervalSeeded {
     pub meters: usize,
     pub rows: u64,
-    pub days_rebuilt: i64,
+    pub load_days: i64,
     pub first: Option<NaiveDate>,
     pub last: Option<NaiveDate>,
     pub shifts: Vec<InjectedShift>,
@@ -134,9 +134,8 @@ pub async fn seed_interval(
 ) -> anyhow::Result<IntervalSeeded> {
     let started = Instant::now();
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
-    let zone = sqlx::query_scalar!("SELECT time_zone FROM tenants WHERE id = app_tenant_id()")
-        .fetch_one(&mut *tx)
-        .await?;
+    let zone =
+        sqlx::query_scalar!("SELECT time_zone FROM tenants WHERE id = app_tenant_id()").fetch_one(&mut *tx).await?;
     let tz: Tz = zone.parse().map_err(|e| anyhow::anyhow!("time zone {zone}: {e}"))?;
     let calendar = crate::sla::settings::load_rules(&mut tx, tz).await?.calendar;
     let limit = max_meters.map_or(i64::MAX, |n| n as i64);
@@ -216,42 +215,53 @@ pub async fn seed_interval(
     let batch = async |chunk: Vec<LargeMeter>| -> anyhow::Result<(u64, i64)> {
         let days = days.clone();
         let ids: Vec<Uuid> = chunk.iter().map(|m| m.meter_id).collect();
-        let (csv, rows) = tokio::task::spawn_blocking(move || staged(&chunk, &days, weather)).await?;
+        let staged = tokio::task::spawn_blocking(move || staged(&chunk, &days, weather)).await?;
         let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
-        sqlx::query("CREATE TEMP TABLE seed_interval (meter_id uuid, epoch bigint, kw numeric) ON COMMIT DROP")
-            .execute(&mut *tx)
-            .await?;
-        let mut copy = tx.copy_in_raw("COPY seed_interval (meter_id, epoch, kw) FROM STDIN WITH (FORMAT csv)").await?;
-        copy.send(csv.as_bytes()).await?;
-        copy.finish().await?;
+        for ddl in [
+            "CREATE TEMP TABLE seed_interval (meter_id uuid, epoch bigint, kw numeric) ON COMMIT DROP",
+            "CREATE TEMP TABLE seed_load_days (meter_id uuid, day date, kw float8[]) ON COMMIT DROP",
+        ] {
+            sqlx::query(ddl).execute(&mut *tx).await?;
+        }
+        for (table, text) in [("seed_interval (meter_id, epoch, kw)", &staged.rows), ("seed_load_days", &staged.days)] {
+            let mut copy = tx.copy_in_raw(&format!("COPY {table} FROM STDIN WITH (FORMAT csv)")).await?;
+            copy.send(text.as_bytes()).await?;
+            copy.finish().await?;
+        }
         sqlx::query(
             "INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
              SELECT app_tenant_id(), meter_id, to_timestamp(epoch), kw FROM seed_interval",
         )
         .execute(&mut *tx)
         .await?;
-        let rebuilt = crate::interval::days::rebuild(&mut tx, tenant_id, &ids, first, last).await?;
+        // The days as `interval::days::rebuild` makes them from these rows
+        // (the values are the same whole watts, the slots the same local
+        // quarters; tests/it/seed.rs checks it), written directly: the
+        // rebuild would take several times as long as the load.
+        let written = sqlx::query(
+            "INSERT INTO load_days (tenant_id, meter_id, day, minutes, kw)
+             SELECT app_tenant_id(), meter_id, day, 15, kw FROM seed_load_days
+             ON CONFLICT (tenant_id, meter_id, day) DO UPDATE SET minutes = excluded.minutes, kw = excluded.kw",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as i64;
         let (marked_meters, marked_months): (Vec<Uuid>, Vec<NaiveDate>) =
             ids.iter().flat_map(|id| local_months.iter().map(move |m| (*id, *m))).unzip();
         crate::metrics::db::mark_interval_months(&mut tx, tenant_id, &marked_meters, &marked_months).await?;
         tx.commit().await?;
         bar.inc(ids.len() as u64);
-        Ok((rows, rebuilt))
+        Ok((staged.count, written))
     };
     let chunks: Vec<Vec<LargeMeter>> = meters.chunks(BATCH_METERS).map(<[LargeMeter]>::to_vec).collect();
     let side_by_side = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 2);
     let mut running = futures_util::stream::iter(chunks).map(batch).buffer_unordered(side_by_side);
-    let mut seeded = IntervalSeeded {
-        meters: meters.len(),
-        first: Some(first),
-        last: Some(last),
-        shifts,
-        ..Default::default()
-    };
+    let mut seeded =
+        IntervalSeeded { meters: meters.len(), first: Some(first), last: Some(last), shifts, ..Default::default() };
     while let Some(done) = running.next().await {
-        let (rows, rebuilt) = done?;
+        let (rows, written) = done?;
         seeded.rows += rows;
-        seeded.days_rebuilt += rebuilt;
+        seeded.load_days += written;
     }
     drop(running);
     bar.finish();
@@ -259,7 +269,7 @@ pub async fn seed_interval(
     tracing::info!(
         meters = seeded.meters,
         rows = seeded.rows,
-        days = seeded.days_rebuilt,
+        days = seeded.load_days,
         seconds = started.elapsed().as_secs_f64(),
         "seeded interval data and load curves"
     );
@@ -321,23 +331,43 @@ impl Days {
     }
 }
 
-/// COPY text (`meter_id,epoch,kw`) of the meters' days, and its row count.
-fn staged(meters: &[LargeMeter], days: &Days, weather: u64) -> (String, u64) {
-    let mut out = String::with_capacity(meters.len() * days.days.len() * SLOTS * 60);
-    let mut rows = 0;
+/// A batch of meters as COPY text.
+struct Staged {
+    /// `meter_id,epoch,kw`: the interval data.
+    rows: String,
+    /// `meter_id,day,"{kw,…}"`: the same as `load_days` rows (NULL for a
+    /// slot a clock change skips).
+    days: String,
+    count: u64,
+}
+
+fn staged(meters: &[LargeMeter], days: &Days, weather: u64) -> Staged {
+    let mut out = Staged {
+        rows: String::with_capacity(meters.len() * days.days.len() * SLOTS * 60),
+        days: String::with_capacity(meters.len() * days.days.len() * (SLOTS * 9 + 60)),
+        count: 0,
+    };
     for m in meters {
         let id = m.meter_id.to_string();
         for (day, kind, slots) in &days.days {
             let kw = load_shapes::day_kw(&m.load, *day, *kind, weather);
-            for (epoch, value) in slots.iter().zip(kw) {
+            let _ = write!(out.days, "{id},{day},\"{{");
+            for (i, (epoch, value)) in slots.iter().zip(kw).enumerate() {
+                if i > 0 {
+                    out.days.push(',');
+                }
                 if let Some(epoch) = epoch {
-                    let _ = writeln!(out, "{id},{epoch},{value:.3}");
-                    rows += 1;
+                    let _ = writeln!(out.rows, "{id},{epoch},{value:.3}");
+                    let _ = write!(out.days, "{value:.3}");
+                    out.count += 1;
+                } else {
+                    out.days.push_str("NULL");
                 }
             }
+            out.days.push_str("}\"\n");
         }
     }
-    (out, rows)
+    out
 }
 
 #[cfg(test)]
@@ -397,13 +427,19 @@ mod tests {
             industrial: true,
             load: MeterLoad { profile: Profile::Continuous, level_kw: 100.0, seed: 1, shift: None },
         };
-        let (csv, rows) = staged(&[meter], &days, 1);
-        assert_eq!(rows, 192);
-        assert_eq!(csv.lines().count(), 192);
-        let first = csv.lines().next().unwrap();
+        let staged = staged(&[meter], &days, 1);
+        assert_eq!(staged.count, 192);
+        assert_eq!(staged.rows.lines().count(), 192);
+        let first = staged.rows.lines().next().unwrap();
         let fields: Vec<&str> = first.split(',').collect();
         assert_eq!(fields[0], Uuid::nil().to_string());
         assert_eq!(fields[1], days.days[0].2[0].unwrap().to_string());
         assert!(fields[2].parse::<f64>().unwrap() > 50.0 && fields[2].split('.').nth(1).unwrap().len() == 3);
+        // The day rows hold the same values, in slot order.
+        let day: Vec<&str> = staged.days.lines().collect();
+        assert_eq!(day.len(), 2);
+        let prefix = format!("{},2026-11-02,\"{{{},", Uuid::nil(), fields[2]);
+        assert!(day[0].starts_with(&prefix) && day[0].ends_with("}\""), "{}", day[0]);
+        assert_eq!(day[0].split(',').count(), 2 + SLOTS);
     }
 }

@@ -123,8 +123,7 @@ pub async fn seed_demo(
         interval::seed_calendar(pool, tenant_id).await?;
         let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
         let meters = if index == 0 { interval_meters } else { None };
-        let seeded =
-            interval::seed_interval(pool, tenant_id, today, meters, index as u64 + 1, show_progress).await?;
+        let seeded = interval::seed_interval(pool, tenant_id, today, meters, index as u64 + 1, show_progress).await?;
         if let Some(wanted) = meters.filter(|n| *n > seeded.meters) {
             tracing::warn!(
                 tenant = demo.slug,
