@@ -61,9 +61,10 @@ enum Command {
         /// months (default: 30 up to 50,000 customers, else none).
         #[arg(long)]
         history: Option<u32>,
-        /// Meters with 90 days of 15-minute interval data in the first demo
-        /// tenant: its largest customers' meters, at most this many
-        /// (default: every meter of a customer of 315 kVA or more; 0: none).
+        /// Meters with 90 days of 15-minute interval data in each demo
+        /// tenant: its largest customers' meters, at most this many (default:
+        /// every meter of a customer of 315 kVA or more, in a tenant of up to
+        /// 50,000 customers; none in a larger one; 0: none anywhere).
         #[arg(long)]
         interval_meters: Option<usize>,
     },

@@ -160,7 +160,7 @@ async fn demo_seeding_fills_two_tenants_once() {
 #[tokio::test]
 async fn credit_rating_and_calibration_on_the_demo_history() {
     let url = fresh_database().await;
-    let seeded = gridcrm(&url, &["seed", "--demo", "--customers", "2000"], "");
+    let seeded = gridcrm(&url, &["seed", "--demo", "--customers", "2000", "--interval-meters", "0"], "");
     assert!(seeded.status.success(), "{}", text(&seeded.stderr));
     let rated = gridcrm(&url, &["credit", "rate", "--tenant", "hangzhou"], "");
     assert!(rated.status.success(), "{}", text(&rated.stderr));
