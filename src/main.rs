@@ -61,6 +61,12 @@ enum Command {
         /// months (default: 30 up to 50,000 customers, else none).
         #[arg(long)]
         history: Option<u32>,
+        /// Meters with 90 days of 15-minute interval data in each demo
+        /// tenant: its largest customers' meters, at most this many (default:
+        /// every meter of a customer of 315 kVA or more, in a tenant of up to
+        /// 50,000 customers; none in a larger one; 0: none anywhere).
+        #[arg(long)]
+        interval_meters: Option<usize>,
     },
     /// Manage tenants.
     Tenant {
@@ -178,7 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("The database already holds data; the demo data was not seeded again.");
                 false
             } else {
-                seed::seed_demo(&database.bulk, customers, None, None, std::io::stderr().is_terminal()).await?;
+                seed::seed_demo(&database.bulk, customers, None, None, None, std::io::stderr().is_terminal()).await?;
                 db::analyze(&database.owner_url).await?;
                 true
             };
@@ -213,7 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database.close().await;
             Ok(())
         }
-        Command::Seed { demo: _, customers, contacts, open_orders, history } => {
+        Command::Seed { demo: _, customers, contacts, open_orders, history, interval_meters } => {
             let service = (contacts.is_some() || open_orders.is_some()).then(|| {
                 let mut plan = seed::service::ServicePlan::for_customers(customers);
                 if let Some(n) = contacts {
@@ -231,7 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if seed::has_data(&database.app).await? {
                     bail!("the database already holds data; demo seeding needs an empty database (e.g. GRIDCRM_DATA_DIR=./data-bench)");
                 }
-                seed::seed_demo(&database.bulk, customers, service, history, std::io::stderr().is_terminal()).await?;
+                seed::seed_demo(&database.bulk, customers, service, history, interval_meters, std::io::stderr().is_terminal()).await?;
                 let started = std::time::Instant::now();
                 db::analyze(&database.owner_url).await?;
                 tracing::info!(seconds = started.elapsed().as_secs_f64(), "analysed the database");

@@ -5,6 +5,8 @@
 pub mod billing;
 pub mod generate;
 pub mod history;
+pub mod interval;
+pub mod load_shapes;
 pub mod service;
 
 use std::time::Instant;
@@ -69,12 +71,16 @@ pub async fn has_data(pool: &PgPool) -> sqlx::Result<bool> {
 /// Seeds the platform tenant and the demo tenants: the first gets `customers`
 /// customers, the others at most 3,000.
 /// The first tenant also gets `service` (contacts and work orders); the
-/// others get their share by customer count.
+/// others get their share by customer count. Each tenant of up to 50,000
+/// customers gets 90 days of interval data for its large customers' meters
+/// (seed/interval.rs); `interval_meters` caps every tenant's meters (and
+/// gives a larger tenant its largest that many).
 pub async fn seed_demo(
     pool: &PgPool,
     customers: u64,
     service: Option<service::ServicePlan>,
     history: Option<u32>,
+    interval_meters: Option<usize>,
     show_progress: bool,
 ) -> anyhow::Result<()> {
     let mut service = service;
@@ -115,6 +121,20 @@ pub async fn seed_demo(
         let started = Instant::now();
         seed_money(pool, tenant_id, count, history, show_progress).await?;
         tracing::info!(tenant = demo.slug, seconds = started.elapsed().as_secs_f64(), "seeded readings and bills");
+        interval::seed_calendar(pool, tenant_id).await?;
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+        // All the large meters of a demo-sized tenant, none of a larger one's
+        // (a million customers have some 40,000), unless a number is asked for.
+        let meters = interval_meters.or((count > 50_000).then_some(0));
+        let seeded = interval::seed_interval(pool, tenant_id, today, meters, index as u64 + 1, show_progress).await?;
+        if let Some(wanted) = interval_meters.filter(|n| *n > seeded.meters && index == 0) {
+            tracing::warn!(
+                tenant = demo.slug,
+                wanted,
+                large = seeded.meters,
+                "fewer large meters than interval meters asked for: seed more customers (about 23 per large meter)"
+            );
+        }
         // The demo's rules reach back three days, so that the last days' events
         // (and the bills just issued) become notices once the server runs.
         let mut tx = db::begin_tenant(pool, tenant_id, None).await?;

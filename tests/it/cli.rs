@@ -128,6 +128,28 @@ async fn demo_seeding_fills_two_tenants_once() {
         .await
         .unwrap();
     assert_eq!(next, vec![1, 301, 301]);
+    // 90 days of 15-minute load curves for every meter in service at a
+    // customer of 315 kVA or more, in both demo tenants.
+    let large: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT t.slug, count(*) FROM meter_installations i
+         JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
+         JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
+         JOIN tenants t ON t.id = c.tenant_id
+         WHERE i.removed_on IS NULL AND c.capacity_kva >= 315 GROUP BY t.slug ORDER BY t.slug",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let curves: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT t.slug, count(DISTINCT l.meter_id) FROM load_days l JOIN tenants t ON t.id = l.tenant_id
+         WHERE cardinality(l.kw) = 96 GROUP BY t.slug HAVING count(*) = 90 * count(DISTINCT l.meter_id) ORDER BY t.slug",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(large.len() == 2 && large.iter().all(|(_, n)| *n > 3), "{large:?}");
+    assert_eq!(curves, large);
+    assert!(log.contains("injected a lasting load change"), "the operator is told where to look: {log}");
     let twice = gridcrm(&url, &["seed", "--demo"], "");
     assert!(!twice.status.success() && text(&twice.stderr).contains("already holds data"));
 }
@@ -138,7 +160,7 @@ async fn demo_seeding_fills_two_tenants_once() {
 #[tokio::test]
 async fn credit_rating_and_calibration_on_the_demo_history() {
     let url = fresh_database().await;
-    let seeded = gridcrm(&url, &["seed", "--demo", "--customers", "2000"], "");
+    let seeded = gridcrm(&url, &["seed", "--demo", "--customers", "2000", "--interval-meters", "0"], "");
     assert!(seeded.status.success(), "{}", text(&seeded.stderr));
     let rated = gridcrm(&url, &["credit", "rate", "--tenant", "hangzhou"], "");
     assert!(rated.status.success(), "{}", text(&rated.stderr));

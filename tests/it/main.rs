@@ -28,6 +28,7 @@ mod points;
 mod portfolio;
 mod readings;
 mod search;
+mod seed;
 mod segments;
 mod service;
 mod service_settings;
