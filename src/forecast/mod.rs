@@ -4,6 +4,7 @@
 //! no database and no HTTP, so the command line and later the pages share it.
 
 pub mod backtest;
+pub mod dayahead;
 pub mod holt_winters;
 pub mod methods;
 mod nelder_mead;
