@@ -495,6 +495,40 @@ pub fn forecast_next_day(days: &Days, calendar: &Calendar) -> Option<DayAhead> {
     })
 }
 
+/// The longest gap between two temperatures that is interpolated.
+pub const MAX_TEMPERATURE_GAP_HOURS: i64 = 3;
+
+/// Temperatures at each of `steps_per_day` slots of `days` days from
+/// `first_day` (local time), interpolated linearly between the observations
+/// (local times, in order) around each slot when at most
+/// [`MAX_TEMPERATURE_GAP_HOURS`] apart; NaN elsewhere.
+pub fn temperature_slots(
+    observations: &[(chrono::NaiveDateTime, f64)],
+    first_day: NaiveDate,
+    days: usize,
+    steps_per_day: usize,
+) -> Vec<f64> {
+    let step = Duration::minutes((1440 / steps_per_day) as i64);
+    let start = first_day.and_time(chrono::NaiveTime::MIN);
+    let mut next = 0;
+    (0..days * steps_per_day)
+        .map(|i| {
+            let t = start + step * i as i32;
+            while next < observations.len() && observations[next].0 < t {
+                next += 1;
+            }
+            match (next.checked_sub(1).and_then(|p| observations.get(p)), observations.get(next)) {
+                (_, Some(&(at, v))) if at == t => v,
+                (Some(&(a, va)), Some(&(b, vb))) if b - a <= Duration::hours(MAX_TEMPERATURE_GAP_HOURS) => {
+                    let share = (t - a).num_seconds() as f64 / (b - a).num_seconds() as f64;
+                    va + (vb - va) * share
+                }
+                _ => f64::NAN,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -643,5 +677,16 @@ mod tests {
     fn mape_pools_the_slots_with_an_actual() {
         let (sum, n) = ape_sum(&[100.0, 0.0, f64::NAN, 50.0], &[110.0, 5.0, 1.0, 40.0]);
         assert_eq!((sum, n), (30.0, 2));
+    }
+
+    #[test]
+    fn temperatures_are_interpolated_between_close_observations_only() {
+        let at = |h: u32, m: u32| monday().and_hms_opt(h, m, 0).unwrap();
+        let observations = [(at(0, 0), 10.0), (at(1, 0), 14.0), (at(6, 0), 20.0)];
+        let slots = temperature_slots(&observations, monday(), 1, 96);
+        assert_eq!((slots[0], slots[1], slots[4]), (10.0, 11.0, 14.0));
+        assert!(slots[5].is_nan(), "01:00 to 06:00 is too long a gap");
+        assert_eq!(slots[24], 20.0);
+        assert!(slots[25].is_nan(), "nothing after the last");
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod backtest;
 pub mod dayahead;
+pub mod db;
+pub mod energy;
 pub mod holt_winters;
 pub mod methods;
 mod nelder_mead;
