@@ -45,7 +45,9 @@
 //! on a tie, in the order above). A method that cannot forecast every
 //! held-out day (too little history, no temperature) is left out. When the
 //! baseline wins, the forecast is the baseline's and `beats_baseline` is
-//! false, which the page states.
+//! false, which the page states. Except on a holiday or make-up day: the
+//! baseline knows no calendar, so the best method that does forecasts it
+//! (its MAPE is still stated beside the baseline's).
 
 use std::collections::HashSet;
 
@@ -210,11 +212,7 @@ impl<'a> Context<'a> {
             return None;
         }
         let mean = known.iter().sum::<f64>() / known.len() as f64;
-        Some(
-            (0..spd)
-                .map(|s| earlier.iter().map(|day| day[s]).find(|v| !v.is_nan()).unwrap_or(mean))
-                .collect(),
-        )
+        Some((0..spd).map(|s| earlier.iter().map(|day| day[s]).find(|v| !v.is_nan()).unwrap_or(mean)).collect())
     }
 
     /// The similar days' mean, and the days used.
@@ -479,9 +477,15 @@ pub fn forecast_next_day(days: &Days, calendar: &Calendar) -> Option<DayAhead> {
     } else {
         ranked.iter().map(|(m, s)| (*m, Some(*s))).collect()
     };
+    // The baseline knows no holidays: a holiday or make-up day is forecast
+    // by the best method that follows the calendar (the baseline only when
+    // none can forecast it).
+    let calendar_day = ctx.exception(n);
     let (method, mape, points) = candidates
-        .into_iter()
-        .find_map(|(m, s)| ctx.forecast(m, n, weights.as_ref()).map(|f| (m, s, f)))?;
+        .iter()
+        .filter(|(m, _)| !(calendar_day && *m == BASELINE))
+        .chain(candidates.iter().filter(|(m, _)| calendar_day && *m == BASELINE))
+        .find_map(|&(m, s)| ctx.forecast(m, n, weights.as_ref()).map(|f| (m, s, f)))?;
     let beats_baseline = matches!((mape, baseline_mape), (Some(m), Some(b)) if method != BASELINE && m < b);
     Some(DayAhead {
         points: points.into_iter().map(|v| if v.is_finite() { v.max(0.0) } else { 0.0 }).collect(),
@@ -688,5 +692,20 @@ mod tests {
         assert!(slots[5].is_nan(), "01:00 to 06:00 is too long a gap");
         assert_eq!(slots[24], 20.0);
         assert!(slots[25].is_nan(), "nothing after the last");
+    }
+
+    #[test]
+    fn a_holiday_is_not_left_to_the_baseline_even_when_it_wins_the_backtest() {
+        // An exactly repeating week: the weekly baseline is perfect.
+        let values: Vec<f64> =
+            (0..56 * 4).map(|i| if (i / 4) % 7 >= 5 { 50.0 } else { 100.0 } + (i % 4) as f64).collect();
+        let days = Days { first_day: monday(), steps_per_day: 4, values, temperature: None };
+        let plain = Calendar::new(&[6, 7], HashSet::new(), HashSet::new());
+        assert_eq!(forecast_next_day(&days, &plain).unwrap().method, BASELINE);
+        let holiday = monday() + Duration::days(56);
+        let calendar = Calendar::new(&[6, 7], [holiday].into(), HashSet::new());
+        let result = forecast_next_day(&days, &calendar).unwrap();
+        assert_ne!(result.method, BASELINE);
+        assert_eq!(result.points, vec![50.0, 51.0, 52.0, 53.0]);
     }
 }

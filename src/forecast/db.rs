@@ -148,7 +148,9 @@ impl MeterDays {
 
 /// The last day of `days` with a reading, as an index.
 fn last_reading(days: &Days) -> Option<usize> {
-    (0..days.len()).rev().find(|&d| days.values[d * days.steps_per_day..(d + 1) * days.steps_per_day].iter().any(|v| !v.is_nan()))
+    (0..days.len())
+        .rev()
+        .find(|&d| days.values[d * days.steps_per_day..(d + 1) * days.steps_per_day].iter().any(|v| !v.is_nan()))
 }
 
 /// Forecasts one series unless it is stale.
@@ -201,7 +203,14 @@ fn forecast_batch(
                         let mut sum = Quarters::new(days);
                         for meter in meters {
                             let (minutes, series) = meter.days(first_day, days);
-                            let row = forecast_series("meter", meter.meter_id.to_string(), minutes, series, calendar, temperature);
+                            let row = forecast_series(
+                                "meter",
+                                meter.meter_id.to_string(),
+                                minutes,
+                                series,
+                                calendar,
+                                temperature,
+                            );
                             sum.add(&meter.quarters(first_day, days));
                             rows.extend(row);
                         }
@@ -216,7 +225,14 @@ fn forecast_batch(
                                 })
                             } else {
                                 let (minutes, series) = sum.to_days(first_day);
-                                forecast_series("customer", customer.to_string(), minutes, series, calendar, temperature)
+                                forecast_series(
+                                    "customer",
+                                    customer.to_string(),
+                                    minutes,
+                                    series,
+                                    calendar,
+                                    temperature,
+                                )
                             };
                             rows.extend(row);
                         }
@@ -310,12 +326,10 @@ pub async fn refresh(
     )
     .fetch_one(&mut *tx)
     .await?;
-    let before = sqlx::query!(
-        "SELECT load_rows, last_data_day, weather_at FROM forecast_runs WHERE target_day = $1",
-        target
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
+    let before =
+        sqlx::query!("SELECT load_rows, last_data_day, weather_at FROM forecast_runs WHERE target_day = $1", target)
+            .fetch_optional(&mut *tx)
+            .await?;
     if !force
         && before.is_some_and(|b| {
             b.load_rows == seen.rows && b.last_data_day == seen.last_day && b.weather_at == seen.weather_at
@@ -383,10 +397,7 @@ pub async fn refresh(
         }
         let groups: Vec<(Option<Uuid>, Vec<MeterDays>)> = {
             let mut by_meter: HashMap<Uuid, MeterDays> = read.into_iter().map(|m| (m.meter_id, m)).collect();
-            batch
-                .into_iter()
-                .map(|(c, ms)| (c, ms.into_iter().filter_map(|m| by_meter.remove(&m)).collect()))
-                .collect()
+            batch.into_iter().map(|(c, ms)| (c, ms.into_iter().filter_map(|m| by_meter.remove(&m)).collect())).collect()
         };
         let (calendar, temperature) = (calendar.clone(), temperature.clone());
         running = Some(tokio::task::spawn_blocking(move || forecast_batch(groups, first_day, &calendar, &temperature)));
@@ -401,8 +412,7 @@ pub async fn refresh(
     report.customers = rows.iter().filter(|r| r.kind == "customer").count();
 
     // The aggregates: sums of the customers' series.
-    let by_customer: HashMap<Uuid, &Member> =
-        members.iter().filter_map(|m| m.customer_id.map(|c| (c, m))).collect();
+    let by_customer: HashMap<Uuid, &Member> = members.iter().filter_map(|m| m.customer_id.map(|c| (c, m))).collect();
     let mut aggregates: BTreeMap<(&'static str, String), Quarters> = BTreeMap::new();
     for (customer, series) in &customer_series {
         let mut keys = vec![("tenant", String::new())];
@@ -567,10 +577,8 @@ async fn energy_forecasts(
     )
     .fetch_all(&mut *conn)
     .await?;
-    let series: HashMap<Uuid, Days> = customers
-        .iter()
-        .filter_map(|(c, q)| Some((*c.as_ref()?, q.to_days(first_day).1)))
-        .collect();
+    let series: HashMap<Uuid, Days> =
+        customers.iter().filter_map(|(c, q)| Some((*c.as_ref()?, q.to_days(first_day).1))).collect();
     // The industries' load factors, measured.
     let mut factors: HashMap<String, Vec<f64>> = HashMap::new();
     for c in &capacities {
@@ -809,10 +817,8 @@ pub async fn customer_actual(
     )
     .fetch_all(conn)
     .await?;
-    let days: Vec<MeterDays> = rows
-        .into_iter()
-        .map(|r| MeterDays { meter_id: Uuid::nil(), rows: vec![(day, r.minutes, r.kw)] })
-        .collect();
+    let days: Vec<MeterDays> =
+        rows.into_iter().map(|r| MeterDays { meter_id: Uuid::nil(), rows: vec![(day, r.minutes, r.kw)] }).collect();
     Ok(sum_actual(&days, day, minutes))
 }
 
@@ -840,12 +846,10 @@ pub struct Observation {
 pub async fn upsert_weather(conn: &mut PgConnection, observations: &[Observation]) -> sqlx::Result<(u64, u64)> {
     let ts: Vec<DateTime<Utc>> = observations.iter().map(|o| o.ts).collect();
     let temps: Vec<f64> = observations.iter().map(|o| o.temperature).collect();
-    let replaced: i64 = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM weather_observations WHERE ts = ANY($1)"#,
-        &ts
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let replaced: i64 =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM weather_observations WHERE ts = ANY($1)"#, &ts)
+            .fetch_one(&mut *conn)
+            .await?;
     sqlx::query!(
         "INSERT INTO weather_observations (tenant_id, ts, temperature)
          SELECT app_tenant_id(), u.ts, u.t FROM unnest($1::timestamptz[], $2::float8[]) AS u (ts, t)
@@ -868,7 +872,8 @@ mod tests {
 
     #[test]
     fn half_hour_meters_sum_with_quarter_hour_ones_at_half_hours() {
-        let quarter = MeterDays { meter_id: Uuid::nil(), rows: vec![(day(), 15, (0..96).map(|i| Some(i as f64)).collect())] };
+        let quarter =
+            MeterDays { meter_id: Uuid::nil(), rows: vec![(day(), 15, (0..96).map(|i| Some(i as f64)).collect())] };
         let half = MeterDays { meter_id: Uuid::nil(), rows: vec![(day(), 30, vec![Some(100.0); 48])] };
         let sum = sum_actual(&[quarter, half], day(), 30);
         assert_eq!(sum.len(), 48);

@@ -61,7 +61,8 @@ pub struct Energy {
 /// than half its readings.
 pub fn day_kwh(values: &[f64]) -> Option<f64> {
     let known: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    (known.len() * 2 >= values.len() && !known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64 * 24.0)
+    (known.len() * 2 >= values.len() && !known.is_empty())
+        .then(|| known.iter().sum::<f64>() / known.len() as f64 * 24.0)
 }
 
 /// The energy from `start` up to (not including) `end`, from the history in
@@ -130,7 +131,8 @@ mod tests {
     #[test]
     fn a_steady_load_and_a_ramped_expansion_by_hand() {
         // 28 days of a steady 10 kW up to 31 October; November is all forecast.
-        let days = Days { first_day: day(2026, 10, 4), steps_per_day: 4, values: vec![10.0; 28 * 4], temperature: None };
+        let days =
+            Days { first_day: day(2026, 10, 4), steps_per_day: 4, values: vec![10.0; 28 * 4], temperature: None };
         let calendar = Calendar::new(&[6, 7], HashSet::new(), HashSet::new());
         let november = energy(&days, &calendar, None, day(2026, 11, 1), day(2026, 12, 1), &[]);
         assert_eq!(november, Energy { kwh: 7200.0, expansion_kwh: 0.0 });

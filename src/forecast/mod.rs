@@ -3,6 +3,7 @@
 //! each method's accuracy on held-out history by rolling origin. Pure code:
 //! no database and no HTTP, so the command line and later the pages share it.
 
+pub mod api;
 pub mod backtest;
 pub mod dayahead;
 pub mod db;
