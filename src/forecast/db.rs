@@ -35,6 +35,8 @@ pub const HISTORY_DAYS: i64 = 70;
 /// A series with no reading in the week before the day is not forecast.
 pub const STALE_DAYS: i64 = 7;
 pub const BATCH_METERS: usize = 1000;
+/// Days stored forecasts are kept after their day.
+pub const KEEP_DAYS: i32 = 400;
 
 /// The subject kinds of `forecasts`.
 pub const SUBJECT_KINDS: [&str; 5] = ["meter", "customer", "route", "industry", "tenant"];
@@ -450,6 +452,13 @@ pub async fn refresh(
         report.stored += store(&mut tx, tenant_id, target, chunk).await?;
     }
     store_energy(&mut tx, tenant_id, &energies).await?;
+    // Kept for a year and a little more: last year's forecast against its actual.
+    sqlx::query!("DELETE FROM forecasts WHERE target_day < $1::date - $2::int", target, KEEP_DAYS)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query!("DELETE FROM energy_forecasts WHERE created_at < now() - make_interval(days => $1)", KEEP_DAYS)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query!(
         "INSERT INTO forecast_runs (tenant_id, target_day, load_rows, last_data_day, weather_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id, target_day) DO UPDATE SET load_rows = excluded.load_rows,
