@@ -321,6 +321,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::interval::api::router())
         .merge(crate::segments::api::router())
         .merge(crate::value::api::router())
+        .merge(crate::forecast::api::router())
         .merge(crate::credit::api::router())
         .merge(crate::points::api::router())
         .merge(crate::portfolio::api::router())

@@ -115,7 +115,7 @@ enum Command {
         #[command(subcommand)]
         command: cli::credit::CreditCommand,
     },
-    /// Load forecasting: measure the forecasting methods on a load series.
+    /// Load forecasting: measure the forecasting methods on a load series, or refresh the stored forecasts.
     Forecast {
         #[command(subcommand)]
         command: cli::forecast::ForecastCommand,
@@ -285,6 +285,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Credit { command } => {
             admin::with_database(&config, |db| Box::pin(cli::credit::credit_command(db, command))).await
+        }
+        Command::Forecast { command: cli::forecast::ForecastCommand::Refresh { tenant, day } } => {
+            admin::with_database(&config, |db| Box::pin(cli::forecast::refresh_command(db, tenant, day))).await
         }
         Command::Forecast { command } => cli::forecast::forecast_command(command),
         Command::Import { command } => {

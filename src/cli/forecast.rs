@@ -1,12 +1,22 @@
 //! `gridcrm forecast backtest --csv FILE --interval 30m --horizon 48`: how
 //! well each forecasting method would have done on the last weeks of a load
 //! series, without a database.
+//!
+//! `gridcrm forecast refresh [--tenant SLUG] [--day DATE]`: the day-ahead and
+//! energy forecasts of one tenant or of every tenant, now (the hourly job
+//! does the same only when a tenant's tomorrow is not forecast yet or its
+//! data changed; the command always forecasts).
 
 use std::{fs::File, io::Write, path::PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
-use gridcrm::forecast::{self, Interval, Plan};
+use gridcrm::{
+    db::Database,
+    forecast::{self, Interval, Plan},
+};
+
+use crate::cli::admin::tenants_or_every;
 
 #[derive(Subcommand)]
 pub enum ForecastCommand {
@@ -28,10 +38,50 @@ pub enum ForecastCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Forecast every meter, customer, route, industry and the company for the next day, and the energy.
+    Refresh {
+        /// A company code (default: every company).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The day to forecast (default: tomorrow in the company's time zone), e.g. 2026-12-03.
+        #[arg(long)]
+        day: Option<chrono::NaiveDate>,
+    },
+}
+
+/// `forecast refresh`: one tenant after another, with a progress bar of meters.
+pub async fn refresh_command(
+    database: &Database,
+    tenant: Option<String>,
+    day: Option<chrono::NaiveDate>,
+) -> anyhow::Result<()> {
+    for (id, slug) in tenants_or_every(database, tenant).await? {
+        let started = std::time::Instant::now();
+        let bar = crate::cli::data::progress_bar(0, "meters");
+        bar.set_message(slug.clone());
+        let progress = |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        };
+        let report = forecast::db::refresh(&database.bulk, id, day, true, &progress).await?;
+        bar.finish_and_clear();
+        println!(
+            "{slug}: {} forecast for {} meters, {} customers and {} aggregates; {} beat the seasonal-naive baseline ({:.1} s)",
+            report.target_day.map(|d| d.to_string()).unwrap_or_default(),
+            report.meters,
+            report.customers,
+            report.aggregates,
+            report.beat_baseline,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 pub fn forecast_command(command: ForecastCommand) -> anyhow::Result<()> {
-    let ForecastCommand::Backtest { csv, interval, horizon, holdout_days, json } = command;
+    let ForecastCommand::Backtest { csv, interval, horizon, holdout_days, json } = command else {
+        anyhow::bail!("forecast refresh needs the database");
+    };
     let started = std::time::Instant::now();
     let file = File::open(&csv).with_context(|| format!("opening {}", csv.display()))?;
     let series = forecast::read_csv(file, interval).with_context(|| format!("reading {}", csv.display()))?;

@@ -3,7 +3,11 @@
 //! each method's accuracy on held-out history by rolling origin. Pure code:
 //! no database and no HTTP, so the command line and later the pages share it.
 
+pub mod api;
 pub mod backtest;
+pub mod dayahead;
+pub mod db;
+pub mod energy;
 pub mod holt_winters;
 pub mod methods;
 mod nelder_mead;

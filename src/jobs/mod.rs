@@ -42,10 +42,13 @@ pub enum Kind {
     NoticeScan,
     /// Rebuilds the load curves' days that interval loads marked, in every tenant.
     LoadDays,
+    /// Day-ahead and energy forecasts of every tenant whose tomorrow is not
+    /// forecast yet or whose load data or weather changed since.
+    ForecastRefresh,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::BillRun,
         Kind::LateFees,
         Kind::CostControl,
@@ -57,6 +60,7 @@ impl Kind {
         Kind::NoticePlanning,
         Kind::NoticeScan,
         Kind::LoadDays,
+        Kind::ForecastRefresh,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Kind {
             Kind::NoticePlanning => "notice_planning",
             Kind::NoticeScan => "notice_scan",
             Kind::LoadDays => "load_days",
+            Kind::ForecastRefresh => "forecast_refresh",
         }
     }
 
@@ -88,7 +93,8 @@ impl Kind {
             | Kind::PruneJobs
             | Kind::Metrics
             | Kind::PointsExpiry
-            | Kind::NoticeScan => Some(Every::Hour),
+            | Kind::NoticeScan
+            | Kind::ForecastRefresh => Some(Every::Hour),
             Kind::Escalation | Kind::NoticePlanning | Kind::LoadDays => Some(Every::Minute),
         }
     }
@@ -268,6 +274,8 @@ mod tests {
         assert_eq!(Kind::PointsExpiry.every(), Some(Every::Hour));
         assert_eq!(Kind::NoticePlanning.every(), Some(Every::Minute));
         assert_eq!(Kind::NoticeScan.every(), Some(Every::Hour));
+        assert_eq!(Kind::ForecastRefresh.every(), Some(Every::Hour));
+        assert_eq!(Kind::parse("forecast_refresh"), Some(Kind::ForecastRefresh));
     }
 
     #[test]

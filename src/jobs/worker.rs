@@ -218,6 +218,19 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             }
             Ok(())
         }
+        Some(Kind::ForecastRefresh) => {
+            let r = crate::forecast::db::refresh_everywhere(pool).await?;
+            if r.stored > 0 {
+                tracing::info!(
+                    meters = r.meters,
+                    customers = r.customers,
+                    aggregates = r.aggregates,
+                    beat_baseline = r.beat_baseline,
+                    "forecasts refreshed"
+                );
+            }
+            Ok(())
+        }
         Some(Kind::CreditRating) => {
             let tenant = job.tenant_id.ok_or_else(|| anyhow::anyhow!("a credit rating job names its tenant"))?;
             let r = crate::credit::db::rate(pool, tenant, &|_, _| {}).await?;

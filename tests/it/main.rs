@@ -11,6 +11,7 @@ mod contracts;
 mod cost_control;
 mod credit;
 mod drills;
+mod forecast;
 mod input;
 mod interval;
 mod isolation;
