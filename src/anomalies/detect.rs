@@ -81,16 +81,20 @@ pub const MAX_MISSING_SHARE: f64 = 0.10;
 /// A day's energy in kWh from its slots of kW (`None` = missing reading), or
 /// `None` when more than [`MAX_MISSING_SHARE`] of the slots are missing.
 pub fn daily_energy(minutes: i16, kw: &[Option<f64>]) -> Option<f64> {
-    if kw.is_empty() || minutes <= 0 {
-        return None;
-    }
     let present: Vec<f64> = kw.iter().flatten().copied().filter(|v| v.is_finite()).collect();
-    let missing = kw.len() - present.len();
-    if missing as f64 > MAX_MISSING_SHARE * kw.len() as f64 {
+    daily_energy_from(minutes, present.iter().sum(), present.len(), kw.len())
+}
+
+/// [`daily_energy`] from a day's sum of present kW readings, how many are
+/// present and how many slots the day has (as the database adds them up).
+pub fn daily_energy_from(minutes: i16, sum_kw: f64, present: usize, slots: usize) -> Option<f64> {
+    if slots == 0 || present == 0 || minutes <= 0 || !sum_kw.is_finite() {
         return None;
     }
-    let sum: f64 = present.iter().sum();
-    Some(sum * f64::from(minutes) / 60.0 * kw.len() as f64 / present.len() as f64)
+    if slots.saturating_sub(present) as f64 > MAX_MISSING_SHARE * slots as f64 {
+        return None;
+    }
+    Some(sum_kw * f64::from(minutes) / 60.0 * slots as f64 / present as f64)
 }
 
 fn median(values: &mut [f64]) -> f64 {

@@ -13,7 +13,9 @@
 //! "Large customers" are those whose meters send interval data: the scan
 //! looks at every meter with `load_days` in its window.
 
+pub mod db;
 pub mod detect;
+pub mod pages;
 
 /// Which way the load moved (stored, and a timeline status).
 pub const DIRECTIONS: [&str; 2] = ["drop", "rise"];

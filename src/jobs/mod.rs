@@ -42,10 +42,13 @@ pub enum Kind {
     NoticeScan,
     /// Rebuilds the load curves' days that interval loads marked, in every tenant.
     LoadDays,
+    /// Looks for abrupt changes in large customers' load, once a day per
+    /// tenant (the hourly run skips tenants already scanned on their today).
+    LoadAnomalyScan,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::BillRun,
         Kind::LateFees,
         Kind::CostControl,
@@ -57,6 +60,7 @@ impl Kind {
         Kind::NoticePlanning,
         Kind::NoticeScan,
         Kind::LoadDays,
+        Kind::LoadAnomalyScan,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +76,7 @@ impl Kind {
             Kind::NoticePlanning => "notice_planning",
             Kind::NoticeScan => "notice_scan",
             Kind::LoadDays => "load_days",
+            Kind::LoadAnomalyScan => "load_anomaly_scan",
         }
     }
 
@@ -88,7 +93,8 @@ impl Kind {
             | Kind::PruneJobs
             | Kind::Metrics
             | Kind::PointsExpiry
-            | Kind::NoticeScan => Some(Every::Hour),
+            | Kind::NoticeScan
+            | Kind::LoadAnomalyScan => Some(Every::Hour),
             Kind::Escalation | Kind::NoticePlanning | Kind::LoadDays => Some(Every::Minute),
         }
     }
