@@ -185,19 +185,24 @@ pub async fn scan_tenant(pool: &PgPool, tenant: Uuid) -> sqlx::Result<Scanned> {
     Ok(scanned)
 }
 
-/// The hourly job: every tenant not yet scanned on its local today.
+/// The hourly job: every tenant not yet scanned on its local today (the
+/// scans' table is under the tenant policy: each tenant looks at its own).
 pub async fn scan_everywhere(pool: &PgPool) -> sqlx::Result<Scanned> {
-    let due = sqlx::query_scalar!(
-        r#"SELECT t.id FROM tenants t
-           WHERE NOT t.is_platform
-             AND NOT EXISTS (SELECT 1 FROM load_anomaly_scans s
-                             WHERE s.tenant_id = t.id AND s.scanned_on >= (now() AT TIME ZONE t.time_zone)::date)
-           ORDER BY t.id"#
-    )
-    .fetch_all(pool)
-    .await?;
+    let tenants =
+        sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
     let mut total = Scanned::default();
-    for tenant in due {
+    for tenant in tenants {
+        let mut tx = crate::db::begin_tenant(pool, tenant, None).await?;
+        let done = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM load_anomaly_scans s JOIN tenants t ON t.id = s.tenant_id
+                              WHERE s.scanned_on >= (now() AT TIME ZONE t.time_zone)::date) AS "done!""#
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if done {
+            continue;
+        }
         let s = scan_tenant(pool, tenant).await?;
         total.meters += s.meters;
         total.found += s.found;

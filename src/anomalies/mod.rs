@@ -28,6 +28,12 @@ pub fn direction(relative: f64) -> &'static str {
     if relative < 0.0 { "drop" } else { "rise" }
 }
 
+/// A stored size (percent, one decimal) as whole percent with its sign.
+pub fn percent_of(size_pct: &rust_decimal::Decimal) -> String {
+    let whole = size_pct.round();
+    if whole.is_sign_positive() && !whole.is_zero() { format!("+{whole}%") } else { format!("{whole}%") }
+}
+
 /// A relative change as whole percent with its sign: −0.354 → "-35%".
 pub fn percent(relative: f64) -> String {
     format!("{:+.0}%", relative * 100.0)
@@ -43,5 +49,7 @@ mod tests {
         assert_eq!(direction(0.4), "rise");
         assert_eq!(percent(-0.354), "-35%");
         assert_eq!(percent(0.4), "+40%");
+        assert_eq!(percent_of(&rust_decimal_macros::dec!(-35.4)), "-35%");
+        assert_eq!(percent_of(&rust_decimal_macros::dec!(40.0)), "+40%");
     }
 }
