@@ -17,6 +17,7 @@ pub mod db;
 pub mod forecast;
 pub mod home;
 pub mod interval;
+pub mod load;
 pub mod jobs;
 pub mod metrics;
 pub mod months;

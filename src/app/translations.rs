@@ -122,6 +122,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("cost_control.command_status_", &["pending", "sent", "done", "failed"]),
             ("calendar_day.", &crate::sla::forms::DAY_KINDS),
             ("weekday.", &["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+            ("load.band_", &["peak", "flat", "valley"]),
             ("work_order_kind.", &crate::work_orders::model::KINDS),
             ("work_order_state.", &work_order_states),
             ("priority.", &["1", "2", "3", "4"]),

@@ -116,6 +116,7 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "GET /api/v1/customers/{id}/notice-preferences",
             "GET /api/v1/customers/{id}/points",
             "GET /api/v1/customers/{id}/value",
+            "GET /api/v1/meters/{id}/load",
             "GET /api/v1/outages/{id}",
             "GET /api/v1/payments/{id}",
             "GET /api/v1/poor-credit",

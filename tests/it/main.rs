@@ -14,6 +14,7 @@ mod credit;
 mod drills;
 mod input;
 mod interval;
+mod load;
 mod isolation;
 mod jobs;
 mod metrics;
