@@ -227,6 +227,13 @@ impl ShowPage {
     fn pct(&self) -> String {
         super::percent_of(&self.a.size_pct)
     }
+    /// The customer's load page on this meter, a week either side of the change.
+    fn load_link(&self) -> String {
+        let a = &self.a;
+        let from = a.change_day.checked_sub_days(Days::new(7)).unwrap_or(a.change_day);
+        let to = a.change_day.checked_add_days(Days::new(6)).unwrap_or(a.change_day);
+        format!("/customers/{}/load?meter={}&from={from}&to={to}", a.customer_id, a.meter_id)
+    }
     fn kwh(&self, v: &rust_decimal::Decimal) -> String {
         self.p.number(&v.round())
     }

@@ -173,7 +173,10 @@ async fn the_manager_sees_the_change_and_acknowledges_it_within_their_company() 
     let (status, html) = manager.get_text(&page).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("<svg") && html.contains("ALPHAM0001") && html.contains("下降"), "chart and figures");
-    assert!(html.contains(&s.change_day.format("%m-%d").to_string()) || html.contains("突变日期"));
+    assert!(html.contains(&format!("突变日期 {}", anomaly_rows(&app).await[0].2.format("%m-%d"))), "the change marked");
+    let (status, _) = manager.get_text(&format!("/customers/{}/load", s.changed)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&format!("/customers/{}/load?meter=", s.changed)), "a link to the load curves");
 
     // Another company's staff: 404 on the page and the action, nothing in their list.
     let theirs = app.login(&app.beta, "admin").await;
