@@ -5,7 +5,8 @@ use gridcrm::db::{self, Database};
 use crate::cli::admin::tenant_id;
 
 /// Samples the tenant's customers into the request paths the benchmark
-/// replays: searches by each of the four keys, and customer pages.
+/// replays: searches by each of the four keys, customer pages, and one
+/// meter's 30-day load page for meters with interval data.
 pub async fn bench_targets(
     database: &Database,
     tenant: String,
@@ -22,6 +23,16 @@ pub async fn bench_targets(
            LEFT JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
            LEFT JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
            ORDER BY s.id"#,
+        samples
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    // One meter's 30-day load page, for meters with interval data.
+    let loads = sqlx::query!(
+        r#"SELECT p.customer_id, l.meter_id
+           FROM (SELECT DISTINCT meter_id FROM load_days WHERE tenant_id = app_tenant_id() LIMIT $1) l
+           JOIN meter_installations i ON i.tenant_id = app_tenant_id() AND i.meter_id = l.meter_id AND i.removed_on IS NULL
+           JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id"#,
         samples
     )
     .fetch_all(&mut *tx)
@@ -49,6 +60,16 @@ pub async fn bench_targets(
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("search.txt"), searches.join("\n") + "\n")?;
     std::fs::write(out.join("customers.txt"), pages.join("\n") + "\n")?;
-    println!("wrote {} searches and {} customer pages to {}", searches.len(), pages.len(), out.display());
+    let loads: Vec<String> = loads.iter().map(|l| format!("/customers/{}/load?meter={}", l.customer_id, l.meter_id)).collect();
+    if !loads.is_empty() {
+        std::fs::write(out.join("load.txt"), loads.join("\n") + "\n")?;
+    }
+    println!(
+        "wrote {} searches, {} customer pages and {} load pages to {}",
+        searches.len(),
+        pages.len(),
+        loads.len(),
+        out.display()
+    );
     Ok(())
 }

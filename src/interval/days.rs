@@ -84,7 +84,8 @@ pub async fn rebuild_marked(pool: &PgPool, tenant_id: Uuid) -> sqlx::Result<i64>
 /// The job: every tenant's marked days.
 pub async fn rebuild_everywhere(pool: &PgPool) -> sqlx::Result<i64> {
     // The marks are under the tenant policy: each tenant looks at its own.
-    let tenants = sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
+    let tenants =
+        sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
     let mut written = 0;
     for tenant in tenants {
         written += rebuild_marked(pool, tenant).await?;

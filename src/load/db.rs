@@ -17,7 +17,11 @@ pub struct MeterRef {
 }
 
 /// The meters installed for the customer at any time from `from` on, each once.
-pub async fn customer_meters(conn: &mut PgConnection, customer_id: Uuid, from: NaiveDate) -> sqlx::Result<Vec<MeterRef>> {
+pub async fn customer_meters(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    from: NaiveDate,
+) -> sqlx::Result<Vec<MeterRef>> {
     sqlx::query_as!(
         MeterRef,
         r#"SELECT DISTINCT ON (m.serial) m.id, m.serial AS "serial!", p.code AS point
@@ -145,7 +149,11 @@ pub async fn metered_customers(
 
 /// The quarter of the day at which the large customers' total load is
 /// highest on an average weekday from `from` to `to`: the company's peak.
-pub async fn company_peak_quarter(conn: &mut PgConnection, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Option<usize>> {
+pub async fn company_peak_quarter(
+    conn: &mut PgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Option<usize>> {
     let q = sqlx::query_scalar!(
         r#"SELECT q AS "q!" FROM (
                SELECT ((u.ord - 1) * (l.minutes / 15))::int AS q, l.day, sum(u.v) AS total

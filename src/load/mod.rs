@@ -190,7 +190,10 @@ mod tests {
 
     /// A day at `base` kW with `extra` from 08:00 to 12:00.
     fn day(d: &str, base: f64, extra: f64) -> Day {
-        Day { day: date(d), kw: (0..QUARTERS).map(|q| Some(if (32..48).contains(&q) { base + extra } else { base })).collect() }
+        Day {
+            day: date(d),
+            kw: (0..QUARTERS).map(|q| Some(if (32..48).contains(&q) { base + extra } else { base })).collect(),
+        }
     }
 
     #[test]

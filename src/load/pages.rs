@@ -149,9 +149,9 @@ fn band_rows(p: &Page, split: &BandSplit, bands: &Bands) -> Vec<BandRow> {
         .collect()
 }
 
-/// Hour labels every three hours.
+/// Hour labels every three hours (the last point is 23:45, so no 24:00).
 fn hour_labels() -> Vec<(usize, String)> {
-    (0..=8).map(|h| ((h * 12).min(QUARTERS - 1), format!("{:02}:00", (h * 3) % 24))).collect()
+    (0..8).map(|h| (h * 12, format!("{:02}:00", h * 3))).collect()
 }
 
 fn weekday_code(d: NaiveDate) -> &'static str {
@@ -320,7 +320,11 @@ fn recent(user: &CurrentUser) -> (NaiveDate, NaiveDate) {
 }
 
 /// Every large customer's estimate at `share` percent, the largest yearly saving first.
-async fn peak_rows(state: &AppState, user: &CurrentUser, share: u32) -> Result<(Vec<PeakRow>, Option<usize>), AppError> {
+async fn peak_rows(
+    state: &AppState,
+    user: &CurrentUser,
+    share: u32,
+) -> Result<(Vec<PeakRow>, Option<usize>), AppError> {
     let (from, to) = recent(user);
     let mut tx = user.tx(&state.db).await?;
     let pairs = db::metered_customers(&mut tx, from, to).await?;
@@ -353,7 +357,10 @@ async fn peak_rows(state: &AppState, user: &CurrentUser, share: u32) -> Result<(
     }
     tx.commit().await?;
     rows.sort_by(|a, b| {
-        b.estimate.saving_per_year.cmp(&a.estimate.saving_per_year).then(b.estimate.movable_kwh.total_cmp(&a.estimate.movable_kwh))
+        b.estimate
+            .saving_per_year
+            .cmp(&a.estimate.saving_per_year)
+            .then(b.estimate.movable_kwh.total_cmp(&a.estimate.movable_kwh))
     });
     Ok((rows, peak_q))
 }

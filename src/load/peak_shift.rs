@@ -54,8 +54,10 @@ pub fn estimate(
     system_peak_quarter: Option<usize>,
 ) -> Option<Estimate> {
     let band: Vec<Band> = (0..QUARTERS).map(|q| bands.band_at(quarter_start(q))).collect();
-    let valley: Vec<f64> =
-        days.iter().flat_map(|d| d.kw.iter().zip(&band).filter(|(_, b)| **b == Band::Valley).filter_map(|(v, _)| *v)).collect();
+    let valley: Vec<f64> = days
+        .iter()
+        .flat_map(|d| d.kw.iter().zip(&band).filter(|(_, b)| **b == Band::Valley).filter_map(|(v, _)| *v))
+        .collect();
     if valley.is_empty() {
         return None;
     }
@@ -124,7 +126,10 @@ mod tests {
 
     /// A weekday at 100 kW with 300 kW from 08:00 to 11:00 (a peak band).
     fn day(d: &str) -> Day {
-        Day { day: d.parse().unwrap(), kw: (0..QUARTERS).map(|q| Some(if (32..44).contains(&q) { 300.0 } else { 100.0 })).collect() }
+        Day {
+            day: d.parse().unwrap(),
+            kw: (0..QUARTERS).map(|q| Some(if (32..44).contains(&q) { 300.0 } else { 100.0 })).collect(),
+        }
     }
 
     #[test]

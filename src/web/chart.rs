@@ -171,13 +171,17 @@ pub fn line_chart(chart: &LineChart) -> String {
     svg
 }
 
-/// The smallest of 1, 2, 2.5 or 5 × 10ⁿ at or above `v`; 1 for nothing to show.
+/// The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10ⁿ at or above `v`; 1 for nothing to show.
 fn nice_ceiling(v: f64) -> f64 {
     if v.is_nan() || v <= 0.0 {
         return 1.0;
     }
     let power = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * power).find(|c| *c >= v * 0.999_999).unwrap_or(10.0 * power)
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|c| *c >= v * 0.999_999)
+        .unwrap_or(10.0 * power)
 }
 
 /// An axis number without needless decimals: 1250, 2.5, 0.25.
@@ -248,6 +252,8 @@ mod tests {
     fn round_maxima() {
         assert_eq!(nice_ceiling(180.0), 200.0);
         assert_eq!(nice_ceiling(2.1), 2.5);
+        assert_eq!(nice_ceiling(300.0), 300.0);
+        assert_eq!(nice_ceiling(310.0), 400.0);
         assert_eq!(nice_ceiling(1000.0), 1000.0);
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(axis_number(62.5), "62.5");

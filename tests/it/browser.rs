@@ -492,3 +492,35 @@ async fn a_tenant_admin_schedules_a_planned_outage_and_sees_the_notices_queued_t
     .await;
     finish(c, result).await;
 }
+
+#[tokio::test]
+async fn an_account_manager_reads_a_large_customers_load_and_prints_the_peak_shifting_report() {
+    let app = TestApp::spawn().await;
+    crate::load::load_two_days(&app).await;
+    let customer = app.alpha.customers[0];
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-load-{name}.png"));
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "manager").await?;
+        c.goto(&app.url(&format!("/customers/{customer}"))).await?;
+        c.wait().for_element(Locator::Id("open-load")).await?.click().await?;
+        // The curves are drawn on the server: the day's line is there as SVG.
+        let chart = c.wait().for_element(Locator::Css("#day-chart svg polyline")).await?;
+        assert!(chart.attr("points").await?.is_some_and(|p| p.split(' ').count() > 40), "a whole day's curve");
+        let summary = c.find(Locator::Id("load-summary")).await?.text().await?;
+        assert!(summary.contains("41.7 %"), "the load rate: {summary}");
+        std::fs::write(shot("customer"), c.screenshot().await?).ok();
+
+        // The peak-shifting report, printed: the print button calls the browser's print.
+        c.find(Locator::Id("peak-report-link")).await?.click().await?;
+        c.wait().for_element(Locator::Id("peak-figures")).await?;
+        c.execute("window.printed = false; window.print = () => { window.printed = true; };", vec![]).await?;
+        c.find(Locator::Css("#peak-report button.no-print")).await?.click().await?;
+        assert_eq!(c.execute("return window.printed;", vec![]).await?, json!(true));
+        std::fs::write(shot("peak-report"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}

@@ -18,7 +18,7 @@ fn two_recent_days() -> (NaiveDate, NaiveDate) {
 
 /// 100 kW all day, 300 kW from 08:00 to 11:00, for ALPHAM0001 on both days,
 /// loaded over the API and rebuilt into load days as the minute job does.
-async fn load_two_days(app: &TestApp) {
+pub(crate) async fn load_two_days(app: &TestApp) {
     let key = app.api_key(&app.alpha, Role::CounterStaff).await;
     let (first, second) = two_recent_days();
     let mut file = String::from("meter,ts,kw\n");
@@ -66,7 +66,10 @@ async fn the_load_page_and_api_show_the_curves_statistics_and_bands() {
     let body = app.api_get(&key, &format!("/api/v1/meters/{meter}/load?from={first}&to={second}")).await;
     assert_eq!(body["days"].as_array().map(Vec::len), Some(2), "{body}");
     assert_eq!(body["days"][0]["kw"][32], 300.0);
-    assert_eq!((body["summary"]["max_kw"].as_f64(), body["summary"]["energy_kwh"].as_f64()), (Some(300.0), Some(6000.0)));
+    assert_eq!(
+        (body["summary"]["max_kw"].as_f64(), body["summary"]["energy_kwh"].as_f64()),
+        (Some(300.0), Some(6000.0))
+    );
     assert_eq!(body["customer_id"], Value::from(customer.to_string()));
     // Peak 08–11 (900) + 18–23 (500) a day; valley 23–07 (800); flat the rest (800).
     assert_eq!(
@@ -112,7 +115,7 @@ async fn peak_shifting_ranks_customers_and_prints_a_report() {
     assert!(page.contains("50.0 kW") || page.contains(">50<"), "{page}");
     let (status, report) = manager.get_text(&format!("/customers/{customer}/peak-shifting?share=25")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(report.contains("id=\"peak-chart\"") && report.contains("window.print()"), "{report}");
+    assert!(report.contains("id=\"peak-chart\"") && report.contains("data-print"), "{report}");
     let (status, page) = manager.get_text("/accounts/peak-shifting?share=0").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("share-error"));
