@@ -3,6 +3,7 @@
 
 rust_i18n::i18n!("locales", fallback = "en");
 
+pub mod anomalies;
 pub mod api;
 pub mod app;
 pub mod audit;

@@ -105,6 +105,11 @@ enum Command {
         #[command(subcommand)]
         command: data::MetricsCommand,
     },
+    /// Load analysis: abrupt-change warnings.
+    Load {
+        #[command(subcommand)]
+        command: cli::load::LoadCommand,
+    },
     /// Value tiers and the VIP list.
     Value {
         #[command(subcommand)]
@@ -276,6 +281,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Metrics { command } => {
             admin::with_database(&config, |db| Box::pin(data::metrics_command(db, command))).await
+        }
+        Command::Load { command } => {
+            admin::with_database(&config, |db| Box::pin(cli::load::load_command(db, command))).await
         }
         Command::Value { command } => {
             admin::with_database(&config, |db| Box::pin(value::value_command(db, command))).await

@@ -77,6 +77,8 @@ fn every_template_key_is_translated_in_both_languages() {
             .chain(["points_redeemed", "points_expired"])
             // Notices on the timeline.
             .chain(crate::notices::STATUSES)
+            // Load anomalies on the timeline.
+            .chain(crate::anomalies::DIRECTIONS)
             .collect();
         let notice_kinds: Vec<&str> = crate::notices::Kind::ALL.iter().map(|k| k.as_str()).collect();
         let work_order_states: Vec<&str> =
@@ -101,6 +103,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "visit_cancelled",
                     "points",
                     "notice",
+                    "load_anomaly",
                 ],
             ),
             ("payment_channel.", &crate::payments::model::CHANNELS),
@@ -174,6 +177,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "supervise",
                     "redeem_points",
                     "mark_printed",
+                    "acknowledge",
                 ],
             ),
             (
@@ -207,6 +211,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "notice",
                     "outage",
                     "supply_contract",
+                    "load_anomaly",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -236,6 +241,8 @@ fn every_template_key_is_translated_in_both_languages() {
             ("outages.saved_", &["created", "changed", "unchanged", "cancelled"]),
             ("notice_status.", &crate::notices::STATUSES),
             ("contracts.term_", &crate::customers::contracts::TERMS),
+            ("anomalies.direction_", &crate::anomalies::DIRECTIONS),
+            ("anomalies.status_", &crate::anomalies::STATUSES),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod credit;
 pub mod data;
 pub mod forecast;
+pub mod load;
 pub mod segments;
 pub mod serve;
 pub mod value;

@@ -45,6 +45,9 @@ pub enum Kind {
     /// Day-ahead and energy forecasts of every tenant whose tomorrow is not
     /// forecast yet or whose load data or weather changed since.
     ForecastRefresh,
+    /// Looks for abrupt changes in large customers' load, once a day per
+    /// tenant (the hourly run skips tenants already scanned on their today).
+    LoadAnomalyScan,
 }
 
 impl Kind {
@@ -61,6 +64,7 @@ impl Kind {
         Kind::NoticeScan,
         Kind::LoadDays,
         Kind::ForecastRefresh,
+        Kind::LoadAnomalyScan,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Kind {
             Kind::NoticeScan => "notice_scan",
             Kind::LoadDays => "load_days",
             Kind::ForecastRefresh => "forecast_refresh",
+            Kind::LoadAnomalyScan => "load_anomaly_scan",
         }
     }
 
@@ -94,7 +99,8 @@ impl Kind {
             | Kind::Metrics
             | Kind::PointsExpiry
             | Kind::NoticeScan
-            | Kind::ForecastRefresh => Some(Every::Hour),
+            | Kind::ForecastRefresh
+            | Kind::LoadAnomalyScan => Some(Every::Hour),
             Kind::Escalation | Kind::NoticePlanning | Kind::LoadDays => Some(Every::Minute),
         }
     }

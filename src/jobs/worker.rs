@@ -231,6 +231,13 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             }
             Ok(())
         }
+        Some(Kind::LoadAnomalyScan) => {
+            let s = crate::anomalies::db::scan_everywhere(pool).await?;
+            if s.meters > 0 {
+                tracing::info!(meters = s.meters, found = s.found, "load anomaly scan");
+            }
+            Ok(())
+        }
         Some(Kind::CreditRating) => {
             let tenant = job.tenant_id.ok_or_else(|| anyhow::anyhow!("a credit rating job names its tenant"))?;
             let r = crate::credit::db::rate(pool, tenant, &|_, _| {}).await?;

@@ -66,6 +66,8 @@ pub enum Kind {
     DemandResponseRequest,
     DemandResponseResult,
     PersonalBill,
+    /// A sudden lasting change in a large customer's load (src/anomalies).
+    LoadAnomaly,
 }
 
 /// How a notice comes about, which decides what a rule for it means.
@@ -83,7 +85,7 @@ pub enum Source {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::BillIssued,
         Kind::PaymentDue,
         Kind::Overdue,
@@ -102,6 +104,7 @@ impl Kind {
         Kind::DemandResponseRequest,
         Kind::DemandResponseResult,
         Kind::PersonalBill,
+        Kind::LoadAnomaly,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -124,6 +127,7 @@ impl Kind {
             Kind::DemandResponseRequest => "demand_response_request",
             Kind::DemandResponseResult => "demand_response_result",
             Kind::PersonalBill => "personal_bill",
+            Kind::LoadAnomaly => "load_anomaly",
         }
     }
 
@@ -140,7 +144,8 @@ impl Kind {
             | Kind::FaultReported
             | Kind::RepairProgress
             | Kind::PowerRestored
-            | Kind::ExpansionStageChanged => Source::Event,
+            | Kind::ExpansionStageChanged
+            | Kind::LoadAnomaly => Source::Event,
             Kind::PaymentDue | Kind::Overdue | Kind::MeterVerificationDue | Kind::ContractExpiry => Source::Due,
             Kind::SafeUseAdvice
             | Kind::EnergySavingAdvice

@@ -105,7 +105,10 @@ pub async fn plan_events(conn: &mut PgConnection) -> sqlx::Result<Planned> {
                       'title', o.title, 'link', o.link, 'date', to_char(o.at AT TIME ZONE $3, 'YYYY-MM-DD'),
                       'bill_no', b.bill_no, 'period', to_char(b.period, 'YYYY-MM'), 'amount', b.amount::text,
                       'due_date', b.due_on::text,
-                      'balance', a.balance::text, 'days_left', coalesce(a.days_left, 0)::text)),
+                      'balance', a.balance::text, 'days_left', coalesce(a.days_left, 0)::text,
+                      'meter_serial', lm.serial, 'change_date', la.change_day::text,
+                      'change_pct', CASE WHEN la.size_pct > 0 THEN '+' ELSE '' END || round(la.size_pct)::text || '%',
+                      'before_kwh', round(la.before_kwh)::text, 'after_kwh', round(la.after_kwh)::text)),
                   o.at + make_interval(mins => r.offset_minutes)
            FROM notice_outbox o
            JOIN notice_rules r ON r.id = $2
@@ -114,6 +117,9 @@ pub async fn plan_events(conn: &mut PgConnection) -> sqlx::Result<Planned> {
            LEFT JOIN cost_control_agreements a
                   ON o.kind IN ('low_balance', 'disconnection_ordered', 'reconnection_ordered')
                  AND a.customer_id = o.customer_id
+           LEFT JOIN load_anomalies la ON o.kind = 'load_anomaly' AND o.link ~ '^/load-anomalies/[0-9a-f-]{{36}}$'
+                                      AND la.id = substr(o.link, 17)::uuid
+           LEFT JOIN meters lm ON lm.id = la.meter_id
            WHERE o.event_id = ANY($1) AND o.kind = r.kind AND o.at >= r.since AND {}"#,
         audience("o.customer_id")
     );

@@ -27,6 +27,7 @@ pub fn kind_fields(kind: Kind) -> &'static [&'static str] {
             &["message"]
         }
         Kind::PersonalBill => &["bill_no", "period", "amount", "due_date", "energy_kwh", "lines"],
+        Kind::LoadAnomaly => &["meter_serial", "change_date", "change_pct", "before_kwh", "after_kwh"],
     }
 }
 
@@ -277,6 +278,14 @@ pub fn builtin(kind: Kind, lang: &str) -> (&'static str, &'static str) {
         (Kind::PersonalBill, false) => (
             "Your {period} bill {bill_no}",
             "Dear {customer_name} (account {account_no}): in {period} you used {energy_kwh} kWh; the bill is ¥{amount}, due on {due_date}.\n{lines} — {tenant_name}",
+        ),
+        (Kind::LoadAnomaly, true) => (
+            "用电负荷突变提醒",
+            "尊敬的{customer_name}（户号 {account_no}）：您的电能表 {meter_serial} 自 {change_date} 起日均用电量由约 {before_kwh} 千瓦时变为约 {after_kwh} 千瓦时（{change_pct}）。如非生产计划调整，请检查用电设备，或联系您的客户经理。【{tenant_name}】",
+        ),
+        (Kind::LoadAnomaly, false) => (
+            "Your electricity use changed suddenly",
+            "Dear {customer_name} (account {account_no}): since {change_date}, meter {meter_serial} records about {after_kwh} kWh on an average day instead of about {before_kwh} kWh ({change_pct}). If you did not plan this, please check your equipment or call your account manager. — {tenant_name}",
         ),
     }
 }

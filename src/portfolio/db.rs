@@ -16,14 +16,14 @@ use crate::{
 pub struct AttentionItem {
     /// One of [`crate::portfolio::ATTENTION_KINDS`].
     pub kind: String,
-    /// The bill, contact, order, meter, visit or follow-up (the customer for a tier change).
+    /// The bill, contact, order, load anomaly, meter, visit or follow-up (the customer for a tier change).
     pub item_id: Uuid,
     pub customer_id: Uuid,
     pub account_no: String,
     pub customer_name: String,
     /// What it is: a bill number, a reference, a meter serial, a visit's purpose…
     pub title: String,
-    /// Beside the title: an amount owed, a state code, the previous tier, or empty.
+    /// Beside the title: an amount owed, a state code, the previous tier, a load change (-35%), or empty.
     pub detail: String,
     /// The day it is about: due, changed, planned.
     pub on: NaiveDate,
@@ -74,18 +74,25 @@ pub async fn attention(
              FROM work_orders w JOIN mine m ON m.id = w.customer_id
              WHERE w.kind = 'expansion' AND w.state NOT IN ('powered_on', 'cancelled')
              UNION ALL
-             SELECT 5, 'meter_verification', e.id, s.customer_id, e.serial, '', e.next_verification,
+             SELECT 5, 'load_anomaly', a.id, a.customer_id, e.serial,
+                    CASE WHEN a.size_pct > 0 THEN '+' ELSE '' END || round(a.size_pct)::text || '%', a.change_day,
+                    '/load-anomalies/' || a.id
+             FROM load_anomalies a JOIN mine m ON m.id = a.customer_id
+             JOIN meters e ON e.tenant_id = a.tenant_id AND e.id = a.meter_id
+             WHERE a.status = 'open'
+             UNION ALL
+             SELECT 6, 'meter_verification', e.id, s.customer_id, e.serial, '', e.next_verification,
                     '/customers/' || s.customer_id
              FROM supply_points s JOIN mine m ON m.id = s.customer_id
              JOIN meter_installations i ON i.tenant_id = s.tenant_id AND i.supply_point_id = s.id AND i.removed_on IS NULL
              JOIN meters e ON e.tenant_id = i.tenant_id AND e.id = i.meter_id
              WHERE e.next_verification <= $4
              UNION ALL
-             SELECT 6, 'visit_due', v.id, v.customer_id, v.purpose, '', v.planned_on, '/accounts/visits/' || v.id
+             SELECT 7, 'visit_due', v.id, v.customer_id, v.purpose, '', v.planned_on, '/accounts/visits/' || v.id
              FROM visits v
              WHERE v.manager_id = $1 AND v.status = 'planned' AND v.planned_on <= $5
              UNION ALL
-             SELECT 7, 'follow_up', f.id, f.customer_id, f.task, '', f.due_on, '/accounts/visits/' || f.visit_id
+             SELECT 8, 'follow_up', f.id, f.customer_id, f.task, '', f.due_on, '/accounts/visits/' || f.visit_id
              FROM visit_follow_ups f
              WHERE f.assignee_id = $1 AND f.done_at IS NULL
            )

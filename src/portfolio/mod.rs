@@ -18,12 +18,13 @@ use crate::web::{error::FieldErrors, input};
 
 /// What needs an account manager's attention, most urgent first: the order
 /// of this list is the order of the portfolio.
-pub const ATTENTION_KINDS: [&str; 8] = [
+pub const ATTENTION_KINDS: [&str; 9] = [
     "new_arrears",
     "tier_change",
     "overdue_contact",
     "overdue_order",
     "expansion",
+    "load_anomaly",
     "meter_verification",
     "visit_due",
     "follow_up",

@@ -1,6 +1,7 @@
 //! Integration tests: the real application against a real PostgreSQL, as the
 //! application role. One binary, so one cluster serves the whole run.
 
+mod anomalies;
 mod api;
 mod auth;
 mod billing;
