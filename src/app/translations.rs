@@ -101,6 +101,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "visit_cancelled",
                     "points",
                     "notice",
+                    "demand_response",
                 ],
             ),
             ("payment_channel.", &crate::payments::model::CHANNELS),
@@ -173,6 +174,11 @@ fn every_template_key_is_translated_in_both_languages() {
                     "supervise",
                     "redeem_points",
                     "mark_printed",
+                    "invite",
+                    "send",
+                    "respond",
+                    "close",
+                    "settle",
                 ],
             ),
             (
@@ -206,6 +212,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "notice",
                     "outage",
                     "supply_contract",
+                    "dr_event",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -235,6 +242,12 @@ fn every_template_key_is_translated_in_both_languages() {
             ("outages.saved_", &["created", "changed", "unchanged", "cancelled"]),
             ("notice_status.", &crate::notices::STATUSES),
             ("contracts.term_", &crate::customers::contracts::TERMS),
+            ("dr.status_", &crate::demand_response::STATUSES),
+            ("dr.saved_", &["created", "invited", "sent", "answered", "closed", "settled", "nothing_new"]),
+            ("dr.via_", &crate::demand_response::VIA),
+            ("dr.decision_", &crate::demand_response::DECISIONS),
+            ("dr.channel_", &crate::demand_response::CHANNELS),
+            ("dr.result_", &crate::demand_response::RESULT_STATUSES),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -105,7 +105,10 @@ pub async fn plan_events(conn: &mut PgConnection) -> sqlx::Result<Planned> {
                       'title', o.title, 'link', o.link, 'date', to_char(o.at AT TIME ZONE $3, 'YYYY-MM-DD'),
                       'bill_no', b.bill_no, 'period', to_char(b.period, 'YYYY-MM'), 'amount', b.amount::text,
                       'due_date', b.due_on::text,
-                      'balance', a.balance::text, 'days_left', coalesce(a.days_left, 0)::text)),
+                      'balance', a.balance::text, 'days_left', coalesce(a.days_left, 0)::text,
+                      -- Demand response events carry their wording in the title.
+                      'message', CASE WHEN o.kind IN ('demand_response_request', 'demand_response_result')
+                                      THEN o.title END)),
                   o.at + make_interval(mins => r.offset_minutes)
            FROM notice_outbox o
            JOIN notice_rules r ON r.id = $2
