@@ -93,14 +93,19 @@ pub struct EventDraft {
     pub window_end: String,
     /// The reduction asked for, kW, more than 0 (a decimal string, 2 places).
     #[serde(default)]
-    #[schema(required = true, pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$", example = "500")]
+    #[schema(
+        required = true,
+        pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?)$",
+        example = "500"
+    )]
     pub requested_kw: String,
     /// The reward per verified kWh, yuan (a decimal string, 4 places).
     #[serde(default)]
     #[schema(required = true, pattern = r"^[0-9]{1,5}(\.[0-9]{1,4})?$", example = "3.5")]
     pub price_per_kwh: String,
-    /// Account numbers to invite (active customers).
+    /// Account numbers to invite (active customers), at most 2,000.
     #[serde(default)]
+    #[schema(max_items = 2000)]
     pub accounts: Vec<String>,
     /// Reading route codes: their active customers are invited.
     #[serde(default)]
@@ -190,7 +195,7 @@ pub struct ResponseDraft {
     pub decision: String,
     /// The reduction committed, kW (a decimal string, more than 0), for an acceptance.
     #[serde(default)]
-    #[schema(pattern = r"^[0-9]{1,9}(\.[0-9]{1,2})?$", example = "120")]
+    #[schema(pattern = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,8}(\.[0-9]{1,2})?)$", example = "120")]
     pub committed_kw: Option<String>,
 }
 

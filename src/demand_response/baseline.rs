@@ -262,7 +262,7 @@ pub fn settle(event: &DayLoad, history: &[DayLoad], window: Window) -> Settlemen
     let mut ranked: Vec<&DayLoad> = usable.iter().collect();
     ranked.sort_by(|a, b| energy(&b.kw, slots.clone(), minutes).total_cmp(&energy(&a.kw, slots.clone(), minutes)));
     ranked.truncate(HIGHEST);
-    ranked.sort_by(|a, b| b.day.cmp(&a.day));
+    ranked.sort_by_key(|d| std::cmp::Reverse(d.day));
     result.baseline_days = ranked.iter().map(|d| d.day).collect();
     let mean = |slot: usize| ranked.iter().map(|d| d.kw[slot].unwrap_or(0.0)).sum::<f64>() / ranked.len() as f64;
     let hours = f64::from(minutes) / 60.0;

@@ -107,7 +107,7 @@ struct InviteForm {
     #[serde(default)]
     via: String,
     #[serde(default)]
-    accounts: String,
+    account_lines: String,
     #[serde(default)]
     route: String,
     #[serde(default)]
@@ -279,7 +279,7 @@ async fn invite(
 ) -> Result<Response, AppError> {
     user.require(Permission::RunDemandResponse)?;
     let who = match form.via.as_str() {
-        "list" => Ok(Invitees::Accounts(super::account_list(&form.accounts), "accounts".into())),
+        "list" => Ok(Invitees::Accounts(super::account_list(&form.account_lines), "account_lines".into())),
         "route" if !form.route.trim().is_empty() => Ok(Invitees::Route(form.route.clone(), "route".into())),
         "route" => Err(("route", "required")),
         "segment" => match form.segment.trim().parse::<Uuid>() {

@@ -10,6 +10,7 @@ mod cli;
 mod contracts;
 mod cost_control;
 mod credit;
+mod demand_response;
 mod drills;
 mod input;
 mod interval;
