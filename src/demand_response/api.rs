@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     EventForm,
-    db::{self, Invitees, ListRow, Response},
+    db::{self, DrEventSummary, DrResponse, Invitees},
 };
 use crate::{
     audit::Actor,
@@ -54,12 +54,12 @@ pub struct ListParams {
 /// invited, accepted and declined customers, the kW committed, and the
 /// verified kWh and rewards once settled.
 #[utoipa::path(get, path = "/api/v1/dr-events", tag = "demand_response", params(ListParams),
-    security(("api_key" = [])), responses((status = 200, body = Vec<ListRow>)))]
+    security(("api_key" = [])), responses((status = 200, body = Vec<DrEventSummary>)))]
 async fn list_events(
     State(state): State<AppState>,
     user: CurrentUser,
     Query(params): Query<ListParams>,
-) -> Result<Json<Vec<ListRow>>, AppError> {
+) -> Result<Json<Vec<DrEventSummary>>, AppError> {
     user.require(Permission::ReadAccounts)?;
     let mut errors = FieldErrors::default();
     let limit = page_size(params.limit, &mut errors);
@@ -74,7 +74,7 @@ async fn list_events(
 
 /// A demand response event over the API.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct EventDraft {
+pub struct DrEventDraft {
     /// What the event is, 1–200 characters.
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 200)]
@@ -112,7 +112,8 @@ pub struct EventDraft {
     pub routes: Vec<String>,
     /// Segment ids: their members (as of the last recompute) are invited.
     #[serde(default)]
-    pub segments: Vec<Uuid>,
+    #[schema(value_type = Vec<Uuid>)]
+    pub segments: Vec<String>,
     /// Send the invitations at once (default true); false keeps a draft.
     #[serde(default)]
     pub send: Option<bool>,
@@ -120,8 +121,8 @@ pub struct EventDraft {
 
 /// An event as created.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct EventCreated {
-    pub event: ListRow,
+pub struct DrEventCreated {
+    pub event: DrEventSummary,
     /// Customers invited.
     pub invited: u64,
     /// Customers told (a `demand_response_request` notice event each).
@@ -139,14 +140,14 @@ pub struct EventCreated {
 /// `dr_inactive_account`; `routes[i]`: `unknown_route`; `segments[i]`:
 /// `dr_unknown_segment`; `invitations`: `dr_nobody_invited` when sending
 /// to nobody).
-#[utoipa::path(post, path = "/api/v1/dr-events", tag = "demand_response", request_body = EventDraft,
+#[utoipa::path(post, path = "/api/v1/dr-events", tag = "demand_response", request_body = DrEventDraft,
     security(("api_key" = [])),
-    responses((status = 201, body = EventCreated), (status = 422, description = "invalid fields, each named")))]
+    responses((status = 201, body = DrEventCreated), (status = 422, description = "invalid fields, each named")))]
 async fn create_event(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiJson(draft): ApiJson<EventDraft>,
-) -> Result<(StatusCode, Json<EventCreated>), AppError> {
+    ApiJson(draft): ApiJson<DrEventDraft>,
+) -> Result<(StatusCode, Json<DrEventCreated>), AppError> {
     user.require(Permission::RunDemandResponse)?;
     let form = EventForm {
         title: draft.title.clone(),
@@ -171,21 +172,27 @@ async fn create_event(
         invited += db::invite(&mut tx, &actor, event.id, &who).await?;
     }
     for (n, segment) in draft.segments.iter().enumerate() {
-        let who = Invitees::Segment(*segment, format!("segments[{n}]"));
-        invited += db::invite(&mut tx, &actor, event.id, &who).await?;
+        let field = format!("segments[{n}]");
+        let Ok(segment) = segment.trim().parse::<Uuid>() else {
+            let mut errors = FieldErrors::default();
+            errors.add(field, "dr_unknown_segment");
+            return Err(errors.into());
+        };
+        invited += db::invite(&mut tx, &actor, event.id, &Invitees::Segment(segment, field)).await?;
     }
     let told = if draft.send.unwrap_or(true) { db::send(&mut tx, &actor, event.id).await? } else { 0 };
     let row = db::list(&mut tx, None, 200).await?.into_iter().find(|r| r.id == event.id).ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(EventCreated { event: row, invited, told })))
+    Ok((StatusCode::CREATED, Json(DrEventCreated { event: row, invited, told })))
 }
 
 /// An invited customer's answer.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
-pub struct ResponseDraft {
+pub struct DrResponseDraft {
     /// The customer, by id ...
     #[serde(default)]
-    pub customer_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub customer_id: Option<String>,
     /// ... or by account number (one of the two).
     #[serde(default)]
     pub account_no: Option<String>,
@@ -208,30 +215,33 @@ fn decision_schema() -> utoipa::openapi::schema::Schema {
 /// invitations are out: 409 `dr_status` for a draft, closed or settled
 /// event. 404 when the event or the invited customer is not found (for an
 /// account manager: not one of their customers). 422: `customer_id`
-/// (`required` when neither is given), `decision` (`dr_decision`),
+/// (`required` when neither is given, `unknown_customer` when it is no id),
+/// `decision` (`dr_decision`),
 /// `committed_kw` (`dr_committed_required`, `dr_kw`).
 #[utoipa::path(post, path = "/api/v1/dr-events/{id}/responses", tag = "demand_response",
-    params(("id" = Uuid, Path, description = "event id")), request_body = ResponseDraft,
+    params(("id" = Uuid, Path, description = "event id")), request_body = DrResponseDraft,
     security(("api_key" = [])),
-    responses((status = 200, body = Response), (status = 404), (status = 409, description = "not taking answers"),
+    responses((status = 200, body = DrResponse), (status = 404), (status = 409, description = "not taking answers"),
               (status = 422, description = "invalid fields, each named")))]
 async fn record_response(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
-    ApiJson(draft): ApiJson<ResponseDraft>,
-) -> Result<Json<Response>, AppError> {
+    ApiJson(draft): ApiJson<DrResponseDraft>,
+) -> Result<Json<DrResponse>, AppError> {
     user.require(Permission::ReadAccounts)?;
     let checked = super::check_response(&draft.decision, draft.committed_kw.as_deref().unwrap_or(""));
     let account = draft.account_no.as_deref().map(str::trim).filter(|a| !a.is_empty());
-    if draft.customer_id.is_none() && account.is_none() {
+    let id_text = draft.customer_id.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let customer_id = id_text.map(str::parse::<Uuid>);
+    if customer_id.is_none() && account.is_none() || matches!(customer_id, Some(Err(_))) {
         let mut errors = checked.err().unwrap_or_default();
-        errors.add("customer_id", "required");
+        errors.add("customer_id", if customer_id.is_none() { "required" } else { "unknown_customer" });
         return Err(errors.into());
     }
     let (decision, committed) = checked?;
     let mut tx = user.tx(&state.db).await?;
-    let customer = match (draft.customer_id, account) {
+    let customer = match (customer_id.and_then(Result::ok), account) {
         (Some(c), _) => c,
         (None, Some(a)) => db::customer_by_account(&mut tx, a).await?.ok_or(AppError::NotFound)?,
         (None, None) => return Err(AppError::NotFound),

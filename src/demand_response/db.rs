@@ -96,7 +96,7 @@ async fn locked(conn: &mut PgConnection, id: Uuid) -> Result<Event, AppError> {
 
 /// One line of the list.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct ListRow {
+pub struct DrEventSummary {
     pub id: Uuid,
     /// The event's number, e.g. `D00000003`.
     pub ref_no: String,
@@ -125,9 +125,9 @@ pub struct ListRow {
 
 /// Events, latest day first, at most `limit`, with their counts; for an
 /// account manager those that invited their customers, counted over them.
-pub async fn list(conn: &mut PgConnection, manager: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<ListRow>> {
+pub async fn list(conn: &mut PgConnection, manager: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<DrEventSummary>> {
     sqlx::query_as!(
-        ListRow,
+        DrEventSummary,
         r#"SELECT e.id, e.ref_no, e.title, e.day, to_char(e.window_start, 'HH24:MI') AS "window_start!",
                   to_char(e.window_end, 'HH24:MI') AS "window_end!", e.requested_kw, e.price_per_kwh, e.status,
                   coalesce(n.invited, 0) AS "invited!", coalesce(n.accepted, 0) AS "accepted!",
@@ -358,7 +358,7 @@ pub async fn send(conn: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<u6
 
 /// An answer as stored.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Response {
+pub struct DrResponse {
     pub event_id: Uuid,
     pub customer_id: Uuid,
     /// `accepted` or `declined`.
@@ -385,7 +385,7 @@ pub async fn respond(
     committed_kw: Option<Decimal>,
     channel: &str,
     manager: Option<Uuid>,
-) -> Result<Response, AppError> {
+) -> Result<DrResponse, AppError> {
     let event = get(conn, id, manager).await?;
     let invited = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM dr_invitations i JOIN customers c ON c.id = i.customer_id
@@ -412,7 +412,7 @@ pub async fn respond(
     .fetch_optional(&mut *conn)
     .await?;
     let saved = sqlx::query_as!(
-        Response,
+        DrResponse,
         r#"INSERT INTO dr_responses (tenant_id, event_id, customer_id, decision, committed_kw, recorded_by, channel)
            VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6)
            ON CONFLICT (tenant_id, event_id, customer_id) DO UPDATE

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{
     EventForm,
     api::manager_of,
-    db::{self, Event, InvitationRow, Invitees, ListRow},
+    db::{self, DrEventSummary, Event, InvitationRow, Invitees},
 };
 use crate::{
     audit::Actor,
@@ -53,7 +53,7 @@ const PAGE: i64 = 100;
 #[template(path = "demand_response/list.html")]
 struct ListPage {
     p: Page,
-    events: Vec<ListRow>,
+    events: Vec<DrEventSummary>,
     can_run: bool,
 }
 
