@@ -61,6 +61,17 @@ BEYOND_SCHEMA_CODES = {
     "outage_too_many",
     # A personalised bill's channel needs the customer's address on it.
     "notice_channel_no_address",
+    # A demand response window ends after it starts and its day is at most 60 days past; it
+    # invites the tenant's own active customers, routes and segments, sends to someone, and an
+    # acceptance states the kW committed.
+    "dr_window_order",
+    "dr_day_too_early",
+    "dr_unknown_account",
+    "dr_inactive_account",
+    "dr_unknown_segment",
+    "dr_nobody_invited",
+    "dr_committed_required",
+    "dr_status",
 }
 # Fields whose allowed codes are the tenant's own reference lists.
 TENANT_LIST_FIELDS = {"class_code", "industry_code", "voltage_code", "tariff_code", "route_code", "route", "tags"}

@@ -59,7 +59,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::notices::templates_pages::router())
         .merge(crate::notices::preferences_pages::router())
         .merge(crate::notices::staff_channels::router())
-        .merge(crate::notices::outages_pages::router());
+        .merge(crate::notices::outages_pages::router())
+        .merge(crate::demand_response::pages::router());
     Router::new()
         .merge(pages)
         .merge(api)

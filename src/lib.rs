@@ -14,6 +14,7 @@ pub mod cost_control;
 pub mod credit;
 pub mod customers;
 pub mod db;
+pub mod demand_response;
 pub mod forecast;
 pub mod home;
 pub mod interval;

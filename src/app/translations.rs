@@ -104,6 +104,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "points",
                     "notice",
                     "load_anomaly",
+                    "demand_response",
                 ],
             ),
             ("payment_channel.", &crate::payments::model::CHANNELS),
@@ -178,6 +179,11 @@ fn every_template_key_is_translated_in_both_languages() {
                     "redeem_points",
                     "mark_printed",
                     "acknowledge",
+                    "invite",
+                    "send",
+                    "respond",
+                    "close",
+                    "settle",
                 ],
             ),
             (
@@ -212,6 +218,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "outage",
                     "supply_contract",
                     "load_anomaly",
+                    "dr_event",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -243,6 +250,12 @@ fn every_template_key_is_translated_in_both_languages() {
             ("contracts.term_", &crate::customers::contracts::TERMS),
             ("anomalies.direction_", &crate::anomalies::DIRECTIONS),
             ("anomalies.status_", &crate::anomalies::STATUSES),
+            ("dr.status_", &crate::demand_response::STATUSES),
+            ("dr.saved_", &["created", "invited", "sent", "answered", "closed", "settled", "nothing_new"]),
+            ("dr.via_", &crate::demand_response::VIA),
+            ("dr.decision_", &crate::demand_response::DECISIONS),
+            ("dr.channel_", &crate::demand_response::CHANNELS),
+            ("dr.result_", &crate::demand_response::RESULT_STATUSES),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -109,6 +109,8 @@ pub async fn cancel(conn: &mut PgConnection, id: Uuid, by: &str, reason: &str) -
     .rows_affected()
         == 1;
     if done {
+        // Its credits wait for the re-issue (or the next bill).
+        crate::billing::credits::release(&mut *conn, id).await?;
         sqlx::query!(
             r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, title, status, link)
                SELECT tenant_id, gen_random_uuid(), customer_id, now(), 'bill', bill_no, 'cancelled', '/bills/' || id

@@ -54,7 +54,7 @@ pub struct BillInput<'a> {
 }
 
 /// Every line kind's code, in bill order.
-pub const LINE_KINDS: [&str; 9] = [
+pub const LINE_KINDS: [&str; 10] = [
     "energy",
     "energy_peak",
     "energy_flat",
@@ -64,6 +64,8 @@ pub const LINE_KINDS: [&str; 9] = [
     "basic_capacity",
     "basic_demand",
     "power_factor",
+    // A credit the bill run adds (billing::credits), not the calculation.
+    "demand_response",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod bills;
 pub mod calc;
+pub mod credits;
 pub mod db;
 pub mod late_fees;
 pub mod pages;

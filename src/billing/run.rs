@@ -450,6 +450,8 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
     )
     .fetch_all(&mut **tx)
     .await?;
+    // Credits waiting for these customers' next bill (a demand-response reward).
+    let mut credits = crate::billing::credits::pending(tx, &ids).await?;
     let mut pending: HashMap<Uuid, Pending> = HashMap::with_capacity(customers.len());
     for r in readings {
         let p = pending.entry(r.customer_id).or_default();
@@ -508,6 +510,8 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
     let mut line_qty = Vec::new();
     let mut line_price = Vec::new();
     let mut line_amount = Vec::new();
+    let mut credit_ids = Vec::new();
+    let mut credit_bills = Vec::new();
     for c in &customers {
         let p = pending.remove(&c.id).unwrap_or_default();
         let skip =
@@ -548,6 +552,21 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
             line_price.push(l.unit_price);
             line_amount.push(l.amount);
         }
+        // Each credit the bill takes is a line that reduces it.
+        let waiting = credits.remove(&c.id).unwrap_or_default();
+        let mut total = bill.total;
+        for (n, credit) in crate::billing::credits::apply(bill.total, &waiting).into_iter().enumerate() {
+            line_bill.push(id);
+            line_no.push((bill.lines.len() + n) as i16 + 1);
+            line_kind.push(credit.kind.clone());
+            line_tariff.push(c.tariff_code.clone());
+            line_qty.push(credit.quantity);
+            line_price.push(-credit.unit_price);
+            line_amount.push(-credit.amount);
+            total -= credit.amount;
+            credit_ids.push(credit.id);
+            credit_bills.push(id);
+        }
         let detail = serde_json::json!({
             "segments": p.detail,
             "tiers": tier_allowances(tariffs, ctx.period, ctx.until),
@@ -559,7 +578,7 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
         bill_customers.push(c.id);
         bill_tariffs.push(c.tariff_code.clone());
         bill_kwh.push(bill.energy_kwh);
-        bill_amounts.push(bill.total);
+        bill_amounts.push(total);
         bill_pf.push(bill.power_factor);
         bill_details.push(detail.to_string());
     }
@@ -599,6 +618,10 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
                  FROM unnest($13::uuid[], $14::int2[], $15::text[], $16::text[], $17::numeric[], $18::numeric[], $19::numeric[])
                         AS l (bill_id, line_no, kind, tariff_code, quantity, unit_price, amount)
                  WHERE l.bill_id IN (SELECT id FROM ins)
+               ), credited AS (
+                 UPDATE bill_credits c SET bill_id = u.bill_id, applied_at = now()
+                 FROM unnest($21::uuid[], $22::uuid[]) AS u (credit_id, bill_id)
+                 WHERE c.id = u.credit_id AND c.bill_id IS NULL AND u.bill_id IN (SELECT id FROM ins)
                ), timeline AS (
                  INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, status, link)
                  SELECT app_tenant_id(), gen_random_uuid(), ins.customer_id, now(), 'bill', 'bill_issued', ins.bill_no, 'issued',
@@ -626,7 +649,9 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
             &line_qty,
             &line_price,
             &line_amount,
-            ctx.replaces
+            ctx.replaces,
+            &credit_ids,
+            &credit_bills
         )
         .fetch_one(&mut **tx)
         .await?;

@@ -78,7 +78,9 @@ pub enum Source {
     /// A date coming due, found by the daily scan; a rule's offset is
     /// measured from that date (negative: before it).
     Due,
-    /// Sent to an audience when staff say so (advice, demand response).
+    /// Sent to an audience when staff say so (advice). Demand response
+    /// requests and results are events: `demand_response` puts them on the
+    /// invited customers' timelines.
     Broadcast,
     /// Made by its own feature (planned outages, the personalised bill).
     Own,
@@ -145,12 +147,11 @@ impl Kind {
             | Kind::RepairProgress
             | Kind::PowerRestored
             | Kind::ExpansionStageChanged
-            | Kind::LoadAnomaly => Source::Event,
-            Kind::PaymentDue | Kind::Overdue | Kind::MeterVerificationDue | Kind::ContractExpiry => Source::Due,
-            Kind::SafeUseAdvice
-            | Kind::EnergySavingAdvice
+            | Kind::LoadAnomaly
             | Kind::DemandResponseRequest
-            | Kind::DemandResponseResult => Source::Broadcast,
+            | Kind::DemandResponseResult => Source::Event,
+            Kind::PaymentDue | Kind::Overdue | Kind::MeterVerificationDue | Kind::ContractExpiry => Source::Due,
+            Kind::SafeUseAdvice | Kind::EnergySavingAdvice => Source::Broadcast,
             Kind::PlannedOutage | Kind::PersonalBill => Source::Own,
         }
     }

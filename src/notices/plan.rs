@@ -108,7 +108,10 @@ pub async fn plan_events(conn: &mut PgConnection) -> sqlx::Result<Planned> {
                       'balance', a.balance::text, 'days_left', coalesce(a.days_left, 0)::text,
                       'meter_serial', lm.serial, 'change_date', la.change_day::text,
                       'change_pct', CASE WHEN la.size_pct > 0 THEN '+' ELSE '' END || round(la.size_pct)::text || '%',
-                      'before_kwh', round(la.before_kwh)::text, 'after_kwh', round(la.after_kwh)::text)),
+                      'before_kwh', round(la.before_kwh)::text, 'after_kwh', round(la.after_kwh)::text,
+                      -- Demand response events carry their wording in the title.
+                      'message', CASE WHEN o.kind IN ('demand_response_request', 'demand_response_result')
+                                      THEN o.title END)),
                   o.at + make_interval(mins => r.offset_minutes)
            FROM notice_outbox o
            JOIN notice_rules r ON r.id = $2

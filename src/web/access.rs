@@ -75,10 +75,12 @@ pub enum Permission {
     HandleStaffNotices,
     /// Plan, change and cancel planned outages (which notify customers).
     ManageOutages,
+    /// Record demand response events, invite customers, close and settle them.
+    RunDemandResponse,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 30] = {
+    pub const ALL: [Permission; 31] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -111,6 +113,7 @@ impl Permission {
             ManageNoticeTemplates,
             HandleStaffNotices,
             ManageOutages,
+            RunDemandResponse,
         ]
     };
 }
@@ -169,6 +172,8 @@ impl Role {
             HandleStaffNotices => matches!(self, CounterStaff | AccountManager | Supervisor | TenantAdmin),
             // Supervisors run the service side day to day; admins own the settings.
             ManageOutages => matches!(self, Supervisor | TenantAdmin),
+            // Account managers see their customers' invitations and record answers (ReadAccounts).
+            RunDemandResponse => matches!(self, Supervisor | TenantAdmin),
         }
     }
 

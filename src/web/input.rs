@@ -38,7 +38,7 @@ const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
 
 /// Fields whose text may span lines (textareas and their API twins), matched
 /// on the last segment of a field's path (`steps[0].note` is `note`).
-pub const MULTI_LINE_FIELDS: [&str; 11] = [
+pub const MULTI_LINE_FIELDS: [&str; 12] = [
     "description",
     "comment",
     "remarks",
@@ -52,6 +52,8 @@ pub const MULTI_LINE_FIELDS: [&str; 11] = [
     // A planned outage's transformers and areas, one per line (the form's textareas).
     "transformer_lines",
     "area_lines",
+    // Account numbers a demand response event invites, one per line.
+    "account_lines",
 ];
 
 /// No time from outside is before this: the system holds no older business.

@@ -11,6 +11,7 @@ mod cli;
 mod contracts;
 mod cost_control;
 mod credit;
+mod demand_response;
 mod drills;
 mod forecast;
 mod input;
