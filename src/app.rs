@@ -52,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::credit::pages::router())
         .merge(crate::points::pages::router())
         .merge(crate::portfolio::pages::router())
+        .merge(crate::tariff_analysis::pages::router())
         .merge(crate::notices::hub::router())
         .merge(crate::notices::rules_pages::router())
         .merge(crate::notices::monitor::router())

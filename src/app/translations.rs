@@ -236,6 +236,11 @@ fn every_template_key_is_translated_in_both_languages() {
             ("outages.saved_", &["created", "changed", "unchanged", "cancelled"]),
             ("notice_status.", &crate::notices::STATUSES),
             ("contracts.term_", &crate::customers::contracts::TERMS),
+            ("tariff_analysis.field_", &["before_from", "before_to", "after_from", "after_to"]),
+            ("tariff_analysis.kind_", &crate::tariff_analysis::CHANGE_KINDS),
+            ("tariff_analysis.position_", &["smallest", "median", "largest"]),
+            ("tariff_analysis.option_", &["per_kva", "per_kw_demand"]),
+            ("tariff_analysis.missing_", &crate::tariff_analysis::MISSING),
         ];
         for prefix in &prefixes {
             let (_, codes) =

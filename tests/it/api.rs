@@ -115,6 +115,7 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "GET /api/v1/customers/{id}/credit",
             "GET /api/v1/customers/{id}/notice-preferences",
             "GET /api/v1/customers/{id}/points",
+            "GET /api/v1/customers/{id}/tariff-recommendation",
             "GET /api/v1/customers/{id}/value",
             "GET /api/v1/meters/{id}/load",
             "GET /api/v1/outages/{id}",
