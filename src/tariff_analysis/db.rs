@@ -291,8 +291,9 @@ pub async fn customers_priced(
 pub type CodeName = (String, String, String);
 
 pub async fn codes(conn: &mut PgConnection) -> sqlx::Result<(Vec<CodeName>, Vec<CodeName>)> {
-    let classes =
-        sqlx::query!("SELECT code, name_zh, name_en FROM customer_classes ORDER BY sort, code").fetch_all(&mut *conn).await?;
+    let classes = sqlx::query!("SELECT code, name_zh, name_en FROM customer_classes ORDER BY sort, code")
+        .fetch_all(&mut *conn)
+        .await?;
     let tariffs = sqlx::query!("SELECT code, name_zh, name_en FROM tariff_categories ORDER BY sort, code")
         .fetch_all(&mut *conn)
         .await?;

@@ -139,7 +139,11 @@ fn missing(err: &BillError) -> &'static str {
 /// The cost of one month under a tariff's versions: billing's calculation on
 /// the month's usage, then the power-factor adjustment on the month's power
 /// factor (none when the bill had none).
-pub fn month_cost(usage: &MonthUsage, versions: &[Tariff], capacity_kva: Option<Decimal>) -> Result<Decimal, BillError> {
+pub fn month_cost(
+    usage: &MonthUsage,
+    versions: &[Tariff],
+    capacity_kva: Option<Decimal>,
+) -> Result<Decimal, BillError> {
     let until = crate::months::next(usage.month);
     let standard = versions.iter().filter(|t| t.effective_from < until).max_by_key(|t| t.effective_from);
     let standard = standard.and_then(|t| t.power_factor_standard);
@@ -361,7 +365,8 @@ pub fn decompose(before: &[ClassTotal], after: &[ClassTotal]) -> Option<Decompos
     if kwh0 <= Decimal::ZERO || kwh1 <= Decimal::ZERO {
         return None;
     }
-    let share = |kwh: Decimal, all: Decimal| (kwh / all).round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero);
+    let share =
+        |kwh: Decimal, all: Decimal| (kwh / all).round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero);
     let mut classes: BTreeMap<&str, (Option<&ClassTotal>, Option<&ClassTotal>)> = BTreeMap::new();
     for r in before {
         classes.entry(&r.class_code).or_default().0 = Some(r);
@@ -467,9 +472,8 @@ pub struct Effect<K> {
 
 impl<K> Effect<K> {
     fn new(key: K, kwh: Decimal, billed: Decimal, effect: Decimal) -> Self {
-        let percent = (billed != Decimal::ZERO).then(|| {
-            (effect * dec!(100) / billed).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-        });
+        let percent = (billed != Decimal::ZERO)
+            .then(|| (effect * dec!(100) / billed).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero));
         Effect { key, kwh, billed, effect, after: billed + effect, percent }
     }
 }

@@ -92,10 +92,7 @@ fn periods(q: &AnalysisQuery, current: NaiveDate, errors: &mut FieldErrors) -> (
             m
         };
         let (f, t) = (parse(from_field, from, errors), parse(to_field, to, errors));
-        let period = Period {
-            from: f.unwrap_or(default.from),
-            until: t.map(months::next).unwrap_or(default.until),
-        };
+        let period = Period { from: f.unwrap_or(default.from), until: t.map(months::next).unwrap_or(default.until) };
         if period.from >= period.until {
             errors.add(to_field, "tariff_analysis_period_order");
             return default;
@@ -240,8 +237,10 @@ async fn price_history(
     conn: &mut PgConnection,
     current: NaiveDate,
     classes: &[(String, String)],
-) -> Result<(Vec<(String, String)>, Vec<PriceRow>, Vec<Bar>, Vec<(String, NaiveDate, tariff_analysis::ClassTotal)>), AppError>
-{
+) -> Result<
+    (Vec<(String, String)>, Vec<PriceRow>, Vec<Bar>, Vec<(String, NaiveDate, tariff_analysis::ClassTotal)>),
+    AppError,
+> {
     let from = months::back(current, HISTORY_MONTHS);
     let data = db::class_months(conn, from, current).await?;
     let present: Vec<(String, String)> =
@@ -297,8 +296,7 @@ async fn analysis_page(
     );
     let what_if = match input {
         Some((class_code, tariff_code, change)) => {
-            let scope =
-                Scope { from: months::back(current, 12), until: current, class_code, tariff_code };
+            let scope = Scope { from: months::back(current, 12), until: current, class_code, tariff_code };
             let (classes, overall) = tariff_analysis::what_if(
                 &db::class_priced(&mut tx, &scope).await?,
                 &db::class_billed(&mut tx, &scope).await?,
@@ -332,11 +330,8 @@ async fn analysis_page(
     tx.commit().await?;
     let chart = bar_chart(&p.t("tariff_analysis.chart_title"), &bars);
     let rounded = decomposition.as_ref().map(|d| d.rounded()).unwrap_or_default();
-    let status = if errors.is_empty() {
-        axum::http::StatusCode::OK
-    } else {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status =
+        if errors.is_empty() { axum::http::StatusCode::OK } else { axum::http::StatusCode::UNPROCESSABLE_ENTITY };
     let page = AnalysisPage {
         p,
         q,

@@ -130,6 +130,9 @@ async fn demand_charging_is_recommended_when_the_maximum_demand_stays_low() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("¥35,977.50"), "{html}");
     assert!(html.contains("¥616,702.32"));
+    // The customer page links to it.
+    let (_, html) = manager.get_text(&format!("/customers/{c}")).await;
+    assert!(html.contains(&format!("href=\"/customers/{c}/tariff-recommendation\"")));
 }
 
 #[tokio::test]
