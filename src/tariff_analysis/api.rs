@@ -74,7 +74,9 @@ pub async fn load(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Recommendat
     let until = crate::tenants::current_month(conn).await?;
     let from = crate::months::back(until, tariff_analysis::RECOMMENDATION_MONTHS);
     let months = db::months(conn, id, from, until).await?;
-    let tariffs = db::tariffs(conn).await?;
+    let mut tariffs = db::tariffs(conn).await?;
+    let in_class = db::class_tariffs(conn, &customer.class_code).await?;
+    tariff_analysis::keep_class_tariffs(&mut tariffs, &customer.tariff_code, &in_class);
     let r = tariff_analysis::recommend(&months, &customer.tariff_code, &tariffs, customer.capacity_kva);
     Ok(RecommendationBody {
         customer_id: id,

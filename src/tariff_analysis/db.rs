@@ -38,6 +38,19 @@ pub async fn customer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<
     .await
 }
 
+/// The tariff categories some customer of `class_code` is on (an index
+/// probe per category: migration 0040).
+pub async fn class_tariffs(conn: &mut PgConnection, class_code: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        r#"SELECT t.code FROM tariff_categories t
+           WHERE EXISTS (SELECT 1 FROM customers c WHERE c.class_code = $1 AND c.tariff_code = t.code)
+           ORDER BY t.code"#,
+        class_code
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// Every tariff of the tenant with all its versions, by code.
 pub async fn tariffs(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, Vec<Tariff>>> {
     let mut map: BTreeMap<String, Vec<Tariff>> = BTreeMap::new();
@@ -49,7 +62,8 @@ pub async fn tariffs(conn: &mut PgConnection) -> sqlx::Result<BTreeMap<String, V
 
 /// The customer's months in [from, until) with an issued bill: the bill's
 /// kWh, amount and power factor, the time-of-use split of its energy lines
-/// (when it has one), and the month's maximum demand: the largest read on
+/// (for a month billed flat: of the meters' register readings, when they
+/// tell it), and the month's maximum demand: the largest read on
 /// the customer's meters for the period, else the largest in `load_days` of
 /// the meters installed at the customer's supply points that month.
 pub async fn months(
@@ -71,6 +85,27 @@ pub async fn months(
                       bool_or(l.kind = 'energy') AS unbanded
                FROM bill_lines l WHERE l.bill_id IN (SELECT id FROM b) GROUP BY l.bill_id
            ),
+           -- The time-of-use split from the registers, for a month billed flat:
+           -- each meter's regular reading less the month before's, × multiplier;
+           -- only when every meter of the month has both readings, bands, and no
+           -- register that went down (a replacement or a rollover leaves it unknown).
+           regs AS (
+               SELECT r.period, (r.peak - lag(r.peak) OVER w) * m.multiplier AS peak,
+                      (r.flat - lag(r.flat) OVER w) * m.multiplier AS flat,
+                      (r.valley - lag(r.valley) OVER w) * m.multiplier AS valley,
+                      lag(r.period) OVER w AS before
+               FROM meter_readings r JOIN meters m ON m.id = r.meter_id
+               WHERE r.customer_id = $1 AND r.kind = 'regular' AND r.status IN ('ok', 'accepted')
+                 AND r.period >= ($2::date - 1 * interval '1 month') AND r.period < $3
+               WINDOW w AS (PARTITION BY r.meter_id ORDER BY r.period)
+           ),
+           reg_bands AS (
+               SELECT period, sum(peak) AS peak, sum(flat) AS flat, sum(valley) AS valley
+               FROM regs WHERE period >= $2
+               GROUP BY period
+               HAVING bool_and(coalesce(before = (period - interval '1 month')::date
+                                        AND peak >= 0 AND flat >= 0 AND valley >= 0, false))
+           ),
            read AS (
                SELECT period, max(max_demand_kw) AS kw FROM meter_readings
                WHERE customer_id = $1 AND period >= $2 AND period < $3 AND status IN ('ok', 'accepted')
@@ -88,8 +123,10 @@ pub async fn months(
            )
            SELECT b.period AS "period!", b.energy_kwh AS "energy_kwh!", b.amount AS "amount!", b.power_factor,
                   l.peak, l.flat, l.valley, coalesce(l.unbanded, true) AS "unbanded!",
+                  g.peak AS reg_peak, g.flat AS reg_flat, g.valley AS reg_valley,
                   coalesce(r.kw, round(c.kw::numeric, 2)) AS max_demand_kw
            FROM b LEFT JOIN lines l ON l.bill_id = b.id
+           LEFT JOIN reg_bands g ON g.period = b.period
            LEFT JOIN read r ON r.period = b.period
            LEFT JOIN curve c ON c.month = b.period
            ORDER BY b.period"#,
@@ -104,7 +141,10 @@ pub async fn months(
         .map(|r| {
             let bands = match (r.unbanded, r.peak, r.flat, r.valley) {
                 (false, Some(peak), Some(flat), Some(valley)) => Some(Bands { peak, flat, valley }),
-                _ => None,
+                _ => match (r.reg_peak, r.reg_flat, r.reg_valley) {
+                    (Some(peak), Some(flat), Some(valley)) => Some(Bands { peak, flat, valley }),
+                    _ => None,
+                },
             };
             MonthUsage {
                 month: r.period,

@@ -12,9 +12,11 @@
 //!
 //! Applicable tariffs: DOMAIN.md's three kinds do not mix — a residential
 //! tiered tariff is for households, a two-part tariff for large industry, a
-//! single-part tariff for the rest. So the candidates are the tenant's tariff
-//! categories of the same kind as the customer's own (tiered, two-part or
-//! single-part, by their newest version), flat or time-of-use alike; for
+//! single-part tariff for the rest — and a tariff category is for certain
+//! customer classes. So the candidates are the tenant's tariff categories
+//! that some customer of the same class is on, of the same kind as the
+//! customer's own (tiered, two-part or single-part, by their newest
+//! version), flat or time-of-use alike, and the customer's own; for
 //! two-part tariffs, both basic-charge options: per kVA of capacity and per kW
 //! of the month's maximum demand. A version carries one basic price; the other
 //! option's price is derived with [`DEMAND_PRICE_RATIO`] (the demand price is
@@ -189,6 +191,12 @@ pub fn kind(versions: &[Tariff]) -> Option<TariffKind> {
     } else {
         TariffKind::SinglePart
     })
+}
+
+/// Keeps the customer's own tariff and those some customer of their class is
+/// on: an agricultural tariff is no option for a shop, though both are single-part.
+pub fn keep_class_tariffs(tariffs: &mut BTreeMap<String, Vec<Tariff>>, own_code: &str, in_class: &[String]) {
+    tariffs.retain(|code, _| code == own_code || in_class.contains(code));
 }
 
 /// The options to price: every tariff of the customer's own tariff's kind,

@@ -242,3 +242,14 @@ fn what_if_per_key_and_overall() {
     assert_eq!(rows[0].effect, dec!(13.33));
     assert_eq!(all.effect, dec!(13.43));
 }
+
+#[test]
+fn only_tariffs_of_the_class_stay_candidates() {
+    let mut map = tariffs(vec![
+        flat("commercial_single", dec!(0.66)),
+        flat("commercial_tou", dec!(0.66)),
+        flat("agri", dec!(0.47)),
+    ]);
+    keep_class_tariffs(&mut map, "commercial_single", &["commercial_tou".to_owned()]);
+    assert_eq!(map.keys().collect::<Vec<_>>(), ["commercial_single", "commercial_tou"]);
+}

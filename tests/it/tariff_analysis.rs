@@ -279,3 +279,68 @@ async fn the_analysis_page_decomposes_the_average_price_and_prices_a_change() {
     let (status, _) = counter.get_text("/accounts/tariff-analysis").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_customer_billed_flat_is_priced_on_time_of_use_from_the_registers() {
+    let app = TestApp::spawn().await;
+    let c = app.alpha.customers[0];
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    sqlx::query("UPDATE customers SET class_code = 'commercial', industry_code = 'F52', tariff_code = 'commercial_single' WHERE id = $1")
+        .bind(c)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // Another shop is on time of use: so it is an option for the class.
+    sqlx::query("UPDATE customers SET class_code = 'commercial', industry_code = 'F52', tariff_code = 'commercial_tou' WHERE id = $1")
+        .bind(app.alpha.customers[1])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // Thirteen regular readings (the month before the first too): each month
+    // 100 kWh peak, 200 flat and 300 valley; twelve bills of 600 kWh at 0.6644.
+    sqlx::query(
+        "WITH m AS (
+             SELECT (date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') - make_interval(months => g))::date AS period, 13 - g AS k
+             FROM generate_series(1, 13) g
+         )
+         INSERT INTO meter_readings (tenant_id, id, meter_id, supply_point_id, customer_id, period, read_on, total, peak, flat, valley, source, status)
+         SELECT app_tenant_id(), gen_random_uuid(), i.meter_id, p.id, p.customer_id, m.period, m.period + 27,
+                600 * k, 100 * k, 200 * k, 300 * k, 'api', 'ok'
+         FROM supply_points p JOIN meter_installations i ON i.supply_point_id = p.id AND i.removed_on IS NULL
+         CROSS JOIN m WHERE p.customer_id = $1",
+    )
+    .bind(c)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "WITH b AS (
+             INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, tariff_code, issued_on, due_on, energy_kwh, amount)
+             SELECT app_tenant_id(), gen_random_uuid(), 'TF' || g, $1,
+                    (date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') - make_interval(months => g))::date,
+                    'commercial_single', current_date, current_date + 15, 600, 398.64
+             FROM generate_series(1, 12) g RETURNING id
+         )
+         INSERT INTO bill_lines (tenant_id, bill_id, line_no, kind, tariff_code, quantity, unit_price, amount)
+         SELECT app_tenant_id(), id, 1, 'energy', 'commercial_single', 600, 0.6644, 398.64 FROM b",
+    )
+    .bind(c)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
+    let body = app.api_get(&key, &format!("/api/v1/customers/{c}/tariff-recommendation")).await;
+    assert_eq!(dec_of(&body["months"][0]["bands"]["valley"]), dec!(300), "{body}");
+    // Time of use: 100 × 0.9966 + 200 × 0.6644 + 300 × 0.3322 = 332.20 a month;
+    // flat 600 × 0.6644 = 398.64.
+    let options = body["options"].as_array().unwrap();
+    let total = |code: &str| dec_of(&options.iter().find(|o| o["tariff_code"] == code).unwrap()["total"]);
+    assert_eq!(total("commercial_tou"), dec!(3986.40));
+    assert_eq!(total("commercial_single"), dec!(4783.68));
+    assert_eq!(body["best"]["tariff_code"], "commercial_tou");
+    assert_eq!(dec_of(&body["saving"]), dec!(797.28));
+    // Agriculture's flat tariff is single-part too, but no shop is on it;
+    // the other kinds are never options.
+    assert_eq!(options.len(), 2, "{body}");
+}
