@@ -53,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::points::pages::router())
         .merge(crate::portfolio::pages::router())
         .merge(crate::anomalies::pages::router())
+        .merge(crate::tariff_analysis::pages::router())
         .merge(crate::notices::hub::router())
         .merge(crate::notices::rules_pages::router())
         .merge(crate::notices::monitor::router())

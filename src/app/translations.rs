@@ -256,6 +256,11 @@ fn every_template_key_is_translated_in_both_languages() {
             ("dr.decision_", &crate::demand_response::DECISIONS),
             ("dr.channel_", &crate::demand_response::CHANNELS),
             ("dr.result_", &crate::demand_response::RESULT_STATUSES),
+            ("tariff_analysis.field_", &["before_from", "before_to", "after_from", "after_to"]),
+            ("tariff_analysis.kind_", &crate::tariff_analysis::CHANGE_KINDS),
+            ("tariff_analysis.position_", &["smallest", "median", "largest"]),
+            ("tariff_analysis.option_", &["per_kva", "per_kw_demand"]),
+            ("tariff_analysis.missing_", &crate::tariff_analysis::MISSING),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -116,6 +116,7 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "GET /api/v1/customers/{id}/forecast",
             "GET /api/v1/customers/{id}/notice-preferences",
             "GET /api/v1/customers/{id}/points",
+            "GET /api/v1/customers/{id}/tariff-recommendation",
             "GET /api/v1/customers/{id}/value",
             "GET /api/v1/dr-events",
             "GET /api/v1/forecasts/aggregate",

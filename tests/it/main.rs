@@ -37,6 +37,7 @@ mod service;
 mod service_settings;
 mod stats;
 mod support;
+mod tariff_analysis;
 mod tariffs;
 mod validation;
 mod value;
