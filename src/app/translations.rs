@@ -124,6 +124,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("calendar_day.", &crate::sla::forms::DAY_KINDS),
             ("weekday.", &["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
             ("load.band_", &["peak", "flat", "valley"]),
+            ("load.method_", &crate::forecast::dayahead::METHODS),
             ("work_order_kind.", &crate::work_orders::model::KINDS),
             ("work_order_state.", &work_order_states),
             ("priority.", &["1", "2", "3", "4"]),

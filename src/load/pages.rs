@@ -179,6 +179,70 @@ struct CustomerLoadPage {
     power_factors: Vec<(NaiveDate, Decimal)>,
     /// Days in the period with data.
     days_read: usize,
+    forecast: Option<ForecastView>,
+}
+
+/// The customer's latest day-ahead forecast as the page shows it: the chart
+/// against the actual load where it has arrived, and how far to trust it.
+struct ForecastView {
+    target_day: NaiveDate,
+    chart: String,
+    method: String,
+    mape: Option<String>,
+    baseline_mape: Option<String>,
+    beats_baseline: bool,
+    /// The forecast is the baseline itself (no method beat it).
+    is_baseline: bool,
+    holdout_days: i16,
+    made_at: String,
+    /// (period label, kWh, of which expansion kWh)
+    energy: Vec<(String, String, String)>,
+}
+
+impl ForecastView {
+    fn new(p: &Page, f: crate::forecast::db::CustomerForecast) -> Self {
+        let stored = f.forecast;
+        let per_label = 180 / usize::try_from(stored.minutes.max(1)).unwrap_or(15);
+        let mut lines = vec![Line {
+            label: p.t("load.forecast_line"),
+            values: stored.points.iter().map(|v| Some(*v)).collect(),
+            emphasis: true,
+        }];
+        if f.actual.iter().any(Option::is_some) {
+            lines.push(Line { label: p.t("load.actual_line"), values: f.actual, emphasis: false });
+        }
+        let chart = chart::line_chart(&LineChart {
+            title: p.t("load.forecast_chart"),
+            unit: "kW".into(),
+            x_labels: (0..8).map(|h| (h * per_label, format!("{:02}:00", h * 3))).collect(),
+            markers: Vec::new(),
+            lines,
+        });
+        let energy = f
+            .energy
+            .iter()
+            .map(|e| {
+                let label = if e.period == "year" {
+                    format!("{} {}", p.t("load.forecast_year_from"), p.month(&e.period_start))
+                } else {
+                    p.month(&e.period_start)
+                };
+                (label, kw(p, e.kwh), kw(p, e.expansion_kwh))
+            })
+            .collect();
+        ForecastView {
+            target_day: stored.target_day,
+            chart,
+            method: p.tc("load.method_", &stored.method),
+            mape: stored.mape.map(|m| format!("{m:.1} %")),
+            baseline_mape: stored.baseline_mape.map(|m| format!("{m:.1} %")),
+            beats_baseline: stored.beats_baseline,
+            is_baseline: stored.method == crate::forecast::dayahead::BASELINE,
+            holdout_days: stored.holdout_days,
+            made_at: p.datetime(&stored.created_at),
+            energy,
+        }
+    }
 }
 
 impl CustomerLoadPage {
@@ -218,6 +282,7 @@ async fn customer_load(
     let read = db::days(&mut tx, &ids, read_from, period.to).await?;
     let bands = db::bands(&mut tx).await?;
     let power_factors = db::power_factors(&mut tx, id, period.from.with_day(1).unwrap_or(period.from)).await?;
+    let forecast = crate::forecast::db::latest_for_customer(&mut tx, id).await?;
     tx.commit().await?;
 
     let all = sum_days(read.into_iter().map(|(_, d)| d));
@@ -259,7 +324,9 @@ async fn customer_load(
         lines: week,
     });
     let split = split_by_band(&in_period, &bands);
+    let forecast = forecast.map(|f| ForecastView::new(&p, f));
     let page = CustomerLoadPage {
+        forecast,
         bands: band_rows(&p, &split, &bands),
         days_read: in_period.len(),
         p,

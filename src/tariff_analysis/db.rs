@@ -74,7 +74,9 @@ pub async fn months(
 ) -> sqlx::Result<Vec<MonthUsage>> {
     let rows = sqlx::query!(
         r#"WITH b AS (
-               SELECT id, period, energy_kwh, amount, power_factor FROM bills
+               -- Amounts as charged before demand-response credits (not the tariff's doing).
+               SELECT id, period, energy_kwh, amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.bill_id = bills.id AND l.kind = 'demand_response'), 0) AS amount,
+                      power_factor FROM bills
                WHERE customer_id = $1 AND status = 'issued' AND period >= $2 AND period < $3
            ),
            lines AS (
@@ -233,7 +235,9 @@ pub async fn class_priced(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Ve
 /// Per class: kWh and amount billed.
 pub async fn class_billed(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Vec<Billed<String>>> {
     let rows = sqlx::query!(
-        r#"SELECT c.class_code, sum(b.energy_kwh) AS "kwh!", sum(b.amount) AS "billed!"
+        // Amounts as charged before demand-response credits (not the tariff's doing).
+        r#"SELECT c.class_code, sum(b.energy_kwh) AS "kwh!",
+                  sum(b.amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.bill_id = b.id AND l.kind = 'demand_response'), 0)) AS "billed!"
            FROM bills b JOIN customers c ON c.id = b.customer_id
            WHERE b.status = 'issued' AND b.period >= $1 AND b.period < $2
              AND ($3::text IS NULL OR c.class_code = $3) AND ($4::text IS NULL OR b.tariff_code = $4)
@@ -265,7 +269,8 @@ pub async fn samples(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Vec<Bil
     let rows = sqlx::query!(
         r#"WITH per AS (
                SELECT b.customer_id, c.class_code, c.account_no, c.name,
-                      sum(b.energy_kwh) AS kwh, sum(b.amount) AS billed
+                      sum(b.energy_kwh) AS kwh,
+                      sum(b.amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.bill_id = b.id AND l.kind = 'demand_response'), 0)) AS billed
                FROM bills b JOIN customers c ON c.id = b.customer_id
                WHERE b.status = 'issued' AND b.period >= $1 AND b.period < $2
                  AND ($3::text IS NULL OR c.class_code = $3) AND ($4::text IS NULL OR b.tariff_code = $4)

@@ -497,6 +497,7 @@ async fn a_tenant_admin_schedules_a_planned_outage_and_sees_the_notices_queued_t
 async fn an_account_manager_reads_a_large_customers_load_and_prints_the_peak_shifting_report() {
     let app = TestApp::spawn().await;
     crate::load::load_two_days(&app).await;
+    crate::load::load_weeks_and_forecast(&app, 28).await;
     let customer = app.alpha.customers[0];
     let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-load-{name}.png"));
     let (_driver, webdriver) = start_driver().await;
@@ -511,6 +512,13 @@ async fn an_account_manager_reads_a_large_customers_load_and_prints_the_peak_shi
         let summary = c.find(Locator::Id("load-summary")).await?.text().await?;
         assert!(summary.contains("41.7 %"), "the load rate: {summary}");
         std::fs::write(shot("customer"), c.screenshot().await?).ok();
+        // Tomorrow's forecast, with its error beside the baseline's.
+        let forecast = c.find(Locator::Id("forecast")).await?;
+        forecast.find(Locator::Css("#forecast-chart svg polyline")).await?;
+        let accuracy = forecast.find(Locator::Id("forecast-accuracy")).await?.text().await?;
+        assert!(accuracy.contains('%'), "the error is given: {accuracy}");
+        c.execute("document.getElementById('forecast').scrollIntoView()", vec![]).await?;
+        std::fs::write(shot("forecast"), c.screenshot().await?).ok();
 
         // The peak-shifting report, printed: the print button calls the browser's print.
         c.find(Locator::Id("peak-report-link")).await?.click().await?;

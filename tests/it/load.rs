@@ -40,6 +40,30 @@ pub(crate) async fn load_two_days(app: &TestApp) {
     assert_eq!(gridcrm::interval::days::rebuild_marked(&app.pool, app.alpha.id).await.unwrap(), 2);
 }
 
+/// `days` days of the same curve as [`load_two_days`] for ALPHAM0001, ending
+/// the day before yesterday, and the day-ahead forecasts refreshed on them.
+pub(crate) async fn load_weeks_and_forecast(app: &TestApp, days: i64) {
+    let (_, last) = two_recent_days();
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    sqlx::query(
+        "INSERT INTO load_days (tenant_id, meter_id, day, minutes, kw)
+         SELECT app_tenant_id(), m.id, d::date, 15,
+                (SELECT array_agg(CASE WHEN s >= 32 AND s < 44 THEN 300 ELSE 100 END::float8 ORDER BY s)
+                 FROM generate_series(0, 95) s)
+         FROM meters m CROSS JOIN generate_series($1::date, $2::date, interval '1 day') d
+         WHERE m.serial = 'ALPHAM0001'
+         ON CONFLICT (tenant_id, meter_id, day) DO UPDATE SET kw = excluded.kw",
+    )
+    .bind(last - Duration::days(days - 1))
+    .bind(last)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let report = gridcrm::forecast::db::refresh(&app.pool, app.alpha.id, None, true, &|_, _| {}).await.unwrap();
+    assert!(report.customers >= 1, "{report:?}");
+}
+
 async fn meter_id(app: &TestApp, serial: &str) -> Uuid {
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     sqlx::query_scalar("SELECT id FROM meters WHERE serial = $1").bind(serial).fetch_one(&mut *tx).await.unwrap()
@@ -147,4 +171,35 @@ async fn another_companys_meters_and_customers_are_not_found() {
     // And their own customers' pages do not read alpha's days by the meter parameter.
     let (status, _) = theirs.get_text(&format!("/customers/{}/load?meter={meter}", app.beta.customers[0])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "not one of this customer's meters");
+}
+
+#[tokio::test]
+async fn the_load_page_shows_the_forecast_and_says_when_it_does_not_beat_the_baseline() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let manager = app.login(&app.alpha, "manager").await;
+    let path = format!("/customers/{customer}/load");
+    let (_, page) = manager.get_text(&path).await;
+    assert!(page.contains(r#"<p class="empty" id="forecast">"#), "no forecast yet: {page}");
+
+    // Every day the same curve: the same day last week is exact, so no method beats it.
+    load_weeks_and_forecast(&app, 35).await;
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let stored = gridcrm::forecast::db::latest_for_customer(&mut tx, customer).await.unwrap().expect("a forecast");
+    tx.commit().await.unwrap();
+    assert!(!stored.forecast.beats_baseline, "{:?}", stored.forecast);
+    let (status, page) = manager.get_text(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    let chart =
+        page.split(r#"id="forecast-chart""#).nth(1).expect("the forecast chart").split("</figure>").next().unwrap();
+    assert_eq!(chart.matches("<polyline").count(), 1, "tomorrow has no actual yet: {chart}");
+    assert!(page.contains(r#"id="forecast-no-better""#), "the page says the forecast is no better than last week");
+    let day = stored.forecast.target_day;
+    assert!(page.contains(&day.format("%Y年%m月%d日").to_string()), "the day forecast is named: {day}");
+    assert_eq!(page.contains(r#"id="energy-forecast""#), !stored.energy.is_empty());
+
+    // Another company's manager sees no forecast of it (the customer is not found).
+    let other = app.login(&app.beta, "manager").await;
+    let (status, _) = other.get_text(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
