@@ -125,6 +125,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("weekday.", &["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
             ("load.band_", &["peak", "flat", "valley"]),
             ("load.method_", &crate::forecast::dayahead::METHODS),
+            ("load.by_", &crate::load::pages::GROUP_KINDS),
             ("work_order_kind.", &crate::work_orders::model::KINDS),
             ("work_order_state.", &work_order_states),
             ("priority.", &["1", "2", "3", "4"]),

@@ -121,6 +121,12 @@ pub async fn install_defaults(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// The reading routes as (code, name), by code: for route filters.
+pub async fn routes(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, String)>> {
+    let rows = sqlx::query!("SELECT code, name FROM reading_routes ORDER BY code").fetch_all(conn).await?;
+    Ok(rows.into_iter().map(|r| (r.code, r.name)).collect())
+}
+
 pub async fn load(conn: &mut PgConnection, list: RefList) -> sqlx::Result<Vec<RefItem>> {
     let sql = format!("SELECT code, name_zh, name_en FROM {} ORDER BY sort, code", list.table());
     sqlx::query_as(&sql).fetch_all(conn).await

@@ -197,3 +197,61 @@ pub async fn company_peak_quarter(
     .await?;
     Ok(q.and_then(|q| usize::try_from(q).ok()))
 }
+
+/// A group of customers whose meters' load is summed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Group {
+    Company,
+    /// A reading route, by code.
+    Route(String),
+    /// An industry, by code.
+    Industry(String),
+}
+
+/// The summed load of the group's meters (those installed at its customers'
+/// supply points at any time from `from` on), per day from `from` to `to`,
+/// at quarter hours (a 30-minute meter's value counts in both its quarters).
+/// Summed in SQL, so a company's thousands of meters send one row a day.
+pub async fn group_days(
+    conn: &mut PgConnection,
+    group: &Group,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Vec<Day>> {
+    let (route, industry) = match group {
+        Group::Company => (None, None),
+        Group::Route(code) => (Some(code.as_str()), None),
+        Group::Industry(code) => (None, Some(code.as_str())),
+    };
+    let rows = sqlx::query!(
+        r#"WITH m AS (
+               SELECT DISTINCT i.meter_id FROM customers c
+               JOIN supply_points p ON p.tenant_id = c.tenant_id AND p.customer_id = c.id
+               JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id
+               WHERE ($1::text IS NULL OR c.route_id = (SELECT r.id FROM reading_routes r WHERE r.code = $1)) AND ($2::text IS NULL OR c.industry_code = $2)
+                 AND (i.removed_on IS NULL OR i.removed_on >= $3)
+           ),
+           q AS (
+               SELECT l.day, (u.i - 1) * (l.minutes / 15) + k AS quarter, sum(u.v) AS kw
+               FROM load_days l JOIN m ON m.meter_id = l.meter_id
+               CROSS JOIN LATERAL unnest(l.kw) WITH ORDINALITY AS u (v, i)
+               CROSS JOIN LATERAL generate_series(0, l.minutes / 15 - 1) AS k
+               WHERE l.tenant_id = app_tenant_id() AND l.day BETWEEN $3 AND $4
+               GROUP BY 1, 2
+           )
+           SELECT day AS "day!", array_agg(kw ORDER BY quarter) AS "kw!: Vec<Option<f64>>"
+           FROM q GROUP BY day ORDER BY day"#,
+        route,
+        industry,
+        from,
+        to
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| Day::from_stored(r.day, 15, &r.kw)).collect())
+}
+
+/// The last day any meter of the company has data for.
+pub async fn company_last_day(conn: &mut PgConnection) -> sqlx::Result<Option<NaiveDate>> {
+    sqlx::query_scalar!("SELECT max(day) FROM load_days WHERE tenant_id = app_tenant_id()").fetch_one(conn).await
+}

@@ -33,6 +33,7 @@ use crate::{
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/load", get(group_load))
         .route("/customers/{id}/load", get(customer_load))
         .route("/customers/{id}/peak-shifting", get(peak_report))
         .route("/accounts/peak-shifting", get(peak_list))
@@ -167,19 +168,84 @@ struct CustomerLoadPage {
     account_no: String,
     meters: Vec<db::MeterRef>,
     meter: Option<Uuid>,
+    errors: FieldErrors,
+    curves: Curves,
+    power_factors: Vec<(NaiveDate, Decimal)>,
+    forecast: Option<ForecastView>,
+}
+
+/// What a load page shows of a period's days (one meter, a customer or a
+/// group summed): the statistics, the day and week charts and the bands.
+/// `templates/load/curves.html` draws it.
+struct Curves {
     from: NaiveDate,
     to: NaiveDate,
     day: NaiveDate,
-    errors: FieldErrors,
     summary: Option<SummaryView>,
     day_summary: Option<SummaryView>,
     day_chart: String,
     week_chart: String,
     bands: Vec<BandRow>,
-    power_factors: Vec<(NaiveDate, Decimal)>,
     /// Days in the period with data.
     days_read: usize,
-    forecast: Option<ForecastView>,
+}
+
+impl Curves {
+    /// `all` holds the period's days and the week before the day drawn.
+    fn new(p: &Page, all: &[Day], period: &Period, bands: &Bands) -> Curves {
+        let in_period: Vec<Day> = all.iter().filter(|d| d.day >= period.from).cloned().collect();
+        let summary = summarize(&in_period).map(|s| SummaryView::new(p, &s));
+        let the_day = all.iter().find(|d| d.day == period.day);
+        let day_summary = the_day.and_then(|d| summarize(std::slice::from_ref(d))).map(|s| SummaryView::new(p, &s));
+        let weekdays = typical_day(in_period.iter().filter(|d| !d.is_weekend()));
+        let weekends = typical_day(in_period.iter().filter(|d| d.is_weekend()));
+        let mut lines = Vec::new();
+        if let Some(d) = the_day {
+            lines.push(Line { label: p.date(&d.day), values: d.kw.clone(), emphasis: true });
+        }
+        lines.push(Line { label: p.t("load.typical_weekday"), values: weekdays, emphasis: false });
+        lines.push(Line { label: p.t("load.typical_weekend"), values: weekends, emphasis: false });
+        let day_chart = chart::line_chart(&LineChart {
+            title: p.t("load.day_chart"),
+            unit: "kW".into(),
+            x_labels: hour_labels(),
+            markers: Vec::new(),
+            lines,
+        });
+        let week: Vec<Line> = all
+            .iter()
+            .filter(|d| d.day > period.day - Duration::days(7) && d.day <= period.day)
+            .map(|d| Line {
+                label: format!("{} {}", p.tc("weekday.", weekday_code(d.day)), d.day.format("%m-%d")),
+                values: d.kw.clone(),
+                emphasis: d.day == period.day,
+            })
+            .collect();
+        let week_chart = chart::line_chart(&LineChart {
+            title: p.t("load.week_chart"),
+            unit: "kW".into(),
+            x_labels: hour_labels(),
+            markers: Vec::new(),
+            lines: week,
+        });
+        let split = split_by_band(&in_period, bands);
+        Curves {
+            from: period.from,
+            to: period.to,
+            day: period.day,
+            summary,
+            day_summary,
+            day_chart,
+            week_chart,
+            bands: band_rows(p, &split, bands),
+            days_read: in_period.len(),
+        }
+    }
+}
+
+/// The first day a page reads: the period's, or the week before the day drawn.
+fn read_from(period: &Period) -> NaiveDate {
+    period.from.min(period.day - Duration::days(6))
 }
 
 /// The customer's latest day-ahead forecast as the page shows it: the chart
@@ -277,74 +343,122 @@ async fn customer_load(
     let ids: Vec<Uuid> = meter.map_or_else(|| meters.iter().map(|m| m.id).collect(), |m| vec![m]);
     let last = db::last_day(&mut tx, &ids).await?.unwrap_or(today - Duration::days(1));
     let period = period(&q.from, &q.to, &q.day, last, &mut errors);
-    // The week drawn ends on the day drawn, so read from whichever starts first.
-    let read_from = period.from.min(period.day - Duration::days(6));
-    let read = db::days(&mut tx, &ids, read_from, period.to).await?;
+    let read = db::days(&mut tx, &ids, read_from(&period), period.to).await?;
     let bands = db::bands(&mut tx).await?;
     let power_factors = db::power_factors(&mut tx, id, period.from.with_day(1).unwrap_or(period.from)).await?;
     let forecast = crate::forecast::db::latest_for_customer(&mut tx, id).await?;
     tx.commit().await?;
 
     let all = sum_days(read.into_iter().map(|(_, d)| d));
-    let in_period: Vec<Day> = all.iter().filter(|d| d.day >= period.from).cloned().collect();
     let mut p = Page::for_user(&user, "load.title");
     p.title = format!("{} · {}", p.title, customer.name);
-    let summary = summarize(&in_period).map(|s| SummaryView::new(&p, &s));
-    let the_day = all.iter().find(|d| d.day == period.day);
-    let day_summary = the_day.and_then(|d| summarize(std::slice::from_ref(d))).map(|s| SummaryView::new(&p, &s));
-    let weekdays = typical_day(in_period.iter().filter(|d| !d.is_weekend()));
-    let weekends = typical_day(in_period.iter().filter(|d| d.is_weekend()));
-    let mut lines = Vec::new();
-    if let Some(d) = the_day {
-        lines.push(Line { label: p.date(&d.day), values: d.kw.clone(), emphasis: true });
-    }
-    lines.push(Line { label: p.t("load.typical_weekday"), values: weekdays, emphasis: false });
-    lines.push(Line { label: p.t("load.typical_weekend"), values: weekends, emphasis: false });
-    let day_chart = chart::line_chart(&LineChart {
-        title: p.t("load.day_chart"),
-        unit: "kW".into(),
-        x_labels: hour_labels(),
-        markers: Vec::new(),
-        lines,
-    });
-    let week: Vec<Line> = all
-        .iter()
-        .filter(|d| d.day > period.day - Duration::days(7) && d.day <= period.day)
-        .map(|d| Line {
-            label: format!("{} {}", p.tc("weekday.", weekday_code(d.day)), d.day.format("%m-%d")),
-            values: d.kw.clone(),
-            emphasis: d.day == period.day,
-        })
-        .collect();
-    let week_chart = chart::line_chart(&LineChart {
-        title: p.t("load.week_chart"),
-        unit: "kW".into(),
-        x_labels: hour_labels(),
-        markers: Vec::new(),
-        lines: week,
-    });
-    let split = split_by_band(&in_period, &bands);
+    let curves = Curves::new(&p, &all, &period, &bands);
     let forecast = forecast.map(|f| ForecastView::new(&p, f));
     let page = CustomerLoadPage {
         forecast,
-        bands: band_rows(&p, &split, &bands),
-        days_read: in_period.len(),
+        curves,
         p,
         customer_id: id,
         customer_name: customer.name,
         account_no: customer.account_no,
         meters,
         meter,
-        from: period.from,
-        to: period.to,
-        day: period.day,
-        summary,
-        day_summary,
-        day_chart,
-        week_chart,
         power_factors,
         errors: errors.clone(),
     };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok((status, render(&page)?).into_response())
+}
+
+/// What the group page sums over.
+pub const GROUP_KINDS: [&str; 3] = ["company", "route", "industry"];
+
+#[derive(Deserialize, Default)]
+pub struct GroupQuery {
+    /// company, route or industry.
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    route: String,
+    #[serde(default)]
+    industry: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    day: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "load/group.html")]
+struct GroupLoadPage {
+    p: Page,
+    by: &'static str,
+    route: String,
+    industry: String,
+    routes: Vec<(String, String)>,
+    industries: Vec<(String, String)>,
+    /// What the curves are the sum of, in words.
+    group_label: String,
+    errors: FieldErrors,
+    curves: Curves,
+}
+
+/// The summed load of the company, a route or an industry.
+async fn group_load(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<GroupQuery>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ReadAccounts)?;
+    let mut errors = FieldErrors::default();
+    let mut tx = user.tx(&state.db).await?;
+    let routes = crate::customers::reference::routes(&mut tx).await?;
+    let p = Page::for_user(&user, "load.group_title");
+    let industries: Vec<(String, String)> =
+        crate::customers::reference::load(&mut tx, crate::customers::reference::RefList::Industry)
+            .await?
+            .into_iter()
+            .map(|i| (i.code.clone(), i.name(p.lang()).to_owned()))
+            .collect();
+    let by = match q.by.trim() {
+        "" | "company" => "company",
+        "route" => "route",
+        "industry" => "industry",
+        _ => {
+            errors.add("by", "load_group");
+            "company"
+        }
+    };
+    let (route, industry) = (q.route.trim().to_owned(), q.industry.trim().to_owned());
+    let chosen = |list: &[(String, String)], code: &str| list.iter().find(|(c, _)| c == code).cloned();
+    let (group, group_label) = match by {
+        "route" => match chosen(&routes, &route) {
+            Some((code, name)) => (db::Group::Route(code.clone()), format!("{code} {name}")),
+            None => {
+                errors.add("route", "load_unknown_route");
+                (db::Group::Company, p.t("load.by_company"))
+            }
+        },
+        "industry" => match chosen(&industries, &industry) {
+            Some((code, name)) => (db::Group::Industry(code), name),
+            None => {
+                errors.add("industry", "load_unknown_industry");
+                (db::Group::Company, p.t("load.by_company"))
+            }
+        },
+        _ => (db::Group::Company, p.t("load.by_company")),
+    };
+    let today = Utc::now().with_timezone(&user.tz).date_naive();
+    let last = db::company_last_day(&mut tx).await?.unwrap_or(today - Duration::days(1));
+    let period = period(&q.from, &q.to, &q.day, last, &mut errors);
+    let all = db::group_days(&mut tx, &group, read_from(&period), period.to).await?;
+    let bands = db::bands(&mut tx).await?;
+    tx.commit().await?;
+    let curves = Curves::new(&p, &all, &period, &bands);
+    let page =
+        GroupLoadPage { p, by, route, industry, routes, industries, group_label, errors: errors.clone(), curves };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok((status, render(&page)?).into_response())
 }

@@ -257,11 +257,6 @@ impl VipPage {
     }
 }
 
-async fn route_list(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, String)>> {
-    let rows = sqlx::query!("SELECT code, name FROM reading_routes ORDER BY code").fetch_all(conn).await?;
-    Ok(rows.into_iter().map(|r| (r.code, r.name)).collect())
-}
-
 async fn vip_list(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -276,7 +271,7 @@ async fn vip_list(
     let mut rows = db::vip_page(&mut tx, &q, limit + 1).await?;
     let next = crate::web::paging::next_cursor(&mut rows, limit, VipRow::cursor);
     let industries = db::industries(&mut tx).await?;
-    let routes = route_list(&mut tx).await?;
+    let routes = crate::customers::reference::routes(&mut tx).await?;
     let managers = staff_db::list_account_managers(&mut tx).await?;
     let segments = db::segments(&mut tx).await?;
     tx.commit().await?;

@@ -527,6 +527,13 @@ async fn an_account_manager_reads_a_large_customers_load_and_prints_the_peak_shi
         c.find(Locator::Css("#peak-report button.no-print")).await?.click().await?;
         assert_eq!(c.execute("return window.printed;", vec![]).await?, json!(true));
         std::fs::write(shot("peak-report"), c.screenshot().await?).ok();
+
+        // The company's summed load, from the navigation.
+        c.find(Locator::Css("nav a[href='/load']")).await?.click().await?;
+        c.wait().for_element(Locator::Css("#day-chart svg polyline")).await?;
+        let label = c.find(Locator::Id("group-label")).await?.text().await?;
+        assert!(label.contains("全公司"), "{label}");
+        std::fs::write(shot("company"), c.screenshot().await?).ok();
         Ok(())
     }
     .await;

@@ -203,3 +203,46 @@ async fn the_load_page_shows_the_forecast_and_says_when_it_does_not_beat_the_bas
     let (status, _) = other.get_text(&path).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_company_route_and_industry_load_sums_the_groups_meters_and_names_a_bad_choice() {
+    let app = TestApp::spawn().await;
+    load_two_days(&app).await;
+    let (first, second) = two_recent_days();
+    let customer = app.alpha.customers[0];
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let (industry, other_industry): (String, String) = sqlx::query_as(
+        "SELECT c.industry_code, (SELECT code FROM industries WHERE code <> c.industry_code ORDER BY code LIMIT 1)
+         FROM customers c WHERE c.id = $1",
+    )
+    .bind(customer)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let manager = app.login(&app.alpha, "manager").await;
+    let period = format!("from={first}&to={second}");
+
+    // Only ALPHAM0001 has data: the company's sum is its curve (max 300, load rate 125 / 300).
+    for path in [format!("/load?{period}"), format!("/load?by=industry&industry={industry}&{period}")] {
+        let (status, page) = manager.get_text(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {page}");
+        assert!(page.contains("41.7 %") && page.contains(&format!("{first} 08:00")), "{path}: {page}");
+        assert!(page.contains(r#"id="week-chart""#));
+    }
+    // An industry without interval data: the empty state, not zeros.
+    let (_, page) = manager.get_text(&format!("/load?by=industry&industry={other_industry}&{period}")).await;
+    assert!(page.contains(r#"<p class="empty">"#) && !page.contains(r#"id="load-summary""#), "{page}");
+    // A route that is not the company's is named.
+    let (status, page) = manager.get_text(&format!("/load?by=route&route=NOPE&{period}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains(r#"name="route" aria-invalid="true""#), "{page}");
+
+    // Another company sees none of it; counter staff do not work accounts.
+    let theirs = app.login(&app.beta, "manager").await;
+    let (status, page) = theirs.get_text(&format!("/load?{period}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains(r#"id="load-summary""#), "{page}");
+    let counter = app.login(&app.alpha, "counter").await;
+    assert_eq!(counter.get("/load").await.status(), StatusCode::FORBIDDEN);
+}
