@@ -229,3 +229,32 @@ async fn weather_is_validated_per_item_upserted_and_kept_per_company() {
         assert_eq!(temps, expected);
     }
 }
+
+#[tokio::test]
+async fn the_hourly_job_forecasts_tomorrow_once_and_the_command_forces_a_day() {
+    let app = TestApp::spawn().await;
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let (from, to) = (today - chrono::Duration::days(35), today - chrono::Duration::days(1));
+    fill(&app, app.alpha.id, &from.to_string(), &to.to_string()).await;
+
+    // The job: alpha's tomorrow (beta has no load data), then nothing until something changes.
+    let first = forecast::db::refresh_everywhere(&app.pool).await.unwrap();
+    assert_eq!((first.meters, first.customers), (2, 2), "{first:?}");
+    assert!(first.stored >= 4, "{first:?}");
+    let tomorrow = today + chrono::Duration::days(1);
+    assert_eq!(app.count_all(&format!("forecasts WHERE target_day = '{tomorrow}'")).await as usize, first.stored);
+    let again = forecast::db::refresh_everywhere(&app.pool).await.unwrap();
+    assert_eq!(again.stored, 0, "{again:?}");
+
+    // The command forecasts the day asked for, even when nothing changed.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gridcrm"))
+        .args(["forecast", "refresh", "--tenant", "alpha", "--day", &today.to_string()])
+        .env("GRIDCRM_DATABASE_URL", &app.owner_url)
+        .env("GRIDCRM_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(&format!("alpha: {today} forecast for 2 meters, 2 customers")), "{said}");
+    assert!(app.count_all(&format!("forecasts WHERE target_day = '{today}'")).await > 0);
+}
