@@ -35,8 +35,11 @@ pub struct RecommendationBody {
     pub until: NaiveDate,
     /// The months with an issued bill, and what they used.
     pub months: Vec<MonthUsage>,
-    /// What the customer was billed over those months.
+    /// What the customer was billed over the months priced (those left out excluded).
     pub billed: Decimal,
+    /// Months some option could not price (no time-of-use split, no demand
+    /// read), left out of every option's total so that all compare the same months.
+    pub left_out: Vec<NaiveDate>,
     /// Every applicable tariff and basic-charge option, cheapest first; those
     /// that could not be priced (see `missing`) last.
     pub options: Vec<OptionCost>,
@@ -84,11 +87,12 @@ pub async fn load(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Recommendat
         capacity_kva: customer.capacity_kva,
         from,
         until,
-        billed: months.iter().map(|m| m.billed).sum(),
+        billed: months.iter().filter(|m| !r.left_out.contains(&m.month)).map(|m| m.billed).sum(),
         months,
         best: r.best.map(|b| r.options[b].clone()),
         options: r.options,
         saving: r.saving,
+        left_out: r.left_out,
         demand_price_ratio: tariff_analysis::DEMAND_PRICE_RATIO,
     })
 }

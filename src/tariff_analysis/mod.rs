@@ -228,7 +228,7 @@ pub struct OptionCost {
     pub basic_price: Option<Decimal>,
     /// The cost over the months; null when it could not be priced.
     pub total: Option<Decimal>,
-    /// Each month's cost, in the order of the months.
+    /// Each month's cost, in the order of the months priced (those left out excluded).
     pub months: Vec<Decimal>,
     /// Why it could not be priced: no_bands, no_capacity, no_demand or no_tariff.
     pub missing: Option<&'static str>,
@@ -244,7 +244,12 @@ pub struct Recommendation {
     pub best: Option<usize>,
     /// What the customer's current option costs more than the cheapest (0 when it is the cheapest).
     pub saving: Option<Decimal>,
+    /// Months some option could not price, left out of every total.
+    pub left_out: Vec<NaiveDate>,
 }
+
+/// An option's cost in each month, or why that month could not be priced.
+type MonthCosts = Vec<Result<Decimal, BillError>>;
 
 /// Prices every applicable option over `months` and names the cheapest. The
 /// current option is the customer's tariff with the basic option of its
@@ -260,46 +265,45 @@ pub fn recommend(
         .and_then(|v| v.iter().max_by_key(|t| t.effective_from))
         .and_then(|t| t.basic.as_ref())
         .map(BasicOption::of);
-    let mut options: Vec<OptionCost> = applicable(own_code, tariffs)
+    // Each option's cost month by month; a month some option cannot price
+    // (no time-of-use split, no demand read) is left out of every total, so
+    // that all are compared over the same months. An option that can price
+    // no month at all is listed with what it lacks instead.
+    let priced: Vec<(String, Option<BasicOption>, MonthCosts)> = applicable(own_code, tariffs)
         .into_iter()
         .map(|(code, option)| {
             let versions: Vec<Tariff> = tariffs[&code].iter().map(|t| with_option(t, option)).collect();
-            let basic_price = versions.iter().max_by_key(|t| t.effective_from).and_then(|t| match t.basic {
-                Some(BasicCharge::PerKva(p)) | Some(BasicCharge::PerKwDemand(p)) => Some(p),
-                None => None,
+            let costs = months.iter().map(|m| month_cost(m, &versions, capacity_kva)).collect();
+            (code, option, costs)
+        })
+        .collect();
+    let can_price = |costs: &[Result<Decimal, BillError>]| costs.iter().any(Result::is_ok);
+    let common: Vec<usize> = (0..months.len())
+        .filter(|&i| priced.iter().filter(|(_, _, c)| can_price(c)).all(|(_, _, c)| c[i].is_ok()))
+        .collect();
+    let left_out: Vec<NaiveDate> = if common.is_empty() {
+        Vec::new()
+    } else {
+        months.iter().enumerate().filter(|(i, _)| !common.contains(i)).map(|(_, m)| m.month).collect()
+    };
+    let mut options: Vec<OptionCost> = priced
+        .into_iter()
+        .map(|(code, option, costs)| {
+            let basic_price = tariffs[&code].iter().max_by_key(|t| t.effective_from).and_then(|t| {
+                match with_option(t, option).basic {
+                    Some(BasicCharge::PerKva(p)) | Some(BasicCharge::PerKwDemand(p)) => Some(p),
+                    None => None,
+                }
             });
-            let priced: Result<Vec<Decimal>, BillError> =
-                months.iter().map(|m| month_cost(m, &versions, capacity_kva)).collect();
             let current = code == own_code && option == own_option;
-            match priced {
-                Ok(costs) if !months.is_empty() => OptionCost {
-                    tariff_code: code,
-                    basic_option: option,
-                    basic_price,
-                    total: Some(costs.iter().sum()),
-                    months: costs,
-                    missing: None,
-                    current,
-                },
-                Ok(_) => OptionCost {
-                    tariff_code: code,
-                    basic_option: option,
-                    basic_price,
-                    total: None,
-                    months: Vec::new(),
-                    missing: None,
-                    current,
-                },
-                Err(e) => OptionCost {
-                    tariff_code: code,
-                    basic_option: option,
-                    basic_price,
-                    total: None,
-                    months: Vec::new(),
-                    missing: Some(missing(&e)),
-                    current,
-                },
-            }
+            let in_common: Vec<Decimal> = common.iter().filter_map(|&i| costs[i].as_ref().ok().copied()).collect();
+            let first_error = costs.iter().find_map(|c| c.as_ref().err()).map(missing);
+            let (total, months, missing) = if !common.is_empty() && in_common.len() == common.len() {
+                (Some(in_common.iter().sum()), in_common, None)
+            } else {
+                (None, Vec::new(), first_error)
+            };
+            OptionCost { tariff_code: code, basic_option: option, basic_price, total, months, missing, current }
         })
         .collect();
     options.sort_by(|a, b| match (a.total, b.total) {
@@ -313,7 +317,7 @@ pub fn recommend(
         (Some(b), Some(current)) => options[b].total.map(|cheapest| current - cheapest),
         _ => None,
     };
-    Recommendation { options, best, saving }
+    Recommendation { options, best, saving, left_out }
 }
 
 // ------------------------------------------------------------ mix and rate

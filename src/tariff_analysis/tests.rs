@@ -110,15 +110,35 @@ fn capacity_stays_cheapest_at_a_high_demand() {
 fn an_option_without_its_data_is_listed_last_with_the_reason() {
     let map = tariffs(vec![two_part(BasicCharge::PerKva(dec!(30)))]);
     let mut months = year(dec!(600));
-    months[3].max_demand_kw = None;
+    for m in &mut months {
+        m.max_demand_kw = None;
+    }
     let r = recommend(&months, "large_two_part", &map, Some(dec!(1000)));
     assert_eq!(r.options[0].basic_option, Some(BasicOption::Capacity));
     assert_eq!(r.options[1].missing, Some("no_demand"));
     assert_eq!(r.options[1].total, None);
     assert_eq!(r.saving, Some(Decimal::ZERO));
+    assert!(r.left_out.is_empty(), "an option that prices no month leaves no month out");
     // Nothing to price: no recommendation.
     let r = recommend(&[], "large_two_part", &map, Some(dec!(1000)));
     assert_eq!((r.best, r.saving), (None, None));
+}
+
+#[test]
+fn a_month_one_option_cannot_price_is_left_out_of_every_total() {
+    let map = tariffs(vec![two_part(BasicCharge::PerKva(dec!(30)))]);
+    let mut months = year(dec!(600));
+    months[3].max_demand_kw = None;
+    let all = recommend(&year(dec!(600)), "large_two_part", &map, Some(dec!(1000)));
+    let r = recommend(&months, "large_two_part", &map, Some(dec!(1000)));
+    assert_eq!(r.left_out, vec![months[3].month]);
+    for o in &r.options {
+        let whole = all.options.iter().find(|a| a.basic_option == o.basic_option).unwrap();
+        assert_eq!(o.months.len(), 11);
+        // Every month costs the same here: eleven twelfths of the year's cost.
+        assert_eq!(o.total.map(|t| t * dec!(12)), whole.total.map(|t| t * dec!(11)), "{o:?}");
+        assert_eq!(o.missing, None);
+    }
 }
 
 #[test]
