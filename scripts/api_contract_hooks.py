@@ -72,6 +72,8 @@ BEYOND_SCHEMA_CODES = {
     "dr_nobody_invited",
     "dr_committed_required",
     "dr_status",
+    # A temperature's time is given once per request.
+    "weather_repeated",
 }
 # Fields whose allowed codes are the tenant's own reference lists.
 TENANT_LIST_FIELDS = {"class_code", "industry_code", "voltage_code", "tariff_code", "route_code", "route", "tags"}
@@ -98,6 +100,9 @@ def _beyond_schema(error: dict, case) -> bool:
         # A keyset cursor is opaque: only the `next` the server handed out is valid
         # (a visit list's is a day and an id; the VIP list's must fit its sort column).
         or (code == "malformed" and field == "after")
+        # A temperature's time fits the document's pattern but must also be a real
+        # calendar time (and an offset needs the seconds, as RFC 3339 says).
+        or (code == "datetime_format" and field.startswith(("observations[", "line[")) and field.endswith("].ts"))
         # A work order's state must be one of its kind's workflow.
         or (code == "unknown_code" and field == "state" and "kind" in (case.query or {}))
     )

@@ -171,6 +171,7 @@ macro_rules! year {
         r"(20[0-9]{2}|2100)"
     };
 }
+pub(crate) use year;
 const DATE: &str = concat!("^", year!(), month_day!(), "$");
 /// A time, RFC 3339.
 macro_rules! date_time {

@@ -169,9 +169,35 @@ async fn aggregate_forecasts(
 /// The most temperatures one request takes.
 pub const MAX_OBSERVATIONS: usize = 10_000;
 
+/// A time as the weather API reads it: a local time of the company, or one with seconds and an offset.
+macro_rules! ts {
+    () => {
+        concat!(
+            crate::api::year!(),
+            crate::api::month_day!(),
+            r"[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?"
+        )
+    };
+}
+
+/// The CSV body: the header, then `ts,temperature` lines (°C within -70 and 70).
+struct WeatherCsv;
+
+impl utoipa::PartialSchema for WeatherCsv {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::api::csv(
+            "A header line `ts,temperature`, then a line per time.",
+            concat!(r"^ts,temperature\r?\n(", ts!(), r",-?[0-6]?[0-9](\.[0-9]{1,2})?\r?\n)+$"),
+        )
+    }
+}
+
+impl utoipa::ToSchema for WeatherCsv {}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct WeatherBody {
-    /// At most 10,000.
+    /// From 1 to 10,000.
+    #[schema(min_items = 1, max_items = 10_000)]
     pub observations: Vec<WeatherItem>,
 }
 
@@ -179,7 +205,11 @@ pub struct WeatherBody {
 pub struct WeatherItem {
     /// RFC 3339 (2026-11-27T10:00:00+08:00), or a local time of the company
     /// (2026-11-27 10:00 or 2026-11-27T10:00:00).
-    #[schema(example = "2026-11-27T10:00:00+08:00")]
+    // The pattern is `ts!()` spelled out (the attribute takes a literal; a test compares them).
+    #[schema(
+        example = "2026-11-27T10:00:00+08:00",
+        pattern = r"^(20[0-9]{2}|2100)-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$"
+    )]
     pub ts: String,
     /// °C, from -80 to 70.
     #[schema(minimum = -80, maximum = 70)]
@@ -203,7 +233,7 @@ pub struct WeatherReport {
 #[utoipa::path(post, path = "/api/v1/weather", tag = "forecasts",
     request_body(content(
         (WeatherBody = "application/json"),
-        (String = "text/csv", example = "ts,temperature\n2026-11-27T10:00:00+08:00,21.5\n")
+        (WeatherCsv = "text/csv", example = "ts,temperature\n2026-11-27T10:00:00+08:00,21.5\n")
     )),
     security(("api_key" = [])),
     responses((status = 200, body = WeatherReport), (status = 400), (status = 422)))]
@@ -320,6 +350,12 @@ mod tests {
             .enumerate()
             .map(|(i, (ts, t))| (format!("observations[{i}]"), ts.to_string(), t.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_documented_time_pattern_is_the_macros() {
+        let doc = serde_json::to_value(<WeatherItem as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(doc["properties"]["ts"]["pattern"], concat!("^", ts!(), "$"));
     }
 
     fn fields(err: AppError) -> Vec<(String, &'static str)> {
