@@ -150,9 +150,11 @@ fn band_rows(p: &Page, split: &BandSplit, bands: &Bands) -> Vec<BandRow> {
         .collect()
 }
 
-/// Hour labels every three hours (the last point is 23:45, so no 24:00).
-fn hour_labels() -> Vec<(usize, String)> {
-    (0..8).map(|h| (h * 12, format!("{:02}:00", h * 3))).collect()
+/// Hour labels every three hours for a day of points `minutes` apart (the
+/// last point is 23:45 or 23:30, so no 24:00).
+fn hour_labels(minutes: usize) -> Vec<(usize, String)> {
+    let per_three_hours = 180 / minutes.max(1);
+    (0..8).map(|h| (h * per_three_hours, format!("{:02}:00", h * 3))).collect()
 }
 
 fn weekday_code(d: NaiveDate) -> &'static str {
@@ -208,7 +210,7 @@ impl Curves {
         let day_chart = chart::line_chart(&LineChart {
             title: p.t("load.day_chart"),
             unit: "kW".into(),
-            x_labels: hour_labels(),
+            x_labels: hour_labels(15),
             markers: Vec::new(),
             lines,
         });
@@ -224,7 +226,7 @@ impl Curves {
         let week_chart = chart::line_chart(&LineChart {
             title: p.t("load.week_chart"),
             unit: "kW".into(),
-            x_labels: hour_labels(),
+            x_labels: hour_labels(15),
             markers: Vec::new(),
             lines: week,
         });
@@ -268,7 +270,6 @@ struct ForecastView {
 impl ForecastView {
     fn new(p: &Page, f: crate::forecast::db::CustomerForecast) -> Self {
         let stored = f.forecast;
-        let per_label = 180 / usize::try_from(stored.minutes.max(1)).unwrap_or(15);
         let mut lines = vec![Line {
             label: p.t("load.forecast_line"),
             values: stored.points.iter().map(|v| Some(*v)).collect(),
@@ -280,7 +281,7 @@ impl ForecastView {
         let chart = chart::line_chart(&LineChart {
             title: p.t("load.forecast_chart"),
             unit: "kW".into(),
-            x_labels: (0..8).map(|h| (h * per_label, format!("{:02}:00", h * 3))).collect(),
+            x_labels: hour_labels(usize::try_from(stored.minutes).unwrap_or(15)),
             markers: Vec::new(),
             lines,
         });
@@ -678,7 +679,7 @@ async fn peak_report(
     let chart = chart::line_chart(&LineChart {
         title: p.t("peak_shift.chart"),
         unit: "kW".into(),
-        x_labels: hour_labels(),
+        x_labels: hour_labels(15),
         markers: peak_q.map(|q| vec![(q, p.t("peak_shift.company_peak"))]).unwrap_or_default(),
         lines,
     });
