@@ -33,6 +33,7 @@ pub mod segments;
 pub mod service;
 pub mod sla;
 pub mod staff;
+pub mod supply;
 pub mod tariff_analysis;
 pub mod tenants;
 pub mod timeline;

@@ -146,7 +146,12 @@ fn required<'a>(value: &'a Option<String>, field: &'static str, errors: &mut Fie
 }
 
 /// A code that must be given and must be one of `allowed`.
-fn required_code(value: &Option<String>, field: &'static str, allowed: &[String], errors: &mut FieldErrors) -> String {
+pub fn required_code(
+    value: &Option<String>,
+    field: &'static str,
+    allowed: &[String],
+    errors: &mut FieldErrors,
+) -> String {
     let code = required(value, field, errors);
     if !code.is_empty() && !allowed.iter().any(|a| a == code) {
         errors.add(field, "unknown_code");
