@@ -7,3 +7,7 @@ pub mod db;
 pub mod model;
 pub mod pages;
 pub mod service;
+pub mod change;
+pub mod change_db;
+pub mod change_pages;
+pub mod change_service;
