@@ -160,8 +160,7 @@ pub fn validate(
     let mut v = ValidChange::default();
     match kind {
         NEW_CONNECTION => {
-            v.point_address =
-                filled(&d.point_address).map(|a| visible_text(a, 300, "point_address", false, errors));
+            v.point_address = filled(&d.point_address).map(|a| visible_text(a, 300, "point_address", false, errors));
             v.point_voltage_code = required(&d.point_voltage_code, "point_voltage_code", errors);
             v.meter_serial = required(&d.meter_serial, "meter_serial", errors);
             if v.meter_serial.as_deref().is_some_and(|s| !crate::supply::model::is_serial(s)) {
@@ -192,7 +191,8 @@ pub fn validate(
         }
         "transfer_of_ownership" => {
             v.new_holder_id = parse_id(&d.new_holder_id, "new_holder_id", "unknown_customer", errors);
-            v.new_holder_name = filled(&d.new_holder_name).map(|n| visible_text(n, 200, "new_holder_name", true, errors));
+            v.new_holder_name =
+                filled(&d.new_holder_name).map(|n| visible_text(n, 200, "new_holder_name", true, errors));
             v.new_holder_phone = filled(&d.new_holder_phone).and_then(|raw| {
                 let phone = parse_phone(raw);
                 if phone.is_none() {
@@ -223,7 +223,8 @@ pub fn parse_reading(raw: &str) -> Option<Decimal> {
 pub fn check_documents(kind: &str, ticked: &[String], errors: &mut FieldErrors) -> Vec<String> {
     let mut documents: Vec<String> = Vec::new();
     for d in ticked {
-        let known = CHANGE_DOCUMENTS.contains(&d.as_str()) || crate::work_orders::model::DOCUMENTS.contains(&d.as_str());
+        let known =
+            CHANGE_DOCUMENTS.contains(&d.as_str()) || crate::work_orders::model::DOCUMENTS.contains(&d.as_str());
         if !known {
             errors.add("documents", "unknown_code");
         } else if !documents.contains(d) {

@@ -83,7 +83,8 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
             }
         }
         Value::Array(items) => {
-            let texts: Vec<String> = items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect();
+            let texts: Vec<String> =
+                items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect();
             out.push((prefix.to_owned(), texts.join(", ")));
         }
         Value::Null => out.push((prefix.to_owned(), "—".to_owned())),
@@ -93,12 +94,18 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
 }
 
 /// The outcome as (field, value) rows in the slip's order; ids are left out.
-pub fn outcome_rows(outcome: &Value) -> Vec<(&'static str, String)> {
+/// `name(prefix, code)` names the values that are codes.
+pub fn outcome_rows(outcome: &Value, name: impl Fn(&str, &str) -> String) -> Vec<(&'static str, String)> {
     let mut flat = Vec::new();
     flatten("", outcome, &mut flat);
     OUTCOME_FIELDS
         .iter()
         .filter_map(|field| flat.iter().find(|(k, _)| k == field).map(|(_, v)| (*field, v.clone())))
+        .map(|(field, value)| match field {
+            "arrears_rule" => (field, name("change.rule_", &value)),
+            "status_before" | "status_after" => (field, name("customers.point_status_", &value)),
+            _ => (field, value),
+        })
         .collect()
 }
 
@@ -114,7 +121,11 @@ struct SlipPage {
 }
 
 /// The acceptance slip of a completed change of use, to print and hand over.
-async fn slip(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> Result<Html<String>, AppError> {
+async fn slip(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Html<String>, AppError> {
     user.require(Permission::HandleService)?;
     let mut tx = user.tx(&state.db).await?;
     let o = db::get(&mut tx, id).await?;
@@ -127,7 +138,7 @@ async fn slip(State(state): State<AppState>, user: CurrentUser, Path(id): Path<U
     p.title = format!("{} · {}", p.t("change.slip_title"), o.ref_no);
     let applied_at = p.datetime(&at);
     render(&SlipPage {
-        rows: outcome_rows(&record.outcome),
+        rows: outcome_rows(&record.outcome, |prefix, code| p.tc(prefix, code)),
         documents: o.documents.clone(),
         o,
         applied_at,
@@ -166,7 +177,12 @@ async fn settings(
     let mut tx = user.tx(&state.db).await?;
     let rule = change_db::transfer_arrears(&mut tx).await?;
     tx.commit().await?;
-    render(&SettingsPage { p: Page::for_user(&user, "change.settings_title"), rule, saved: q.saved, errors: FieldErrors::default() })
+    render(&SettingsPage {
+        p: Page::for_user(&user, "change.settings_title"),
+        rule,
+        saved: q.saved,
+        errors: FieldErrors::default(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -225,10 +241,12 @@ mod tests {
         let outcome = json!({
             "final_bill": { "id": "x", "bill_no": "202612001", "amount": "12.50" },
             "final_reading": "1520", "retired_points": ["P-1", "P-2"], "refund_id": null,
+            "arrears_rule": "carry",
         });
         assert_eq!(
-            outcome_rows(&outcome),
+            outcome_rows(&outcome, |prefix, code| format!("{prefix}{code}")),
             vec![
+                ("arrears_rule", "change.rule_carry".to_owned()),
                 ("final_reading", "1520".to_owned()),
                 ("final_bill_bill_no", "202612001".to_owned()),
                 ("final_bill_amount", "12.50".to_owned()),

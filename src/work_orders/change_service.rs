@@ -14,8 +14,7 @@ use crate::{
     audit::{self, Change},
     customers::{self, model::CustomerDraft},
     db::Tx,
-    months,
-    payments,
+    months, payments,
     service::Acting,
     supply::{
         db::{self as supply_db, WriteError},
@@ -34,9 +33,10 @@ use crate::{
 pub async fn check_new(tx: &mut Tx, v: &ValidWorkOrder, errors: &mut FieldErrors) -> sqlx::Result<()> {
     let Some(c) = &v.change else { return Ok(()) };
     if let Some(holder) = c.new_holder_id {
-        let active = sqlx::query_scalar!("SELECT status = 'active' AS \"active!\" FROM customers WHERE id = $1", holder)
-            .fetch_optional(&mut **tx)
-            .await?;
+        let active =
+            sqlx::query_scalar!("SELECT status = 'active' AS \"active!\" FROM customers WHERE id = $1", holder)
+                .fetch_optional(&mut **tx)
+                .await?;
         if active != Some(true) || Some(holder) == v.customer_id {
             errors.add("new_holder_id", "unknown_customer");
         }
@@ -269,9 +269,17 @@ async fn capacity(tx: &mut Tx, who: &Acting, order: &WorkOrder, customer_id: Uui
     let after = order.requested_capacity_kva.ok_or_else(|| invalid("requested_capacity_kva", "required"))?;
     change::check_capacity(&order.kind, point.capacity_kva, after).map_err(conflict)?;
     supply_db::set_capacity(tx, point.id, Some(after)).await?;
-    let outcome = json!({ "point_code": point.code, "capacity_before_kva": point.capacity_kva, "capacity_after_kva": after });
-    audit_point(tx, who, order, &point, json!({ "capacity_kva": point.capacity_kva }), json!({ "capacity_kva": after }))
-        .await?;
+    let outcome =
+        json!({ "point_code": point.code, "capacity_before_kva": point.capacity_kva, "capacity_after_kva": after });
+    audit_point(
+        tx,
+        who,
+        order,
+        &point,
+        json!({ "capacity_kva": point.capacity_kva }),
+        json!({ "capacity_kva": after }),
+    )
+    .await?;
     Ok(Applied { supply_point_id: None, outcome })
 }
 
@@ -393,8 +401,18 @@ async fn close_account(
     if change_db::live_bill(tx, customer_id, period).await?.is_some() {
         return Err(conflict("closing_period_billed"));
     }
-    change_db::insert_reading(tx, meter.id, *point_id, customer_id, period, "removal", today, final_reading, who.user_id)
-        .await?;
+    change_db::insert_reading(
+        tx,
+        meter.id,
+        *point_id,
+        customer_id,
+        period,
+        "removal",
+        today,
+        final_reading,
+        who.user_id,
+    )
+    .await?;
     // A suspended point is billed for its final reading too.
     for p in &live {
         if p.status == "suspended" {

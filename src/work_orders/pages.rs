@@ -25,12 +25,12 @@ use crate::{
         page::{Page, render},
     },
     work_orders::{
+        change::{self},
+        change_db::{self, ChangeRecord},
         db::{self, WorkOrder},
         model::{
             AREA_TYPES, CUSTOMER_TYPES, DOCUMENTS, KINDS, StepInput, WorkOrderDraft, required_documents, workflow_of,
         },
-        change::{self},
-        change_db::{self, ChangeRecord},
         service,
     },
 };
@@ -194,7 +194,8 @@ impl ShowPage {
         required_documents(self.o.customer_type.as_deref().unwrap_or("")).contains(&document)
     }
     fn outcome_rows(&self) -> Vec<(&'static str, String)> {
-        self.change.as_ref().map(|c| super::change_pages::outcome_rows(&c.outcome)).unwrap_or_default()
+        let name = |prefix: &str, code: &str| self.p.tc(prefix, code);
+        self.change.as_ref().map(|c| super::change_pages::outcome_rows(&c.outcome, name)).unwrap_or_default()
     }
     fn is_point(&self, id: &Uuid) -> bool {
         self.o.supply_point_id.as_ref() == Some(id)

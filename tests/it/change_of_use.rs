@@ -66,7 +66,8 @@ async fn exec(app: &TestApp, sql: &str, id: Uuid) {
 
 async fn reading(app: &TestApp, meter: &str, period: &str, read_on: &str, total: &str) {
     let clerk = app.login(&app.alpha, "counter").await;
-    let r = clerk.post("/readings", &[("meter", meter), ("period", period), ("read_on", read_on), ("total", total)]).await;
+    let r =
+        clerk.post("/readings", &[("meter", meter), ("period", period), ("read_on", read_on), ("total", total)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "reading {meter} {period} {total}");
 }
 
@@ -103,8 +104,9 @@ async fn a_new_connection_goes_from_application_to_power_on_to_its_first_bill() 
     let key = app.api_key(&app.alpha, Role::Supervisor).await;
     // A customer with no premise yet.
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-    let customer =
-        customers::service::create(&mut tx, &Actor::command_line("test"), &draft("新装客户", "13800000077")).await.unwrap();
+    let customer = customers::service::create(&mut tx, &Actor::command_line("test"), &draft("新装客户", "13800000077"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     // Without the supply point and meter to create, every field is named.
@@ -223,7 +225,8 @@ async fn a_transfer_keeps_the_premise_history_and_starts_the_new_holder_clean() 
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let id = order["id"].as_str().unwrap().to_owned();
     // The review needs the transfer's own documents.
-    let (status, answer) = step(&app, &key, &id, json!({ "action": "review", "documents": ["application_form"] })).await;
+    let (status, answer) =
+        step(&app, &key, &id, json!({ "action": "review", "documents": ["application_form"] })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(answer.to_string().contains("documents_incomplete"), "{answer}");
     steps(
@@ -345,8 +348,13 @@ async fn an_account_closes_with_a_final_bill_settled_from_credit_and_deposit_to_
         open(&app, &key, json!({ "kind": "account_closing", "customer_id": customer, "title": "销户" })).await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let id = order["id"].as_str().unwrap().to_owned();
-    steps(&app, &key, &id, &[json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] })])
-        .await;
+    steps(
+        &app,
+        &key,
+        &id,
+        &[json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] })],
+    )
+    .await;
     // The final reading is required, and may not run backwards.
     let (status, answer) = step(&app, &key, &id, json!({ "action": "complete" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -380,7 +388,8 @@ async fn an_account_closes_with_a_final_bill_settled_from_credit_and_deposit_to_
     };
     assert_eq!(refund, (Decimal::new(6620, 2), Decimal::ZERO, Decimal::new(6620, 2), "owed".to_owned()));
     let held: i64 =
-        one(&app, "SELECT count(*) FROM credit_securities WHERE customer_id = $1 AND released_on IS NULL", customer).await;
+        one(&app, "SELECT count(*) FROM credit_securities WHERE customer_id = $1 AND released_on IS NULL", customer)
+            .await;
     assert_eq!(held, 0);
     let (status, retired): (String, Option<NaiveDate>) = {
         let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
@@ -392,12 +401,9 @@ async fn an_account_closes_with_a_final_bill_settled_from_credit_and_deposit_to_
     };
     assert_eq!((status.as_str(), retired), ("removed", Some(today())));
     assert_eq!(one::<String>(&app, "SELECT status FROM customers WHERE id = $1", customer).await, "closed");
-    let meters: i64 = one(
-        &app,
-        "SELECT count(*) FROM meter_installations WHERE supply_point_id = $1 AND removed_on IS NULL",
-        point,
-    )
-    .await;
+    let meters: i64 =
+        one(&app, "SELECT count(*) FROM meter_installations WHERE supply_point_id = $1 AND removed_on IS NULL", point)
+            .await;
     assert_eq!(meters, 0);
     let clerk = app.login(&app.alpha, "counter").await;
     let (_, slip) = clerk.get_text(&format!("/work-orders/{id}/slip")).await;
@@ -406,10 +412,16 @@ async fn an_account_closes_with_a_final_bill_settled_from_credit_and_deposit_to_
     // Not covered by credit and deposit: refused until paid.
     let other = app.alpha.customers[2];
     reading(&app, "ALPHAM0003", &last_period(), &format!("{}-25", last_period()), "100").await;
-    let (_, order) = open(&app, &key, json!({ "kind": "account_closing", "customer_id": other, "title": "销户" })).await;
+    let (_, order) =
+        open(&app, &key, json!({ "kind": "account_closing", "customer_id": other, "title": "销户" })).await;
     let id = order["id"].as_str().unwrap().to_owned();
-    steps(&app, &key, &id, &[json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] })])
-        .await;
+    steps(
+        &app,
+        &key,
+        &id,
+        &[json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] })],
+    )
+    .await;
     let (status, answer) = step(&app, &key, &id, json!({ "action": "complete", "final_reading": "300" })).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(answer.to_string().contains("不足以抵扣欠费"), "{answer}");
@@ -446,7 +458,10 @@ async fn capacity_suspension_name_and_tariff_change_the_archive_and_refuse_what_
     assert!(answer.to_string().contains("须大于计量点现有容量"), "{answer}");
     let (status, _) = run("capacity_increase", json!({ "requested_capacity_kva": "16" })).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(one::<Decimal>(&app, "SELECT capacity_kva FROM supply_points WHERE id = $1", point).await, Decimal::from(16));
+    assert_eq!(
+        one::<Decimal>(&app, "SELECT capacity_kva FROM supply_points WHERE id = $1", point).await,
+        Decimal::from(16)
+    );
     let (status, _) = run("capacity_reduction", json!({ "requested_capacity_kva": "12.5" })).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -464,7 +479,8 @@ async fn capacity_suspension_name_and_tariff_change_the_archive_and_refuse_what_
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one::<String>(&app, "SELECT status FROM supply_points WHERE id = $1", point).await, "in_service");
     // A capacity order without its point or capacity is named at the counter.
-    let (status, errors) = open(&app, &key, json!({ "kind": "capacity_reduction", "customer_id": customer, "title": "减容" })).await;
+    let (status, errors) =
+        open(&app, &key, json!({ "kind": "capacity_reduction", "customer_id": customer, "title": "减容" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(errors.to_string().contains("supply_point_id") && errors.to_string().contains("requested_capacity_kva"));
 
