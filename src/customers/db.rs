@@ -100,9 +100,10 @@ pub async fn load_allowed(conn: &mut PgConnection) -> sqlx::Result<Allowed> {
         let (retired, current): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.retired);
         (current.into_iter().map(|i| i.code).collect(), retired.into_iter().map(|i| i.code).collect())
     };
-    let routes = sqlx::query!(r#"SELECT code, id, retired_at IS NOT NULL AS "retired!" FROM reading_routes ORDER BY code"#)
-        .fetch_all(&mut *conn)
-        .await?;
+    let routes =
+        sqlx::query!(r#"SELECT code, id, retired_at IS NOT NULL AS "retired!" FROM reading_routes ORDER BY code"#)
+            .fetch_all(&mut *conn)
+            .await?;
     let managers = sqlx::query_scalar!("SELECT id FROM users WHERE role = 'account_manager' AND active")
         .fetch_all(&mut *conn)
         .await?;

@@ -381,7 +381,10 @@ mod tests {
     fn a_retired_code_is_refused_for_new_values_but_kept_by_its_holder() {
         let draft = CustomerDraft { industry_code: Some("B06".into()), ..resident() };
         let errors = validate(&draft, &allowed()).unwrap_err();
-        assert_eq!(errors.iter().map(|e| (e.field.as_str(), e.code)).collect::<Vec<_>>(), [("industry_code", "retired_code")]);
+        assert_eq!(
+            errors.iter().map(|e| (e.field.as_str(), e.code)).collect::<Vec<_>>(),
+            [("industry_code", "retired_code")]
+        );
         let mut keeping = allowed();
         keeping.keep_current(&draft);
         assert_eq!(validate(&draft, &keeping).unwrap().industry_code, "B06");

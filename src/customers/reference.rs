@@ -153,7 +153,10 @@ pub async fn routes(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, String
 }
 
 pub async fn load(conn: &mut PgConnection, list: RefList) -> sqlx::Result<Vec<RefItem>> {
-    let sql = format!("SELECT code, name_zh, name_en, retired_at IS NOT NULL AS retired FROM {} ORDER BY sort, code", list.table());
+    let sql = format!(
+        "SELECT code, name_zh, name_en, retired_at IS NOT NULL AS retired FROM {} ORDER BY sort, code",
+        list.table()
+    );
     sqlx::query_as(&sql).fetch_all(conn).await
 }
 
@@ -163,10 +166,12 @@ pub async fn load_all(conn: &mut PgConnection) -> sqlx::Result<[Vec<RefItem>; 5]
     let sql = RefList::ALL
         .iter()
         .enumerate()
-        .map(|(i, list)| format!(
-            "SELECT {i} AS list, code, name_zh, name_en, sort, retired_at IS NOT NULL AS retired FROM {}",
-            list.table()
-        ))
+        .map(|(i, list)| {
+            format!(
+                "SELECT {i} AS list, code, name_zh, name_en, sort, retired_at IS NOT NULL AS retired FROM {}",
+                list.table()
+            )
+        })
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
         + " ORDER BY list, sort, code";
@@ -282,7 +287,8 @@ mod tests {
 
     #[test]
     fn a_new_code_needs_a_well_formed_code_and_both_names() {
-        let form = CodeForm { code: " C99 ".into(), name_zh: "其他制造业".into(), name_en: "Other manufacturing".into() };
+        let form =
+            CodeForm { code: " C99 ".into(), name_zh: "其他制造业".into(), name_en: "Other manufacturing".into() };
         assert_eq!(check_code(&form, true).unwrap().code, "C99");
         let bad = CodeForm { code: "C 99".into(), name_zh: " ".into(), ..form.clone() };
         let errors = check_code(&bad, true).unwrap_err();
@@ -304,10 +310,21 @@ mod tests {
         };
         let valid = check_route(&form, true, &staff).unwrap();
         assert_eq!((valid.reader_day, valid.readers), (Some(15), vec![staff[1]]));
-        assert_eq!(check_route(&RouteForm { reader_day: String::new(), ..form.clone() }, true, &staff).unwrap().reader_day, None);
-        let bad = RouteForm { code: "R.9".into(), reader_day: "29".into(), readers: vec![Uuid::from_u128(3).to_string()], ..form };
+        assert_eq!(
+            check_route(&RouteForm { reader_day: String::new(), ..form.clone() }, true, &staff).unwrap().reader_day,
+            None
+        );
+        let bad = RouteForm {
+            code: "R.9".into(),
+            reader_day: "29".into(),
+            readers: vec![Uuid::from_u128(3).to_string()],
+            ..form
+        };
         let errors = check_route(&bad, true, &staff).unwrap_err();
         let found: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
-        assert_eq!(found, [("code", "route_code_format"), ("reader_day", "reader_day_range"), ("readers", "unknown_reader")]);
+        assert_eq!(
+            found,
+            [("code", "route_code_format"), ("reader_day", "reader_day_range"), ("readers", "unknown_reader")]
+        );
     }
 }

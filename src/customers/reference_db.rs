@@ -37,8 +37,7 @@ pub async fn rename(conn: &mut PgConnection, list: RefList, code: &str, names: &
 }
 
 pub async fn set_retired(conn: &mut PgConnection, list: RefList, code: &str, retired: bool) -> sqlx::Result<()> {
-    let sql =
-        format!("UPDATE {} SET retired_at = CASE WHEN $2 THEN now() END WHERE code = $1", list.table());
+    let sql = format!("UPDATE {} SET retired_at = CASE WHEN $2 THEN now() END WHERE code = $1", list.table());
     sqlx::query(&sql).bind(code).bind(retired).execute(conn).await?;
     Ok(())
 }
@@ -141,9 +140,14 @@ pub async fn insert_route(conn: &mut PgConnection, route: &ValidRoute) -> sqlx::
 /// Changes a route's name, day and readers (its code is fixed: bills and
 /// filters name it).
 pub async fn update_route(conn: &mut PgConnection, id: Uuid, route: &ValidRoute) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE reading_routes SET name = $2, reader_day = $3 WHERE id = $1", id, route.name, route.reader_day)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE reading_routes SET name = $2, reader_day = $3 WHERE id = $1",
+        id,
+        route.name,
+        route.reader_day
+    )
+    .execute(&mut *conn)
+    .await?;
     set_readers(conn, id, &route.readers).await
 }
 

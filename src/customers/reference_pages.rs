@@ -378,7 +378,12 @@ async fn edit_route(
     }
 }
 
-async fn set_route_retired(state: &AppState, user: &CurrentUser, id: Uuid, retired: bool) -> Result<Response, AppError> {
+async fn set_route_retired(
+    state: &AppState,
+    user: &CurrentUser,
+    id: Uuid,
+    retired: bool,
+) -> Result<Response, AppError> {
     user.require(Permission::ManageReference)?;
     let mut tx = user.tx(&state.db).await?;
     service::retire_route(&mut tx, &Actor::from(user), id, retired).await?;

@@ -35,7 +35,9 @@ pub async fn add_code(conn: &mut PgConnection, actor: &Actor, list: RefList, for
         entity_id: None,
         summary: summary(list, &code.code),
         before: None,
-        after: Some(json!({ "list": list.slug(), "code": code.code, "name_zh": code.name_zh, "name_en": code.name_en })),
+        after: Some(
+            json!({ "list": list.slug(), "code": code.code, "name_zh": code.name_zh, "name_en": code.name_en }),
+        ),
     };
     audit::record(conn, actor, change).await?;
     Ok(())
@@ -106,7 +108,9 @@ pub async fn delete_code(conn: &mut PgConnection, actor: &Actor, list: RefList, 
         entity: CODE_ENTITY,
         entity_id: None,
         summary: summary(list, code),
-        before: Some(json!({ "list": list.slug(), "code": before.code, "name_zh": before.name_zh, "name_en": before.name_en })),
+        before: Some(
+            json!({ "list": list.slug(), "code": before.code, "name_zh": before.name_zh, "name_en": before.name_en }),
+        ),
         after: None,
     };
     audit::record(conn, actor, change).await?;

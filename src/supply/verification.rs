@@ -28,9 +28,7 @@ use crate::{
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/meters/verification", get(due_page))
-        .route("/meters/verification.csv", get(due_csv))
+    Router::new().route("/meters/verification", get(due_page)).route("/meters/verification.csv", get(due_csv))
 }
 
 /// The window when none is asked for: the next 30 days.
@@ -85,12 +83,8 @@ impl DueFilter {
 
     /// The query string of this filter with another cursor.
     pub fn with_after(&self, after: &str) -> String {
-        serde_urlencoded::to_string([
-            ("days", self.days.as_str()),
-            ("route", self.route.as_str()),
-            ("after", after),
-        ])
-        .unwrap_or_default()
+        serde_urlencoded::to_string([("days", self.days.as_str()), ("route", self.route.as_str()), ("after", after)])
+            .unwrap_or_default()
     }
 }
 

@@ -546,6 +546,12 @@ async fn an_account_manager_reads_a_large_customers_load_and_prints_the_peak_shi
 async fn a_tenant_admin_retires_an_industry_code_and_adds_a_route_with_a_reader() {
     let app = TestApp::spawn().await;
     let reader = app.alpha.user_id("counter").to_string();
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    sqlx::query("UPDATE meters SET next_verification = current_date + (right(serial, 1)::int * 7 - 10)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-reference-{name}.png"));
     let (_driver, webdriver) = start_driver().await;
     let c = browser(&webdriver).await;
@@ -571,6 +577,12 @@ async fn a_tenant_admin_retires_an_industry_code_and_adds_a_route_with_a_reader(
         let row = c.wait().for_element(Locator::Id("route-R0009")).await?.text().await?;
         assert!(row.contains("东城九段") && row.contains("每月15日") && row.contains("counter"), "{row}");
         std::fs::write(shot("route"), c.screenshot().await?).ok();
+
+        // The meters due for verification, from the menu.
+        c.find(Locator::Css("nav.mainnav a[href='/meters/verification']")).await?.click().await?;
+        let table = c.wait().for_element(Locator::Css("table.list")).await?.text().await?;
+        assert!(table.contains("ALPHAM0001") && table.contains("已超期"), "{table}");
+        std::fs::write(shot("verification"), c.screenshot().await?).ok();
         Ok(())
     }
     .await;

@@ -233,8 +233,9 @@ async fn reference_routes_and_verification_stay_within_the_tenant() {
     let app = TestApp::spawn().await;
     let admin = app.login(&app.alpha, "admin").await;
     let their_admin = app.login(&app.beta, "admin").await;
-    let added =
-        their_admin.post("/admin/reference/tags", &[("code", "beta_only"), ("name_zh", "乙专用"), ("name_en", "Beta")]).await;
+    let added = their_admin
+        .post("/admin/reference/tags", &[("code", "beta_only"), ("name_zh", "乙专用"), ("name_en", "Beta")])
+        .await;
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
     let their_route: uuid::Uuid = {
         let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();

@@ -50,9 +50,8 @@ async fn a_tenant_admin_adds_renames_retires_and_deletes_codes() {
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&added), "/admin/reference/industries?saved=added");
     assert_eq!(industry(&app, app.alpha.id, "C99").await, Some(("其他制造业".into(), "Other".into(), false)));
-    let again = admin
-        .post("/admin/reference/industries", &[("code", "C99"), ("name_zh", "重复"), ("name_en", "Again")])
-        .await;
+    let again =
+        admin.post("/admin/reference/industries", &[("code", "C99"), ("name_zh", "重复"), ("name_en", "Again")]).await;
     assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.text().await.unwrap().contains("该列表已有此代码"));
 
@@ -230,12 +229,19 @@ async fn routes_have_readers_and_a_reading_day_and_retire() {
     assert!(form.contains(&format!("value=\"{counter2}\" checked")));
     let counter_id = counter.to_string();
     let saved = admin
-        .post(&format!("/admin/routes/{id}"), &[("name", "东城九段（调整）"), ("reader_day", "20"), ("readers", &counter_id)])
+        .post(
+            &format!("/admin/routes/{id}"),
+            &[("name", "东城九段（调整）"), ("reader_day", "20"), ("readers", &counter_id)],
+        )
         .await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
     let (name, day): (String, Option<i16>) =
-        sqlx::query_as("SELECT name, reader_day FROM reading_routes WHERE id = $1").bind(id).fetch_one(&mut conn).await.unwrap();
+        sqlx::query_as("SELECT name, reader_day FROM reading_routes WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_eq!((name.as_str(), day), ("东城九段（调整）", Some(20)));
     let readers: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT user_id FROM reading_route_readers WHERE route_id = $1")
         .bind(id)
@@ -338,7 +344,10 @@ async fn meters_due_for_verification_by_window_and_route_with_csv() {
 
     // Supervisors and admins see it; account managers do not.
     assert_eq!(app.login(&app.alpha, "supervisor").await.get("/meters/verification").await.status(), StatusCode::OK);
-    assert_eq!(app.login(&app.alpha, "manager").await.get("/meters/verification").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.login(&app.alpha, "manager").await.get("/meters/verification").await.status(),
+        StatusCode::FORBIDDEN
+    );
     // The menu links it for the clerk.
     let (_, home) = clerk.get_text("/home").await;
     assert!(home.contains("href=\"/meters/verification\""));
