@@ -223,3 +223,57 @@ async fn search_pages_never_show_another_tenants_customers() {
         location(&response)
     );
 }
+
+/// The reference lists, reading routes and verification list: another
+/// tenant's route is 404 on every route page, a code another tenant added is
+/// unknown here, retiring a code changes only this tenant's list, and the
+/// verification list and its CSV show only this tenant's meters.
+#[tokio::test]
+async fn reference_routes_and_verification_stay_within_the_tenant() {
+    let app = TestApp::spawn().await;
+    let admin = app.login(&app.alpha, "admin").await;
+    let their_admin = app.login(&app.beta, "admin").await;
+    let added = their_admin
+        .post("/admin/reference/tags", &[("code", "beta_only"), ("name_zh", "乙专用"), ("name_en", "Beta")])
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let their_route: uuid::Uuid = {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM reading_routes LIMIT 1").fetch_one(&mut *tx).await.unwrap()
+    };
+    assert_eq!(admin.get(&format!("/admin/routes/{their_route}")).await.status(), StatusCode::NOT_FOUND);
+    let their_user = app.beta.user_id("counter").to_string();
+    for (path, fields) in [
+        (format!("/admin/routes/{their_route}"), vec![("name", "改名"), ("readers", their_user.as_str())]),
+        (format!("/admin/routes/{their_route}/retire"), vec![]),
+        (format!("/admin/routes/{their_route}/unretire"), vec![]),
+        ("/admin/reference/tags/beta_only".to_owned(), vec![("name_zh", "改"), ("name_en", "x")]),
+        ("/admin/reference/tags/beta_only/retire".to_owned(), vec![]),
+        ("/admin/reference/tags/beta_only/unretire".to_owned(), vec![]),
+        ("/admin/reference/tags/beta_only/delete".to_owned(), vec![]),
+    ] {
+        assert_eq!(admin.post(&path, &fields).await.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
+    let (_, tags) = admin.get_text("/admin/reference/tags").await;
+    assert!(!tags.contains("beta_only"));
+    let (_, routes) = admin.get_text("/admin/routes").await;
+    assert!(!routes.contains(&their_route.to_string()));
+    // The same code in both tenants: retiring it here leaves theirs current.
+    assert_eq!(admin.post("/admin/reference/industries/C26/retire", &[]).await.status(), StatusCode::SEE_OTHER);
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let retired: Vec<(uuid::Uuid, bool)> =
+        sqlx::query_as("SELECT tenant_id, retired_at IS NOT NULL FROM industries WHERE code = 'C26' ORDER BY 2")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(retired, [(app.beta.id, false), (app.alpha.id, true)]);
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let list: serde_json::Value = app.api_get(&key, "/api/v1/reference/tags").await;
+    assert!(list.as_array().unwrap().iter().all(|t| t["code"] != "beta_only"));
+    // Verification: every meter of both tenants is due; each sees only its own.
+    sqlx::query("UPDATE meters SET next_verification = current_date").execute(&mut conn).await.unwrap();
+    let (_, page) = admin.get_text("/meters/verification").await;
+    assert!(page.contains("ALPHAM0001") && !page.contains("BETAM"));
+    let csv = admin.get("/meters/verification.csv").await.text().await.unwrap();
+    assert!(csv.contains("ALPHAM0004") && !csv.contains("BETAM"));
+}

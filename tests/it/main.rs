@@ -30,6 +30,7 @@ mod payments;
 mod points;
 mod portfolio;
 mod readings;
+mod reference;
 mod search;
 mod seed;
 mod segments;
