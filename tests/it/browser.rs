@@ -588,3 +588,56 @@ async fn a_tenant_admin_retires_an_industry_code_and_adds_a_route_with_a_reader(
     .await;
     finish(c, result).await;
 }
+
+/// The counter clerk's transfer of ownership (过户): started from the
+/// customer page's change-of-use menu, reviewed, completed, and its
+/// acceptance slip printed. Screenshots go to the temporary directory.
+#[tokio::test]
+async fn a_counter_clerk_registers_a_transfer_of_ownership_and_prints_the_slip() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-change-{name}.png"));
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "counter").await?;
+        c.goto(&app.url(&format!("/customers/{customer}"))).await?;
+        c.wait().for_element(Locator::Css("#change-of-use summary")).await?.click().await?;
+        c.wait().for_element(Locator::LinkText("过户")).await?.click().await?;
+
+        // The form asks for the new holder; the customer is attached already.
+        let form = c.wait().for_element(Locator::Css("form[action='/work-orders']")).await?;
+        assert!(c.source().await?.contains("王建国"));
+        c.find(Locator::Css("input[name=title]")).await?.send_keys("房屋出售过户").await?;
+        form.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::Id("new_holder_name-error")).await?;
+        c.find(Locator::Css("input[name=new_holder_name]")).await?.send_keys("赵新户").await?;
+        c.find(Locator::Css("input[name=new_holder_phone]")).await?.send_keys("13900000123").await?;
+        std::fs::write(shot("form"), c.screenshot().await?).ok();
+        c.find(Locator::Css("form[action='/work-orders'] button[type=submit]")).await?.click().await?;
+
+        // The order: its documents reviewed, then completed.
+        c.wait().for_element(Locator::Css("button[value=review]")).await?;
+        for checkbox in c.find_all(Locator::Css("input[name=documents]")).await? {
+            checkbox.click().await?;
+        }
+        c.find(Locator::Css("button[value=review]")).await?.click().await?;
+        c.wait().for_element(Locator::Css("button[value=complete]")).await?.click().await?;
+        let outcome = c.wait().for_element(Locator::Id("change-outcome")).await?;
+        assert!(outcome.text().await?.contains("赵新户"));
+        std::fs::write(shot("order"), c.screenshot().await?).ok();
+
+        // The slip: what changed, and the print button calls the browser's print.
+        c.find(Locator::Id("print-slip")).await?.click().await?;
+        let slip = c.wait().for_element(Locator::Css("article.slip")).await?;
+        let text = slip.text().await?;
+        assert!(text.contains("受理回执") && text.contains("赵新户") && text.contains("王建国"), "{text}");
+        c.execute("window.printed = false; window.print = () => { window.printed = true; };", vec![]).await?;
+        c.find(Locator::Css("article.slip button[data-print]")).await?.click().await?;
+        assert_eq!(c.execute("return window.printed;", vec![]).await?, json!(true));
+        std::fs::write(shot("slip"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}

@@ -277,3 +277,59 @@ async fn reference_routes_and_verification_stay_within_the_tenant() {
     let csv = admin.get("/meters/verification.csv").await.text().await.unwrap();
     assert!(csv.contains("ALPHAM0004") && !csv.contains("BETAM"));
 }
+
+/// A change of use of another tenant: its slip, its order and its steps
+/// answer 404, and nothing of it changes.
+#[tokio::test]
+async fn change_of_use_slips_and_steps_answer_404_for_another_tenants_orders() {
+    let app = TestApp::spawn().await;
+    let theirs = app.beta.customers[0];
+    let their_key = app.api_key(&app.beta, gridcrm::staff::Role::Supervisor).await;
+    let client = reqwest::Client::new();
+    let order: serde_json::Value = client
+        .post(app.url("/api/v1/work-orders"))
+        .bearer_auth(&their_key)
+        .json(&serde_json::json!({ "kind": "change_of_name", "customer_id": theirs, "title": "更名", "new_name": "乙方新名" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().expect("beta opened its order").to_owned();
+    for step in [
+        serde_json::json!({ "action": "review", "documents": ["application_form", "identity", "name_change_proof"] }),
+        serde_json::json!({ "action": "complete" }),
+    ] {
+        let r = client
+            .post(app.url(&format!("/api/v1/work-orders/{id}/transitions")))
+            .bearer_auth(&their_key)
+            .json(&step)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let admin = app.login(&app.alpha, "admin").await;
+    let (status, body) = admin.get_text(&format!("/work-orders/{id}/slip")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("乙方新名"));
+    let our_key = app.api_key(&app.alpha, gridcrm::staff::Role::Supervisor).await;
+    let r = client
+        .post(app.url(&format!("/api/v1/work-orders/{id}/transitions")))
+        .bearer_auth(&our_key)
+        .json(&serde_json::json!({ "action": "cancel", "comment": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = admin.post(&format!("/work-orders/{id}/actions"), &[("action", "cancel"), ("comment", "x")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM work_orders WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(state, "completed");
+}
