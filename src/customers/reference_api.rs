@@ -37,7 +37,7 @@ enum ReferenceList {
 /// the list's order. Retired codes are listed too (`retired: true`): records
 /// may still carry them, but a new value may not use them (`retired_code`).
 #[utoipa::path(get, path = "/api/v1/reference/{list}", tag = "reference",
-    params(("list" = ReferenceList, Path, description = "the list: classes, industries, voltages, tariffs or tags")),
+    params(("list" = inline(ReferenceList), Path, description = "the list: classes, industries, voltages, tariffs or tags")),
     security(("api_key" = [])),
     responses((status = 200, body = Vec<RefItem>), (status = 404)))]
 async fn list_codes(
