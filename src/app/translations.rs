@@ -186,6 +186,9 @@ fn every_template_key_is_translated_in_both_languages() {
                     "respond",
                     "close",
                     "settle",
+                    // Supply points and meters.
+                    "install",
+                    "exchange",
                 ],
             ),
             (
@@ -221,6 +224,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "supply_contract",
                     "load_anomaly",
                     "dr_event",
+                    "supply_point",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),

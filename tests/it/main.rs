@@ -42,3 +42,5 @@ mod tariffs;
 mod validation;
 mod value;
 mod work_orders;
+// Supply points and meters.
+mod supply;
