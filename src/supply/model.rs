@@ -545,7 +545,12 @@ mod tests {
     fn an_exchange_takes_the_final_and_initial_registers_and_the_new_multiplier() {
         let valid = validate_exchange(&exchange(), &outgoing(), today()).unwrap();
         assert_eq!(
-            (valid.final_reading, valid.new_meter.multiplier, valid.new_initial_reading, valid.exchanged_on.to_string()),
+            (
+                valid.final_reading,
+                valid.new_meter.multiplier,
+                valid.new_initial_reading,
+                valid.exchanged_on.to_string()
+            ),
             (Decimal::from(5120), Decimal::from(40), Decimal::ZERO, "2026-11-15".to_owned())
         );
     }

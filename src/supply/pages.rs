@@ -281,6 +281,7 @@ async fn install_page(
     tx.commit().await?;
     let d = draft.unwrap_or_else(|| InstallDraft {
         installed_on: today(user).to_string(),
+        kind: Some("smart".into()),
         register_digits: Some(crate::supply::model::DEFAULT_REGISTER_DIGITS),
         multiplier: Some("1".into()),
         initial_reading: "0".into(),
@@ -308,8 +309,7 @@ async fn install(
 ) -> Result<Response, AppError> {
     user.require(Permission::EditCustomers)?;
     let mut tx = user.tx(&state.db).await?;
-    let (errors, refusal) = match service::install_meter(&mut tx, &Actor::from(&user), id, &draft, today(&user)).await
-    {
+    let (errors, refusal) = match service::install_meter(&mut tx, &Actor::from(&user), id, &draft, today(&user)).await {
         Ok(_) => {
             tx.commit().await?;
             return Ok(Redirect::to(&format!("/supply-points/{id}?saved=true")).into_response());
@@ -389,16 +389,16 @@ async fn exchange(
 ) -> Result<Response, AppError> {
     user.require(Permission::EditCustomers)?;
     let mut tx = user.tx(&state.db).await?;
-    let (errors, refusal) =
-        match service::exchange_meter(&mut tx, &Actor::from(&user), id, &draft, today(&user)).await {
-            Ok(done) => {
-                tx.commit().await?;
-                return Ok(Redirect::to(&format!("/supply-points/{}?saved=true", done.supply_point_id)).into_response());
-            }
-            Err(AppError::Invalid(errors)) => (errors, None),
-            Err(AppError::Conflict("point_not_in_service")) => (FieldErrors::default(), Some("point_not_in_service")),
-            Err(other) => return Err(other),
-        };
+    let (errors, refusal) = match service::exchange_meter(&mut tx, &Actor::from(&user), id, &draft, today(&user)).await
+    {
+        Ok(done) => {
+            tx.commit().await?;
+            return Ok(Redirect::to(&format!("/supply-points/{}?saved=true", done.supply_point_id)).into_response());
+        }
+        Err(AppError::Invalid(errors)) => (errors, None),
+        Err(AppError::Conflict("point_not_in_service")) => (FieldErrors::default(), Some("point_not_in_service")),
+        Err(other) => return Err(other),
+    };
     drop(tx);
     refused(&exchange_page(&state, &user, id, Some(draft), errors, refusal).await?, refusal.is_some())
 }

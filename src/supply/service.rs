@@ -15,8 +15,8 @@ use crate::{
     supply::{
         db::{self, Meter, Point, WriteError},
         model::{
-            ExchangeDraft, InstallDraft, OutgoingMeter, PointDraft, ValidMeter, validate_exchange,
-            validate_install, validate_point,
+            ExchangeDraft, InstallDraft, OutgoingMeter, PointDraft, ValidMeter, validate_exchange, validate_install,
+            validate_point,
         },
     },
     web::error::{AppError, FieldErrors},
@@ -41,8 +41,9 @@ impl From<WriteError> for AppError {
     }
 }
 
+/// The point as its history shows it; a field never filled in is left out.
 fn snapshot(point: &Point) -> serde_json::Value {
-    json!({
+    let mut fields = json!({
         "code": point.code,
         "address": point.address,
         "voltage_code": point.voltage_code,
@@ -50,7 +51,11 @@ fn snapshot(point: &Point) -> serde_json::Value {
         "transformer": point.transformer,
         "route_code": point.route_code,
         "status": point.status,
-    })
+    });
+    if let Some(map) = fields.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    fields
 }
 
 /// Adds a supply point to a customer.
@@ -285,11 +290,8 @@ pub async fn exchange_meter(
         return Err(AppError::Conflict("meter_not_in_service"));
     };
     let point = point_for_meters(conn, point_id).await?;
-    let outgoing = OutgoingMeter {
-        serial: old.serial.clone(),
-        installed_on,
-        last_reading: db::last_reading(conn, old.id).await?,
-    };
+    let outgoing =
+        OutgoingMeter { serial: old.serial.clone(), installed_on, last_reading: db::last_reading(conn, old.id).await? };
     let valid = validate_exchange(draft, &outgoing, today)?;
     let taken = Taken {
         serial: &old.serial,
@@ -325,15 +327,16 @@ pub async fn exchange_meter(
             entity: "supply_point",
             entity_id: Some(point.id),
             summary: format!("{} → {} ({})", old.serial, installed.serial, point.code),
+            // The same keys before and after, so the history reads "old → new".
             before: Some(json!({
                 "meter": old.serial,
                 "multiplier": old.multiplier,
-                "final_reading": valid.final_reading,
+                "reading": valid.final_reading,
             })),
             after: Some(json!({
                 "meter": installed.serial,
                 "multiplier": installed.multiplier,
-                "initial_reading": valid.new_initial_reading,
+                "reading": valid.new_initial_reading,
                 "exchanged_on": valid.exchanged_on,
             })),
         },

@@ -256,7 +256,8 @@ async fn supply_point_and_meter_routes_answer_404_for_another_tenants_ids() {
         ("new_register_digits", "6"),
         ("new_initial_reading", "0"),
     ];
-    let install = [("serial", "ALPHAZ0002"), ("register_digits", "6"), ("installed_on", "2026-11-01"), ("initial_reading", "0")];
+    let install =
+        [("serial", "ALPHAZ0002"), ("register_digits", "6"), ("installed_on", "2026-11-01"), ("initial_reading", "0")];
     let posts: [(String, &[(&str, &str)]); 4] = [
         (format!("/customers/{their_customer}/supply-points"), &[("voltage_code", "v220")]),
         (format!("/supply-points/{their_point}"), &[("version", "1"), ("voltage_code", "v220"), ("transformer", "x")]),

@@ -80,13 +80,20 @@ async fn a_clerk_adds_a_point_and_installs_a_meter_by_page_and_by_api() {
     let r = clerk
         .post(
             &format!("/customers/{customer}/supply-points"),
-            &[("voltage_code", "v220"), ("capacity_kva", "8"), ("transformer", "城东2号变"), ("code", ""), ("address", "")],
+            &[
+                ("voltage_code", "v220"),
+                ("capacity_kva", "8"),
+                ("transformer", "城东2号变"),
+                ("code", ""),
+                ("address", ""),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let point_path = location(&r).split('?').next().unwrap().to_owned();
+    let saved_path = location(&r);
+    let point_path = saved_path.split('?').next().unwrap().to_owned();
     let point: Uuid = point_path.trim_start_matches("/supply-points/").parse().unwrap();
-    let (_, page) = clerk.get_text(&point_path).await;
+    let (_, page) = clerk.get_text(&saved_path).await;
     assert!(page.contains("-2") && page.contains("城东2号变") && page.contains("已保存"), "{page}");
 
     // A meter on it, from the page.
@@ -110,7 +117,12 @@ async fn a_clerk_adds_a_point_and_installs_a_meter_by_page_and_by_api() {
     let r = clerk
         .post(
             &format!("{point_path}/meters"),
-            &[("serial", "ALPHAM0002"), ("register_digits", "6"), ("installed_on", "2026-11-01"), ("initial_reading", "0")],
+            &[
+                ("serial", "ALPHAM0002"),
+                ("register_digits", "6"),
+                ("installed_on", "2026-11-01"),
+                ("initial_reading", "0"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -199,7 +211,9 @@ async fn an_edit_based_on_a_stale_version_is_refused() {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let clerk = app.login(&app.alpha, "counter").await;
-    let r = clerk.post(&format!("/supply-points/{point}"), &[("version", "1"), ("voltage_code", "v220"), ("transformer", "T-1")]).await;
+    let r = clerk
+        .post(&format!("/supply-points/{point}"), &[("version", "1"), ("voltage_code", "v220"), ("transformer", "T-1")])
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let page = r.text().await.unwrap();
     assert!(page.contains("该计量点已被他人修改") && page.contains("T-9"), "the form shows the current values");
@@ -207,7 +221,9 @@ async fn an_edit_based_on_a_stale_version_is_refused() {
     assert_eq!((now["transformer"].as_str(), now["version"].as_i64()), (Some("T-9"), Some(2)));
 
     // On the current version the page edit goes through.
-    let r = clerk.post(&format!("/supply-points/{point}"), &[("version", "2"), ("voltage_code", "v220"), ("transformer", "T-1")]).await;
+    let r = clerk
+        .post(&format!("/supply-points/{point}"), &[("version", "2"), ("voltage_code", "v220"), ("transformer", "T-1")])
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let point: Uuid = point.parse().unwrap();
     assert_eq!(audit_actions(&app, point).await, ["update", "update"]);
@@ -250,7 +266,10 @@ async fn a_meter_exchange_is_billed_across_the_exchange_with_both_multipliers() 
 
     let (status, done) = exchange(good.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{done}");
-    assert_eq!((done["removed"]["supply_point_id"].as_str(), done["installed"]["serial"].as_str()), (None, Some("ALPHAX0001")));
+    assert_eq!(
+        (done["removed"]["supply_point_id"].as_str(), done["installed"]["serial"].as_str()),
+        (None, Some("ALPHAX0001"))
+    );
     assert_eq!(done["final_reading_status"], "ok");
     // The old meter is no longer installed: a second exchange of it is refused.
     let (status, _) = exchange(good.clone()).await;
@@ -296,7 +315,13 @@ async fn a_meter_exchange_from_the_page_names_what_is_wrong() {
     let r = clerk
         .post(
             &format!("/meters/{old}/exchange"),
-            &[("exchanged_on", "2026-11-20"), ("final_reading", "abc"), ("new_serial", ""), ("new_register_digits", "6"), ("new_initial_reading", "0")],
+            &[
+                ("exchanged_on", "2026-11-20"),
+                ("final_reading", "abc"),
+                ("new_serial", ""),
+                ("new_register_digits", "6"),
+                ("new_initial_reading", "0"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -305,8 +330,14 @@ async fn a_meter_exchange_from_the_page_names_what_is_wrong() {
     let r = clerk
         .post(
             &format!("/meters/{old}/exchange"),
-            &[("exchanged_on", "2026-11-20"), ("final_reading", "10"), ("new_serial", "ALPHAX0003"), ("new_multiplier", "1"),
-              ("new_register_digits", "6"), ("new_initial_reading", "0")],
+            &[
+                ("exchanged_on", "2026-11-20"),
+                ("final_reading", "10"),
+                ("new_serial", "ALPHAX0003"),
+                ("new_multiplier", "1"),
+                ("new_register_digits", "6"),
+                ("new_initial_reading", "0"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
