@@ -42,6 +42,10 @@ fn status_schema() -> Schema {
     crate::api::codes(&POINT_STATUSES)
 }
 
+pub(crate) fn meter_kind_schema() -> Schema {
+    crate::api::optional_codes(&crate::supply::model::METER_KINDS)
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {

@@ -55,9 +55,10 @@ pub struct PointDraft {
     #[serde(default)]
     #[schema(max_length = 300)]
     pub address: Option<String>,
-    /// A code of the tenant's voltage levels (required).
+    /// A code of the tenant's voltage levels: required on a new point; an
+    /// edit leaves it out to keep it.
     #[serde(default)]
-    #[schema(required = true, example = "10kV")]
+    #[schema(example = "v10k")]
     pub voltage_code: Option<String>,
     /// kVA, at most two decimals, e.g. "630".
     #[serde(default)]
@@ -251,8 +252,9 @@ fn register(raw: &str, field: &str, errors: &mut FieldErrors) -> Option<Decimal>
 /// it starts from (the first bill counts from it).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct InstallDraft {
-    /// The point it goes on (the API; a page has it in its address).
+    /// The point it goes on (required over the API; a page has it in its address).
     #[serde(default)]
+    #[schema(value_type = Uuid, required = true)]
     pub supply_point_id: Option<Uuid>,
     /// Letters, digits and `-`, 4 to 32 characters. A serial already in the
     /// archive and installed nowhere (back from the lab) is put in as it is.
@@ -261,6 +263,7 @@ pub struct InstallDraft {
     pub serial: String,
     /// mechanical, smart (default) or prepaid.
     #[serde(default)]
+    #[schema(schema_with = crate::supply::api::meter_kind_schema)]
     pub kind: Option<String>,
     #[serde(default)]
     pub time_of_use: bool,
@@ -271,11 +274,13 @@ pub struct InstallDraft {
     #[serde(default)]
     #[schema(minimum = 4, maximum = 10)]
     pub register_digits: Option<i16>,
+    /// YYYY-MM-DD, not in the future.
     #[serde(default)]
-    #[schema(pattern = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+    #[schema(schema_with = crate::api::optional_date)]
     pub verified_on: Option<String>,
+    /// YYYY-MM-DD, after `verified_on`.
     #[serde(default)]
-    #[schema(pattern = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+    #[schema(schema_with = crate::api::optional_date)]
     pub next_verification: Option<String>,
     /// YYYY-MM-DD, not in the future.
     #[serde(default)]
@@ -347,7 +352,9 @@ pub struct ExchangeDraft {
     #[serde(default)]
     #[schema(required = true, pattern = r"^[A-Za-z0-9-]{4,32}$")]
     pub new_serial: String,
+    /// mechanical, smart (default) or prepaid.
     #[serde(default)]
+    #[schema(schema_with = crate::supply::api::meter_kind_schema)]
     pub new_kind: Option<String>,
     #[serde(default)]
     pub new_time_of_use: bool,
@@ -357,11 +364,13 @@ pub struct ExchangeDraft {
     #[serde(default)]
     #[schema(minimum = 4, maximum = 10)]
     pub new_register_digits: Option<i16>,
+    /// YYYY-MM-DD, not in the future.
     #[serde(default)]
-    #[schema(pattern = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+    #[schema(schema_with = crate::api::optional_date)]
     pub new_verified_on: Option<String>,
+    /// YYYY-MM-DD, after `new_verified_on`.
     #[serde(default)]
-    #[schema(pattern = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
+    #[schema(schema_with = crate::api::optional_date)]
     pub new_next_verification: Option<String>,
     /// The new meter's register when put in, kWh.
     #[serde(default)]
