@@ -7,3 +7,4 @@ pub mod db;
 pub mod model;
 pub mod pages;
 pub mod service;
+pub mod verification;

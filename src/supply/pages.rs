@@ -396,7 +396,9 @@ async fn exchange(
             return Ok(Redirect::to(&format!("/supply-points/{}?saved=true", done.supply_point_id)).into_response());
         }
         Err(AppError::Invalid(errors)) => (errors, None),
-        Err(AppError::Conflict("point_not_in_service")) => (FieldErrors::default(), Some("point_not_in_service")),
+        Err(AppError::Conflict("meters_need_point_in_service")) => {
+            (FieldErrors::default(), Some("meters_need_point_in_service"))
+        }
         Err(other) => return Err(other),
     };
     drop(tx);

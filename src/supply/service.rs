@@ -148,7 +148,7 @@ async fn point_for_meters(conn: &mut PgConnection, id: Uuid) -> Result<Point, Ap
     }
     let point = db::get_point(conn, id).await?.ok_or(AppError::NotFound)?;
     if point.status != "in_service" {
-        return Err(AppError::Conflict("point_not_in_service"));
+        return Err(AppError::Conflict("meters_need_point_in_service"));
     }
     Ok(point)
 }
