@@ -188,6 +188,9 @@ fn every_template_key_is_translated_in_both_languages() {
                     "settle",
                     "retire",
                     "unretire",
+                    // Supply points and meters.
+                    "install",
+                    "exchange",
                 ],
             ),
             (
@@ -225,6 +228,7 @@ fn every_template_key_is_translated_in_both_languages() {
                     "dr_event",
                     "reference_code",
                     "reading_route",
+                    "supply_point",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),

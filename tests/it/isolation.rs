@@ -333,3 +333,86 @@ async fn change_of_use_slips_and_steps_answer_404_for_another_tenants_orders() {
         .unwrap();
     assert_eq!(state, "completed");
 }
+
+/// Supply points and meters: every page and API route that takes an id
+/// answers 404 for the other tenant's, writes nothing, and lists only its own.
+#[tokio::test]
+async fn supply_point_and_meter_routes_answer_404_for_another_tenants_ids() {
+    let app = TestApp::spawn().await;
+    let (their_point, their_meter): (uuid::Uuid, uuid::Uuid) = {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+        sqlx::query_as("SELECT supply_point_id, meter_id FROM meter_installations WHERE removed_on IS NULL LIMIT 1")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+    };
+    let their_customer = app.beta.customers[0];
+    let clerk = app.login(&app.alpha, "counter").await;
+    for path in [
+        format!("/customers/{their_customer}/supply-points/new"),
+        format!("/supply-points/{their_point}"),
+        format!("/supply-points/{their_point}/edit"),
+        format!("/supply-points/{their_point}/meters"),
+        format!("/meters/{their_meter}/exchange"),
+    ] {
+        let (status, body) = clerk.get_text(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}");
+        assert!(!body.contains("BETAM"), "GET {path} leaked a serial");
+    }
+    let exchange = [
+        ("exchanged_on", "2026-11-20"),
+        ("final_reading", "10"),
+        ("new_serial", "ALPHAZ0001"),
+        ("new_register_digits", "6"),
+        ("new_initial_reading", "0"),
+    ];
+    let install =
+        [("serial", "ALPHAZ0002"), ("register_digits", "6"), ("installed_on", "2026-11-01"), ("initial_reading", "0")];
+    let posts: [(String, &[(&str, &str)]); 4] = [
+        (format!("/customers/{their_customer}/supply-points"), &[("voltage_code", "v220")]),
+        (format!("/supply-points/{their_point}"), &[("version", "1"), ("voltage_code", "v220"), ("transformer", "x")]),
+        (format!("/supply-points/{their_point}/meters"), &install),
+        (format!("/meters/{their_meter}/exchange"), &exchange),
+    ];
+    for (path, fields) in posts {
+        assert_eq!(clerk.post(&path, fields).await.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
+
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let client = reqwest::Client::new();
+    for path in [format!("/api/v1/supply-points/{their_point}"), format!("/api/v1/meters/{their_meter}")] {
+        let r = client.get(app.url(&path)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "GET {path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    let writes = [
+        (reqwest::Method::PATCH, format!("/api/v1/supply-points/{their_point}"), json!({"transformer": "x"})),
+        (
+            reqwest::Method::POST,
+            "/api/v1/supply-points".to_owned(),
+            json!({"customer_id": their_customer, "voltage_code": "v220"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/meters".to_owned(),
+            json!({"supply_point_id": their_point, "serial": "ALPHAZ0003", "installed_on": "2026-11-01", "initial_reading": "0"}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/meters/{their_meter}/exchange"),
+            json!({"exchanged_on": "2026-11-20", "final_reading": "10", "new_serial": "ALPHAZ0004", "new_initial_reading": "0"}),
+        ),
+    ];
+    for (method, path, body) in writes {
+        let r = client.request(method.clone(), app.url(&path)).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let list: serde_json::Value = app.api_get(&key, &format!("/api/v1/supply-points?customer={their_customer}")).await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let all: serde_json::Value = app.api_get(&key, "/api/v1/supply-points?limit=200").await;
+    assert!(all["items"].as_array().unwrap().iter().all(|p| !p["code"].as_str().unwrap().starts_with("22")));
+    assert_eq!(all["items"].as_array().unwrap().len(), 4, "alpha's four points only");
+    assert_eq!(app.count_all("supply_points").await, 8, "nothing was added");
+    assert_eq!(app.count_all("meters").await, 8);
+    assert_eq!(app.count_all("meter_readings").await, 0);
+}

@@ -44,3 +44,5 @@ mod tariffs;
 mod validation;
 mod value;
 mod work_orders;
+// Supply points and meters.
+mod supply;
