@@ -74,6 +74,17 @@ BEYOND_SCHEMA_CODES = {
     "dr_status",
     # A temperature's time is given once per request.
     "weather_repeated",
+    # Supply points and meters: codes and serials are unique in the company, a meter is
+    # installed in one place at a time, and an exchange comes after the old meter's
+    # installation and last reading, with a final reading not below it, and another meter.
+    "point_code_taken",
+    "serial_taken",
+    "meter_installed",
+    "meter_removed_later",
+    "exchange_not_after_install",
+    "exchange_before_last_reading",
+    "below_last_reading",
+    "same_meter",
 }
 # Fields whose allowed codes are the tenant's own reference lists.
 TENANT_LIST_FIELDS = {"class_code", "industry_code", "voltage_code", "tariff_code", "route_code", "route", "tags"}

@@ -61,7 +61,10 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::notices::preferences_pages::router())
         .merge(crate::notices::staff_channels::router())
         .merge(crate::notices::outages_pages::router())
-        .merge(crate::demand_response::pages::router());
+        .merge(crate::demand_response::pages::router())
+        .merge(crate::customers::reference_pages::router())
+        .merge(crate::supply::verification::router())
+        .merge(crate::supply::pages::router());
     Router::new()
         .merge(pages)
         .merge(api)

@@ -32,11 +32,14 @@ fn map_write_error(err: sqlx::Error) -> WriteError {
     }
 }
 
-/// The codes a supply point may use.
+/// The codes a supply point may use: retired ones are refused for new values.
 pub async fn codes(conn: &mut PgConnection) -> sqlx::Result<PointCodes> {
-    let voltages =
-        sqlx::query_scalar!("SELECT code FROM voltage_levels ORDER BY sort, code").fetch_all(&mut *conn).await?;
-    let routes = sqlx::query!("SELECT code, id FROM reading_routes ORDER BY code").fetch_all(conn).await?;
+    let voltages = sqlx::query_scalar!("SELECT code FROM voltage_levels WHERE retired_at IS NULL ORDER BY sort, code")
+        .fetch_all(&mut *conn)
+        .await?;
+    let routes = sqlx::query!("SELECT code, id FROM reading_routes WHERE retired_at IS NULL ORDER BY code")
+        .fetch_all(conn)
+        .await?;
     Ok(PointCodes { voltages, routes: routes.into_iter().map(|r| (r.code, r.id)).collect() })
 }
 
@@ -290,4 +293,98 @@ pub async fn installed_on_point(conn: &mut PgConnection, point_id: Uuid) -> sqlx
     )
     .fetch_all(conn)
     .await
+}
+
+/// Supply points in code order after a keyset cursor, by customer and status.
+pub async fn list_points(
+    conn: &mut PgConnection,
+    customer_id: Option<Uuid>,
+    status: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<Point>> {
+    sqlx::query_as!(
+        Point,
+        r#"SELECT p.id, p.customer_id, p.code, p.address, p.voltage_code, p.capacity_kva, p.transformer,
+                  p.route_id, r.code AS "route_code?", p.status, p.retired_on, p.version
+           FROM supply_points p
+           LEFT JOIN reading_routes r ON r.tenant_id = p.tenant_id AND r.id = p.route_id
+           WHERE ($1::uuid IS NULL OR p.customer_id = $1) AND ($2::text IS NULL OR p.status = $2) AND p.code > $3
+           ORDER BY p.code
+           LIMIT $4"#,
+        customer_id,
+        status,
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// One installation of a meter on a point, now or before.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Installation {
+    pub meter_id: Uuid,
+    pub serial: String,
+    pub kind: String,
+    pub time_of_use: bool,
+    #[schema(value_type = String)]
+    pub multiplier: Decimal,
+    pub installed_on: NaiveDate,
+    pub removed_on: Option<NaiveDate>,
+    /// The reading the meter was put in with, if one was recorded.
+    #[schema(value_type = Option<String>)]
+    pub initial_reading: Option<Decimal>,
+    /// The reading it was taken out with, if one was recorded.
+    #[schema(value_type = Option<String>)]
+    pub final_reading: Option<Decimal>,
+    pub next_verification: Option<NaiveDate>,
+}
+
+/// Every meter that served a point, the ones installed now first, then the
+/// most recently removed.
+pub async fn installations(conn: &mut PgConnection, point_id: Uuid) -> sqlx::Result<Vec<Installation>> {
+    sqlx::query_as!(
+        Installation,
+        r#"SELECT m.id AS meter_id, m.serial, m.kind, m.time_of_use, m.multiplier, i.installed_on, i.removed_on,
+                  (SELECT r.total FROM meter_readings r WHERE r.tenant_id = i.tenant_id AND r.meter_id = m.id
+                     AND r.supply_point_id = i.supply_point_id AND r.kind = 'installation' AND r.read_on = i.installed_on
+                     AND r.status <> 'superseded' LIMIT 1) AS initial_reading,
+                  (SELECT r.total FROM meter_readings r WHERE r.tenant_id = i.tenant_id AND r.meter_id = m.id
+                     AND r.supply_point_id = i.supply_point_id AND r.kind = 'removal' AND r.read_on = i.removed_on
+                     AND r.status <> 'superseded' LIMIT 1) AS final_reading,
+                  m.next_verification
+           FROM meter_installations i
+           JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
+           WHERE i.supply_point_id = $1
+           ORDER BY i.removed_on IS NULL DESC, i.removed_on DESC, i.installed_on DESC, m.serial"#,
+        point_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The last billable reading of a meter: the day and the total register.
+pub async fn last_reading(conn: &mut PgConnection, meter_id: Uuid) -> sqlx::Result<Option<(NaiveDate, Decimal)>> {
+    Ok(sqlx::query!(
+        "SELECT read_on, total FROM meter_readings WHERE meter_id = $1 AND status IN ('ok', 'accepted')
+         ORDER BY read_on DESC, period DESC LIMIT 1",
+        meter_id
+    )
+    .fetch_optional(conn)
+    .await?
+    .map(|r| (r.read_on, r.total)))
+}
+
+/// The day a meter was last taken off a point, if ever.
+pub async fn last_removed_on(conn: &mut PgConnection, meter_id: Uuid) -> sqlx::Result<Option<NaiveDate>> {
+    sqlx::query_scalar!(r#"SELECT max(removed_on) AS "day" FROM meter_installations WHERE meter_id = $1"#, meter_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// The account number and name of a point's customer, for headings.
+pub async fn customer_label(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<(String, String)> {
+    let row = sqlx::query!("SELECT account_no, name FROM customers WHERE id = $1", customer_id).fetch_one(conn).await?;
+    Ok((row.account_no, row.name))
 }

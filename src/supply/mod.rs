@@ -2,5 +2,9 @@
 //! counter creates and changes — points on a customer, meters installed on
 //! them, exchanges, and the history of each change.
 
+pub mod api;
 pub mod db;
 pub mod model;
+pub mod pages;
+pub mod service;
+pub mod verification;

@@ -55,9 +55,10 @@ pub struct PointDraft {
     #[serde(default)]
     #[schema(max_length = 300)]
     pub address: Option<String>,
-    /// A code of the tenant's voltage levels (required).
+    /// A code of the tenant's voltage levels: required on a new point; an
+    /// edit leaves it out to keep it.
     #[serde(default)]
-    #[schema(required = true, example = "10kV")]
+    #[schema(example = "v10k")]
     pub voltage_code: Option<String>,
     /// kVA, at most two decimals, e.g. "630".
     #[serde(default)]
@@ -232,6 +233,212 @@ pub fn validate_meter(
     })
 }
 
+/// A register value as typed: not negative, at most two decimals, under 10¹²
+/// (what `meter_readings.total` holds).
+fn register(raw: &str, field: &str, errors: &mut FieldErrors) -> Option<Decimal> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        errors.add(field, "required");
+        return None;
+    }
+    let value = input::plain_decimal(raw, 12, 2).filter(|v| *v >= Decimal::ZERO);
+    if value.is_none() {
+        errors.add(field, "register_format");
+    }
+    value
+}
+
+/// A meter put on a supply point: its nameplate, the day, and the register
+/// it starts from (the first bill counts from it).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct InstallDraft {
+    /// The point it goes on (required over the API; a page has it in its address).
+    #[serde(default)]
+    #[schema(value_type = Uuid, required = true)]
+    pub supply_point_id: Option<Uuid>,
+    /// Letters, digits and `-`, 4 to 32 characters. A serial already in the
+    /// archive and installed nowhere (back from the lab) is put in as it is.
+    #[serde(default)]
+    #[schema(required = true, pattern = r"^[A-Za-z0-9-]{4,32}$", example = "3300000123451")]
+    pub serial: String,
+    /// mechanical, smart (default) or prepaid.
+    #[serde(default)]
+    #[schema(schema_with = crate::supply::api::meter_kind_schema)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub time_of_use: bool,
+    /// The CT/PT ratio; default 1.
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,8}(\.[0-9]{1,2})?)?$", example = "40")]
+    pub multiplier: Option<String>,
+    #[serde(default)]
+    #[schema(minimum = 4, maximum = 10)]
+    pub register_digits: Option<i16>,
+    /// YYYY-MM-DD, not in the future.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::optional_date)]
+    pub verified_on: Option<String>,
+    /// YYYY-MM-DD, after `verified_on`.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::optional_date)]
+    pub next_verification: Option<String>,
+    /// YYYY-MM-DD, not in the future.
+    #[serde(default)]
+    #[schema(required = true, format = Date)]
+    pub installed_on: String,
+    /// The register when it was put in, kWh, e.g. "0".
+    #[serde(default)]
+    #[schema(required = true, pattern = r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
+    pub initial_reading: String,
+}
+
+impl InstallDraft {
+    pub fn meter(&self) -> MeterDraft {
+        MeterDraft {
+            serial: self.serial.clone(),
+            kind: self.kind.clone(),
+            time_of_use: self.time_of_use,
+            multiplier: self.multiplier.clone(),
+            register_digits: self.register_digits,
+            verified_on: self.verified_on.clone(),
+            next_verification: self.next_verification.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidInstall {
+    pub meter: ValidMeter,
+    pub installed_on: NaiveDate,
+    pub initial_reading: Decimal,
+}
+
+pub fn validate_install(draft: &InstallDraft, today: NaiveDate) -> Result<ValidInstall, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let meter = validate_meter(&draft.meter(), "", today, &mut errors);
+    let installed_on = date_on(&draft.installed_on, "installed_on", today, &mut errors);
+    let initial_reading = register(&draft.initial_reading, "initial_reading", &mut errors);
+    match (meter, installed_on, initial_reading) {
+        (Some(meter), Some(installed_on), Some(initial_reading)) if errors.is_empty() => {
+            Ok(ValidInstall { meter, installed_on, initial_reading })
+        }
+        _ => Err(errors),
+    }
+}
+
+fn date_on(raw: &str, field: &str, today: NaiveDate, errors: &mut FieldErrors) -> Option<NaiveDate> {
+    match input::date_field(raw, today) {
+        Ok(day) => Some(day),
+        Err(code) => {
+            errors.add(field, code);
+            None
+        }
+    }
+}
+
+/// A meter exchange (拆换表) as typed: the day, the old meter's final
+/// register, and the new meter's nameplate (fields `new_…`) and first register.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ExchangeDraft {
+    /// YYYY-MM-DD: after the old meter was put in and its last reading, not in the future.
+    #[serde(default)]
+    #[schema(required = true, format = Date)]
+    pub exchanged_on: String,
+    /// The old meter's register when taken out, kWh; not below its last reading.
+    #[serde(default)]
+    #[schema(required = true, pattern = r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
+    pub final_reading: String,
+    /// The new meter's serial: not the old one's, installed nowhere.
+    #[serde(default)]
+    #[schema(required = true, pattern = r"^[A-Za-z0-9-]{4,32}$")]
+    pub new_serial: String,
+    /// mechanical, smart (default) or prepaid.
+    #[serde(default)]
+    #[schema(schema_with = crate::supply::api::meter_kind_schema)]
+    pub new_kind: Option<String>,
+    #[serde(default)]
+    pub new_time_of_use: bool,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,8}(\.[0-9]{1,2})?)?$", example = "40")]
+    pub new_multiplier: Option<String>,
+    #[serde(default)]
+    #[schema(minimum = 4, maximum = 10)]
+    pub new_register_digits: Option<i16>,
+    /// YYYY-MM-DD, not in the future.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::optional_date)]
+    pub new_verified_on: Option<String>,
+    /// YYYY-MM-DD, after `new_verified_on`.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::optional_date)]
+    pub new_next_verification: Option<String>,
+    /// The new meter's register when put in, kWh.
+    #[serde(default)]
+    #[schema(required = true, pattern = r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
+    pub new_initial_reading: String,
+}
+
+/// What an exchange is checked against: the meter coming out.
+#[derive(Clone, Debug)]
+pub struct OutgoingMeter {
+    pub serial: String,
+    pub installed_on: NaiveDate,
+    /// Its last billable reading: the day and the register.
+    pub last_reading: Option<(NaiveDate, Decimal)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidExchange {
+    pub exchanged_on: NaiveDate,
+    pub final_reading: Decimal,
+    pub new_meter: ValidMeter,
+    pub new_initial_reading: Decimal,
+}
+
+pub fn validate_exchange(
+    draft: &ExchangeDraft,
+    old: &OutgoingMeter,
+    today: NaiveDate,
+) -> Result<ValidExchange, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let exchanged_on = date_on(&draft.exchanged_on, "exchanged_on", today, &mut errors);
+    if let Some(day) = exchanged_on {
+        // A meter comes out at the earliest the day after it went in, and not
+        // before the day it was last read.
+        if day <= old.installed_on {
+            errors.add("exchanged_on", "exchange_not_after_install");
+        } else if old.last_reading.is_some_and(|(read_on, _)| day < read_on) {
+            errors.add("exchanged_on", "exchange_before_last_reading");
+        }
+    }
+    let final_reading = register(&draft.final_reading, "final_reading", &mut errors);
+    if let (Some(last), Some((_, before))) = (final_reading, old.last_reading)
+        && last < before
+    {
+        errors.add("final_reading", "below_last_reading");
+    }
+    let new_meter = MeterDraft {
+        serial: draft.new_serial.clone(),
+        kind: draft.new_kind.clone(),
+        time_of_use: draft.new_time_of_use,
+        multiplier: draft.new_multiplier.clone(),
+        register_digits: draft.new_register_digits,
+        verified_on: draft.new_verified_on.clone(),
+        next_verification: draft.new_next_verification.clone(),
+    };
+    let new_meter = validate_meter(&new_meter, "new_", today, &mut errors);
+    if new_meter.as_ref().is_some_and(|m| m.serial.eq_ignore_ascii_case(&old.serial)) {
+        errors.add("new_serial", "same_meter");
+    }
+    let new_initial_reading = register(&draft.new_initial_reading, "new_initial_reading", &mut errors);
+    match (exchanged_on, final_reading, new_meter, new_initial_reading) {
+        (Some(exchanged_on), Some(final_reading), Some(new_meter), Some(new_initial_reading)) if errors.is_empty() => {
+            Ok(ValidExchange { exchanged_on, final_reading, new_meter, new_initial_reading })
+        }
+        _ => Err(errors),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,5 +529,84 @@ mod tests {
     fn default_point_codes_follow_the_account_number() {
         assert_eq!(point_code("3301000123", 2), "3301000123-2");
         assert!(is_point_code("3301000123-2") && !is_point_code("") && !is_point_code("a/b"));
+    }
+
+    fn outgoing() -> OutgoingMeter {
+        OutgoingMeter {
+            serial: "OLD-0001".into(),
+            installed_on: NaiveDate::from_ymd_opt(2024, 1, 10).unwrap(),
+            last_reading: Some((NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), Decimal::from(5000))),
+        }
+    }
+
+    fn exchange() -> ExchangeDraft {
+        ExchangeDraft {
+            exchanged_on: "2026-11-15".into(),
+            final_reading: "5120".into(),
+            new_serial: "NEW-0001".into(),
+            new_multiplier: Some("40".into()),
+            new_initial_reading: "0".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_exchange_takes_the_final_and_initial_registers_and_the_new_multiplier() {
+        let valid = validate_exchange(&exchange(), &outgoing(), today()).unwrap();
+        assert_eq!(
+            (
+                valid.final_reading,
+                valid.new_meter.multiplier,
+                valid.new_initial_reading,
+                valid.exchanged_on.to_string()
+            ),
+            (Decimal::from(5120), Decimal::from(40), Decimal::ZERO, "2026-11-15".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_exchange_refuses_a_lower_final_reading_the_same_meter_and_impossible_days() {
+        let codes = |draft: ExchangeDraft| -> Vec<(String, &'static str)> {
+            validate_exchange(&draft, &outgoing(), today())
+                .unwrap_err()
+                .iter()
+                .map(|e| (e.field.clone(), e.code))
+                .collect()
+        };
+        let below = ExchangeDraft { final_reading: "4999.99".into(), ..exchange() };
+        assert_eq!(codes(below), vec![("final_reading".into(), "below_last_reading")]);
+        let same = ExchangeDraft { new_serial: "old-0001".into(), ..exchange() };
+        assert_eq!(codes(same), vec![("new_serial".into(), "same_meter")]);
+        let install_day = ExchangeDraft { exchanged_on: "2024-01-10".into(), ..exchange() };
+        assert_eq!(codes(install_day), vec![("exchanged_on".into(), "exchange_not_after_install")]);
+        let before_reading = ExchangeDraft { exchanged_on: "2026-10-31".into(), ..exchange() };
+        assert_eq!(codes(before_reading), vec![("exchanged_on".into(), "exchange_before_last_reading")]);
+        let future = ExchangeDraft { exchanged_on: "2026-12-04".into(), ..exchange() };
+        assert_eq!(codes(future), vec![("exchanged_on".into(), "date_too_late")]);
+        let blank = ExchangeDraft::default();
+        assert_eq!(
+            codes(blank),
+            vec![
+                ("exchanged_on".into(), "required"),
+                ("final_reading".into(), "required"),
+                ("new_serial".into(), "required"),
+                ("new_initial_reading".into(), "required")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_installation_needs_a_day_and_a_first_register() {
+        let draft = InstallDraft {
+            serial: "M-0009".into(),
+            installed_on: "2026-11-01".into(),
+            initial_reading: "12.5".into(),
+            ..Default::default()
+        };
+        let valid = validate_install(&draft, today()).unwrap();
+        assert_eq!(valid.initial_reading, "12.5".parse::<Decimal>().unwrap());
+        let bad = InstallDraft { initial_reading: "-1".into(), installed_on: "11/01".into(), ..draft };
+        let errors = validate_install(&bad, today()).unwrap_err();
+        assert!(errors.has("initial_reading") && errors.has("installed_on"));
     }
 }

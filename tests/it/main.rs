@@ -31,6 +31,7 @@ mod payments;
 mod points;
 mod portfolio;
 mod readings;
+mod reference;
 mod search;
 mod seed;
 mod segments;
@@ -43,3 +44,5 @@ mod tariffs;
 mod validation;
 mod value;
 mod work_orders;
+// Supply points and meters.
+mod supply;
