@@ -109,24 +109,28 @@ pub async fn tariff_exists(conn: &mut PgConnection, code: &str) -> sqlx::Result<
         .is_some())
 }
 
-/// Records a meter reading a change of use takes (installation or removal).
-pub async fn insert_reading(
-    conn: &mut PgConnection,
-    meter_id: Uuid,
-    point_id: Uuid,
-    customer_id: Uuid,
-    period: NaiveDate,
-    kind: &str,
-    read_on: NaiveDate,
-    total: Decimal,
-    user_id: Option<Uuid>,
-) -> sqlx::Result<()> {
+/// A meter reading a change of use takes: the installation reading of a new
+/// connection, the removal (final) reading of a closing account.
+pub struct ChangeReading<'a> {
+    pub meter_id: Uuid,
+    pub point_id: Uuid,
+    pub customer_id: Uuid,
+    pub period: NaiveDate,
+    /// installation or removal.
+    pub kind: &'a str,
+    pub read_on: NaiveDate,
+    pub total: Decimal,
+    pub user_id: Option<Uuid>,
+}
+
+/// Records the reading; a live one of the same meter, period and kind is superseded.
+pub async fn insert_reading(conn: &mut PgConnection, r: ChangeReading<'_>) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE meter_readings SET status = 'superseded'
          WHERE meter_id = $1 AND period = $2 AND kind = $3 AND status <> 'superseded'",
-        meter_id,
-        period,
-        kind
+        r.meter_id,
+        r.period,
+        r.kind
     )
     .execute(&mut *conn)
     .await?;
@@ -135,14 +139,14 @@ pub async fn insert_reading(
                                      source, status, created_by)
          VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, 'form', 'ok', $9)",
         Uuid::now_v7(),
-        meter_id,
-        point_id,
-        customer_id,
-        period,
-        kind,
-        read_on,
-        total,
-        user_id
+        r.meter_id,
+        r.point_id,
+        r.customer_id,
+        r.period,
+        r.kind,
+        r.read_on,
+        r.total,
+        r.user_id
     )
     .execute(conn)
     .await?;

@@ -197,14 +197,16 @@ async fn new_connection(
     let initial = c.initial_reading.unwrap_or_default();
     change_db::insert_reading(
         tx,
-        meter_id,
-        point.id,
-        customer_id,
-        months::start_of(today),
-        "installation",
-        today,
-        initial,
-        who.user_id,
+        change_db::ChangeReading {
+            meter_id,
+            point_id: point.id,
+            customer_id,
+            period: months::start_of(today),
+            kind: "installation",
+            read_on: today,
+            total: initial,
+            user_id: who.user_id,
+        },
     )
     .await?;
     let outcome = json!({
@@ -403,14 +405,16 @@ async fn close_account(
     }
     change_db::insert_reading(
         tx,
-        meter.id,
-        *point_id,
-        customer_id,
-        period,
-        "removal",
-        today,
-        final_reading,
-        who.user_id,
+        change_db::ChangeReading {
+            meter_id: meter.id,
+            point_id: *point_id,
+            customer_id,
+            period,
+            kind: "removal",
+            read_on: today,
+            total: final_reading,
+            user_id: who.user_id,
+        },
     )
     .await?;
     // A suspended point is billed for its final reading too.
