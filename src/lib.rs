@@ -41,6 +41,7 @@ pub mod value;
 pub mod web;
 pub mod work_orders;
 pub mod workflow;
+pub mod onboarding;
 
 pub use app::app;
 pub use web::AppState;

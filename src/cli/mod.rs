@@ -9,3 +9,4 @@ pub mod load;
 pub mod segments;
 pub mod serve;
 pub mod value;
+pub mod onboarding;
