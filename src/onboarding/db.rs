@@ -147,7 +147,7 @@ pub struct Applied {
 }
 
 /// Writes the staged lines into the archive, table by table.
-pub async fn apply(conn: &mut PgConnection, today: NaiveDate, step: &dyn Fn(&'static str)) -> sqlx::Result<Applied> {
+pub async fn apply(conn: &mut PgConnection, today: NaiveDate, step: &(dyn Fn(&'static str) + Sync)) -> sqlx::Result<Applied> {
     // The planner must know the staging table's size before joining it.
     conn.execute("ANALYZE import_rows").await?;
     step("customers");
@@ -288,18 +288,20 @@ pub async fn apply(conn: &mut PgConnection, today: NaiveDate, step: &dyn Fn(&'st
 
 /// Writes the tenant's archive in the import's columns, one line per meter
 /// in service (a customer without one, or a point without one, gets a line
-/// of its own), to `out` as CSV cells (the caller frames the file).
+/// of its own), to `out` as CSV cells (the caller frames the file). A point
+/// without an address or route of its own is at its customer's, and is
+/// written so: importing it back gives the same.
 pub async fn export(
     conn: &mut PgConnection,
-    mut row: impl FnMut([String; COLUMNS.len()]) -> std::io::Result<()>,
+    mut row: impl FnMut([String; COLUMNS.len()]) -> std::io::Result<()> + Send,
 ) -> anyhow::Result<u64> {
     let mut rows = sqlx::query(
         "SELECT c.account_no::text, c.name, c.class_code, c.industry_code, c.voltage_code, c.tariff_code,
                 cr.code AS route_code, c.address, c.phone::text, c.id_number::text, c.capacity_kva::text, c.importance,
                 c.status, k.name AS contact_name, k.role, k.phone::text AS contact_phone, k.email,
-                p.code AS point_code, p.address AS point_address, p.voltage_code AS point_voltage_code,
-                p.capacity_kva::text AS point_capacity_kva, p.transformer, pr.code AS point_route_code,
-                m.serial::text, m.kind, m.time_of_use, m.multiplier::text, m.register_digits, m.verified_on,
+                p.code AS point_code, coalesce(nullif(p.address, ''), c.address) AS point_address, p.voltage_code AS point_voltage_code,
+                p.capacity_kva::text AS point_capacity_kva, p.transformer, coalesce(pr.code, cr.code) AS point_route_code,
+                m.serial::text, m.kind, m.multiplier::text, m.time_of_use, m.register_digits, m.verified_on,
                 m.next_verification, i.installed_on
          FROM customers c
          LEFT JOIN reading_routes cr ON cr.tenant_id = c.tenant_id AND cr.id = c.route_id
@@ -318,7 +320,6 @@ pub async fn export(
         let text = |i: usize| r.get::<Option<String>, _>(i).unwrap_or_default();
         let day = |i: usize| r.get::<Option<NaiveDate>, _>(i).map(|d| d.to_string()).unwrap_or_default();
         let serial = text(23);
-        let has_meter = !serial.is_empty();
         row([
             text(0),
             text(1),
@@ -345,8 +346,12 @@ pub async fn export(
             text(22),
             serial,
             text(24),
-            if has_meter { (if r.get::<Option<bool>, _>(25) == Some(true) { "1" } else { "0" }).to_owned() } else { String::new() },
-            text(26),
+            text(25),
+            match r.get::<Option<bool>, _>(26) {
+                Some(true) => "1".to_owned(),
+                Some(false) => "0".to_owned(),
+                None => String::new(),
+            },
             r.get::<Option<i16>, _>(27).map(|d| d.to_string()).unwrap_or_default(),
             day(28),
             day(29),
@@ -359,7 +364,7 @@ pub async fn export(
 
 /// Writes an export as a file Excel opens (UTF-8 with a mark, CRLF, formula
 /// cells guarded): the header of [`COLUMNS`], then the archive.
-pub async fn export_csv(conn: &mut PgConnection, out: impl Write) -> anyhow::Result<u64> {
+pub async fn export_csv(conn: &mut PgConnection, out: impl Write + Send) -> anyhow::Result<u64> {
     let mut out = out;
     out.write_all("\u{feff}".as_bytes())?;
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);

@@ -74,6 +74,32 @@ impl Rejections<'_> {
     }
 }
 
+/// The line a byte offset is on, for offsets that only grow.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Self { text, offset: 0, line: 1 }
+    }
+
+    fn line_at(&mut self, byte: u64) -> u64 {
+        // After a CRLF the csv crate starts the next record at its LF.
+        let mut byte = (byte as usize).min(self.text.len());
+        while self.text.get(byte).is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            byte += 1;
+        }
+        if byte > self.offset {
+            self.line += self.text[self.offset..byte].iter().filter(|b| **b == b'\n').count() as u64;
+            self.offset = byte;
+        }
+        self.line
+    }
+}
+
 /// Imports a file of customers into the tenant's archive.
 #[allow(clippy::too_many_arguments)]
 pub async fn import(
@@ -127,6 +153,9 @@ pub async fn import(
         }
     };
     let mut read = 0u64;
+    // Line numbers as an editor shows them, counted on LF (the csv crate's
+    // own count is thrown off by CRLF line ends).
+    let mut lines = LineCounter::new(text.as_bytes());
     if let Some(header) = header {
         let mut seen = Consistency::default();
         let mut batch = csv::Writer::from_writer(Vec::new());
@@ -136,7 +165,7 @@ pub async fn import(
                 Ok(record) => record,
                 Err(e) => {
                     read += 1;
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(0, |p| lines.line_at(p.byte()));
                     rejected.add(&[LineProblem { line, field: String::new(), key: e.to_string(), other_line: None }]);
                     continue;
                 }
@@ -145,7 +174,7 @@ pub async fn import(
                 continue;
             }
             read += 1;
-            let line = record.position().map_or(read + 1, |p| p.line());
+            let line = record.position().map_or(read + 1, |p| lines.line_at(p.byte()));
             let checked = validate_line(&header, &record, line, &rules)
                 .and_then(|l| seen.check(&l).map(|()| l).map_err(|p| vec![p]));
             match checked {
@@ -233,7 +262,7 @@ pub async fn import(
 }
 
 /// The tenant's archive as an import file.
-pub async fn export(pool: &PgPool, tenant_id: Uuid, out: impl std::io::Write) -> anyhow::Result<u64> {
+pub async fn export(pool: &PgPool, tenant_id: Uuid, out: impl std::io::Write + Send) -> anyhow::Result<u64> {
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
     let n = onboarding_db::export_csv(&mut tx, out).await?;
     tx.commit().await?;

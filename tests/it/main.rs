@@ -42,3 +42,4 @@ mod tariffs;
 mod validation;
 mod value;
 mod work_orders;
+mod onboarding;
