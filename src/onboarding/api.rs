@@ -96,13 +96,16 @@ impl utoipa::PartialSchema for CustomersCsv {
 
 impl utoipa::ToSchema for CustomersCsv {}
 
-/// The multipart form: the file, and optionally `partial`.
+fn customers_csv() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    <CustomersCsv as utoipa::PartialSchema>::schema()
+}
+
+/// The multipart form: the CSV file as its `file` part.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 struct ImportForm {
-    /// The CSV file.
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
+    #[schema(schema_with = customers_csv)]
+    file: String,
 }
 
 /// Imports customers with their contact, supply points and meters (one line
