@@ -23,6 +23,7 @@ pub mod load;
 pub mod metrics;
 pub mod months;
 pub mod notices;
+pub mod onboarding;
 pub mod payments;
 pub mod platform;
 pub mod points;
@@ -41,7 +42,6 @@ pub mod value;
 pub mod web;
 pub mod work_orders;
 pub mod workflow;
-pub mod onboarding;
 
 pub use app::app;
 pub use web::AppState;

@@ -61,8 +61,7 @@ pub async fn import_customers(database: &Database, args: ImportCustomers) -> any
     let started = std::time::Instant::now();
     let actor = Actor::command_line("import customers");
     let report =
-        service::import(&database.bulk, tenant_id, &actor, &bytes, args.partial, today, &I18n(locale), &progress)
-            .await;
+        service::import(&database.bulk, tenant_id, &actor, &bytes, args.partial, today, &I18n(locale), &progress).await;
     bar.finish_and_clear();
     let report = report?;
     let a = &report.applied;

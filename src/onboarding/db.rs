@@ -147,7 +147,11 @@ pub struct Applied {
 }
 
 /// Writes the staged lines into the archive, table by table.
-pub async fn apply(conn: &mut PgConnection, today: NaiveDate, step: &(dyn Fn(&'static str) + Sync)) -> sqlx::Result<Applied> {
+pub async fn apply(
+    conn: &mut PgConnection,
+    today: NaiveDate,
+    step: &(dyn Fn(&'static str) + Sync),
+) -> sqlx::Result<Applied> {
     // The planner must know the staging table's size before joining it.
     conn.execute("ANALYZE import_rows").await?;
     step("customers");

@@ -63,8 +63,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Encoding), Refused> {
     // GBK accepts most byte pairs, so Latin-1 or Shift-JIS text can decode
     // "successfully" into nonsense; an archive in GBK is Chinese, so most of
     // what is not ASCII must come out as Chinese characters.
-    let text =
-        encoding_rs::GBK.decode_without_bom_handling_and_without_replacement(bytes).ok_or(Refused::Unknown)?;
+    let text = encoding_rs::GBK.decode_without_bom_handling_and_without_replacement(bytes).ok_or(Refused::Unknown)?;
     let (mut chinese, mut other) = (0usize, 0usize);
     for c in text.chars().filter(|c| !c.is_ascii()) {
         if is_chinese(c) { chinese += 1 } else { other += 1 }

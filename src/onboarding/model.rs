@@ -54,7 +54,8 @@ pub const COLUMNS: [&str; 31] = [
     "meter_installed_on",
 ];
 
-pub const REQUIRED_COLUMNS: [&str; 6] = ["account_no", "name", "class_code", "industry_code", "voltage_code", "tariff_code"];
+pub const REQUIRED_COLUMNS: [&str; 6] =
+    ["account_no", "name", "class_code", "industry_code", "voltage_code", "tariff_code"];
 
 fn columns() -> &'static [&'static str] {
     &COLUMNS
@@ -265,8 +266,14 @@ pub fn validate_line(
                 route_code: get("point_route_code"),
                 version: None,
             };
+            let inherited_voltage = get("point_voltage_code").is_none();
             supply_model::validate_point(&draft, &rules.points)
-                .map_err(|errors| problems.extend(problems_from(line, &errors, |f| format!("point_{f}"))))
+                .map_err(|errors| {
+                    let named = problems_from(line, &errors, |f| format!("point_{f}"));
+                    // A voltage taken from the customer's column is named there once.
+                    problems
+                        .extend(named.into_iter().filter(|p| !(inherited_voltage && p.field == "point_voltage_code")));
+                })
                 .ok()
         })
         .flatten();
@@ -296,12 +303,11 @@ pub fn validate_line(
         };
         meter = supply_model::validate_meter(&draft, "meter_", rules.today, &mut errors);
         installed_on = cell(record, header, "meter_installed_on").and_then(|raw| {
-            input::date_field(raw, rules.today)
-                .map_err(|code| errors.add("meter_installed_on", code))
-                .ok()
+            input::date_field(raw, rules.today).map_err(|code| errors.add("meter_installed_on", code)).ok()
         });
         for e in errors.iter() {
-            let key = if e.code == "onboarding_flag" { "onboarding.err.flag".to_owned() } else { format!("err.{}", e.code) };
+            let key =
+                if e.code == "onboarding_flag" { "onboarding.err.flag".to_owned() } else { format!("err.{}", e.code) };
             problems.push(LineProblem::new(line, &e.field, key));
         }
     }
@@ -438,7 +444,9 @@ mod tests {
 
     #[test]
     fn a_complete_line_is_a_customer_a_contact_a_point_and_a_meter() {
-        let text = format!("{HEAD}\n3301000001,王建国,residential,RES,v220,res_tiered,王建国,13800138000,3301000001-1,M-00001,40,是\n");
+        let text = format!(
+            "{HEAD}\n3301000001,王建国,residential,RES,v220,res_tiered,王建国,13800138000,3301000001-1,M-00001,40,是\n"
+        );
         let line = lines(&text).remove(0).unwrap();
         assert_eq!(line.account_no, "3301000001");
         assert_eq!(line.contact.unwrap().phone.as_deref(), Some("13800138000"));
@@ -450,9 +458,7 @@ mod tests {
 
     #[test]
     fn every_wrong_cell_is_named_with_its_line() {
-        let text = format!(
-            "{HEAD}\n,王建国,martian,RES,v220,res_tiered,,12345,,M-00001,0,maybe\n"
-        );
+        let text = format!("{HEAD}\n,王建国,martian,RES,v220,res_tiered,,12345,,M-00001,0,maybe\n");
         let got = fields(&lines(&text)[0]);
         let want = [
             ("account_no", "err.required"),

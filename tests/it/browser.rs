@@ -557,7 +557,11 @@ async fn a_tenant_admin_uploads_an_archive_with_a_bad_line_and_sees_it_named() {
     let result = async {
         sign_in_home(&c, &app, "admin").await?;
         c.goto(&app.url("/admin/import")).await?;
-        c.wait().for_element(Locator::Css("input[type=file][name=file]")).await?.send_keys(&file.to_string_lossy()).await?;
+        c.wait()
+            .for_element(Locator::Css("input[type=file][name=file]"))
+            .await?
+            .send_keys(&file.to_string_lossy())
+            .await?;
         c.find(Locator::Css("button[type=submit].primary")).await?.click().await?;
         let errors = c.wait().for_element(Locator::Css("table.line-errors")).await?.text().await?;
         assert!(errors.contains('3') && errors.contains("voltage_code"), "line 3's voltage is named: {errors}");

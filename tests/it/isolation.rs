@@ -233,11 +233,12 @@ async fn archive_import_and_export_stay_in_the_callers_tenant() {
     let app = TestApp::spawn().await;
     let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
     let mut owner = PgConnection::connect(&app.owner_url).await.unwrap();
-    let (account, their_name): (String, String) = sqlx::query_as("SELECT account_no, name FROM customers WHERE id = $1")
-        .bind(app.beta.customers[0])
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
+    let (account, their_name): (String, String) =
+        sqlx::query_as("SELECT account_no, name FROM customers WHERE id = $1")
+            .bind(app.beta.customers[0])
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
     let file = format!(
         "account_no,name,class_code,industry_code,voltage_code,tariff_code,point_code,meter_serial,meter_multiplier\n\
          {account},甲方新户,residential,RES,v220,res_tiered,{account}-1,BETAM0001,40\n"

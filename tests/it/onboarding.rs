@@ -12,7 +12,7 @@ use gridcrm::{
 };
 use reqwest::StatusCode;
 
-use crate::support::{TestApp, Tenant};
+use crate::support::{Tenant, TestApp};
 
 const HEADER: &str = "account_no,name,class_code,industry_code,voltage_code,tariff_code,route_code,address,phone,\
 id_number,contact_name,contact_phone,point_code,point_capacity_kva,meter_serial,meter_kind,meter_multiplier,\
@@ -122,12 +122,8 @@ async fn ten_thousand_lines_all_or_nothing_then_partial_then_a_rerun_changes_not
     assert_eq!(report.rejected, 3);
     // 10,000 lines: 9,091 customers (every tenth has two meters), less the
     // customers whose only line was bad.
-    let good_customers: std::collections::BTreeSet<&str> = lines
-        .iter()
-        .enumerate()
-        .filter(|(n, _)| ![99, 5000, 8999].contains(n))
-        .map(|(_, l)| &l[..10])
-        .collect();
+    let good_customers: std::collections::BTreeSet<&str> =
+        lines.iter().enumerate().filter(|(n, _)| ![99, 5000, 8999].contains(n)).map(|(_, l)| &l[..10]).collect();
     let a = &report.applied;
     assert_eq!(a.customers.added as usize, good_customers.len());
     assert_eq!((a.meters.added, a.installations.added), (9_997, 9_997));
@@ -139,12 +135,11 @@ async fn ten_thousand_lines_all_or_nothing_then_partial_then_a_rerun_changes_not
 
     // One audit record for the import.
     let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-    let audited: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_log WHERE action = 'import' AND entity = 'customer_archive'",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'import' AND entity = 'customer_archive'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
     drop(tx);
     assert_eq!(audited, 1);
 
@@ -304,8 +299,14 @@ async fn the_import_page_names_the_bad_line_and_loads_nothing() {
     let mut lines = archive_lines(3);
     lines[1] = lines[1].replace(",v220,", ",v999,");
     let (content_type, form) = multipart(&[("csrf", &admin.csrf)], &file(&lines));
-    let response =
-        admin.client.post(app.url("/admin/import")).header("content-type", content_type).body(form).send().await.unwrap();
+    let response = admin
+        .client
+        .post(app.url("/admin/import"))
+        .header("content-type", content_type)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.unwrap();
     assert!(html.contains("<td class=\"num\">3</td><td><code>voltage_code</code></td>"), "{html}");
@@ -314,7 +315,13 @@ async fn the_import_page_names_the_bad_line_and_loads_nothing() {
 
     // Without the form's token, nothing is read.
     let (content_type, forged) = multipart(&[("csrf", "wrong")], &file(&archive_lines(1)));
-    let response =
-        admin.client.post(app.url("/admin/import")).header("content-type", content_type).body(forged).send().await.unwrap();
+    let response = admin
+        .client
+        .post(app.url("/admin/import"))
+        .header("content-type", content_type)
+        .body(forged)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
