@@ -117,6 +117,7 @@ pub async fn drop_lines(conn: &mut PgConnection, lines: &[i64]) -> sqlx::Result<
 
 /// Rows added and updated in one table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = ImportCounts)]
 pub struct Counts {
     pub added: i64,
     pub updated: i64,
@@ -137,6 +138,7 @@ async fn counted(conn: &mut PgConnection, upsert: &str, today: Option<NaiveDate>
 
 /// What the staged lines did to the archive.
 #[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = ImportApplied)]
 pub struct Applied {
     pub customers: Counts,
     pub contacts: Counts,

@@ -24,7 +24,9 @@ use crate::{
 /// Rejected lines listed in a report; all are counted.
 pub const LISTED: usize = 10_000;
 
+/// Named apart from the readings' ImportReport: one name is one schema in the document.
 #[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = CustomerImportReport)]
 pub struct ImportReport {
     /// UTF-8, UTF-8 (BOM) or GBK; empty when the file could not be read.
     pub encoding: String,
