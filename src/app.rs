@@ -62,6 +62,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::notices::staff_channels::router())
         .merge(crate::notices::outages_pages::router())
         .merge(crate::demand_response::pages::router())
+        .merge(crate::customers::reference_pages::router())
+        .merge(crate::supply::verification::router())
         .merge(crate::onboarding::pages::router());
     Router::new()
         .merge(pages)

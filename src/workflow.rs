@@ -172,7 +172,25 @@ pub const TASK: Workflow = Workflow {
     reopening: &[],
 };
 
-pub const ALL: [&Workflow; 4] = [&CONTACT, &REPAIR, &EXPANSION, &TASK];
+/// Change-of-use transactions at the counter (变更用电: capacity, suspension,
+/// transfer, name, tariff, closing): the documents are reviewed, then the
+/// archive change is applied as the order completes.
+pub const CHANGE: Workflow = Workflow {
+    name: "change",
+    states: &["accepted", "reviewed", "completed", "cancelled"],
+    initial: "accepted",
+    edges: &[
+        e("accepted", "review", "reviewed"),
+        e("reviewed", "complete", "completed"),
+        e("accepted", "cancel", "cancelled"),
+        e("reviewed", "cancel", "cancelled"),
+    ],
+    clocks: &[c("accepted", "accepted", ClockStart::Entered), c("reviewed", "reviewed", ClockStart::Entered)],
+    finished: &["completed", "cancelled"],
+    reopening: &[],
+};
+
+pub const ALL: [&Workflow; 5] = [&CONTACT, &REPAIR, &EXPANSION, &TASK, &CHANGE];
 
 impl Workflow {
     pub fn by_name(name: &str) -> Option<&'static Workflow> {

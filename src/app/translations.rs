@@ -186,6 +186,8 @@ fn every_template_key_is_translated_in_both_languages() {
                     "respond",
                     "close",
                     "settle",
+                    "retire",
+                    "unretire",
                 ],
             ),
             (
@@ -221,6 +223,8 @@ fn every_template_key_is_translated_in_both_languages() {
                     "supply_contract",
                     "load_anomaly",
                     "dr_event",
+                    "reference_code",
+                    "reading_route",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -263,6 +267,10 @@ fn every_template_key_is_translated_in_both_languages() {
             ("tariff_analysis.position_", &["smallest", "median", "largest"]),
             ("tariff_analysis.option_", &["per_kva", "per_kw_demand"]),
             ("tariff_analysis.missing_", &crate::tariff_analysis::MISSING),
+            ("reference.saved_", &crate::customers::reference_pages::SAVED),
+            ("change.outcome_", &crate::work_orders::change_pages::OUTCOME_FIELDS),
+            ("change.transfer_arrears_", &crate::work_orders::change::TRANSFER_ARREARS),
+            ("change.rule_", &crate::work_orders::change::TRANSFER_ARREARS),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -176,6 +176,50 @@ pub async fn route_id(tx: &mut Tx, code: &str) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!("SELECT id FROM reading_routes WHERE code = $1", code.trim()).fetch_optional(&mut **tx).await
 }
 
+/// Bills one customer for `period` inside the caller's transaction (the
+/// final bill of an account that closes): a run of that customer, recorded as
+/// done. Ok(None) when a bill was written, Ok(Some(reason)) when the customer
+/// was skipped or billed already (a `SKIP_REASONS` code, or `already`).
+pub async fn bill_customer(
+    tx: &mut Tx,
+    customer_id: Uuid,
+    period: NaiveDate,
+    issued_on: NaiveDate,
+    started_by: &str,
+) -> anyhow::Result<Option<String>> {
+    let run_id = create(tx, Scope { period, route_id: None, customer_id: Some(customer_id) }, started_by).await?;
+    let settings = billing_db::settings(tx).await?;
+    let ctx = Context {
+        run_id,
+        period,
+        until: months::next(period),
+        replaces: None,
+        issued_on,
+        due_on: issued_on + chrono::Duration::days(settings.due_days),
+        tariffs: billing_db::tariffs_by_code(tx).await?,
+    };
+    let counts = batch(tx, &ctx, &[customer_id]).await?;
+    sqlx::query!(
+        "UPDATE bill_runs SET status = 'done', finished_at = now(), bills = $2, total_kwh = $3, total_amount = $4,
+                skipped = $5, already = $6 WHERE id = $1",
+        run_id,
+        counts.bills,
+        counts.kwh,
+        counts.amount,
+        counts.skipped,
+        counts.already
+    )
+    .execute(&mut **tx)
+    .await?;
+    if counts.bills > 0 {
+        return Ok(None);
+    }
+    let reason = sqlx::query_scalar!("SELECT reason FROM bill_run_skips WHERE run_id = $1 LIMIT 1", run_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(Some(reason.unwrap_or_else(|| "already".to_owned())))
+}
+
 struct Context {
     run_id: Uuid,
     period: NaiveDate,

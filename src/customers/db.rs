@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::customers::{
-    model::{Allowed, CustomerDraft, ValidCustomer, format_account_no},
+    model::{Allowed, CustomerDraft, Retired, ValidCustomer, format_account_no},
     reference,
     search::{NameQuery, SearchPlan, prefix_upper_bound},
 };
@@ -94,21 +94,44 @@ impl Customer {
     }
 }
 
+/// The codes a new value may take, and the retired ones (named as such when given).
 pub async fn load_allowed(conn: &mut PgConnection) -> sqlx::Result<Allowed> {
-    let codes = |items: Vec<reference::RefItem>| items.into_iter().map(|i| i.code).collect();
-    let routes = sqlx::query!("SELECT code, id FROM reading_routes ORDER BY code").fetch_all(&mut *conn).await?;
+    let split = |items: Vec<reference::RefItem>| -> (Vec<String>, Vec<String>) {
+        let (retired, current): (Vec<_>, Vec<_>) = items.into_iter().partition(|i| i.retired);
+        (current.into_iter().map(|i| i.code).collect(), retired.into_iter().map(|i| i.code).collect())
+    };
+    let routes =
+        sqlx::query!(r#"SELECT code, id, retired_at IS NOT NULL AS "retired!" FROM reading_routes ORDER BY code"#)
+            .fetch_all(&mut *conn)
+            .await?;
     let managers = sqlx::query_scalar!("SELECT id FROM users WHERE role = 'account_manager' AND active")
         .fetch_all(&mut *conn)
         .await?;
     let [classes, industries, voltages, tariffs, tags] = reference::load_all(conn).await?;
+    let (classes, retired_classes) = split(classes);
+    let (industries, retired_industries) = split(industries);
+    let (voltages, retired_voltages) = split(voltages);
+    let (tariffs, retired_tariffs) = split(tariffs);
+    let (tags, retired_tags) = split(tags);
+    let (retired_routes, routes): (Vec<_>, Vec<_>) =
+        routes.into_iter().map(|r| (r.retired, (r.code, r.id))).partition(|(retired, _)| *retired);
+    let pairs = |rows: Vec<(bool, (String, Uuid))>| rows.into_iter().map(|(_, pair)| pair).collect();
     Ok(Allowed {
-        classes: codes(classes),
-        industries: codes(industries),
-        voltages: codes(voltages),
-        tariffs: codes(tariffs),
-        tags: codes(tags),
-        routes: routes.into_iter().map(|r| (r.code, r.id)).collect(),
+        classes,
+        industries,
+        voltages,
+        tariffs,
+        tags,
+        routes: pairs(routes),
         managers,
+        retired: Retired {
+            classes: retired_classes,
+            industries: retired_industries,
+            voltages: retired_voltages,
+            tariffs: retired_tariffs,
+            tags: retired_tags,
+            routes: pairs(retired_routes),
+        },
     })
 }
 

@@ -107,6 +107,41 @@ pub struct Allowed {
     pub tags: Vec<String>,
     pub routes: Vec<(String, Uuid)>,
     pub managers: Vec<Uuid>,
+    /// The retired codes: refused as `retired_code` rather than `unknown_code`.
+    pub retired: Retired,
+}
+
+/// Codes a tenant admin retired, list by list.
+#[derive(Default)]
+pub struct Retired {
+    pub classes: Vec<String>,
+    pub industries: Vec<String>,
+    pub voltages: Vec<String>,
+    pub tariffs: Vec<String>,
+    pub tags: Vec<String>,
+    pub routes: Vec<(String, Uuid)>,
+}
+
+impl Allowed {
+    /// A customer keeps the codes it already has when edited, retired or not.
+    pub fn keep_current(&mut self, current: &CustomerDraft) {
+        fn keep(code: &Option<String>, allowed: &mut Vec<String>, retired: &[String]) {
+            if let Some(code) = code.as_ref().filter(|c| retired.contains(c) && !allowed.contains(c)) {
+                allowed.push(code.clone());
+            }
+        }
+        let r = &self.retired;
+        keep(&current.class_code, &mut self.classes, &r.classes);
+        keep(&current.industry_code, &mut self.industries, &r.industries);
+        keep(&current.voltage_code, &mut self.voltages, &r.voltages);
+        keep(&current.tariff_code, &mut self.tariffs, &r.tariffs);
+        for tag in current.tags.iter().flatten() {
+            keep(&Some(tag.clone()), &mut self.tags, &r.tags);
+        }
+        if let Some(route) = r.routes.iter().find(|(c, _)| Some(c) == current.route_code.as_ref()) {
+            self.routes.push(route.clone());
+        }
+    }
 }
 
 /// A customer that passed every check; what gets written, and what the audit
@@ -152,9 +187,21 @@ pub fn required_code(
     allowed: &[String],
     errors: &mut FieldErrors,
 ) -> String {
+    current_code(value, field, allowed, &[], errors)
+}
+
+/// A code that must be given and be one of `allowed`; one of `retired` is
+/// named as such.
+fn current_code(
+    value: &Option<String>,
+    field: &'static str,
+    allowed: &[String],
+    retired: &[String],
+    errors: &mut FieldErrors,
+) -> String {
     let code = required(value, field, errors);
     if !code.is_empty() && !allowed.iter().any(|a| a == code) {
-        errors.add(field, "unknown_code");
+        errors.add(field, if retired.iter().any(|r| r == code) { "retired_code" } else { "unknown_code" });
     }
     code.to_owned()
 }
@@ -169,10 +216,13 @@ pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustome
         a.to_owned()
     });
     let name = input::visible_text(draft.name.as_deref().unwrap_or(""), 200, "name", true, &mut errors);
-    let class_code = required_code(&draft.class_code, "class_code", &allowed.classes, &mut errors);
-    let industry_code = required_code(&draft.industry_code, "industry_code", &allowed.industries, &mut errors);
-    let voltage_code = required_code(&draft.voltage_code, "voltage_code", &allowed.voltages, &mut errors);
-    let tariff_code = required_code(&draft.tariff_code, "tariff_code", &allowed.tariffs, &mut errors);
+    let retired = &allowed.retired;
+    let class_code = current_code(&draft.class_code, "class_code", &allowed.classes, &retired.classes, &mut errors);
+    let industry_code =
+        current_code(&draft.industry_code, "industry_code", &allowed.industries, &retired.industries, &mut errors);
+    let voltage_code =
+        current_code(&draft.voltage_code, "voltage_code", &allowed.voltages, &retired.voltages, &mut errors);
+    let tariff_code = current_code(&draft.tariff_code, "tariff_code", &allowed.tariffs, &retired.tariffs, &mut errors);
     if class_code == "residential" && !voltage_code.is_empty() && !RESIDENTIAL_VOLTAGES.contains(&voltage_code.as_str())
     {
         errors.add("voltage_code", "voltage_not_for_class");
@@ -183,7 +233,8 @@ pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustome
         Some(code) => match allowed.routes.iter().find(|(c, _)| c == code) {
             Some((c, id)) => (Some(c.clone()), Some(*id)),
             None => {
-                errors.add("route_code", "unknown_code");
+                let is_retired = retired.routes.iter().any(|(c, _)| c == code);
+                errors.add("route_code", if is_retired { "retired_code" } else { "unknown_code" });
                 (None, None)
             }
         },
@@ -236,8 +287,8 @@ pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustome
     tags.retain(|t| !t.trim().is_empty());
     tags.sort();
     tags.dedup();
-    if tags.iter().any(|t| !allowed.tags.contains(t)) {
-        errors.add("tags", "unknown_code");
+    if let Some(tag) = tags.iter().find(|t| !allowed.tags.contains(t)) {
+        errors.add("tags", if retired.tags.contains(tag) { "retired_code" } else { "unknown_code" });
     }
     let status = text(&draft.status).unwrap_or("active").to_owned();
     if !STATUSES.contains(&status.as_str()) {
@@ -322,7 +373,24 @@ mod tests {
             tags: v(&["elderly", "online_payer"]),
             routes: vec![("R01".into(), Uuid::nil())],
             managers: vec![Uuid::from_u128(7)],
+            retired: Retired { industries: v(&["B06"]), ..Default::default() },
         }
+    }
+
+    #[test]
+    fn a_retired_code_is_refused_for_new_values_but_kept_by_its_holder() {
+        let draft = CustomerDraft { industry_code: Some("B06".into()), ..resident() };
+        let errors = validate(&draft, &allowed()).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| (e.field.as_str(), e.code)).collect::<Vec<_>>(),
+            [("industry_code", "retired_code")]
+        );
+        let mut keeping = allowed();
+        keeping.keep_current(&draft);
+        assert_eq!(validate(&draft, &keeping).unwrap().industry_code, "B06");
+        // An unknown code is still unknown, not retired.
+        let martian = CustomerDraft { industry_code: Some("Z99".into()), ..resident() };
+        assert!(validate(&martian, &keeping).unwrap_err().iter().any(|e| e.code == "unknown_code"));
     }
 
     fn resident() -> CustomerDraft {

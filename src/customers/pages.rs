@@ -263,13 +263,20 @@ pub struct Refs {
     pub tags: Vec<RefItem>,
     pub routes: Vec<(String, String)>,
     pub managers: Vec<(Uuid, String)>,
+    /// The codes of retired routes.
+    pub retired_routes: Vec<String>,
 }
 
 impl Refs {
     async fn load(conn: &mut sqlx::PgConnection) -> Result<Self, sqlx::Error> {
-        let routes = sqlx::query!("SELECT code, name FROM reading_routes ORDER BY code").fetch_all(&mut *conn).await?;
+        let routes = sqlx::query!(
+            r#"SELECT code, name, retired_at IS NOT NULL AS "retired!" FROM reading_routes ORDER BY code"#
+        )
+        .fetch_all(&mut *conn)
+        .await?;
         let [classes, industries, voltages, tariffs, tags] = reference::load_all(conn).await?;
         Ok(Self {
+            retired_routes: routes.iter().filter(|r| r.retired).map(|r| r.code.clone()).collect(),
             classes,
             industries,
             voltages,
@@ -278,6 +285,24 @@ impl Refs {
             routes: routes.into_iter().map(|r| (r.code, r.name)).collect(),
             managers: staff_db::list_account_managers(conn).await?,
         })
+    }
+
+    /// What a form offers: the current codes, and the retired ones the saved
+    /// customer (`saved`) already has.
+    fn offered(mut self, saved: CustomerDraft) -> Self {
+        fn keep(items: &mut Vec<RefItem>, saved: &[&Option<String>]) {
+            items.retain(|i| !i.retired || saved.iter().any(|s| s.as_deref() == Some(i.code.as_str())));
+        }
+        keep(&mut self.classes, &[&saved.class_code]);
+        keep(&mut self.industries, &[&saved.industry_code]);
+        keep(&mut self.voltages, &[&saved.voltage_code]);
+        keep(&mut self.tariffs, &[&saved.tariff_code]);
+        let tags: Vec<Option<String>> = saved.tags.clone().unwrap_or_default().into_iter().map(Some).collect();
+        keep(&mut self.tags, &tags.iter().collect::<Vec<_>>());
+        let retired = std::mem::take(&mut self.retired_routes);
+        self.routes.retain(|(code, _)| !retired.contains(code) || saved.route_code.as_ref() == Some(code));
+        self.retired_routes = retired;
+        self
     }
 
     /// The display name of `code` in `list`, in the page's language.
@@ -329,6 +354,7 @@ async fn form_page(
         None => None,
     };
     tx.commit().await?;
+    let refs = refs.offered(current.as_ref().map(Customer::to_draft).unwrap_or_default());
     let title = if id.is_some() { "customers.edit_title" } else { "customers.new_title" };
     let d = draft.or_else(|| current.as_ref().map(Customer::to_draft)).unwrap_or_else(|| CustomerDraft {
         class_code: Some("residential".into()),

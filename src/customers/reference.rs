@@ -2,8 +2,14 @@
 //! levels, tariff categories and tags. Every tenant starts with the national
 //! defaults below and may add its own.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::web::{
+    error::FieldErrors,
+    input::{visible_text, whole_number},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefList {
@@ -18,7 +24,7 @@ impl RefList {
     pub const ALL: [RefList; 5] = [RefList::Class, RefList::Industry, RefList::Voltage, RefList::Tariff, RefList::Tag];
 
     /// The table behind the list. Only these five names ever reach SQL text.
-    fn table(self) -> &'static str {
+    pub(crate) fn table(self) -> &'static str {
         match self {
             RefList::Class => "customer_classes",
             RefList::Industry => "industries",
@@ -26,6 +32,21 @@ impl RefList {
             RefList::Tariff => "tariff_categories",
             RefList::Tag => "tags",
         }
+    }
+
+    /// The list's name in paths (`/admin/reference/{list}`, the API).
+    pub fn slug(self) -> &'static str {
+        match self {
+            RefList::Class => "classes",
+            RefList::Industry => "industries",
+            RefList::Voltage => "voltages",
+            RefList::Tariff => "tariffs",
+            RefList::Tag => "tags",
+        }
+    }
+
+    pub fn from_slug(slug: &str) -> Option<RefList> {
+        RefList::ALL.into_iter().find(|l| l.slug() == slug)
     }
 
     /// The defaults a new tenant starts with: (code, Chinese, English).
@@ -87,11 +108,14 @@ impl RefList {
     }
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+/// One code of a reference list with its names.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RefItem {
     pub code: String,
     pub name_zh: String,
     pub name_en: String,
+    /// Retired codes stay on the records that have them and are refused for new ones.
+    pub retired: bool,
 }
 
 impl RefItem {
@@ -121,33 +145,126 @@ pub async fn install_defaults(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// The reading routes as (code, name), by code: for route filters.
+/// The reading routes as (code, name), by code, retired ones too: for route
+/// filters over records that may still carry them.
 pub async fn routes(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, String)>> {
     let rows = sqlx::query!("SELECT code, name FROM reading_routes ORDER BY code").fetch_all(conn).await?;
     Ok(rows.into_iter().map(|r| (r.code, r.name)).collect())
 }
 
 pub async fn load(conn: &mut PgConnection, list: RefList) -> sqlx::Result<Vec<RefItem>> {
-    let sql = format!("SELECT code, name_zh, name_en FROM {} ORDER BY sort, code", list.table());
+    let sql = format!(
+        "SELECT code, name_zh, name_en, retired_at IS NOT NULL AS retired FROM {} ORDER BY sort, code",
+        list.table()
+    );
     sqlx::query_as(&sql).fetch_all(conn).await
 }
 
-/// The five lists, in the order of `RefList::ALL`, in one round trip (the
+/// The five lists, retired codes included (flagged), in the order of `RefList::ALL`, in one round trip (the
 /// customer page and form need all of them on every request).
 pub async fn load_all(conn: &mut PgConnection) -> sqlx::Result<[Vec<RefItem>; 5]> {
     let sql = RefList::ALL
         .iter()
         .enumerate()
-        .map(|(i, list)| format!("SELECT {i} AS list, code, name_zh, name_en, sort FROM {}", list.table()))
+        .map(|(i, list)| {
+            format!(
+                "SELECT {i} AS list, code, name_zh, name_en, sort, retired_at IS NOT NULL AS retired FROM {}",
+                list.table()
+            )
+        })
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
         + " ORDER BY list, sort, code";
-    let rows: Vec<(i32, String, String, String, i32)> = sqlx::query_as(&sql).fetch_all(conn).await?;
+    let rows: Vec<(i32, String, String, String, i32, bool)> = sqlx::query_as(&sql).fetch_all(conn).await?;
     let mut lists: [Vec<RefItem>; 5] = Default::default();
-    for (list, code, name_zh, name_en, _) in rows {
-        lists[list as usize].push(RefItem { code, name_zh, name_en });
+    for (list, code, name_zh, name_en, _, retired) in rows {
+        lists[list as usize].push(RefItem { code, name_zh, name_en, retired });
     }
     Ok(lists)
+}
+
+/// A code as a tenant admin types it: added with its names, or renamed (the
+/// code is then fixed and ignored).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub name_zh: String,
+    #[serde(default)]
+    pub name_en: String,
+}
+
+/// A code that passed the checks: what is written and audited.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ValidCode {
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+}
+
+/// The same rule as the tables' CHECK: 1 to 20 of letters, digits, `_ . -`.
+pub fn is_reference_code(code: &str) -> bool {
+    (1..=20).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Checks a new code (`with_code`) or a renaming (the names only).
+pub fn check_code(form: &CodeForm, with_code: bool) -> Result<ValidCode, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let code = form.code.trim().to_owned();
+    if with_code && !is_reference_code(&code) {
+        errors.add("code", if code.is_empty() { "required" } else { "reference_code_format" });
+    }
+    let name_zh = visible_text(&form.name_zh, 100, "name_zh", true, &mut errors);
+    let name_en = visible_text(&form.name_en, 100, "name_en", true, &mut errors);
+    errors.finish(ValidCode { code, name_zh, name_en })
+}
+
+/// A reading route as typed: its code (fixed once added), name, reading day
+/// of the month and readers (staff user ids, one form field each).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct RouteForm {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub reader_day: String,
+    #[serde(default)]
+    pub readers: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ValidRoute {
+    pub code: String,
+    pub name: String,
+    pub reader_day: Option<i16>,
+    pub readers: Vec<Uuid>,
+}
+
+/// Checks a route against the staff who may read it (`staff`: active users).
+pub fn check_route(form: &RouteForm, with_code: bool, staff: &[Uuid]) -> Result<ValidRoute, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let code = form.code.trim().to_owned();
+    let route_code_ok =
+        (1..=20).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c));
+    if with_code && !route_code_ok {
+        errors.add("code", if code.is_empty() { "required" } else { "route_code_format" });
+    }
+    let name = visible_text(&form.name, 100, "name", true, &mut errors);
+    // The day is left blank for a route read on no fixed day.
+    let reader_day = (!form.reader_day.trim().is_empty())
+        .then(|| whole_number(&form.reader_day, 1..=28, "reader_day", "reader_day_range", &mut errors) as i16);
+    let mut readers = Vec::new();
+    for raw in form.readers.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        match Uuid::try_parse(raw) {
+            Ok(id) if staff.contains(&id) => readers.push(id),
+            _ => errors.add("readers", "unknown_reader"),
+        }
+    }
+    readers.sort();
+    readers.dedup();
+    errors.finish(ValidRoute { code, name, reader_day, readers })
 }
 
 #[cfg(test)]
@@ -166,5 +283,48 @@ mod tests {
             codes.dedup();
             assert_eq!(codes.len(), n, "{list:?} has a duplicate code");
         }
+    }
+
+    #[test]
+    fn a_new_code_needs_a_well_formed_code_and_both_names() {
+        let form =
+            CodeForm { code: " C99 ".into(), name_zh: "其他制造业".into(), name_en: "Other manufacturing".into() };
+        assert_eq!(check_code(&form, true).unwrap().code, "C99");
+        let bad = CodeForm { code: "C 99".into(), name_zh: " ".into(), ..form.clone() };
+        let errors = check_code(&bad, true).unwrap_err();
+        let found: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(found, [("code", "reference_code_format"), ("name_zh", "required")]);
+        // A renaming ignores the code.
+        assert!(check_code(&CodeForm { code: String::new(), ..form }, false).is_ok());
+        assert!(!is_reference_code("ABCDEFGHIJKLMNOPQRSTU"));
+    }
+
+    #[test]
+    fn a_route_names_its_day_and_unknown_readers() {
+        let staff = [Uuid::from_u128(1), Uuid::from_u128(2)];
+        let form = RouteForm {
+            code: "R09".into(),
+            name: "东城9段".into(),
+            reader_day: "15".into(),
+            readers: vec![staff[1].to_string(), staff[1].to_string(), String::new()],
+        };
+        let valid = check_route(&form, true, &staff).unwrap();
+        assert_eq!((valid.reader_day, valid.readers), (Some(15), vec![staff[1]]));
+        assert_eq!(
+            check_route(&RouteForm { reader_day: String::new(), ..form.clone() }, true, &staff).unwrap().reader_day,
+            None
+        );
+        let bad = RouteForm {
+            code: "R.9".into(),
+            reader_day: "29".into(),
+            readers: vec![Uuid::from_u128(3).to_string()],
+            ..form
+        };
+        let errors = check_route(&bad, true, &staff).unwrap_err();
+        let found: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            found,
+            [("code", "route_code_format"), ("reader_day", "reader_day_range"), ("readers", "unknown_reader")]
+        );
     }
 }

@@ -83,9 +83,12 @@ pub async fn update(
     if patch.version.is_some_and(|v| v != current.version) {
         return Err(SaveError::Stale);
     }
-    let allowed = db::load_allowed(conn).await?;
+    let mut allowed = db::load_allowed(conn).await?;
+    // A retired code the customer already has stays allowed on it.
+    let current_draft = current.to_draft();
+    allowed.keep_current(&current_draft);
     // The account number is fixed once issued.
-    let merged = current.to_draft().apply(CustomerDraft { account_no: None, ..patch });
+    let merged = current_draft.apply(CustomerDraft { account_no: None, ..patch });
     let valid = model::validate(&merged, &allowed).map_err(SaveError::Invalid)?;
     db::update(conn, id, current.version, &valid).await?;
     let updated = db::get(conn, id).await?;

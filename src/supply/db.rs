@@ -32,11 +32,14 @@ fn map_write_error(err: sqlx::Error) -> WriteError {
     }
 }
 
-/// The codes a supply point may use.
+/// The codes a supply point may use: retired ones are refused for new values.
 pub async fn codes(conn: &mut PgConnection) -> sqlx::Result<PointCodes> {
-    let voltages =
-        sqlx::query_scalar!("SELECT code FROM voltage_levels ORDER BY sort, code").fetch_all(&mut *conn).await?;
-    let routes = sqlx::query!("SELECT code, id FROM reading_routes ORDER BY code").fetch_all(conn).await?;
+    let voltages = sqlx::query_scalar!("SELECT code FROM voltage_levels WHERE retired_at IS NULL ORDER BY sort, code")
+        .fetch_all(&mut *conn)
+        .await?;
+    let routes = sqlx::query!("SELECT code, id FROM reading_routes WHERE retired_at IS NULL ORDER BY code")
+        .fetch_all(conn)
+        .await?;
     Ok(PointCodes { voltages, routes: routes.into_iter().map(|r| (r.code, r.id)).collect() })
 }
 

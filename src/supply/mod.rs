@@ -4,3 +4,4 @@
 
 pub mod db;
 pub mod model;
+pub mod verification;

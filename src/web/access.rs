@@ -77,10 +77,15 @@ pub enum Permission {
     ManageOutages,
     /// Record demand response events, invite customers, close and settle them.
     RunDemandResponse,
+    /// Edit the reference lists (classes, industries, voltages, tariff
+    /// categories, tags) and the reading routes.
+    ManageReference,
+    /// See the meters due for verification (检定).
+    ReadVerificationDue,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 31] = {
+    pub const ALL: [Permission; 33] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -114,6 +119,8 @@ impl Permission {
             HandleStaffNotices,
             ManageOutages,
             RunDemandResponse,
+            ManageReference,
+            ReadVerificationDue,
         ]
     };
 }
@@ -174,6 +181,9 @@ impl Role {
             ManageOutages => matches!(self, Supervisor | TenantAdmin),
             // Account managers see their customers' invitations and record answers (ReadAccounts).
             RunDemandResponse => matches!(self, Supervisor | TenantAdmin),
+            ManageReference => self == TenantAdmin,
+            // The counter books the verification visits; supervisors watch the backlog.
+            ReadVerificationDue => matches!(self, CounterStaff | Supervisor | TenantAdmin),
         }
     }
 

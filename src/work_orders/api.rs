@@ -24,7 +24,7 @@ use crate::{
     },
     work_orders::{
         db::{self, WorkOrder},
-        model::{AREA_TYPES, CUSTOMER_TYPES, DOCUMENTS, KINDS, StepInput, WorkOrderDraft, workflow_of},
+        model::{AREA_TYPES, CUSTOMER_TYPES, KINDS, StepInput, WorkOrderDraft, workflow_of},
         service,
     },
     workflow,
@@ -88,7 +88,7 @@ pub(crate) fn customer_type_schema() -> Schema {
 }
 
 pub(crate) fn documents_schema() -> Schema {
-    crate::api::code_list(&DOCUMENTS, false)
+    crate::api::code_list(&crate::work_orders::change::all_documents(), false)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -3,6 +3,10 @@
 //! negotiation, paid maintenance), with SLA clocks and the green channel.
 
 pub mod api;
+pub mod change;
+pub mod change_db;
+pub mod change_pages;
+pub mod change_service;
 pub mod db;
 pub mod model;
 pub mod pages;

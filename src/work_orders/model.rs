@@ -14,11 +14,28 @@ use crate::{
         error::FieldErrors,
         input::{self, visible_text},
     },
-    workflow::{EXPANSION, REPAIR, TASK, Workflow},
+    work_orders::change::{self, ChangeDraft, ValidChange},
+    workflow::{CHANGE, EXPANSION, REPAIR, TASK, Workflow},
 };
 
-pub const KINDS: [&str; 6] =
-    ["repair", "expansion", "meter_check", "periodic_visit", "outage_negotiation", "paid_maintenance"];
+pub const KINDS: [&str; 15] = [
+    "repair",
+    "expansion",
+    "meter_check",
+    "periodic_visit",
+    "outage_negotiation",
+    "paid_maintenance",
+    // Change of use (see change.rs).
+    "new_connection",
+    "capacity_increase",
+    "capacity_reduction",
+    "suspension",
+    "restoration",
+    "transfer_of_ownership",
+    "change_of_name",
+    "change_of_tariff",
+    "account_closing",
+];
 /// 1 urgent, 2 high, 3 normal, 4 low.
 pub const PRIORITIES: [i16; 4] = [1, 2, 3, 4];
 pub const AREA_TYPES: [&str; 3] = ["urban", "rural", "remote"];
@@ -34,7 +51,8 @@ pub const VIP_TAG: &str = "vip";
 pub fn workflow_of(kind: &str) -> &'static Workflow {
     match kind {
         "repair" => &REPAIR,
-        "expansion" => &EXPANSION,
+        "expansion" | change::NEW_CONNECTION => &EXPANSION,
+        k if change::is_change_kind(k) => &CHANGE,
         _ => &TASK,
     }
 }
@@ -59,7 +77,7 @@ pub fn is_green_channel(importance: Option<&str>, tags: &[String]) -> bool {
 pub fn limit_variant<'a>(kind: &str, area_type: Option<&'a str>, customer_type: Option<&'a str>) -> &'a str {
     match kind {
         "repair" => area_type.unwrap_or(""),
-        "expansion" => customer_type.unwrap_or(""),
+        "expansion" | change::NEW_CONNECTION => customer_type.unwrap_or(""),
         _ => "",
     }
 }
@@ -125,6 +143,9 @@ pub struct WorkOrderDraft {
     /// API only: the username of the staff member who owns the order.
     #[serde(default)]
     pub owner: Option<String>,
+    /// What a change of use asks for (by kind).
+    #[serde(flatten)]
+    pub change: ChangeDraft,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -144,6 +165,7 @@ pub struct ValidWorkOrder {
     pub affected_area: String,
     pub customer_type: Option<String>,
     pub requested_capacity_kva: Option<Decimal>,
+    pub change: Option<ValidChange>,
 }
 
 fn filled(value: &Option<String>) -> Option<&str> {
@@ -202,7 +224,7 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
         (_, None) => None,
     };
     let customer_type = match (kind.as_str(), filled(&draft.customer_type)) {
-        ("expansion", None) => {
+        ("expansion" | change::NEW_CONNECTION, None) => {
             errors.add("customer_type", "required");
             None
         }
@@ -210,7 +232,7 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
         (_, None) => None,
     };
     let requested_capacity_kva = match (kind.as_str(), filled(&draft.requested_capacity_kva)) {
-        ("expansion", None) => {
+        ("expansion" | change::NEW_CONNECTION, None) => {
             errors.add("requested_capacity_kva", "required");
             None
         }
@@ -224,9 +246,16 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
         (_, None) => None,
     };
     // An expansion changes a customer's connection: it needs the customer.
-    if kind == "expansion" && customer_id.is_none() && !errors.has("customer_id") {
+    if (kind == "expansion" || change::changes_archive(&kind)) && customer_id.is_none() && !errors.has("customer_id") {
         errors.add("customer_id", "required");
     }
+    let change = change::validate(
+        &kind,
+        &draft.change,
+        supply_point_id.is_some(),
+        requested_capacity_kva.is_some(),
+        &mut errors,
+    );
     let affected_transformer =
         visible_text(&draft.affected_transformer, 100, "affected_transformer", false, &mut errors);
     let affected_area = visible_text(&draft.affected_area, 200, "affected_area", false, &mut errors);
@@ -246,6 +275,7 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
         affected_area,
         customer_type,
         requested_capacity_kva,
+        change,
     })
 }
 
@@ -283,6 +313,10 @@ pub struct StepInput {
     #[serde(default)]
     #[schema(value_type = Option<Uuid>)]
     pub supply_point_id: Option<String>,
+    /// Account closing `complete`: the meter's final reading (required).
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub final_reading: Option<String>,
 }
 
 /// The data a checked step writes.
@@ -319,7 +353,15 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
             // What was done, or why it was dropped, is what the customer will ask.
             errors.add("comment", "comment_required");
         }
-        ("expansion", "review") => {
+        (kind, "review") if change::is_change_kind(kind) => {
+            data.documents = Some(change::check_documents(kind, &input.documents, &mut errors));
+        }
+        ("account_closing", "complete") => match input.final_reading.as_deref().map(str::trim) {
+            None | Some("") => errors.add("final_reading", "required"),
+            Some(raw) if change::parse_reading(raw).is_none() => errors.add("final_reading", "reading_format"),
+            Some(_) => {}
+        },
+        ("expansion" | change::NEW_CONNECTION, "review") => {
             let mut documents: Vec<String> = Vec::new();
             for d in &input.documents {
                 if !DOCUMENTS.contains(&d.as_str()) {
@@ -334,11 +376,11 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
             }
             data.documents = Some(documents);
         }
-        ("expansion", "draft_plan") => {
+        ("expansion" | change::NEW_CONNECTION, "draft_plan") => {
             data.supply_plan =
                 Some(visible_text(input.supply_plan.as_deref().unwrap_or(""), 4000, "supply_plan", true, &mut errors));
         }
-        ("expansion", "agree_plan") => {
+        ("expansion" | change::NEW_CONNECTION, "agree_plan") => {
             data.confirmed_by =
                 Some(visible_text(input.confirmed_by.as_deref().unwrap_or(""), 100, "confirmed_by", true, &mut errors));
         }

@@ -25,6 +25,8 @@ use crate::{
         page::{Page, render},
     },
     work_orders::{
+        change::{self},
+        change_db::{self, ChangeRecord},
         db::{self, WorkOrder},
         model::{
             AREA_TYPES, CUSTOMER_TYPES, DOCUMENTS, KINDS, StepInput, WorkOrderDraft, required_documents, workflow_of,
@@ -40,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/work-orders/{id}", get(show))
         .route("/work-orders/{id}/actions", post(act))
         .route("/work-orders/{id}/supervise", post(supervise))
+        .merge(super::change_pages::router())
 }
 
 /// A customer as the order form shows it, with the supply points to choose from.
@@ -62,8 +65,9 @@ struct FormPage {
 }
 
 impl FormPage {
+    /// The tabs: the change-of-use kinds together, the others together.
     fn kinds(&self) -> &'static [&'static str] {
-        &KINDS
+        if change::changes_archive(&self.d.kind) { &KINDS[6..] } else { &KINDS[..6] }
     }
     fn area_types(&self) -> &'static [&'static str] {
         &AREA_TYPES
@@ -176,14 +180,22 @@ struct ShowPage {
     saved: bool,
     errors: FieldErrors,
     notice: Option<&'static str>,
+    change: Option<ChangeRecord>,
 }
 
 impl ShowPage {
     fn documents(&self) -> &'static [&'static str] {
-        &DOCUMENTS
+        if change::is_change_kind(&self.o.kind) { change::required_documents(&self.o.kind) } else { &DOCUMENTS }
     }
     fn is_required(&self, document: &str) -> bool {
+        if change::is_change_kind(&self.o.kind) {
+            return change::required_documents(&self.o.kind).contains(&document);
+        }
         required_documents(self.o.customer_type.as_deref().unwrap_or("")).contains(&document)
+    }
+    fn outcome_rows(&self) -> Vec<(&'static str, String)> {
+        let name = |prefix: &str, code: &str| self.p.tc(prefix, code);
+        self.change.as_ref().map(|c| super::change_pages::outcome_rows(&c.outcome, name)).unwrap_or_default()
     }
     fn is_point(&self, id: &Uuid) -> bool {
         self.o.supply_point_id.as_ref() == Some(id)
@@ -215,6 +227,7 @@ async fn load_show(
         Some(customer_id) => db::supply_points_of(&mut tx, customer_id).await?,
         None => Vec::new(),
     };
+    let change = change_db::get(&mut tx, id).await?;
     tx.commit().await?;
     let badge = o.running_clock().map(|clock| ClockBadge::of(&rules, clock, Utc::now()));
     let may_supervise = user.role.can(Permission::SuperviseService);
@@ -233,6 +246,7 @@ async fn load_show(
         saved,
         errors,
         notice,
+        change,
     })
 }
 

@@ -15,6 +15,7 @@ use crate::{
     timeline,
     web::error::{AppError, FieldErrors},
     work_orders::{
+        change, change_service,
         db::{self, NewWorkOrder, StateChange, StepColumns, WorkOrder},
         model::{self, OrderFacts, StepInput, WorkOrderDraft, limit_variant, workflow_of},
     },
@@ -57,6 +58,7 @@ pub async fn create(
                 errors.add("affected_route", "unknown_route");
             }
         }
+        change_service::check_new(tx, v, &mut errors).await?;
     }
     let owner_id = owner.resolve(tx, who, &mut errors).await?;
     let Some(valid) = valid.filter(|_| errors.is_empty()) else {
@@ -90,6 +92,7 @@ pub async fn create(
         },
     )
     .await?;
+    change_service::record(tx, id, &valid).await?;
     service::log(
         tx,
         &who.actor,
@@ -116,8 +119,8 @@ pub fn notice_of(kind: &str, action: &str) -> Option<&'static str> {
         ("repair", "create") => Some("fault_reported"),
         ("repair", "dispatch" | "arrive") => Some("repair_progress"),
         ("repair", "restore") => Some("power_restored"),
-        ("expansion", "cancel") => None,
-        ("expansion", _) => Some("expansion_stage_changed"),
+        ("expansion" | change::NEW_CONNECTION, "cancel") => None,
+        ("expansion" | change::NEW_CONNECTION, _) => Some("expansion_stage_changed"),
         _ => None,
     }
 }
@@ -187,6 +190,11 @@ pub async fn act(
         };
         capacity_change = order.requested_capacity_kva.map(|after| (point, before, after));
     }
+    // A change of use changes the archive in this step's transaction.
+    let applied = match change::completing_action(&order.kind) {
+        Some(completing) if completing == action => Some(change_service::apply(tx, who, &order, input, now).await?),
+        _ => None,
+    };
     let rules = settings::load_rules(tx, who.tz).await?;
     let variant = limit_variant(&order.kind, order.area_type.as_deref(), order.customer_type.as_deref());
     let clock = match clock_change(workflow, &order.state, action, to) {
@@ -223,7 +231,7 @@ pub async fn act(
                 supply_plan: data.supply_plan.as_deref(),
                 plan_confirmed_by: data.confirmed_by.as_deref(),
                 plan_confirmed_at: data.confirmed_by.as_ref().map(|_| now),
-                supply_point_id: data.supply_point_id,
+                supply_point_id: data.supply_point_id.or(applied.as_ref().and_then(|a| a.supply_point_id)),
                 arrived_at: (action == "arrive").then_some(now),
                 restored_at: (action == "restore").then_some(now),
                 completed_at: finished.then_some(now),
@@ -249,6 +257,9 @@ pub async fn act(
     }
     if let Some(by) = &data.confirmed_by {
         detail.insert("confirmed_by".into(), json!(by));
+    }
+    if let Some(applied) = applied {
+        detail.insert("change".into(), applied.outcome);
     }
     if let Some((point, before, after)) = capacity_change {
         detail.insert("supply_point".into(), json!(point));

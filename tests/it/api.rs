@@ -125,6 +125,7 @@ async fn the_openapi_document_parses_and_lists_every_route() {
             "GET /api/v1/outages/{id}",
             "GET /api/v1/payments/{id}",
             "GET /api/v1/poor-credit",
+            "GET /api/v1/reference/{list}",
             "GET /api/v1/segments",
             "GET /api/v1/segments/{id}/members",
             "GET /api/v1/vip",

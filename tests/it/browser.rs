@@ -540,6 +540,181 @@ async fn an_account_manager_reads_a_large_customers_load_and_prints_the_peak_shi
     finish(c, result).await;
 }
 
+/// A tenant admin retires an industry code (after confirming) and adds a
+/// reading route with a reader.
+#[tokio::test]
+async fn a_tenant_admin_retires_an_industry_code_and_adds_a_route_with_a_reader() {
+    let app = TestApp::spawn().await;
+    let reader = app.alpha.user_id("counter").to_string();
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    sqlx::query("UPDATE meters SET next_verification = current_date + (right(serial, 1)::int * 7 - 10)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-reference-{name}.png"));
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "admin").await?;
+        c.find(Locator::Css("nav.mainnav a[href='/admin/reference']")).await?.click().await?;
+        c.wait().for_element(Locator::Css("nav.tabs a[href='/admin/reference/industries']")).await?.click().await?;
+        c.wait().for_element(Locator::Id("code-C26")).await?;
+        c.find(Locator::Css("form[action='/admin/reference/industries/C26/retire'] button")).await?.click().await?;
+        c.accept_alert().await?;
+        let row = c.wait().for_element(Locator::Css("#code-C26 .chip.danger")).await?;
+        assert_eq!(row.text().await?, "已停用");
+        assert!(c.source().await?.contains("已停用。"), "the notice says it was retired");
+        c.execute("document.getElementById('code-C26').scrollIntoView({block: 'center'})", vec![]).await?;
+        std::fs::write(shot("retired"), c.screenshot().await?).ok();
+
+        c.find(Locator::Css("nav.tabs a[href='/admin/routes']")).await?.click().await?;
+        c.wait().for_element(Locator::Css("#add-route input[name=code]")).await?.send_keys("R0009").await?;
+        c.find(Locator::Css("#add-route input[name=name]")).await?.send_keys("东城九段").await?;
+        c.find(Locator::Css("#add-route input[name=reader_day]")).await?.send_keys("15").await?;
+        c.find(Locator::Css(&format!("#add-route input[name=readers][value='{reader}']"))).await?.click().await?;
+        c.find(Locator::Css("#add-route button[type=submit]")).await?.click().await?;
+        let row = c.wait().for_element(Locator::Id("route-R0009")).await?.text().await?;
+        assert!(row.contains("东城九段") && row.contains("每月15日") && row.contains("counter"), "{row}");
+        std::fs::write(shot("route"), c.screenshot().await?).ok();
+
+        // The meters due for verification, from the menu.
+        c.find(Locator::Css("nav.mainnav a[href='/meters/verification']")).await?.click().await?;
+        let table = c.wait().for_element(Locator::Css("table.list")).await?.text().await?;
+        assert!(table.contains("ALPHAM0001") && table.contains("已超期"), "{table}");
+        std::fs::write(shot("verification"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}
+
+/// The counter clerk's transfer of ownership (过户): started from the
+/// customer page's change-of-use menu, reviewed, completed, and its
+/// acceptance slip printed. Screenshots go to the temporary directory.
+#[tokio::test]
+async fn a_counter_clerk_registers_a_transfer_of_ownership_and_prints_the_slip() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-change-{name}.png"));
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "counter").await?;
+        c.goto(&app.url(&format!("/customers/{customer}"))).await?;
+        c.wait().for_element(Locator::Css("#change-of-use summary")).await?.click().await?;
+        c.wait().for_element(Locator::LinkText("过户")).await?.click().await?;
+
+        // The form asks for the new holder; the customer is attached already.
+        let form = c.wait().for_element(Locator::Css("form[action='/work-orders']")).await?;
+        assert!(c.source().await?.contains("王建国"));
+        c.find(Locator::Css("input[name=title]")).await?.send_keys("房屋出售过户").await?;
+        form.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::Id("new_holder_name-error")).await?;
+        c.find(Locator::Css("input[name=new_holder_name]")).await?.send_keys("赵新户").await?;
+        c.find(Locator::Css("input[name=new_holder_phone]")).await?.send_keys("13900000123").await?;
+        std::fs::write(shot("form"), c.screenshot().await?).ok();
+        c.find(Locator::Css("form[action='/work-orders'] button[type=submit]")).await?.click().await?;
+
+        // The order: its documents reviewed, then completed.
+        c.wait().for_element(Locator::Css("button[value=review]")).await?;
+        for checkbox in c.find_all(Locator::Css("input[name=documents]")).await? {
+            checkbox.click().await?;
+        }
+        c.find(Locator::Css("button[value=review]")).await?.click().await?;
+        c.wait().for_element(Locator::Css("button[value=complete]")).await?.click().await?;
+        let outcome = c.wait().for_element(Locator::Id("change-outcome")).await?;
+        assert!(outcome.text().await?.contains("赵新户"));
+        std::fs::write(shot("order"), c.screenshot().await?).ok();
+
+        // The slip: what changed, and the print button calls the browser's print.
+        c.find(Locator::Id("print-slip")).await?.click().await?;
+        let slip = c.wait().for_element(Locator::Css("article.slip")).await?;
+        let text = slip.text().await?;
+        assert!(text.contains("受理回执") && text.contains("赵新户") && text.contains("王建国"), "{text}");
+        c.execute("window.printed = false; window.print = () => { window.printed = true; };", vec![]).await?;
+        c.find(Locator::Css("article.slip button[data-print]")).await?.click().await?;
+        assert_eq!(c.execute("return window.printed;", vec![]).await?, json!(true));
+        std::fs::write(shot("slip"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}
+
+/// The counter clerk's supply-point journey: from the customer page, add a
+/// supply point, install a meter on it, exchange the meter (confirming),
+/// and see both meters and the history on the point's page. Screenshots of
+/// each step go to the temporary directory.
+#[tokio::test]
+async fn a_counter_clerk_adds_a_supply_point_installs_a_meter_and_exchanges_it() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-supply-{name}.png"));
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "counter").await?;
+        c.goto(&app.url(&format!("/customers/{customer}"))).await?;
+        c.wait().for_element(Locator::Id("add-supply-point")).await?.click().await?;
+
+        // The voltage has the focus; sent without one, it is named and nothing is added.
+        let focused = c.wait().for_element(Locator::Css("select[name=voltage_code]")).await?;
+        assert_eq!(c.active_element().await?.attr("name").await?.as_deref(), Some("voltage_code"));
+        c.find(Locator::Id("save-point")).await?.click().await?;
+        c.wait().for_element(Locator::Id("voltage_code-error")).await?;
+        drop(focused);
+        c.find(Locator::Css("select[name=voltage_code] option[value=v220]")).await?.click().await?;
+        c.find(Locator::Id("capacity_kva")).await?.send_keys("8").await?;
+        c.find(Locator::Id("transformer")).await?.send_keys("城东2号变").await?;
+        std::fs::write(shot("point-form"), c.screenshot().await?).ok();
+        c.find(Locator::Id("save-point")).await?.click().await?;
+
+        // The new point: no meter yet.
+        c.wait().for_element(Locator::Id("install-meter")).await?;
+        assert!(c.source().await?.contains("城东2号变"));
+        c.find(Locator::Id("install-meter")).await?.click().await?;
+        c.wait().for_element(Locator::Id("serial")).await?.send_keys("ALPHAB0001").await?;
+        c.execute("document.getElementById('installed_on').value = '2026-11-01';", vec![]).await?;
+        let initial = c.find(Locator::Id("initial_reading")).await?;
+        initial.clear().await?;
+        initial.send_keys("100").await?;
+        std::fs::write(shot("install-form"), c.screenshot().await?).ok();
+        c.find(Locator::Id("save-install")).await?.click().await?;
+
+        // Installed: exchange it.
+        c.wait().for_element(Locator::Id("exchange-ALPHAB0001")).await?.click().await?;
+        // Below the last reading first: refused, named beside the field.
+        c.wait().for_element(Locator::Id("final_reading")).await?.send_keys("99").await?;
+        c.find(Locator::Id("new_serial")).await?.send_keys("ALPHAB0002").await?;
+        let multiplier = c.find(Locator::Id("new_multiplier")).await?;
+        multiplier.clear().await?;
+        multiplier.send_keys("40").await?;
+        c.find(Locator::Id("save-exchange")).await?.click().await?;
+        c.accept_alert().await?;
+        let error = c.wait().for_element(Locator::Id("final_reading-error")).await?;
+        assert!(error.text().await?.contains("低于"), "the refusal says the reading is too low");
+        std::fs::write(shot("exchange-refused"), c.screenshot().await?).ok();
+        let last = c.find(Locator::Id("final_reading")).await?;
+        last.clear().await?;
+        last.send_keys("180").await?;
+        c.find(Locator::Id("save-exchange")).await?.click().await?;
+        c.accept_alert().await?;
+
+        // The point's page: the new meter in service, the old with its final reading, and the history.
+        let notice = c.wait().for_element(Locator::Css("p.notice")).await?;
+        assert!(notice.text().await?.contains("已保存"));
+        let meters = c.find(Locator::Id("meters")).await?.text().await?;
+        assert!(meters.contains("ALPHAB0001") && meters.contains("ALPHAB0002") && meters.contains("180"), "{meters}");
+        let history = c.find(Locator::Id("history")).await?.text().await?;
+        assert!(history.contains("换表") && history.contains("装表") && history.contains("新建"), "{history}");
+        std::fs::write(shot("point"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}
+
 #[tokio::test]
 async fn a_tenant_admin_uploads_an_archive_with_a_bad_line_and_sees_it_named() {
     let app = TestApp::spawn().await;

@@ -224,6 +224,199 @@ async fn search_pages_never_show_another_tenants_customers() {
     );
 }
 
+/// The reference lists, reading routes and verification list: another
+/// tenant's route is 404 on every route page, a code another tenant added is
+/// unknown here, retiring a code changes only this tenant's list, and the
+/// verification list and its CSV show only this tenant's meters.
+#[tokio::test]
+async fn reference_routes_and_verification_stay_within_the_tenant() {
+    let app = TestApp::spawn().await;
+    let admin = app.login(&app.alpha, "admin").await;
+    let their_admin = app.login(&app.beta, "admin").await;
+    let added = their_admin
+        .post("/admin/reference/tags", &[("code", "beta_only"), ("name_zh", "乙专用"), ("name_en", "Beta")])
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let their_route: uuid::Uuid = {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM reading_routes LIMIT 1").fetch_one(&mut *tx).await.unwrap()
+    };
+    assert_eq!(admin.get(&format!("/admin/routes/{their_route}")).await.status(), StatusCode::NOT_FOUND);
+    let their_user = app.beta.user_id("counter").to_string();
+    for (path, fields) in [
+        (format!("/admin/routes/{their_route}"), vec![("name", "改名"), ("readers", their_user.as_str())]),
+        (format!("/admin/routes/{their_route}/retire"), vec![]),
+        (format!("/admin/routes/{their_route}/unretire"), vec![]),
+        ("/admin/reference/tags/beta_only".to_owned(), vec![("name_zh", "改"), ("name_en", "x")]),
+        ("/admin/reference/tags/beta_only/retire".to_owned(), vec![]),
+        ("/admin/reference/tags/beta_only/unretire".to_owned(), vec![]),
+        ("/admin/reference/tags/beta_only/delete".to_owned(), vec![]),
+    ] {
+        assert_eq!(admin.post(&path, &fields).await.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
+    let (_, tags) = admin.get_text("/admin/reference/tags").await;
+    assert!(!tags.contains("beta_only"));
+    let (_, routes) = admin.get_text("/admin/routes").await;
+    assert!(!routes.contains(&their_route.to_string()));
+    // The same code in both tenants: retiring it here leaves theirs current.
+    assert_eq!(admin.post("/admin/reference/industries/C26/retire", &[]).await.status(), StatusCode::SEE_OTHER);
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let retired: Vec<(uuid::Uuid, bool)> =
+        sqlx::query_as("SELECT tenant_id, retired_at IS NOT NULL FROM industries WHERE code = 'C26' ORDER BY 2")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(retired, [(app.beta.id, false), (app.alpha.id, true)]);
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let list: serde_json::Value = app.api_get(&key, "/api/v1/reference/tags").await;
+    assert!(list.as_array().unwrap().iter().all(|t| t["code"] != "beta_only"));
+    // Verification: every meter of both tenants is due; each sees only its own.
+    sqlx::query("UPDATE meters SET next_verification = current_date").execute(&mut conn).await.unwrap();
+    let (_, page) = admin.get_text("/meters/verification").await;
+    assert!(page.contains("ALPHAM0001") && !page.contains("BETAM"));
+    let csv = admin.get("/meters/verification.csv").await.text().await.unwrap();
+    assert!(csv.contains("ALPHAM0004") && !csv.contains("BETAM"));
+}
+
+/// A change of use of another tenant: its slip, its order and its steps
+/// answer 404, and nothing of it changes.
+#[tokio::test]
+async fn change_of_use_slips_and_steps_answer_404_for_another_tenants_orders() {
+    let app = TestApp::spawn().await;
+    let theirs = app.beta.customers[0];
+    let their_key = app.api_key(&app.beta, gridcrm::staff::Role::Supervisor).await;
+    let client = reqwest::Client::new();
+    let order: serde_json::Value = client
+        .post(app.url("/api/v1/work-orders"))
+        .bearer_auth(&their_key)
+        .json(&serde_json::json!({ "kind": "change_of_name", "customer_id": theirs, "title": "更名", "new_name": "乙方新名" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().expect("beta opened its order").to_owned();
+    for step in [
+        serde_json::json!({ "action": "review", "documents": ["application_form", "identity", "name_change_proof"] }),
+        serde_json::json!({ "action": "complete" }),
+    ] {
+        let r = client
+            .post(app.url(&format!("/api/v1/work-orders/{id}/transitions")))
+            .bearer_auth(&their_key)
+            .json(&step)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let admin = app.login(&app.alpha, "admin").await;
+    let (status, body) = admin.get_text(&format!("/work-orders/{id}/slip")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("乙方新名"));
+    let our_key = app.api_key(&app.alpha, gridcrm::staff::Role::Supervisor).await;
+    let r = client
+        .post(app.url(&format!("/api/v1/work-orders/{id}/transitions")))
+        .bearer_auth(&our_key)
+        .json(&serde_json::json!({ "action": "cancel", "comment": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = admin.post(&format!("/work-orders/{id}/actions"), &[("action", "cancel"), ("comment", "x")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM work_orders WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(state, "completed");
+}
+
+/// Supply points and meters: every page and API route that takes an id
+/// answers 404 for the other tenant's, writes nothing, and lists only its own.
+#[tokio::test]
+async fn supply_point_and_meter_routes_answer_404_for_another_tenants_ids() {
+    let app = TestApp::spawn().await;
+    let (their_point, their_meter): (uuid::Uuid, uuid::Uuid) = {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+        sqlx::query_as("SELECT supply_point_id, meter_id FROM meter_installations WHERE removed_on IS NULL LIMIT 1")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+    };
+    let their_customer = app.beta.customers[0];
+    let clerk = app.login(&app.alpha, "counter").await;
+    for path in [
+        format!("/customers/{their_customer}/supply-points/new"),
+        format!("/supply-points/{their_point}"),
+        format!("/supply-points/{their_point}/edit"),
+        format!("/supply-points/{their_point}/meters"),
+        format!("/meters/{their_meter}/exchange"),
+    ] {
+        let (status, body) = clerk.get_text(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}");
+        assert!(!body.contains("BETAM"), "GET {path} leaked a serial");
+    }
+    let exchange = [
+        ("exchanged_on", "2026-11-20"),
+        ("final_reading", "10"),
+        ("new_serial", "ALPHAZ0001"),
+        ("new_register_digits", "6"),
+        ("new_initial_reading", "0"),
+    ];
+    let install =
+        [("serial", "ALPHAZ0002"), ("register_digits", "6"), ("installed_on", "2026-11-01"), ("initial_reading", "0")];
+    let posts: [(String, &[(&str, &str)]); 4] = [
+        (format!("/customers/{their_customer}/supply-points"), &[("voltage_code", "v220")]),
+        (format!("/supply-points/{their_point}"), &[("version", "1"), ("voltage_code", "v220"), ("transformer", "x")]),
+        (format!("/supply-points/{their_point}/meters"), &install),
+        (format!("/meters/{their_meter}/exchange"), &exchange),
+    ];
+    for (path, fields) in posts {
+        assert_eq!(clerk.post(&path, fields).await.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
+
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let client = reqwest::Client::new();
+    for path in [format!("/api/v1/supply-points/{their_point}"), format!("/api/v1/meters/{their_meter}")] {
+        let r = client.get(app.url(&path)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "GET {path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    let writes = [
+        (reqwest::Method::PATCH, format!("/api/v1/supply-points/{their_point}"), json!({"transformer": "x"})),
+        (
+            reqwest::Method::POST,
+            "/api/v1/supply-points".to_owned(),
+            json!({"customer_id": their_customer, "voltage_code": "v220"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/meters".to_owned(),
+            json!({"supply_point_id": their_point, "serial": "ALPHAZ0003", "installed_on": "2026-11-01", "initial_reading": "0"}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/meters/{their_meter}/exchange"),
+            json!({"exchanged_on": "2026-11-20", "final_reading": "10", "new_serial": "ALPHAZ0004", "new_initial_reading": "0"}),
+        ),
+    ];
+    for (method, path, body) in writes {
+        let r = client.request(method.clone(), app.url(&path)).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let list: serde_json::Value = app.api_get(&key, &format!("/api/v1/supply-points?customer={their_customer}")).await;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let all: serde_json::Value = app.api_get(&key, "/api/v1/supply-points?limit=200").await;
+    assert!(all["items"].as_array().unwrap().iter().all(|p| !p["code"].as_str().unwrap().starts_with("22")));
+    assert_eq!(all["items"].as_array().unwrap().len(), 4, "alpha's four points only");
+    assert_eq!(app.count_all("supply_points").await, 8, "nothing was added");
+    assert_eq!(app.count_all("meters").await, 8);
+    assert_eq!(app.count_all("meter_readings").await, 0);
+}
+
 /// The archive import and export, on the page and over the API, stay in the
 /// caller's tenant: a file naming another tenant's account number, supply
 /// point code and meter serial adds the caller's own and leaves the other's

@@ -1,0 +1,228 @@
+//! Change-of-use orders in the database: the request beside its work order,
+//! what the completion changed, the tenant's transfer rule, and the money of a
+//! closing account (its bills settled, its deposit released, its refund).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::work_orders::change::ValidChange;
+
+/// A change-of-use order's request and, once completed, its outcome.
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct ChangeRecord {
+    pub new_holder_id: Option<Uuid>,
+    pub new_holder_name: Option<String>,
+    pub new_holder_phone: Option<String>,
+    pub new_name: Option<String>,
+    pub tariff_code: Option<String>,
+    pub point_address: Option<String>,
+    pub point_voltage_code: Option<String>,
+    pub meter_serial: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub meter_multiplier: Option<Decimal>,
+    #[schema(value_type = Option<String>)]
+    pub initial_reading: Option<Decimal>,
+    pub applied_at: Option<DateTime<Utc>>,
+    /// What the completion changed: before and after values, money settled.
+    #[schema(value_type = Object)]
+    pub outcome: serde_json::Value,
+}
+
+pub async fn insert(conn: &mut PgConnection, work_order_id: Uuid, c: &ValidChange) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO change_of_use_orders (tenant_id, work_order_id, new_holder_id, new_holder_name, new_holder_phone,
+                new_name, tariff_code, point_address, point_voltage_code, meter_serial, meter_multiplier, initial_reading)
+         VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        work_order_id,
+        c.new_holder_id,
+        c.new_holder_name,
+        c.new_holder_phone,
+        c.new_name,
+        c.tariff_code,
+        c.point_address,
+        c.point_voltage_code,
+        c.meter_serial,
+        c.meter_multiplier,
+        c.initial_reading
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut PgConnection, work_order_id: Uuid) -> sqlx::Result<Option<ChangeRecord>> {
+    sqlx::query_as!(
+        ChangeRecord,
+        "SELECT new_holder_id, new_holder_name, new_holder_phone, new_name, tariff_code, point_address,
+                point_voltage_code, meter_serial, meter_multiplier, initial_reading, applied_at, outcome
+         FROM change_of_use_orders WHERE work_order_id = $1",
+        work_order_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn record_outcome(
+    conn: &mut PgConnection,
+    work_order_id: Uuid,
+    at: DateTime<Utc>,
+    outcome: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE change_of_use_orders SET applied_at = $2, outcome = $3 WHERE work_order_id = $1",
+        work_order_id,
+        at,
+        outcome
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// settle or carry (see `change::TRANSFER_ARREARS`); settle until a tenant admin chooses.
+pub async fn transfer_arrears(conn: &mut PgConnection) -> sqlx::Result<String> {
+    Ok(sqlx::query_scalar!("SELECT transfer_arrears FROM change_of_use_settings WHERE tenant_id = app_tenant_id()")
+        .fetch_optional(conn)
+        .await?
+        .unwrap_or_else(|| "settle".to_owned()))
+}
+
+pub async fn set_transfer_arrears(conn: &mut PgConnection, rule: &str) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO change_of_use_settings (tenant_id, transfer_arrears) VALUES (app_tenant_id(), $1)
+         ON CONFLICT (tenant_id) DO UPDATE SET transfer_arrears = excluded.transfer_arrears, updated_at = now()",
+        rule
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether a tariff category code exists.
+pub async fn tariff_exists(conn: &mut PgConnection, code: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query_scalar!("SELECT 1 AS \"one!\" FROM tariff_categories WHERE code = $1", code)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
+}
+
+/// Records a meter reading a change of use takes (installation or removal).
+pub async fn insert_reading(
+    conn: &mut PgConnection,
+    meter_id: Uuid,
+    point_id: Uuid,
+    customer_id: Uuid,
+    period: NaiveDate,
+    kind: &str,
+    read_on: NaiveDate,
+    total: Decimal,
+    user_id: Option<Uuid>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE meter_readings SET status = 'superseded'
+         WHERE meter_id = $1 AND period = $2 AND kind = $3 AND status <> 'superseded'",
+        meter_id,
+        period,
+        kind
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO meter_readings (tenant_id, id, meter_id, supply_point_id, customer_id, period, kind, read_on, total,
+                                     source, status, created_by)
+         VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, 'form', 'ok', $9)",
+        Uuid::now_v7(),
+        meter_id,
+        point_id,
+        customer_id,
+        period,
+        kind,
+        read_on,
+        total,
+        user_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The customer's credit balance and the deposits held for them, locked.
+pub async fn credit_and_deposit(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<(Decimal, Decimal)> {
+    let credit = sqlx::query_scalar!("SELECT credit_balance FROM customers WHERE id = $1 FOR UPDATE", customer_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let deposit = sqlx::query_scalar!(
+        r#"SELECT coalesce(sum(amount), 0) AS "held!" FROM credit_securities
+           WHERE customer_id = $1 AND kind = 'deposit' AND released_on IS NULL"#,
+        customer_id
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((credit, deposit))
+}
+
+/// Marks the bills paid in full (the settlement of a closing account).
+pub async fn settle_bills(conn: &mut PgConnection, bill_ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE bills SET paid = amount, late_fee_paid = late_fee WHERE id = ANY($1)", bill_ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Empties the credit balance and releases every deposit and guarantee held.
+pub async fn release_money_held(conn: &mut PgConnection, customer_id: Uuid, on: NaiveDate) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE customers SET credit_balance = 0 WHERE id = $1", customer_id).execute(&mut *conn).await?;
+    sqlx::query!(
+        "UPDATE credit_securities SET released_on = greatest($2, received_on) WHERE customer_id = $1 AND released_on IS NULL",
+        customer_id,
+        on
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub struct NewRefund<'a> {
+    pub customer_id: Uuid,
+    pub work_order_id: Uuid,
+    pub from_credit: Decimal,
+    pub from_deposit: Decimal,
+    pub recorded_by: &'a str,
+}
+
+pub async fn insert_refund(conn: &mut PgConnection, r: NewRefund<'_>) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        "INSERT INTO customer_refunds (tenant_id, id, customer_id, work_order_id, amount, from_credit, from_deposit, recorded_by)
+         VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7)",
+        id,
+        r.customer_id,
+        r.work_order_id,
+        r.from_credit + r.from_deposit,
+        r.from_credit,
+        r.from_deposit,
+        r.recorded_by
+    )
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// The bill of a customer and period that is live, if any: (id, bill number, amount).
+pub async fn live_bill(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    period: NaiveDate,
+) -> sqlx::Result<Option<(Uuid, String, Decimal)>> {
+    let row = sqlx::query!(
+        "SELECT id, bill_no, amount FROM bills WHERE customer_id = $1 AND period = $2 AND status = 'issued'",
+        customer_id,
+        period
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.id, r.bill_no, r.amount)))
+}
