@@ -100,8 +100,9 @@ fn customers_csv() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     <CustomersCsv as utoipa::PartialSchema>::schema()
 }
 
-/// The multipart form: the CSV file as its `file` part.
-#[derive(utoipa::ToSchema)]
+/// The multipart form: the CSV file as its `file` part, and no other part.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct ImportForm {
     #[schema(schema_with = customers_csv)]
