@@ -64,7 +64,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::demand_response::pages::router())
         .merge(crate::customers::reference_pages::router())
         .merge(crate::supply::verification::router())
-        .merge(crate::supply::pages::router());
+        .merge(crate::supply::pages::router())
+        .merge(crate::onboarding::pages::router());
     Router::new()
         .merge(pages)
         .merge(api)

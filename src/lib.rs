@@ -23,6 +23,7 @@ pub mod load;
 pub mod metrics;
 pub mod months;
 pub mod notices;
+pub mod onboarding;
 pub mod payments;
 pub mod platform;
 pub mod points;

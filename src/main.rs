@@ -135,6 +135,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::segments::SegmentsCommand,
     },
+    /// Write data files.
+    Export {
+        #[command(subcommand)]
+        command: cli::onboarding::ExportCommand,
+    },
     /// Write the request paths the benchmark replays (see BENCHMARKS.md).
     #[command(hide = true)]
     BenchTargets {
@@ -309,6 +314,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::BenchTargets { tenant, out, samples } => {
             admin::with_database(&config, |db| Box::pin(bench::bench_targets(db, tenant, out, samples))).await
+        }
+        Command::Export { command } => {
+            admin::with_database(&config, |db| Box::pin(cli::onboarding::export_command(db, command))).await
         }
     }
 }

@@ -36,6 +36,10 @@ pub enum ImportCommand {
         #[arg(long)]
         partial: bool,
     },
+    /// Customers with their contact, supply points and meters (one line per
+    /// meter; the columns are in docs/import.md), in UTF-8 or GBK. One bad
+    /// line loads nothing unless --partial is given; a re-run updates.
+    Customers(crate::cli::onboarding::ImportCustomers),
 }
 
 #[derive(Subcommand)]
@@ -145,6 +149,7 @@ pub async fn import_command(database: &Database, command: ImportCommand) -> anyh
         ImportCommand::Interval { tenant, file, partial } => {
             return import_interval(database, tenant, file, partial).await;
         }
+        ImportCommand::Customers(args) => return crate::cli::onboarding::import_customers(database, args).await,
     };
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
     let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -6,6 +6,7 @@ pub mod credit;
 pub mod data;
 pub mod forecast;
 pub mod load;
+pub mod onboarding;
 pub mod segments;
 pub mod serve;
 pub mod value;

@@ -45,7 +45,7 @@ fn csv_error(err: csv::Error) -> AppError {
 
 /// Excel runs a cell that starts with = + - @ (or a tab/CR) as a formula;
 /// plain negative numbers stay numbers.
-fn guard(cell: &str) -> std::borrow::Cow<'_, str> {
+pub fn guard(cell: &str) -> std::borrow::Cow<'_, str> {
     let risky =
         cell.starts_with(['=', '+', '@', '\t', '\r']) || (cell.starts_with('-') && cell.parse::<f64>().is_err());
     if risky { format!("'{cell}").into() } else { cell.into() }

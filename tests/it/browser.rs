@@ -714,3 +714,39 @@ async fn a_counter_clerk_adds_a_supply_point_installs_a_meter_and_exchanges_it()
     .await;
     finish(c, result).await;
 }
+
+#[tokio::test]
+async fn a_tenant_admin_uploads_an_archive_with_a_bad_line_and_sees_it_named() {
+    let app = TestApp::spawn().await;
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-import-{name}.png"));
+    let file = std::env::temp_dir().join(format!("gridcrm-import-{}.csv", std::process::id()));
+    std::fs::write(
+        &file,
+        "account_no,name,class_code,industry_code,voltage_code,tariff_code,point_code,meter_serial\n\
+         7700000001,周建国,residential,RES,v220,res_tiered,7700000001-1,IM-0001\n\
+         7700000002,吴丽华,residential,RES,v999,res_tiered,7700000002-1,IM-0002\n",
+    )
+    .unwrap();
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "admin").await?;
+        c.goto(&app.url("/admin/import")).await?;
+        c.wait()
+            .for_element(Locator::Css("input[type=file][name=file]"))
+            .await?
+            .send_keys(&file.to_string_lossy())
+            .await?;
+        c.find(Locator::Css("button[type=submit].primary")).await?.click().await?;
+        let errors = c.wait().for_element(Locator::Css("table.line-errors")).await?.text().await?;
+        assert!(errors.contains('3') && errors.contains("voltage_code"), "line 3's voltage is named: {errors}");
+        let alert = c.find(Locator::Css("section.card.warn p.alert")).await?.text().await?;
+        assert!(alert.contains("未导入"), "nothing was loaded, in Chinese: {alert}");
+        std::fs::write(shot("rejected"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+    std::fs::remove_file(&file).ok();
+    assert_eq!(app.count_all("customers").await, 8, "nothing was loaded");
+}

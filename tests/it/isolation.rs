@@ -416,3 +416,56 @@ async fn supply_point_and_meter_routes_answer_404_for_another_tenants_ids() {
     assert_eq!(app.count_all("meters").await, 8);
     assert_eq!(app.count_all("meter_readings").await, 0);
 }
+
+/// The archive import and export, on the page and over the API, stay in the
+/// caller's tenant: a file naming another tenant's account number, supply
+/// point code and meter serial adds the caller's own and leaves the other's
+/// untouched; an export holds only the caller's archive.
+#[tokio::test]
+async fn archive_import_and_export_stay_in_the_callers_tenant() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
+    let mut owner = PgConnection::connect(&app.owner_url).await.unwrap();
+    let (account, their_name): (String, String) =
+        sqlx::query_as("SELECT account_no, name FROM customers WHERE id = $1")
+            .bind(app.beta.customers[0])
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+    let file = format!(
+        "account_no,name,class_code,industry_code,voltage_code,tariff_code,point_code,meter_serial,meter_multiplier\n\
+         {account},甲方新户,residential,RES,v220,res_tiered,{account}-1,BETAM0001,40\n"
+    );
+    let client = reqwest::Client::new();
+    let response = client
+        .post(app.url("/api/v1/customers/import"))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(report["applied"]["customers"], json!({"added": 1, "updated": 0}));
+    assert_eq!(report["applied"]["meters"], json!({"added": 1, "updated": 0}));
+    let (name, multiplier): (String, rust_decimal::Decimal) = sqlx::query_as(
+        "SELECT c.name, m.multiplier FROM customers c, meters m
+         WHERE c.tenant_id = $1 AND c.account_no = $2 AND m.tenant_id = $1 AND m.serial = 'BETAM0001'",
+    )
+    .bind(app.beta.id)
+    .bind(&account)
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!((name, multiplier), (their_name, rust_decimal::Decimal::ONE), "the other tenant's rows are untouched");
+
+    let api_export = client.get(app.url("/api/v1/customers/export")).bearer_auth(&key).send().await.unwrap();
+    let admin = app.login(&app.alpha, "admin").await;
+    let (status, page_export) = admin.get_text("/admin/import/customers.csv").await;
+    assert_eq!(status, StatusCode::OK);
+    for export in [api_export.text().await.unwrap(), page_export] {
+        assert!(export.contains("甲方新户") && export.contains("ALPHAM0001"));
+        assert!(!export.contains("BETAM0002"), "another tenant's meter leaked into the export");
+    }
+}

@@ -25,6 +25,7 @@ mod notice_prefs;
 mod notice_sinks;
 mod notices;
 mod notices_delivery;
+mod onboarding;
 mod outages;
 mod pages;
 mod payments;
