@@ -283,7 +283,7 @@ pub fn validate_line(
     if let Some(serial) = meter_serial {
         let mut errors = FieldErrors::default();
         let time_of_use = flag(cell(record, header, "meter_time_of_use")).unwrap_or_else(|| {
-            errors.add("meter_time_of_use", "onboarding_flag");
+            errors.add("meter_time_of_use", "flag_format");
             false
         });
         let register_digits = cell(record, header, "meter_register_digits").map(|raw| {
@@ -306,9 +306,7 @@ pub fn validate_line(
             input::date_field(raw, rules.today).map_err(|code| errors.add("meter_installed_on", code)).ok()
         });
         for e in errors.iter() {
-            let key =
-                if e.code == "onboarding_flag" { "onboarding.err.flag".to_owned() } else { format!("err.{}", e.code) };
-            problems.push(LineProblem::new(line, &e.field, key));
+            problems.push(LineProblem::new(line, &e.field, format!("err.{}", e.code)));
         }
     }
 
@@ -466,7 +464,7 @@ mod tests {
             ("contact_name", "err.required"),
             ("contact_phone", "err.phone_format"),
             ("point_code", "err.required"),
-            ("meter_time_of_use", "onboarding.err.flag"),
+            ("meter_time_of_use", "err.flag_format"),
             ("meter_multiplier", "err.multiplier_format"),
         ];
         for (field, key) in want {

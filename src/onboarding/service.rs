@@ -128,7 +128,7 @@ pub async fn import(
     let mut tx = db::begin_tenant(pool, tenant_id, actor.user_id).await?;
     let rules = Rules {
         allowed: customers::db::load_allowed(&mut tx).await?,
-        points: supply::db::codes(&mut tx).await?,
+        points: supply::db::codes(&mut tx, None).await?,
         today,
     };
     onboarding_db::create_staging(&mut tx).await?;

@@ -124,8 +124,8 @@ pub struct NewPoint {
 /// Adds a supply point to a customer.
 #[utoipa::path(post, path = "/api/v1/supply-points", tag = "supply", request_body = NewPoint,
     security(("api_key" = [])),
-    responses((status = 201, body = Point), (status = 404, description = "no such customer"),
-        (status = 422, description = "invalid fields, each named")))]
+    responses((status = 201, body = Point),
+        (status = 422, description = "invalid fields, each named; `unknown_customer` on `customer_id` for no such customer")))]
 async fn create_point(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -142,9 +142,24 @@ async fn create_point(
         version: None,
     };
     let mut tx = user.tx(&state.db).await?;
-    let point = service::create_point(&mut tx, &Actor::from(&user), new.customer_id, &draft).await?;
+    let point = service::create_point(&mut tx, &Actor::from(&user), new.customer_id, &draft)
+        .await
+        .map_err(unknown_in_body("customer_id", "unknown_customer"))?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(point)))
+}
+
+/// A record named in the body that this company does not have is a field
+/// error: a 404 would say the route itself is missing.
+fn unknown_in_body(field: &'static str, code: &'static str) -> impl FnOnce(AppError) -> AppError {
+    move |error| match error {
+        AppError::NotFound => {
+            let mut errors = FieldErrors::default();
+            errors.add(field, code);
+            errors.into()
+        }
+        other => other,
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -198,9 +213,9 @@ async fn patch_point(
 /// day, with its initial reading.
 #[utoipa::path(post, path = "/api/v1/meters", tag = "supply", request_body = InstallDraft,
     security(("api_key" = [])),
-    responses((status = 201, body = Meter), (status = 404, description = "no such supply point"),
+    responses((status = 201, body = Meter),
         (status = 409, description = "the point is not in service"),
-        (status = 422, description = "invalid fields, each named")))]
+        (status = 422, description = "invalid fields, each named; `unknown_supply_point` on `supply_point_id` for no such point")))]
 async fn install_meter(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -214,7 +229,9 @@ async fn install_meter(
     };
     let today = Utc::now().with_timezone(&user.tz).date_naive();
     let mut tx = user.tx(&state.db).await?;
-    let meter = service::install_meter(&mut tx, &Actor::from(&user), point_id, &draft, today).await?;
+    let meter = service::install_meter(&mut tx, &Actor::from(&user), point_id, &draft, today)
+        .await
+        .map_err(unknown_in_body("supply_point_id", "unknown_supply_point"))?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(meter)))
 }

@@ -32,14 +32,25 @@ fn map_write_error(err: sqlx::Error) -> WriteError {
     }
 }
 
-/// The codes a supply point may use: retired ones are refused for new values.
-pub async fn codes(conn: &mut PgConnection) -> sqlx::Result<PointCodes> {
-    let voltages = sqlx::query_scalar!("SELECT code FROM voltage_levels WHERE retired_at IS NULL ORDER BY sort, code")
-        .fetch_all(&mut *conn)
-        .await?;
-    let routes = sqlx::query!("SELECT code, id FROM reading_routes WHERE retired_at IS NULL ORDER BY code")
-        .fetch_all(conn)
-        .await?;
+/// The codes a supply point may use: retired ones are refused for new values,
+/// but the point being edited (`keeping`) keeps the voltage and route it has.
+pub async fn codes(conn: &mut PgConnection, keeping: Option<Uuid>) -> sqlx::Result<PointCodes> {
+    let voltages = sqlx::query_scalar!(
+        "SELECT code FROM voltage_levels
+         WHERE retired_at IS NULL OR code = (SELECT voltage_code FROM supply_points WHERE id = $1)
+         ORDER BY sort, code",
+        keeping
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let routes = sqlx::query!(
+        "SELECT code, id FROM reading_routes
+         WHERE retired_at IS NULL OR id = (SELECT route_id FROM supply_points WHERE id = $1)
+         ORDER BY code",
+        keeping
+    )
+    .fetch_all(conn)
+    .await?;
     Ok(PointCodes { voltages, routes: routes.into_iter().map(|r| (r.code, r.id)).collect() })
 }
 

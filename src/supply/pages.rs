@@ -151,8 +151,13 @@ async fn point_form(
     };
     let customer_id = point.as_ref().map(|p| p.customer_id).or(customer_id).ok_or(AppError::NotFound)?;
     let (account_no, customer_name) = db::customer_label(&mut tx, customer_id).await?;
-    let voltages = reference::load(&mut tx, RefList::Voltage).await?;
-    let routes = reference::routes(&mut tx).await?;
+    // The form offers what the point may use: current codes, and the retired
+    // ones this point already has.
+    let allowed = db::codes(&mut tx, point_id).await?;
+    let mut voltages = reference::load(&mut tx, RefList::Voltage).await?;
+    voltages.retain(|v| allowed.voltages.contains(&v.code));
+    let mut routes = reference::routes(&mut tx).await?;
+    routes.retain(|(code, _)| allowed.routes.iter().any(|(allowed_code, _)| allowed_code == code));
     tx.commit().await?;
     let d = draft.unwrap_or_else(|| match &point {
         Some(p) => PointDraft {

@@ -67,7 +67,7 @@ pub async fn create_point(
 ) -> Result<Point, AppError> {
     // The customer first: another tenant's (or no) customer is a 404, not a form error.
     db::customer_label(conn, customer_id).await?;
-    let codes = db::codes(conn).await?;
+    let codes = db::codes(conn, None).await?;
     let valid = validate_point(draft, &codes)?;
     let point = db::insert_point(conn, customer_id, &valid).await?;
     audit::record(
@@ -118,7 +118,7 @@ pub async fn update_point(
         },
         version: None,
     };
-    let codes = db::codes(conn).await?;
+    let codes = db::codes(conn, Some(id)).await?;
     let valid = validate_point(&merged, &codes)?;
     db::update_point(conn, id, current.version, &valid).await?;
     let updated = db::get_point(conn, id).await?.ok_or(AppError::NotFound)?;

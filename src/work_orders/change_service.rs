@@ -47,7 +47,7 @@ pub async fn check_new(tx: &mut Tx, v: &ValidWorkOrder, errors: &mut FieldErrors
         errors.add("tariff_code", "unknown_code");
     }
     if let Some(voltage) = &c.point_voltage_code
-        && !supply_db::codes(tx).await?.voltages.contains(voltage)
+        && !supply_db::codes(tx, None).await?.voltages.contains(voltage)
     {
         errors.add("point_voltage_code", "unknown_code");
     }
@@ -176,7 +176,7 @@ async fn new_connection(
     c: &ValidChange,
     today: NaiveDate,
 ) -> Result<Applied, AppError> {
-    let codes = supply_db::codes(tx).await?;
+    let codes = supply_db::codes(tx, None).await?;
     let point_draft = PointDraft {
         address: c.point_address.clone(),
         voltage_code: c.point_voltage_code.clone(),

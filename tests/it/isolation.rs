@@ -389,16 +389,6 @@ async fn supply_point_and_meter_routes_answer_404_for_another_tenants_ids() {
         (reqwest::Method::PATCH, format!("/api/v1/supply-points/{their_point}"), json!({"transformer": "x"})),
         (
             reqwest::Method::POST,
-            "/api/v1/supply-points".to_owned(),
-            json!({"customer_id": their_customer, "voltage_code": "v220"}),
-        ),
-        (
-            reqwest::Method::POST,
-            "/api/v1/meters".to_owned(),
-            json!({"supply_point_id": their_point, "serial": "ALPHAZ0003", "installed_on": "2026-11-01", "initial_reading": "0"}),
-        ),
-        (
-            reqwest::Method::POST,
             format!("/api/v1/meters/{their_meter}/exchange"),
             json!({"exchanged_on": "2026-11-20", "final_reading": "10", "new_serial": "ALPHAZ0004", "new_initial_reading": "0"}),
         ),
@@ -406,6 +396,30 @@ async fn supply_point_and_meter_routes_answer_404_for_another_tenants_ids() {
     for (method, path, body) in writes {
         let r = client.request(method.clone(), app.url(&path)).bearer_auth(&key).json(&body).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    // A body naming another tenant's customer or point: that field is unknown.
+    let named_in_body = [
+        (
+            "/api/v1/supply-points",
+            json!({"customer_id": their_customer, "voltage_code": "v220"}),
+            "customer_id",
+            "unknown_customer",
+        ),
+        (
+            "/api/v1/meters",
+            json!({"supply_point_id": their_point, "serial": "ALPHAZ0003", "installed_on": "2026-11-01", "initial_reading": "0"}),
+            "supply_point_id",
+            "unknown_supply_point",
+        ),
+    ];
+    for (path, body, field, code) in named_in_body {
+        let r = client.post(app.url(path)).bearer_auth(&key).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "POST {path}");
+        let problem: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (problem["errors"][0]["field"].as_str(), problem["errors"][0]["code"].as_str()),
+            (Some(field), Some(code))
+        );
     }
     let list: serde_json::Value = app.api_get(&key, &format!("/api/v1/supply-points?customer={their_customer}")).await;
     assert!(list["items"].as_array().unwrap().is_empty());

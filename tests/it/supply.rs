@@ -345,3 +345,40 @@ async fn a_meter_exchange_from_the_page_names_what_is_wrong() {
     let (_, page) = clerk.get_text(&location(&r)).await;
     assert!(page.contains("ALPHAX0003") && page.contains("换表"));
 }
+
+#[tokio::test]
+async fn a_point_keeps_a_retired_voltage_when_edited_but_a_new_point_cannot_take_it() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let customer = app.alpha.customers[1];
+    let list = app.api_get(&key, &format!("/api/v1/supply-points?customer={customer}")).await;
+    let point = list["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list["items"][0]["voltage_code"], "v220");
+    let admin = app.login(&app.alpha, "admin").await;
+    assert_eq!(admin.post("/admin/reference/voltages/v220/retire", &[]).await.status(), StatusCode::SEE_OTHER);
+
+    // The point that has it is edited, and its form still offers it.
+    let r = reqwest::Client::new()
+        .patch(app.url(&format!("/api/v1/supply-points/{point}")))
+        .bearer_auth(&key)
+        .json(&json!({"version": 1, "transformer": "T-7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, form) = admin.get_text(&format!("/supply-points/{point}/edit")).await;
+    assert!(form.contains(r#"value="v220""#), "the point's own retired voltage is offered");
+
+    // A new point may not take it, and its form does not offer it.
+    let (_, form) = admin.get_text(&format!("/customers/{customer}/supply-points/new")).await;
+    assert!(form.contains(r#"value="v380""#) && !form.contains(r#"value="v220""#));
+    let (status, problem) = post_json(
+        &app,
+        &key,
+        "/api/v1/supply-points",
+        json!({"customer_id": customer, "address": "1 Main St", "voltage_code": "v220"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(named(&problem).contains(&("voltage_code".into(), "unknown_code".into())), "{problem}");
+}
