@@ -216,14 +216,38 @@ impl Modify for RequestText {
             }
         }
         let Some(components) = openapi.components.as_mut() else { return };
-        for name in bodies {
-            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&name) {
-                for (field, property) in object.properties.iter_mut() {
-                    if let RefOr::T(schema) = property {
-                        state_text_rule(field, schema);
+        // A body with a flattened part (serde's flatten) is an allOf: the parts it
+        // names are bodies too.
+        let mut pending: Vec<String> = bodies.into_iter().collect();
+        let mut done = std::collections::BTreeSet::new();
+        while let Some(name) = pending.pop() {
+            if !done.insert(name.clone()) {
+                continue;
+            }
+            match components.schemas.get_mut(&name) {
+                Some(RefOr::T(Schema::Object(object))) => state_text_rules(object),
+                Some(RefOr::T(Schema::AllOf(all))) => {
+                    for item in all.items.iter_mut() {
+                        match item {
+                            RefOr::Ref(r) => {
+                                pending.push(r.ref_location.trim_start_matches("#/components/schemas/").to_owned())
+                            }
+                            RefOr::T(Schema::Object(object)) => state_text_rules(object),
+                            RefOr::T(_) => {}
+                        }
                     }
                 }
+                _ => {}
             }
+        }
+    }
+}
+
+/// The text rule on every property of a body object.
+fn state_text_rules(object: &mut utoipa::openapi::schema::Object) {
+    for (field, property) in object.properties.iter_mut() {
+        if let RefOr::T(schema) = property {
+            state_text_rule(field, schema);
         }
     }
 }

@@ -129,7 +129,7 @@ struct ImportForm {
               (status = 403, description = "not a tenant administrator"),
               (status = 408, description = "the body paused too long or took too long in all; nothing was loaded"),
               (status = 413, description = "the body is over the size limit; nothing was loaded"),
-              (status = 422, body = ImportReport, description = "rejected lines, or an encoding other than UTF-8 and GBK; nothing was loaded"),
+              (status = 422, body = ImportReport, description = "rejected lines (any, or with `partial` every one), or an encoding other than UTF-8 and GBK; nothing was loaded"),
               (status = 429, description = "the caller already has as many uploads in flight as allowed")))]
 async fn post_import(
     State(state): State<AppState>,
@@ -151,17 +151,24 @@ async fn post_import(
     let file = if is_csv {
         body
     } else {
-        multipart_parts(&headers, body)
-            .await?
-            .file
-            .ok_or_else(|| AppError::BadRequest("the multipart form has no `file` part".into()))?
+        let parts = multipart_parts(&headers, body).await?;
+        // The document allows the file alone: any other part is named, not ignored.
+        if let Some((name, _)) = parts.fields.first() {
+            return Err(AppError::BadRequest(format!(
+                "the multipart form has a part `{name}`: only `file` is allowed"
+            )));
+        }
+        parts.file.ok_or_else(|| AppError::BadRequest("the multipart form has no `file` part".into()))?
     };
     let _turn = state.uploads.load_turn().await;
     let today = Utc::now().with_timezone(&user.tz).date_naive();
     let report =
         service::import(&state.db, user.tenant_id, &Actor::from(&user), &file, params.partial, today, &i, &|_| {})
             .await?;
-    let status = if report.loaded { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    // As the readings import: a file of which no line could be taken is refused,
+    // with or without `partial`.
+    let every_line_rejected = report.rejected > 0 && report.rejected == report.read;
+    let status = if report.loaded && !every_line_rejected { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok((status, Json(report)))
 }
 

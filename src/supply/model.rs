@@ -58,7 +58,7 @@ pub struct PointDraft {
     /// A code of the tenant's voltage levels: required on a new point; an
     /// edit leaves it out to keep it.
     #[serde(default)]
-    #[schema(example = "v10k")]
+    #[schema(example = "v10k", min_length = 1)]
     pub voltage_code: Option<String>,
     /// kVA, at most two decimals, e.g. "630".
     #[serde(default)]

@@ -253,6 +253,19 @@ async fn the_api_imports_csv_and_multipart_and_exports_for_tenant_admins_only() 
     assert_eq!(report["errors"][0]["field"], "phone");
     assert_eq!(report["loaded"], false);
 
+    // A part the document does not allow is named, and nothing loads.
+    let (content_type, form) = multipart(&[("partial", "true")], &file(&lines));
+    let extra = client
+        .post(app.url("/api/v1/customers/import"))
+        .bearer_auth(&key)
+        .header("content-type", content_type)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(extra.status(), StatusCode::BAD_REQUEST);
+    assert!(extra.text().await.unwrap().contains("`partial`"));
+
     let (content_type, form) = multipart(&[], &file(&lines));
     let loaded = client
         .post(app.url("/api/v1/customers/import?partial=true"))
