@@ -342,6 +342,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::readings::api::router())
         .merge(crate::billing::api::router())
         .merge(crate::payments::api::router())
+        .merge(crate::payments::cash_api::router())
         .merge(crate::cost_control::api::router())
         .merge(crate::interval::api::router())
         .merge(crate::segments::api::router())

@@ -42,6 +42,8 @@ pub fn app(state: AppState) -> Router {
         .merge(billing::tariff_pages::router())
         .merge(payments::pages::router())
         .merge(payments::arrears::router())
+        .merge(payments::cash_pages::router())
+        .merge(crate::prints::pages::router())
         .merge(cost_control::pages::router())
         .merge(crate::segments::pages::router())
         .merge(staff::pages::router())

@@ -28,6 +28,7 @@ pub mod payments;
 pub mod platform;
 pub mod points;
 pub mod portfolio;
+pub mod prints;
 pub mod readings;
 pub mod seed;
 pub mod segments;

@@ -180,3 +180,36 @@
     model = { all: [] };
   }
 })();
+
+// The counter's payment form: the cash fields show for cash and the scanned
+// reference for a QR code; the change due follows the amount and the cash
+// received as typed (full-width digits, ¥ and thousands commas too). The
+// server checks and computes both again.
+(function () {
+  "use strict";
+  var form = document.querySelector("[data-cash-form]");
+  if (!form) return;
+  var channel = form.querySelector("select[name=channel]");
+  var amount = form.querySelector("[data-amount]");
+  var cash = form.querySelector("[data-cash-received]");
+  var out = form.querySelector("[data-change]");
+  function plain(s) {
+    s = (s || "").replace(/[\uFF10-\uFF19]/g, function (c) { return String.fromCharCode(c.charCodeAt(0) - 0xFEE0); })
+      .replace(/[\uFF0E\u3002]/g, ".").replace(/\uFF0C/g, ",").replace(/\s/g, "").replace(/^[\u00A5\uFFE5]/, "").replace(/\u5143$/, "");
+    if (/^\d{1,3}(,\d{3})+(\.\d+)?$/.test(s)) s = s.replace(/,/g, "");
+    return /^\d+(\.\d{1,2})?$/.test(s) ? Math.round(parseFloat(s) * 100) : null;
+  }
+  function show() {
+    form.querySelectorAll("[data-for-channel]").forEach(function (box) {
+      box.hidden = box.getAttribute("data-for-channel").split(" ").indexOf(channel.value) < 0;
+    });
+    if (!out) return;
+    var a = plain(amount.value), c = cash.value.trim() === "" ? a : plain(cash.value);
+    if (a === null || c === null) { out.textContent = "—"; return; }
+    var fen = c - a;
+    out.textContent = (fen < 0 ? "-" : "") + "\u00A5" + (Math.abs(fen) / 100).toFixed(2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    out.classList.toggle("short", fen < 0);
+  }
+  [channel, amount, cash].forEach(function (el) { if (el) { el.addEventListener("input", show); el.addEventListener("change", show); } });
+  show();
+})();

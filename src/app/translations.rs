@@ -191,6 +191,8 @@ fn every_template_key_is_translated_in_both_languages() {
                     // Supply points and meters.
                     "install",
                     "exchange",
+                    // A supervisor's check of a cashier's day.
+                    "sign_off",
                 ],
             ),
             (
@@ -229,6 +231,9 @@ fn every_template_key_is_translated_in_both_languages() {
                     "reference_code",
                     "reading_route",
                     "supply_point",
+                    // The cash drawer.
+                    "cash_day",
+                    "print_settings",
                 ],
             ),
             ("lang.", &["zh-CN", "en"]),
@@ -275,6 +280,9 @@ fn every_template_key_is_translated_in_both_languages() {
             ("change.outcome_", &crate::work_orders::change_pages::OUTCOME_FIELDS),
             ("change.transfer_arrears_", &crate::work_orders::change::TRANSFER_ARREARS),
             ("change.rule_", &crate::work_orders::change::TRANSFER_ARREARS),
+            ("cash_day_status.", &crate::payments::cash_days::STATUSES),
+            ("bill_state.", &crate::billing::bills::STATES),
+            ("readings.warn_", &crate::readings::model::FLAGS),
         ];
         for prefix in &prefixes {
             let (_, codes) =

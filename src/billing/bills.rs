@@ -29,6 +29,13 @@ pub struct BillRow {
     pub power_factor: Option<Decimal>,
     /// issued or cancelled.
     pub status: String,
+    /// What the bill stands at: unpaid, partly_paid, paid, overdue (due and
+    /// not paid in full, late fees included) or cancelled.
+    #[sqlx(skip)]
+    pub state: String,
+    /// The company's day the bill was read on, for its state.
+    #[serde(skip)]
+    pub today: NaiveDate,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
     pub replaces: Option<Uuid>,
@@ -36,7 +43,27 @@ pub struct BillRow {
     pub detail: serde_json::Value,
 }
 
+/// What a bill stands at, as lists, the bill page and the API show it.
+pub const STATES: [&str; 5] = ["unpaid", "partly_paid", "paid", "overdue", "cancelled"];
+
+/// A bill's state from its amounts and due date on `today`.
+pub fn state(status: &str, owed: Decimal, paid: Decimal, due_on: NaiveDate, today: NaiveDate) -> &'static str {
+    match () {
+        _ if status != "issued" => "cancelled",
+        _ if owed <= Decimal::ZERO => "paid",
+        _ if due_on < today => "overdue",
+        _ if paid > Decimal::ZERO => "partly_paid",
+        _ => "unpaid",
+    }
+}
+
 impl BillRow {
+    fn with_state(mut self) -> Self {
+        let owed = self.amount - self.paid + self.late_fee - self.late_fee_paid;
+        self.state = state(&self.status, owed, self.paid + self.late_fee_paid, self.due_on, self.today).to_owned();
+        self
+    }
+
     /// What is still owed: the amount and the late fees, less what was paid.
     pub fn outstanding(&self) -> Decimal {
         if self.status != "issued" {
@@ -60,7 +87,8 @@ const COLUMNS: &str = "b.id, b.bill_no, b.customer_id, c.account_no, c.name AS c
      (SELECT t.name_zh FROM tariff_categories t WHERE t.tenant_id = b.tenant_id AND t.code = b.tariff_code) AS tariff_name_zh, \
      (SELECT t.name_en FROM tariff_categories t WHERE t.tenant_id = b.tenant_id AND t.code = b.tariff_code) AS tariff_name_en, \
      b.issued_on, b.due_on, b.energy_kwh, b.amount, b.paid, b.late_fee, b.late_fee_paid, b.power_factor, b.status, \
-     b.cancelled_at, b.cancel_reason, b.replaces, b.detail";
+     b.cancelled_at, b.cancel_reason, b.replaces, b.detail, \
+     (now() AT TIME ZONE (SELECT t.time_zone FROM tenants t WHERE t.id = b.tenant_id))::date AS today";
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<BillRow>> {
     sqlx::query_as(&format!(
@@ -69,6 +97,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<BillR
     .bind(id)
     .fetch_optional(conn)
     .await
+    .map(|b: Option<BillRow>| b.map(BillRow::with_state))
 }
 
 pub async fn lines(conn: &mut PgConnection, bill_id: Uuid) -> sqlx::Result<Vec<LineRow>> {
@@ -91,6 +120,7 @@ pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, limit: i64
     .bind(limit)
     .fetch_all(conn)
     .await
+    .map(|bills: Vec<BillRow>| bills.into_iter().map(BillRow::with_state).collect())
 }
 
 /// Cancels an issued bill with nothing paid on it; false when it was not
@@ -121,4 +151,23 @@ pub async fn cancel(conn: &mut PgConnection, id: Uuid, by: &str, reason: &str) -
         .await?;
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    #[test]
+    fn a_bill_is_unpaid_partly_paid_paid_or_overdue() {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let due = day(15);
+        assert_eq!(state("issued", dec!(80.70), dec!(0), due, day(3)), "unpaid");
+        assert_eq!(state("issued", dec!(30.70), dec!(50), due, day(3)), "partly_paid");
+        assert_eq!(state("issued", dec!(0), dec!(80.70), due, day(20)), "paid");
+        assert_eq!(state("issued", dec!(30.70), dec!(50), due, day(16)), "overdue");
+        assert_eq!(state("issued", dec!(80.70), dec!(0), due, day(15)), "unpaid");
+        assert_eq!(state("cancelled", dec!(80.70), dec!(0), due, day(20)), "cancelled");
+    }
 }

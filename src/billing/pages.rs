@@ -169,9 +169,14 @@ struct BillPage {
     change: Option<i64>,
     errors: FieldErrors,
     notice: Option<&'static str>,
+    letterhead: crate::prints::Letterhead,
 }
 
 impl BillPage {
+    /// The bill's amount in Chinese capitals (大写).
+    fn capitals(&self) -> String {
+        crate::prints::capitals(self.bill.amount).unwrap_or_default()
+    }
     fn period(&self) -> String {
         months::label(self.bill.period)
     }
@@ -214,6 +219,7 @@ async fn bill_view(
     let bill = bills::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
     let lines = bills::lines(&mut tx, id).await?;
     let history = bills::for_customer(&mut tx, bill.customer_id, 40).await?;
+    let letterhead = crate::prints::letterhead(&mut tx).await?;
     tx.commit().await?;
     let p = Page::for_user(user, "billing.bill_title");
     // A year of the customer's live bills, oldest first, this one included.
@@ -239,7 +245,7 @@ async fn bill_view(
         .and_then(|b| change_percent(bill.energy_kwh, b.energy_kwh));
     let array = |key: &str| bill.detail.get(key).and_then(|v| v.as_array()).cloned().unwrap_or_default();
     let (segments, tiers) = (array("segments"), array("tiers"));
-    Ok(BillPage { p, bill, lines, segments, tiers, history_chart, change, errors, notice })
+    Ok(BillPage { p, bill, lines, segments, tiers, history_chart, change, errors, notice, letterhead })
 }
 
 async fn bill_page(

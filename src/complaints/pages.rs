@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/contacts", get(mine).post(create))
         .route("/contacts/new", get(new_form))
         .route("/contacts/{id}", get(show))
+        .route("/contacts/{id}/slip", get(slip))
         .route("/contacts/{id}/actions", post(act))
         .route("/contacts/{id}/handover", post(hand_over))
         .route("/contacts/{id}/visit", post(visit))
@@ -311,4 +312,45 @@ async fn mine(State(state): State<AppState>, user: CurrentUser) -> Result<Html<S
     let visits = db::visits_due_for(&mut tx, me).await?;
     tx.commit().await?;
     render(&MinePage { p: Page::for_user(&user, "contacts.mine_title"), contacts, visits })
+}
+
+/// The acceptance slip (受理回执) of a contact, to print and hand to the
+/// customer: what was registered, who owns it (首问负责), and by when it is answered.
+async fn slip(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> Result<Html<String>, AppError> {
+    user.require(Permission::HandleService)?;
+    let mut tx = user.tx(&state.db).await?;
+    let c = db::get(&mut tx, id).await?;
+    let letterhead = crate::prints::letterhead(&mut tx).await?;
+    tx.commit().await?;
+    let mut p = Page::for_user(&user, "contacts.slip_title");
+    p.title = format!("{} · {}", p.t("contacts.slip_title"), c.ref_no);
+    let customer = match (&c.customer_account_no, &c.customer_name) {
+        (Some(no), Some(name)) => format!("{no} {name}"),
+        _ => p.t("contacts.unidentified"),
+    };
+    let caller = format!("{} {}", c.caller_name, c.caller_phone.as_deref().map(|ph| p.phone(ph)).unwrap_or_default());
+    let mut facts = vec![
+        (p.t("contacts.kind"), p.tc("contact_kind.", &c.kind)),
+        (p.t("contacts.channel"), p.tc("contact_channel.", &c.channel)),
+        (p.t("contacts.subject"), p.tc("contact_subject.", &c.subject)),
+        (p.t("contacts.customer"), customer),
+        (p.t("contacts.caller"), caller.trim().to_owned()),
+        (p.t("contacts.received_at"), p.datetime(&c.received_at)),
+        (p.t("contacts.owner"), c.owner_name.clone().unwrap_or_else(|| "—".to_owned())),
+    ];
+    if let Some(due) = c.due_at {
+        facts.push((p.t("sla.due"), p.datetime(&due)));
+    }
+    let slip = crate::prints::Slip {
+        heading: p.t("contacts.slip_title"),
+        ref_label: p.t("contacts.ref_no"),
+        ref_no: c.ref_no.clone(),
+        facts,
+        rows_title: p.t("contacts.description"),
+        rows: vec![(p.t("contacts.description"), c.description.clone())],
+        documents: Vec::new(),
+        clerk: user.label.clone(),
+        note: p.i.t_with("contacts.slip_note", &[("hotline", &letterhead.hotline)]),
+    };
+    render(&crate::prints::SlipPage { p, letterhead, slip })
 }

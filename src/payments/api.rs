@@ -36,13 +36,16 @@ pub(crate) fn channel_schema() -> utoipa::openapi::schema::Schema {
 }
 
 /// Books a payment against the customer's oldest debts (late fees first,
-/// then bills by age); what is left becomes credit. 201 when booked now, 200
-/// when the reference was booked before; 409 when the reference was used
-/// for another customer or amount.
+/// then bills by age). What is beyond the debts becomes prepaid credit only
+/// with `allow_credit: true`; without it such an amount is refused (422,
+/// `amount`: `overpayment_unconfirmed`). 201 when booked now, 200 when the
+/// reference was booked before; 409 when the reference was used for another
+/// customer or amount, or when the day of `received_at` is closed for the
+/// calling cashier (`cash_day_closed`).
 #[utoipa::path(post, path = "/api/v1/payments", tag = "payments", request_body = PaymentDraft,
     security(("api_key" = [])),
     responses((status = 201, body = Booked), (status = 200, body = Booked, description = "booked before"),
-              (status = 409, description = "the reference was used for another payment"),
+              (status = 409, description = "the reference was used for another payment, or the cashier's day is closed"),
               (status = 422, description = "invalid fields, each named")))]
 async fn book_payment(
     State(state): State<AppState>,
@@ -51,7 +54,7 @@ async fn book_payment(
 ) -> Result<(StatusCode, Json<Booked>), AppError> {
     user.require(Permission::TakePayments)?;
     let mut tx = user.tx(&state.db).await?;
-    let booked = service::book(&mut tx, &Actor::from(&user), &draft, None, Utc::now()).await?;
+    let booked = service::book(&mut tx, &Actor::from(&user), &draft, &service::Counter::default(), Utc::now()).await?;
     tx.commit().await?;
     let status = if booked.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(booked)))

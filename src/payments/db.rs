@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::payments::model::ValidPayment;
+use crate::{audit::Actor, payments::model::ValidPayment};
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PaymentRow {
@@ -26,10 +26,17 @@ pub struct PaymentRow {
     /// booked or reversed.
     pub status: String,
     pub reverse_reason: Option<String>,
+    /// Cash at the counter: what the customer handed over, and the change given.
+    pub cash_received: Option<Decimal>,
+    pub change_given: Option<Decimal>,
+    /// The account right after this payment: still owed on live bills, and credit.
+    pub owed_after: Option<Decimal>,
+    pub credit_after: Option<Decimal>,
 }
 
 const COLUMNS: &str = "p.id, p.customer_id, c.account_no, c.name AS customer_name, p.amount, p.channel, p.channel_ref, \
-     p.received_at, p.booked_at, p.booked_by, p.credit, p.status, p.reverse_reason";
+     p.received_at, p.booked_at, p.booked_by, p.credit, p.status, p.reverse_reason, p.cash_received, p.change_given, \
+     p.owed_after, p.credit_after";
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<PaymentRow>> {
     sqlx::query_as(&format!(
@@ -64,15 +71,18 @@ pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, limit: i64
 
 /// Inserts the payment unless its channel reference was booked before (then
 /// None). A concurrent duplicate waits on the unique key and gets None.
+/// `cash`: what was handed over and the change, for cash at the counter.
 pub async fn insert(
     conn: &mut PgConnection,
     customer_id: Uuid,
     p: &ValidPayment,
-    booked_by: &str,
+    by: &Actor,
+    cash: Option<(Decimal, Decimal)>,
 ) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(
-        r#"INSERT INTO payments (tenant_id, id, customer_id, amount, channel, channel_ref, received_at, booked_by)
-           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7)
+        r#"INSERT INTO payments (tenant_id, id, customer_id, amount, channel, channel_ref, received_at, booked_by,
+                                 cashier_id, cash_received, change_given)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (tenant_id, channel, channel_ref) DO NOTHING RETURNING id"#,
         Uuid::now_v7(),
         customer_id,
@@ -80,7 +90,10 @@ pub async fn insert(
         p.channel,
         p.channel_ref,
         p.received_at,
-        booked_by
+        by.label,
+        by.user_id,
+        cash.map(|c| c.0),
+        cash.map(|c| c.1)
     )
     .fetch_optional(conn)
     .await
@@ -156,6 +169,22 @@ pub async fn apply(
     Ok(())
 }
 
+/// Keeps the account's standing right after the payment, for its receipt.
+pub async fn record_balance_after(conn: &mut PgConnection, payment_id: Uuid, customer_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"UPDATE payments SET
+             owed_after = (SELECT coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid), 0)
+                           FROM bills b WHERE b.customer_id = $2 AND b.status = 'issued'),
+             credit_after = (SELECT credit_balance FROM customers WHERE id = $2)
+           WHERE id = $1"#,
+        payment_id,
+        customer_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The allocation of a payment, for its receipt.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AllocationRow {
@@ -179,13 +208,15 @@ pub async fn allocations(conn: &mut PgConnection, payment_id: Uuid) -> sqlx::Res
 
 /// Undoes a booked payment: its allocations go back onto the bills and its
 /// credit off the account. False when it was not booked (already reversed).
-pub async fn reverse(conn: &mut PgConnection, id: Uuid, by: &str, reason: &str) -> sqlx::Result<bool> {
+pub async fn reverse(conn: &mut PgConnection, id: Uuid, by: &Actor, reason: &str) -> sqlx::Result<bool> {
     let Some(row) = sqlx::query!(
-        r#"UPDATE payments SET status = 'reversed', reversed_at = now(), reversed_by = $2, reverse_reason = $3
+        r#"UPDATE payments SET status = 'reversed', reversed_at = now(), reversed_by = $2, reverse_reason = $3,
+                  reversed_by_id = $4
            WHERE id = $1 AND status = 'booked' RETURNING customer_id, credit"#,
         id,
-        by,
-        reason
+        by.label,
+        reason,
+        by.user_id
     )
     .fetch_optional(&mut *conn)
     .await?

@@ -4,6 +4,9 @@
 
 pub mod api;
 pub mod arrears;
+pub mod cash_api;
+pub mod cash_days;
+pub mod cash_pages;
 pub mod db;
 pub mod model;
 pub mod pages;

@@ -8,9 +8,17 @@ use uuid::Uuid;
 
 use crate::web::{error::FieldErrors, input};
 
-pub const CHANNELS: [&str; 6] = ["counter_cash", "counter_card", "bank", "wechat", "alipay", "agent"];
-/// The channels a clerk takes at the counter.
-pub const COUNTER_CHANNELS: [&str; 2] = ["counter_cash", "counter_card"];
+pub const CHANNELS: [&str; 8] =
+    ["counter_cash", "counter_card", "counter_wechat", "counter_alipay", "bank", "wechat", "alipay", "agent"];
+/// The channels a clerk takes at the counter: cash, card, and the customer's
+/// WeChat or Alipay payment code scanned by the clerk.
+pub const COUNTER_CHANNELS: [&str; 4] = ["counter_cash", "counter_card", "counter_wechat", "counter_alipay"];
+/// Counter channels whose money arrives through a scanned QR code: the clerk
+/// types the channel's transaction reference, which books once.
+pub const QR_CHANNELS: [&str; 2] = ["counter_wechat", "counter_alipay"];
+
+/// The most one payment may be: under a billion yuan.
+pub const AMOUNT_LIMIT: Decimal = rust_decimal_macros::dec!(1000000000);
 
 /// A payment notification from a channel, or a counter payment.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -28,7 +36,8 @@ pub struct PaymentDraft {
         example = "120.50"
     )]
     pub amount: String,
-    /// counter_cash, counter_card, bank, wechat, alipay or agent.
+    /// counter_cash, counter_card, counter_wechat, counter_alipay (a QR code
+    /// scanned at the counter), bank, wechat, alipay or agent.
     #[serde(default)]
     #[schema(required = true, schema_with = crate::payments::api::channel_schema)]
     pub channel: String,
@@ -41,6 +50,13 @@ pub struct PaymentDraft {
     #[serde(default)]
     #[schema(schema_with = crate::payments::api::received_at_schema)]
     pub received_at: Option<String>,
+    /// true: the part of the amount beyond what the customer owes (on the
+    /// oldest debts, or on `bills` where given) goes to prepaid credit.
+    /// Without it an amount larger than what is owed is refused (422,
+    /// `amount`: `overpayment_unconfirmed`), so a mistyped amount never turns
+    /// into credit silently.
+    #[serde(default)]
+    pub allow_credit: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -50,12 +66,67 @@ pub struct ValidPayment {
     pub channel: String,
     pub channel_ref: String,
     pub received_at: DateTime<Utc>,
+    pub allow_credit: bool,
 }
 
 /// Money: a plain decimal (no exponent, grouping or currency sign), more
-/// than zero, at most two decimals, under a billion yuan.
-pub fn parse_amount(raw: &str) -> Option<Decimal> {
-    input::positive_money(raw).filter(|value| *value < Decimal::from(1_000_000_000))
+/// than zero, at most two decimals, under a billion yuan. The error is the
+/// message code: `amount_format`, or `amount_over_limit` for a well-formed
+/// amount of a billion or more.
+pub fn parse_amount(raw: &str) -> Result<Decimal, &'static str> {
+    let value = input::positive_money(raw).ok_or_else(|| {
+        // A long but well-formed amount is named as over the limit, not as malformed.
+        let digits = raw.trim().split('.').next().unwrap_or("");
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.trim_start_matches('0').len() > 9 {
+            "amount_over_limit"
+        } else {
+            "amount_format"
+        }
+    })?;
+    if value >= AMOUNT_LIMIT { Err("amount_over_limit") } else { Ok(value) }
+}
+
+/// An amount as a clerk types it, made plain for [`parse_amount`]: full-width
+/// digits and punctuation (１２３．４５, ，), a leading `¥` or `￥`, a trailing
+/// `元`, spaces, and thousands commas where they group by three
+/// (`1,234.50`; `1,0,0` stays as typed and is refused).
+pub fn normalize_amount(raw: &str) -> String {
+    let half: String = raw
+        .chars()
+        .filter_map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
+            '．' | '。' => Some('.'),
+            '，' => Some(','),
+            c if c.is_whitespace() => None,
+            c => Some(c),
+        })
+        .collect();
+    let bare = half.strip_prefix(['¥', '￥']).unwrap_or(&half);
+    let bare = bare.strip_suffix('元').unwrap_or(bare);
+    let (whole, fraction) = match bare.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (bare, None),
+    };
+    if whole.contains(',') {
+        let groups: Vec<&str> = whole.split(',').collect();
+        let grouped = (1..=3).contains(&groups[0].len())
+            && groups[1..].iter().all(|g| g.len() == 3)
+            && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()));
+        if !grouped {
+            return bare.to_owned();
+        }
+        let joined = groups.concat();
+        return match fraction {
+            Some(f) => format!("{joined}.{f}"),
+            None => joined,
+        };
+    }
+    bare.to_owned()
+}
+
+/// Cash handed over at the counter: at least the amount; the change is the rest.
+pub fn change_for(amount: Decimal, received: Decimal) -> Result<Decimal, &'static str> {
+    if received < amount { Err("cash_short") } else { Ok(received - amount) }
 }
 
 pub fn validate(d: &PaymentDraft, now: DateTime<Utc>) -> Result<ValidPayment, FieldErrors> {
@@ -63,10 +134,13 @@ pub fn validate(d: &PaymentDraft, now: DateTime<Utc>) -> Result<ValidPayment, Fi
     if d.account_no.trim().is_empty() {
         errors.add("account_no", "required");
     }
-    let amount = parse_amount(&d.amount);
-    if amount.is_none() {
-        errors.add("amount", "amount_format");
-    }
+    let amount = match parse_amount(&d.amount) {
+        Ok(amount) => Some(amount),
+        Err(code) => {
+            errors.add("amount", code);
+            None
+        }
+    };
     if !CHANNELS.contains(&d.channel.as_str()) {
         errors.add("channel", "unknown_code");
     }
@@ -98,6 +172,7 @@ pub fn validate(d: &PaymentDraft, now: DateTime<Utc>) -> Result<ValidPayment, Fi
         channel: d.channel.clone(),
         channel_ref: reference.to_owned(),
         received_at: received_at.unwrap_or(now),
+        allow_credit: d.allow_credit.unwrap_or(false),
     })
 }
 
@@ -133,15 +208,39 @@ mod tests {
 
     #[test]
     fn amounts_are_positive_money() {
-        assert_eq!(parse_amount("1234.50"), Some(dec!(1234.50)));
-        assert_eq!(parse_amount("¥1,234.50"), None);
-        assert_eq!(parse_amount("1e3"), None);
-        assert_eq!(parse_amount("1,0,0"), None);
-        assert_eq!(parse_amount("1000000000"), None);
-        assert_eq!(parse_amount("0"), None);
-        assert_eq!(parse_amount("-5"), None);
-        assert_eq!(parse_amount("1.005"), None);
-        assert_eq!(parse_amount("abc"), None);
+        assert_eq!(parse_amount("1234.50"), Ok(dec!(1234.50)));
+        assert_eq!(parse_amount("999999999.99"), Ok(dec!(999999999.99)));
+        assert_eq!(parse_amount("¥1,234.50"), Err("amount_format"));
+        assert_eq!(parse_amount("1e3"), Err("amount_format"));
+        assert_eq!(parse_amount("1,0,0"), Err("amount_format"));
+        assert_eq!(parse_amount("1000000000"), Err("amount_over_limit"));
+        assert_eq!(parse_amount("12345678901234.00"), Err("amount_over_limit"));
+        assert_eq!(parse_amount("0"), Err("amount_format"));
+        assert_eq!(parse_amount("-5"), Err("amount_format"));
+        assert_eq!(parse_amount("1.005"), Err("amount_format"));
+        assert_eq!(parse_amount("abc"), Err("amount_format"));
+    }
+
+    #[test]
+    fn the_counter_reads_amounts_as_clerks_type_them() {
+        let read = |raw: &str| parse_amount(&normalize_amount(raw));
+        assert_eq!(read("１２３．４５"), Ok(dec!(123.45)));
+        assert_eq!(read("￥１，２３４．５０"), Ok(dec!(1234.50)));
+        assert_eq!(read("¥1,234.50"), Ok(dec!(1234.50)));
+        assert_eq!(read(" 1 234 "), Ok(dec!(1234)));
+        assert_eq!(read("12,345,678.9"), Ok(dec!(12345678.9)));
+        assert_eq!(read("80元"), Ok(dec!(80)));
+        assert_eq!(read("1,0,0"), Err("amount_format"));
+        assert_eq!(read("12,34"), Err("amount_format"));
+        assert_eq!(read("¥-5"), Err("amount_format"));
+        assert_eq!(read("1,000,000,000"), Err("amount_over_limit"));
+    }
+
+    #[test]
+    fn change_is_what_was_handed_over_beyond_the_amount() {
+        assert_eq!(change_for(dec!(135.50), dec!(200)), Ok(dec!(64.50)));
+        assert_eq!(change_for(dec!(135.50), dec!(135.50)), Ok(dec!(0)));
+        assert_eq!(change_for(dec!(135.50), dec!(100)), Err("cash_short"));
     }
 
     #[test]
@@ -152,6 +251,7 @@ mod tests {
             channel: "paypal".into(),
             channel_ref: "".into(),
             received_at: Some("yesterday".into()),
+            allow_credit: None,
         };
         let errors = validate(&bad, now()).unwrap_err();
         for f in ["account_no", "amount", "channel", "channel_ref", "received_at"] {
@@ -171,6 +271,7 @@ mod tests {
             channel: "wechat".into(),
             channel_ref: "WX4200001".into(),
             received_at: None,
+            allow_credit: None,
         }
     }
 

@@ -17,9 +17,10 @@ use crate::{
     customers::db as customers_db,
     payments::{
         db::{self, AllocationRow, OpenBill, PaymentRow},
-        model::{COUNTER_CHANNELS, PaymentDraft},
+        model::{self, COUNTER_CHANNELS, PaymentDraft, QR_CHANNELS},
         service,
     },
+    prints::{self, Letterhead},
     service::next_ref,
     staff::Permission,
     web::{
@@ -48,6 +49,15 @@ struct PayForm {
     /// Bills the customer asked to settle; none: the oldest debts first.
     #[serde(default)]
     bills: Vec<Uuid>,
+    /// Cash: what the customer handed over (blank: the exact amount).
+    #[serde(default)]
+    cash_received: String,
+    /// A scanned WeChat or Alipay code: the channel's transaction reference.
+    #[serde(default)]
+    channel_ref: String,
+    /// The clerk confirmed that what is beyond the debts goes to prepaid credit.
+    #[serde(default)]
+    confirm_credit: Option<String>,
 }
 
 #[derive(askama::Template)]
@@ -63,11 +73,24 @@ struct PayPage {
     f: PayForm,
     errors: FieldErrors,
     conflict: Option<&'static str>,
+    /// An amount beyond the debts waits for the clerk's confirmation: (settles, to credit).
+    overpayment: Option<(Decimal, Decimal)>,
 }
 
 impl PayPage {
     fn channels(&self) -> &'static [&'static str] {
         &COUNTER_CHANNELS
+    }
+    fn qr_channels(&self) -> &'static [&'static str] {
+        &QR_CHANNELS
+    }
+    /// "¥X settles the bills, ¥Y goes to prepaid credit".
+    fn overpayment_text(&self) -> Option<String> {
+        let (settles, credit) = self.overpayment?;
+        Some(self.p.i.t_with(
+            "payments.overpayment_split",
+            &[("settles", &self.p.money(&settles)), ("credit", &self.p.money(&credit))],
+        ))
     }
     fn total_text(&self) -> String {
         self.p.money(&self.total)
@@ -96,8 +119,19 @@ async fn pay_page(
     let f = f.unwrap_or_else(|| PayForm {
         amount: if total > Decimal::ZERO { total.to_string() } else { String::new() },
         channel: "counter_cash".into(),
-        bills: Vec::new(),
+        ..Default::default()
     });
+    // An amount beyond the debts is shown split, for the clerk to confirm.
+    let overpayment = errors
+        .iter()
+        .any(|e| e.field == "amount" && e.code == "overpayment_unconfirmed")
+        .then(|| model::parse_amount(&model::normalize_amount(&f.amount)).ok())
+        .flatten()
+        .map(|amount| {
+            let chosen = (!f.bills.is_empty()).then_some(f.bills.as_slice());
+            let split = service::preview(amount, &open, chosen);
+            (amount - split.credit, split.credit)
+        });
     Ok(PayPage {
         p: Page::for_user(user, "payments.pay_title"),
         customer_id,
@@ -109,6 +143,7 @@ async fn pay_page(
         f,
         errors,
         conflict,
+        overpayment,
     })
 }
 
@@ -129,24 +164,50 @@ async fn pay(
 ) -> Result<Response, AppError> {
     user.require(Permission::TakePayments)?;
     let booked = async {
-        let mut tx = user.tx(&state.db).await?;
-        let customer = customers_db::get(&mut tx, id).await?;
-        // The receipt number is the counter's channel reference.
-        let receipt_no = next_ref(&mut tx, "R").await?;
-        let draft = PaymentDraft {
-            account_no: customer.account_no,
-            amount: f.amount.clone(),
-            channel: f.channel.clone(),
-            channel_ref: receipt_no,
-            received_at: None,
-        };
+        let mut errors = FieldErrors::default();
         if !COUNTER_CHANNELS.contains(&f.channel.as_str()) {
-            let mut errors = FieldErrors::default();
             errors.add("channel", "unknown_code");
+        }
+        let qr = QR_CHANNELS.contains(&f.channel.as_str());
+        let scanned = f.channel_ref.trim();
+        if qr && scanned.is_empty() {
+            errors.add("channel_ref", "qr_reference_required");
+        }
+        // Cash handed over: blank is the exact amount.
+        let cash_received = match (f.channel.as_str(), f.cash_received.trim()) {
+            ("counter_cash", "") => model::parse_amount(&model::normalize_amount(&f.amount)).ok(),
+            ("counter_cash", raw) => match crate::web::input::money(&model::normalize_amount(raw)) {
+                Some(cash) if cash >= Decimal::ZERO => Some(cash),
+                _ => {
+                    errors.add("cash_received", "amount_format");
+                    None
+                }
+            },
+            _ => None,
+        };
+        if !errors.is_empty() {
+            // The amount's own refusal is named too.
+            if let Err(code) = model::parse_amount(&model::normalize_amount(&f.amount)) {
+                errors.add("amount", code);
+            }
             return Err(AppError::Invalid(errors));
         }
+        let mut tx = user.tx(&state.db).await?;
+        let customer = customers_db::get(&mut tx, id).await?;
+        // The receipt number is the counter's channel reference; a scanned
+        // code's is the channel's own transaction number.
+        let reference = if qr { scanned.to_owned() } else { next_ref(&mut tx, "R").await? };
+        let draft = PaymentDraft {
+            account_no: customer.account_no,
+            amount: model::normalize_amount(&f.amount),
+            channel: f.channel.clone(),
+            channel_ref: reference,
+            received_at: None,
+            allow_credit: Some(f.confirm_credit.is_some()),
+        };
         let chosen = (!f.bills.is_empty()).then_some(f.bills.as_slice());
-        let booked = service::book(&mut tx, &Actor::from(&user), &draft, chosen, Utc::now()).await?;
+        let counter = service::Counter { chosen, cash_received };
+        let booked = service::book(&mut tx, &Actor::from(&user), &draft, &counter, Utc::now()).await?;
         tx.commit().await?;
         Ok(booked.payment.id)
     }
@@ -168,9 +229,16 @@ struct ReceiptPage {
     p: Page,
     payment: PaymentRow,
     allocations: Vec<AllocationRow>,
-    tenant_name: String,
+    letterhead: Letterhead,
     errors: FieldErrors,
     notice: Option<&'static str>,
+}
+
+impl ReceiptPage {
+    /// The amount in Chinese capitals (大写).
+    fn capitals(&self) -> String {
+        prints::capitals(self.payment.amount).unwrap_or_default()
+    }
 }
 
 async fn receipt_page(
@@ -183,12 +251,13 @@ async fn receipt_page(
     let mut tx = user.tx(&state.db).await?;
     let payment = db::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
     let allocations = db::allocations(&mut tx, id).await?;
+    let letterhead = prints::letterhead(&mut tx).await?;
     tx.commit().await?;
     Ok(ReceiptPage {
         p: Page::for_user(user, "payments.receipt_title"),
         payment,
         allocations,
-        tenant_name: user.tenant_name.clone(),
+        letterhead,
         errors,
         notice,
     })

@@ -2,6 +2,7 @@
 //! bills staff chose), and reversing one with a reason, audited.
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -9,10 +10,11 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Actor, Change},
-    billing::{Debt, allocate},
+    billing::{Allocation, Debt, allocate},
     cost_control::db as cost_control_db,
     payments::{
-        db::{self, PaymentRow},
+        cash_days,
+        db::{self, OpenBill, PaymentRow},
         model::{self, DebtId, PaymentDraft},
     },
     web::error::{AppError, FieldErrors},
@@ -26,37 +28,25 @@ pub struct Booked {
     pub payment: PaymentRow,
 }
 
-/// Books a payment unless its channel reference already is. `chosen`: the
-/// bills staff picked, in order (else the oldest debts first, late fees before bills).
-pub async fn book(
-    conn: &mut PgConnection,
-    actor: &Actor,
-    draft: &PaymentDraft,
-    chosen: Option<&[Uuid]>,
-    now: DateTime<Utc>,
-) -> Result<Booked, AppError> {
-    let payment = model::validate(draft, now).map_err(AppError::Invalid)?;
-    let customer_id = sqlx::query_scalar!("SELECT id FROM customers WHERE account_no = $1", payment.account_no)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(customer_id) = customer_id else {
-        let mut errors = FieldErrors::default();
-        errors.add("account_no", "unknown_customer");
-        return Err(AppError::Invalid(errors));
-    };
-    let Some(id) = db::insert(conn, customer_id, &payment, &actor.label).await? else {
-        let existing = db::by_reference(conn, &payment.channel, &payment.channel_ref)
-            .await?
-            .ok_or(AppError::Conflict("stale_item"))?;
-        // The same reference for another customer or amount is not a retry: refuse it.
-        if existing.customer_id != customer_id || existing.amount != payment.amount {
-            return Err(AppError::Conflict("channel_ref_reused"));
-        }
-        return Ok(Booked { created: false, payment: existing });
-    };
-    let open = db::open_bills(conn, customer_id, true).await?;
-    let debts: Vec<Debt<DebtId>> = open
-        .iter()
+/// One field's refusal.
+pub fn invalid(field: &str, code: &'static str) -> AppError {
+    let mut errors = FieldErrors::default();
+    errors.add(field, code);
+    AppError::Invalid(errors)
+}
+
+/// What the counter adds to a payment: the bills the customer chose (in
+/// order; else the oldest debts first, late fees before bills) and, for cash,
+/// what the customer handed over.
+#[derive(Clone, Debug, Default)]
+pub struct Counter<'a> {
+    pub chosen: Option<&'a [Uuid]>,
+    pub cash_received: Option<Decimal>,
+}
+
+/// The customer's debts as the allocation sees them: each bill's late fee and its own amount.
+pub fn debts(open: &[OpenBill]) -> Vec<Debt<DebtId>> {
+    open.iter()
         .flat_map(|b| {
             [
                 Debt {
@@ -73,14 +63,66 @@ pub async fn book(
                 },
             ]
         })
-        .collect();
+        .collect()
+}
+
+/// How `amount` would be spread over the open bills (or the chosen ones).
+pub fn preview(amount: Decimal, open: &[OpenBill], chosen: Option<&[Uuid]>) -> Allocation<DebtId> {
     let chosen_ids: Option<Vec<DebtId>> = chosen.map(|bills| {
         bills
             .iter()
             .flat_map(|&bill_id| [DebtId { bill_id, late_fee: true }, DebtId { bill_id, late_fee: false }])
             .collect()
     });
-    let allocation = allocate(payment.amount, &debts, chosen_ids.as_deref());
+    allocate(amount, &debts(open), chosen_ids.as_deref())
+}
+
+/// Books a payment unless its channel reference already is. An amount beyond
+/// what is owed is refused unless the draft allows the rest to go to credit;
+/// a payment dated in the cashier's closed day is refused.
+pub async fn book(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    draft: &PaymentDraft,
+    counter: &Counter<'_>,
+    now: DateTime<Utc>,
+) -> Result<Booked, AppError> {
+    let payment = model::validate(draft, now).map_err(AppError::Invalid)?;
+    let change = match counter.cash_received {
+        Some(received) => {
+            Some(model::change_for(payment.amount, received).map_err(|code| invalid("cash_received", code))?)
+        }
+        None => None,
+    };
+    let customer_id = sqlx::query_scalar!("SELECT id FROM customers WHERE account_no = $1", payment.account_no)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(customer_id) = customer_id else {
+        return Err(invalid("account_no", "unknown_customer"));
+    };
+    if let Some(cashier) = actor.user_id {
+        let day = cash_days::day_of(conn, payment.received_at).await?;
+        if cash_days::hold_open(conn, cashier, day).await? {
+            return Err(AppError::Conflict("cash_day_closed"));
+        }
+    }
+    let cash = counter.cash_received.zip(change);
+    let Some(id) = db::insert(conn, customer_id, &payment, actor, cash).await? else {
+        let existing = db::by_reference(conn, &payment.channel, &payment.channel_ref)
+            .await?
+            .ok_or(AppError::Conflict("stale_item"))?;
+        // The same reference for another customer or amount is not a retry: refuse it.
+        if existing.customer_id != customer_id || existing.amount != payment.amount {
+            return Err(AppError::Conflict("channel_ref_reused"));
+        }
+        return Ok(Booked { created: false, payment: existing });
+    };
+    let open = db::open_bills(conn, customer_id, true).await?;
+    let allocation = preview(payment.amount, &open, counter.chosen);
+    if allocation.credit > Decimal::ZERO && !payment.allow_credit {
+        // Nothing is kept: the caller's transaction rolls back with the error.
+        return Err(invalid("amount", "overpayment_unconfirmed"));
+    }
     let parts: Vec<_> = allocation.parts.iter().map(|(d, amount)| (d.bill_id, d.late_fee, *amount)).collect();
     db::apply(conn, id, customer_id, &parts, allocation.credit).await?;
     // The payment earns its loyalty points with the booking, once.
@@ -95,7 +137,29 @@ pub async fn book(
         let today = cost_control_db::tenant_today(conn, now).await?;
         cost_control_db::review(conn, customer_id, agreement.estimated_on.unwrap_or(today).max(today), warn).await?;
     }
+    db::record_balance_after(conn, id, customer_id).await?;
     let payment = db::get(conn, id).await?.ok_or(AppError::NotFound)?;
+    audit::record(
+        conn,
+        actor,
+        Change {
+            action: "create",
+            entity: "payment",
+            entity_id: Some(id),
+            summary: format!("{} {} {} {}", payment.account_no, payment.channel, payment.channel_ref, payment.amount),
+            before: None,
+            after: Some(json!({
+                "account_no": payment.account_no,
+                "amount": payment.amount,
+                "channel": payment.channel,
+                "channel_ref": payment.channel_ref,
+                "credit": payment.credit,
+                "cash_received": payment.cash_received,
+                "change_given": payment.change_given,
+            })),
+        },
+    )
+    .await?;
     Ok(Booked { created: true, payment })
 }
 
@@ -109,7 +173,14 @@ pub async fn reverse(conn: &mut PgConnection, actor: &Actor, id: Uuid, reason: &
         return Err(AppError::Invalid(errors));
     }
     let payment = db::get(conn, id).await?.ok_or(AppError::NotFound)?;
-    if !db::reverse(conn, id, &actor.label, reason).await? {
+    // A reversal is dated now: in the reverser's day, which must be open.
+    if let Some(cashier) = actor.user_id {
+        let day = cash_days::day_of(conn, Utc::now()).await?;
+        if cash_days::hold_open(conn, cashier, day).await? {
+            return Err(AppError::Conflict("cash_day_closed"));
+        }
+    }
+    if !db::reverse(conn, id, actor, reason).await? {
         return Err(AppError::Conflict("payment_not_booked"));
     }
     // What the payment earned is taken back, exactly.

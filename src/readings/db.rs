@@ -64,18 +64,19 @@ pub async fn meter_at(conn: &mut PgConnection, serial: &str, day: NaiveDate) -> 
 pub async fn history(
     conn: &mut PgConnection,
     meter: &MeterAt,
-    reading: &ValidReading,
+    period: NaiveDate,
+    kind: &str,
     jump_factor: Decimal,
 ) -> sqlx::Result<History> {
-    let previous_total = if reading.kind == "installation" {
+    let previous = if kind == "installation" {
         None
     } else {
-        sqlx::query_scalar!(
-            r#"SELECT total FROM meter_readings
+        sqlx::query!(
+            r#"SELECT total, read_on FROM meter_readings
                WHERE meter_id = $1 AND status IN ('ok', 'accepted') AND period < $2
                ORDER BY read_on DESC, period DESC LIMIT 1"#,
             meter.meter_id,
-            reading.period
+            period
         )
         .fetch_optional(&mut *conn)
         .await?
@@ -86,12 +87,13 @@ pub async fn history(
              WHERE meter_id = $1 AND status IN ('ok', 'accepted') AND period < $2 AND usage_kwh IS NOT NULL
              ORDER BY period DESC LIMIT 6) recent"#,
         meter.meter_id,
-        reading.period
+        period
     )
     .fetch_one(&mut *conn)
     .await?;
     Ok(History {
-        previous_total,
+        previous_total: previous.as_ref().map(|p| p.total),
+        previous_read_on: previous.map(|p| p.read_on),
         multiplier: meter.multiplier,
         register_digits: meter.register_digits as u32,
         recent_average_kwh,

@@ -77,7 +77,7 @@ pub struct ValidReading {
 }
 
 /// A register value: not negative, at most two decimals, at most 12 digits before the point.
-fn register(raw: &str) -> Option<Decimal> {
+pub fn register(raw: &str) -> Option<Decimal> {
     let value: Decimal = raw.trim().replace(',', "").parse().ok()?;
     (value >= Decimal::ZERO && value.scale() <= 2 && value < Decimal::from(1_000_000_000_000i64)).then_some(value)
 }
@@ -157,8 +157,9 @@ pub fn validate(draft: &ReadingDraft, today: NaiveDate) -> Result<ValidReading, 
 /// What the checks need to know about the meter and its history.
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    /// The last billable reading's total register, if any.
+    /// The last billable reading's total register, if any, and the day it was read.
     pub previous_total: Option<Decimal>,
+    pub previous_read_on: Option<NaiveDate>,
     pub multiplier: Decimal,
     pub register_digits: u32,
     /// The average usage of the customer's recent readings on this meter (kWh), if any.
@@ -221,6 +222,7 @@ mod tests {
     fn history(previous: Option<Decimal>, average: Option<Decimal>) -> History {
         History {
             previous_total: previous,
+            previous_read_on: None,
             multiplier: dec!(1),
             register_digits: 6,
             recent_average_kwh: average,

@@ -18,7 +18,7 @@ use crate::{
     readings::{
         db::{self, ReadingRow},
         model::ReadingDraft,
-        service,
+        service::{self, Outcome, Preview},
     },
     staff::Permission,
     web::{
@@ -33,6 +33,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/readings/new", get(new_form))
+        .route("/readings/preview", get(preview))
         .route("/readings", post(create))
         .route("/readings/review", get(review_queue))
         .route("/readings/{id}/review", post(review))
@@ -69,6 +70,9 @@ struct ReadingForm {
     max_demand_kw: String,
     #[serde(default)]
     rollover: Option<String>,
+    /// The clerk confirmed an implausible value: it goes to the review queue.
+    #[serde(default)]
+    confirmed: Option<String>,
 }
 
 impl ReadingForm {
@@ -98,6 +102,10 @@ struct FormPage {
     errors: FieldErrors,
     /// The reading just saved, shown above a fresh form.
     saved: Option<ReadingRow>,
+    /// The meter's previous reading and what the typed value gives.
+    preview: Option<Preview>,
+    /// The value was implausible and is not saved: the clerk confirms or corrects it.
+    warned: bool,
 }
 
 impl FormPage {
@@ -134,7 +142,14 @@ async fn new_form(
         kind: "regular".into(),
         ..Default::default()
     };
-    let page = FormPage { p: Page::for_user(&user, "readings.new_title"), f, errors: FieldErrors::default(), saved };
+    let page = FormPage {
+        p: Page::for_user(&user, "readings.new_title"),
+        f,
+        errors: FieldErrors::default(),
+        saved,
+        preview: None,
+        warned: false,
+    };
     Ok(render(&page)?.into_response())
 }
 
@@ -147,17 +162,60 @@ async fn create(
     let today = Utc::now().with_timezone(&user.tz).date_naive();
     let mut tx = user.tx(&state.db).await?;
     let jump_factor = db::jump_factor(&mut tx).await?;
-    match service::record(&mut tx, &form.draft(), today, "form", user.user_id, jump_factor).await? {
-        Ok(recorded) => {
+    let confirmed = form.confirmed.is_some();
+    match service::record_or_warn(&mut tx, &form.draft(), today, "form", user.user_id, jump_factor, confirmed).await? {
+        Ok(Outcome::Recorded(recorded)) => {
             tx.commit().await?;
             Ok(Redirect::to(&format!("/readings/new?saved={}", recorded.id)).into_response())
         }
+        Ok(Outcome::Warned(preview)) => {
+            tx.rollback().await?;
+            let mut f = form;
+            f.confirmed = None;
+            let p = Page::for_user(&user, "readings.new_title");
+            let page = FormPage { p, f, errors: FieldErrors::default(), saved: None, preview: Some(preview), warned: true };
+            Ok(render(&page)?.into_response())
+        }
         Err(errors) => {
             tx.rollback().await?;
-            let page = FormPage { p: Page::for_user(&user, "readings.new_title"), f: form, errors, saved: None };
+            let p = Page::for_user(&user, "readings.new_title");
+            let page = FormPage { p, f: form, errors, saved: None, preview: None, warned: false };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
         }
     }
+}
+
+#[derive(askama::Template)]
+#[template(path = "readings/preview.html")]
+struct PreviewPart {
+    p: Page,
+    preview: Option<Preview>,
+    warned: bool,
+}
+
+/// The form's live preview (htmx): the meter's previous reading, its date and
+/// multiplier, and the usage and warnings of the value typed so far.
+async fn preview(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(f): Query<ReadingForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EnterReadings)?;
+    let today = Utc::now().with_timezone(&user.tz).date_naive();
+    let read_on = chrono::NaiveDate::parse_from_str(f.read_on.trim(), "%Y-%m-%d").unwrap_or(today).min(today);
+    let period = crate::months::parse(f.period.trim());
+    let kind = if crate::readings::model::KINDS.contains(&f.kind.as_str()) { f.kind.as_str() } else { "regular" };
+    let total = crate::readings::model::register(&f.total);
+    let mut tx = user.tx(&state.db).await?;
+    let jump_factor = db::jump_factor(&mut tx).await?;
+    let preview = if f.meter.trim().is_empty() {
+        None
+    } else {
+        service::preview(&mut tx, &f.meter, read_on, period, kind, total, f.rollover.is_some(), jump_factor).await?
+    };
+    tx.commit().await?;
+    let part = PreviewPart { p: Page::for_user(&user, "readings.new_title"), preview, warned: false };
+    Ok(render(&part)?.into_response())
 }
 
 #[derive(askama::Template)]

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Actor, Change},
+    prints::{Slip, SlipPage},
     staff::Permission,
     web::{
         AppState,
@@ -25,7 +26,7 @@ use crate::{
     work_orders::{
         change::TRANSFER_ARREARS,
         change_db::{self, ChangeRecord},
-        db::{self, WorkOrder},
+        db,
     },
 };
 
@@ -109,17 +110,6 @@ pub fn outcome_rows(outcome: &Value, name: impl Fn(&str, &str) -> String) -> Vec
         .collect()
 }
 
-#[derive(askama::Template)]
-#[template(path = "work_orders/slip.html")]
-struct SlipPage {
-    p: Page,
-    o: WorkOrder,
-    rows: Vec<(&'static str, String)>,
-    documents: Vec<String>,
-    applied_at: String,
-    printed_by: String,
-}
-
 /// The acceptance slip of a completed change of use, to print and hand over.
 async fn slip(
     State(state): State<AppState>,
@@ -130,21 +120,46 @@ async fn slip(
     let mut tx = user.tx(&state.db).await?;
     let o = db::get(&mut tx, id).await?;
     let record: Option<ChangeRecord> = change_db::get(&mut tx, id).await?;
+    let letterhead = crate::prints::letterhead(&mut tx).await?;
     tx.commit().await?;
     let Some((record, at)) = record.and_then(|r| r.applied_at.map(|at| (r, at))) else {
         return Err(AppError::NotFound);
     };
     let mut p = Page::for_user(&user, "change.slip_title");
     p.title = format!("{} · {}", p.t("change.slip_title"), o.ref_no);
-    let applied_at = p.datetime(&at);
-    render(&SlipPage {
-        rows: outcome_rows(&record.outcome, |prefix, code| p.tc(prefix, code)),
-        documents: o.documents.clone(),
-        o,
-        applied_at,
-        printed_by: user.label.clone(),
-        p,
-    })
+    let customer = format!(
+        "{} {}",
+        o.customer_account_no.as_deref().unwrap_or(""),
+        o.customer_name.as_deref().unwrap_or("")
+    );
+    let mut facts = vec![
+        (p.t("work_orders.kind"), p.tc("work_order_kind.", &o.kind)),
+        (p.t("contacts.customer"), customer),
+    ];
+    if let Some(code) = &o.supply_point_code {
+        facts.push((p.t("work_orders.supply_point"), code.clone()));
+    }
+    facts.extend([
+        (p.t("work_orders.subject_title"), o.title.clone()),
+        (p.t("work_orders.created_at"), p.datetime(&o.created_at)),
+        (p.t("change.applied_at"), p.datetime(&at)),
+    ]);
+    let rows = outcome_rows(&record.outcome, |prefix, code| p.tc(prefix, code))
+        .into_iter()
+        .map(|(field, value)| (p.tc("change.outcome_", field), value))
+        .collect();
+    let slip = Slip {
+        heading: p.t("change.slip_title"),
+        ref_label: p.t("work_orders.ref_no"),
+        ref_no: o.ref_no.clone(),
+        facts,
+        rows_title: p.t("change.outcome"),
+        rows,
+        documents: o.documents.iter().map(|d| p.tc("document.", d)).collect(),
+        clerk: user.label.clone(),
+        note: p.t("change.slip_note"),
+    };
+    render(&SlipPage { p, letterhead, slip })
 }
 
 #[derive(askama::Template)]

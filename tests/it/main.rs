@@ -7,6 +7,7 @@ mod auth;
 mod billing;
 mod browser;
 mod bulk;
+mod cash;
 mod change_of_use;
 mod cli;
 mod contracts;

@@ -22,7 +22,7 @@ async fn enter(
     let r = clerk
         .post(
             "/readings",
-            &[("meter", meter), ("period", period), ("read_on", read_on), ("total", total), ("kind", "regular")],
+            &[("meter", meter), ("period", period), ("read_on", read_on), ("total", total), ("kind", "regular"), ("confirmed", "1")],
         )
         .await;
     let status = r.status();

@@ -1,0 +1,74 @@
+//! What printed receipts, bills and slips share: the company's letterhead
+//! (name, address, the 95598 hotline), payment instructions for bills, and
+//! amounts in Chinese capitals.
+
+pub mod capitals;
+pub mod pages;
+
+use serde::Serialize;
+use sqlx::PgConnection;
+
+pub use capitals::capitals;
+
+/// The head of every print, and how to pay (printed on bills).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Letterhead {
+    pub name: String,
+    pub address: String,
+    pub hotline: String,
+    pub payment_instructions: String,
+}
+
+/// The company's letterhead; a company that set nothing prints its name and 95598.
+pub async fn letterhead(conn: &mut PgConnection) -> sqlx::Result<Letterhead> {
+    let row = sqlx::query!(
+        r#"SELECT t.name, s.address AS "address?", s.hotline AS "hotline?", s.payment_instructions AS "payment_instructions?"
+           FROM tenants t LEFT JOIN print_settings s ON s.tenant_id = t.id WHERE t.id = app_tenant_id()"#
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Letterhead {
+        name: row.name,
+        address: row.address.unwrap_or_default(),
+        hotline: row.hotline.unwrap_or_else(|| "95598".to_owned()),
+        payment_instructions: row.payment_instructions.unwrap_or_default(),
+    })
+}
+
+pub async fn save(conn: &mut PgConnection, l: &Letterhead) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"INSERT INTO print_settings (tenant_id, address, hotline, payment_instructions)
+           VALUES (app_tenant_id(), $1, $2, $3)
+           ON CONFLICT (tenant_id) DO UPDATE SET address = $1, hotline = $2, payment_instructions = $3"#,
+        l.address,
+        l.hotline,
+        l.payment_instructions
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An acceptance slip (受理回执) as printed: a work order's or a contact's.
+/// Every text is translated by the caller.
+#[derive(Clone, Debug, Default)]
+pub struct Slip {
+    pub heading: String,
+    pub ref_label: String,
+    pub ref_no: String,
+    /// What was accepted: (label, value), in order.
+    pub facts: Vec<(String, String)>,
+    pub rows_title: String,
+    pub rows: Vec<(String, String)>,
+    pub documents: Vec<String>,
+    pub clerk: String,
+    pub note: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "prints/slip.html")]
+pub struct SlipPage {
+    pub p: crate::web::page::Page,
+    pub letterhead: Letterhead,
+    pub slip: Slip,
+}
