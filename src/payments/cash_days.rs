@@ -308,6 +308,8 @@ pub async fn sign_off(
     if note.chars().count() > 500 {
         return Err(crate::payments::service::invalid("note", "too_long"));
     }
+    // Another company's cashier, or no one: 404 before anything else is said.
+    one(conn, day, cashier).await?;
     if actor.user_id == Some(cashier) {
         return Err(AppError::Conflict("sign_own_day"));
     }

@@ -281,7 +281,10 @@ async fn bills_show_unpaid_partly_paid_paid_and_overdue() {
     assert!(page.contains("捌拾元柒角"), "the bill's amount in capitals: {page}");
     {
         let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-        sqlx::query("UPDATE bills SET due_on = (now() AT TIME ZONE 'Asia/Shanghai')::date - 1 WHERE id = $1")
+        sqlx::query(
+            "UPDATE bills SET issued_on = (now() AT TIME ZONE 'Asia/Shanghai')::date - 20,
+                              due_on = (now() AT TIME ZONE 'Asia/Shanghai')::date - 1 WHERE id = $1",
+        )
             .bind(november)
             .execute(&mut *tx)
             .await

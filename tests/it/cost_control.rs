@@ -78,7 +78,7 @@ async fn an_exhausted_balance_disconnects_and_a_payment_reconnects() {
     let r = client
         .post(app.url("/api/v1/payments"))
         .bearer_auth(&counter)
-        .json(&json!({"account_no": account_no, "amount": "200.00", "channel": "alipay", "channel_ref": "ALI-88"}))
+        .json(&json!({"account_no": account_no, "amount": "200.00", "channel": "alipay", "channel_ref": "ALI-88", "allow_credit": true}))
         .send()
         .await
         .unwrap();

@@ -68,7 +68,8 @@ fn client() -> Client {
 }
 
 fn payment(account_no: &str, amount: Decimal, reference: &str) -> Value {
-    json!({"account_no": account_no, "amount": amount.to_string(), "channel": "bank", "channel_ref": reference})
+    json!({"account_no": account_no, "amount": amount.to_string(), "channel": "bank", "channel_ref": reference,
+           "allow_credit": true})
 }
 
 /// What a payment channel sent and how each attempt went.

@@ -150,7 +150,7 @@ async fn money_times_and_names_have_one_accepted_form() {
     let payments = app.count_all("payments").await;
     let pay = |amount: &str, reference: &str, received_at: Option<&str>| {
         json!({"account_no": account_no, "amount": amount, "channel": "wechat", "channel_ref": reference,
-               "received_at": received_at})
+               "received_at": received_at, "allow_credit": true})
     };
     let send = |path: &str, body: Value| client.post(app.url(path)).bearer_auth(&key).json(&body).send();
     for (n, amount) in ["1e3", "1,0,0", "¥5", "+5", "5.001", "0"].into_iter().enumerate() {

@@ -483,3 +483,38 @@ async fn archive_import_and_export_stay_in_the_callers_tenant() {
         assert!(!export.contains("BETAM0002"), "another tenant's meter leaked into the export");
     }
 }
+
+/// The cash drawer's routes (cash days, their sign-off, contact slips) answer
+/// 404 for another company's cashiers and contacts, and list only the caller's.
+#[tokio::test]
+async fn cash_days_and_contact_slips_answer_404_for_another_tenants_ids() {
+    let app = TestApp::spawn().await;
+    let day = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    // Beta's cashier closes a day; alpha's supervisor can neither see nor sign it.
+    let beta_clerk = app.login(&app.beta, "counter").await;
+    assert_eq!(beta_clerk.post(&format!("/cash-days/{day}/close"), &[]).await.status(), StatusCode::SEE_OTHER);
+    let their_cashier = app.beta.user_id("counter");
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    let report = format!("/cash-days/{day}/cashiers/{their_cashier}");
+    assert_eq!(supervisor.get(&report).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(supervisor.post(&format!("{report}/sign-off"), &[]).await.status(), StatusCode::NOT_FOUND);
+    let (_, list) = supervisor.get_text(&format!("/cash-days?day={day}")).await;
+    assert!(!list.contains(&their_cashier.to_string()), "{list}");
+    let key = app.api_key(&app.alpha, Role::Supervisor).await;
+    let r = reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/cash-days/{day}/cashiers/{their_cashier}/sign-off")))
+        .bearer_auth(&key)
+        .json(&json!({"note": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Another company's contact has no slip here.
+    let their_contact = {
+        let r = beta_clerk
+            .post("/contacts", &[("kind", "inquiry"), ("channel", "hall"), ("subject", "other"), ("description", "问")])
+            .await;
+        location(&r).trim_start_matches("/contacts/").split('?').next().unwrap().to_owned()
+    };
+    assert_eq!(supervisor.get(&format!("/contacts/{their_contact}/slip")).await.status(), StatusCode::NOT_FOUND);
+}

@@ -459,7 +459,7 @@ async fn a_low_balance_warns_once_per_episode_and_a_payment_that_reconnects_is_t
     let r = reqwest::Client::new()
         .post(app.url("/api/v1/payments"))
         .bearer_auth(&counter)
-        .json(&serde_json::json!({"account_no": account_no, "amount": "200.00", "channel": "alipay", "channel_ref": "ALI-7"}))
+        .json(&serde_json::json!({"account_no": account_no, "amount": "200.00", "channel": "alipay", "channel_ref": "ALI-7", "allow_credit": true}))
         .send()
         .await
         .unwrap();

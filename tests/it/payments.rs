@@ -72,10 +72,18 @@ async fn the_counter_settles_the_oldest_debts_first_or_the_chosen_bills() {
     assert_eq!(bill_paid(&app, october).await, (dec("53.80"), dec("1.00")));
     assert_eq!(bill_paid(&app, november).await, (dec("5.20"), dec("0")));
 
-    // The customer chooses November: ¥100 settles its ¥75.50 and ¥24.50 goes to credit.
+    // The customer chooses November: ¥100 settles its ¥75.50 and ¥24.50 goes to credit, once confirmed.
     let nov = november.to_string();
     let r = clerk
         .post(&format!("/customers/{customer}/pay"), &[("amount", "100"), ("channel", "counter_card"), ("bills", &nov)])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("¥75.50 销账，¥24.50 计入预存"));
+    let r = clerk
+        .post(
+            &format!("/customers/{customer}/pay"),
+            &[("amount", "100"), ("channel", "counter_card"), ("bills", &nov), ("confirm_credit", "1")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(bill_paid(&app, november).await, (dec("80.70"), dec("0")));

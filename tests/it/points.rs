@@ -31,7 +31,8 @@ async fn book(
     channel: &str,
     reference: &str,
 ) -> (StatusCode, Value) {
-    let body = json!({"account_no": account, "amount": amount, "channel": channel, "channel_ref": reference});
+    let body = json!({"account_no": account, "amount": amount, "channel": channel, "channel_ref": reference,
+        "allow_credit": true});
     let r = Client::new().post(app.url("/api/v1/payments")).bearer_auth(key).json(&body).send().await.unwrap();
     (r.status(), r.json().await.unwrap())
 }

@@ -279,3 +279,45 @@ async fn readings_uploads_over_the_limits_are_refused_naming_the_limit() {
     assert!(report["errors"][0]["reason"].as_str().unwrap().contains("1024 bytes"), "{report}");
     assert!(statuses(&app, "ALPHAM0001").await.is_empty(), "nothing loaded");
 }
+
+/// The form shows the meter's previous reading, its date, the multiplier and
+/// the usage a value gives; an implausible value is not saved until the clerk
+/// confirms it (then it waits for review) or corrects it.
+#[tokio::test]
+async fn the_form_previews_the_usage_and_warns_before_saving_an_implausible_value() {
+    let app = TestApp::spawn().await;
+    for (period, day, total) in [("2026-08", "2026-08-25", "1000"), ("2026-09", "2026-09-25", "1100")] {
+        assert_eq!(enter(&app, "counter", "ALPHAM0001", period, day, total).await.0, StatusCode::SEE_OTHER);
+    }
+    let clerk = app.login(&app.alpha, "counter").await;
+    let (status, preview) =
+        clerk.get_text("/readings/preview?meter=ALPHAM0001&read_on=2026-10-25&period=2026-10&total=1180").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(preview.contains("id=\"previous-reading\">1,100"), "{preview}");
+    assert!(preview.contains("2026年09月25日") && preview.contains("id=\"multiplier\">1"), "{preview}");
+    assert!(preview.contains("id=\"usage-preview\"><strong>80 kWh"), "{preview}");
+    assert!(!preview.contains("reading-warnings"), "{preview}");
+    let (_, lower) = clerk.get_text("/readings/preview?meter=ALPHAM0001&read_on=2026-10-25&total=900").await;
+    assert!(lower.contains("reading-warnings") && lower.contains("低于上次示数"), "{lower}");
+    let (_, unknown) = clerk.get_text("/readings/preview?meter=NOSUCH&total=900").await;
+    assert!(!unknown.contains("previous-reading"), "{unknown}");
+
+    // Lower than the last: warned, nothing saved.
+    let fields = [("meter", "ALPHAM0001"), ("period", "2026-10"), ("read_on", "2026-10-25"), ("total", "900")];
+    let r = clerk.post("/readings", &fields).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"reading-warnings\"") && page.contains("id=\"confirm-reading\""), "{page}");
+    assert_eq!(statuses(&app, "ALPHAM0001").await.len(), 2, "nothing saved yet");
+    // Confirmed as read: it waits in the review queue.
+    let mut confirmed = fields.to_vec();
+    confirmed.push(("confirmed", "1"));
+    assert_eq!(clerk.post("/readings", &confirmed).await.status(), StatusCode::SEE_OTHER);
+    let saved = statuses(&app, "ALPHAM0001").await;
+    assert_eq!(saved[2], ("2026-10".to_owned(), "flagged".to_owned(), vec!["lower_than_last".to_owned()]));
+    // A plausible value is saved at once.
+    let r = clerk
+        .post("/readings", &[("meter", "ALPHAM0001"), ("period", "2026-11"), ("read_on", "2026-11-25"), ("total", "1210")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
