@@ -750,3 +750,89 @@ async fn a_tenant_admin_uploads_an_archive_with_a_bad_line_and_sees_it_named() {
     std::fs::remove_file(&file).ok();
     assert_eq!(app.count_all("customers").await, 8, "nothing was loaded");
 }
+
+/// The counter clerk takes cash with change: the change follows the cash typed
+/// (full-width digits too), the receipt shows both, the amount in capitals and
+/// prints. Screenshots of the form and the receipt go to the temporary directory.
+#[tokio::test]
+async fn a_counter_clerk_takes_cash_gives_change_and_prints_the_receipt() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, gridcrm::staff::Role::Supervisor).await;
+    crate::payments::two_bills(&app, &key).await;
+    let customer = app.alpha.customers[0];
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-cash-{name}.png"));
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "counter").await?;
+        c.goto(&app.url(&format!("/customers/{customer}/pay"))).await?;
+        // ¥134.50 owed is offered; ¥200 handed over in full-width digits: ¥65.50 change.
+        let amount = c.wait().for_element(Locator::Css("input[name=amount]")).await?;
+        assert_eq!(amount.prop("value").await?.as_deref(), Some("134.50"));
+        assert!(!c.find(Locator::Css("input[name=channel_ref]")).await?.is_displayed().await?);
+        c.find(Locator::Id("cash_received")).await?.send_keys("２００").await?;
+        let change = c.find(Locator::Css("output[data-change]")).await?;
+        assert_eq!(change.text().await?, "¥65.50");
+        std::fs::write(shot("form"), c.screenshot().await?).ok();
+        c.find(Locator::Css("#pay-form button[type=submit].primary")).await?.click().await?;
+        let given = c.wait().for_element(Locator::Id("change-given")).await?;
+        assert_eq!(given.text().await?, "¥65.50");
+        assert_eq!(c.find(Locator::Id("cash-received")).await?.text().await?, "¥200.00");
+        assert_eq!(c.find(Locator::Id("amount-capitals")).await?.text().await?, "壹佰叁拾肆元伍角");
+        c.execute("window.printed = false; window.print = () => { window.printed = true; };", vec![]).await?;
+        c.find(Locator::Css("section.receipt button[data-print]")).await?.click().await?;
+        assert_eq!(c.execute("return window.printed;", vec![]).await?, json!(true));
+        std::fs::write(shot("receipt"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}
+
+/// The end of the day: the cashier sees their day per channel and closes it;
+/// a supervisor opens the day's report, signs it off, and it prints.
+#[tokio::test]
+async fn a_cashier_closes_the_day_and_a_supervisor_signs_it_off() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, gridcrm::staff::Role::Supervisor).await;
+    crate::payments::two_bills(&app, &key).await;
+    let customer = app.alpha.customers[0];
+    let clerk = app.login(&app.alpha, "counter").await;
+    let pay = format!("/customers/{customer}/pay");
+    assert_eq!(clerk.post(&pay, &[("amount", "53.80"), ("channel", "counter_cash")]).await.status(), 303);
+    assert_eq!(clerk.post(&pay, &[("amount", "20"), ("channel", "counter_card")]).await.status(), 303);
+    let shot = |name: &str| std::env::temp_dir().join(format!("gridcrm-cash-day-{name}.png"));
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "counter").await?;
+        c.find(Locator::LinkText("日结")).await?.click().await?;
+        let table = c.wait().for_element(Locator::Id("cash-days")).await?;
+        assert!(table.text().await?.contains("¥73.80"));
+        c.execute("window.confirm = () => true;", vec![]).await?;
+        c.find(Locator::Id("close-day")).await?.click().await?;
+        c.wait().for_element(Locator::Css(".notice")).await?;
+        assert!(c.find(Locator::Id("cash-days")).await?.text().await?.contains("已日结"));
+        std::fs::write(shot("closed"), c.screenshot().await?).ok();
+        // The supervisor signs it off.
+        c.find(Locator::Css("form[action='/logout'] button")).await?.click().await?;
+        c.goto(&app.url("/")).await?;
+        sign_in(&c, "alpha", "supervisor", PASSWORD).await?;
+        c.wait().for_url(&url::Url::parse(&app.url("/home")).unwrap()).await?;
+        c.goto(&app.url("/cash-days")).await?;
+        c.wait().for_element(Locator::LinkText("日结单")).await?.click().await?;
+        c.wait().for_element(Locator::Css("input[name=note]")).await?.send_keys("现金、刷卡均相符").await?;
+        c.find(Locator::Id("sign-off")).await?.click().await?;
+        let status = c.wait().for_element(Locator::Id("cash-day-status")).await?;
+        assert_eq!(status.text().await?, "已审核");
+        let sheet = c.find(Locator::Css("article.print-sheet")).await?.text().await?;
+        assert!(sheet.contains("甲市供电公司") && sheet.contains("柜台现金") && sheet.contains("¥53.80"), "{sheet}");
+        c.execute("window.printed = false; window.print = () => { window.printed = true; };", vec![]).await?;
+        c.find(Locator::Css("article.print-sheet button[data-print]")).await?.click().await?;
+        assert_eq!(c.execute("return window.printed;", vec![]).await?, json!(true));
+        std::fs::write(shot("signed"), c.screenshot().await?).ok();
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}
