@@ -316,7 +316,11 @@ async fn mine(State(state): State<AppState>, user: CurrentUser) -> Result<Html<S
 
 /// The acceptance slip (受理回执) of a contact, to print and hand to the
 /// customer: what was registered, who owns it (首问负责), and by when it is answered.
-async fn slip(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> Result<Html<String>, AppError> {
+async fn slip(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> Result<Html<String>, AppError> {
     user.require(Permission::HandleService)?;
     let mut tx = user.tx(&state.db).await?;
     let c = db::get(&mut tx, id).await?;
@@ -346,7 +350,7 @@ async fn slip(State(state): State<AppState>, user: CurrentUser, Path(id): Path<U
         ref_label: p.t("contacts.ref_no"),
         ref_no: c.ref_no.clone(),
         facts,
-        rows_title: p.t("contacts.description"),
+        rows_title: p.t("contacts.slip_content"),
         rows: vec![(p.t("contacts.description"), c.description.clone())],
         documents: Vec::new(),
         clerk: user.label.clone(),

@@ -12,7 +12,10 @@ use uuid::Uuid;
 
 use crate::{
     audit::Actor,
-    payments::{cash_days::{self, CashierDay}, service::invalid},
+    payments::{
+        cash_days::{self, CashierDay},
+        service::invalid,
+    },
     staff::Permission,
     web::{AppState, api_json::ApiJson, auth::CurrentUser, error::AppError},
 };

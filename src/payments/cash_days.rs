@@ -79,7 +79,8 @@ pub fn summarise(movements: &[Movement]) -> (Vec<DayLine>, DayLine) {
     let mut by_channel: BTreeMap<usize, DayLine> = BTreeMap::new();
     for m in movements {
         let rank = CHANNELS.iter().position(|c| *c == m.channel).unwrap_or(CHANNELS.len());
-        let line = by_channel.entry(rank).or_insert_with(|| DayLine { channel: m.channel.clone(), ..Default::default() });
+        let line =
+            by_channel.entry(rank).or_insert_with(|| DayLine { channel: m.channel.clone(), ..Default::default() });
         if m.reversal {
             line.reversals += m.count;
             line.reversed += m.amount;
@@ -177,12 +178,12 @@ pub async fn for_day(conn: &mut PgConnection, day: NaiveDate, only: Option<Uuid>
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut cashiers: Vec<Uuid> = rows.iter().map(|r| r.cashier_id).chain(closed.iter().map(|c| c.cashier_id)).collect();
+    let mut cashiers: Vec<Uuid> =
+        rows.iter().map(|r| r.cashier_id).chain(closed.iter().map(|c| c.cashier_id)).collect();
     cashiers.sort();
     cashiers.dedup();
-    let names = sqlx::query!("SELECT id, display_name FROM users WHERE id = ANY($1)", &cashiers)
-        .fetch_all(&mut *conn)
-        .await?;
+    let names =
+        sqlx::query!("SELECT id, display_name FROM users WHERE id = ANY($1)", &cashiers).fetch_all(&mut *conn).await?;
     let mut days: Vec<CashierDay> = cashiers
         .into_iter()
         .map(|cashier_id| {
@@ -368,10 +369,16 @@ mod tests {
             m("counter_cash", true, 1, dec!(20.00)),
             m("counter_wechat", true, 1, dec!(10.00)),
         ]);
-        assert_eq!(lines.iter().map(|l| l.channel.as_str()).collect::<Vec<_>>(), ["counter_cash", "counter_card", "counter_wechat"]);
+        assert_eq!(
+            lines.iter().map(|l| l.channel.as_str()).collect::<Vec<_>>(),
+            ["counter_cash", "counter_card", "counter_wechat"]
+        );
         assert_eq!(lines[0].net, dec!(115.50));
         assert_eq!((lines[2].receipts, lines[2].reversals, lines[2].net), (0, 1, dec!(-10.00)));
-        assert_eq!((total.receipts, total.received, total.reversals, total.reversed), (5, dec!(435.50), 2, dec!(30.00)));
+        assert_eq!(
+            (total.receipts, total.received, total.reversals, total.reversed),
+            (5, dec!(435.50), 2, dec!(30.00))
+        );
         assert_eq!(total.net, dec!(405.50));
         assert_eq!(summarise(&[]).1.net, Decimal::ZERO);
     }

@@ -93,7 +93,11 @@ async fn list_page(
     })
 }
 
-async fn list(State(state): State<AppState>, user: CurrentUser, Query(q): Query<DayQuery>) -> Result<Response, AppError> {
+async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<DayQuery>,
+) -> Result<Response, AppError> {
     user.require(Permission::TakePayments)?;
     let today = Utc::now().with_timezone(&user.tz).date_naive();
     let day = match q.day.trim() {

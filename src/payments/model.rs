@@ -77,7 +77,8 @@ pub fn parse_amount(raw: &str) -> Result<Decimal, &'static str> {
     let value = input::positive_money(raw).ok_or_else(|| {
         // A long but well-formed amount is named as over the limit, not as malformed.
         let digits = raw.trim().split('.').next().unwrap_or("");
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.trim_start_matches('0').len() > 9 {
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.trim_start_matches('0').len() > 9
+        {
             "amount_over_limit"
         } else {
             "amount_format"

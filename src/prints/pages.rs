@@ -52,7 +52,12 @@ async fn settings(
     let mut tx = user.tx(&state.db).await?;
     let l = prints::letterhead(&mut tx).await?;
     tx.commit().await?;
-    render(&SettingsPage { p: Page::for_user(&user, "prints.settings_title"), l, saved: q.saved, errors: FieldErrors::default() })
+    render(&SettingsPage {
+        p: Page::for_user(&user, "prints.settings_title"),
+        l,
+        saved: q.saved,
+        errors: FieldErrors::default(),
+    })
 }
 
 #[derive(Deserialize, Default)]

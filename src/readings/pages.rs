@@ -173,7 +173,8 @@ async fn create(
             let mut f = form;
             f.confirmed = None;
             let p = Page::for_user(&user, "readings.new_title");
-            let page = FormPage { p, f, errors: FieldErrors::default(), saved: None, preview: Some(preview), warned: true };
+            let page =
+                FormPage { p, f, errors: FieldErrors::default(), saved: None, preview: Some(preview), warned: true };
             Ok(render(&page)?.into_response())
         }
         Err(errors) => {

@@ -127,15 +127,10 @@ async fn slip(
     };
     let mut p = Page::for_user(&user, "change.slip_title");
     p.title = format!("{} · {}", p.t("change.slip_title"), o.ref_no);
-    let customer = format!(
-        "{} {}",
-        o.customer_account_no.as_deref().unwrap_or(""),
-        o.customer_name.as_deref().unwrap_or("")
-    );
-    let mut facts = vec![
-        (p.t("work_orders.kind"), p.tc("work_order_kind.", &o.kind)),
-        (p.t("contacts.customer"), customer),
-    ];
+    let customer =
+        format!("{} {}", o.customer_account_no.as_deref().unwrap_or(""), o.customer_name.as_deref().unwrap_or(""));
+    let mut facts =
+        vec![(p.t("work_orders.kind"), p.tc("work_order_kind.", &o.kind)), (p.t("contacts.customer"), customer)];
     if let Some(code) = &o.supply_point_code {
         facts.push((p.t("work_orders.supply_point"), code.clone()));
     }

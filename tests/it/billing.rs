@@ -12,7 +12,13 @@ use gridcrm::{db, staff::Role};
 pub async fn reading(app: &TestApp, meter: &str, period: &str, total: &str) -> StatusCode {
     let clerk = app.login(&app.alpha, "counter").await;
     let day = format!("{period}-25");
-    clerk.post("/readings", &[("meter", meter), ("period", period), ("read_on", &day), ("total", total), ("confirmed", "1")]).await.status()
+    clerk
+        .post(
+            "/readings",
+            &[("meter", meter), ("period", period), ("read_on", &day), ("total", total), ("confirmed", "1")],
+        )
+        .await
+        .status()
 }
 
 pub async fn wait_for_run(app: &TestApp, key: &str, path: &str) -> Value {

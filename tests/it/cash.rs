@@ -94,10 +94,11 @@ async fn an_overpayment_is_confirmed_before_the_rest_goes_to_prepaid_credit() {
     assert_eq!(credit_balance(&app, customer).await, dec("75.50"));
     // Booked payments are in the audit log and on the customer's timeline.
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity = 'payment' AND action = 'create'")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity = 'payment' AND action = 'create'")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
     assert_eq!(audited, 2);
     let timeline: i64 =
         sqlx::query_scalar("SELECT count(*) FROM customer_timeline WHERE customer_id = $1 AND kind = 'payment'")
@@ -122,9 +123,8 @@ async fn cash_gives_change_a_scanned_code_needs_its_reference_and_amounts_read_a
     let page = r.text().await.unwrap();
     assert!(page.contains("id=\"cash_received-error\"") && page.contains("实收现金少于收费金额"), "{page}");
     // Full-width digits, ￥ and thousands commas: ¥53.80 with ¥100 handed over, ¥46.20 change.
-    let r = clerk
-        .post(&pay, &[("amount", "￥５３．８０"), ("channel", "counter_cash"), ("cash_received", "１００")])
-        .await;
+    let r =
+        clerk.post(&pay, &[("amount", "￥５３．８０"), ("channel", "counter_cash"), ("cash_received", "１００")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, receipt) = clerk.get_text(&location(&r)).await;
     assert!(receipt.contains("id=\"cash-received\">¥100.00"), "{receipt}");
@@ -138,9 +138,8 @@ async fn cash_gives_change_a_scanned_code_needs_its_reference_and_amounts_read_a
     let r = clerk.post(&pay, &[("amount", "10"), ("channel", "counter_wechat")]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("id=\"channel_ref-error\""));
-    let r = clerk
-        .post(&pay, &[("amount", "1,0.00"), ("channel", "counter_wechat"), ("channel_ref", "4200009999")])
-        .await;
+    let r =
+        clerk.post(&pay, &[("amount", "1,0.00"), ("channel", "counter_wechat"), ("channel_ref", "4200009999")]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "a bad grouping is refused");
     let r = clerk.post(&pay, &[("amount", "10"), ("channel", "counter_wechat"), ("channel_ref", "4200009999")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -155,7 +154,8 @@ async fn cash_gives_change_a_scanned_code_needs_its_reference_and_amounts_read_a
     assert!(page.contains("999,999,999.99"), "{page}");
     let body = json!({"account_no": account_no(&app, customer).await, "amount": "1000000000", "channel": "bank",
         "channel_ref": "B-LIMIT"});
-    let r = reqwest::Client::new().post(app.url("/api/v1/payments")).bearer_auth(&key).json(&body).send().await.unwrap();
+    let r =
+        reqwest::Client::new().post(app.url("/api/v1/payments")).bearer_auth(&key).json(&body).send().await.unwrap();
     let problem: Value = r.json().await.unwrap();
     assert_eq!(problem["errors"][0]["code"], "amount_over_limit", "{problem}");
 }
@@ -193,7 +193,10 @@ async fn a_cashier_closes_the_day_a_supervisor_signs_it_off_and_a_closed_day_sta
     let r = supervisor.post(&format!("{report}/sign-off"), &[("note", "")]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let tomorrow = day.succ_opt().unwrap();
-    assert_eq!(clerk.post(&format!("/cash-days/{tomorrow}/close"), &[]).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        clerk.post(&format!("/cash-days/{tomorrow}/close"), &[]).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 
     // The cashier closes the day: no more payments dated in it.
     let r = clerk.post(&format!("/cash-days/{day}/close"), &[]).await;
@@ -285,10 +288,10 @@ async fn bills_show_unpaid_partly_paid_paid_and_overdue() {
             "UPDATE bills SET issued_on = (now() AT TIME ZONE 'Asia/Shanghai')::date - 20,
                               due_on = (now() AT TIME ZONE 'Asia/Shanghai')::date - 1 WHERE id = $1",
         )
-            .bind(november)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        .bind(november)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
     }
     assert_eq!(state(november).await, "overdue");
@@ -306,33 +309,51 @@ async fn prints_carry_the_letterhead_and_a_complaint_gets_its_acceptance_slip() 
     let r = admin
         .post(
             "/admin/print-settings",
-            &[("address", "甲市人民路 1 号"), ("hotline", ""), ("payment_instructions", "营业厅、银行代扣、微信、支付宝")],
+            &[
+                ("address", "甲市人民路 1 号"),
+                ("hotline", ""),
+                ("payment_instructions", "营业厅、银行代扣、微信、支付宝"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "the hotline is required");
     let r = admin
         .post(
             "/admin/print-settings",
-            &[("address", "甲市人民路 1 号"), ("hotline", "95598"), ("payment_instructions", "营业厅、银行代扣、微信、支付宝")],
+            &[
+                ("address", "甲市人民路 1 号"),
+                ("hotline", "95598"),
+                ("payment_instructions", "营业厅、银行代扣、微信、支付宝"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(app.login(&app.alpha, "counter").await.get("/admin/print-settings").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.login(&app.alpha, "counter").await.get("/admin/print-settings").await.status(),
+        StatusCode::FORBIDDEN
+    );
 
     let clerk = app.login(&app.alpha, "counter").await;
     let customer = app.alpha.customers[0].to_string();
     let r = clerk
         .post(
             "/contacts",
-            &[("kind", "complaint"), ("channel", "hall"), ("subject", "billing"), ("customer_id", &customer),
-              ("caller_name", "王建国"), ("description", "十一月电费偏高，请核查。")],
+            &[
+                ("kind", "complaint"),
+                ("channel", "hall"),
+                ("subject", "billing"),
+                ("customer_id", &customer),
+                ("caller_name", "王建国"),
+                ("description", "十一月电费偏高，请核查。"),
+            ],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
     let contact = location(&r).trim_start_matches("/contacts/").split('?').next().unwrap().to_owned();
     let (status, slip) = clerk.get_text(&format!("/contacts/{contact}/slip")).await;
     assert_eq!(status, StatusCode::OK);
-    for part in ["受理回执", "甲市供电公司", "甲市人民路 1 号", "95598", "十一月电费偏高", "data-print"] {
+    for part in ["受理回执", "甲市供电公司", "甲市人民路 1 号", "95598", "十一月电费偏高", "data-print"]
+    {
         assert!(slip.contains(part), "{part}: {slip}");
     }
     let r = app.login(&app.beta, "counter").await.get(&format!("/contacts/{contact}/slip")).await;

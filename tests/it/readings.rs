@@ -22,7 +22,14 @@ async fn enter(
     let r = clerk
         .post(
             "/readings",
-            &[("meter", meter), ("period", period), ("read_on", read_on), ("total", total), ("kind", "regular"), ("confirmed", "1")],
+            &[
+                ("meter", meter),
+                ("period", period),
+                ("read_on", read_on),
+                ("total", total),
+                ("kind", "regular"),
+                ("confirmed", "1"),
+            ],
         )
         .await;
     let status = r.status();
@@ -317,7 +324,10 @@ async fn the_form_previews_the_usage_and_warns_before_saving_an_implausible_valu
     assert_eq!(saved[2], ("2026-10".to_owned(), "flagged".to_owned(), vec!["lower_than_last".to_owned()]));
     // A plausible value is saved at once.
     let r = clerk
-        .post("/readings", &[("meter", "ALPHAM0001"), ("period", "2026-11"), ("read_on", "2026-11-25"), ("total", "1210")])
+        .post(
+            "/readings",
+            &[("meter", "ALPHAM0001"), ("period", "2026-11"), ("read_on", "2026-11-25"), ("total", "1210")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
