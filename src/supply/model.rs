@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    customers::model::{parse_capacity, required_code},
+    customers::model::{current_code, parse_capacity},
     web::{
         error::FieldErrors,
         input::{self, visible_text},
@@ -92,6 +92,9 @@ pub struct ValidPoint {
 pub struct PointCodes {
     pub voltages: Vec<String>,
     pub routes: Vec<(String, Uuid)>,
+    /// Codes a tenant admin retired: named `retired_code`, not `unknown_code`.
+    pub retired_voltages: Vec<String>,
+    pub retired_routes: Vec<String>,
 }
 
 pub fn validate_point(draft: &PointDraft, codes: &PointCodes) -> Result<ValidPoint, FieldErrors> {
@@ -101,7 +104,8 @@ pub fn validate_point(draft: &PointDraft, codes: &PointCodes) -> Result<ValidPoi
         errors.add("code", "code_format");
     }
     let address = draft.address.as_deref().map(|a| visible_text(a, 300, "address", false, &mut errors));
-    let voltage_code = required_code(&draft.voltage_code, "voltage_code", &codes.voltages, &mut errors);
+    let voltage_code =
+        current_code(&draft.voltage_code, "voltage_code", &codes.voltages, &codes.retired_voltages, &mut errors);
     let capacity_kva = filled(&draft.capacity_kva).and_then(|raw| {
         let parsed = parse_capacity(raw);
         if parsed.is_none() {
@@ -114,7 +118,8 @@ pub fn validate_point(draft: &PointDraft, codes: &PointCodes) -> Result<ValidPoi
     let route_id = route_code.as_deref().and_then(|code| {
         let found = codes.routes.iter().find(|(c, _)| c == code).map(|(_, id)| *id);
         if found.is_none() {
-            errors.add("route_code", "unknown_code");
+            let retired = codes.retired_routes.iter().any(|r| r == code);
+            errors.add("route_code", if retired { "retired_code" } else { "unknown_code" });
         }
         found
     });
@@ -444,7 +449,12 @@ mod tests {
     use super::*;
 
     fn codes() -> PointCodes {
-        PointCodes { voltages: vec!["220V".into(), "10kV".into()], routes: vec![("R01".into(), Uuid::nil())] }
+        PointCodes {
+            voltages: vec!["220V".into(), "10kV".into()],
+            routes: vec![("R01".into(), Uuid::nil())],
+            retired_voltages: vec!["35kV".into()],
+            retired_routes: vec!["R09".into()],
+        }
     }
 
     fn today() -> NaiveDate {
@@ -483,6 +493,12 @@ mod tests {
             ]
         );
         assert!(validate_point(&PointDraft::default(), &codes()).unwrap_err().has("voltage_code"));
+        // A retired code is named as retired, not unknown.
+        let retired =
+            PointDraft { voltage_code: Some("35kV".into()), route_code: Some("R09".into()), ..Default::default() };
+        let errors = validate_point(&retired, &codes()).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(fields, vec![("voltage_code", "retired_code"), ("route_code", "retired_code")]);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::{
             validate_point,
         },
     },
+    timeline,
     web::error::{AppError, FieldErrors},
 };
 
@@ -259,7 +260,16 @@ pub async fn install_meter(
         },
     )
     .await?;
+    on_timeline(conn, &point, &meter.serial, "meter_installed").await?;
     Ok(meter)
+}
+
+/// A meter put in or exchanged shows on the holder's timeline, linked to the
+/// supply point, so the counter sees why the readings start again.
+async fn on_timeline(conn: &mut PgConnection, point: &Point, title: &str, status: &str) -> sqlx::Result<()> {
+    let link = format!("/supply-points/{}", point.id);
+    let entry = timeline::Entry { kind: "meter", notice: None, title, status, link: &link };
+    timeline::record(conn, point.customer_id, chrono::Utc::now(), entry).await
 }
 
 /// What an exchange did.
@@ -342,5 +352,7 @@ pub async fn exchange_meter(
         },
     )
     .await?;
+    let title = format!("{} → {} · {}", old.serial, installed.serial, point.code);
+    on_timeline(conn, &point, &title, "meter_exchanged").await?;
     Ok(Exchanged { supply_point_id: point.id, removed, installed, final_reading_status: recorded.status })
 }

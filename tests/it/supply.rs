@@ -302,6 +302,10 @@ async fn a_meter_exchange_is_billed_across_the_exchange_with_both_multipliers() 
     let (_, page) = clerk.get_text(&format!("/supply-points/{point}")).await;
     assert!(page.contains("ALPHAX0001") && (page.contains("1,120") || page.contains("1120")), "{page}");
     assert_eq!(audit_actions(&app, point.parse().unwrap()).await, ["exchange"]);
+    // The customer page's timeline says the meter was exchanged, linked to the point.
+    let (_, page) = clerk.get_text(&format!("/customers/{customer}")).await;
+    assert!(page.contains("ALPHAM0001 → ALPHAX0001") && page.contains("换表"), "{page}");
+    assert!(page.contains(&format!("href=\"/supply-points/{point}\"")), "{page}");
 }
 
 #[tokio::test]
@@ -380,5 +384,5 @@ async fn a_point_keeps_a_retired_voltage_when_edited_but_a_new_point_cannot_take
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(named(&problem).contains(&("voltage_code".into(), "unknown_code".into())), "{problem}");
+    assert!(named(&problem).contains(&("voltage_code".into(), "retired_code".into())), "{problem}");
 }
