@@ -312,11 +312,6 @@ async fn transfer(
     input: &StepInput,
     today: NaiveDate,
 ) -> Result<Applied, AppError> {
-    let transfer_reading = input
-        .final_reading
-        .as_deref()
-        .and_then(change::parse_reading)
-        .ok_or_else(|| invalid("final_reading", "required"))?;
     let old = customers::db::get(tx, customer_id).await?;
     let rule = change_db::transfer_arrears(tx).await?;
     let standing = payments::db::standing(tx, customer_id, today).await?;
@@ -333,7 +328,8 @@ async fn transfer(
     }
     // The old holder's use ends at the transfer reading: their final bill is
     // made from it now, and the new holder's first bill starts from it.
-    let read = final_read(tx, who, customer_id, &live, transfer_reading, today).await?;
+    let read = final_read(tx, who, customer_id, &live, input, today).await?;
+    let transfer_reading = read.reading;
     if change_db::has_change_reading(tx, read.meter.id, read.period).await? {
         return Err(conflict("transfer_meter_changed_this_month"));
     }
@@ -407,6 +403,7 @@ async fn transfer(
 /// final bill made from it (none when the meter was never read before, so
 /// there is nothing to bill it against).
 struct FinalRead {
+    reading: Decimal,
     point_id: Uuid,
     meter: supply_db::Meter,
     period: NaiveDate,
@@ -422,9 +419,14 @@ async fn final_read(
     who: &Acting,
     customer_id: Uuid,
     live: &[&customers::db::SupplyPoint],
-    reading: Decimal,
+    input: &StepInput,
     today: NaiveDate,
 ) -> Result<FinalRead, AppError> {
+    let reading = input
+        .final_reading
+        .as_deref()
+        .and_then(change::parse_reading)
+        .ok_or_else(|| invalid("final_reading", "required"))?;
     let mut meters = Vec::new();
     for p in live {
         supply_db::lock_point(tx, p.id).await?;
@@ -468,7 +470,7 @@ async fn final_read(
             });
         }
     };
-    Ok(FinalRead { point_id, meter, period, bill })
+    Ok(FinalRead { reading, point_id, meter, period, bill })
 }
 
 /// Account closing (销户): the final reading and bill, the debts settled from
@@ -482,11 +484,6 @@ async fn close_account(
     input: &StepInput,
     today: NaiveDate,
 ) -> Result<Applied, AppError> {
-    let final_reading = input
-        .final_reading
-        .as_deref()
-        .and_then(change::parse_reading)
-        .ok_or_else(|| invalid("final_reading", "required"))?;
     let customer = customers::db::get(tx, customer_id).await?;
     let points = customers::db::supply_points(tx, customer_id).await?;
     let live: Vec<_> = points.iter().filter(|p| p.status != "removed").collect();
@@ -496,7 +493,8 @@ async fn close_account(
             supply_db::set_status(tx, p.id, "in_service", today).await?;
         }
     }
-    let read = final_read(tx, who, customer_id, &live, final_reading, today).await?;
+    let read = final_read(tx, who, customer_id, &live, input, today).await?;
+    let final_reading = read.reading;
     let meter = &read.meter;
     let (bill_id, bill_no, bill_amount) = read.bill.ok_or(AppError::Conflict("final_no_previous_reading"))?;
     let open = payments::db::open_bills(tx, customer_id, true).await?;
