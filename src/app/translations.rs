@@ -276,6 +276,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("change.transfer_arrears_", &crate::work_orders::change::TRANSFER_ARREARS),
             ("change.rule_", &crate::work_orders::change::TRANSFER_ARREARS),
             ("refunds.channel_", &crate::work_orders::refund::CHANNELS),
+            ("supply.band_", &["peak", "flat", "valley"]),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -295,6 +295,17 @@ pub struct InstallDraft {
     #[serde(default)]
     #[schema(required = true, pattern = r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
     pub initial_reading: String,
+    /// A time-of-use meter's peak, flat and valley registers when put in
+    /// (required for one; they add up to the total).
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub initial_peak: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub initial_flat: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub initial_valley: Option<String>,
 }
 
 impl InstallDraft {
@@ -381,6 +392,28 @@ pub struct ExchangeDraft {
     #[serde(default)]
     #[schema(required = true, pattern = r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
     pub new_initial_reading: String,
+    /// The old meter's peak, flat and valley registers when taken out
+    /// (required for a time-of-use meter; they add up to the final reading).
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub final_peak: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub final_flat: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub final_valley: Option<String>,
+    /// The new meter's peak, flat and valley registers when put in
+    /// (required for a time-of-use meter).
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub new_initial_peak: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub new_initial_flat: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub new_initial_valley: Option<String>,
 }
 
 /// What an exchange is checked against: the meter coming out.
