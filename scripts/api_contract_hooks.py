@@ -102,9 +102,11 @@ BEYOND_SCHEMA_CODES = {
     "point_retired",
     "transfer_arrears_unpaid",
     "no_premise",
-    "closing_needs_one_meter",
-    "closing_period_billed",
-    "closing_no_previous_reading",
+    "final_reading_needs_one_meter",
+    "transfer_premise_suspended",
+    "transfer_meter_changed_this_month",
+    "final_period_billed",
+    "final_no_previous_reading",
     "reading_below_previous",
     "final_bill_failed",
     "closing_arrears_unpaid",
@@ -162,7 +164,7 @@ def _beyond_schema(error: dict, case) -> bool:
         return field in REPORT_FIELDS_BEYOND_SCHEMA
     return (
         code in BEYOND_SCHEMA_CODES
-        or (code == "unknown_code" and field.split("[")[0] in TENANT_LIST_FIELDS)
+        or (code in ("unknown_code", "retired_code") and field.split("[")[0] in TENANT_LIST_FIELDS)
         or (code == "required" and field in CONDITIONAL_FIELDS)
         # A keyset cursor is opaque: only the `next` the server handed out is valid
         # (a visit list's is a day and an id; the VIP list's must fit its sort column).

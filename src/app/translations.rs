@@ -283,6 +283,8 @@ fn every_template_key_is_translated_in_both_languages() {
             ("cash_day_status.", &crate::payments::cash_days::STATUSES),
             ("bill_state.", &crate::billing::bills::STATES),
             ("readings.warn_", &crate::readings::model::FLAGS),
+            ("refunds.channel_", &crate::work_orders::refund::CHANNELS),
+            ("supply.band_", &["peak", "flat", "valley"]),
         ];
         for prefix in &prefixes {
             let (_, codes) =

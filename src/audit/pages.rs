@@ -25,7 +25,49 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/admin/audit", get(audit_page))
 }
 
-pub const ENTITIES: [&str; 5] = ["customer", "user", "session", "tenant", "api_key"];
+/// Every kind of record the audit log names, for the filter (a test checks
+/// each has a name in both languages).
+pub const ENTITIES: &[&str] = &[
+    "customer",
+    "supply_point",
+    "meter_reading",
+    "bill",
+    "bill_run",
+    "payment",
+    "refund",
+    "cost_control",
+    "credit_rating",
+    "visit",
+    "visit_follow_up",
+    "segment",
+    "notice",
+    "notice_rule",
+    "notice_template",
+    "notice_broadcast",
+    "notice_preferences",
+    "outage",
+    "supply_contract",
+    "load_anomaly",
+    "dr_event",
+    "points_item",
+    "customer_archive",
+    "reference_code",
+    "reading_route",
+    "tariff_version",
+    "calendar_day",
+    "service_calendar",
+    "sla_limits",
+    "billing_settings",
+    "credit_settings",
+    "points_settings",
+    "value_settings",
+    "notice_settings",
+    "change_of_use_settings",
+    "user",
+    "session",
+    "api_key",
+    "tenant",
+];
 const PAGE_SIZE: i64 = 50;
 
 #[derive(Deserialize, Default, Clone)]
@@ -63,7 +105,7 @@ struct AuditPage {
     p: Page,
     q: AuditQuery,
     users: Vec<(Uuid, String)>,
-    entities: [&'static str; 5],
+    entities: &'static [&'static str],
     entries: Vec<AuditEntry>,
     next: Option<String>,
     errors: FieldErrors,
@@ -123,4 +165,18 @@ async fn audit_page(
         entries.last().map(|e| q.next(e)).unwrap_or_default()
     });
     render(&AuditPage { p: Page::for_user(&user, "audit.title"), q, users, entities: ENTITIES, entries, next, errors })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::web::i18n::{I18n, Locale};
+
+    #[test]
+    fn every_record_type_of_the_filter_has_a_name_in_both_languages() {
+        for locale in [Locale::ZhCn, Locale::En] {
+            for entity in super::ENTITIES {
+                assert!(I18n(locale).has(&format!("audit.entity.{entity}")), "{entity} in {locale:?}");
+            }
+        }
+    }
 }

@@ -473,13 +473,15 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
                FROM meter_readings r
                WHERE r.tenant_id = i.tenant_id AND r.meter_id = i.meter_id AND r.period = $2
                  AND r.kind IN ('regular', 'removal') AND r.status <> 'superseded'
+                 AND r.customer_id = p.customer_id
                ORDER BY r.kind = 'removal' DESC LIMIT 1) e ON true
            LEFT JOIN LATERAL (
                SELECT r.status, r.read_on, r.total, r.peak, r.flat, r.valley, r.reactive
                FROM meter_readings r
                WHERE r.tenant_id = i.tenant_id AND r.meter_id = i.meter_id AND r.period = $2
                  AND r.kind = 'installation' AND r.status <> 'superseded'
-               LIMIT 1) n ON i.installed_on >= $2
+                 AND r.customer_id = p.customer_id
+               LIMIT 1) n ON true
            LEFT JOIN LATERAL (
                SELECT r.read_on, r.total, r.peak, r.flat, r.valley, r.reactive
                FROM meter_readings r
@@ -514,8 +516,14 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
             p.skip = Some(("no_reading", r.serial.clone()));
             continue;
         };
+        // A meter installed in the period starts at its installation reading;
+        // one that came with a premise transferred in the period starts at the
+        // transfer reading (an installation reading of the new holder's), so
+        // the new holder never pays for the old holder's use.
         let (start, start_on, start_kind) = if r.installed_on >= ctx.period {
             (registers(r.n_total, r.n_peak, r.n_flat, r.n_valley, r.n_reactive), r.n_read_on, "installation")
+        } else if r.n_total.is_some() {
+            (registers(r.n_total, r.n_peak, r.n_flat, r.n_valley, r.n_reactive), r.n_read_on, "transfer")
         } else {
             (registers(r.s_total, r.s_peak, r.s_flat, r.s_valley, r.s_reactive), r.s_read_on, "previous")
         };

@@ -180,19 +180,9 @@ fn required<'a>(value: &'a Option<String>, field: &'static str, errors: &mut Fie
     })
 }
 
-/// A code that must be given and must be one of `allowed`.
-pub fn required_code(
-    value: &Option<String>,
-    field: &'static str,
-    allowed: &[String],
-    errors: &mut FieldErrors,
-) -> String {
-    current_code(value, field, allowed, &[], errors)
-}
-
 /// A code that must be given and be one of `allowed`; one of `retired` is
 /// named as such.
-fn current_code(
+pub fn current_code(
     value: &Option<String>,
     field: &'static str,
     allowed: &[String],

@@ -421,7 +421,11 @@ mod tests {
                 routes: vec![("R01".into(), Uuid::nil())],
                 ..Default::default()
             },
-            points: PointCodes { voltages: v(&["v220", "kv10"]), routes: vec![("R01".into(), Uuid::nil())] },
+            points: PointCodes {
+                voltages: v(&["v220", "kv10"]),
+                routes: vec![("R01".into(), Uuid::nil())],
+                ..Default::default()
+            },
             today: NaiveDate::from_ymd_opt(2026, 12, 3).unwrap(),
         }
     }

@@ -35,23 +35,30 @@ fn map_write_error(err: sqlx::Error) -> WriteError {
 /// The codes a supply point may use: retired ones are refused for new values,
 /// but the point being edited (`keeping`) keeps the voltage and route it has.
 pub async fn codes(conn: &mut PgConnection, keeping: Option<Uuid>) -> sqlx::Result<PointCodes> {
-    let voltages = sqlx::query_scalar!(
-        "SELECT code FROM voltage_levels
-         WHERE retired_at IS NULL OR code = (SELECT voltage_code FROM supply_points WHERE id = $1)
-         ORDER BY sort, code",
+    let mut codes = PointCodes::default();
+    let voltages = sqlx::query!(
+        r#"SELECT code, (retired_at IS NOT NULL
+                         AND code IS DISTINCT FROM (SELECT voltage_code FROM supply_points WHERE id = $1)) AS "retired!"
+           FROM voltage_levels ORDER BY sort, code"#,
         keeping
     )
     .fetch_all(&mut *conn)
     .await?;
+    for v in voltages {
+        if v.retired { codes.retired_voltages.push(v.code) } else { codes.voltages.push(v.code) }
+    }
     let routes = sqlx::query!(
-        "SELECT code, id FROM reading_routes
-         WHERE retired_at IS NULL OR id = (SELECT route_id FROM supply_points WHERE id = $1)
-         ORDER BY code",
+        r#"SELECT code, id, (retired_at IS NOT NULL
+                             AND id IS DISTINCT FROM (SELECT route_id FROM supply_points WHERE id = $1)) AS "retired!"
+           FROM reading_routes ORDER BY code"#,
         keeping
     )
     .fetch_all(conn)
     .await?;
-    Ok(PointCodes { voltages, routes: routes.into_iter().map(|r| (r.code, r.id)).collect() })
+    for r in routes {
+        if r.retired { codes.retired_routes.push(r.code) } else { codes.routes.push((r.code, r.id)) }
+    }
+    Ok(codes)
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

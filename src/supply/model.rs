@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    customers::model::{parse_capacity, required_code},
+    customers::model::{current_code, parse_capacity},
     web::{
         error::FieldErrors,
         input::{self, visible_text},
@@ -92,6 +92,9 @@ pub struct ValidPoint {
 pub struct PointCodes {
     pub voltages: Vec<String>,
     pub routes: Vec<(String, Uuid)>,
+    /// Codes a tenant admin retired: named `retired_code`, not `unknown_code`.
+    pub retired_voltages: Vec<String>,
+    pub retired_routes: Vec<String>,
 }
 
 pub fn validate_point(draft: &PointDraft, codes: &PointCodes) -> Result<ValidPoint, FieldErrors> {
@@ -101,7 +104,8 @@ pub fn validate_point(draft: &PointDraft, codes: &PointCodes) -> Result<ValidPoi
         errors.add("code", "code_format");
     }
     let address = draft.address.as_deref().map(|a| visible_text(a, 300, "address", false, &mut errors));
-    let voltage_code = required_code(&draft.voltage_code, "voltage_code", &codes.voltages, &mut errors);
+    let voltage_code =
+        current_code(&draft.voltage_code, "voltage_code", &codes.voltages, &codes.retired_voltages, &mut errors);
     let capacity_kva = filled(&draft.capacity_kva).and_then(|raw| {
         let parsed = parse_capacity(raw);
         if parsed.is_none() {
@@ -114,7 +118,8 @@ pub fn validate_point(draft: &PointDraft, codes: &PointCodes) -> Result<ValidPoi
     let route_id = route_code.as_deref().and_then(|code| {
         let found = codes.routes.iter().find(|(c, _)| c == code).map(|(_, id)| *id);
         if found.is_none() {
-            errors.add("route_code", "unknown_code");
+            let retired = codes.retired_routes.iter().any(|r| r == code);
+            errors.add("route_code", if retired { "retired_code" } else { "unknown_code" });
         }
         found
     });
@@ -290,6 +295,17 @@ pub struct InstallDraft {
     #[serde(default)]
     #[schema(required = true, pattern = r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
     pub initial_reading: String,
+    /// A time-of-use meter's peak, flat and valley registers when put in
+    /// (required for one; they add up to the total).
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub initial_peak: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub initial_flat: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub initial_valley: Option<String>,
 }
 
 impl InstallDraft {
@@ -376,6 +392,28 @@ pub struct ExchangeDraft {
     #[serde(default)]
     #[schema(required = true, pattern = r"^[0-9]{1,12}(\.[0-9]{1,2})?$")]
     pub new_initial_reading: String,
+    /// The old meter's peak, flat and valley registers when taken out
+    /// (required for a time-of-use meter; they add up to the final reading).
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub final_peak: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub final_flat: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub final_valley: Option<String>,
+    /// The new meter's peak, flat and valley registers when put in
+    /// (required for a time-of-use meter).
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub new_initial_peak: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub new_initial_flat: Option<String>,
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub new_initial_valley: Option<String>,
 }
 
 /// What an exchange is checked against: the meter coming out.
@@ -444,7 +482,12 @@ mod tests {
     use super::*;
 
     fn codes() -> PointCodes {
-        PointCodes { voltages: vec!["220V".into(), "10kV".into()], routes: vec![("R01".into(), Uuid::nil())] }
+        PointCodes {
+            voltages: vec!["220V".into(), "10kV".into()],
+            routes: vec![("R01".into(), Uuid::nil())],
+            retired_voltages: vec!["35kV".into()],
+            retired_routes: vec!["R09".into()],
+        }
     }
 
     fn today() -> NaiveDate {
@@ -483,6 +526,12 @@ mod tests {
             ]
         );
         assert!(validate_point(&PointDraft::default(), &codes()).unwrap_err().has("voltage_code"));
+        // A retired code is named as retired, not unknown.
+        let retired =
+            PointDraft { voltage_code: Some("35kV".into()), route_code: Some("R09".into()), ..Default::default() };
+        let errors = validate_point(&retired, &codes()).unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(fields, vec![("voltage_code", "retired_code"), ("route_code", "retired_code")]);
     }
 
     #[test]

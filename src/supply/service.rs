@@ -19,6 +19,7 @@ use crate::{
             validate_point,
         },
     },
+    timeline,
     web::error::{AppError, FieldErrors},
 };
 
@@ -189,6 +190,10 @@ struct Taken<'a> {
     total: rust_decimal::Decimal,
     total_field: &'a str,
     day_field: &'a str,
+    /// A time-of-use meter's band registers (peak, flat, valley), and the
+    /// prefix of their form fields ("initial_" names "initial_peak").
+    bands: [&'a Option<String>; 3],
+    band_prefix: &'a str,
 }
 
 /// Records the reading through the readings' own checks (the meter installed
@@ -205,14 +210,20 @@ async fn record_reading(
         kind: Some(taken.kind.to_owned()),
         read_on: taken.day.to_string(),
         total: taken.total.to_string(),
+        peak: taken.bands[0].clone(),
+        flat: taken.bands[1].clone(),
+        valley: taken.bands[2].clone(),
         ..Default::default()
     };
     let jump_factor = readings::db::jump_factor(conn).await?;
     readings::service::record(conn, &draft, today, "form", actor.user_id, jump_factor).await?.map_err(|errors| {
         let mut renamed = FieldErrors::default();
         for e in errors.iter() {
-            // A time-of-use meter's bands ("peak") are not asked for here: named on the register.
-            let name = if matches!(e.field.as_str(), "total" | "peak") { taken.total_field } else { taken.day_field };
+            let name = match e.field.as_str() {
+                "total" => taken.total_field.to_owned(),
+                band @ ("peak" | "flat" | "valley") => format!("{}{band}", taken.band_prefix),
+                _ => taken.day_field.to_owned(),
+            };
             renamed.add(name, e.code);
         }
         AppError::Invalid(renamed)
@@ -238,6 +249,8 @@ pub async fn install_meter(
         total: valid.initial_reading,
         total_field: "initial_reading",
         day_field: "installed_on",
+        bands: [&draft.initial_peak, &draft.initial_flat, &draft.initial_valley],
+        band_prefix: "initial_",
     };
     record_reading(conn, actor, taken, today).await?;
     let meter = db::get_meter(conn, meter_id).await?.ok_or(AppError::NotFound)?;
@@ -259,7 +272,16 @@ pub async fn install_meter(
         },
     )
     .await?;
+    on_timeline(conn, &point, &meter.serial, "meter_installed").await?;
     Ok(meter)
+}
+
+/// A meter put in or exchanged shows on the holder's timeline, linked to the
+/// supply point, so the counter sees why the readings start again.
+async fn on_timeline(conn: &mut PgConnection, point: &Point, title: &str, status: &str) -> sqlx::Result<()> {
+    let link = format!("/supply-points/{}", point.id);
+    let entry = timeline::Entry { kind: "meter", notice: None, title, status, link: &link };
+    timeline::record(conn, point.customer_id, chrono::Utc::now(), entry).await
 }
 
 /// What an exchange did.
@@ -300,6 +322,8 @@ pub async fn exchange_meter(
         total: valid.final_reading,
         total_field: "final_reading",
         day_field: "exchanged_on",
+        bands: [&draft.final_peak, &draft.final_flat, &draft.final_valley],
+        band_prefix: "final_",
     };
     let recorded = record_reading(conn, actor, taken, today).await?;
     db::remove(conn, old.id, valid.exchanged_on).await?;
@@ -315,6 +339,8 @@ pub async fn exchange_meter(
         total: valid.new_initial_reading,
         total_field: "new_initial_reading",
         day_field: "exchanged_on",
+        bands: [&draft.new_initial_peak, &draft.new_initial_flat, &draft.new_initial_valley],
+        band_prefix: "new_initial_",
     };
     record_reading(conn, actor, taken, today).await?;
     let removed = db::get_meter(conn, old.id).await?.ok_or(AppError::NotFound)?;
@@ -342,5 +368,7 @@ pub async fn exchange_meter(
         },
     )
     .await?;
+    let title = format!("{} → {} · {}", old.serial, installed.serial, point.code);
+    on_timeline(conn, &point, &title, "meter_exchanged").await?;
     Ok(Exchanged { supply_point_id: point.id, removed, installed, final_reading_status: recorded.status })
 }

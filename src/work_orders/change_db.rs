@@ -230,3 +230,91 @@ pub async fn live_bill(
     .await?;
     Ok(row.map(|r| (r.id, r.bill_no, r.amount)))
 }
+
+/// Whether the meter was installed or removed in the period: its start or end
+/// reading of that month is taken, so a transfer waits for the next month.
+pub async fn has_change_reading(conn: &mut PgConnection, meter_id: Uuid, period: NaiveDate) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM meter_readings WHERE meter_id = $1 AND period = $2
+                          AND kind = 'installation' AND status <> 'superseded') AS "taken!""#,
+        meter_id,
+        period
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// A refund as the refunds list shows it.
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub account_no: String,
+    pub customer_name: String,
+    pub work_order_id: Option<Uuid>,
+    pub work_order_ref: Option<String>,
+    pub amount: Decimal,
+    pub from_credit: Decimal,
+    pub from_deposit: Decimal,
+    pub status: String,
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub paid_by: Option<String>,
+    pub channel: Option<String>,
+    pub reference: String,
+}
+
+/// Refunds in `status` (owed: oldest first, so none waits forgotten; paid:
+/// newest first), at most `limit`; or the one refund `id`.
+pub async fn refunds(
+    conn: &mut PgConnection,
+    id: Option<Uuid>,
+    status: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<Refund>> {
+    sqlx::query_as!(
+        Refund,
+        r#"SELECT r.id, r.customer_id, c.account_no, c.name AS customer_name, r.work_order_id,
+                  w.ref_no AS "work_order_ref?", r.amount, r.from_credit, r.from_deposit, r.status, r.recorded_by,
+                  r.recorded_at, r.paid_at, r.paid_by, r.channel, r.reference
+           FROM customer_refunds r
+           JOIN customers c ON c.tenant_id = r.tenant_id AND c.id = r.customer_id
+           LEFT JOIN work_orders w ON w.tenant_id = r.tenant_id AND w.id = r.work_order_id
+           WHERE ($1::uuid IS NULL OR r.id = $1) AND ($2::text IS NULL OR r.status = $2)
+           ORDER BY CASE WHEN $2 = 'owed' THEN r.recorded_at END ASC,
+                    coalesce(r.paid_at, r.recorded_at) DESC, r.id
+           LIMIT $3"#,
+        id,
+        status,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The refund, locked for its payout.
+pub async fn lock_refund(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Refund>> {
+    sqlx::query!("SELECT id FROM customer_refunds WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *conn).await?;
+    Ok(refunds(conn, Some(id), None, 1).await?.pop())
+}
+
+pub async fn mark_refund_paid(
+    conn: &mut PgConnection,
+    id: Uuid,
+    channel: &str,
+    reference: &str,
+    paid_by: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE customer_refunds SET status = 'paid', paid_at = now(), paid_by = $2, channel = $3, reference = $4
+         WHERE id = $1 AND status = 'owed'",
+        id,
+        paid_by,
+        channel,
+        reference
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -111,7 +111,7 @@ pub async fn apply(
         change::NEW_CONNECTION => new_connection(tx, who, order, customer_id, &c, today).await?,
         "capacity_increase" | "capacity_reduction" => capacity(tx, who, order, customer_id).await?,
         "suspension" | "restoration" => status(tx, who, order, customer_id, today).await?,
-        "transfer_of_ownership" => transfer(tx, who, order, customer_id, &c, today).await?,
+        "transfer_of_ownership" => transfer(tx, who, order, customer_id, &c, input, today).await?,
         "change_of_name" => {
             let patch = CustomerDraft { name: c.new_name.clone(), ..Default::default() };
             let (before, after) = update_customer(tx, who, customer_id, patch, |c| c.name.clone()).await?;
@@ -309,6 +309,7 @@ async fn transfer(
     order: &WorkOrder,
     customer_id: Uuid,
     c: &ValidChange,
+    input: &StepInput,
     today: NaiveDate,
 ) -> Result<Applied, AppError> {
     let old = customers::db::get(tx, customer_id).await?;
@@ -318,8 +319,19 @@ async fn transfer(
         return Err(conflict("transfer_arrears_unpaid"));
     }
     let points = customers::db::supply_points(tx, customer_id).await?;
-    if !points.iter().any(|p| p.status != "removed") {
+    let live: Vec<_> = points.iter().filter(|p| p.status != "removed").collect();
+    if live.is_empty() {
         return Err(conflict("no_premise"));
+    }
+    if live.iter().any(|p| p.status == "suspended") {
+        return Err(conflict("transfer_premise_suspended"));
+    }
+    // The old holder's use ends at the transfer reading: their final bill is
+    // made from it now, and the new holder's first bill starts from it.
+    let read = final_read(tx, who, customer_id, &live, input, today).await?;
+    let transfer_reading = read.reading;
+    if change_db::has_change_reading(tx, read.meter.id, read.period).await? {
+        return Err(conflict("transfer_meter_changed_this_month"));
     }
     let holder = match c.new_holder_id {
         Some(id) => customers::db::get(tx, id).await?,
@@ -341,8 +353,25 @@ async fn transfer(
         }
     };
     let moved = supply_db::move_points(tx, customer_id, holder.id).await?;
-    // With nothing owed and no premise left, the old account is closed.
-    if standing.owed.is_zero() {
+    change_db::insert_reading(
+        tx,
+        change_db::ChangeReading {
+            meter_id: read.meter.id,
+            point_id: read.point_id,
+            customer_id: holder.id,
+            period: read.period,
+            kind: "installation",
+            read_on: today,
+            total: transfer_reading,
+            user_id: who.user_id,
+        },
+    )
+    .await?;
+    let final_bill = read.bill.as_ref().map(|(id, no, amount)| json!({ "id": id, "bill_no": no, "amount": amount }));
+    let owed_now = payments::db::standing(tx, customer_id, today).await?.owed;
+    // With nothing owed and no premise left, the old account is closed; a
+    // final bill keeps it open until it is paid.
+    if owed_now.is_zero() {
         let patch = CustomerDraft { status: Some("closed".into()), ..Default::default() };
         customers::service::update(tx, &who.actor, customer_id, patch).await?;
     }
@@ -350,6 +379,8 @@ async fn transfer(
         "old_holder": { "id": old.id, "account_no": old.account_no, "name": old.name },
         "new_holder": { "id": holder.id, "account_no": holder.account_no, "name": holder.name },
         "points_moved": moved, "arrears_rule": rule, "arrears_carried": standing.owed,
+        "final_reading": transfer_reading, "meter_serial": read.meter.serial, "read_on": today,
+        "final_bill": final_bill,
         "credit_kept_by_old_holder": standing.credit,
     });
     audit::record(
@@ -368,6 +399,80 @@ async fn transfer(
     Ok(Applied { supply_point_id: None, outcome })
 }
 
+/// What a final reading did: the meter read, the period it closes, and the
+/// final bill made from it (none when the meter was never read before, so
+/// there is nothing to bill it against).
+struct FinalRead {
+    reading: Decimal,
+    point_id: Uuid,
+    meter: supply_db::Meter,
+    period: NaiveDate,
+    bill: Option<(Uuid, String, Decimal)>,
+}
+
+/// Records the final reading of the customer's one installed meter as its
+/// removal reading and bills the customer up to it, in this transaction.
+/// Closing an account and transferring a premise both end the holder's use
+/// here; a customer with several meters closes them one exchange at a time.
+async fn final_read(
+    tx: &mut Tx,
+    who: &Acting,
+    customer_id: Uuid,
+    live: &[&customers::db::SupplyPoint],
+    input: &StepInput,
+    today: NaiveDate,
+) -> Result<FinalRead, AppError> {
+    let reading = input
+        .final_reading
+        .as_deref()
+        .and_then(change::parse_reading)
+        .ok_or_else(|| invalid("final_reading", "required"))?;
+    let mut meters = Vec::new();
+    for p in live {
+        supply_db::lock_point(tx, p.id).await?;
+        for m in supply_db::installed_on_point(tx, p.id).await? {
+            meters.push((p.id, m));
+        }
+    }
+    let Ok([(point_id, meter)]) = <[_; 1]>::try_from(meters) else {
+        return Err(conflict("final_reading_needs_one_meter"));
+    };
+    let period = months::start_of(today);
+    if change_db::live_bill(tx, customer_id, period).await?.is_some() {
+        return Err(conflict("final_period_billed"));
+    }
+    change_db::insert_reading(
+        tx,
+        change_db::ChangeReading {
+            meter_id: meter.id,
+            point_id,
+            customer_id,
+            period,
+            kind: "removal",
+            read_on: today,
+            total: reading,
+            user_id: who.user_id,
+        },
+    )
+    .await?;
+    let skipped = crate::billing::run::bill_customer(tx, customer_id, period, today, &who.actor.label)
+        .await
+        .map_err(AppError::Internal)?;
+    let bill = match skipped.as_deref() {
+        None => Some(change_db::live_bill(tx, customer_id, period).await?.ok_or(conflict("final_bill_failed"))?),
+        Some("no_previous_reading") => None,
+        Some(reason) => {
+            tracing::info!(%customer_id, reason, "final bill not written");
+            return Err(match reason {
+                "negative" => invalid("final_reading", "reading_below_previous"),
+                "no_reading" => conflict("final_no_previous_reading"),
+                _ => conflict("final_bill_failed"),
+            });
+        }
+    };
+    Ok(FinalRead { reading, point_id, meter, period, bill })
+}
+
 /// Account closing (销户): the final reading and bill, the debts settled from
 /// the credit and deposit, the rest recorded as a refund owed, the meters
 /// removed and the supply points retired; the account ends at zero.
@@ -379,63 +484,19 @@ async fn close_account(
     input: &StepInput,
     today: NaiveDate,
 ) -> Result<Applied, AppError> {
-    let final_reading = input
-        .final_reading
-        .as_deref()
-        .and_then(change::parse_reading)
-        .ok_or_else(|| invalid("final_reading", "required"))?;
     let customer = customers::db::get(tx, customer_id).await?;
     let points = customers::db::supply_points(tx, customer_id).await?;
     let live: Vec<_> = points.iter().filter(|p| p.status != "removed").collect();
-    let mut meters = Vec::new();
-    for p in &live {
-        supply_db::lock_point(tx, p.id).await?;
-        for m in supply_db::installed_on_point(tx, p.id).await? {
-            meters.push((p.id, m));
-        }
-    }
-    // One final reading is one register: a customer with several meters
-    // closes them one exchange at a time first.
-    let [(point_id, meter)] = meters.as_slice() else {
-        return Err(conflict("closing_needs_one_meter"));
-    };
-    let period = months::start_of(today);
-    if change_db::live_bill(tx, customer_id, period).await?.is_some() {
-        return Err(conflict("closing_period_billed"));
-    }
-    change_db::insert_reading(
-        tx,
-        change_db::ChangeReading {
-            meter_id: meter.id,
-            point_id: *point_id,
-            customer_id,
-            period,
-            kind: "removal",
-            read_on: today,
-            total: final_reading,
-            user_id: who.user_id,
-        },
-    )
-    .await?;
     // A suspended point is billed for its final reading too.
     for p in &live {
         if p.status == "suspended" {
             supply_db::set_status(tx, p.id, "in_service", today).await?;
         }
     }
-    let skipped = crate::billing::run::bill_customer(tx, customer_id, period, today, &who.actor.label)
-        .await
-        .map_err(AppError::Internal)?;
-    if let Some(reason) = skipped {
-        tracing::info!(%customer_id, reason, "final bill not written");
-        return Err(match reason.as_str() {
-            "negative" => invalid("final_reading", "reading_below_previous"),
-            "no_previous_reading" | "no_reading" => conflict("closing_no_previous_reading"),
-            _ => conflict("final_bill_failed"),
-        });
-    }
-    let (bill_id, bill_no, bill_amount) =
-        change_db::live_bill(tx, customer_id, period).await?.ok_or(AppError::Conflict("final_bill_failed"))?;
+    let read = final_read(tx, who, customer_id, &live, input, today).await?;
+    let final_reading = read.reading;
+    let meter = &read.meter;
+    let (bill_id, bill_no, bill_amount) = read.bill.ok_or(AppError::Conflict("final_no_previous_reading"))?;
     let open = payments::db::open_bills(tx, customer_id, true).await?;
     let owed: Decimal = open.iter().map(|b| b.outstanding()).sum();
     let (credit, deposit) = change_db::credit_and_deposit(tx, customer_id).await?;

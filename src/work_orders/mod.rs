@@ -10,4 +10,6 @@ pub mod change_service;
 pub mod db;
 pub mod model;
 pub mod pages;
+pub mod refund;
+pub mod refund_pages;
 pub mod service;

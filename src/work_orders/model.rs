@@ -313,7 +313,8 @@ pub struct StepInput {
     #[serde(default)]
     #[schema(value_type = Option<Uuid>)]
     pub supply_point_id: Option<String>,
-    /// Account closing `complete`: the meter's final reading (required).
+    /// Account closing and transfer of ownership `complete`: the meter's
+    /// final reading, which ends the (old) holder's use (required).
     #[serde(default)]
     #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
     pub final_reading: Option<String>,
@@ -356,11 +357,13 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
         (kind, "review") if change::is_change_kind(kind) => {
             data.documents = Some(change::check_documents(kind, &input.documents, &mut errors));
         }
-        ("account_closing", "complete") => match input.final_reading.as_deref().map(str::trim) {
-            None | Some("") => errors.add("final_reading", "required"),
-            Some(raw) if change::parse_reading(raw).is_none() => errors.add("final_reading", "reading_format"),
-            Some(_) => {}
-        },
+        ("account_closing" | "transfer_of_ownership", "complete") => {
+            match input.final_reading.as_deref().map(str::trim) {
+                None | Some("") => errors.add("final_reading", "required"),
+                Some(raw) if change::parse_reading(raw).is_none() => errors.add("final_reading", "reading_format"),
+                Some(_) => {}
+            }
+        }
         ("expansion" | change::NEW_CONNECTION, "review") => {
             let mut documents: Vec<String> = Vec::new();
             for d in &input.documents {

@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/work-orders/{id}/actions", post(act))
         .route("/work-orders/{id}/supervise", post(supervise))
         .merge(super::change_pages::router())
+        .merge(super::refund_pages::router())
 }
 
 /// A customer as the order form shows it, with the supply points to choose from.

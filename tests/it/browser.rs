@@ -622,9 +622,12 @@ async fn a_counter_clerk_registers_a_transfer_of_ownership_and_prints_the_slip()
             checkbox.click().await?;
         }
         c.find(Locator::Css("button[value=review]")).await?.click().await?;
-        c.wait().for_element(Locator::Css("button[value=complete]")).await?.click().await?;
+        // Completing takes the transfer reading, where the old holder's use ends.
+        c.wait().for_element(Locator::Css("input[name=final_reading]")).await?.send_keys("1200").await?;
+        c.find(Locator::Css("button[value=complete]")).await?.click().await?;
         let outcome = c.wait().for_element(Locator::Id("change-outcome")).await?;
-        assert!(outcome.text().await?.contains("赵新户"));
+        let outcome = outcome.text().await?;
+        assert!(outcome.contains("赵新户") && outcome.contains("1200"), "{outcome}");
         std::fs::write(shot("order"), c.screenshot().await?).ok();
 
         // The slip: what changed, and the print button calls the browser's print.

@@ -237,8 +237,12 @@ async fn a_transfer_keeps_the_premise_history_and_starts_the_new_holder_clean() 
                   "documents": ["application_form", "identity", "new_holder_identity", "transfer_agreement"] })],
     )
     .await;
-    // The company settles debts first (the default): refused, and nothing moved.
+    // Completing needs the transfer reading.
     let (status, answer) = step(&app, &key, &id, json!({ "action": "complete" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.to_string().contains("final_reading"), "{answer}");
+    // The company settles debts first (the default): refused, and nothing moved.
+    let (status, answer) = step(&app, &key, &id, json!({ "action": "complete", "final_reading": "650" })).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(answer.to_string().contains("先结清欠费"), "{answer}");
     assert_eq!(one::<Uuid>(&app, "SELECT customer_id FROM supply_points WHERE id = $1", seller_point).await, seller);
@@ -251,20 +255,39 @@ async fn a_transfer_keeps_the_premise_history_and_starts_the_new_holder_clean() 
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let clerk = app.login(&app.alpha, "counter").await;
     assert_eq!(clerk.get("/settings/change-of-use").await.status(), StatusCode::FORBIDDEN);
-    steps(&app, &key, &id, &[json!({ "action": "complete" })]).await;
+    steps(&app, &key, &id, &[json!({ "action": "complete", "final_reading": "650" })]).await;
 
     let holder: Uuid = one(&app, "SELECT customer_id FROM supply_points WHERE id = $1", seller_point).await;
     assert_ne!(holder, seller, "the premise went to the new holder");
     let name: String = one(&app, "SELECT name FROM customers WHERE id = $1", holder).await;
     assert_eq!(name, "赵新户");
-    // The premise keeps its meter and readings; the new holder has no bills and owes nothing.
+    // The premise keeps its meter and readings, plus the transfer reading
+    // twice: where the old holder's use ends and the new holder's starts.
     let readings: i64 = one(&app, "SELECT count(*) FROM meter_readings WHERE supply_point_id = $1", seller_point).await;
-    assert_eq!(readings, 2);
+    assert_eq!(readings, 4);
+    // The old holder's final bill runs from the last reading to the transfer
+    // reading: 600 → 650, 50 kWh.
+    let final_kwh: Decimal = one(
+        &app,
+        "SELECT energy_kwh FROM bills WHERE customer_id = $1 AND period = date_trunc('month', current_date)::date
+           AND status = 'issued'",
+        seller,
+    )
+    .await;
+    assert_eq!(final_kwh, Decimal::from(50));
+    // The new holder has no bills and owes nothing.
     assert_eq!(owed(&app, holder).await, Decimal::ZERO);
     let holder_bills: i64 = one(&app, "SELECT count(*) FROM bills WHERE customer_id = $1", holder).await;
     assert_eq!(holder_bills, 0);
-    // The debt is carried on the old holder's account, which stays open for it.
-    assert_eq!(owed(&app, seller).await, debt);
+    // The debts, the old one and the final bill, stay on the old holder's
+    // account, which stays open for them.
+    let final_amount: Decimal = one(
+        &app,
+        "SELECT amount FROM bills WHERE customer_id = $1 AND period = date_trunc('month', current_date)::date",
+        seller,
+    )
+    .await;
+    assert_eq!(owed(&app, seller).await, debt + final_amount);
     assert_eq!(one::<String>(&app, "SELECT status FROM customers WHERE id = $1", seller).await, "active");
     let audited: i64 = one(
         &app,
@@ -293,6 +316,15 @@ async fn a_transfer_keeps_the_premise_history_and_starts_the_new_holder_clean() 
     .await;
     assert_eq!(on_timeline, 1);
 
+    // The new holder's first bill starts at the transfer reading: 650 → 720 is
+    // 70 kWh, none of the old holder's use.
+    reading(&app, "ALPHAM0002", &this_period(), &today().to_string(), "720").await;
+    let run = bill_run(&app, &supervisor, &this_period()).await;
+    assert_eq!(run["status"], "done", "{run}");
+    let first = app.api_get(&supervisor, &format!("/api/v1/bills?customer={holder}")).await;
+    assert_eq!(first.as_array().map(Vec::len), Some(1), "{first}");
+    assert_eq!(first[0]["energy_kwh"].as_str(), Some("70.00"), "{first}");
+
     // Back to settling: a customer who owes nothing transfers to an existing
     // customer, and the old account closes.
     admin.post("/settings/change-of-use", &[("transfer_arrears", "settle")]).await;
@@ -311,7 +343,7 @@ async fn a_transfer_keeps_the_premise_history_and_starts_the_new_holder_clean() 
         &[
             json!({ "action": "review",
                     "documents": ["application_form", "identity", "new_holder_identity", "transfer_agreement"] }),
-            json!({ "action": "complete" }),
+            json!({ "action": "complete", "final_reading": "10" }),
         ],
     )
     .await;
@@ -408,6 +440,47 @@ async fn an_account_closes_with_a_final_bill_settled_from_credit_and_deposit_to_
     let clerk = app.login(&app.alpha, "counter").await;
     let (_, slip) = clerk.get_text(&format!("/work-orders/{id}/slip")).await;
     assert!(slip.contains(&bill.0) && slip.contains("66.20") && slip.contains("应退客户金额"), "{slip}");
+
+    // The refund waits on the refunds page until the counter pays it out.
+    let (status, page) = clerk.get_text("/refunds").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("66.20") && page.contains("/refunds/"), "{page}");
+    let refund_id: Uuid = one(&app, "SELECT id FROM customer_refunds WHERE customer_id = $1", customer).await;
+    let pay = format!("/refunds/{refund_id}/pay");
+    // A bank transfer without its reference is refused, named, and nothing is paid.
+    let r = clerk.post(&pay, &[("channel", "bank_transfer"), ("reference", " ")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("转账流水号"), "{body}");
+    assert_eq!(one::<String>(&app, "SELECT status FROM customer_refunds WHERE id = $1", refund_id).await, "owed");
+    let r = clerk.post(&pay, &[("channel", "bank_transfer"), ("reference", "BOC20261203001")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let paid: (String, Option<String>, String) = {
+        let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        sqlx::query_as("SELECT status, channel, reference FROM customer_refunds WHERE id = $1")
+            .bind(refund_id)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+    };
+    assert_eq!(paid, ("paid".into(), Some("bank_transfer".into()), "BOC20261203001".into()));
+    // Paid once: a second payout is refused.
+    let r = clerk.post(&pay, &[("channel", "cash")]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let audited: i64 = one(
+        &app,
+        "SELECT count(*) FROM audit_log WHERE entity = 'refund' AND action = 'pay_out' AND entity_id = $1",
+        refund_id,
+    )
+    .await;
+    assert_eq!(audited, 1);
+    let on_timeline: i64 =
+        one(&app, "SELECT count(*) FROM customer_timeline WHERE customer_id = $1 AND kind = 'refund'", customer).await;
+    assert_eq!(on_timeline, 1);
+    let (_, page) = clerk.get_text("/refunds?status=paid").await;
+    assert!(page.contains("BOC20261203001") && page.contains("银行转账"), "{page}");
+    let (_, page) = clerk.get_text("/refunds").await;
+    assert!(page.contains("没有待退的款项"), "{page}");
 
     // Not covered by credit and deposit: refused until paid.
     let other = app.alpha.customers[2];

@@ -518,3 +518,36 @@ async fn cash_days_and_contact_slips_answer_404_for_another_tenants_ids() {
     };
     assert_eq!(supervisor.get(&format!("/contacts/{their_contact}/slip")).await.status(), StatusCode::NOT_FOUND);
 }
+
+/// Refunds: the other tenant's owed refund is neither listed nor paid out.
+#[tokio::test]
+async fn refunds_stay_in_their_tenant() {
+    let app = TestApp::spawn().await;
+    let theirs = uuid::Uuid::now_v7();
+    {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+        sqlx::query(
+            "INSERT INTO customer_refunds (tenant_id, id, customer_id, amount, from_credit, from_deposit, recorded_by)
+             VALUES (app_tenant_id(), $1, $2, 88.80, 88.80, 0, '乙方柜员')",
+        )
+        .bind(theirs)
+        .bind(app.beta.customers[0])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let clerk = app.login(&app.alpha, "counter").await;
+    let (status, page) = clerk.get_text("/refunds").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("88.80") && !page.contains("乙方柜员"), "{page}");
+    let r = clerk.post(&format!("/refunds/{theirs}/pay"), &[("channel", "cash")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM customer_refunds WHERE id = $1")
+        .bind(theirs)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(status, "owed");
+}

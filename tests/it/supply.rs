@@ -302,6 +302,10 @@ async fn a_meter_exchange_is_billed_across_the_exchange_with_both_multipliers() 
     let (_, page) = clerk.get_text(&format!("/supply-points/{point}")).await;
     assert!(page.contains("ALPHAX0001") && (page.contains("1,120") || page.contains("1120")), "{page}");
     assert_eq!(audit_actions(&app, point.parse().unwrap()).await, ["exchange"]);
+    // The customer page's timeline says the meter was exchanged, linked to the point.
+    let (_, page) = clerk.get_text(&format!("/customers/{customer}")).await;
+    assert!(page.contains("ALPHAM0001 → ALPHAX0001") && page.contains("换表"), "{page}");
+    assert!(page.contains(&format!("href=\"/supply-points/{point}\"")), "{page}");
 }
 
 #[tokio::test]
@@ -380,5 +384,74 @@ async fn a_point_keeps_a_retired_voltage_when_edited_but_a_new_point_cannot_take
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(named(&problem).contains(&("voltage_code".into(), "unknown_code".into())), "{problem}");
+    assert!(named(&problem).contains(&("voltage_code".into(), "retired_code".into())), "{problem}");
+}
+
+/// A time-of-use meter is put in and taken out with its peak, flat and valley
+/// registers, from the form and the API; without them it is refused, named
+/// on the band.
+#[tokio::test]
+async fn a_time_of_use_meter_is_installed_and_exchanged_with_its_bands() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let (status, point) = post_json(
+        &app,
+        &key,
+        "/api/v1/supply-points",
+        json!({"customer_id": customer, "voltage_code": "v220", "capacity_kva": "100"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{point}");
+    let point = point["id"].as_str().unwrap().to_owned();
+    let install = json!({"supply_point_id": point, "serial": "ALPHAT0001", "time_of_use": true,
+                         "installed_on": "2026-11-02", "initial_reading": "100"});
+    let (status, problem) = post_json(&app, &key, "/api/v1/meters", install.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(named(&problem), [("initial_peak".to_owned(), "bands_required".to_owned())]);
+    // Bands that do not add up to the total are named too, and nothing is installed.
+    let mut bands = install.clone();
+    bands["initial_peak"] = json!("30");
+    bands["initial_flat"] = json!("40");
+    bands["initial_valley"] = json!("20");
+    let (status, _) = post_json(&app, &key, "/api/v1/meters", bands.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let installed: i64 = {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM meters WHERE serial = 'ALPHAT0001'").fetch_one(&mut *tx).await.unwrap()
+    };
+    assert_eq!(installed, 0);
+    bands["initial_valley"] = json!("30");
+    let (status, meter) = post_json(&app, &key, "/api/v1/meters", bands).await;
+    assert_eq!(status, StatusCode::CREATED, "{meter}");
+    let meter = meter["id"].as_str().unwrap().to_owned();
+
+    // The exchange form asks for the old meter's bands; sent without them, it names the field.
+    let clerk = app.login(&app.alpha, "counter").await;
+    let (_, form) = clerk.get_text(&format!("/meters/{meter}/exchange")).await;
+    assert!(form.contains(r#"name="final_peak""#) && form.contains(r#"name="new_initial_valley""#), "{form}");
+    let exchange = [
+        ("exchanged_on", "2026-11-20"),
+        ("final_reading", "180"),
+        ("new_serial", "ALPHAT0002"),
+        ("new_initial_reading", "0"),
+    ];
+    let r = clerk.post(&format!("/meters/{meter}/exchange"), &exchange).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains(r#"id="final_peak-error""#), "{page}");
+    let with_bands = [&exchange[..], &[("final_peak", "60"), ("final_flat", "70"), ("final_valley", "50")]].concat();
+    let r = clerk.post(&format!("/meters/{meter}/exchange"), &with_bands).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (peak, flat, valley): (Decimal, Decimal, Decimal) = {
+        let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        sqlx::query_as(
+            "SELECT r.peak, r.flat, r.valley FROM meter_readings r JOIN meters m ON m.id = r.meter_id
+             WHERE m.serial = 'ALPHAT0001' AND r.kind = 'removal'",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap()
+    };
+    assert_eq!((peak, flat, valley), (Decimal::from(60), Decimal::from(70), Decimal::from(50)));
 }
