@@ -40,7 +40,10 @@ $$;
 -- kind 'a': a character pair of the address (a fragment of two or more
 -- characters is walked by one pair and checked against the whole address).
 -- source_id is the row the key comes from (the customer or the contact), so
--- that a contact's removal takes only its own keys.
+-- that a contact's removal takes only its own keys. Keys are removed by their
+-- whole primary key, computed from the old values, so the table needs no
+-- second index (customers and meters are closed, never deleted; the cascades
+-- are for tests and tenant removal).
 CREATE TABLE customer_search_keys (
     tenant_id   uuid NOT NULL REFERENCES tenants (id),
     kind        "char" NOT NULL CHECK (kind IN ('c', 'a')),
@@ -50,7 +53,6 @@ CREATE TABLE customer_search_keys (
     PRIMARY KEY (tenant_id, kind, key, customer_id, source_id),
     FOREIGN KEY (tenant_id, customer_id) REFERENCES customers (tenant_id, id) ON DELETE CASCADE
 );
-CREATE INDEX customer_search_keys_source ON customer_search_keys (tenant_id, source_id);
 SELECT gridcrm_tenant_rls('customer_search_keys');
 
 -- Suffixes of meter serials; a search goes from the meter through its
@@ -62,7 +64,6 @@ CREATE TABLE meter_search_keys (
     PRIMARY KEY (tenant_id, key, meter_id),
     FOREIGN KEY (tenant_id, meter_id) REFERENCES meters (tenant_id, id) ON DELETE CASCADE
 );
-CREATE INDEX meter_search_keys_meter ON meter_search_keys (tenant_id, meter_id);
 SELECT gridcrm_tenant_rls('meter_search_keys');
 
 -- Pinyin initials of the name (杭州瑞丰… -> hzrf…), written by the application
@@ -97,7 +98,9 @@ BEGIN
         WHERE o.name IS DISTINCT FROM n.name;
         DELETE FROM customer_search_keys k
         USING old_rows o JOIN new_rows n ON n.tenant_id = o.tenant_id AND n.id = o.id
-        WHERE k.tenant_id = o.tenant_id AND k.source_id = o.id
+        CROSS JOIN LATERAL gridcrm_customer_own_keys(o.account_no, o.phone, o.id_number, o.address) AS ok
+        WHERE k.tenant_id = o.tenant_id AND k.kind = ok.kind AND k.key = ok.key AND k.customer_id = o.id
+          AND k.source_id = o.id
           AND (o.phone, o.id_number, o.address) IS DISTINCT FROM (n.phone, n.id_number, n.address);
         INSERT INTO customer_search_keys (tenant_id, kind, key, customer_id, source_id)
         SELECT n.tenant_id, k.kind, k.key, n.id, n.id
@@ -121,8 +124,10 @@ CREATE FUNCTION gridcrm_index_contact_phones() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        DELETE FROM customer_search_keys k USING old_rows o
-        WHERE k.tenant_id = o.tenant_id AND k.source_id = o.id;
+        DELETE FROM customer_search_keys k
+        USING old_rows o CROSS JOIN LATERAL gridcrm_code_suffixes(o.phone) AS ok
+        WHERE k.tenant_id = o.tenant_id AND k.kind = 'c' AND k.key = ok AND k.customer_id = o.customer_id
+          AND k.source_id = o.id;
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
         INSERT INTO customer_search_keys (tenant_id, kind, key, customer_id, source_id)
@@ -145,7 +150,8 @@ BEGIN
     IF TG_OP = 'UPDATE' THEN
         DELETE FROM meter_search_keys k
         USING old_rows o JOIN new_rows n ON n.tenant_id = o.tenant_id AND n.id = o.id
-        WHERE k.tenant_id = o.tenant_id AND k.meter_id = o.id AND o.serial IS DISTINCT FROM n.serial;
+        CROSS JOIN LATERAL gridcrm_code_suffixes(o.serial) AS ok
+        WHERE k.tenant_id = o.tenant_id AND k.key = ok AND k.meter_id = o.id AND o.serial IS DISTINCT FROM n.serial;
         INSERT INTO meter_search_keys (tenant_id, key, meter_id)
         SELECT DISTINCT n.tenant_id, k, n.id
         FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id

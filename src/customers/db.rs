@@ -451,7 +451,7 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             .fetch_all(&mut *conn)
             .await?,
         ),
-        Some(NameQuery::Contains(Fragment { driver, pattern })) => found.extend(
+        Some(NameQuery::Contains(Fragment { driver, pattern, .. })) => found.extend(
             // One pair's entries in account order, each checked against the whole infix.
             sqlx::query_as!(
                 CustomerSummary,
@@ -483,16 +483,24 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             .await?,
         );
     }
-    if let Some(Fragment { driver, pattern }) = &plan.address {
+    if let Some(Fragment { grams, pattern, .. }) = &plan.address {
+        // Each pair's entries counted up to 1,000 (index-only), then the rarest walked.
         found.extend(
             sqlx::query_as!(
                 CustomerSummary,
-                r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
-                   FROM customer_search_keys k
+                r#"WITH counted AS (
+                       SELECT g, (SELECT count(*) FROM (SELECT 1 FROM customer_search_keys k
+                                                        WHERE k.kind = 'a' AND k.key = g LIMIT 1000) s) AS n
+                       FROM unnest($1::text[]) AS g),
+                   driver AS (SELECT g FROM counted ORDER BY n, g LIMIT 1)
+                   SELECT c.id AS "id!", c.account_no AS "account_no!", c.name AS "name!", c.class_code AS "class_code!",
+                          c.address AS "address!", c.phone, c.status AS "status!"
+                   FROM driver d
+                   JOIN customer_search_keys k ON k.kind = 'a' AND k.key = d.g
                    JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
-                   WHERE k.kind = 'a' AND k.key = $1 AND c.address ILIKE $2
+                   WHERE c.address ILIKE $2
                    LIMIT $3"#,
-                driver,
+                grams,
                 pattern,
                 limit
             )

@@ -52,6 +52,10 @@ pub enum NameQuery {
 pub struct Fragment {
     pub driver: String,
     pub pattern: String,
+    /// Every distinct pair of the query (lower-case, without spaces): an
+    /// address search counts each one's entries (up to a cap) and walks the
+    /// rarest, since addresses share their city, district and "号" pairs.
+    pub grams: Vec<String>,
 }
 
 pub fn plan(query: &str) -> SearchPlan {
@@ -109,8 +113,12 @@ fn name_query(q: &str) -> NameQuery {
 fn fragment(q: &str) -> Option<Fragment> {
     let lower = q.to_lowercase();
     let chars: Vec<char> = lower.chars().collect();
-    let driver: String = chars.windows(2).rev().find(|w| !w.iter().any(|c| c.is_whitespace()))?.iter().collect();
-    Some(Fragment { driver, pattern: format!("%{}%", like_escape(q)) })
+    let mut grams: Vec<String> =
+        chars.windows(2).filter(|w| !w.iter().any(|c| c.is_whitespace())).map(|w| w.iter().collect()).collect();
+    let driver = grams.last()?.clone();
+    grams.sort_unstable();
+    grams.dedup();
+    Some(Fragment { driver, pattern: format!("%{}%", like_escape(q)), grams })
 }
 
 /// The pinyin initials of a name as the search keeps them: a Chinese
@@ -264,7 +272,12 @@ mod tests {
     use super::*;
 
     fn contains(driver: &str, pattern: &str) -> Fragment {
-        Fragment { driver: driver.into(), pattern: pattern.into() }
+        let text: Vec<char> = pattern.trim_matches('%').to_lowercase().chars().collect();
+        let mut grams: Vec<String> =
+            text.windows(2).filter(|w| !w.contains(&' ')).map(|w| w.iter().collect()).collect();
+        grams.sort_unstable();
+        grams.dedup();
+        Fragment { driver: driver.into(), pattern: pattern.into(), grams }
     }
 
     #[test]
@@ -303,7 +316,9 @@ mod tests {
         assert_eq!(p.initials, None);
         assert!(!p.is_exact());
         assert_eq!(plan("王建国").name, Some(NameQuery::Contains(contains("建国", "%王建国%"))));
-        assert_eq!(plan("文三路88号").address, Some(contains("8号", "%文三路88号%")));
+        let address = plan("文三路88号").address.unwrap();
+        assert_eq!((address.driver.as_str(), address.grams.len()), ("8号", 5));
+        assert_eq!(address.grams, ["88", "8号", "三路", "文三", "路8"]);
     }
 
     #[test]
