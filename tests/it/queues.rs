@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// Opens a repair order as `username`; returns its id.
-async fn open_repair(app: &TestApp, username: &str, customer: Uuid, title: &str) -> Uuid {
+pub async fn open_repair(app: &TestApp, username: &str, customer: Uuid, title: &str) -> Uuid {
     let clerk = app.login(&app.alpha, username).await;
     let created = clerk
         .post(
