@@ -106,7 +106,8 @@ impl ResultsNav {
     /// The link to this search with another page or order.
     pub fn link(&self, page: impl PageNo, sort: search::SortBy, desc: bool) -> String {
         let page = page.page_no();
-        let mut url = form_urlencoded::Serializer::new(String::from("/customers?"));
+        let base = "/customers?";
+        let mut url = form_urlencoded::Serializer::for_suffix(String::from(base), base.len());
         url.append_pair("q", &self.q);
         if let Some(id) = &self.segment {
             url.append_pair("segment", &id.to_string());

@@ -793,7 +793,7 @@ async fn a_counter_clerk_finds_by_the_last_digits_and_sorts_results_then_works_t
         let count = c.wait().for_element(Locator::Id("result-count")).await?.text().await?;
         assert_eq!(count, "找到 2 户客户");
         c.find(Locator::XPath("//th/a[starts-with(normalize-space(.), '户名')]")).await?.click().await?;
-        c.wait().for_element(Locator::Css("th[aria-sort=ascending]")).await?;
+        c.wait().for_element(Locator::Css("th[aria-sort=ascending] a[href*='sort=name']")).await?;
         let names: Vec<String> = {
             let mut out = Vec::new();
             for cell in c.find_all(Locator::Css("table.results tbody td:nth-child(2)")).await? {
