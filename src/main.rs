@@ -217,6 +217,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let database = Database::open(&config, true).await?;
+            let filled = gridcrm::customers::service::fill_name_initials(&database.bulk).await?;
+            if filled > 0 {
+                println!("wrote the pinyin initials of {filled} customers' names");
+            }
             let status = gridcrm::platform::migration_status(&database.app).await?;
             for m in &status {
                 println!(

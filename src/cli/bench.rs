@@ -5,7 +5,7 @@ use gridcrm::db::{self, Database};
 use crate::cli::admin::tenant_id;
 
 /// Samples the tenant's customers into the request paths the benchmark
-/// replays: searches by each of the four keys, customer pages, and one
+/// replays: searches by each kind of key, customer pages, and one
 /// meter's 30-day load page for meters with interval data.
 pub async fn bench_targets(
     database: &Database,
@@ -16,8 +16,9 @@ pub async fn bench_targets(
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
     let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
     let rows = sqlx::query!(
-        r#"WITH sample AS (SELECT id, account_no, name, phone FROM customers TABLESAMPLE SYSTEM (2) LIMIT $1)
-           SELECT DISTINCT ON (s.id) s.id AS "id!", s.account_no AS "account_no!", s.name AS "name!", s.phone, m.serial AS "serial?"
+        r#"WITH sample AS (SELECT id, account_no, name, phone, address FROM customers TABLESAMPLE SYSTEM (2) LIMIT $1)
+           SELECT DISTINCT ON (s.id) s.id AS "id!", s.account_no AS "account_no!", s.name AS "name!", s.phone,
+                  s.address AS "address!", m.serial AS "serial?"
            FROM sample s
            LEFT JOIN supply_points p ON p.customer_id = s.id
            LEFT JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
@@ -44,16 +45,33 @@ pub async fn bench_targets(
     let mut pages = Vec::new();
     for (n, row) in rows.iter().enumerate() {
         pages.push(format!("/customers/{}", row.id));
-        // The four keys in turn; names by a two-character part, as clerks type them.
-        let q = match n % 4 {
+        // The keys in turn, as clerks type them: a whole account number, a
+        // two-character part of a name, a whole phone, a whole meter serial;
+        // the last four digits of a phone, the last six of a meter serial, the
+        // last character of a name, the name's pinyin initials, and the street
+        // and house number of the address ("解放路360号").
+        let chars: Vec<char> = row.name.chars().collect();
+        let q = match n % 9 {
             0 => row.account_no.clone(),
             1 => {
-                let chars: Vec<char> = row.name.chars().collect();
                 let start = if chars.len() > 2 { 1 } else { 0 };
                 chars[start..(start + 2).min(chars.len())].iter().collect()
             }
             2 => row.phone.clone().unwrap_or_else(|| row.account_no.clone()),
-            _ => row.serial.clone().unwrap_or_else(|| row.account_no.clone()),
+            3 => row.serial.clone().unwrap_or_else(|| row.account_no.clone()),
+            4 => row
+                .phone
+                .as_deref()
+                .map(|p| p[p.len().saturating_sub(4)..].to_owned())
+                .unwrap_or_else(|| row.account_no.clone()),
+            5 => row
+                .serial
+                .as_deref()
+                .map(|s| s[s.len().saturating_sub(6)..].to_owned())
+                .unwrap_or_else(|| row.account_no.clone()),
+            6 => chars.last().map(char::to_string).unwrap_or_else(|| row.account_no.clone()),
+            7 => gridcrm::customers::search::initials(&row.name).chars().take(4).collect(),
+            _ => street_and_number(&row.address).unwrap_or_else(|| row.account_no.clone()),
         };
         searches.push(format!("/customers?q={}", encode(&q)));
     }
@@ -73,4 +91,24 @@ pub async fn bench_targets(
         out.display()
     );
     Ok(())
+}
+
+/// The street and house number of an address ("杭州市西湖区解放路136号10栋" -> "解放路136号"):
+/// what follows the district (区/县/市) up to and including 号.
+fn street_and_number(address: &str) -> Option<String> {
+    let start =
+        address.char_indices().filter(|(_, c)| matches!(c, '区' | '县')).map(|(i, c)| i + c.len_utf8()).next()?;
+    let rest = &address[start..];
+    let end = rest.find('号')? + '号'.len_utf8();
+    Some(rest[..end].to_owned()).filter(|s| s.chars().count() >= 2)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_street_and_number_of_an_address() {
+        assert_eq!(super::street_and_number("杭州市西湖区解放路136号10栋2单元1401室").as_deref(), Some("解放路136号"));
+        assert_eq!(super::street_and_number("桐庐县工业园区12号").as_deref(), Some("工业园区12号"));
+        assert_eq!(super::street_and_number("无号"), None);
+    }
 }

@@ -19,6 +19,10 @@ pub async fn serve(config: Config, database: Database, demo_seeded: Option<bool>
     let listener =
         tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let url = format!("http://{}", listener.local_addr()?);
+    let filled = gridcrm::customers::service::fill_name_initials(&database.bulk).await?;
+    if filled > 0 {
+        tracing::info!(customers = filled, "wrote the pinyin initials of names that had none");
+    }
     if demo_seeded.is_some() {
         print_logins();
     }

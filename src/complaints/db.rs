@@ -131,6 +131,38 @@ pub async fn owned_open(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<Ve
     .await
 }
 
+/// A page of a person's open contacts, filtered, earliest deadline (so the
+/// overdue) first; one row more than a page, to tell whether another follows.
+pub async fn owned_open_page(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    f: &crate::service::queue::QueueFilter,
+) -> sqlx::Result<Vec<Contact>> {
+    let mut q = sqlx::QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM contact_rows WHERE state NOT IN ('resolved', 'closed') AND owner_id = "
+    ));
+    q.push_bind(owner);
+    f.push_conditions(&mut q);
+    q.push(" ORDER BY due_at NULLS LAST, id LIMIT ")
+        .push_bind(crate::service::queue::PAGE_ROWS as i64 + 1)
+        .push(" OFFSET ")
+        .push_bind(f.offset());
+    q.build_query_as().fetch_all(conn).await
+}
+
+/// A person's open contacts and how many of them are overdue, each counted up to the cap.
+pub async fn owned_open_counts(conn: &mut PgConnection, owner: Uuid, cap: i64) -> sqlx::Result<(i64, i64)> {
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "open!", count(*) FILTER (WHERE due_at < now()) AS "overdue!"
+           FROM (SELECT due_at FROM contacts WHERE owner_id = $1 AND state NOT IN ('resolved', 'closed') LIMIT $2) c"#,
+        owner,
+        cap
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.open, row.overdue))
+}
+
 /// Contacts for the API: by customer and/or state, newest first, keyset-paged by reference number.
 pub async fn search(
     conn: &mut PgConnection,

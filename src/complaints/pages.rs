@@ -19,7 +19,10 @@ use crate::{
         model::{CHANNELS, ContactDraft, KINDS, SATISFACTION, SUBJECTS},
         service,
     },
-    service::{Acting, ClockBadge, HistoryEntry, ItemType, Owner, history},
+    service::{
+        Acting, ClockBadge, HistoryEntry, ItemType, Owner, history,
+        queue::{COUNT_CAP, QueueFilter, QueuePage},
+    },
     sla::settings,
     staff::{Permission, db as staff_db},
     web::{
@@ -299,19 +302,51 @@ async fn visit(
 #[template(path = "contacts/mine.html")]
 struct MinePage {
     p: Page,
-    contacts: Vec<Contact>,
+    contacts: Vec<(Contact, Option<ClockBadge>)>,
     visits: Vec<(Uuid, String, chrono::DateTime<Utc>)>,
+    f: QueueFilter,
+    pager: QueuePage,
+    /// Open and overdue, each counted up to the cap.
+    open: i64,
+    overdue: i64,
+    cap: i64,
 }
 
-/// The signed-in person's open contacts and the return visits waiting for them.
-async fn mine(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
+impl MinePage {
+    fn kinds(&self) -> &'static [&'static str] {
+        &crate::complaints::model::KINDS
+    }
+    fn states(&self) -> &'static [&'static str] {
+        &["received", "acknowledged", "in_progress"]
+    }
+}
+
+/// The signed-in person's open contacts (filtered, a page at a time, the
+/// overdue first) and the return visits waiting for them.
+async fn mine(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(f): Query<QueueFilter>,
+) -> Result<Html<String>, AppError> {
     user.require(Permission::HandleService)?;
     let Some(me) = user.user_id else { return Err(AppError::Forbidden) };
     let mut tx = user.tx(&state.db).await?;
-    let contacts = db::owned_open(&mut tx, me).await?;
+    let rules = crate::sla::settings::load_rules(&mut tx, user.tz).await?;
+    let mut contacts = db::owned_open_page(&mut tx, me, &f).await?;
+    let (open, overdue) = db::owned_open_counts(&mut tx, me, COUNT_CAP).await?;
     let visits = db::visits_due_for(&mut tx, me).await?;
     tx.commit().await?;
-    render(&MinePage { p: Page::for_user(&user, "contacts.mine_title"), contacts, visits })
+    let pager = QueuePage::cut(&mut contacts, f.page());
+    let now = Utc::now();
+    let contacts = contacts
+        .into_iter()
+        .map(|c| {
+            let badge = c.running_clock().map(|clock| ClockBadge::of(&rules, clock, now));
+            (c, badge)
+        })
+        .collect();
+    let p = Page::for_user(&user, "contacts.mine_title");
+    render(&MinePage { p, contacts, visits, f, pager, open, overdue, cap: COUNT_CAP })
 }
 
 /// The acceptance slip (受理回执) of a contact, to print and hand to the

@@ -31,7 +31,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Account number, part of a name, phone or meter serial.
+    /// What the counter's search box takes: an account number, any part of
+    /// four or more characters of an account, phone, meter, ID-card or credit
+    /// code number, part of a name or an address, or pinyin initials. A search
+    /// finds at most 100 customers (`more_matches` says when there are more).
     q: Option<String>,
     /// Keyset cursor: the `next_after` of the previous page.
     after: Option<String>,
@@ -82,6 +85,9 @@ pub struct CustomerPage {
     items: Vec<CustomerSummary>,
     /// Pass as `after` for the next page; absent on the last page.
     next_after: Option<String>,
+    /// A search (`q`) matched more than the 100 customers it returns: narrow it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    more_matches: bool,
 }
 
 /// Lists or searches customers in account-number order.
@@ -101,13 +107,18 @@ async fn list_customers(
     }
     let after = params.after.unwrap_or_default();
     let mut tx = user.tx(&state.db).await?;
-    let mut items = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) => db::search(&mut tx, &search::plan(q), &after, limit + 1).await?,
-        None => db::list(&mut tx, &after, limit + 1).await?,
+    let (mut items, more_matches) = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        Some(q) => {
+            // At most the cap, in account-number order: the keyset pages through them.
+            let found = db::search(&mut tx, &search::plan(q)).await?;
+            let rows = found.rows.into_iter().filter(|c| c.account_no > after).take(limit as usize + 1).collect();
+            (rows, found.more)
+        }
+        None => (db::list(&mut tx, &after, limit + 1).await?, false),
     };
     tx.commit().await?;
     let next_after = crate::web::paging::next_cursor(&mut items, limit, |c| c.account_no.clone());
-    Ok(Json(CustomerPage { items, next_after }))
+    Ok(Json(CustomerPage { items, next_after, more_matches }))
 }
 
 /// Creates a customer. `account_no` is assigned when left out.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::customers::{
     model::{Allowed, CustomerDraft, Retired, ValidCustomer, format_account_no},
     reference,
-    search::{NameQuery, SearchPlan, prefix_upper_bound},
+    search::{self, Fragment, NameQuery, SearchPlan, prefix_upper_bound},
 };
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -172,8 +172,8 @@ pub async fn insert(conn: &mut PgConnection, c: &ValidCustomer) -> Result<(Uuid,
     sqlx::query!(
         r#"INSERT INTO customers (tenant_id, id, account_no, name, class_code, industry_code, voltage_code, tariff_code,
                route_id, address, phone, capacity_kva, importance, account_manager_id, preferred_channels,
-               quiet_from, quiet_to, status)
-           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"#,
+               quiet_from, quiet_to, status, name_initials)
+           VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"#,
         id,
         account_no,
         c.name,
@@ -190,7 +190,8 @@ pub async fn insert(conn: &mut PgConnection, c: &ValidCustomer) -> Result<(Uuid,
         &c.preferred_channels,
         c.quiet_from,
         c.quiet_to,
-        c.status
+        c.status,
+        search::initials(&c.name)
     )
     .execute(&mut *conn)
     .await
@@ -206,7 +207,7 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, version: i32, c: &ValidCu
         r#"UPDATE customers SET name = $3, class_code = $4, industry_code = $5, voltage_code = $6, tariff_code = $7,
                route_id = $8, address = $9, phone = $10, capacity_kva = $11, importance = $12,
                account_manager_id = $13, preferred_channels = $14, quiet_from = $15, quiet_to = $16, status = $17,
-               version = version + 1
+               name_initials = $18, version = version + 1
            WHERE id = $1 AND version = $2"#,
         id,
         version,
@@ -224,7 +225,8 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, version: i32, c: &ValidCu
         &c.preferred_channels,
         c.quiet_from,
         c.quiet_to,
-        c.status
+        c.status,
+        search::initials(&c.name)
     )
     .execute(&mut *conn)
     .await
@@ -371,61 +373,64 @@ pub async fn supply_points(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::
         .collect())
 }
 
-/// Runs a search plan: each lookup by keyset after `after` (an account
-/// number), merged in account-number order, at most `limit` results.
-pub async fn search(
-    conn: &mut PgConnection,
-    plan: &SearchPlan,
-    after: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<CustomerSummary>> {
+/// What a search found: at most [`search::CAP`] customers in account-number
+/// order, and whether more match.
+pub struct Found {
+    pub rows: Vec<CustomerSummary>,
+    pub more: bool,
+}
+
+/// Runs a search plan. Every lookup is an index walk on leakproof
+/// comparisons (equality or a range on a `COLLATE "C"` key) that stops after
+/// `CAP + 1` customers; the merged set is counted up to there, never further.
+/// (A code lookup reads key rows, several of which may be one customer's: it
+/// reads twice the cap of them, so a count below the cap is exact unless one
+/// customer's keys fill half of it.)
+pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<Found> {
+    let limit = search::CAP as i64 + 1;
     let mut found: Vec<CustomerSummary> = Vec::new();
     if let Some(prefix) = &plan.account_prefix {
         found.extend(
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE account_no >= $1 AND account_no < $2 AND account_no > $3 ORDER BY account_no LIMIT $4"#,
+                   WHERE account_no >= $1 AND account_no < $2 ORDER BY account_no LIMIT $3"#,
                 prefix,
                 prefix_upper_bound(prefix),
-                after,
                 limit
             )
             .fetch_all(&mut *conn)
             .await?,
         );
     }
-    if let Some(phone) = &plan.phone {
+    if let Some(code) = &plan.code {
+        // Any part of the customer's own numbers or a contact's phone.
         found.extend(
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE account_no > $2 AND id IN (
-                       SELECT id FROM customers WHERE phone = $1
-                       UNION SELECT customer_id FROM customer_contacts WHERE phone = $1)
-                   ORDER BY account_no LIMIT $3"#,
-                phone,
-                after,
+                   WHERE id IN (SELECT customer_id FROM customer_search_keys
+                                WHERE kind = 'c' AND key >= $1 AND key < $2 LIMIT 2 * $3::bigint)
+                   LIMIT $3"#,
+                code,
+                prefix_upper_bound(code),
                 limit
             )
             .fetch_all(&mut *conn)
             .await?,
         );
-    }
-    if let Some(serial) = &plan.serial_prefix {
+        // Any part of a meter serial, through the meter's installations.
         found.extend(
             sqlx::query_as!(
                 CustomerSummary,
-                r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status FROM customers c
-                   WHERE c.account_no > $3 AND c.id IN (
-                       SELECT p.customer_id FROM meters m
-                       JOIN meter_installations i ON i.tenant_id = m.tenant_id AND i.meter_id = m.id
-                       JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
-                       WHERE m.serial >= $1 AND m.serial < $2)
-                   ORDER BY c.account_no LIMIT $4"#,
-                serial,
-                prefix_upper_bound(serial),
-                after,
+                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+                   WHERE id IN (SELECT p.customer_id FROM meter_search_keys k
+                                JOIN meter_installations i ON i.tenant_id = k.tenant_id AND i.meter_id = k.meter_id
+                                JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
+                                WHERE k.key >= $1 AND k.key < $2 LIMIT 2 * $3::bigint)
+                   LIMIT $3"#,
+                code,
+                prefix_upper_bound(code),
                 limit
             )
             .fetch_all(&mut *conn)
@@ -433,31 +438,30 @@ pub async fn search(
         );
     }
     match &plan.name {
-        Some(NameQuery::Prefix(first)) => found.extend(
+        Some(NameQuery::Char(ch)) => found.extend(
             sqlx::query_as!(
                 CustomerSummary,
-                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE name ~>=~ $1 AND name ~<~ $2 AND account_no > $3 ORDER BY account_no LIMIT $4"#,
-                first,
-                prefix_upper_bound(first),
-                after,
+                r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
+                   FROM customer_name_grams g
+                   JOIN customers c ON c.tenant_id = g.tenant_id AND c.id = g.customer_id
+                   WHERE g.gram = $1 ORDER BY g.account_no LIMIT $2"#,
+                ch,
                 limit
             )
             .fetch_all(&mut *conn)
             .await?,
         ),
-        Some(NameQuery::Contains { driver, pattern }) => found.extend(
+        Some(NameQuery::Contains(Fragment { driver, pattern, .. })) => found.extend(
             // One pair's entries in account order, each checked against the whole infix.
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
                    FROM customer_name_grams g
                    JOIN customers c ON c.tenant_id = g.tenant_id AND c.id = g.customer_id
-                   WHERE g.gram = $1 AND g.account_no > $3 AND c.name ILIKE $2
-                   ORDER BY g.account_no LIMIT $4"#,
+                   WHERE g.gram = $1 AND c.name ILIKE $2
+                   ORDER BY g.account_no LIMIT $3"#,
                 driver,
                 pattern,
-                after,
                 limit
             )
             .fetch_all(&mut *conn)
@@ -465,10 +469,70 @@ pub async fn search(
         ),
         None => {}
     }
+    if let Some(initials) = &plan.initials {
+        found.extend(
+            sqlx::query_as!(
+                CustomerSummary,
+                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+                   WHERE name_initials >= $1 AND name_initials < $2 LIMIT $3"#,
+                initials,
+                prefix_upper_bound(initials),
+                limit
+            )
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+    }
+    if let Some(Fragment { grams, pattern, .. }) = &plan.address {
+        // Each pair's entries counted up to 1,000 (index-only), then the rarest walked.
+        found.extend(
+            sqlx::query_as!(
+                CustomerSummary,
+                r#"WITH counted AS (
+                       SELECT g, (SELECT count(*) FROM (SELECT 1 FROM customer_search_keys k
+                                                        WHERE k.kind = 'a' AND k.key = g LIMIT 1000) s) AS n
+                       FROM unnest($1::text[]) AS g),
+                   driver AS (SELECT g FROM counted ORDER BY n, g LIMIT 1)
+                   SELECT c.id AS "id!", c.account_no AS "account_no!", c.name AS "name!", c.class_code AS "class_code!",
+                          c.address AS "address!", c.phone, c.status AS "status!"
+                   FROM driver d
+                   JOIN customer_search_keys k ON k.kind = 'a' AND k.key = d.g
+                   JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
+                   WHERE c.address ILIKE $2
+                   LIMIT $3"#,
+                grams,
+                pattern,
+                limit
+            )
+            .fetch_all(&mut *conn)
+            .await?,
+        );
+    }
     found.sort_by(|a, b| a.account_no.cmp(&b.account_no));
     found.dedup_by(|a, b| a.id == b.id);
-    found.truncate(limit as usize);
-    Ok(found)
+    let more = found.len() > search::CAP;
+    found.truncate(search::CAP);
+    Ok(Found { rows: found, more })
+}
+
+/// Customers whose pinyin initials are not written yet, at most `limit`.
+pub async fn names_without_initials(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!("SELECT id, name FROM customers WHERE name_initials IS NULL LIMIT $1", limit)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+}
+
+pub async fn set_name_initials(conn: &mut PgConnection, ids: &[Uuid], initials: &[String]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE customers c SET name_initials = u.initials FROM unnest($1::uuid[], $2::text[]) AS u (id, initials)
+         WHERE c.id = u.id",
+        ids,
+        initials
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// All customers in account-number order, by keyset.

@@ -19,6 +19,7 @@ use crate::{
         search,
         service::{self, SaveError},
     },
+    service::queue::PageNo,
     staff::{Permission, db as staff_db},
     web::{
         AppState,
@@ -39,17 +40,43 @@ pub fn router() -> Router<AppState> {
         .route("/customers/{id}/contacts/{contact_id}/delete", post(remove_contact))
 }
 
-const PAGE_SIZE: i64 = 20;
+const PAGE_SIZE: usize = 20;
 
 #[derive(Deserialize, Default)]
 pub struct SearchQuery {
     #[serde(default)]
     pub q: String,
+    /// A segment's members without a query are listed by keyset after this account number.
     #[serde(default)]
     pub after: String,
+    /// A search's page, 1-based.
+    #[serde(default)]
+    pub page: String,
+    /// The column a search's results are sorted by (`account`, `name`, `class`, `address`, `status`).
+    #[serde(default)]
+    pub sort: String,
+    /// `desc` for the reverse order.
+    #[serde(default)]
+    pub dir: String,
     /// A segment's id: only its members.
     #[serde(default)]
     pub segment: String,
+}
+
+/// The results part of the search page (the whole page includes it; htmx swaps it).
+#[derive(askama::Template)]
+#[template(path = "customers/results.html")]
+struct SearchResults {
+    p: Page,
+    q: String,
+    results: Vec<CustomerSummary>,
+    nav: ResultsNav,
+    next_after: Option<String>,
+    classes: Vec<RefItem>,
+    /// The segment filter: (id, name).
+    segment: Option<(Uuid, String)>,
+    /// Each result's credit grade and poor-credit mark.
+    credit: crate::credit::db::Marks,
 }
 
 #[derive(askama::Template)]
@@ -58,29 +85,88 @@ struct SearchPage {
     p: Page,
     q: String,
     results: Vec<CustomerSummary>,
+    nav: ResultsNav,
     next_after: Option<String>,
     classes: Vec<RefItem>,
-    /// The segment filter: (id, name).
     segment: Option<(Uuid, String)>,
-    /// Each result's credit grade and poor-credit mark.
     credit: crate::credit::db::Marks,
 }
 
-#[derive(askama::Template)]
-#[template(path = "customers/results.html")]
-struct SearchResults {
-    p: Page,
+/// A search's count, order and pages, and the links to change them.
+pub struct ResultsNav {
     q: String,
-    results: Vec<CustomerSummary>,
-    next_after: Option<String>,
-    classes: Vec<RefItem>,
-    /// The segment filter: (id, name).
-    segment: Option<(Uuid, String)>,
-    /// Each result's credit grade and poor-credit mark.
-    credit: crate::credit::db::Marks,
+    segment: Option<Uuid>,
+    /// None for a segment's member list (no query).
+    pub pages: Option<search::Pages>,
+    pub sort: search::SortBy,
+    pub desc: bool,
 }
 
-/// The search page; an htmx request gets only the result rows.
+impl ResultsNav {
+    /// The link to this search with another page or order.
+    pub fn link(&self, page: impl PageNo, sort: search::SortBy, desc: bool) -> String {
+        let page = page.page_no();
+        let base = "/customers?";
+        let mut url = form_urlencoded::Serializer::for_suffix(String::from(base), base.len());
+        url.append_pair("q", &self.q);
+        if let Some(id) = &self.segment {
+            url.append_pair("segment", &id.to_string());
+        }
+        if sort != search::SortBy::Account {
+            url.append_pair("sort", sort.as_str());
+        }
+        if desc {
+            url.append_pair("dir", "desc");
+        }
+        if page > 1 {
+            url.append_pair("page", &page.to_string());
+        }
+        url.finish()
+    }
+
+    /// The same order on another page.
+    pub fn page_link(&self, page: impl PageNo) -> String {
+        self.link(page, self.sort, self.desc)
+    }
+
+    /// A column header's link: by that column, the other way round when it is the current one.
+    pub fn sort_link(&self, column: &str) -> String {
+        let column = search::SortBy::parse(column);
+        self.link(1, column, column == self.sort && !self.desc)
+    }
+
+    /// `ascending`/`descending` for the sorted column (aria-sort), `none` for the others.
+    pub fn aria_sort(&self, column: &str) -> &'static str {
+        match (search::SortBy::parse(column) == self.sort, self.desc) {
+            (false, _) => "none",
+            (true, false) => "ascending",
+            (true, true) => "descending",
+        }
+    }
+
+    /// "23 customers", or "more than 100" when the search stopped at the cap.
+    pub fn count_text(&self, p: &Page) -> String {
+        match self.pages {
+            None => String::new(),
+            Some(pg) if pg.more => p.i.t_with("customers.found_more", &[("n", &search::CAP.to_string())]),
+            Some(pg) if pg.total == 1 => p.t("customers.found_one"),
+            Some(pg) => p.i.t_with("customers.found_n", &[("n", &pg.total.to_string())]),
+        }
+    }
+
+    /// "Page 2 of 5".
+    pub fn page_text(&self, p: &Page) -> String {
+        let Some(pg) = self.pages else { return String::new() };
+        p.i.t_with("customers.page_of", &[("page", &pg.page.to_string()), ("pages", &pg.pages.to_string())])
+    }
+
+    /// Sorting needs every match: a search with more than the cap stays in account order.
+    pub fn sortable(&self) -> bool {
+        self.pages.is_some_and(|p| !p.more && p.total > 1)
+    }
+}
+
+/// The search page; an htmx request gets only the results.
 async fn search_page(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -97,42 +183,52 @@ async fn search_page(
             Some((id, crate::segments::db::get(&mut tx, id).await?.name))
         }
     };
-    // Ask for one more than a page, to know whether there is a next page.
-    let mut results = match (query.q.trim().is_empty(), &segment) {
+    let sort = search::SortBy::parse(&query.sort);
+    let desc = query.dir == "desc";
+    let mut pages = None;
+    let mut next_after = None;
+    let results = match (query.q.trim().is_empty(), &segment) {
         (true, None) => Vec::new(),
         (true, Some((id, _))) => {
-            crate::segments::db::member_summaries(&mut tx, *id, &query.after, PAGE_SIZE + 1).await?
+            // Ask for one more than a page, to know whether there is a next page.
+            let mut rows =
+                crate::segments::db::member_summaries(&mut tx, *id, &query.after, PAGE_SIZE as i64 + 1).await?;
+            next_after = crate::web::paging::next_cursor(&mut rows, PAGE_SIZE as i64, |r| r.account_no.clone());
+            rows
         }
-        (false, _) => db::search(&mut tx, &plan, &query.after, PAGE_SIZE + 1).await?,
+        (false, _) => {
+            let mut found = db::search(&mut tx, &plan).await?;
+            if let Some((id, _)) = &segment {
+                crate::segments::db::retain_members(&mut tx, *id, &mut found.rows).await?;
+            }
+            if !found.more {
+                search::sort(&mut found.rows, sort, desc);
+            }
+            let page = query.page.trim().parse().unwrap_or(1);
+            let at = search::Pages::new(found.rows.len(), found.more, page, PAGE_SIZE);
+            pages = Some(at);
+            found.rows.drain(at.range(PAGE_SIZE)).collect()
+        }
     };
-    let next_after = (results.len() as i64 > PAGE_SIZE).then(|| {
-        results.truncate(PAGE_SIZE as usize);
-        results.last().map(|r| r.account_no.clone()).unwrap_or_default()
-    });
-    // A search within a segment keeps the members of each page (pages may run short).
-    if let (false, Some((id, _))) = (query.q.trim().is_empty(), &segment) {
-        crate::segments::db::retain_members(&mut tx, *id, &mut results).await?;
-    }
     let classes = reference::load(&mut tx, RefList::Class).await?;
     let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
     let credit = crate::credit::db::marks(&mut tx, &ids).await?;
     tx.commit().await?;
-    // One exact hit by account number or meter goes straight to the customer.
-    if results.len() == 1
-        && query.after.is_empty()
-        && plan.name.is_none()
+    // One exact hit by a number goes straight to the customer.
+    if pages.is_some_and(|p| p.total == 1 && !p.more)
+        && plan.is_exact()
         && segment.is_none()
         && !headers.contains_key("hx-request")
     {
         return Ok(Redirect::to(&format!("/customers/{}", results[0].id)).into_response());
     }
     let p = Page::for_user(&user, "customers.search_title");
+    let nav = ResultsNav { q: query.q.clone(), segment: segment.as_ref().map(|(id, _)| *id), pages, sort, desc };
+    let q = query.q;
     if headers.contains_key("hx-request") {
-        return Ok(
-            render(&SearchResults { p, q: query.q, results, next_after, classes, segment, credit })?.into_response()
-        );
+        return Ok(render(&SearchResults { p, q, results, nav, next_after, classes, segment, credit })?.into_response());
     }
-    Ok(render(&SearchPage { p, q: query.q, results, next_after, classes, segment, credit })?.into_response())
+    Ok(render(&SearchPage { p, q, results, nav, next_after, classes, segment, credit })?.into_response())
 }
 
 #[derive(askama::Template)]

@@ -110,3 +110,29 @@ pub async fn update(
     }
     Ok(updated)
 }
+
+/// Writes the pinyin initials of names that have none yet: the customers
+/// that were in the archive before search by initials (migration 0045), or
+/// that a script inserted with SQL alone. Batches of 5,000, each its own
+/// transaction per tenant; returns how many names were filled.
+pub async fn fill_name_initials(pool: &sqlx::PgPool) -> sqlx::Result<u64> {
+    const BATCH: i64 = 5_000;
+    let tenants =
+        sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
+    let mut filled = 0;
+    for tenant in tenants {
+        loop {
+            let mut tx = crate::db::begin_tenant(pool, tenant, None).await?;
+            let missing = db::names_without_initials(&mut tx, BATCH).await?;
+            let initials: Vec<String> = missing.iter().map(|(_, name)| super::search::initials(name)).collect();
+            let ids: Vec<Uuid> = missing.iter().map(|(id, _)| *id).collect();
+            db::set_name_initials(&mut tx, &ids, &initials).await?;
+            tx.commit().await?;
+            filled += ids.len() as u64;
+            if (ids.len() as i64) < BATCH {
+                break;
+            }
+        }
+    }
+    Ok(filled)
+}

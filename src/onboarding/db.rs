@@ -29,7 +29,8 @@ pub async fn create_staging(conn: &mut PgConnection) -> sqlx::Result<()> {
             point_id uuid NOT NULL, point_code text, point_address text, point_voltage_code text, point_capacity_kva numeric,
             point_transformer text, point_route_id uuid,
             meter_id uuid NOT NULL, serial text COLLATE \"C\", kind text, time_of_use boolean, multiplier numeric,
-            register_digits smallint, verified_on date, next_verification date, installed_on date, install_id uuid NOT NULL
+            register_digits smallint, verified_on date, next_verification date, installed_on date, install_id uuid NOT NULL,
+            name_initials text NOT NULL
          ) ON COMMIT DROP",
     )
     .await?;
@@ -83,6 +84,7 @@ pub fn stage(rows: &mut csv::Writer<Vec<u8>>, l: &ImportLine) -> csv::Result<()>
         opt(m.and_then(|m| m.next_verification)),
         opt(l.installed_on),
         Uuid::now_v7().to_string(),
+        crate::customers::search::initials(&c.name),
     ])
 }
 
@@ -160,11 +162,13 @@ pub async fn apply(
     let customers = counted(
         conn,
         "INSERT INTO customers AS c (tenant_id, id, account_no, name, class_code, industry_code, voltage_code,
-             tariff_code, route_id, address, phone, id_number, capacity_kva, importance, status)
+             tariff_code, route_id, address, phone, id_number, capacity_kva, importance, status, name_initials)
          SELECT DISTINCT ON (account_no) app_tenant_id(), customer_id, account_no, name, class_code, industry_code,
-             voltage_code, tariff_code, route_id, coalesce(address, ''), phone, id_number, capacity_kva, importance, status
+             voltage_code, tariff_code, route_id, coalesce(address, ''), phone, id_number, capacity_kva, importance, status,
+             name_initials
          FROM import_rows ORDER BY account_no, line
-         ON CONFLICT (tenant_id, account_no) DO UPDATE SET name = excluded.name, class_code = excluded.class_code,
+         ON CONFLICT (tenant_id, account_no) DO UPDATE SET name = excluded.name, name_initials = excluded.name_initials,
+             class_code = excluded.class_code,
              industry_code = excluded.industry_code, voltage_code = excluded.voltage_code,
              tariff_code = excluded.tariff_code, route_id = excluded.route_id, address = excluded.address,
              phone = excluded.phone, id_number = excluded.id_number, capacity_kva = excluded.capacity_kva,

@@ -331,7 +331,8 @@ async fn create_staging_tables(conn: &mut PgConnection) -> sqlx::Result<()> {
     for ddl in [
         "CREATE TEMP TABLE seed_customers (id uuid, account_no text, name text, class_code text, industry_code text,
             voltage_code text, tariff_code text, route_id uuid, address text, phone text, capacity_kva numeric,
-            importance text, account_manager_id uuid, preferred_channels text[], created_at timestamptz) ON COMMIT DROP",
+            importance text, account_manager_id uuid, preferred_channels text[], created_at timestamptz, name_initials text)
+            ON COMMIT DROP",
         "CREATE TEMP TABLE seed_tags (customer_id uuid, tag_code text) ON COMMIT DROP",
         "CREATE TEMP TABLE seed_contacts (id uuid, customer_id uuid, name text, role text, phone text, email text,
             is_primary boolean) ON COMMIT DROP",
@@ -405,6 +406,7 @@ fn stage(batch: &[generate::DemoCustomer], routes: &[Uuid], managers: &[Uuid]) -
             manager,
             format!("{{{}}}", c.preferred_channels.join(",")),
             connected_on(c).map(|d| format!("{d} 09:00+08")).unwrap_or_default(),
+            crate::customers::search::initials(&c.name),
         ])?;
         for tag in &c.tags {
             s.tags.write_record([id.to_string(), (*tag).to_owned()])?;
@@ -499,9 +501,10 @@ async fn copy_batch(
     copy_into(conn, "seed_installs", s.installs).await?;
     for statement in [
         "INSERT INTO customers (tenant_id, id, account_no, name, class_code, industry_code, voltage_code, tariff_code,
-             route_id, address, phone, capacity_kva, importance, account_manager_id, preferred_channels, created_at)
+             route_id, address, phone, capacity_kva, importance, account_manager_id, preferred_channels, created_at, name_initials)
          SELECT app_tenant_id(), id, account_no, name, class_code, industry_code, voltage_code, tariff_code, route_id,
-             address, phone, capacity_kva, importance, account_manager_id, preferred_channels, coalesce(created_at, now())
+             address, phone, capacity_kva, importance, account_manager_id, preferred_channels, coalesce(created_at, now()),
+             name_initials
          FROM seed_customers",
         "INSERT INTO customer_tags (tenant_id, customer_id, tag_code) SELECT app_tenant_id(), customer_id, tag_code FROM seed_tags",
         "INSERT INTO customer_contacts (tenant_id, id, customer_id, name, role, phone, email, is_primary)

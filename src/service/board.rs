@@ -38,9 +38,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/service/board", get(board))
 }
 
-const ROWS: i64 = 100;
-/// Counting stops here; the board says "1000+" rather than scan a backlog.
-const COUNT_CAP: i64 = 1_000;
+use crate::service::queue::{COUNT_CAP, PAGE_ROWS, PageNo, QueuePage};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct BoardFilter {
@@ -54,9 +52,38 @@ pub struct BoardFilter {
     pub team: String,
     #[serde(default)]
     pub owner: String,
+    /// `contacts` (the default: complaints are never buried under orders) or `orders`.
+    #[serde(default)]
+    pub tab: String,
+    /// 1-based page of the tab.
+    #[serde(default)]
+    pub page: String,
 }
 
 impl BoardFilter {
+    /// The tab shown: a work-order kind shows orders; a contact kind, subject
+    /// or channel shows contacts; otherwise the tab asked for.
+    pub fn tab(&self) -> &'static str {
+        if ORDER_KINDS.contains(&self.kind.as_str()) {
+            "orders"
+        } else if !self.kind.is_empty() || !self.subject.is_empty() || !self.channel.is_empty() {
+            "contacts"
+        } else if self.tab == "orders" {
+            "orders"
+        } else {
+            "contacts"
+        }
+    }
+
+    /// The page asked for, 1-based, at most 400.
+    pub fn page(&self) -> usize {
+        self.page.trim().parse::<usize>().unwrap_or(1).clamp(1, 400)
+    }
+
+    fn offset(&self) -> i64 {
+        ((self.page() - 1) * PAGE_ROWS) as i64
+    }
+
     /// A work-order kind filters contacts out.
     fn wants_contacts(&self) -> bool {
         !ORDER_KINDS.contains(&self.kind.as_str())
@@ -102,7 +129,10 @@ async fn open_contacts(conn: &mut PgConnection, f: &BoardFilter) -> sqlx::Result
          escalated_at, escalated_to_name, version FROM contact_rows WHERE state NOT IN ('resolved', 'closed')",
     );
     f.push_conditions(&mut q);
-    q.push(" ORDER BY due_at NULLS LAST, id LIMIT ").push_bind(ROWS);
+    q.push(" ORDER BY due_at NULLS LAST, id LIMIT ")
+        .push_bind(PAGE_ROWS as i64 + 1)
+        .push(" OFFSET ")
+        .push_bind(f.offset());
     q.build_query_as().fetch_all(conn).await
 }
 
@@ -112,7 +142,10 @@ async fn open_orders(conn: &mut PgConnection, f: &BoardFilter) -> sqlx::Result<V
     let mut q =
         QueryBuilder::new(format!("SELECT {} FROM work_order_rows WHERE completed_at IS NULL", orders_db::COLUMNS));
     f.push_conditions(&mut q);
-    q.push(" ORDER BY green_channel DESC, priority, due_at NULLS LAST, id LIMIT ").push_bind(ROWS);
+    q.push(" ORDER BY green_channel DESC, priority, due_at NULLS LAST, id LIMIT ")
+        .push_bind(PAGE_ROWS as i64 + 1)
+        .push(" OFFSET ")
+        .push_bind(f.offset());
     q.build_query_as().fetch_all(conn).await
 }
 
@@ -132,8 +165,11 @@ struct BoardPage {
     f: BoardFilter,
     rows: Vec<BoardRow>,
     orders: Vec<OrderRow>,
-    overdue: i64,
+    /// Overdue contacts and orders (under the filter), each counted up to the cap.
+    overdue_contacts: i64,
+    overdue_orders: i64,
     cap: i64,
+    pager: QueuePage,
     staff: Vec<(Uuid, String)>,
     teams: Vec<String>,
 }
@@ -152,14 +188,13 @@ impl BoardPage {
         &CHANNELS
     }
     fn query(&self) -> String {
-        serde_urlencoded::to_string([
-            ("kind", &self.f.kind),
-            ("subject", &self.f.subject),
-            ("channel", &self.f.channel),
-            ("team", &self.f.team),
-            ("owner", &self.f.owner),
-        ])
-        .unwrap_or_default()
+        board_query(&self.f, self.f.tab(), self.f.page())
+    }
+    fn tab_link(&self, tab: &str) -> String {
+        board_query(&self.f, tab, 1)
+    }
+    fn page_link(&self, page: impl PageNo) -> String {
+        board_query(&self.f, self.f.tab(), page.page_no())
     }
 }
 
@@ -167,10 +202,43 @@ impl BoardPage {
 #[template(path = "service/board_rows.html")]
 struct BoardRows {
     p: Page,
+    f: BoardFilter,
     rows: Vec<BoardRow>,
     orders: Vec<OrderRow>,
-    overdue: i64,
+    overdue_contacts: i64,
+    overdue_orders: i64,
     cap: i64,
+    pager: QueuePage,
+}
+
+impl BoardRows {
+    fn tab_link(&self, tab: &str) -> String {
+        board_query(&self.f, tab, 1)
+    }
+    fn page_link(&self, page: impl PageNo) -> String {
+        board_query(&self.f, self.f.tab(), page.page_no())
+    }
+}
+
+/// The board's query string for a tab and page under the same filters.
+fn board_query(f: &BoardFilter, tab: &str, page: usize) -> String {
+    let page = page.to_string();
+    let mut pairs = vec![
+        ("kind", f.kind.as_str()),
+        ("subject", &f.subject),
+        ("channel", &f.channel),
+        ("team", &f.team),
+        ("owner", &f.owner),
+        ("tab", tab),
+    ];
+    if page != "1" {
+        pairs.push(("page", &page));
+    }
+    // A tab of the other kind drops the kind, subject and channel that would switch it back.
+    if tab != f.tab() {
+        pairs.retain(|(k, _)| !matches!(*k, "kind" | "subject" | "channel"));
+    }
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
 async fn board(
@@ -183,15 +251,22 @@ async fn board(
     let partial = headers.contains_key("hx-request");
     let mut tx = user.tx(&state.db).await?;
     let rules = settings::load_rules(&mut tx, user.tz).await?;
-    let (mut contacts, mut orders, mut overdue) = (Vec::new(), Vec::new(), 0);
+    let (mut contacts, mut orders, mut overdue_contacts, mut overdue_orders) = (Vec::new(), Vec::new(), 0, 0);
+    let tab = f.tab();
     if f.wants_contacts() {
-        contacts = open_contacts(&mut tx, &f).await?;
-        overdue += count_overdue(&mut tx, &f, "contacts", "state NOT IN ('resolved', 'closed')").await?;
+        if tab == "contacts" {
+            contacts = open_contacts(&mut tx, &f).await?;
+        }
+        overdue_contacts = count_overdue(&mut tx, &f, "contacts", "state NOT IN ('resolved', 'closed')").await?;
     }
     if f.wants_orders() {
-        orders = open_orders(&mut tx, &f).await?;
-        overdue += count_overdue(&mut tx, &f, "work_orders", "completed_at IS NULL").await?;
+        if tab == "orders" {
+            orders = open_orders(&mut tx, &f).await?;
+        }
+        overdue_orders = count_overdue(&mut tx, &f, "work_orders", "completed_at IS NULL").await?;
     }
+    let pager =
+        if tab == "orders" { QueuePage::cut(&mut orders, f.page()) } else { QueuePage::cut(&mut contacts, f.page()) };
     let (staff, teams) = if partial {
         (Vec::new(), Vec::new())
     } else {
@@ -218,7 +293,9 @@ async fn board(
         .collect();
     let p = Page::for_user(&user, "nav.board");
     if partial {
-        return Ok(render(&BoardRows { p, rows, orders, overdue, cap: COUNT_CAP })?.into_response());
+        let rows = BoardRows { p, f, rows, orders, overdue_contacts, overdue_orders, cap: COUNT_CAP, pager };
+        return Ok(render(&rows)?.into_response());
     }
-    Ok(Html(render(&BoardPage { p, f, rows, orders, overdue, cap: COUNT_CAP, staff, teams })?.0).into_response())
+    let page = BoardPage { p, f, rows, orders, overdue_contacts, overdue_orders, cap: COUNT_CAP, pager, staff, teams };
+    Ok(Html(render(&page)?.0).into_response())
 }

@@ -5,6 +5,7 @@
 
 pub mod board;
 pub mod escalation;
+pub mod queue;
 pub mod stats;
 pub mod stats_pages;
 

@@ -168,6 +168,40 @@ pub async fn owned_open(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<Ve
     .await
 }
 
+/// A page of a person's open orders, filtered: the overdue first, then green
+/// channel, priority and deadline; one row more than a page.
+pub async fn owned_open_page(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    f: &crate::service::queue::QueueFilter,
+) -> sqlx::Result<Vec<WorkOrder>> {
+    let mut q = sqlx::QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM work_order_rows WHERE completed_at IS NULL AND owner_id = "
+    ));
+    q.push_bind(owner);
+    f.push_conditions(&mut q);
+    q.push(
+        " ORDER BY coalesce(due_at < now(), false) DESC, green_channel DESC, priority, due_at NULLS LAST, id LIMIT ",
+    )
+    .push_bind(crate::service::queue::PAGE_ROWS as i64 + 1)
+    .push(" OFFSET ")
+    .push_bind(f.offset());
+    q.build_query_as().fetch_all(conn).await
+}
+
+/// A person's open orders and how many of them are overdue, each counted up to the cap.
+pub async fn owned_open_counts(conn: &mut PgConnection, owner: Uuid, cap: i64) -> sqlx::Result<(i64, i64)> {
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "open!", count(*) FILTER (WHERE due_at < now()) AS "overdue!"
+           FROM (SELECT due_at FROM work_orders WHERE owner_id = $1 AND completed_at IS NULL LIMIT $2) o"#,
+        owner,
+        cap
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.open, row.overdue))
+}
+
 /// Orders for the API, newest first, keyset-paged by reference number.
 pub async fn search(
     conn: &mut PgConnection,

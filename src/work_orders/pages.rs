@@ -14,6 +14,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
+    service::queue::{COUNT_CAP, QueueFilter, QueuePage},
     service::{Acting, ClockBadge, HistoryEntry, ItemType, Owner, history},
     sla::settings,
     staff::Permission,
@@ -318,16 +319,48 @@ async fn supervise(
 struct MinePage {
     p: Page,
     orders: Vec<(WorkOrder, Option<ClockBadge>)>,
+    f: QueueFilter,
+    pager: QueuePage,
+    /// Open and overdue, each counted up to the cap.
+    open: i64,
+    overdue: i64,
+    cap: i64,
 }
 
-/// The signed-in person's open orders, green channel and most urgent first.
-async fn mine(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
+impl MinePage {
+    fn kinds(&self) -> &'static [&'static str] {
+        &crate::work_orders::model::KINDS
+    }
+    /// Every state an open order can be in (the closing ones left out).
+    fn states(&self) -> Vec<&'static str> {
+        use crate::workflow::{CHANGE, EXPANSION, REPAIR, TASK};
+        let mut states: Vec<&'static str> = Vec::new();
+        for w in [&REPAIR, &EXPANSION, &TASK, &CHANGE] {
+            for s in w.states {
+                if !w.finished.contains(s) && !states.contains(s) {
+                    states.push(s);
+                }
+            }
+        }
+        states
+    }
+}
+
+/// The signed-in person's open orders (filtered, a page at a time): the
+/// overdue first, then green channel and the most urgent.
+async fn mine(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(f): Query<QueueFilter>,
+) -> Result<Html<String>, AppError> {
     user.require(Permission::HandleService)?;
     let Some(me) = user.user_id else { return Err(AppError::Forbidden) };
     let mut tx = user.tx(&state.db).await?;
     let rules = settings::load_rules(&mut tx, user.tz).await?;
-    let orders = db::owned_open(&mut tx, me).await?;
+    let mut orders = db::owned_open_page(&mut tx, me, &f).await?;
+    let (open, overdue) = db::owned_open_counts(&mut tx, me, COUNT_CAP).await?;
     tx.commit().await?;
+    let pager = QueuePage::cut(&mut orders, f.page());
     let now = Utc::now();
     let orders = orders
         .into_iter()
@@ -336,5 +369,6 @@ async fn mine(State(state): State<AppState>, user: CurrentUser) -> Result<Html<S
             (o, badge)
         })
         .collect();
-    render(&MinePage { p: Page::for_user(&user, "work_orders.mine_title"), orders })
+    let p = Page::for_user(&user, "work_orders.mine_title");
+    render(&MinePage { p, orders, f, pager, open, overdue, cap: COUNT_CAP })
 }

@@ -839,3 +839,109 @@ async fn a_cashier_closes_the_day_and_a_supervisor_signs_it_off() {
     .await;
     finish(c, result).await;
 }
+
+/// How many rows of the table `selector` are wholly inside the window.
+async fn rows_in_view(c: &Client, selector: &str) -> Result<u64, CmdError> {
+    let script = format!(
+        "return Array.from(document.querySelectorAll('{selector} tbody tr'))
+            .filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length;"
+    );
+    Ok(c.execute(&script, vec![]).await?.as_u64().unwrap_or(0))
+}
+
+/// Keeps a screenshot of the window for a person to look at.
+async fn keep_screenshot(c: &Client, name: &str) -> Result<(), CmdError> {
+    let png = c.screenshot().await?;
+    let _ = std::fs::write(std::env::temp_dir().join(format!("gridcrm-{name}.png")), png);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_counter_clerk_finds_by_the_last_digits_and_sorts_results_then_works_the_queue() {
+    let app = TestApp::spawn().await;
+    let late = crate::service::register_complaint(&app, "counter", Some(app.alpha.customers[1])).await;
+    crate::service::age_contact(&app, late, 24 * 14).await;
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        c.set_window_size(1366, 768).await?;
+        sign_in_home(&c, &app, "counter").await?;
+        // The home page shows the clerk's queue, the overdue complaint first.
+        let queue = c.find(Locator::Id("my-queue")).await?.text().await?;
+        assert!(queue.contains("我的待办") && queue.contains("李建华"), "{queue}");
+        keep_screenshot(&c, "lists-home-counter").await?;
+
+        // The last four digits of a contact's phone go straight to the customer.
+        c.find(Locator::Id("q")).await?.send_keys("0009").await?;
+        c.find(Locator::Css("form.search-form button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::Id("archive")).await?;
+        assert!(c.source().await?.contains("王建国"));
+
+        // One character anywhere in a name: two customers, sorted by name in pinyin order on a click.
+        c.goto(&app.url("/customers?q=%E5%BB%BA")).await?;
+        let count = c.wait().for_element(Locator::Id("result-count")).await?.text().await?;
+        assert_eq!(count, "找到 2 户客户");
+        c.find(Locator::XPath("//th/a[starts-with(normalize-space(.), '户名')]")).await?.click().await?;
+        c.wait().for_element(Locator::Css("th[aria-sort=ascending] a[href*='sort=name']")).await?;
+        let names: Vec<String> = {
+            let mut out = Vec::new();
+            for cell in c.find_all(Locator::Css("table.results tbody td:nth-child(2)")).await? {
+                out.push(cell.text().await?);
+            }
+            out
+        };
+        assert_eq!(names, ["李建华", "王建国"], "li before wang");
+        assert!(c.current_url().await?.query().unwrap_or("").contains("sort=name"), "the order is in the address");
+        keep_screenshot(&c, "lists-search-sorted").await?;
+
+        // My contacts: the overdue one highlighted, with its customer.
+        c.goto(&app.url("/contacts")).await?;
+        c.wait().for_element(Locator::Css("#my-contacts tr.overdue")).await?;
+        let row = c.find(Locator::Css("#my-contacts tr.overdue")).await?.text().await?;
+        assert!(row.contains("李建华") && row.contains("超时"), "{row}");
+        keep_screenshot(&c, "lists-my-contacts").await?;
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}
+
+#[tokio::test]
+async fn a_supervisor_sees_complaints_apart_from_work_orders_and_pages_the_board() {
+    let app = TestApp::spawn().await;
+    let late = crate::service::register_complaint(&app, "counter", Some(app.alpha.customers[0])).await;
+    crate::service::age_contact(&app, late, 24 * 14).await;
+    for _ in 0..8 {
+        crate::service::register_complaint(&app, "counter2", None).await;
+    }
+    for i in 0..30 {
+        crate::queues::open_repair(&app, "counter", app.alpha.customers[i % 4], &format!("线路故障{i}")).await;
+    }
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        c.set_window_size(1366, 768).await?;
+        sign_in_home(&c, &app, "supervisor").await?;
+        c.goto(&app.url("/service/board")).await?;
+        c.wait().for_element(Locator::Id("board-contacts")).await?;
+        keep_screenshot(&c, "lists-board-contacts").await?;
+        let contacts = rows_in_view(&c, "#board-contacts").await?;
+        assert!(contacts > 5, "{contacts} complaint rows visible at 1366x768");
+        assert!(c.find(Locator::Id("board-orders")).await.is_err(), "orders wait on their own tab");
+
+        c.find(Locator::XPath("//nav[@class='tabs']/a[starts-with(normalize-space(.), '工单')]"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Id("board-orders")).await?;
+        let orders = rows_in_view(&c, "#board-orders").await?;
+        assert!(orders > 5, "{orders} order rows visible at 1366x768");
+        keep_screenshot(&c, "lists-board-orders").await?;
+        c.find(Locator::Css("a[rel=next]")).await?.click().await?;
+        c.wait().for_element(Locator::Css("a[rel=prev]")).await?;
+        assert_eq!(c.find_all(Locator::Css("#board-orders tbody tr")).await?.len(), 5, "30 orders: 25 and 5");
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}

@@ -32,6 +32,7 @@ mod pages;
 mod payments;
 mod points;
 mod portfolio;
+mod queues;
 mod readings;
 mod reference;
 mod search;

@@ -10,7 +10,7 @@ use crate::support::{TestApp, location};
 use gridcrm::{db, staff::Role, workflow};
 
 /// Registers a complaint through the counter's form; returns its id.
-async fn register_complaint(app: &TestApp, username: &str, customer: Option<Uuid>) -> Uuid {
+pub async fn register_complaint(app: &TestApp, username: &str, customer: Option<Uuid>) -> Uuid {
     let clerk = app.login(&app.alpha, username).await;
     let customer = customer.map(|c| c.to_string()).unwrap_or_default();
     let response = clerk

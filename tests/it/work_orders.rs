@@ -161,7 +161,7 @@ async fn green_channel_orders_come_first_and_are_supervised() {
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     let (_, page) = clerk.get_text(&format!("/work-orders/{vip_order}")).await;
     assert!(page.contains("督办意见") && page.contains("今天下班前完成校验"), "{page}");
-    let (_, board) = supervisor.get_text("/service/board").await;
+    let (_, board) = supervisor.get_text("/service/board?tab=orders").await;
     assert!(board.contains("督办意见"), "the board marks supervised orders");
 
     // The API lists them, filtered.
