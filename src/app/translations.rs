@@ -275,6 +275,8 @@ fn every_template_key_is_translated_in_both_languages() {
             ("change.outcome_", &crate::work_orders::change_pages::OUTCOME_FIELDS),
             ("change.transfer_arrears_", &crate::work_orders::change::TRANSFER_ARREARS),
             ("change.rule_", &crate::work_orders::change::TRANSFER_ARREARS),
+            ("settings.unit_", &crate::sla::forms::UNITS),
+            ("customers.banner_", &crate::customers::banner::CODES),
         ];
         for prefix in &prefixes {
             let (_, codes) =

@@ -12,6 +12,7 @@ mod cli;
 mod contracts;
 mod cost_control;
 mod credit;
+mod customer_page;
 mod demand_response;
 mod drills;
 mod forecast;
