@@ -17,6 +17,7 @@ use tokio::{
 };
 
 use crate::support::{self, Browser, TestApp};
+use sqlx::Connection;
 
 /// A TCP proxy in front of PostgreSQL that counts the client's round trips:
 /// every Sync (the end of an extended-protocol exchange, also sqlx's ping)
@@ -185,4 +186,213 @@ async fn malformed_ids_get_the_error_page_or_a_problem() {
         assert_eq!(kind, "application/problem+json", "{path}");
         assert!(!body.contains("Invalid URL") && !body.contains("Cannot parse"), "{path}: {body}");
     }
+}
+
+/// The banner says what matters now: arrears and their overdue part, cost
+/// control, the poor-credit list, open complaints, outage-sensitive.
+#[tokio::test]
+async fn the_banner_shows_what_matters_now() {
+    let app = TestApp::spawn().await;
+    let clerk = app.login(&app.alpha, "counter").await;
+    let quiet = app.alpha.customers[1];
+    let (_, page) = clerk.get_text(&format!("/customers/{quiet}")).await;
+    assert!(page.contains("id=\"banner\"") && page.contains("无欠费，无未办结事项。"), "a calm banner");
+
+    let busy = app.alpha.customers[0];
+    let mut conn = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
+    let tenant = app.alpha.id;
+    // Two issued bills: one past due (120.00 open), one not yet due (80.50 open).
+    for (n, due, amount) in [(1, "2020-02-15", "120.00"), (2, "2099-01-15", "80.50")] {
+        sqlx::query(
+            "INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, tariff_code, issued_on, due_on, energy_kwh, amount, status)
+             VALUES ($1, $2, $3, $4, $5::date, 'res_tiered', '2020-01-31', $6::date, 100, $7::numeric, 'issued')",
+        )
+        .bind(tenant)
+        .bind(uuid::Uuid::now_v7())
+        .bind(format!("B-BANNER-{n}"))
+        .bind(busy)
+        .bind(if n == 1 { "2020-01-01" } else { "2098-12-01" })
+        .bind(due)
+        .bind(amount)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO cost_control_agreements (tenant_id, customer_id, started_on, balance, standing, connected)
+         VALUES ($1, $2, '2020-01-01', 3.20, 'low', true)",
+    )
+    .bind(tenant)
+    .bind(busy)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO poor_credit_list (tenant_id, id, customer_id, entered_on, entry_reason, entered_by, manual_entry)
+         VALUES ($1, $2, $3, '2020-01-01', 'theft', 'test', false)",
+    )
+    .bind(tenant)
+    .bind(uuid::Uuid::now_v7())
+    .bind(busy)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO customer_tags (tenant_id, customer_id, tag_code) VALUES ($1, $2, 'outage_sensitive')")
+        .bind(tenant)
+        .bind(busy)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    let r = supervisor
+        .post(
+            "/contacts",
+            &[
+                ("kind", "complaint"),
+                ("channel", "hall"),
+                ("subject", "billing"),
+                ("customer_id", &busy.to_string()),
+                ("caller_name", "王建国"),
+                ("description", "电费异常"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+
+    let (status, page) = clerk.get_text(&format!("/customers/{busy}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let banner = &page[page.find("id=\"banner\"").unwrap()..];
+    let banner = &banner[..banner.find("</section>").unwrap()];
+    let order: Vec<usize> = [
+        "data-code=\"overdue\"",
+        "data-code=\"poor_credit\"",
+        "data-code=\"arrears\"",
+        "data-code=\"cost_control_low\"",
+        "data-code=\"open_complaints\"",
+        "data-code=\"outage_sensitive\"",
+    ]
+    .iter()
+    .map(|code| banner.find(code).unwrap_or_else(|| panic!("{code} in {banner}")))
+    .collect();
+    assert!(order[0] < order[2] && order[1] < order[2], "danger items first: {banner}");
+    assert!(banner.contains("逾期欠费 <strong>¥120.00</strong>"), "{banner}");
+    assert!(banner.contains("欠费 <strong>¥200.50</strong>"), "{banner}");
+    assert!(banner.contains("未办结投诉 <strong>1</strong>"), "{banner}");
+    assert!(banner.contains("费控余额不足") && banner.contains("在失信名单中") && banner.contains("停电敏感"));
+}
+
+/// The State Council's holidays and make-up days are every new company's
+/// from the start: a clock over 国庆 skips the holiday week and counts the
+/// make-up Saturday.
+#[tokio::test]
+async fn national_holidays_ship_with_every_company_and_move_the_clocks() {
+    let app = TestApp::spawn().await;
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let days = gridcrm::sla::settings::calendar_days(&mut tx).await.unwrap();
+    let kind = |day: &str| days.iter().find(|d| d.day.to_string() == day).map(|d| (d.kind.clone(), d.name.clone()));
+    assert_eq!(kind("2026-02-17"), Some(("holiday".into(), "春节".into())));
+    assert_eq!(kind("2026-02-14"), Some(("working".into(), "春节调休上班".into())));
+    assert_eq!(kind("2025-10-08"), Some(("holiday".into(), "国庆节、中秋节".into())));
+    let rules = gridcrm::sla::settings::load_rules(&mut tx, chrono_tz::Asia::Shanghai).await.unwrap();
+    tx.commit().await.unwrap();
+    use chrono::TimeZone;
+    let at =
+        |d, h, m| chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 9, d, h, m, 0).unwrap().with_timezone(&chrono::Utc);
+    // Received on Wednesday 30 September at 16:30: one working hour left
+    // that day; 1 to 7 October are holidays; so two working days (7.5 h
+    // each) end on Friday 9 October at 16:30, not on 2 October.
+    let due = rules.calendar.add(at(30, 16, 30), chrono::Duration::minutes(2 * 450));
+    let local = |t: chrono::DateTime<chrono::Utc>| {
+        t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M").to_string()
+    };
+    assert_eq!(local(due), "2026-10-09 16:30");
+    // From then, one working day ends on the make-up Saturday, 10 October, not on Monday.
+    assert_eq!(local(rules.calendar.add(due, chrono::Duration::minutes(450))), "2026-10-10 16:30");
+    // The company edits its copy; other companies keep theirs.
+    let admin = app.login(&app.alpha, "admin").await;
+    let r = admin.post("/admin/service-settings/days/2026-10-10/remove", &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mut other = db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+    let beta_days = gridcrm::sla::settings::calendar_days(&mut other).await.unwrap();
+    assert!(beta_days.iter().any(|d| d.day.to_string() == "2026-10-10"));
+}
+
+/// The platform admin creates a new company's first administrator, with a
+/// confirmation; the administrator can then sign in. A company that has one
+/// is refused.
+#[tokio::test]
+async fn the_platform_admin_creates_a_companys_first_administrator() {
+    let app = TestApp::spawn().await;
+    let root = crate::validation::platform_admin(&app).await;
+    let r = root
+        .post(
+            "/platform/tenants",
+            &[("slug", "fuyang"), ("name", "富阳供电公司"), ("time_zone", "Asia/Shanghai"), ("account_prefix", "33")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let id = gridcrm::tenants::find_by_slug(&app.pool, "fuyang").await.unwrap().unwrap();
+    let (status, page) = root.get_text("/platform/tenants").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!("/platform/tenants/{id}/admin")));
+    let form = format!("/platform/tenants/{id}/admin");
+    let (_, page) = root.get_text(&form).await;
+    assert!(page.contains("富阳供电公司") && page.contains("data-confirm="), "{page}");
+
+    // Without the confirmation, or with passwords that differ, nothing is created.
+    let fields = |confirm: bool, again: &'static str| {
+        let mut f = vec![
+            ("username", "chief"),
+            ("display_name", "陈主任"),
+            ("password", "a long enough secret"),
+            ("password_confirm", again),
+        ];
+        if confirm {
+            f.push(("confirm", "yes"));
+        }
+        f
+    };
+    let r = root.post(&form, &fields(false, "a long enough secret")).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("id=\"confirm-error\""), "{page}");
+    let r = root.post(&form, &fields(true, "another secret!")).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"password_confirm-error\""));
+    assert_eq!(
+        app.count_all(
+            "users WHERE role = 'tenant_admin' AND tenant_id = (SELECT id FROM tenants WHERE slug = 'fuyang')"
+        )
+        .await,
+        0
+    );
+
+    let r = root.post(&form, &fields(true, "a long enough secret")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = root.get_text(&support::location(&r)).await;
+    assert!(page.contains("id=\"admin-created\"") && page.contains("chief") && page.contains("fuyang"), "{page}");
+    // Audited in the company's own log, by the platform admin.
+    let mut conn = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
+    let (label, entity): (String, String) = sqlx::query_as(
+        "SELECT actor_label, entity FROM audit_log WHERE tenant_id = $1 AND action = 'create' AND entity = 'user'",
+    )
+    .bind(id)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((label.as_str(), entity.as_str()), ("root", "user"));
+    // The administrator signs in to the new company.
+    let mut chief = app.anonymous();
+    assert_eq!(chief.try_login("fuyang", "chief", "a long enough secret").await.status(), StatusCode::SEE_OTHER);
+    // A second "first" administrator is refused.
+    let r = root.post(&form, &fields(true, "a long enough secret")).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    // Not for the platform's own tenant, nor an unknown one.
+    assert_eq!(
+        root.get(&format!("/platform/tenants/{}/admin", uuid::Uuid::now_v7())).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // A tenant admin cannot.
+    let admin = app.login(&app.alpha, "admin").await;
+    assert_eq!(admin.get(&form).await.status(), StatusCode::FORBIDDEN);
 }
