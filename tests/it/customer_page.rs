@@ -396,3 +396,57 @@ async fn the_platform_admin_creates_a_companys_first_administrator() {
     let admin = app.login(&app.alpha, "admin").await;
     assert_eq!(admin.get(&form).await.status(), StatusCode::FORBIDDEN);
 }
+
+/// Complaints are in the audit log (registered, then each step), and the
+/// audit page shows translated values and system actors, not codes.
+#[tokio::test]
+async fn the_audit_log_records_complaints_in_words() {
+    let app = TestApp::spawn().await;
+    let supervisor = app.login(&app.alpha, "supervisor").await;
+    let customer = app.alpha.customers[0].to_string();
+    let r = supervisor
+        .post(
+            "/contacts",
+            &[
+                ("kind", "complaint"),
+                ("channel", "hotline"),
+                ("subject", "billing"),
+                ("customer_id", &customer),
+                ("caller_name", "王建国"),
+                ("description", "电费异常"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = support::location(&r);
+    let contact = location.split(['?', '#']).next().unwrap();
+    let r = supervisor.post(&format!("{contact}/actions"), &[("action", "acknowledge"), ("comment", "")]).await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let mut conn = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
+    let actions: Vec<(String,)> =
+        sqlx::query_as("SELECT action FROM audit_log WHERE tenant_id = $1 AND entity = 'contact' ORDER BY at")
+            .bind(app.alpha.id)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(actions.into_iter().map(|a| a.0).collect::<Vec<_>>(), ["create", "acknowledge"]);
+    // A role change and a system actor, as the audit page shows them.
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, id, actor_label, action, entity, summary, before, after)
+         VALUES ($1, $2, 'escalation job', 'update', 'user', 'counter', '{\"role\": \"counter_staff\"}', '{\"role\": \"supervisor\"}')",
+    )
+    .bind(app.alpha.id)
+    .bind(uuid::Uuid::now_v7())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let admin = app.login(&app.alpha, "admin").await;
+    let (status, page) = admin.get_text("/admin/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    for words in ["超时自动升级", "营业厅柜员", "客户诉求", "投诉", "95598 热线"] {
+        assert!(page.contains(words), "{words} on the audit page");
+    }
+    for code in ["escalation job", "counter_staff", ">complaint<", ">hotline<"] {
+        assert!(!page.contains(code), "{code} on the audit page");
+    }
+}
