@@ -114,7 +114,7 @@ pub fn from_entry(amount: &str, unit: &str, day_minutes: i64) -> Option<(i32, bo
     };
     let minutes = (amount * rust_decimal::Decimal::from(per_unit)).round();
     let minutes: i64 = minutes.try_into().ok()?;
-    (minutes > 0 && minutes <= MAX_MINUTES).then(|| (minutes as i32, working_time))
+    (minutes > 0 && minutes <= MAX_MINUTES).then_some((minutes as i32, working_time))
 }
 
 /// The limits the form changed (only rows that exist: a form cannot invent

@@ -151,18 +151,6 @@ pub fn display_phone(stored: &str) -> String {
     format!("{}-{}", &stored[..area], &stored[area..])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn landlines_show_their_area_code() {
-        assert_eq!(display_phone("057182345678"), "0571-82345678");
-        assert_eq!(display_phone("01065001234"), "010-65001234");
-        assert_eq!(display_phone("13800138000"), "13800138000");
-    }
-}
-
 /// System actors' labels as recorded, and their translation keys.
 const SYSTEM_ACTORS: [(&str, &str); 3] =
     [("escalation job", "actor.escalation_job"), ("seed --demo", "actor.demo_data"), ("bill-run", "actor.bill_run")];
@@ -220,4 +208,16 @@ pub fn audit_value(i: &I18n, field: &str, value: &str) -> String {
     };
     let separator = if i.0 == crate::web::i18n::Locale::ZhCn { "、" } else { ", " };
     value.split(", ").map(one).collect::<Vec<_>>().join(separator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn landlines_show_their_area_code() {
+        assert_eq!(display_phone("057182345678"), "0571-82345678");
+        assert_eq!(display_phone("01065001234"), "010-65001234");
+        assert_eq!(display_phone("13800138000"), "13800138000");
+    }
 }
