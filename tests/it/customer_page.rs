@@ -107,15 +107,7 @@ async fn counted_app(app: &TestApp) -> (WireCounter, Browser) {
     let served =
         gridcrm::app(AppState::new(pool, support::config())).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
-    let mut browser = Browser {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        csrf: String::new(),
-    };
+    let mut browser = Browser::at(&format!("http://{addr}"));
     let response = browser.try_login(&app.alpha.slug, "counter", support::PASSWORD).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     (counter, browser)
