@@ -7,8 +7,14 @@ duration=${BENCH_DURATION:-30s}
 connections=${BENCH_CONNECTIONS:-16}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release --quiet
-bin=target/release/gridcrm
+# BENCH_BIN runs another build (e.g. target/debug/gridcrm for a quick check
+# of a script; its figures mean nothing).
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+else
+  cargo build --release --quiet
+  bin=target/release/gridcrm
+fi
 work=$(mktemp -d)
 server=
 trap 'if [ -n "$server" ]; then kill $server 2>/dev/null || true; fi; wait 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -60,4 +66,34 @@ run() {
   # A short warm-up, then the measured run.
   TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t$threads -c"$conns" -d5s -s "$work/replay.lua" "$base" >/dev/null
   TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t$threads -c"$conns" -d"$duration" --latency -s "$work/replay.lua" "$base"
+}
+
+# The customer page against its ceiling (bench-ceiling: one customer by
+# account number, one indexed query, no session), in the same run, so the
+# ratio does not depend on the machine. Needs $work/customers.txt and
+# $work/ceiling.txt (bench-targets), a started server and a signed-in session.
+compare_with_ceiling() {
+  local cport cbase page_out ceiling_out
+  cport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  $bin bench-ceiling --tenant hangzhou --bind "127.0.0.1:$cport" --connections "${BENCH_POOL:-32}" > "$work/ceiling.log" 2>&1 &
+  local ceiling=$!
+  cbase="http://127.0.0.1:$cport"
+  for _ in $(seq 1 120); do curl -fs -o /dev/null "$cbase/c/$(head -1 "$work/ceiling.txt" | cut -d/ -f3)" && break; sleep 0.5; done
+  page_out="$work/page.out"; ceiling_out="$work/ceiling.out"
+  run "customer page (against the ceiling)" "$work/customers.txt" 0 | tee "$page_out"
+  local saved=$base; base=$cbase
+  run "ceiling: one customer by account number, one indexed query" "$work/ceiling.txt" 0 | tee "$ceiling_out"
+  base=$saved
+  kill $ceiling 2>/dev/null || true; wait $ceiling 2>/dev/null || true
+  python3 - "$page_out" "$ceiling_out" <<'PY'
+import re, sys
+def figures(path):
+    text = open(path).read()
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1)
+    return rps, p99
+page, ceiling = figures(sys.argv[1]), figures(sys.argv[2])
+print(f"== customer page {page[0]:.0f} req/s (p99 {page[1]}), ceiling {ceiling[0]:.0f} req/s (p99 {ceiling[1]})")
+print(f"== ratio: the customer page serves {page[0] / ceiling[0]:.2f} of the ceiling's requests per second (target >= 0.25, p99 < 30 ms)")
+PY
 }

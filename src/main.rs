@@ -151,6 +151,18 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         samples: i64,
     },
+    /// Serve the benchmark's ceiling: one customer by account number, one
+    /// indexed query, no session or layers (see scripts/bench-ceiling).
+    #[command(hide = true)]
+    BenchCeiling {
+        #[arg(long, default_value = "hangzhou")]
+        tenant: String,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: String,
+        /// Pooled connections (as the server's GRIDCRM_MAX_CONNECTIONS).
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+    },
 }
 
 #[tokio::main]
@@ -318,6 +330,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::BenchTargets { tenant, out, samples } => {
             admin::with_database(&config, |db| Box::pin(bench::bench_targets(db, tenant, out, samples))).await
+        }
+        Command::BenchCeiling { tenant, bind, connections } => {
+            admin::with_database(&config, |db| Box::pin(bench::bench_ceiling(db, tenant, bind, connections))).await
         }
         Command::Export { command } => {
             admin::with_database(&config, |db| Box::pin(cli::onboarding::export_command(db, command))).await

@@ -285,6 +285,8 @@ fn every_template_key_is_translated_in_both_languages() {
             ("readings.warn_", &crate::readings::model::FLAGS),
             ("refunds.channel_", &crate::work_orders::refund::CHANNELS),
             ("supply.band_", &["peak", "flat", "valley"]),
+            ("settings.unit_", &crate::sla::forms::UNITS),
+            ("customers.banner_", &crate::customers::banner::CODES),
         ];
         for prefix in &prefixes {
             let (_, codes) =
@@ -340,4 +342,41 @@ fn every_error_code_is_translated_in_both_languages() {
             assert!(I18n(locale).has(&format!("err.title.{title}")));
         }
     }
+}
+
+/// Chinese sentences use full-width punctuation: no ASCII comma, semicolon,
+/// question or exclamation mark, or parenthesis next to a Chinese character.
+/// (A colon may stand in a format hint such as 时:分, and ASCII inside
+/// bracketed syntax examples is left alone.)
+#[test]
+fn chinese_text_has_full_width_punctuation() {
+    let cjk = |c: char| ('\u{3400}'..='\u{9fff}').contains(&c);
+    let mut wrong = Vec::new();
+    for line in include_str!("../../locales/zh-CN.yml").lines() {
+        let chars: Vec<char> = line.chars().collect();
+        // Inside [...] or {...} is a syntax example (JSON, a list of bounds).
+        let mut depth = 0i32;
+        for (i, c) in chars.iter().enumerate() {
+            match c {
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth -= 1,
+                _ => {}
+            }
+            if depth > 0 {
+                continue;
+            }
+            let before = i.checked_sub(1).and_then(|j| chars.get(j)).copied().is_some_and(cjk);
+            let after = chars.get(i + 1).copied().is_some_and(cjk);
+            let bad = match c {
+                ',' | ';' | '?' | '!' | ')' => before,
+                '(' => after,
+                _ => false,
+            };
+            if bad {
+                wrong.push(line.trim().to_owned());
+                break;
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "half-width punctuation in Chinese text: {wrong:#?}");
 }

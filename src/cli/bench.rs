@@ -78,6 +78,9 @@ pub async fn bench_targets(
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("search.txt"), searches.join("\n") + "\n")?;
     std::fs::write(out.join("customers.txt"), pages.join("\n") + "\n")?;
+    // The same customers by account number, for the ceiling (bench-ceiling).
+    let accounts: Vec<String> = rows.iter().map(|r| format!("/c/{}", r.account_no)).collect();
+    std::fs::write(out.join("ceiling.txt"), accounts.join("\n") + "\n")?;
     let loads: Vec<String> =
         loads.iter().map(|l| format!("/customers/{}/load?meter={}", l.customer_id, l.meter_id)).collect();
     if !loads.is_empty() {
@@ -90,6 +93,81 @@ pub async fn bench_targets(
         loads.len(),
         out.display()
     );
+    Ok(())
+}
+
+/// The ceiling the customer page is measured against (scripts/bench): a bare
+/// axum server whose one page reads one customer by account number with one
+/// indexed query, as the application role under row-level security, and
+/// renders it. No session, no layers, no transaction: the tenant is set once
+/// per pooled connection. Its requests per second, measured in the same run
+/// as the customer page's, make the page's figure independent of the machine.
+pub async fn bench_ceiling(database: &Database, tenant: String, bind: String, connections: u32) -> anyhow::Result<()> {
+    use axum::{
+        extract::{Path, State},
+        http::StatusCode,
+        response::{Html, IntoResponse, Response},
+    };
+    use sqlx::{Executor, postgres::PgPoolOptions};
+
+    let (tenant_id, _) = tenant_id(database, &tenant).await?;
+    let role_switch = sqlx::query_scalar!(r#"SELECT current_user AS "user!""#).fetch_one(&database.app).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(connections)
+        .after_connect(move |conn, _| {
+            let role = role_switch.clone();
+            Box::pin(async move {
+                conn.execute(format!("SET ROLE \"{}\"", role.replace('"', "")).as_str()).await?;
+                sqlx::query("SELECT set_config('app.tenant_id', $1, false)")
+                    .bind(tenant_id.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(&database.owner_url)
+        .await?;
+
+    #[derive(askama::Template)]
+    #[template(
+        source = "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{{ name }} · {{ account_no }}</title></head>\
+                  <body><h1>{{ name }} <span>{{ account_no }}</span></h1><dl><dt>地址</dt><dd>{{ address }}</dd>\
+                  <dt>电话</dt><dd>{{ phone.as_deref().unwrap_or(\"—\") }}</dd></dl></body></html>",
+        ext = "html"
+    )]
+    struct Ceiling {
+        account_no: String,
+        name: String,
+        address: String,
+        phone: Option<String>,
+    }
+
+    async fn page(State(pool): State<sqlx::PgPool>, Path(account_no): Path<String>) -> Response {
+        let row = sqlx::query_as!(
+            Ceiling,
+            "SELECT account_no, name, address, phone FROM customers WHERE tenant_id = app_tenant_id() AND account_no = $1",
+            account_no
+        )
+        .fetch_optional(&pool)
+        .await;
+        match row {
+            Ok(Some(c)) => match askama::Template::render(&c) {
+                Ok(html) => Html(html).into_response(),
+                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            },
+            Ok(None) => StatusCode::NOT_FOUND.into_response(),
+            Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        }
+    }
+
+    let app = axum::Router::new().route("/c/{account_no}", axum::routing::get(page)).with_state(pool);
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    println!("bench ceiling on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await?;
     Ok(())
 }
 

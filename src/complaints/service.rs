@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
+    audit::{self, Change},
     complaints::{
         db::{self, Contact, NewContact, StateChange},
         model::{self, ContactDraft, DISSATISFIED_AT_MOST},
@@ -75,6 +76,20 @@ pub async fn create(
         },
     )
     .await?;
+    // The audit log records every contact's registration and each step.
+    let after = serde_json::json!({
+        "kind": valid.kind, "channel": valid.channel, "subject": valid.subject, "state": CONTACT.initial,
+        "customer_id": valid.customer_id, "caller_name": valid.caller_name, "owner_id": owner_id,
+    });
+    let change = Change {
+        action: "create",
+        entity: "contact",
+        entity_id: Some(id),
+        summary: ref_no.clone(),
+        before: None,
+        after: Some(after),
+    };
+    audit::record(tx, &who.actor, change).await?;
     if let Some(customer_id) = valid.customer_id {
         let link = format!("/contacts/{id}");
         let entry = timeline::Entry { kind: "contact", notice: None, title: &ref_no, status: &valid.kind, link: &link };
@@ -171,6 +186,15 @@ pub async fn act(
         },
     )
     .await?;
+    let change = Change {
+        action,
+        entity: "contact",
+        entity_id: Some(id),
+        summary: contact.ref_no.clone(),
+        before: Some(serde_json::json!({ "state": contact.state })),
+        after: Some(serde_json::json!({ "state": to, "comment": comment })),
+    };
+    audit::record(tx, &who.actor, change).await?;
     // A resolved complaint gets a return visit (回访), by its owner unless reassigned.
     if action == "resolve" && contact.kind == "complaint" {
         let visitor = claim.map(|c| c.0).or(contact.owner_id).or(who.user_id);

@@ -11,7 +11,7 @@ use crate::{
     db, months,
 };
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Agreement {
     pub customer_id: Uuid,
     pub started_on: NaiveDate,

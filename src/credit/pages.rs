@@ -254,7 +254,8 @@ pub async fn section(
         deposit_months: settings.deposit_months,
         can_record: user.require(Permission::RecordCredit).is_ok(),
         can_manage: user.require(Permission::ManageCredit).is_ok(),
-        today: crate::tenants::today(conn).await?,
+        // The tenant's day from the caller's time zone (the tenant's): no round trip.
+        today: chrono::Utc::now().with_timezone(&user.tz).date_naive(),
     })
 }
 

@@ -17,7 +17,7 @@ const LATEST_EXPIRY_MONTHS: u32 = 30 * 12;
 pub const ENDING_SOON_DAYS: i64 = 60;
 
 /// A recorded contract.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contract {
     pub id: Uuid,
     pub contract_no: String,

@@ -278,7 +278,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Customer> {
     .await
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Contact {
     pub id: Uuid,
     pub name: String,
@@ -299,7 +299,7 @@ pub async fn contacts(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Resul
     .await
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct SupplyPoint {
     pub id: Uuid,
     pub code: String,
@@ -311,7 +311,7 @@ pub struct SupplyPoint {
     pub meters: Vec<MeterInstallation>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct MeterInstallation {
     pub meter_id: Uuid,
     pub serial: String,

@@ -257,6 +257,8 @@ struct ShowPage {
     notice_prefs: crate::notices::preferences_pages::NoticeSection,
     contract: Option<super::contracts::Contract>,
     today: chrono::NaiveDate,
+    /// What matters now, most urgent first.
+    banner: Vec<super::banner::Item>,
 }
 
 impl ShowPage {
@@ -290,10 +292,9 @@ async fn load_show_page(
     saved: bool,
     contact_errors: FieldErrors,
 ) -> Result<ShowPage, AppError> {
+    let today = chrono::Utc::now().with_timezone(&user.tz).date_naive();
     let mut tx = user.tx(&state.db).await?;
-    let customer = db::get(&mut tx, id).await?;
-    let contacts = db::contacts(&mut tx, id).await?;
-    let points = db::supply_points(&mut tx, id).await?;
+    let head = super::page_db::head(&mut tx, id).await?;
     let filter = AuditFilter {
         actor: None,
         entity: Some("customer".into()),
@@ -304,26 +305,35 @@ async fn load_show_page(
         limit: 5,
     };
     let history = audit::list(&mut tx, &filter).await?;
-    let refs = Refs::load(&mut tx).await?;
+    let refs = Refs::names(&mut tx, user.tenant_id).await?;
     let open_contacts = crate::complaints::db::for_customer(&mut tx, id, true).await?;
     let open_orders = crate::work_orders::db::for_customer(&mut tx, id, true).await?;
     let timeline = crate::timeline::list(&mut tx, id, None, 20).await?;
     let bills = crate::billing::bills::for_customer(&mut tx, id, 12).await?;
     let payments = crate::payments::db::for_customer(&mut tx, id, 10).await?;
-    let today = chrono::Utc::now().with_timezone(&user.tz).date_naive();
     let standing = crate::payments::db::standing(&mut tx, id, today).await?;
-    let cost_control = crate::cost_control::db::get(&mut tx, id).await?;
     let commands = crate::cost_control::db::for_customer(&mut tx, id, 5).await?;
     let value = crate::value::pages::section(&mut tx, user, id).await?;
     let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, id).await?;
     let credit = crate::credit::pages::section(&mut tx, user, id).await?;
     let loyalty = crate::points::pages::section(&mut tx, user, id).await?;
     let notice_prefs = crate::notices::preferences_pages::section(&mut tx, user, id).await?;
-    let contract = super::contracts_db::current(&mut tx, id).await?;
+    let super::page_db::PageHead { customer, contacts, points, contract, cost_control } = head;
     tx.commit().await?;
+    let open: Vec<(&str, bool)> = open_contacts.iter().map(|c| (c.kind.as_str(), c.sla_breached)).collect();
+    let banner = super::banner::items(&super::banner::Facts {
+        owed: standing.owed,
+        overdue: standing.overdue,
+        cost_control: cost_control.as_ref().filter(|a| a.active).map(|a| (a.standing.as_str(), a.connected)),
+        poor_credit: credit.listed.is_some(),
+        tags: &customer.tags,
+        importance: customer.importance.as_deref(),
+        open_contacts: &open,
+    });
     let mut p = Page::for_user(user, "customers.title");
     p.title = format!("{} · {}", customer.name, customer.account_no);
     Ok(ShowPage {
+        banner,
         p,
         customer,
         contacts,
@@ -364,23 +374,28 @@ pub struct Refs {
 }
 
 impl Refs {
-    async fn load(conn: &mut sqlx::PgConnection) -> Result<Self, sqlx::Error> {
-        let routes = sqlx::query!(
-            r#"SELECT code, name, retired_at IS NOT NULL AS "retired!" FROM reading_routes ORDER BY code"#
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        let [classes, industries, voltages, tariffs, tags] = reference::load_all(conn).await?;
+    /// The lists a page names codes from (cached per tenant), without the
+    /// account managers.
+    async fn names(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Self, sqlx::Error> {
+        let cached = reference::cached(conn, tenant_id).await?;
+        let [classes, industries, voltages, tariffs, tags] = cached.lists.clone();
         Ok(Self {
-            retired_routes: routes.iter().filter(|r| r.retired).map(|r| r.code.clone()).collect(),
+            retired_routes: cached.routes.iter().filter(|r| r.2).map(|r| r.0.clone()).collect(),
             classes,
             industries,
             voltages,
             tariffs,
             tags,
-            routes: routes.into_iter().map(|r| (r.code, r.name)).collect(),
-            managers: staff_db::list_account_managers(conn).await?,
+            routes: cached.routes.iter().map(|r| (r.0.clone(), r.1.clone())).collect(),
+            managers: Vec::new(),
         })
+    }
+
+    /// What a form offers: the lists and the account managers.
+    async fn load(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Self, sqlx::Error> {
+        let mut refs = Self::names(conn, tenant_id).await?;
+        refs.managers = staff_db::list_account_managers(conn).await?;
+        Ok(refs)
     }
 
     /// What a form offers: the current codes, and the retired ones the saved
@@ -444,7 +459,7 @@ async fn form_page(
     conflict: bool,
 ) -> Result<FormPage, AppError> {
     let mut tx = user.tx(&state.db).await?;
-    let refs = Refs::load(&mut tx).await?;
+    let refs = Refs::load(&mut tx, user.tenant_id).await?;
     let current = match id {
         Some(id) => Some(db::get(&mut tx, id).await?),
         None => None,

@@ -183,6 +183,51 @@ pub async fn load_all(conn: &mut PgConnection) -> sqlx::Result<[Vec<RefItem>; 5]
     Ok(lists)
 }
 
+/// A tenant's reference lists and reading routes as pages show them.
+pub struct Cached {
+    /// Classes, industries, voltages, tariffs and tags, in [`RefList::ALL`]'s order.
+    pub lists: [Vec<RefItem>; 5],
+    /// (code, name, retired)
+    pub routes: Vec<(String, String, bool)>,
+}
+
+/// How long a process keeps a tenant's lists. They change a few times a
+/// year, and every page that names a class or voltage reads them; an edit in
+/// this process empties the cache at once ([`forget_cached`]), and another
+/// server process shows it within this time.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+type CacheMap = std::collections::HashMap<Uuid, (std::time::Instant, std::sync::Arc<Cached>)>;
+static CACHE: std::sync::LazyLock<std::sync::Mutex<CacheMap>> = std::sync::LazyLock::new(Default::default);
+
+/// The tenant's lists, from the cache while fresh, else read (two statements) and kept.
+pub async fn cached(conn: &mut PgConnection, tenant_id: Uuid) -> sqlx::Result<std::sync::Arc<Cached>> {
+    let now = std::time::Instant::now();
+    if let Some((at, lists)) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant_id)
+        && now.duration_since(*at) < CACHE_TTL
+    {
+        return Ok(lists.clone());
+    }
+    let lists = load_all(&mut *conn).await?;
+    let routes =
+        sqlx::query!(r#"SELECT code, name, retired_at IS NOT NULL AS "retired!" FROM reading_routes ORDER BY code"#)
+            .fetch_all(conn)
+            .await?
+            .into_iter()
+            .map(|r| (r.code, r.name, r.retired))
+            .collect();
+    let fresh = std::sync::Arc::new(Cached { lists, routes });
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    cache.retain(|_, (at, _)| now.duration_since(*at) < CACHE_TTL);
+    cache.insert(tenant_id, (now, fresh.clone()));
+    Ok(fresh)
+}
+
+/// Empties the cache: a list or route was edited (by any tenant; edits are rare).
+pub fn forget_cached() {
+    CACHE.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 /// A code as a tenant admin types it: added with its names, or renamed (the
 /// code is then fixed and ignored).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]

@@ -23,6 +23,8 @@ fn summary(list: RefList, code: &str) -> String {
 }
 
 pub async fn add_code(conn: &mut PgConnection, actor: &Actor, list: RefList, form: &CodeForm) -> Result<(), AppError> {
+    // Pages keep the lists for a while: this edit shows at once.
+    super::reference::forget_cached();
     let code = check_code(form, true)?;
     if !db::insert(conn, list, &code).await? {
         let mut errors = FieldErrors::default();
@@ -50,6 +52,8 @@ pub async fn rename_code(
     code: &str,
     form: &CodeForm,
 ) -> Result<(), AppError> {
+    // Pages keep the lists for a while: this edit shows at once.
+    super::reference::forget_cached();
     let names = check_code(form, false)?;
     let before = db::lock_item(conn, list, code).await?.ok_or(AppError::NotFound)?;
     if (before.name_zh.as_str(), before.name_en.as_str()) == (names.name_zh.as_str(), names.name_en.as_str()) {
@@ -77,6 +81,8 @@ pub async fn retire_code(
     code: &str,
     retired: bool,
 ) -> Result<(), AppError> {
+    // Pages keep the lists for a while: this edit shows at once.
+    super::reference::forget_cached();
     let before = db::lock_item(conn, list, code).await?.ok_or(AppError::NotFound)?;
     if before.retired == retired {
         return Ok(());
@@ -97,6 +103,8 @@ pub async fn retire_code(
 /// Deletes a code nothing uses; one in use is refused (`reference_in_use`:
 /// retire it instead).
 pub async fn delete_code(conn: &mut PgConnection, actor: &Actor, list: RefList, code: &str) -> Result<(), AppError> {
+    // Pages keep the lists for a while: this edit shows at once.
+    super::reference::forget_cached();
     let before = db::lock_item(conn, list, code).await?.ok_or(AppError::NotFound)?;
     match db::delete(conn, list, code).await {
         Ok(()) => {}
@@ -123,6 +131,8 @@ async fn staff_ids(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
 }
 
 pub async fn add_route(conn: &mut PgConnection, actor: &Actor, form: &RouteForm) -> Result<Uuid, AppError> {
+    // Pages keep the lists for a while: this edit shows at once.
+    super::reference::forget_cached();
     let staff = staff_ids(conn).await?;
     let route = check_route(form, true, &staff)?;
     let Some(id) = db::insert_route(conn, &route).await? else {
@@ -145,6 +155,8 @@ pub async fn add_route(conn: &mut PgConnection, actor: &Actor, form: &RouteForm)
 
 /// Changes a route's name, reading day and readers; its code stays.
 pub async fn edit_route(conn: &mut PgConnection, actor: &Actor, id: Uuid, form: &RouteForm) -> Result<(), AppError> {
+    // Pages keep the lists for a while: this edit shows at once.
+    super::reference::forget_cached();
     if !db::lock_route(conn, id).await? {
         return Err(AppError::NotFound);
     }
@@ -170,6 +182,8 @@ pub async fn edit_route(conn: &mut PgConnection, actor: &Actor, id: Uuid, form: 
 }
 
 pub async fn retire_route(conn: &mut PgConnection, actor: &Actor, id: Uuid, retired: bool) -> Result<(), AppError> {
+    // Pages keep the lists for a while: this edit shows at once.
+    super::reference::forget_cached();
     if !db::lock_route(conn, id).await? {
         return Err(AppError::NotFound);
     }

@@ -64,7 +64,8 @@ pub async fn section(
     user: &CurrentUser,
     customer_id: Uuid,
 ) -> Result<PointsSection, AppError> {
-    let today = crate::tenants::today(conn).await?;
+    // The tenant's day from the caller's time zone (the tenant's): no round trip.
+    let today = chrono::Utc::now().with_timezone(&user.tz).date_naive();
     let can_redeem = user.require(Permission::RedeemPoints).is_ok();
     Ok(PointsSection {
         customer_id,

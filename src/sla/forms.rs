@@ -61,28 +61,81 @@ pub fn parse_day(day: &str, kind: &str, name: &str) -> Result<CalendarDay, Field
     errors.finish(CalendarDay { day: date.unwrap_or_default(), kind: kind.to_owned(), name })
 }
 
-/// The form field of a limit's minutes; its working-time box is `working.` + the same key.
+/// The units a time limit is entered in: clock hours (round the clock),
+/// working hours, or working days (of the tenant's working-day length).
+/// Limits are stored in minutes; the form converts.
+pub const UNITS: [&str; 3] = ["hours", "working_hours", "working_days"];
+
+/// The longest limit accepted: a year of clock time, in minutes.
+const MAX_MINUTES: i64 = 366 * 24 * 60;
+
+/// The form field of a limit's amount; its unit is `unit.` + the same key.
 pub fn limit_field(row: &LimitRow) -> String {
-    format!("minutes.{}.{}.{}", row.item, row.clock, row.variant)
+    format!("amount.{}.{}.{}", row.item, row.clock, row.variant)
 }
 
-pub fn working_field(row: &LimitRow) -> String {
-    format!("working.{}.{}.{}", row.item, row.clock, row.variant)
+pub fn unit_field(row: &LimitRow) -> String {
+    format!("unit.{}.{}.{}", row.item, row.clock, row.variant)
+}
+
+/// How a stored limit is entered: whole working days where it is a whole
+/// number of them, else (working) hours, e.g. 45 minutes = 0.75 hours.
+pub fn to_entry(minutes: i32, working_time: bool, day_minutes: i64) -> (String, &'static str) {
+    let minutes = i64::from(minutes);
+    if working_time && day_minutes > 0 && minutes % day_minutes == 0 {
+        return ((minutes / day_minutes).to_string(), "working_days");
+    }
+    let hours = (rust_decimal::Decimal::from(minutes) / rust_decimal::Decimal::from(60)).round_dp(2).normalize();
+    (hours.to_string(), if working_time { "working_hours" } else { "hours" })
+}
+
+/// Full-width digits and points (as a Chinese input method types them) as ASCII.
+fn half_width(raw: &str) -> String {
+    raw.chars()
+        .map(|c| match c {
+            '\u{FF10}'..='\u{FF19}' => char::from(b'0' + (c as u32 - 0xFF10) as u8),
+            '．' | '。' => '.',
+            '，' => ',',
+            other => other,
+        })
+        .collect()
+}
+
+/// Minutes and whether they count working time, from an amount and its
+/// unit; None when the amount is not a positive number (to the minute) of
+/// at most a year, or the unit is unknown.
+pub fn from_entry(amount: &str, unit: &str, day_minutes: i64) -> Option<(i32, bool)> {
+    let amount: rust_decimal::Decimal = half_width(amount.trim()).replace(',', ".").parse().ok()?;
+    let (per_unit, working_time) = match unit {
+        "hours" => (60, false),
+        "working_hours" => (60, true),
+        "working_days" if day_minutes > 0 => (day_minutes, true),
+        _ => return None,
+    };
+    let minutes = (amount * rust_decimal::Decimal::from(per_unit)).round();
+    let minutes: i64 = minutes.try_into().ok()?;
+    (minutes > 0 && minutes <= MAX_MINUTES).then_some((minutes as i32, working_time))
 }
 
 /// The limits the form changed (only rows that exist: a form cannot invent
-/// a clock). A missing minutes field leaves its row as it was.
-pub fn parse_limits(current: &[LimitRow], form: &HashMap<String, String>) -> Result<Vec<LimitRow>, FieldErrors> {
+/// a clock). A missing amount leaves its row as it was; a missing unit keeps
+/// the row's own. `day_minutes` is the length of a working day.
+pub fn parse_limits(
+    current: &[LimitRow],
+    form: &HashMap<String, String>,
+    day_minutes: i64,
+) -> Result<Vec<LimitRow>, FieldErrors> {
     let mut errors = FieldErrors::default();
     let mut changed = Vec::new();
     for row in current {
         let field = limit_field(row);
         let Some(raw) = form.get(&field) else { continue };
-        let Some(minutes) = raw.trim().parse::<i32>().ok().filter(|m| *m > 0) else {
-            errors.add(field, "minutes_range");
+        let stored_unit = to_entry(row.minutes, row.working_time, day_minutes).1;
+        let unit = form.get(&unit_field(row)).map_or(stored_unit, String::as_str);
+        let Some((minutes, working_time)) = from_entry(raw, unit, day_minutes) else {
+            errors.add(field, "limit_amount");
             continue;
         };
-        let working_time = form.contains_key(&working_field(row));
         if minutes != row.minutes || working_time != row.working_time {
             changed.push(LimitRow { minutes, working_time, ..row.clone() });
         }
@@ -121,18 +174,53 @@ mod tests {
     }
 
     #[test]
-    fn only_changed_existing_limits_are_saved_and_bad_minutes_are_named() {
+    fn only_changed_existing_limits_are_saved_and_bad_amounts_are_named() {
         let current = [limit("complaint", "resolve", 2250, true), limit("repair", "arrival", 45, false)];
         let mut form: HashMap<String, String> = HashMap::new();
-        form.insert("minutes.complaint.resolve.".into(), "1800".into());
-        form.insert("working.complaint.resolve.".into(), "on".into());
-        form.insert("minutes.repair.arrival.".into(), "45".into());
-        form.insert("minutes.invented.clock.".into(), "5".into());
-        let changed = parse_limits(&current, &form).unwrap();
+        form.insert("amount.complaint.resolve.".into(), "4".into());
+        form.insert("unit.complaint.resolve.".into(), "working_days".into());
+        form.insert("amount.repair.arrival.".into(), "0.75".into());
+        form.insert("unit.repair.arrival.".into(), "hours".into());
+        form.insert("amount.invented.clock.".into(), "5".into());
+        let changed = parse_limits(&current, &form, 450).unwrap();
         assert_eq!(changed, vec![limit("complaint", "resolve", 1800, true)]);
 
-        form.insert("minutes.repair.arrival.".into(), "0".into());
-        let errors = parse_limits(&current, &form).unwrap_err();
-        assert!(errors.has("minutes.repair.arrival."));
+        form.insert("amount.repair.arrival.".into(), "0".into());
+        let errors = parse_limits(&current, &form, 450).unwrap_err();
+        assert!(errors.has("amount.repair.arrival."));
+        form.insert("amount.repair.arrival.".into(), "2".into());
+        form.insert("unit.repair.arrival.".into(), "fortnights".into());
+        assert!(parse_limits(&current, &form, 450).unwrap_err().has("amount.repair.arrival."));
+    }
+
+    #[test]
+    fn limits_are_entered_in_hours_or_working_days() {
+        // Stored minutes as the form shows them (a working day of 7.5 hours).
+        assert_eq!(to_entry(2250, true, 450), ("5".to_owned(), "working_days"));
+        assert_eq!(to_entry(45, false, 450), ("0.75".to_owned(), "hours"));
+        assert_eq!(to_entry(120, false, 450), ("2".to_owned(), "hours"));
+        assert_eq!(to_entry(90, true, 450), ("1.5".to_owned(), "working_hours"));
+        // And back.
+        assert_eq!(from_entry("5", "working_days", 450), Some((2250, true)));
+        assert_eq!(from_entry("0.5", "working_days", 450), Some((225, true)));
+        assert_eq!(from_entry("0.75", "hours", 450), Some((45, false)));
+        assert_eq!(from_entry("１.５", "working_hours", 450), Some((90, true)));
+        assert_eq!(from_entry("2,5", "hours", 450), Some((150, false)));
+        for (amount, unit) in [
+            ("0", "hours"),
+            ("-1", "hours"),
+            ("abc", "hours"),
+            ("", "hours"),
+            ("2000", "working_days"),
+            ("0.001", "hours"),
+            ("1", "minutes"),
+        ] {
+            assert_eq!(from_entry(amount, unit, 450), None, "{amount} {unit}");
+        }
+        // Every stored limit shows as an entry that gives it back.
+        for (minutes, working) in [(45, false), (90, false), (450, true), (2250, true), (100, true), (7, false)] {
+            let (amount, unit) = to_entry(minutes, working, 450);
+            assert_eq!(from_entry(&amount, unit, 450), Some((minutes, working)), "{minutes} {working}");
+        }
     }
 }

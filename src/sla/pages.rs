@@ -45,10 +45,11 @@ pub fn router() -> Router<AppState> {
 pub struct LimitView {
     pub row: LimitRow,
     pub field: String,
-    pub working_field: String,
-    /// What the form shows: the stored minutes, or what was typed when it was refused.
-    pub minutes: String,
-    pub working_time: bool,
+    pub unit_field: String,
+    /// What the form shows: the stored limit in hours or working days, or
+    /// what was typed when it was refused.
+    pub amount: String,
+    pub unit: String,
     /// "= 5 working days" / "= 0.8 hours", for the reader.
     pub hint: String,
 }
@@ -97,6 +98,9 @@ impl SettingsPage {
     }
     fn day_kinds(&self) -> &'static [&'static str] {
         &DAY_KINDS
+    }
+    fn units(&self) -> &'static [&'static str] {
+        &forms::UNITS
     }
     fn limit_label(&self, row: &LimitRow) -> String {
         let item = if self.p.i.has(&format!("contact_kind.{}", row.item)) {
@@ -151,16 +155,17 @@ async fn page(
         .into_iter()
         .map(|row| {
             let field = forms::limit_field(&row);
-            let working_field = forms::working_field(&row);
-            let (minutes, working_time) = match typed_limits {
+            let unit_field = forms::unit_field(&row);
+            let (stored_amount, stored_unit) = forms::to_entry(row.minutes, row.working_time, day_minutes);
+            let (amount, unit) = match typed_limits {
                 Some(form) => (
-                    form.get(&field).cloned().unwrap_or_else(|| row.minutes.to_string()),
-                    form.contains_key(&working_field),
+                    form.get(&field).cloned().unwrap_or(stored_amount),
+                    form.get(&unit_field).cloned().unwrap_or_else(|| stored_unit.to_owned()),
                 ),
-                None => (row.minutes.to_string(), row.working_time),
+                None => (stored_amount, stored_unit.to_owned()),
             };
             let hint = hint(&p, row.minutes, row.working_time, day_minutes);
-            LimitView { row, field, working_field, minutes, working_time, hint }
+            LimitView { row, field, unit_field, amount, unit, hint }
         })
         .collect();
     let calendar = calendar.unwrap_or_else(|| CalendarForm {
@@ -278,8 +283,10 @@ async fn save_limits(
     user.require(Permission::ManageServiceSettings)?;
     let mut tx = user.tx(&state.db).await?;
     let current = settings::limits(&mut tx).await?;
+    let rules = settings::load_rules(&mut tx, user.tz).await?;
     tx.commit().await?;
-    let changed = match forms::parse_limits(&current, &form) {
+    let day_minutes = rules.calendar.working_day_length().num_minutes();
+    let changed = match forms::parse_limits(&current, &form, day_minutes) {
         Ok(changed) => changed,
         Err(errors) => return refused(page(&state, &user, errors, None, None, Some(&form), false).await?).await,
     };

@@ -89,6 +89,8 @@ pub async fn create(pool: &PgPool, t: &ValidTenant, actor: &Actor) -> Result<Uui
         .await?;
     reference::install_defaults(&mut tx).await?;
     sqlx::query!("SELECT gridcrm_install_service_defaults($1)", id).fetch_one(&mut *tx).await?;
+    // The national holidays and make-up days, so clocks are right from the first day.
+    sqlx::query!("SELECT gridcrm_install_national_calendar($1)", id).fetch_one(&mut *tx).await?;
     sqlx::query!("SELECT gridcrm_install_billing_defaults($1)", id).fetch_one(&mut *tx).await?;
     if !t.is_platform {
         sqlx::query!("SELECT gridcrm_install_notice_defaults($1)", id).fetch_one(&mut *tx).await?;

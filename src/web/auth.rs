@@ -193,26 +193,21 @@ async fn session_caller(state: &AppState, token: &str) -> Result<Option<CurrentU
     let Some((tenant_id, secret)) = split_token(token) else {
         return Ok(None);
     };
-    let mut tx = db::begin_tenant(&state.db, tenant_id, None).await?;
+    // One statement, one round trip: the function sets the tenant for its own
+    // transaction and touches the session once a minute (idle time is tracked
+    // to the minute, so most requests write nothing).
     let row = sqlx::query!(
-        r#"SELECT s.id, s.user_id, s.csrf_token, (s.last_seen_at < now() - interval '1 minute') AS "stale!",
-                  u.display_name, u.role, u.locale, t.slug, t.name AS tenant_name, t.time_zone, t.is_platform
-           FROM sessions s
-           JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
-           JOIN tenants t ON t.id = s.tenant_id
-           WHERE s.token_hash = $1 AND s.expires_at > now()
-             AND s.last_seen_at > now() - make_interval(mins => $2) AND u.active"#,
+        r#"SELECT session_id AS "session_id!", user_id AS "user_id!", csrf_token AS "csrf_token!",
+                  display_name AS "display_name!", role AS "role!", locale, slug AS "slug!",
+                  tenant_name AS "tenant_name!", time_zone AS "time_zone!", is_platform AS "is_platform!"
+           FROM gridcrm_session_caller($1, $2, $3)"#,
+        tenant_id,
         password::sha256(secret),
         state.config.session_idle_minutes as i32
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&state.db)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    if row.stale {
-        // Idle time is tracked to the minute, so most requests write nothing.
-        sqlx::query!("UPDATE sessions SET last_seen_at = now() WHERE id = $1", row.id).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
     Ok(Some(CurrentUser {
         tenant_id,
         tenant_slug: row.slug,
@@ -221,7 +216,7 @@ async fn session_caller(state: &AppState, token: &str) -> Result<Option<CurrentU
         is_platform: row.is_platform,
         user_id: Some(row.user_id),
         api_key_id: None,
-        session_id: Some(row.id),
+        session_id: Some(row.session_id),
         label: row.display_name,
         role: Role::parse(&row.role).unwrap_or(Role::CounterStaff),
         locale: row.locale.as_deref().and_then(Locale::parse).unwrap_or_default(),
@@ -237,17 +232,16 @@ async fn api_key_caller(pool: &PgPool, key: &str) -> Result<Option<CurrentUser>,
     let Some((tenant_id, secret)) = key.strip_prefix(API_KEY_PREFIX).and_then(split_token) else {
         return Ok(None);
     };
-    let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
+    // One statement: the function sets the tenant and records the key's use.
     let row = sqlx::query!(
-        r#"UPDATE api_keys k SET last_used_at = now()
-           FROM tenants t
-           WHERE t.id = k.tenant_id AND k.key_hash = $1 AND k.revoked_at IS NULL
-           RETURNING k.id, k.name, k.role, t.slug, t.name AS tenant_name, t.time_zone"#,
+        r#"SELECT key_id AS "id!", key_name AS "name!", role AS "role!", slug AS "slug!",
+                  tenant_name AS "tenant_name!", time_zone AS "time_zone!"
+           FROM gridcrm_api_key_caller($1, $2)"#,
+        tenant_id,
         password::sha256(secret)
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(pool)
     .await?;
-    tx.commit().await?;
     Ok(row.map(|row| CurrentUser {
         tenant_id,
         tenant_slug: row.slug,

@@ -89,6 +89,10 @@ pub enum AppError {
     /// parameter axum's extractors could not read); the text says why.
     #[error("{0}: {1}")]
     Http(StatusCode, String),
+    /// Refused by the HTTP layer for a reason we know; the code is
+    /// translated as `err.<code>` (axum's own text is English and technical).
+    #[error("{0}: {1}")]
+    Rejected(StatusCode, &'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -138,7 +142,7 @@ impl AppError {
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::UriTooLong => StatusCode::URI_TOO_LONG,
-            AppError::Http(status, _) => *status,
+            AppError::Http(status, _) | AppError::Rejected(status, _) => *status,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -168,7 +172,7 @@ impl IntoResponse for AppError {
                 AppError::Unavailable => "unavailable",
                 AppError::BadRequest(_) => "bad_request",
                 AppError::UriTooLong => "uri_too_long",
-                AppError::Http(status, _) => http_title(*status),
+                AppError::Http(status, _) | AppError::Rejected(status, _) => http_title(*status),
                 AppError::Internal(_) => "internal",
             },
             detail: match &self {
@@ -176,7 +180,7 @@ impl IntoResponse for AppError {
                 _ => None,
             },
             detail_code: match &self {
-                AppError::Conflict(code) | AppError::Refused(code) => Some(code),
+                AppError::Conflict(code) | AppError::Refused(code) | AppError::Rejected(_, code) => Some(code),
                 AppError::Unavailable => Some("unavailable"),
                 AppError::UriTooLong => Some("uri_too_long"),
                 _ => None,
@@ -239,6 +243,15 @@ async fn render_report(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     if response.extensions().get::<ErrorReport>().is_none() && is_extractor_rejection(&response) {
         response = from_rejection(response).await.into_response();
+    } else if response.extensions().get::<ErrorReport>().is_none()
+        && response.status() == StatusCode::METHOD_NOT_ALLOWED
+    {
+        // The router's 405 has no body: a page (or problem) like any other error.
+        let allow = response.headers().get(header::ALLOW).cloned();
+        response = AppError::Rejected(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").into_response();
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
     }
     let Some(report) = response.extensions_mut().remove::<ErrorReport>() else {
         return response;
@@ -312,8 +325,25 @@ fn rejection_error(status: StatusCode, text: &str) -> AppError {
             errors.add(field, code);
             AppError::Invalid(errors)
         }
-        None => AppError::Http(status, text.to_owned()),
+        None => match rejection_code(text) {
+            Some(code) => AppError::Rejected(status, code),
+            None => AppError::Http(status, text.to_owned()),
+        },
     }
+}
+
+/// The message code of a rejection axum describes in English: a value in
+/// the address that does not parse (without a parameter name), a body of
+/// the wrong content type, JSON that does not parse.
+fn rejection_code(text: &str) -> Option<&'static str> {
+    const CODES: [(&str, &str); 5] = [
+        ("Invalid URL", "malformed_url"),
+        ("Wrong number of path arguments", "malformed_url"),
+        ("Expected request with `Content-Type: application/json`", "json_content_type"),
+        ("Form requests must have `Content-Type: application/x-www-form-urlencoded`", "form_content_type"),
+        ("Failed to parse the request body as JSON", "json_syntax"),
+    ];
+    CODES.iter().find(|(prefix, _)| text.starts_with(prefix)).map(|(_, code)| *code)
 }
 
 /// The parameter and message code in axum's rejection text:
@@ -370,6 +400,7 @@ fn http_title(status: StatusCode) -> &'static str {
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         StatusCode::URI_TOO_LONG => "uri_too_long",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         _ => "bad_request",
     }
 }
@@ -420,5 +451,25 @@ mod tests {
             AppError::Http(StatusCode::PAYLOAD_TOO_LARGE, _)
         ));
         assert!(matches!(rejection_error(StatusCode::BAD_REQUEST, cases[0].0), AppError::Invalid(_)));
+        // Rejections without a parameter name get a translated message, not axum's English.
+        for (status, text, code) in [
+            (StatusCode::BAD_REQUEST, "Invalid URL: Cannot parse `zzz` to a `Uuid`", "malformed_url"),
+            (StatusCode::BAD_REQUEST, "Invalid URL: UUID parsing failed: invalid character", "malformed_url"),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expected request with `Content-Type: application/json`",
+                "json_content_type",
+            ),
+            (
+                StatusCode::BAD_REQUEST,
+                "Failed to parse the request body as JSON: trailing comma at line 1",
+                "json_syntax",
+            ),
+        ] {
+            assert!(
+                matches!(rejection_error(status, text), AppError::Rejected(s, c) if s == status && c == code),
+                "{text}"
+            );
+        }
     }
 }

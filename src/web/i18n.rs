@@ -104,7 +104,8 @@ impl I18n {
     pub fn datetime(&self, at: DateTime<Utc>, tz: Tz) -> String {
         let local = at.with_timezone(&tz);
         match self.0 {
-            Locale::ZhCn => local.format("%Y-%m-%d %H:%M").to_string(),
+            // One date format per language: the day as in [`Self::date`].
+            Locale::ZhCn => local.format("%Y年%m月%d日 %H:%M").to_string(),
             Locale::En => local.format("%Y-%m-%d %H:%M").to_string(),
         }
     }
@@ -112,7 +113,7 @@ impl I18n {
 
 /// Inserts thousands separators into a plain decimal string, padding the
 /// fraction to `min_fraction` digits.
-fn group_thousands(plain: &str, min_fraction: usize) -> String {
+pub(crate) fn group_thousands(plain: &str, min_fraction: usize) -> String {
     let (sign, digits) = plain.strip_prefix('-').map_or(("", plain), |d| ("-", d));
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let mut grouped = String::with_capacity(int.len() + int.len() / 3);
@@ -175,5 +176,8 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 3, 5).unwrap();
         assert_eq!(I18n(Locale::ZhCn).date(d), "2026年03月05日");
         assert_eq!(I18n(Locale::En).date(d), "2026-03-05");
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 5, 6, 30, 0).unwrap();
+        assert_eq!(I18n(Locale::ZhCn).datetime(at, chrono_tz::Asia::Shanghai), "2026年03月05日 14:30");
+        assert_eq!(I18n(Locale::En).datetime(at, chrono_tz::Asia::Shanghai), "2026-03-05 14:30");
     }
 }

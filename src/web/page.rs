@@ -57,6 +57,18 @@ impl Page {
         let key = format!("field.{field}");
         if self.i.has(&key) { self.i.t(&key) } else { field.to_owned() }
     }
+    /// Who did something, as recorded (a person's name, or a system actor
+    /// such as the escalation job or a command), in the page's language.
+    pub fn actor(&self, label: &str) -> String {
+        actor_label(&self.i, label)
+    }
+    /// A recorded value of `field` (an audit entry's before or after) as a
+    /// person reads it: codes of a known family (roles, states, kinds,
+    /// channels, reading flags…) translated, yes/no for booleans; lists item
+    /// by item; anything else as recorded.
+    pub fn audit_value(&self, field: &str, value: &str) -> String {
+        audit_value(&self.i, field, value)
+    }
     pub fn phone(&self, stored: &str) -> String {
         display_phone(stored)
     }
@@ -68,6 +80,10 @@ impl Page {
     }
     pub fn number(&self, value: &Decimal) -> String {
         self.i.number(*value)
+    }
+    /// A count of things, grouped by thousands: 12,345.
+    pub fn count(&self, n: impl std::fmt::Display) -> String {
+        crate::web::i18n::group_thousands(&n.to_string(), 0)
     }
     pub fn date(&self, date: &NaiveDate) -> String {
         self.i.date(*date)
@@ -133,6 +149,65 @@ pub fn display_phone(stored: &str) -> String {
     }
     let area = if stored.starts_with("01") || stored.starts_with("02") { 3 } else { 4 };
     format!("{}-{}", &stored[..area], &stored[area..])
+}
+
+/// System actors' labels as recorded, and their translation keys.
+const SYSTEM_ACTORS: [(&str, &str); 3] =
+    [("escalation job", "actor.escalation_job"), ("seed --demo", "actor.demo_data"), ("bill-run", "actor.bill_run")];
+
+pub fn actor_label(i: &I18n, label: &str) -> String {
+    let system = |what: &str| SYSTEM_ACTORS.iter().find(|(l, _)| *l == what).map(|(_, key)| i.t(key));
+    if let Some(name) = system(label) {
+        return name;
+    }
+    if let Some(what) = label.strip_prefix("command line: ") {
+        return system(what).unwrap_or_else(|| format!("{}{}", i.t("actor.command_line"), what));
+    }
+    if let Some(name) = label.strip_prefix("API key ") {
+        return format!("{}{}", i.t("actor.api_key"), name);
+    }
+    label.to_owned()
+}
+
+/// The translation families a recorded field's codes come from, tried in order.
+const VALUE_FAMILIES: [(&str, &[&str]); 15] = [
+    ("role", &["role."]),
+    ("locale", &["lang."]),
+    ("flags", &["reading_flag."]),
+    ("warnings", &["reading_flag."]),
+    ("kind", &["contact_kind.", "work_order_kind.", "reading_kind.", "calendar_day."]),
+    ("channel", &["contact_channel.", "payment_channel.", "channel."]),
+    ("preferred_channels", &["channel."]),
+    ("subject", &["contact_subject."]),
+    ("state", &["contact_state.", "work_order_state."]),
+    ("status", &["bill_status.", "notice_status.", "timeline_status."]),
+    ("priority", &["priority."]),
+    ("area_type", &["area_type."]),
+    ("customer_type", &["customer_type."]),
+    ("importance", &["customers.importance_"]),
+    ("action", &["contact_action.", "service_event."]),
+];
+
+pub fn audit_value(i: &I18n, field: &str, value: &str) -> String {
+    match value {
+        "true" => return i.t("common.answer_yes"),
+        "false" => return i.t("common.answer_no"),
+        _ => {}
+    }
+    let Some((_, families)) = VALUE_FAMILIES.iter().find(|(f, _)| *f == field) else {
+        return value.to_owned();
+    };
+    let one = |code: &str| {
+        let is_code = !code.is_empty()
+            && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        families
+            .iter()
+            .map(|prefix| format!("{prefix}{code}"))
+            .find(|key| is_code && i.has(key))
+            .map_or_else(|| code.to_owned(), |key| i.t(&key))
+    };
+    let separator = if i.0 == crate::web::i18n::Locale::ZhCn { "、" } else { ", " };
+    value.split(", ").map(one).collect::<Vec<_>>().join(separator)
 }
 
 #[cfg(test)]

@@ -945,3 +945,55 @@ async fn a_supervisor_sees_complaints_apart_from_work_orders_and_pages_the_board
     .await;
     finish(c, result).await;
 }
+
+/// The customer page as printed: the print style sheet applied (its rules
+/// made the page's own, since headless screenshots render for the screen)
+/// at the width of an A4 page. The contacts table keeps readable columns
+/// (it collapsed into one-character columns), the banner prints, links are
+/// not underlined. Screenshot: $TMPDIR/gridcrm-customer-print.png.
+#[tokio::test]
+async fn the_customer_page_prints_with_readable_columns() {
+    let app = TestApp::spawn().await;
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "counter").await?;
+        c.goto(&app.url(&format!("/customers/{}", app.alpha.customers[0]))).await?;
+        c.wait().for_element(Locator::Id("contacts")).await?;
+        c.set_window_size(794, 1123).await?;
+        c.execute(
+            "for (const sheet of document.styleSheets) {
+               for (const rule of [...sheet.cssRules]) {
+                 if (rule.media && rule.media.mediaText.includes('print')) {
+                   for (const inner of rule.cssRules) sheet.insertRule(inner.cssText, sheet.cssRules.length);
+                 }
+               }
+             }",
+            vec![],
+        )
+        .await?;
+        let widths = c
+            .execute(
+                "return [...document.querySelectorAll('#contacts table th, #contacts table td')]
+                   .filter(e => e.offsetParent !== null && e.textContent.trim() !== '')
+                   .map(e => [e.textContent.trim(), e.getBoundingClientRect().width]);",
+                vec![],
+            )
+            .await?;
+        let png = c.screenshot().await?;
+        std::fs::write(std::env::temp_dir().join("gridcrm-customer-print.png"), png).ok();
+        let widths: Vec<(String, f64)> = serde_json::from_value(widths).unwrap();
+        assert!(!widths.is_empty());
+        // The narrowest cell still holds two Chinese characters side by side.
+        assert!(widths.iter().all(|(_, w)| *w >= 36.0), "every contacts column keeps its width: {widths:?}");
+        let underline = c
+            .execute("return getComputedStyle(document.querySelector('#supply a')).textDecorationLine;", vec![])
+            .await?;
+        assert_eq!(underline, json!("none"));
+        assert!(c.find(Locator::Id("banner")).await?.is_displayed().await?);
+        assert!(!c.find(Locator::Css(".topbar")).await?.is_displayed().await?);
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+}

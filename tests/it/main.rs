@@ -13,6 +13,7 @@ mod cli;
 mod contracts;
 mod cost_control;
 mod credit;
+mod customer_page;
 mod demand_response;
 mod drills;
 mod forecast;

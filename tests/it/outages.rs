@@ -409,7 +409,7 @@ async fn bad_input_names_the_field_on_the_api_and_the_page() {
     let to = location(&r);
     let (status, page) = admin.get_text(&to).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("T-1, T-2") && page.contains("2099-01-01 08:00"), "{page}");
+    assert!(page.contains("T-1, T-2") && page.contains("2099年01月01日 08:00"), "{page}");
     let (_, list) = admin.get_text("/outages").await;
     assert!(list.contains("检修"));
     let id = to.trim_start_matches("/outages/").split('?').next().unwrap().to_owned();

@@ -15,7 +15,10 @@ async fn an_admin_edits_the_calendar_and_limits_and_new_clocks_use_them() {
     let admin = app.login(&app.alpha, "admin").await;
     let (status, page) = admin.get_text("/admin/service-settings").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("name=\"minutes.complaint.resolve.\" type=\"number\" min=\"1\" step=\"1\" value=\"2250\""));
+    // Limits are entered in hours or working days: 2,250 minutes are 5 working days of 7.5 hours.
+    assert!(page.contains("name=\"amount.complaint.resolve.\" inputmode=\"decimal\" value=\"5\""), "{page}");
+    assert!(page.contains("name=\"amount.repair.arrival.urban\" inputmode=\"decimal\" value=\"0.75\""));
+    assert!(page.contains("<option value=\"working_days\" selected>"));
 
     // Bad input names the field and saves nothing.
     let r = admin
@@ -28,11 +31,11 @@ async fn an_admin_edits_the_calendar_and_limits_and_new_clocks_use_them() {
     let r = admin
         .post(
             "/admin/service-settings/limits",
-            &[("minutes.complaint.resolve.", "0"), ("working.complaint.resolve.", "on")],
+            &[("amount.complaint.resolve.", "0"), ("unit.complaint.resolve.", "working_days")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("id=\"minutes.complaint.resolve.-error\""));
+    assert!(r.text().await.unwrap().contains("id=\"amount.complaint.resolve.-error\""));
 
     // Good input is saved and audited.
     let r = admin
@@ -49,7 +52,8 @@ async fn an_admin_edits_the_calendar_and_limits_and_new_clocks_use_them() {
     let r = admin
         .post(
             "/admin/service-settings/limits",
-            &[("minutes.complaint.resolve.", "1800"), ("working.complaint.resolve.", "on")],
+            // 30 working hours: 1,800 minutes of working time.
+            &[("amount.complaint.resolve.", "30"), ("unit.complaint.resolve.", "working_hours")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -102,7 +106,10 @@ async fn an_admin_edits_the_calendar_and_limits_and_new_clocks_use_them() {
     // Removing a day asks first (a confirm form) and is audited too.
     let r = admin.post("/admin/service-settings/days/2026-10-01/remove", &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let days: i64 = sqlx::query_scalar("SELECT count(*) FROM calendar_days").fetch_one(&mut *tx).await.unwrap();
+    let days: i64 = sqlx::query_scalar("SELECT count(*) FROM calendar_days WHERE day = '2026-10-01'")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(days, 0);
 
     // The other company's settings are untouched.

@@ -160,11 +160,7 @@ impl TestApp {
 
     /// A browser-like client (cookies, no redirect following) that is not signed in.
     pub fn anonymous(&self) -> Browser {
-        Browser {
-            base: self.base.clone(),
-            client: Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap(),
-            csrf: String::new(),
-        }
+        Browser::at(&self.base)
     }
 
     /// A client signed in as `username` of `tenant`.
@@ -203,6 +199,15 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser-like client (cookies, no redirect following) of the application at `base`.
+    pub fn at(base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            client: Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap(),
+            csrf: String::new(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
