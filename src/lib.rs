@@ -28,6 +28,7 @@ pub mod payments;
 pub mod platform;
 pub mod points;
 pub mod portfolio;
+pub mod privacy;
 pub mod readings;
 pub mod seed;
 pub mod segments;

@@ -63,6 +63,7 @@ pub const ENTITIES: &[&str] = &[
     "value_settings",
     "notice_settings",
     "change_of_use_settings",
+    "privacy_settings",
     "user",
     "session",
     "api_key",

@@ -31,6 +31,7 @@ mod pages;
 mod payments;
 mod points;
 mod portfolio;
+mod privacy;
 mod readings;
 mod reference;
 mod search;
