@@ -40,6 +40,11 @@ async fn money(conn: &mut PgConnection, customer: Uuid) -> (i64, String, i64, St
     sqlx::query_as(q).bind(customer).fetch_one(conn).await.unwrap()
 }
 
+async fn names(conn: &mut PgConnection, ids: &[Uuid]) -> Vec<String> {
+    let q = "SELECT name FROM customers WHERE id = ANY($1) ORDER BY account_no";
+    sqlx::query_scalar(q).bind(ids).fetch_all(conn).await.unwrap()
+}
+
 async fn owner(app: &TestApp) -> PgConnection {
     PgConnection::connect(&app.owner_url).await.unwrap()
 }
@@ -282,4 +287,54 @@ async fn the_retention_period_is_a_company_setting() {
 
 fn urlencode(s: &str) -> String {
     gridcrm::web::error::urlencode(s)
+}
+
+#[tokio::test]
+async fn the_command_anonymises_every_account_due_and_a_dry_run_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (due, recent) = (app.alpha.customers[0], app.alpha.customers[1]);
+    let mut conn = owner(&app).await;
+    sqlx::query("UPDATE customers SET status = 'closed' WHERE id = ANY($1)")
+        .bind(vec![due, recent, app.beta.customers[0]])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE customers SET closed_at = now() - interval '4 years' WHERE id = ANY($1)")
+        .bind(vec![due, app.beta.customers[0]])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gridcrm"))
+            .args(args)
+            .env("GRIDCRM_DATABASE_URL", &app.owner_url)
+            .env("GRIDCRM_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let ids = vec![due, recent, app.beta.customers[0]];
+    let dry = run(&["customers", "anonymise", "--tenant", "alpha", "--dry-run"]);
+    let out = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(out.contains("1100000001") && !out.contains("1100000002"), "{out}");
+    assert!(out.contains("alpha: 1 closed accounts due (retention 3 years)"), "{out}");
+    assert_eq!(names(&mut conn, &ids).await, ["王建国", "李建华", "王建国"], "nothing changed");
+
+    let real = run(&["customers", "anonymise", "--tenant", "alpha"]);
+    let out = String::from_utf8_lossy(&real.stdout).into_owned();
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    assert!(out.contains("alpha: 1 closed accounts anonymised"), "{out}");
+    let mark = gridcrm::privacy::model::mark(due);
+    assert_eq!(
+        names(&mut conn, &ids).await,
+        [mark.as_str(), "李建华", "王建国"],
+        "the recent and the other company's stay"
+    );
+    let actor: String = sqlx::query_scalar("SELECT actor_label FROM audit_log WHERE action = 'anonymise'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(actor, "command line: customers anonymise");
+    let again = run(&["customers", "anonymise", "--tenant", "alpha"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("alpha: 0 closed accounts anonymised"));
 }
