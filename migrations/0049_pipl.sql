@@ -15,7 +15,11 @@ GRANT SELECT, INSERT, UPDATE ON privacy_settings TO gridcrm_app;
 -- every status change, whichever path closes or reopens it.
 ALTER TABLE customers ADD COLUMN closed_at timestamptz,
                       ADD COLUMN anonymised_at timestamptz;
+-- Accounts closed before now: their last change is taken as the closing
+-- (without touching updated_at or re-indexing the unchanged names).
+ALTER TABLE customers DISABLE TRIGGER USER;
 UPDATE customers SET closed_at = updated_at WHERE status = 'closed';
+ALTER TABLE customers ENABLE TRIGGER USER;
 
 CREATE FUNCTION gridcrm_customer_closed_at() RETURNS trigger
     LANGUAGE plpgsql AS $$
