@@ -360,7 +360,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::tariff_analysis::api::router())
         .merge(crate::customers::reference_api::router())
         .merge(crate::supply::api::router())
-        .merge(crate::onboarding::api::router());
+        .merge(crate::onboarding::api::router())
+        .merge(crate::privacy::api::router());
     // The handlers' paths exist only now, after the merge.
     CommonResponses.modify(router.get_openapi_mut());
     RequestText.modify(router.get_openapi_mut());

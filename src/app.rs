@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .merge(home::router())
         .merge(customers::pages::router())
         .merge(customers::contracts_pages::router())
+        .merge(crate::privacy::pages::router())
         .merge(crate::load::pages::router())
         .merge(complaints::pages::router())
         .merge(work_orders::pages::router())

@@ -29,6 +29,7 @@ pub mod platform;
 pub mod points;
 pub mod portfolio;
 pub mod prints;
+pub mod privacy;
 pub mod readings;
 pub mod seed;
 pub mod segments;

@@ -135,6 +135,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::segments::SegmentsCommand,
     },
+    /// Customers' personal information (PIPL).
+    Customers {
+        #[command(subcommand)]
+        command: cli::privacy::CustomersCommand,
+    },
     /// Write data files.
     Export {
         #[command(subcommand)]
@@ -283,6 +288,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Segments { command } => {
             admin::with_database(&config, |db| Box::pin(cli::segments::segments_command(db, command))).await
+        }
+        Command::Customers { command } => {
+            admin::with_database(&config, |db| Box::pin(cli::privacy::customers_command(db, command))).await
         }
         Command::CostControl => {
             let database = Database::open(&config, false).await?;

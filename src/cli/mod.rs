@@ -7,6 +7,7 @@ pub mod data;
 pub mod forecast;
 pub mod load;
 pub mod onboarding;
+pub mod privacy;
 pub mod segments;
 pub mod serve;
 pub mod value;

@@ -82,10 +82,12 @@ pub enum Permission {
     ManageReference,
     /// See the meters due for verification (检定).
     ReadVerificationDue,
+    /// Export one person's data and anonymise closed accounts (PIPL).
+    ManagePersonalData,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 33] = {
+    pub const ALL: [Permission; 34] = {
         use Permission::*;
         [
             ReadCustomers,
@@ -121,6 +123,7 @@ impl Permission {
             RunDemandResponse,
             ManageReference,
             ReadVerificationDue,
+            ManagePersonalData,
         ]
     };
 }
@@ -184,6 +187,7 @@ impl Role {
             ManageReference => self == TenantAdmin,
             // The counter books the verification visits; supervisors watch the backlog.
             ReadVerificationDue => matches!(self, CounterStaff | Supervisor | TenantAdmin),
+            ManagePersonalData => self == TenantAdmin,
         }
     }
 

@@ -101,6 +101,9 @@ impl Page {
     fn can(&self, permission: crate::web::access::Permission) -> bool {
         self.user.as_ref().is_some_and(|u| u.role.can(permission))
     }
+    pub fn can_manage_personal_data(&self) -> bool {
+        self.can(crate::web::access::Permission::ManagePersonalData)
+    }
     pub fn can_manage_users(&self) -> bool {
         self.can(crate::web::access::Permission::ManageUsers)
     }

@@ -551,3 +551,31 @@ async fn refunds_stay_in_their_tenant() {
         .unwrap();
     assert_eq!(status, "owed");
 }
+
+/// Personal data: another tenant's customer is neither exported nor
+/// anonymised, over the page or the API (404), and nothing is audited.
+#[tokio::test]
+async fn personal_data_of_another_tenants_customer_is_out_of_reach() {
+    let app = TestApp::spawn().await;
+    let theirs = app.beta.customers[0];
+    let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
+    let client = reqwest::Client::new();
+    let get = client.get(app.url(&format!("/api/v1/customers/{theirs}/personal-data"))).bearer_auth(&key);
+    let r = get.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!r.text().await.unwrap().contains("王建国"));
+    let post = client.post(app.url(&format!("/api/v1/customers/{theirs}/anonymise"))).bearer_auth(&key);
+    assert_eq!(post.send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let admin = app.login(&app.alpha, "admin").await;
+    let (status, body) = admin.get_text(&format!("/customers/{theirs}/privacy")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("王建国"));
+    assert_eq!(admin.post(&format!("/customers/{theirs}/personal-data"), &[]).await.status(), StatusCode::NOT_FOUND);
+    let r = admin.post(&format!("/customers/{theirs}/anonymise"), &[("confirm_account_no", "2200000001")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.count_all("audit_log WHERE action IN ('export_personal_data', 'anonymise')").await, 0);
+    let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM customers WHERE id = $1").bind(theirs).fetch_one(&mut conn).await.unwrap();
+    assert_eq!(name, "王建国");
+}

@@ -34,6 +34,7 @@ mod payments;
 mod points;
 mod portfolio;
 mod queues;
+mod privacy;
 mod readings;
 mod reference;
 mod search;

@@ -1,0 +1,237 @@
+//! Personal information in the database: everything held about one
+//! customer as one JSON document, and the anonymisation of a closed account.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::model::DEFAULT_RETENTION_YEARS;
+
+/// One customer's export: the account number and the JSON document as text.
+pub struct Export {
+    pub account_no: String,
+    pub json: String,
+}
+
+/// Everything held about customer `id` as a JSON document (see
+/// [`super::service::PersonalData`]): under `data` one key per kind of
+/// record, each the rows as stored (without `tenant_id`), written by
+/// PostgreSQL so money keeps its exact decimals; `None` when the customer is
+/// not in this tenant. Audit entries are those about the customer, its
+/// supply points, contacts, work orders, bills and payments.
+pub async fn export(conn: &mut PgConnection, id: Uuid, exported_by: &str) -> sqlx::Result<Option<Export>> {
+    sqlx::query_as!(
+        Export,
+        r#"SELECT c.account_no AS "account_no!", jsonb_build_object(
+             'format', $2::text, 'exported_at', now(), 'exported_by', $3::text, 'customer_id', c.id,
+             'account_no', c.account_no, 'data', jsonb_build_object(
+             'customer', to_jsonb(c) - 'tenant_id',
+             'tags', (SELECT coalesce(jsonb_agg(x.tag_code ORDER BY x.tag_code), '[]') FROM customer_tags x WHERE x.customer_id = c.id),
+             'customer_contacts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.id), '[]') FROM customer_contacts x WHERE x.customer_id = c.id),
+             'supply_points', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.id), '[]') FROM supply_points x WHERE x.customer_id = c.id),
+             'meter_installations', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.installed_on, x.id), '[]')
+                                       FROM meter_installations x JOIN supply_points s ON s.id = x.supply_point_id WHERE s.customer_id = c.id),
+             'meters', (SELECT coalesce(jsonb_agg(to_jsonb(m) - 'tenant_id' ORDER BY m.serial), '[]') FROM meters m
+                         WHERE m.id IN (SELECT x.meter_id FROM meter_installations x JOIN supply_points s ON s.id = x.supply_point_id
+                                         WHERE s.customer_id = c.id)),
+             'meter_readings', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.read_on, x.id), '[]') FROM meter_readings x WHERE x.customer_id = c.id),
+             'supply_contracts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.starts_on), '[]') FROM supply_contracts x WHERE x.customer_id = c.id),
+             'contacts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_at, x.id), '[]') FROM contacts x WHERE x.customer_id = c.id),
+             'work_orders', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM work_orders x WHERE x.customer_id = c.id),
+             'visits', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.planned_on, x.id), '[]') FROM visits x WHERE x.customer_id = c.id),
+             'notices', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM notices x WHERE x.customer_id = c.id),
+             'notice_preferences', (SELECT to_jsonb(x) - 'tenant_id' FROM notice_preferences x WHERE x.customer_id = c.id),
+             'notice_opt_outs', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.kind), '[]') FROM notice_opt_outs x WHERE x.customer_id = c.id),
+             'bills', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.period, x.id), '[]') FROM bills x WHERE x.customer_id = c.id),
+             'bill_credits', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM bill_credits x WHERE x.customer_id = c.id),
+             'payments', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_at, x.id), '[]') FROM payments x WHERE x.customer_id = c.id),
+             'refunds', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.recorded_at, x.id), '[]') FROM customer_refunds x WHERE x.customer_id = c.id),
+             'cost_control', (SELECT to_jsonb(x) - 'tenant_id' FROM cost_control_agreements x WHERE x.customer_id = c.id),
+             'credit_ratings', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.month), '[]') FROM customer_credit x WHERE x.customer_id = c.id),
+             'credit_events', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.occurred_on, x.id), '[]') FROM credit_events x WHERE x.customer_id = c.id),
+             'credit_securities', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_on, x.id), '[]') FROM credit_securities x WHERE x.customer_id = c.id),
+             'poor_credit_list', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.entered_on, x.id), '[]') FROM poor_credit_list x WHERE x.customer_id = c.id),
+             'points_ledger', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM points_ledger x WHERE x.customer_id = c.id),
+             'points_redemptions', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM points_redemptions x WHERE x.customer_id = c.id),
+             'value_tier', (SELECT to_jsonb(x) - 'tenant_id' FROM customer_values x WHERE x.customer_id = c.id),
+             'demand_response', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.invited_at), '[]') FROM dr_invitations x WHERE x.customer_id = c.id),
+             'timeline', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM customer_timeline x WHERE x.customer_id = c.id),
+             'audit', (SELECT coalesce(jsonb_agg(to_jsonb(a) - 'tenant_id' ORDER BY a.at, a.id), '[]') FROM audit_log a
+                        WHERE a.entity_id = c.id
+                           OR a.entity_id IN (SELECT s.id FROM supply_points s WHERE s.customer_id = c.id
+                                              UNION ALL SELECT k.id FROM contacts k WHERE k.customer_id = c.id
+                                              UNION ALL SELECT w.id FROM work_orders w WHERE w.customer_id = c.id
+                                              UNION ALL SELECT b.id FROM bills b WHERE b.customer_id = c.id
+                                              UNION ALL SELECT p.id FROM payments p WHERE p.customer_id = c.id))
+           ))::text AS "json!"
+           FROM customers c WHERE c.id = $1"#,
+        id,
+        super::service::FORMAT,
+        exported_by
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// An account as far as anonymisation goes, locked for the change.
+pub struct Account {
+    pub id: Uuid,
+    pub account_no: String,
+    pub name: String,
+    pub status: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub anonymised_at: Option<DateTime<Utc>>,
+}
+
+pub async fn account_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as!(
+        Account,
+        "SELECT id, account_no, name, status, closed_at, anonymised_at FROM customers WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The account as shown on its privacy page.
+pub async fn account(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as!(
+        Account,
+        "SELECT id, account_no, name, status, closed_at, anonymised_at FROM customers WHERE id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// The tenant's retention period in years (the default when it set none).
+pub async fn retention_years(conn: &mut PgConnection) -> sqlx::Result<i32> {
+    let set = sqlx::query_scalar!("SELECT retention_years FROM privacy_settings").fetch_optional(conn).await?;
+    Ok(set.unwrap_or(DEFAULT_RETENTION_YEARS))
+}
+
+/// Sets the tenant's retention period.
+pub async fn set_retention_years(conn: &mut PgConnection, years: i32) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO privacy_settings (tenant_id, retention_years) VALUES (app_tenant_id(), $1)
+         ON CONFLICT (tenant_id) DO UPDATE SET retention_years = EXCLUDED.retention_years, updated_at = now()",
+        years
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The closed, not yet anonymised accounts closed before `closed_before`,
+/// oldest closing first.
+pub async fn eligible(conn: &mut PgConnection, closed_before: DateTime<Utc>) -> sqlx::Result<Vec<Account>> {
+    sqlx::query_as!(
+        Account,
+        "SELECT id, account_no, name, status, closed_at, anonymised_at FROM customers
+          WHERE status = 'closed' AND anonymised_at IS NULL AND closed_at <= $1
+          ORDER BY closed_at, id",
+        closed_before
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// How many rows of each kind an anonymisation changed (no personal data).
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Anonymised {
+    pub customer_contacts: u64,
+    pub supply_points: u64,
+    pub contacts: u64,
+    pub work_orders: u64,
+    pub visits: u64,
+    pub notices: u64,
+    pub notice_preferences: u64,
+    pub timeline: u64,
+    pub audit_entries_redacted: i64,
+}
+
+/// Replaces the personal data of customer `id` by `mark` (names) or blanks
+/// (phones, ID number, e-mail, addresses, free texts), in the caller's
+/// transaction. Bills, payments, refunds and other financial rows are not
+/// touched: their amounts, dates and the account number stay. The name
+/// index (`customer_name_grams`) follows the new name by its trigger.
+pub async fn anonymise(conn: &mut PgConnection, id: Uuid, mark: &str) -> sqlx::Result<Anonymised> {
+    // First, while the values to cut out of earlier audit entries are still there.
+    let audit_entries_redacted =
+        sqlx::query_scalar!(r#"SELECT gridcrm_redact_customer_audit($1) AS "n!""#, id).fetch_one(&mut *conn).await?;
+    sqlx::query!(
+        "UPDATE customers SET name = $2, address = '', phone = NULL, id_number = NULL, preferred_channels = '{}',
+                quiet_from = NULL, quiet_to = NULL, anonymised_at = now(), version = version + 1
+          WHERE id = $1",
+        id,
+        mark
+    )
+    .execute(&mut *conn)
+    .await?;
+    let mut done = Anonymised {
+        customer_contacts: sqlx::query!(
+            "UPDATE customer_contacts SET name = $2, phone = NULL, email = NULL, role = '' WHERE customer_id = $1",
+            id,
+            mark
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+        audit_entries_redacted,
+        ..Default::default()
+    };
+    done.supply_points = sqlx::query!("UPDATE supply_points SET address = '' WHERE customer_id = $1", id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    done.contacts = sqlx::query!(
+        "UPDATE contacts SET caller_name = $2, caller_phone = NULL, description = $2, resolution = ''
+          WHERE customer_id = $1",
+        id,
+        mark
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    done.work_orders = sqlx::query!(
+        "UPDATE work_orders SET title = $2, description = '', address = '', supervision_note = '', supply_plan = ''
+          WHERE customer_id = $1",
+        id,
+        mark
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    done.visits = sqlx::query!("UPDATE visits SET purpose = $2, outcome = '' WHERE customer_id = $1", id, mark)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    done.notices = sqlx::query!(
+        "UPDATE notices SET address = '', data = gridcrm_redact_personal(data) WHERE customer_id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    done.notice_preferences = sqlx::query!(
+        "UPDATE notice_preferences SET email = NULL, sms_phone = NULL, wechat_openid = NULL, bill_content = 'off'
+          WHERE customer_id = $1",
+        id
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    // Titles of contacts, work orders and visits quote what the caller said;
+    // those of bills, payments and refunds are numbers and stay.
+    done.timeline = sqlx::query!(
+        "UPDATE customer_timeline SET title = $2
+          WHERE customer_id = $1 AND kind NOT IN ('bill', 'payment', 'refund', 'meter', 'points', 'cost_control')",
+        id,
+        mark
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query!("UPDATE notice_outbox SET title = $2 WHERE customer_id = $1", id, mark).execute(&mut *conn).await?;
+    Ok(done)
+}

@@ -1,0 +1,10 @@
+//! Personal information (PIPL): a tenant admin exports everything held about
+//! one person as one JSON document, and anonymises a closed account once the
+//! tenant's retention period has passed, keeping the financial records.
+//! See docs/privacy.md.
+
+pub mod api;
+pub mod db;
+pub mod model;
+pub mod pages;
+pub mod service;
