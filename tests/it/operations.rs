@@ -234,6 +234,16 @@ async fn a_custom_format_dump_restores_into_a_new_database_row_for_row() {
     gridcrm::seed::seed_demo(&pool, 60, None, Some(2), Some(2), false).await.expect("demo seed");
     pool.close().await;
 
+    // Dumped as the guide's backup role: BYPASSRLS (the tables force
+    // row-level security even on their owner) and pg_read_all_data.
+    let role = format!("gridcrm_backup_{}", Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&source).await.unwrap();
+    admin.execute(format!("CREATE ROLE {role} LOGIN BYPASSRLS PASSWORD '{role}'").as_str()).await.unwrap();
+    admin.execute(format!("GRANT pg_read_all_data TO {role}").as_str()).await.unwrap();
+    let mut backup_url = url::Url::parse(&source).unwrap();
+    backup_url.set_username(&role).unwrap();
+    backup_url.set_password(Some(&role)).unwrap();
+
     let dir = std::env::temp_dir().join(format!("gridcrm-backup-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let dump = dir.join("gridcrm.dump");
@@ -241,10 +251,11 @@ async fn a_custom_format_dump_restores_into_a_new_database_row_for_row() {
     let out = tokio::process::Command::new(&pg_dump)
         .arg("--format=custom")
         .arg(format!("--file={}", dump.display()))
-        .arg(format!("--dbname={source}"))
+        .arg(format!("--dbname={backup_url}"))
         .output()
         .await
         .unwrap();
+    admin.execute(format!("DROP ROLE {role}").as_str()).await.unwrap();
     assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
 
     let target = empty_database(&source).await;
