@@ -232,13 +232,13 @@ const CUSTOMERS: i32 = 3000;
 
 /// The real server on the test's database, with a short lease and small
 /// bill-run batches; returns it and its address.
-type Stdout = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+pub(crate) type Stdout = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
 
 async fn serve(url: &str, lease_seconds: u32) -> (Child, String, Stdout) {
     serve_with(url, lease_seconds, &[]).await
 }
 
-async fn serve_with(url: &str, lease_seconds: u32, env: &[(&str, &str)]) -> (Child, String, Stdout) {
+pub(crate) async fn serve_with(url: &str, lease_seconds: u32, env: &[(&str, &str)]) -> (Child, String, Stdout) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gridcrm"))
         .arg("serve")
         .envs(env.iter().copied())

@@ -28,6 +28,7 @@ mod notice_sinks;
 mod notices;
 mod notices_delivery;
 mod onboarding;
+mod operations;
 mod outages;
 mod pages;
 mod payments;
