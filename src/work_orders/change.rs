@@ -144,6 +144,25 @@ fn required(value: &Option<String>, field: &'static str, errors: &mut FieldError
     found
 }
 
+/// A change field the kind does not use is still checked against its
+/// documented form: a malformed value is refused, not silently dropped.
+fn check_unused_formats(kind: &str, d: &ChangeDraft, errors: &mut FieldErrors) {
+    if kind != NEW_CONNECTION {
+        if filled(&d.meter_serial).is_some_and(|s| !crate::supply::model::is_serial(s)) {
+            errors.add("meter_serial", "serial_format");
+        }
+        if filled(&d.meter_multiplier).is_some_and(|m| input::plain_decimal(m, 8, 2).is_none()) {
+            errors.add("meter_multiplier", "multiplier_format");
+        }
+        if filled(&d.initial_reading).is_some_and(|r| parse_reading(r).is_none()) {
+            errors.add("initial_reading", "reading_format");
+        }
+    }
+    if kind != "transfer_of_ownership" && filled(&d.new_holder_id).is_some_and(|id| Uuid::parse_str(id).is_err()) {
+        errors.add("new_holder_id", "unknown_customer");
+    }
+}
+
 /// Checks the fields the kind asks for; `None` for kinds that are no change of use.
 /// `has_point` and `has_capacity`: whether the order names a supply point and a
 /// requested capacity.
@@ -154,6 +173,7 @@ pub fn validate(
     has_capacity: bool,
     errors: &mut FieldErrors,
 ) -> Option<ValidChange> {
+    check_unused_formats(kind, d, errors);
     if !changes_archive(kind) {
         return None;
     }
@@ -307,6 +327,19 @@ pub fn settle(owed: Decimal, credit: Decimal, deposit: Decimal) -> Result<Settle
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_field_the_kind_does_not_use_is_still_checked() {
+        let draft =
+            ChangeDraft { meter_multiplier: Some("k?".into()), new_holder_id: Some("x".into()), ..Default::default() };
+        let mut errors = FieldErrors::default();
+        assert_eq!(validate("periodic_visit", &draft, false, false, &mut errors), None);
+        assert!(errors.has("meter_multiplier") && errors.has("new_holder_id"));
+        let fine = ChangeDraft { meter_multiplier: Some("2.5".into()), ..Default::default() };
+        let mut errors = FieldErrors::default();
+        validate("periodic_visit", &fine, false, false, &mut errors);
+        assert!(!errors.has("meter_multiplier"));
+    }
 
     #[test]
     fn closing_settles_from_credit_then_deposit_and_refunds_the_rest() {

@@ -397,6 +397,18 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
         }
         _ => {}
     }
+    // A field this step does not use is still checked against its documented
+    // form: a malformed value is refused, not silently dropped.
+    if !errors.has("documents") && input.documents.iter().any(|d| !change::all_documents().contains(&d.as_str())) {
+        errors.add("documents", "unknown_code");
+    }
+    if !errors.has("supply_point_id") && filled(&input.supply_point_id).is_some_and(|s| Uuid::parse_str(s).is_err()) {
+        errors.add("supply_point_id", "unknown_supply_point");
+    }
+    if !errors.has("final_reading") && filled(&input.final_reading).is_some_and(|r| change::parse_reading(r).is_none())
+    {
+        errors.add("final_reading", "reading_format");
+    }
     errors.finish(data)
 }
 
@@ -511,6 +523,16 @@ mod tests {
         let point = Uuid::now_v7();
         let with_point = OrderFacts { supply_point_id: Some(point), ..expansion("residential") };
         assert_eq!(check_step(&with_point, &input("power_on")).unwrap().supply_point_id, Some(point));
+        // A field the step does not use is still refused when malformed.
+        let start = |f: fn(&mut StepInput)| {
+            let mut step = input("start");
+            f(&mut step);
+            check_step(&repair, &step)
+        };
+        assert!(start(|s| s.documents = vec!["selfie".into()]).unwrap_err().has("documents"));
+        assert!(start(|s| s.supply_point_id = Some("not-an-id".into())).unwrap_err().has("supply_point_id"));
+        assert!(start(|s| s.final_reading = Some("-3".into())).unwrap_err().has("final_reading"));
+        assert!(start(|s| s.documents = vec!["identity".into()]).is_ok());
     }
 
     #[test]
