@@ -140,6 +140,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::privacy::CustomersCommand,
     },
+    /// Data retention: interval data, audit log (docs/operations.md).
+    Retention {
+        #[command(subcommand)]
+        command: cli::privacy::RetentionCommand,
+    },
     /// Write data files.
     Export {
         #[command(subcommand)]
@@ -291,6 +296,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Customers { command } => {
             admin::with_database(&config, |db| Box::pin(cli::privacy::customers_command(db, command))).await
+        }
+        Command::Retention { command } => {
+            admin::with_database(&config, |db| Box::pin(cli::privacy::retention_command(db, command))).await
         }
         Command::CostControl => {
             let database = Database::open(&config, false).await?;

@@ -67,6 +67,7 @@ pub const ENTITIES: &[&str] = &[
     "change_of_use_settings",
     "print_settings",
     "privacy_settings",
+    "retention",
     "user",
     "session",
     "api_key",

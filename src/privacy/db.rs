@@ -110,15 +110,120 @@ pub async fn retention_years(conn: &mut PgConnection) -> sqlx::Result<i32> {
     Ok(set.unwrap_or(DEFAULT_RETENTION_YEARS))
 }
 
-/// Sets the tenant's retention period.
-pub async fn set_retention_years(conn: &mut PgConnection, years: i32) -> sqlx::Result<()> {
+/// A company's retention settings: years after closing before an account
+/// may be anonymised, years of interval data and of audit log kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionSettings {
+    pub closed_account_years: i32,
+    pub interval_years: i32,
+    pub audit_years: i32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            closed_account_years: DEFAULT_RETENTION_YEARS,
+            interval_years: super::retention::DEFAULT_INTERVAL_YEARS,
+            audit_years: super::retention::DEFAULT_AUDIT_YEARS,
+        }
+    }
+}
+
+/// The tenant's retention settings (the defaults when it set none).
+pub async fn retention_settings(conn: &mut PgConnection) -> sqlx::Result<RetentionSettings> {
+    let set = sqlx::query_as!(
+        RetentionSettings,
+        // The tenant named explicitly: `gridcrm retention run` reads this as the owner.
+        "SELECT retention_years AS closed_account_years, interval_years, audit_years FROM privacy_settings
+         WHERE tenant_id = app_tenant_id()"
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(set.unwrap_or_default())
+}
+
+/// Saves the tenant's retention settings.
+pub async fn save_retention_settings(conn: &mut PgConnection, s: &RetentionSettings) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO privacy_settings (tenant_id, retention_years) VALUES (app_tenant_id(), $1)
-         ON CONFLICT (tenant_id) DO UPDATE SET retention_years = EXCLUDED.retention_years, updated_at = now()",
-        years
+        "INSERT INTO privacy_settings (tenant_id, retention_years, interval_years, audit_years)
+         VALUES (app_tenant_id(), $1, $2, $3)
+         ON CONFLICT (tenant_id) DO UPDATE SET retention_years = EXCLUDED.retention_years,
+             interval_years = EXCLUDED.interval_years, audit_years = EXCLUDED.audit_years, updated_at = now()",
+        s.closed_account_years,
+        s.interval_years,
+        s.audit_years
     )
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Interval readings of this tenant from `from` up to (not including)
+/// `before`: counted, or deleted when `delete`. Runs as the owner (the
+/// application may not delete interval data), with the tenant set.
+pub async fn expire_interval(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    before: DateTime<Utc>,
+    delete: bool,
+) -> sqlx::Result<i64> {
+    if !delete {
+        return sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM interval_data WHERE tenant_id = app_tenant_id() AND ts >= $1 AND ts < $2"#,
+            from,
+            before
+        )
+        .fetch_one(conn)
+        .await;
+    }
+    let done = sqlx::query!(
+        "DELETE FROM interval_data WHERE tenant_id = app_tenant_id() AND ts >= $1 AND ts < $2",
+        from,
+        before
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() as i64)
+}
+
+/// Audit entries of this tenant older than `before`: counted, or deleted
+/// when `delete` (as the owner; the application may only add entries).
+pub async fn expire_audit(conn: &mut PgConnection, before: DateTime<Utc>, delete: bool) -> sqlx::Result<i64> {
+    if !delete {
+        return sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM audit_log WHERE tenant_id = app_tenant_id() AND at < $1"#,
+            before
+        )
+        .fetch_one(conn)
+        .await;
+    }
+    let done = sqlx::query!("DELETE FROM audit_log WHERE tenant_id = app_tenant_id() AND at < $1", before)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() as i64)
+}
+
+/// The monthly partitions of interval data, with their size on disk.
+pub async fn interval_partitions(conn: &mut PgConnection) -> sqlx::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT c.relname::text AS "name!", pg_total_relation_size(c.oid) AS "bytes!"
+           FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+           WHERE i.inhparent = 'interval_data'::regclass ORDER BY c.relname"#
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.name, r.bytes)).collect())
+}
+
+/// Detaches a monthly partition without blocking readers and writers of
+/// the others, then drops it. `name` comes from [`interval_partitions`] and
+/// was checked by [`super::retention::partition_month`]; as the owner,
+/// outside a transaction (a concurrent detach cannot run inside one).
+pub async fn drop_interval_partition(conn: &mut PgConnection, name: &str) -> sqlx::Result<()> {
+    use sqlx::Executor;
+    debug_assert!(super::retention::partition_month(name).is_some());
+    conn.execute(format!("ALTER TABLE interval_data DETACH PARTITION {name} CONCURRENTLY").as_str()).await?;
+    conn.execute(format!("DROP TABLE {name}").as_str()).await?;
     Ok(())
 }
 

@@ -29,11 +29,6 @@ pub fn latest_closing(now: DateTime<Utc>, years: i32) -> DateTime<Utc> {
     now.checked_sub_months(Months::new(months)).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// The retention period as typed on the settings form: whole years, 1 to 30.
-pub fn parse_years(typed: &str) -> Option<i32> {
-    typed.trim().parse::<i32>().ok().filter(|y| (1..=30).contains(y))
-}
-
 /// What an account is, as far as anonymisation goes.
 pub struct AccountState<'a> {
     pub status: &'a str,
@@ -100,10 +95,6 @@ mod tests {
     #[test]
     fn the_latest_closing_mirrors_the_end_of_retention() {
         assert_eq!(latest_closing(at(2026, 6, 1), 3), at(2023, 6, 1));
-        assert_eq!(parse_years(" 5 "), Some(5));
-        for bad in ["0", "31", "2.5", "", "x"] {
-            assert_eq!(parse_years(bad), None, "{bad}");
-        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     db::{self, Account},
-    model, service,
+    model, retention, service,
 };
 use crate::{
     audit::{self, Actor, Change},
@@ -157,7 +157,7 @@ async fn anonymise(
 #[template(path = "privacy/settings.html")]
 struct SettingsPage {
     p: Page,
-    years: String,
+    form: SettingsForm,
     errors: FieldErrors,
     saved: bool,
     due: Vec<Account>,
@@ -172,15 +172,22 @@ struct SavedQuery {
 async fn settings_page(
     state: &AppState,
     user: &CurrentUser,
-    typed: Option<(String, FieldErrors)>,
+    typed: Option<(SettingsForm, FieldErrors)>,
     saved: bool,
 ) -> Result<SettingsPage, AppError> {
     let mut tx = user.tx(&state.db).await?;
-    let years = db::retention_years(&mut tx).await?;
-    let due = db::eligible(&mut tx, model::latest_closing(Utc::now(), years)).await?;
+    let set = db::retention_settings(&mut tx).await?;
+    let due = db::eligible(&mut tx, model::latest_closing(Utc::now(), set.closed_account_years)).await?;
     tx.commit().await?;
-    let (years, errors) = typed.unwrap_or_else(|| (years.to_string(), FieldErrors::default()));
-    Ok(SettingsPage { p: Page::for_user(user, "privacy.settings_title"), years, errors, saved, due })
+    let (form, errors) = typed.unwrap_or_else(|| {
+        let form = SettingsForm {
+            retention_years: set.closed_account_years.to_string(),
+            interval_years: set.interval_years.to_string(),
+            audit_years: set.audit_years.to_string(),
+        };
+        (form, FieldErrors::default())
+    });
+    Ok(SettingsPage { p: Page::for_user(user, "privacy.settings_title"), form, errors, saved, due })
 }
 
 async fn settings(
@@ -192,10 +199,38 @@ async fn settings(
     Ok(render(&settings_page(&state, &user, None, q.saved).await?)?.into_response())
 }
 
-#[derive(Deserialize)]
+/// The retention settings as typed: whole years each.
+#[derive(Deserialize, Default)]
 struct SettingsForm {
     #[serde(default)]
     retention_years: String,
+    #[serde(default)]
+    interval_years: String,
+    #[serde(default)]
+    audit_years: String,
+}
+
+impl SettingsForm {
+    fn check(&self) -> Result<db::RetentionSettings, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let mut years = |typed: &str, field: &'static str, max: i32, code: &'static str| {
+            retention::parse_years(typed, max).unwrap_or_else(|| {
+                errors.add(field, code);
+                0
+            })
+        };
+        let set = db::RetentionSettings {
+            closed_account_years: years(&self.retention_years, "retention_years", 30, "retention_years_range"),
+            interval_years: years(
+                &self.interval_years,
+                "interval_years",
+                retention::MAX_INTERVAL_YEARS,
+                "retention_years_range",
+            ),
+            audit_years: years(&self.audit_years, "audit_years", retention::MAX_AUDIT_YEARS, "audit_years_range"),
+        };
+        errors.finish(set)
+    }
 }
 
 async fn save_settings(
@@ -204,22 +239,32 @@ async fn save_settings(
     CsrfForm(form): CsrfForm<SettingsForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::ManagePersonalData)?;
-    let Some(years) = model::parse_years(&form.retention_years) else {
-        let mut errors = FieldErrors::default();
-        errors.add("retention_years", "retention_years_range");
-        let page = settings_page(&state, &user, Some((form.retention_years, errors)), false).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    let set = match form.check() {
+        Ok(set) => set,
+        Err(errors) => {
+            let page = settings_page(&state, &user, Some((form, errors)), false).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+        }
     };
     let mut tx = user.tx(&state.db).await?;
-    let before = db::retention_years(&mut tx).await?;
-    db::set_retention_years(&mut tx, years).await?;
+    let before = db::retention_settings(&mut tx).await?;
+    db::save_retention_settings(&mut tx, &set).await?;
+    let as_json = |s: &db::RetentionSettings| json!({ "retention_years": s.closed_account_years, "interval_years": s.interval_years, "audit_years": s.audit_years });
     let change = Change {
         action: "update",
         entity: "privacy_settings",
         entity_id: None,
-        summary: format!("{before} → {years}"),
-        before: Some(json!({ "retention_years": before })),
-        after: Some(json!({ "retention_years": years })),
+        summary: format!(
+            "{} → {} / {} → {} / {} → {}",
+            before.closed_account_years,
+            set.closed_account_years,
+            before.interval_years,
+            set.interval_years,
+            before.audit_years,
+            set.audit_years
+        ),
+        before: Some(as_json(&before)),
+        after: Some(as_json(&set)),
     };
     audit::record(&mut tx, &Actor::from(&user), change).await?;
     tx.commit().await?;

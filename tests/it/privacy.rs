@@ -270,13 +270,15 @@ async fn the_retention_period_is_a_company_setting() {
     let (status, page) = admin.get_text("/privacy").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("value=\"3\""), "3 years by default");
-    let r = admin.post("/privacy", &[("retention_years", "0")]).await;
+    let r = admin.post("/privacy", &[("retention_years", "0"), ("interval_years", "3"), ("audit_years", "51")]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("请输入 1 到 30 的整数年"));
-    let r = admin.post("/privacy", &[("retention_years", "5")]).await;
+    let page = r.text().await.unwrap();
+    assert!(page.contains("请输入 1 到 30 的整数年") && page.contains("请输入 1 到 50 的整数年"), "both named");
+    assert!(page.contains("value=\"51\""), "what was typed stays");
+    let r = admin.post("/privacy", &[("retention_years", "5"), ("interval_years", "2"), ("audit_years", "12")]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = admin.get_text("/privacy").await;
-    assert!(page.contains("value=\"5\""));
+    assert!(page.contains("value=\"5\"") && page.contains("value=\"2\"") && page.contains("value=\"12\""));
     let beta = app.login(&app.beta, "admin").await;
     let (_, page) = beta.get_text("/privacy").await;
     assert!(page.contains("value=\"3\""), "the other company keeps its own");
@@ -337,4 +339,127 @@ async fn the_command_anonymises_every_account_due_and_a_dry_run_changes_nothing(
     assert_eq!(actor, "command line: customers anonymise");
     let again = run(&["customers", "anonymise", "--tenant", "alpha"]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("alpha: 0 closed accounts anonymised"));
+}
+
+/// One month of 15-minute readings for one meter of `tenant`, in `month`
+/// (creating its partition as the application would).
+async fn interval_month(conn: &mut PgConnection, tenant: Uuid, month: chrono::NaiveDate) {
+    sqlx::query("SELECT gridcrm_interval_partition($1)").bind(month).execute(&mut *conn).await.unwrap();
+    sqlx::query(
+        "INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
+         SELECT $1, $2, g, 10 FROM generate_series($3::date::timestamp AT TIME ZONE 'UTC',
+             ($3::date + interval '1 month')::timestamp AT TIME ZONE 'UTC' - interval '15 minutes', interval '15 minutes') g",
+    )
+    .bind(tenant)
+    .bind(Uuid::now_v7())
+    .bind(month)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+}
+
+async fn month_readings(app: &TestApp, tenant: Uuid, month: chrono::NaiveDate) -> i64 {
+    let mut conn = owner(app).await;
+    sqlx::query_scalar("SELECT count(*) FROM interval_data WHERE tenant_id = $1 AND ts >= $2::date AND ts < ($2::date + interval '1 month')")
+        .bind(tenant)
+        .bind(month)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn table_exists(app: &TestApp, name: String) -> bool {
+    let mut conn = owner(app).await;
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(name).fetch_one(&mut conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn retention_removes_what_each_company_no_longer_keeps_and_drops_months_nobody_keeps() {
+    use chrono::{Datelike, Months, NaiveDate};
+    let app = TestApp::spawn().await;
+    // Alpha keeps one year of load curves and two of audit log; beta the defaults (3 and 10).
+    let admin = app.login(&app.alpha, "admin").await;
+    let r = admin.post("/privacy", &[("retention_years", "3"), ("interval_years", "1"), ("audit_years", "2")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let today = chrono::Utc::now().date_naive();
+    let this_month = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap();
+    let ago = |months: u32| this_month.checked_sub_months(Months::new(months)).unwrap();
+    let mut conn = owner(&app).await;
+    for tenant in [app.alpha.id, app.beta.id] {
+        for months in [40, 20, 1] {
+            interval_month(&mut conn, tenant, ago(months)).await;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, id, at, actor_label, action, entity, summary)
+         VALUES ($1, $3, now() - interval '5 years', 'test', 'update', 'customer', 'old'),
+                ($2, $4, now() - interval '5 years', 'test', 'update', 'customer', 'old')",
+    )
+    .bind(app.alpha.id)
+    .bind(app.beta.id)
+    .bind(Uuid::now_v7())
+    .bind(Uuid::now_v7())
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let readings = |tenant: Uuid, months: u32| month_readings(&app, tenant, ago(months));
+    let before = readings(app.alpha.id, 20).await;
+    assert!(before > 2000);
+    let partition = |months: u32| format!("interval_data_{}", ago(months).format("%Y%m"));
+    let exists = |months: u32| table_exists(&app, partition(months));
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gridcrm"))
+            .args(args)
+            .env("GRIDCRM_DATABASE_URL", &app.owner_url)
+            .env("GRIDCRM_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+
+    let dry = run(&["retention", "run", "--dry-run"]);
+    let out = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(out.contains(&format!("alpha: would remove {before} interval readings")), "{out}");
+    let line = |who: &str| out.lines().find(|l| l.starts_with(who)).unwrap_or_default().to_owned();
+    assert!(line("alpha:").contains("and 1 audit entries before"), "{out}");
+    assert!(
+        line("beta:").contains("would remove 0 interval readings") && line("beta:").contains("and 0 audit entries"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("would drop {}", partition(40))) && !out.contains(&partition(20)), "{out}");
+    assert_eq!(readings(app.alpha.id, 20).await, before, "a dry run changes nothing");
+    assert!(exists(40).await);
+
+    let real = run(&["retention", "run"]);
+    let out = String::from_utf8_lossy(&real.stdout).into_owned();
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    assert!(out.contains(&format!("dropped {}", partition(40))), "{out}");
+    // The month 40 back is gone for everyone (beyond both companies' years);
+    // the month 20 back is gone for alpha only; last month stays for both.
+    assert!(!exists(40).await && exists(20).await);
+    assert_eq!(readings(app.alpha.id, 20).await, 0);
+    assert_eq!(readings(app.beta.id, 20).await, before);
+    assert_eq!(readings(app.alpha.id, 1).await, readings(app.beta.id, 1).await);
+    assert!(readings(app.alpha.id, 1).await > 2000);
+    // Alpha's five-year-old audit entry went (two years kept); beta's stays (ten).
+    let old = |tenant: Uuid| {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND summary = 'old'")
+            .bind(tenant)
+    };
+    assert_eq!(old(app.alpha.id).fetch_one(&mut conn).await.unwrap(), 0);
+    assert_eq!(old(app.beta.id).fetch_one(&mut conn).await.unwrap(), 1);
+    // What was removed is itself on the record, in the company's own log.
+    let (actor, after): (String, serde_json::Value) =
+        sqlx::query_as("SELECT actor_label, after FROM audit_log WHERE tenant_id = $1 AND entity = 'retention'")
+            .bind(app.alpha.id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(actor, "command line: retention run");
+    assert_eq!(after["interval_readings_removed"], before);
+    assert_eq!(after["audit_entries_removed"], 1);
+    // Run again: nothing left to do.
+    let again = run(&["retention", "run"]);
+    let out = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(out.contains("alpha: removed 0 interval readings") && !out.contains("dropped"), "{out}");
 }
