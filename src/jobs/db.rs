@@ -32,6 +32,36 @@ pub async fn begin_worker(pool: &PgPool) -> sqlx::Result<Tx> {
     Ok(tx)
 }
 
+/// The queue by kind, for the monitoring gauges.
+pub struct QueueState {
+    pub kind: String,
+    pub due: i64,
+    pub oldest_due_seconds: f64,
+    pub running: i64,
+    pub expired_leases: i64,
+    pub failed_last_hour: i64,
+}
+
+/// Counts the queue by kind (done jobs left out; pruning removes them).
+pub async fn queue_state(pool: &PgPool) -> sqlx::Result<Vec<QueueState>> {
+    let mut tx = begin_worker(pool).await?;
+    let rows = sqlx::query_as!(
+        QueueState,
+        r#"SELECT kind AS "kind!",
+                  count(*) FILTER (WHERE state = 'queued' AND run_after <= now()) AS "due!",
+                  coalesce(extract(epoch FROM max(now() - run_after) FILTER (WHERE state = 'queued' AND run_after <= now())), 0)::float8
+                      AS "oldest_due_seconds!",
+                  count(*) FILTER (WHERE state = 'running') AS "running!",
+                  count(*) FILTER (WHERE state = 'running' AND lease_until < now()) AS "expired_leases!",
+                  count(*) FILTER (WHERE state = 'failed' AND finished_at > now() - interval '1 hour') AS "failed_last_hour!"
+           FROM jobs WHERE state IN ('queued', 'running', 'failed') GROUP BY kind"#
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
 fn seconds(d: Duration) -> f64 {
     d.as_secs_f64()
 }

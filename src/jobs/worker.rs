@@ -66,7 +66,23 @@ pub async fn process(runner: &Runner, job: Job) -> Outcome {
 }
 
 /// As `process`; `stop` (the process's shutdown) may make it release the job.
+/// Counts the outcome and the time taken by kind (`/metrics`).
 async fn run_claimed(runner: &Runner, job: Job, stop: Option<watch::Receiver<Phase>>) -> Outcome {
+    let (kind, started) = (job.kind.clone(), Instant::now());
+    let outcome = run_held(runner, job, stop).await;
+    let label = match &outcome {
+        Outcome::Done => "done",
+        Outcome::Retrying(_) => "retrying",
+        Outcome::Failed(_) => "failed",
+        Outcome::LeaseLost => "lease_lost",
+        Outcome::Released => "released",
+    };
+    metrics::counter!("gridcrm_jobs_finished_total", "kind" => kind.clone(), "outcome" => label).increment(1);
+    metrics::histogram!("gridcrm_job_duration_seconds", "kind" => kind).record(started.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn run_held(runner: &Runner, job: Job, stop: Option<watch::Receiver<Phase>>) -> Outcome {
     let pool = &runner.pool;
     let last_attempt = match on_claim(job.attempts, job.max_attempts) {
         OnClaim::Run { last_attempt } => last_attempt,
@@ -339,6 +355,7 @@ impl Workers {
             .map(|_| tokio::spawn(work_loop(runner.clone(), owner.clone(), phase.subscribe(), tally.clone())))
             .collect();
         if periodic {
+            tasks.push(tokio::spawn(queue_gauges(pool.clone(), phase.subscribe())));
             tasks.push(tokio::spawn(schedule(pool, settings.max_attempts, phase.subscribe())));
         }
         tracing::info!(owner, workers = settings.workers, "job workers started");
@@ -437,6 +454,41 @@ async fn schedule(pool: PgPool, max_attempts: i32, mut phase: watch::Receiver<Ph
         let wait = if failed { Duration::from_secs(5) } else { (next - Utc::now()).to_std().unwrap_or_default() };
         tokio::select! {
             _ = tokio::time::sleep(wait + Duration::from_millis(50)) => {}
+            changed = phase.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// How often the queue's gauges are refreshed.
+const GAUGE_EVERY: Duration = Duration::from_secs(15);
+
+/// Refreshes the job queue's gauges by kind every [`GAUGE_EVERY`]: jobs due
+/// and how long the oldest has waited (job lag), running, running on an
+/// expired lease (no process takes them over), and failed in the last hour.
+/// They describe the whole queue, so every scheduling process reports the
+/// same figures.
+async fn queue_gauges(pool: PgPool, mut phase: watch::Receiver<Phase>) {
+    while *phase.borrow() == Phase::Run {
+        match db::queue_state(&pool).await {
+            Ok(rows) => {
+                for kind in Kind::ALL {
+                    let row = rows.iter().find(|r| r.kind == kind.as_str());
+                    let kind = kind.as_str();
+                    let get = |f: fn(&db::QueueState) -> f64| row.map_or(0.0, f);
+                    metrics::gauge!("gridcrm_jobs_due", "kind" => kind).set(get(|r| r.due as f64));
+                    metrics::gauge!("gridcrm_jobs_oldest_due_seconds", "kind" => kind)
+                        .set(get(|r| r.oldest_due_seconds));
+                    metrics::gauge!("gridcrm_jobs_running", "kind" => kind).set(get(|r| r.running as f64));
+                    metrics::gauge!("gridcrm_jobs_expired_leases", "kind" => kind)
+                        .set(get(|r| r.expired_leases as f64));
+                    metrics::gauge!("gridcrm_jobs_failed_last_hour", "kind" => kind)
+                        .set(get(|r| r.failed_last_hour as f64));
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "reading the job queue's state failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(GAUGE_EVERY) => {}
             changed = phase.changed() => if changed.is_err() { return },
         }
     }

@@ -101,7 +101,11 @@ impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::RowNotFound => AppError::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => AppError::Unavailable,
+            sqlx::Error::PoolTimedOut => {
+                metrics::counter!("gridcrm_db_pool_timeouts_total").increment(1);
+                AppError::Unavailable
+            }
+            sqlx::Error::PoolClosed => AppError::Unavailable,
             other => AppError::Internal(other.into()),
         }
     }

@@ -78,6 +78,12 @@ fn may_read_metrics(token: Option<&Secret>, peer: Option<IpAddr>, headers: &Head
 async fn metrics(State(state): State<AppState>, request: Request) -> Result<Response, AppError> {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     may_read_metrics(state.config.metrics_token.as_ref(), peer, request.headers())?;
+    // The request pool's use, as of this scrape: saturation shows as in_use
+    // near max (and as gridcrm_db_pool_timeouts_total rising).
+    let idle = state.db.num_idle() as f64;
+    metrics::gauge!("gridcrm_db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("gridcrm_db_pool_connections", "state" => "in_use").set(f64::from(state.db.size()) - idle);
+    metrics::gauge!("gridcrm_db_pool_max").set(f64::from(state.db.options().get_max_connections()));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus().render()).into_response())
 }
 

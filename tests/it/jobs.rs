@@ -553,3 +553,31 @@ async fn two_processes_run_each_periodic_slot_once() {
     assert!(rows.iter().all(|r| r.3 == 1), "each run once: {rows:?}");
     assert_eq!(first.finish().await.released + second.finish().await.released, 0);
 }
+
+#[tokio::test]
+async fn the_queue_state_gives_lag_running_expired_and_failed_jobs_by_kind() {
+    let url = fresh_database().await;
+    let pool = db::app_pool(&url, None, 2).await.unwrap();
+    let mut owner = PgConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, state, run_after, lease_owner, lease_until, finished_at, dedup_key) VALUES
+           (gen_random_uuid(), 'bill_run', 'queued', now() - interval '10 minutes', NULL, NULL, NULL, 'a'),
+           (gen_random_uuid(), 'bill_run', 'queued', now() + interval '1 hour', NULL, NULL, NULL, 'b'),
+           (gen_random_uuid(), 'late_fees', 'running', now(), 'gone', now() - interval '1 minute', NULL, 'c'),
+           (gen_random_uuid(), 'cost_control', 'failed', now(), NULL, NULL, now() - interval '5 minutes', 'd'),
+           (gen_random_uuid(), 'cost_control', 'failed', now(), NULL, NULL, now() - interval '2 hours', 'e'),
+           (gen_random_uuid(), 'escalation', 'done', now(), NULL, NULL, now(), 'f')",
+    )
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    let rows = jobs_db::queue_state(&pool).await.unwrap();
+    let of = |kind: &str| rows.iter().find(|r| r.kind == kind);
+    let bills = of("bill_run").unwrap();
+    assert_eq!(bills.due, 1, "the one due, not the one for later");
+    assert!((595.0..700.0).contains(&bills.oldest_due_seconds), "{}", bills.oldest_due_seconds);
+    let fees = of("late_fees").unwrap();
+    assert_eq!((fees.running, fees.expired_leases, fees.due), (1, 1, 0));
+    assert_eq!(of("cost_control").unwrap().failed_last_hour, 1, "the older failure is out of the hour");
+    assert!(of("escalation").is_none(), "done jobs are not counted");
+}
