@@ -997,3 +997,84 @@ async fn the_customer_page_prints_with_readable_columns() {
     .await;
     finish(c, result).await;
 }
+
+/// The tenant admin keeps personal information within the law: sets how long
+/// load curves and the audit log are kept, finds a closed account past its
+/// retention period in the list, and anonymises it after typing its account
+/// number (a wrong one is refused, naming the field).
+#[tokio::test]
+async fn a_tenant_admin_sets_retention_and_anonymises_a_closed_account() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let mut owner = <sqlx::PgConnection as sqlx::Connection>::connect(&app.owner_url).await.unwrap();
+    sqlx::query("UPDATE customers SET status = 'closed' WHERE id = $1")
+        .bind(customer)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE customers SET closed_at = now() - interval '4 years' WHERE id = $1")
+        .bind(customer)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        c.set_window_size(1366, 900).await?;
+        sign_in_home(&c, &app, "admin").await?;
+        c.find(Locator::Css("nav a[href='/privacy']")).await?.click().await?;
+        let years = c.wait().for_element(Locator::Css("input[name=interval_years]")).await?;
+        assert_eq!(years.prop("value").await?.as_deref(), Some("3"));
+        years.clear().await?;
+        years.send_keys("2").await?;
+        let audit = c.find(Locator::Css("input[name=audit_years]")).await?;
+        audit.clear().await?;
+        audit.send_keys("60").await?;
+        c.find(Locator::Css("form[action='/privacy'] button[type=submit]")).await?.click().await?;
+        // Sixty years is refused, and says why, with what was typed kept.
+        let alert = c.wait().for_element(Locator::Css("input[name=audit_years][aria-invalid=true]")).await?;
+        assert_eq!(alert.prop("value").await?.as_deref(), Some("60"));
+        assert!(c.source().await?.contains("请输入 1 到 50 的整数年"));
+        let audit = c.find(Locator::Css("input[name=audit_years]")).await?;
+        audit.clear().await?;
+        audit.send_keys("12").await?;
+        c.find(Locator::Css("form[action='/privacy'] button[type=submit]")).await?.click().await?;
+        let saved = c.wait().for_element(Locator::Css("p.notice[role=status]")).await?;
+        assert!(saved.text().await?.contains("已保存"));
+        assert_eq!(
+            c.find(Locator::Css("input[name=interval_years]")).await?.prop("value").await?.as_deref(),
+            Some("2")
+        );
+        keep_screenshot(&c, "privacy-settings").await?;
+
+        // The closed account is due; its page offers the anonymisation.
+        c.find(Locator::Css("#due a")).await?.click().await?;
+        let confirm = c.wait().for_element(Locator::Css("input[name=confirm_account_no]")).await?;
+        confirm.send_keys("0000000000").await?;
+        c.find(Locator::Css("#anonymise button.danger")).await?.click().await?;
+        c.wait().for_element(Locator::Css("input[name=confirm_account_no][aria-invalid=true]")).await?;
+        assert!(c.source().await?.contains("请按所示原样输入户号以确认"));
+        let account_no: String = sqlx::query_scalar("SELECT account_no FROM customers WHERE id = $1")
+            .bind(customer)
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+        let confirm = c.find(Locator::Css("input[name=confirm_account_no]")).await?;
+        confirm.clear().await?;
+        confirm.send_keys(&account_no).await?;
+        c.find(Locator::Css("#anonymise button.danger")).await?.click().await?;
+        let done = c.wait().for_element(Locator::Css("p.notice[role=status]")).await?;
+        assert!(done.text().await?.contains("该账户已匿名化"));
+        assert_ne!(c.find(Locator::Id("anonymised-at")).await?.text().await?, "—");
+        keep_screenshot(&c, "privacy-anonymised").await?;
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+    let name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
+        .bind(customer)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(name, gridcrm::privacy::model::mark(customer), "the name is gone for good");
+}
