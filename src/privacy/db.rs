@@ -249,6 +249,7 @@ pub struct Anonymised {
     pub contacts: u64,
     pub work_orders: u64,
     pub visits: u64,
+    pub credit_events: u64,
     pub notices: u64,
     pub notice_preferences: u64,
     pub timeline: u64,
@@ -338,5 +339,10 @@ pub async fn anonymise(conn: &mut PgConnection, id: Uuid, mark: &str) -> sqlx::R
     .await?
     .rows_affected();
     sqlx::query!("UPDATE notice_outbox SET title = $2 WHERE customer_id = $1", id, mark).execute(&mut *conn).await?;
+    // A breach or theft stays on record (kind and date); its evidence text may name people.
+    done.credit_events = sqlx::query!("UPDATE credit_events SET evidence = $2 WHERE customer_id = $1", id, mark)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     Ok(done)
 }

@@ -173,6 +173,15 @@ async fn a_closed_account_past_retention_is_anonymised_keeping_bills_and_payment
         .execute(&mut conn)
         .await
         .unwrap();
+    sqlx::query(
+        "INSERT INTO credit_events (tenant_id, id, customer_id, kind, occurred_on, evidence, recorded_by)
+         VALUES ($1, gen_random_uuid(), $2, 'theft', '2022-05-01', '王建国 13800000001 私接电线，现场照片', 'test')",
+    )
+    .bind(app.alpha.id)
+    .bind(customer)
+    .execute(&mut conn)
+    .await
+    .unwrap();
     let (_, settings) = admin.get_text("/privacy").await;
     assert!(settings.contains(&account_no), "listed as due");
     let r = admin.post(&path, &[("confirm_account_no", "12345")]).await;
@@ -187,6 +196,14 @@ async fn a_closed_account_past_retention_is_anonymised_keeping_bills_and_payment
 
     // The money stays: counts, amounts, the account number.
     assert_eq!(money(&mut conn, customer).await, before);
+    // The theft stays on record; its evidence no longer names anyone.
+    let (kind, evidence): (String, String) =
+        sqlx::query_as("SELECT kind, evidence FROM credit_events WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!((kind.as_str(), evidence), ("theft", gridcrm::privacy::model::mark(customer)));
     // The person is gone: not found by name, phone or ID number, not in the export.
     for q in ["王建国", "建国", "13800000001", "110101199001011234"] {
         let found = app.api_get(&key, &format!("/api/v1/customers?q={}", urlencode(q))).await;
