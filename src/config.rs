@@ -38,6 +38,8 @@ pub struct Config {
     pub login_max_failures: i32,
     pub login_lock_minutes: i64,
     pub login_max_failures_per_address: u32,
+    /// Reverse proxies' addresses, comma-separated (see config/default.toml).
+    pub trusted_proxies: Option<String>,
     // Uploads (interval data, readings): see config/default.toml.
     pub upload_idle_seconds: u64,
     pub upload_total_seconds: u64,
@@ -93,8 +95,21 @@ impl Config {
         let loaded = builder
             .add_source(config::Environment::with_prefix("GRIDCRM").try_parsing(true))
             .build()?
-            .try_deserialize()?;
+            .try_deserialize::<Config>()?;
+        loaded.trusted_proxy_addrs()?;
         Ok(loaded)
+    }
+
+    /// The addresses of `trusted_proxies`; an entry that is no IP address is
+    /// named in the error.
+    pub fn trusted_proxy_addrs(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        let listed = self.trusted_proxies.as_deref().unwrap_or_default();
+        listed
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| entry.parse().map_err(|_| anyhow::anyhow!("trusted_proxies: {entry:?} is not an IP address")))
+            .collect()
     }
 
     /// The built-in defaults alone (tests start from these).

@@ -108,9 +108,10 @@ async fn login(
     State(state): State<AppState>,
     locale: axum::Extension<Locale>,
     connect: axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, AppError> {
-    let ip = connect.0.ip();
+    let ip = auth::caller_ip(connect.0.ip(), &headers, &state.trusted_proxies);
     let i = I18n(locale.0);
     let tenant_slug = form.tenant.trim().to_lowercase();
     let username = form.username.trim().to_lowercase();

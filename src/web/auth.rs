@@ -4,13 +4,13 @@
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
 };
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request, State},
+    extract::{FromRequestParts, Request, State},
     http::{HeaderMap, Method, request::Parts},
     middleware::Next,
     response::Response,
@@ -74,9 +74,30 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     }
 }
 
-/// The caller's address, for throttling.
-pub fn client_ip(parts_ext: &axum::http::Extensions) -> IpAddr {
-    parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]))
+/// The caller's address, for throttling: the TCP peer's, unless the peer is
+/// a trusted proxy; then the last address of X-Forwarded-For that is not
+/// itself a trusted proxy (the one the outermost proxy saw; the ones before
+/// it are the client's to make up).
+pub fn caller_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == ip.to_canonical());
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<Option<IpAddr>> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or_default().split(','))
+        .map(|entry| entry.trim().parse::<IpAddr>().ok())
+        .collect();
+    for entry in forwarded.into_iter().rev() {
+        match entry {
+            Some(ip) if is_trusted(&ip) => continue,
+            Some(ip) => return ip,
+            // Not an address where a trusted proxy wrote one: trust nothing further.
+            None => break,
+        }
+    }
+    peer
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -311,6 +332,31 @@ pub fn safe_next(next: Option<&str>) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_caller_is_named_by_a_trusted_proxy_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxy = ip("10.0.0.5");
+        let forwarded = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+            headers
+        };
+        let trusted = [proxy, ip("10.0.0.6")];
+        // From the proxy: the address it saw, not what the client claimed before it.
+        assert_eq!(caller_ip(proxy, &forwarded("1.2.3.4, 203.0.113.9"), &trusted), ip("203.0.113.9"));
+        // Two proxies in a row.
+        assert_eq!(caller_ip(proxy, &forwarded("203.0.113.9, 10.0.0.6"), &trusted), ip("203.0.113.9"));
+        // Anyone else's header is ignored.
+        assert_eq!(caller_ip(ip("198.51.100.7"), &forwarded("203.0.113.9"), &trusted), ip("198.51.100.7"));
+        // No trusted proxies configured: the peer, always.
+        assert_eq!(caller_ip(proxy, &forwarded("203.0.113.9"), &[]), proxy);
+        // Garbage where the proxy should have written, or no header: the proxy itself.
+        assert_eq!(caller_ip(proxy, &forwarded("203.0.113.9, unknown"), &trusted), proxy);
+        assert_eq!(caller_ip(proxy, &HeaderMap::new(), &trusted), proxy);
+        // IPv4 written as IPv6-mapped matches.
+        assert_eq!(caller_ip(ip("::ffff:10.0.0.5"), &forwarded("203.0.113.9"), &trusted), ip("203.0.113.9"));
+    }
 
     #[test]
     fn throttle_blocks_after_the_limit_and_forgets_after_the_window() {

@@ -34,13 +34,17 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub throttle: Arc<auth::LoginThrottle>,
     pub uploads: Arc<upload::Uploads>,
+    /// Reverse proxies whose X-Forwarded-For names the caller.
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, config: Config) -> Self {
         let throttle = auth::LoginThrottle::new(config.login_max_failures_per_address, Duration::from_secs(600));
         let uploads = Arc::new(upload::Uploads::from_config(&config));
-        Self { db, config: Arc::new(config), throttle: Arc::new(throttle), uploads }
+        // Checked when the configuration was loaded.
+        let trusted_proxies = config.trusted_proxy_addrs().unwrap_or_default().into();
+        Self { db, config: Arc::new(config), throttle: Arc::new(throttle), uploads, trusted_proxies }
     }
 }
 

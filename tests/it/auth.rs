@@ -172,6 +172,35 @@ async fn one_address_is_throttled_after_many_failures() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_address_is_throttled_on_its_own() {
+    let mut cfg = config();
+    cfg.login_max_failures_per_address = 3;
+    cfg.trusted_proxies = Some("127.0.0.1, ::1".into());
+    let app = TestApp::spawn_with(cfg).await;
+    // A browser behind the proxy (the test connects from loopback, the proxy's address).
+    let via_proxy = |client_address: &str| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", client_address.parse().unwrap());
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        crate::support::Browser { base: app.base.clone(), client, csrf: String::new() }
+    };
+    // One address guesses, claiming another address in front of its own.
+    let mut guesser = via_proxy("198.51.100.1, 203.0.113.7");
+    for user in ["a1", "a2", "a3"] {
+        assert_eq!(guesser.try_login("alpha", user, "whatever!!").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(guesser.try_login("alpha", "counter", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another user behind the same proxy, and the address the guesser made up, still sign in.
+    assert_eq!(via_proxy("203.0.113.8").try_login("alpha", "counter", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(via_proxy("198.51.100.1").try_login("alpha", "counter", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn signing_in_to_ones_own_account_does_not_clear_the_address_failures() {
     let mut cfg = config();
     cfg.login_max_failures_per_address = 3;
