@@ -81,6 +81,14 @@ impl Page {
     pub fn number(&self, value: &Decimal) -> String {
         self.i.number(*value)
     }
+    /// The colon after a label: full-width in Chinese (户名：), a colon and a
+    /// space in English.
+    pub fn colon(&self) -> &'static str {
+        match self.i.0 {
+            crate::web::i18n::Locale::ZhCn => "：",
+            crate::web::i18n::Locale::En => ": ",
+        }
+    }
     /// A count of things, grouped by thousands: 12,345.
     pub fn count(&self, n: impl std::fmt::Display) -> String {
         crate::web::i18n::group_thousands(&n.to_string(), 0)
