@@ -17,7 +17,9 @@ pub enum CitusCommand {
 pub async fn citus_command(config: &Config, command: CitusCommand) -> anyhow::Result<()> {
     let CitusCommand::Distribute = command;
     let Some(url) = &config.database_url else {
-        anyhow::bail!("set GRIDCRM_DATABASE_URL to the Citus coordinator's database (the embedded cluster has no Citus)");
+        anyhow::bail!(
+            "set GRIDCRM_DATABASE_URL to the Citus coordinator's database (the embedded cluster has no Citus)"
+        );
     };
     let started = std::time::Instant::now();
     let report = citus::distribute(url.expose()).await?;
@@ -33,5 +35,13 @@ pub async fn citus_command(config: &Config, command: CitusCommand) -> anyhow::Re
         placed.max(0),
         started.elapsed().as_secs_f64()
     );
+    if !report.transition_triggers.is_empty() {
+        eprintln!(
+            "warning: {} statement triggers with transition tables cannot run on Citus shards; a write that fires one fails \
+             (see docs/operations.md, \"Scale out on Citus\"): {}",
+            report.transition_triggers.len(),
+            report.transition_triggers.join(", ")
+        );
+    }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! (`gridcrm citus distribute`, see docs/operations.md, "Scale out on Citus").
 
 use anyhow::{Context, bail};
-use sqlx::{Connection, PgConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 
 /// The distribution step (run in one transaction, idempotent).
 const DISTRIBUTE: &str = include_str!("citus.sql");
@@ -20,20 +20,32 @@ pub struct Placement {
     pub colocation_groups: i64,
 }
 
-/// What a run did: the placement before and after.
+/// What a run did: the placement before and after, and what still cannot
+/// work on the cluster.
 #[derive(Debug)]
 pub struct Report {
     pub before: Placement,
     pub after: Placement,
+    /// Statement triggers with transition tables on distributed tables
+    /// (`table.trigger`). Citus runs them on the shards, where their
+    /// statements read the transition table together with other distributed
+    /// tables, which Citus cannot plan ("executor could not find named
+    /// tuplestore"): a write that fires one fails. See docs/operations.md.
+    pub transition_triggers: Vec<String>,
 }
 
 /// Distributes the tables of the database behind `owner_url` (the Citus
 /// coordinator), after `gridcrm migrate`. Refuses when the database has no
 /// citus extension or no migrations.
 pub async fn distribute(owner_url: &str) -> anyhow::Result<Report> {
-    let mut conn = PgConnection::connect(owner_url).await.context("connecting to the coordinator as owner")?;
-    let citus: Option<String> =
-        sqlx::query_scalar("SELECT extversion FROM pg_extension WHERE extname = 'citus'").fetch_optional(&mut conn).await?;
+    // Distributing copies every table's shards: tens of seconds by nature.
+    let options = owner_url
+        .parse::<sqlx::postgres::PgConnectOptions>()?
+        .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
+    let mut conn = PgConnection::connect_with(&options).await.context("connecting to the coordinator as owner")?;
+    let citus: Option<String> = sqlx::query_scalar("SELECT extversion FROM pg_extension WHERE extname = 'citus'")
+        .fetch_optional(&mut conn)
+        .await?;
     if citus.is_none() {
         bail!(
             "the citus extension is not installed in this database: install Citus on every node, run CREATE EXTENSION citus \
@@ -41,9 +53,11 @@ pub async fn distribute(owner_url: &str) -> anyhow::Result<Report> {
              from the coordinator (SELECT citus_set_coordinator_host(...); SELECT citus_add_node(...)), then run this again"
         );
     }
-    let migrated: bool = sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL AND to_regclass('public.tenants') IS NOT NULL")
-        .fetch_one(&mut conn)
-        .await?;
+    let migrated: bool = sqlx::query_scalar(
+        "SELECT to_regclass('public._sqlx_migrations') IS NOT NULL AND to_regclass('public.tenants') IS NOT NULL",
+    )
+    .fetch_one(&mut conn)
+    .await?;
     if !migrated {
         bail!("the database has no gridcrm schema yet: run `gridcrm migrate` first");
     }
@@ -60,8 +74,16 @@ pub async fn distribute(owner_url: &str) -> anyhow::Result<Report> {
     sqlx::raw_sql(DISTRIBUTE).execute(&mut *tx).await.context("distributing the tables")?;
     tx.commit().await?;
     let after = placement(&mut conn).await?;
+    let transition_triggers: Vec<String> = sqlx::query_scalar(
+        "SELECT t.tgrelid::regclass::text || '.' || t.tgname
+           FROM pg_trigger t JOIN pg_dist_partition p ON p.logicalrelid = t.tgrelid
+          WHERE NOT t.tgisinternal AND (t.tgnewtable IS NOT NULL OR t.tgoldtable IS NOT NULL)
+          ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await?;
     conn.close().await?;
-    Ok(Report { before, after })
+    Ok(Report { before, after, transition_triggers })
 }
 
 async fn placement(conn: &mut PgConnection) -> sqlx::Result<Placement> {

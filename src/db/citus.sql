@@ -112,3 +112,53 @@ BEGIN
     END LOOP;
 END
 $distribute$;
+
+-- Citus cannot plan a statement of a LANGUAGE sql function that reads a
+-- distributed table through the function's parameters ("could not create
+-- distributed plan ... parameters in SQL functions"); PL/pgSQL passes them
+-- as values it can route by. These SQL functions of the migrations are
+-- replaced by PL/pgSQL ones with the same signature and the same statements.
+-- A later migration that redefines one as LANGUAGE sql brings the problem
+-- back: write new functions that touch tenant tables in PL/pgSQL, or run
+-- this command again after migrating (it converts what is still SQL).
+DO $functions$
+DECLARE
+    f record;
+    body text;
+BEGIN
+    FOR f IN
+        SELECT p.oid, p.proname, pg_get_function_identity_arguments(p.oid) AS args,
+               pg_get_function_arguments(p.oid) AS full_args, pg_get_function_result(p.oid) AS result,
+               p.prosrc, p.prosecdef, p.provolatile, p.proisstrict, p.proparallel,
+               (SELECT string_agg(format('SET %s = %L', split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)), ' ')
+                  FROM unnest(p.proconfig) AS c) AS settings
+          FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+         WHERE s.nspname = 'public' AND l.lanname = 'sql'
+           AND p.proname IN ('gridcrm_install_billing_defaults', 'gridcrm_install_national_calendar',
+                             'gridcrm_install_notice_defaults', 'gridcrm_install_service_defaults',
+                             'gridcrm_notice_address', 'gridcrm_rebuild_load_days', 'gridcrm_value_scores')
+    LOOP
+        body := regexp_replace(f.prosrc, '[\s;]+$', '');
+        IF f.result = 'void' THEN
+            body := format(E'BEGIN\n%s;\nEND', body);
+        ELSIF f.result LIKE 'TABLE(%' OR f.result LIKE 'SETOF %' THEN
+            body := format(E'#variable_conflict use_column\nBEGIN\nRETURN QUERY\n%s;\nEND', body);
+        ELSIF f.proname = 'gridcrm_rebuild_load_days' THEN
+            IF body !~ 'SELECT count\(\*\) FROM rebuilt$' THEN
+                RAISE EXCEPTION 'gridcrm_rebuild_load_days changed: convert it to PL/pgSQL by hand';
+            END IF;
+            body := format(E'DECLARE n bigint;\nBEGIN\n%s;\nRETURN n;\nEND',
+                           regexp_replace(body, 'SELECT count\(\*\) FROM rebuilt$', 'SELECT count(*) INTO n FROM rebuilt'));
+        ELSE
+            body := format(E'BEGIN\nRETURN (\n%s\n);\nEND', body);
+        END IF;
+        EXECUTE format('CREATE OR REPLACE FUNCTION public.%I(%s) RETURNS %s LANGUAGE plpgsql %s %s %s %s %s AS %L',
+                       f.proname, f.full_args, f.result,
+                       CASE f.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END,
+                       CASE WHEN f.proisstrict THEN 'STRICT' ELSE '' END,
+                       CASE f.proparallel WHEN 's' THEN 'PARALLEL SAFE' WHEN 'r' THEN 'PARALLEL RESTRICTED' ELSE '' END,
+                       CASE WHEN f.prosecdef THEN 'SECURITY DEFINER' ELSE '' END,
+                       coalesce(f.settings, ''), body);
+    END LOOP;
+END
+$functions$;
