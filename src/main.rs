@@ -40,6 +40,11 @@ enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Scale out on a Citus cluster.
+    Citus {
+        #[command(subcommand)]
+        command: cli::citus::CitusCommand,
+    },
     /// Escalate overdue contacts and work orders to supervisors once (serve
     /// does this every minute by itself).
     Escalate,
@@ -255,6 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database.close().await;
             Ok(())
         }
+        Command::Citus { command } => cli::citus::citus_command(&config, command).await,
         Command::Seed { demo: _, customers, contacts, open_orders, history, interval_meters } => {
             let service = (contacts.is_some() || open_orders.is_some()).then(|| {
                 let mut plan = seed::service::ServicePlan::for_customers(customers);

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod citus;
 pub mod credit;
 pub mod data;
 pub mod forecast;

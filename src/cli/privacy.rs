@@ -184,7 +184,7 @@ async fn begin_tenant(
     tenant: uuid::Uuid,
 ) -> anyhow::Result<sqlx::Transaction<'_, sqlx::Postgres>> {
     let mut tx = conn.begin().await?;
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut *tx).await?;
+    gridcrm::db::set_tenant(&mut tx, tenant, None).await?;
     Ok(tx)
 }
 

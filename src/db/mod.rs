@@ -1,6 +1,7 @@
 //! Connection pools, migrations, the embedded cluster and the tenant-scoped
 //! transaction through which all tenant work goes.
 
+pub mod citus;
 pub mod embedded;
 
 use std::time::Duration;
@@ -174,17 +175,33 @@ async fn check_app_role(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// Begins a transaction scoped to one tenant (and, for audit, one user).
-/// `set_config(..., true)` is transaction-local, so a pooled connection never
-/// carries a tenant into the next request.
+/// `SET LOCAL` is transaction-local, so a pooled connection never carries a
+/// tenant into the next request.
 pub async fn begin_tenant(pool: &PgPool, tenant_id: Uuid, user_id: Option<Uuid>) -> Result<Tx, sqlx::Error> {
     // BEGIN and the settings go as one simple query: one round trip instead of
-    // two. Both values are UUIDs formatted here (hex and dashes only), so
-    // nothing from a request reaches the statement's text.
+    // two.
+    pool.begin_with(format!("BEGIN; {}", tenant_settings(tenant_id, user_id))).await
+}
+
+/// The statements that scope the current transaction to a tenant (and a
+/// user, or none). `SET LOCAL` rather than `set_config(..., true)`: the two
+/// are the same to PostgreSQL, but on a Citus cluster only `SET LOCAL` is
+/// passed on to the workers (with `citus.propagate_set_commands = 'local'`,
+/// which `gridcrm citus distribute` sets), where the row-level security
+/// policies of the shards read `app.tenant_id`. Both values are UUIDs
+/// formatted here (hex and dashes only), so nothing from a request reaches
+/// the statements' text.
+pub fn tenant_settings(tenant_id: Uuid, user_id: Option<Uuid>) -> String {
     let user = user_id.map(|u| u.to_string()).unwrap_or_default();
-    pool.begin_with(format!(
-        "BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true), set_config('app.user_id', '{user}', true)"
-    ))
-    .await
+    format!("SET LOCAL app.tenant_id = '{tenant_id}'; SET LOCAL app.user_id = '{user}'")
+}
+
+/// Scopes the open transaction on `conn` to a tenant, as `begin_tenant` does.
+pub async fn set_tenant(conn: &mut PgConnection, tenant_id: Uuid, user_id: Option<Uuid>) -> sqlx::Result<()> {
+    let user = user_id.map(|u| u.to_string()).unwrap_or_default();
+    sqlx::query(&format!("SET LOCAL app.tenant_id = '{tenant_id}'")).execute(&mut *conn).await?;
+    sqlx::query(&format!("SET LOCAL app.user_id = '{user}'")).execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Refreshes the planner's statistics after a bulk load. Only the owner may

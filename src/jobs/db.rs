@@ -28,7 +28,8 @@ pub struct Job {
 /// Begins a transaction in the worker's scope: every tenant's jobs, no tenant's data.
 pub async fn begin_worker(pool: &PgPool) -> sqlx::Result<Tx> {
     let mut tx = pool.begin().await?;
-    sqlx::query!(r#"SELECT set_config('app.jobs_worker', 'on', true) AS "on""#).fetch_one(&mut *tx).await?;
+    // SET LOCAL, not set_config: Citus passes it on to the workers (see db::tenant_settings).
+    sqlx::query("SET LOCAL app.jobs_worker = 'on'").execute(&mut *tx).await?;
     Ok(tx)
 }
 

@@ -258,12 +258,7 @@ const UPSERT: &str = r#"ON CONFLICT (tenant_id, customer_id, month) DO UPDATE SE
 /// tenant's refresh lock: two refreshes of a tenant take turns batch by batch.
 async fn begin<'c>(conn: &'c mut PgConnection, tenant_id: Uuid) -> sqlx::Result<Transaction<'c, Postgres>> {
     let mut tx = conn.begin().await?;
-    sqlx::query!(
-        r#"SELECT set_config('app.tenant_id', $1, true) AS "tenant", set_config('app.user_id', '', true) AS "user""#,
-        tenant_id.to_string()
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    crate::db::set_tenant(&mut tx, tenant_id, None).await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('customer_metrics:' || $1::text, 0))")
         .bind(tenant_id)
         .execute(&mut *tx)

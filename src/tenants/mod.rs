@@ -83,7 +83,7 @@ pub async fn create(pool: &PgPool, t: &ValidTenant, actor: &Actor) -> Result<Uui
         errors.add("slug", "slug_taken");
         return Err(CreateError::Invalid(errors));
     }
-    sqlx::query!("SELECT set_config('app.tenant_id', $1, true)", id.to_string()).fetch_one(&mut *tx).await?;
+    crate::db::set_tenant(&mut tx, id, None).await?;
     sqlx::query!("INSERT INTO account_number_sequences (tenant_id, prefix) VALUES ($1, $2)", id, t.account_prefix)
         .execute(&mut *tx)
         .await?;

@@ -1,0 +1,164 @@
+-- Distributes the migrated schema over a Citus cluster (`gridcrm citus distribute`).
+-- Runs as the owner, on the coordinator, after `gridcrm migrate`, in one
+-- transaction. Idempotent: a table Citus already distributes (or replicates) is
+-- left as it is, so a second run changes nothing; after a migration that adds a
+-- tenant table, a run distributes just that table.
+--
+-- * Platform tables without tenant_id (tenants, workflow_edges,
+--   national_calendar_days) become reference tables: small, read by every
+--   tenant's queries and referenced by tenant tables' foreign keys, so each
+--   node keeps a copy to join and check them locally.
+-- * jobs (tenant_id nullable, keyed by id alone: one queue for every tenant,
+--   claimed with FOR UPDATE SKIP LOCKED) stays on the coordinator, added to
+--   Citus's metadata so that its foreign key to the reference table tenants
+--   is allowed.
+-- * Every other table with a tenant_id is distributed by tenant_id, all
+--   co-located, so one tenant's rows of every table are on one node and its
+--   joins, foreign keys and transactions stay there.
+-- * _sqlx_migrations stays a plain table on the coordinator.
+--
+-- Citus refuses to distribute a table that a plain (or Citus-local) table
+-- still references, and refuses a distributed table's key to a plain one, so
+-- the foreign keys that touch a table still to be placed are dropped first and
+-- added back (same name, same definition) once every table is placed.
+-- Citus reports every shard it copies; the command prints its own summary.
+SET LOCAL client_min_messages = warning;
+SET LOCAL citus.enable_unsafe_triggers = on;
+-- Foreign keys to reference tables need every shard command on one connection per node.
+SET LOCAL citus.multi_shard_modify_mode = 'sequential';
+
+-- The coordinator reaches the workers' shards as the role of the statement,
+-- which is gridcrm_app for all tenant work (SET ROLE included): that role
+-- must be able to log in to the workers (with trust between the nodes, or a
+-- password or certificate that pg_dist_authinfo or ~/.pgpass supplies).
+-- LOGIN without a password lets no one in over password authentication.
+DO $login$
+BEGIN
+    IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'gridcrm_app') THEN
+        ALTER ROLE gridcrm_app LOGIN;
+    END IF;
+END
+$login$;
+
+-- Row-level security is checked on the workers, against app.tenant_id: the
+-- server sets it with SET LOCAL (src/db/mod.rs, tenant_settings), which Citus
+-- passes on to the workers only with this setting.
+DO $propagate$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+         WHERE d.datname = current_database() AND s.setrole = 0
+           AND 'citus.propagate_set_commands=local' = ANY (s.setconfig)) THEN
+        EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', current_database());
+    END IF;
+END
+$propagate$;
+
+DO $distribute$
+DECLARE
+    platform CONSTANT text[] := ARRAY['tenants', 'workflow_edges', 'national_calendar_days'];
+    t regclass;
+    anchor regclass;
+    fk record;
+BEGIN
+    -- Tables not yet placed, by name (placing one renames the table an oid stands for): the platform tables, jobs, and every tenant table
+    -- (a partition goes with its parent).
+    CREATE TEMP TABLE citus_todo ON COMMIT DROP AS
+    SELECT format('public.%I', c.relname) AS rel,
+           CASE WHEN c.relname = ANY (platform) THEN 'reference'
+                WHEN c.relname = 'jobs' THEN 'local'
+                ELSE 'distributed' END AS kind
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+       AND (c.relname = ANY (platform)
+            OR EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped))
+       AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p
+                        WHERE p.logicalrelid = c.oid
+                          AND (p.partmethod = 'h' OR p.repmodel = 't'
+                               OR (c.relname = 'jobs' AND NOT p.autoconverted)));
+    IF NOT EXISTS (SELECT 1 FROM citus_todo) THEN
+        RETURN;
+    END IF;
+
+    CREATE TEMP TABLE citus_fks ON COMMIT DROP AS
+    SELECT k.conrelid::regclass::text AS rel, k.conname AS name, pg_get_constraintdef(k.oid) AS def
+      FROM pg_constraint k
+     WHERE k.contype = 'f' AND k.conparentid = 0
+       AND (k.conrelid IN (SELECT rel::regclass FROM citus_todo) OR k.confrelid IN (SELECT rel::regclass FROM citus_todo));
+    FOR fk IN SELECT * FROM citus_fks LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', fk.rel, fk.name);
+    END LOOP;
+
+    FOR t IN SELECT rel::regclass FROM citus_todo WHERE kind = 'reference' ORDER BY rel LOOP
+        PERFORM create_reference_table(t);
+    END LOOP;
+    FOR t IN SELECT rel::regclass FROM citus_todo WHERE kind = 'local' LOOP
+        PERFORM citus_add_local_table_to_metadata(t);
+    END LOOP;
+    FOR t IN SELECT rel::regclass FROM citus_todo WHERE kind = 'distributed' ORDER BY rel LOOP
+        SELECT p.logicalrelid INTO anchor FROM pg_dist_partition p
+         WHERE p.partmethod = 'h' ORDER BY p.colocationid, p.logicalrelid::text LIMIT 1;
+        IF anchor IS NULL THEN
+            PERFORM create_distributed_table(t, 'tenant_id', colocate_with => 'none');
+        ELSE
+            PERFORM create_distributed_table(t, 'tenant_id', colocate_with => anchor::text);
+        END IF;
+    END LOOP;
+
+    FOR fk IN SELECT * FROM citus_fks LOOP
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk.rel, fk.name, fk.def);
+    END LOOP;
+END
+$distribute$;
+
+-- Citus cannot plan a statement of a LANGUAGE sql function that reads a
+-- distributed table through the function's parameters ("could not create
+-- distributed plan ... parameters in SQL functions"); PL/pgSQL passes them
+-- as values it can route by. These SQL functions of the migrations are
+-- replaced by PL/pgSQL ones with the same signature and the same statements.
+-- A later migration that redefines one as LANGUAGE sql brings the problem
+-- back: write new functions that touch tenant tables in PL/pgSQL, or run
+-- this command again after migrating (it converts what is still SQL).
+DO $functions$
+DECLARE
+    f record;
+    body text;
+BEGIN
+    FOR f IN
+        SELECT p.oid, p.proname, pg_get_function_identity_arguments(p.oid) AS args,
+               pg_get_function_arguments(p.oid) AS full_args, pg_get_function_result(p.oid) AS result,
+               p.prosrc, p.prosecdef, p.provolatile, p.proisstrict, p.proparallel,
+               (SELECT string_agg(format('SET %s = %L', split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)), ' ')
+                  FROM unnest(p.proconfig) AS c) AS settings
+          FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+         WHERE s.nspname = 'public' AND l.lanname = 'sql'
+           AND p.proname IN ('gridcrm_install_billing_defaults', 'gridcrm_install_national_calendar',
+                             'gridcrm_install_notice_defaults', 'gridcrm_install_service_defaults',
+                             'gridcrm_notice_address', 'gridcrm_rebuild_load_days', 'gridcrm_value_scores')
+    LOOP
+        body := regexp_replace(f.prosrc, '[\s;]+$', '');
+        IF f.result = 'void' THEN
+            body := format(E'BEGIN\n%s;\nEND', body);
+        ELSIF f.result LIKE 'TABLE(%' OR f.result LIKE 'SETOF %' THEN
+            body := format(E'#variable_conflict use_column\nBEGIN\nRETURN QUERY\n%s;\nEND', body);
+        ELSIF f.proname = 'gridcrm_rebuild_load_days' THEN
+            IF body !~ 'SELECT count\(\*\) FROM rebuilt$' THEN
+                RAISE EXCEPTION 'gridcrm_rebuild_load_days changed: convert it to PL/pgSQL by hand';
+            END IF;
+            body := format(E'DECLARE n bigint;\nBEGIN\n%s;\nRETURN n;\nEND',
+                           regexp_replace(body, 'SELECT count\(\*\) FROM rebuilt$', 'SELECT count(*) INTO n FROM rebuilt'));
+        ELSE
+            body := format(E'BEGIN\nRETURN (\n%s\n);\nEND', body);
+        END IF;
+        EXECUTE format('CREATE OR REPLACE FUNCTION public.%I(%s) RETURNS %s LANGUAGE plpgsql %s %s %s %s %s AS %L',
+                       f.proname, f.full_args, f.result,
+                       CASE f.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END,
+                       CASE WHEN f.proisstrict THEN 'STRICT' ELSE '' END,
+                       CASE f.proparallel WHEN 's' THEN 'PARALLEL SAFE' WHEN 'r' THEN 'PARALLEL RESTRICTED' ELSE '' END,
+                       CASE WHEN f.prosecdef THEN 'SECURITY DEFINER' ELSE '' END,
+                       coalesce(f.settings, ''), body);
+    END LOOP;
+END
+$functions$;
