@@ -304,6 +304,16 @@ async fn the_retention_period_is_a_company_setting() {
     assert_eq!(clerk.get("/privacy").await.status(), StatusCode::FORBIDDEN);
 }
 
+/// Runs a gridcrm command against the test's database, as its owner.
+fn gridcrm(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gridcrm"))
+        .args(args)
+        .env("GRIDCRM_DATABASE_URL", &app.owner_url)
+        .env("GRIDCRM_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
 fn urlencode(s: &str) -> String {
     gridcrm::web::error::urlencode(s)
 }
@@ -323,14 +333,7 @@ async fn the_command_anonymises_every_account_due_and_a_dry_run_changes_nothing(
         .execute(&mut conn)
         .await
         .unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_gridcrm"))
-            .args(args)
-            .env("GRIDCRM_DATABASE_URL", &app.owner_url)
-            .env("GRIDCRM_LOG", "warn")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| gridcrm(&app, args);
     let ids = vec![due, recent, app.beta.customers[0]];
     let dry = run(&["customers", "anonymise", "--tenant", "alpha", "--dry-run"]);
     let out = String::from_utf8_lossy(&dry.stdout).into_owned();
@@ -424,14 +427,7 @@ async fn retention_removes_what_each_company_no_longer_keeps_and_drops_months_no
     assert!(before > 2000);
     let partition = |months: u32| format!("interval_data_{}", ago(months).format("%Y%m"));
     let exists = |months: u32| table_exists(&app, partition(months));
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_gridcrm"))
-            .args(args)
-            .env("GRIDCRM_DATABASE_URL", &app.owner_url)
-            .env("GRIDCRM_LOG", "warn")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| gridcrm(&app, args);
 
     let dry = run(&["retention", "run", "--dry-run"]);
     let out = String::from_utf8_lossy(&dry.stdout).into_owned();
