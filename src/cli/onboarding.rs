@@ -90,6 +90,19 @@ pub async fn import_customers(database: &Database, args: ImportCustomers) -> any
     if !report.loaded {
         bail!("nothing was loaded: fix the lines above (or load the good ones with --partial)");
     }
+    // The archive is in; now the search keys the import deferred. Stopped
+    // half-way, a server's `search_keys` job writes the rest.
+    let started = std::time::Instant::now();
+    let bar = progress_bar(0, "search keys");
+    let shown = bar.clone();
+    let written =
+        gridcrm::customers::service::write_deferred_search_keys(&database.bulk, tenant_id, &move |done, of| {
+            shown.set_length(of);
+            shown.set_position(done);
+        })
+        .await;
+    bar.finish_and_clear();
+    println!("search keys of {} customers written ({:.1} s)", written?, started.elapsed().as_secs_f64());
     Ok(())
 }
 

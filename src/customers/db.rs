@@ -535,6 +535,90 @@ pub async fn set_name_initials(conn: &mut PgConnection, ids: &[Uuid], initials: 
     Ok(())
 }
 
+/// Up to `limit` customers whose search keys a bulk import deferred (see
+/// migration 0051), locked so that two servers take different ones.
+pub async fn search_key_backlog(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT customer_id FROM search_key_backlog ORDER BY customer_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Writes every search key of the customers (their name, their own numbers
+/// and address, their contacts' phones, the serials of the meters on their
+/// supply points), as the insert triggers would have, and takes them off
+/// the backlog. Keys already there are left as they are, so a customer
+/// changed since the import, or written twice, comes out the same.
+///
+/// The keys are spelled out inline rather than through the triggers'
+/// functions (`gridcrm_name_keys`, `gridcrm_customer_own_keys`,
+/// `gridcrm_code_suffixes` of migrations 0003 and 0045), which cost a
+/// function call a customer; a test checks both give the same keys. Each
+/// table's rows go in key order, so its primary key is filled page by page.
+pub async fn write_search_keys(conn: &mut PgConnection, customers: &[Uuid]) -> sqlx::Result<()> {
+    // A name's keys: its characters and character pairs (lower case, no white space).
+    sqlx::query!(
+        r#"INSERT INTO customer_name_grams (tenant_id, gram, account_no, customer_id)
+           SELECT DISTINCT c.tenant_id, g.gram, c.account_no, c.id
+           FROM customers c
+           CROSS JOIN LATERAL generate_series(1, char_length(c.name)) AS i
+           CROSS JOIN LATERAL (VALUES (substr(lower(c.name), i, 1)), (substr(lower(c.name), i, 2))) AS g (gram)
+           WHERE c.id = ANY($1) AND g.gram <> '' AND g.gram !~ '\s'
+           ORDER BY 2, 3
+           ON CONFLICT DO NOTHING"#,
+        customers
+    )
+    .execute(&mut *conn)
+    .await?;
+    // Every suffix of four or more characters of a code (upper case, no
+    // spaces or hyphens); an address's character pairs.
+    sqlx::query!(
+        r#"WITH codes AS (
+               SELECT c.tenant_id, c.id AS customer_id, c.id AS source_id, upper(translate(v.code, ' -', '')) AS code
+               FROM customers c CROSS JOIN LATERAL (VALUES (c.account_no), (c.phone), (c.id_number)) AS v (code)
+               WHERE c.id = ANY($1) AND v.code IS NOT NULL
+               UNION ALL
+               SELECT n.tenant_id, n.customer_id, n.id, upper(translate(n.phone, ' -', ''))
+               FROM customer_contacts n WHERE n.customer_id = ANY($1) AND n.phone IS NOT NULL),
+           addresses AS (
+               SELECT c.tenant_id, c.id AS customer_id, lower(c.address) AS address
+               FROM customers c WHERE c.id = ANY($1) AND c.address <> '')
+           INSERT INTO customer_search_keys (tenant_id, kind, key, customer_id, source_id)
+           SELECT DISTINCT tenant_id, 'c'::"char", substr(code, i), customer_id, source_id
+           FROM codes CROSS JOIN LATERAL generate_series(1, char_length(code) - 3) AS i
+           UNION
+           SELECT tenant_id, 'a'::"char", pair, customer_id, customer_id
+           FROM addresses
+           CROSS JOIN LATERAL generate_series(1, greatest(char_length(address) - 1, 1)) AS i
+           CROSS JOIN LATERAL substr(address, i, 2) AS pair
+           WHERE pair <> '' AND pair !~ '\s'
+           ORDER BY 2, 3
+           ON CONFLICT DO NOTHING"#,
+        customers
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"INSERT INTO meter_search_keys (tenant_id, key, meter_id)
+           SELECT DISTINCT m.tenant_id, substr(s.serial, i), m.id
+           FROM supply_points p
+           JOIN meter_installations n ON n.tenant_id = p.tenant_id AND n.supply_point_id = p.id
+           JOIN meters m ON m.tenant_id = n.tenant_id AND m.id = n.meter_id
+           CROSS JOIN LATERAL (VALUES (upper(translate(m.serial, ' -', '')))) AS s (serial)
+           CROSS JOIN LATERAL generate_series(1, char_length(s.serial) - 3) AS i
+           WHERE p.customer_id = ANY($1)
+           ORDER BY 2
+           ON CONFLICT DO NOTHING"#,
+        customers
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!("DELETE FROM search_key_backlog WHERE customer_id = ANY($1)", customers).execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// All customers in account-number order, by keyset.
 pub async fn list(conn: &mut PgConnection, after: &str, limit: i64) -> sqlx::Result<Vec<CustomerSummary>> {
     sqlx::query_as!(

@@ -13,8 +13,8 @@ pub const CAP: usize = 100;
 /// The lookups one query asks for; each is run and the results merged.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SearchPlan {
-    /// Account numbers starting with these digits (fewer than four: shorter
-    /// than any code key).
+    /// Account numbers starting with these digits: every number typed (with
+    /// fewer than four digits, shorter than any code key, the only lookup).
     pub account_prefix: Option<String>,
     /// Any part (four characters or more) of an account number, a phone (the
     /// customer's or a contact's), an ID-card or credit code, a meter serial:
@@ -68,9 +68,11 @@ pub fn plan(query: &str) -> SearchPlan {
     let compact: String = q.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     let compact = compact.strip_prefix("+86").filter(|rest| !rest.is_empty()).unwrap_or(&compact);
     if !compact.is_empty() && compact.bytes().all(|b| b.is_ascii_digit()) {
-        if compact.len() < 4 {
-            plan.account_prefix = Some(compact.to_owned());
-        } else {
+        // An account number's start goes straight to the customers' own
+        // index, so a customer is found by it even before its search keys
+        // are written (a bulk import writes them after it commits).
+        plan.account_prefix = Some(compact.to_owned());
+        if compact.len() >= 4 {
             plan.code = Some(compact.to_owned());
         }
         return plan;
@@ -284,7 +286,8 @@ mod tests {
     fn four_digits_or_more_are_any_part_of_a_code() {
         let p = plan("13800138000");
         assert_eq!(p.code.as_deref(), Some("13800138000"));
-        assert_eq!((p.account_prefix, p.name, p.initials, p.address), (None, None, None, None));
+        assert_eq!(p.account_prefix.as_deref(), Some("13800138000"), "and the start of an account number");
+        assert_eq!((p.name, p.initials, p.address), (None, None, None));
         assert_eq!(plan("8000").code.as_deref(), Some("8000"), "the last four digits of a phone");
         assert_eq!(plan("0571-8800 1234").code.as_deref(), Some("057188001234"), "spaces and hyphens are dropped");
         assert_eq!(plan("+86 138 0013 8000").code.as_deref(), Some("13800138000"));

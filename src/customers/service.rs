@@ -111,6 +111,46 @@ pub async fn update(
     Ok(updated)
 }
 
+/// Writes the search keys a bulk import deferred, for one tenant: batches of
+/// 10,000 customers, each its own transaction, so that what is written stays
+/// written if the process stops (a server's job takes up the rest).
+/// `progress` is told the customers done and how many were waiting.
+pub async fn write_deferred_search_keys(
+    pool: &sqlx::PgPool,
+    tenant: Uuid,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> sqlx::Result<u64> {
+    const BATCH: i64 = 10_000;
+    let mut tx = crate::db::begin_tenant(pool, tenant, None).await?;
+    let waiting = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM search_key_backlog"#).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    let waiting = u64::try_from(waiting).unwrap_or(0);
+    let mut written = 0;
+    loop {
+        let mut tx = crate::db::begin_tenant(pool, tenant, None).await?;
+        let batch = db::search_key_backlog(&mut tx, BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        db::write_search_keys(&mut tx, &batch).await?;
+        tx.commit().await?;
+        written += batch.len() as u64;
+        progress(written, waiting.max(written));
+    }
+    Ok(written)
+}
+
+/// [`write_deferred_search_keys`] for every tenant (the job, every minute).
+pub async fn write_deferred_search_keys_everywhere(pool: &sqlx::PgPool) -> sqlx::Result<u64> {
+    let tenants =
+        sqlx::query_scalar!("SELECT id FROM tenants WHERE NOT is_platform ORDER BY id").fetch_all(pool).await?;
+    let mut written = 0;
+    for tenant in tenants {
+        written += write_deferred_search_keys(pool, tenant, &|_, _| {}).await?;
+    }
+    Ok(written)
+}
+
 /// Writes the pinyin initials of names that have none yet: the customers
 /// that were in the archive before search by initials (migration 0045), or
 /// that a script inserted with SQL alone. Batches of 5,000, each its own

@@ -48,10 +48,12 @@ pub enum Kind {
     /// Looks for abrupt changes in large customers' load, once a day per
     /// tenant (the hourly run skips tenants already scanned on their today).
     LoadAnomalyScan,
+    /// Writes the search keys that bulk imports deferred, in every tenant.
+    SearchKeys,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::BillRun,
         Kind::LateFees,
         Kind::CostControl,
@@ -65,6 +67,7 @@ impl Kind {
         Kind::LoadDays,
         Kind::ForecastRefresh,
         Kind::LoadAnomalyScan,
+        Kind::SearchKeys,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Kind {
             Kind::LoadDays => "load_days",
             Kind::ForecastRefresh => "forecast_refresh",
             Kind::LoadAnomalyScan => "load_anomaly_scan",
+            Kind::SearchKeys => "search_keys",
         }
     }
 
@@ -101,7 +105,7 @@ impl Kind {
             | Kind::NoticeScan
             | Kind::ForecastRefresh
             | Kind::LoadAnomalyScan => Some(Every::Hour),
-            Kind::Escalation | Kind::NoticePlanning | Kind::LoadDays => Some(Every::Minute),
+            Kind::Escalation | Kind::NoticePlanning | Kind::LoadDays | Kind::SearchKeys => Some(Every::Minute),
         }
     }
 }

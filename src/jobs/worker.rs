@@ -254,6 +254,13 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             }
             Ok(())
         }
+        Some(Kind::SearchKeys) => {
+            let customers = crate::customers::service::write_deferred_search_keys_everywhere(pool).await?;
+            if customers > 0 {
+                tracing::info!(customers, "deferred search keys written");
+            }
+            Ok(())
+        }
         Some(Kind::CreditRating) => {
             let tenant = job.tenant_id.ok_or_else(|| anyhow::anyhow!("a credit rating job names its tenant"))?;
             let r = crate::credit::db::rate(pool, tenant, &|_, _| {}).await?;

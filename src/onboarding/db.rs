@@ -34,6 +34,9 @@ pub async fn create_staging(conn: &mut PgConnection) -> sqlx::Result<()> {
          ) ON COMMIT DROP",
     )
     .await?;
+    // What the import adds, for the deferred search keys (see `apply`).
+    conn.execute("CREATE TEMP TABLE import_new_customers (id uuid NOT NULL) ON COMMIT DROP").await?;
+    conn.execute("CREATE TEMP TABLE import_new_meters (id uuid NOT NULL) ON COMMIT DROP").await?;
     Ok(())
 }
 
@@ -125,16 +128,17 @@ pub struct Counts {
     pub updated: i64,
 }
 
-async fn counted(conn: &mut PgConnection, upsert: &str, today: Option<NaiveDate>) -> sqlx::Result<Counts> {
+/// Runs an upsert and counts the rows it added and updated; with `added_into`,
+/// the ids of the added rows go into that table too.
+async fn counted(conn: &mut PgConnection, upsert: &str, added_into: Option<&str>) -> sqlx::Result<Counts> {
+    let keep = added_into
+        .map(|table| format!(", kept AS (INSERT INTO {table} (id) SELECT id FROM up WHERE added)"))
+        .unwrap_or_default();
     let sql = format!(
-        "WITH up AS ({upsert} RETURNING (xmax = 0) AS added)
+        "WITH up AS ({upsert} RETURNING id, (xmax = 0) AS added){keep}
          SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) FROM up"
     );
-    let mut query = sqlx::query(&sql);
-    if let Some(today) = today {
-        query = query.bind(today);
-    }
-    let row = query.fetch_one(conn).await?;
+    let row = sqlx::query(&sql).fetch_one(conn).await?;
     Ok(Counts { added: row.get(0), updated: row.get(1) })
 }
 
@@ -158,6 +162,10 @@ pub async fn apply(
 ) -> sqlx::Result<Applied> {
     // The planner must know the staging table's size before joining it.
     conn.execute("ANALYZE import_rows").await?;
+    // New rows' search keys are written after the commit, from the backlog
+    // filled below (migration 0051): at about 47 key rows a customer they
+    // would cost more than the rest of the import.
+    conn.execute("SET LOCAL gridcrm.search_keys = 'deferred'").await?;
     step("customers");
     let customers = counted(
         conn,
@@ -178,7 +186,7 @@ pub async fn apply(
                IS DISTINCT FROM (excluded.name, excluded.class_code, excluded.industry_code, excluded.voltage_code,
                 excluded.tariff_code, excluded.route_id, excluded.address, excluded.phone, excluded.id_number,
                 excluded.capacity_kva, excluded.importance, excluded.status)",
-        None,
+        Some("import_new_customers"),
     )
     .await?;
     // The customers' ids, once, for the tables that hang off them.
@@ -193,10 +201,10 @@ pub async fn apply(
     step("contacts");
     let contacts_updated = sqlx::query(
         "WITH given AS (
-             SELECT DISTINCT ON (s.account_no) c.id AS customer_id, s.contact_name, coalesce(s.contact_role, '') AS role,
-                 s.contact_phone, s.contact_email
+             SELECT DISTINCT ON (s.account_no, s.contact_name) c.id AS customer_id, s.contact_name,
+                 coalesce(s.contact_role, '') AS role, s.contact_phone, s.contact_email
              FROM import_rows s JOIN import_customers c USING (account_no)
-             WHERE s.contact_name IS NOT NULL ORDER BY s.account_no, s.line)
+             WHERE s.contact_name IS NOT NULL ORDER BY s.account_no, s.contact_name, s.line)
          UPDATE customer_contacts t SET role = g.role, phone = g.contact_phone, email = g.contact_email
          FROM given g
          WHERE t.customer_id = g.customer_id AND t.name = g.contact_name
@@ -205,19 +213,26 @@ pub async fn apply(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    let contacts_added = sqlx::query(
-        "INSERT INTO customer_contacts (tenant_id, id, customer_id, name, role, phone, email, is_primary)
-         SELECT DISTINCT ON (s.account_no) app_tenant_id(), s.contact_id, c.id, s.contact_name, coalesce(s.contact_role, ''),
-             s.contact_phone, s.contact_email,
-             NOT EXISTS (SELECT 1 FROM customer_contacts k WHERE k.customer_id = c.id AND k.is_primary)
-         FROM import_rows s JOIN import_customers c USING (account_no)
-         WHERE s.contact_name IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM customer_contacts k WHERE k.customer_id = c.id AND k.name = s.contact_name)
-         ORDER BY s.account_no, s.line",
+    let contacts_added: i64 = sqlx::query_scalar(
+        // A customer without a primary contact gets the first one its lines name.
+        "WITH named AS (
+             SELECT DISTINCT ON (s.account_no, s.contact_name) s.account_no, s.line, s.contact_id, c.id AS customer_id,
+                 s.contact_name, coalesce(s.contact_role, '') AS role, s.contact_phone, s.contact_email
+             FROM import_rows s JOIN import_customers c USING (account_no)
+             WHERE s.contact_name IS NOT NULL
+             ORDER BY s.account_no, s.contact_name, s.line),
+         added AS (INSERT INTO customer_contacts (tenant_id, id, customer_id, name, role, phone, email, is_primary)
+         SELECT app_tenant_id(), n.contact_id, n.customer_id, n.contact_name, n.role, n.contact_phone, n.contact_email,
+             row_number() OVER (PARTITION BY n.account_no ORDER BY n.line) = 1
+             AND NOT EXISTS (SELECT 1 FROM customer_contacts k WHERE k.customer_id = n.customer_id AND k.is_primary)
+         FROM named n
+         WHERE NOT EXISTS (SELECT 1 FROM customer_contacts k WHERE k.customer_id = n.customer_id AND k.name = n.contact_name)
+         RETURNING customer_id),
+         kept AS (INSERT INTO import_new_customers (id) SELECT customer_id FROM added)
+         SELECT count(*) FROM added",
     )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    .fetch_one(&mut *conn)
+    .await?;
 
     step("supply points");
     let supply_points = counted(
@@ -253,7 +268,7 @@ pub async fn apply(
          WHERE (m.kind, m.time_of_use, m.multiplier, m.register_digits, m.verified_on, m.next_verification)
                IS DISTINCT FROM (excluded.kind, excluded.time_of_use, excluded.multiplier, excluded.register_digits,
                 excluded.verified_on, excluded.next_verification)",
-        None,
+        Some("import_new_meters"),
     )
     .await?;
 
@@ -287,9 +302,21 @@ pub async fn apply(
     .await?
     .rows_affected();
 
+    // Changed rows were indexed by their update triggers; added ones wait.
+    conn.execute(
+        "INSERT INTO search_key_backlog (tenant_id, customer_id)
+         SELECT app_tenant_id(), id FROM import_new_customers
+         UNION
+         SELECT app_tenant_id(), p.customer_id FROM import_new_meters m
+         JOIN import_installs n ON n.meter_id = m.id JOIN supply_points p ON p.id = n.supply_point_id
+         ON CONFLICT DO NOTHING",
+    )
+    .await?;
+    conn.execute("SET LOCAL gridcrm.search_keys = ''").await?;
+
     Ok(Applied {
         customers,
-        contacts: Counts { added: contacts_added as i64, updated: contacts_updated as i64 },
+        contacts: Counts { added: contacts_added, updated: contacts_updated as i64 },
         supply_points,
         meters,
         installations: Counts { added: installed as i64 - moved as i64, updated: moved as i64 },
@@ -298,7 +325,8 @@ pub async fn apply(
 
 /// Writes the tenant's archive in the import's columns, one line per meter
 /// in service (a customer without one, or a point without one, gets a line
-/// of its own), to `out` as CSV cells (the caller frames the file). A point
+/// of its own) with the customer's first contact, then a line for each
+/// further contact, to `out` as CSV cells (the caller frames the file). A point
 /// without an address or route of its own is at its customer's, and is
 /// written so: importing it back gives the same.
 pub async fn export(
@@ -309,20 +337,22 @@ pub async fn export(
         "SELECT c.account_no::text, c.name, c.class_code, c.industry_code, c.voltage_code, c.tariff_code,
                 cr.code AS route_code, c.address, c.phone::text, c.id_number::text, c.capacity_kva::text, c.importance,
                 c.status, k.name AS contact_name, k.role, k.phone::text AS contact_phone, k.email,
-                p.code AS point_code, coalesce(nullif(p.address, ''), c.address) AS point_address, p.voltage_code AS point_voltage_code,
-                p.capacity_kva::text AS point_capacity_kva, p.transformer, coalesce(pr.code, cr.code) AS point_route_code,
+                p.code AS point_code, CASE WHEN p.id IS NOT NULL THEN coalesce(nullif(p.address, ''), c.address) END AS point_address,
+                p.voltage_code AS point_voltage_code, p.capacity_kva::text AS point_capacity_kva, p.transformer,
+                CASE WHEN p.id IS NOT NULL THEN coalesce(pr.code, cr.code) END AS point_route_code,
                 m.serial::text, m.kind, m.multiplier::text, m.time_of_use, m.register_digits, m.verified_on,
                 m.next_verification, i.installed_on
          FROM customers c
          LEFT JOIN reading_routes cr ON cr.tenant_id = c.tenant_id AND cr.id = c.route_id
          LEFT JOIN LATERAL (
-             SELECT k.name, k.role, k.phone, k.email FROM customer_contacts k
-             WHERE k.tenant_id = c.tenant_id AND k.customer_id = c.id ORDER BY k.is_primary DESC, k.id LIMIT 1) k ON true
+             SELECT k.name, k.role, k.phone, k.email, row_number() OVER (ORDER BY k.is_primary DESC, k.id) AS rank
+             FROM customer_contacts k WHERE k.tenant_id = c.tenant_id AND k.customer_id = c.id) k ON true
          LEFT JOIN supply_points p ON p.tenant_id = c.tenant_id AND p.customer_id = c.id AND p.retired_on IS NULL
+             AND coalesce(k.rank, 1) = 1
          LEFT JOIN reading_routes pr ON pr.tenant_id = p.tenant_id AND pr.id = p.route_id
          LEFT JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
          LEFT JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
-         ORDER BY c.account_no, p.code, m.serial",
+         ORDER BY c.account_no, k.rank, p.code, m.serial",
     )
     .fetch(&mut *conn);
     let mut n = 0;

@@ -62,6 +62,7 @@ fn columns() -> &'static [&'static str] {
 }
 
 const CUSTOMER_COLUMNS: std::ops::Range<usize> = 0..13;
+const CONTACT_COLUMNS: std::ops::Range<usize> = 13..17;
 const POINT_COLUMNS: std::ops::Range<usize> = 17..23;
 
 /// A rejected line: which, which column, and the message key (with the other
@@ -141,9 +142,11 @@ pub struct ImportLine {
     pub point: Option<ValidPoint>,
     pub meter: Option<ValidMeter>,
     pub installed_on: Option<NaiveDate>,
-    /// Fingerprints of the customer's and the point's cells: another line of
-    /// the same account or point must carry the same.
+    /// Fingerprints of the customer's, the contact's and the point's cells:
+    /// another line of the same account, contact (by name) or point must
+    /// carry the same.
     customer_print: u64,
+    contact_print: u64,
     point_print: u64,
 }
 
@@ -320,7 +323,8 @@ pub fn validate_line(
             point,
             meter,
             installed_on,
-            customer_print: fingerprint(record, header, CUSTOMER_COLUMNS.start..CUSTOMER_COLUMNS.end + 4),
+            customer_print: fingerprint(record, header, CUSTOMER_COLUMNS),
+            contact_print: fingerprint(record, header, CONTACT_COLUMNS),
             point_print: fingerprint(record, header, POINT_COLUMNS),
         }),
         _ => Err(problems),
@@ -360,6 +364,7 @@ fn validate_contact(
 #[derive(Default)]
 pub struct Consistency {
     accounts: HashMap<String, (u64, u64)>,
+    contacts: HashMap<(String, String), (u64, u64)>,
     points: HashMap<String, (u64, String, u64)>,
     meters: HashMap<String, u64>,
 }
@@ -378,6 +383,13 @@ impl Consistency {
         {
             return Err(conflict("account_no", "onboarding.err.customer_differs", *first));
         }
+        let contact_key = l.contact.as_ref().map(|c| (l.account_no.clone(), c.name.clone()));
+        if let Some(key) = &contact_key
+            && let Some((first, print)) = self.contacts.get(key)
+            && *print != l.contact_print
+        {
+            return Err(conflict("contact_name", "onboarding.err.contact_differs", *first));
+        }
         if let Some(code) = l.point_code()
             && let Some((first, account, print)) = self.points.get(code)
         {
@@ -394,6 +406,9 @@ impl Consistency {
             return Err(conflict("meter_serial", "onboarding.err.meter_twice", *first));
         }
         self.accounts.entry(l.account_no.clone()).or_insert((l.line, l.customer_print));
+        if let Some(key) = contact_key {
+            self.contacts.entry(key).or_insert((l.line, l.contact_print));
+        }
         if let Some(code) = l.point_code() {
             self.points.entry(code.to_owned()).or_insert((l.line, l.account_no.clone(), l.point_print));
         }
@@ -503,6 +518,24 @@ mod tests {
             ]
         );
         assert!(Header::parse(columns().iter().copied()).is_ok());
+    }
+
+    #[test]
+    fn a_customer_names_several_contacts_and_each_must_agree_with_itself() {
+        let text = format!(
+            "{HEAD}\n\
+             3301000001,甲,residential,RES,v220,res_tiered,王会计,13800138000,P1,M-00001,,\n\
+             3301000001,甲,residential,RES,v220,res_tiered,李电工,13800138001,,,,\n\
+             3301000001,甲,residential,RES,v220,res_tiered,王会计,13900139000,,,,\n"
+        );
+        let mut seen = Consistency::default();
+        let outcomes: Vec<_> = lines(&text)
+            .into_iter()
+            .map(|l| seen.check(&l.unwrap()).map_err(|p| (p.field, p.key, p.other_line)))
+            .collect();
+        assert_eq!(outcomes[0], Ok(()));
+        assert_eq!(outcomes[1], Ok(()), "a second contact of the same customer");
+        assert_eq!(outcomes[2], Err(("contact_name".into(), "onboarding.err.contact_differs".into(), Some(2))));
     }
 
     #[test]

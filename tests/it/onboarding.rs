@@ -172,6 +172,15 @@ async fn an_export_imports_into_another_tenant_and_round_trips() {
                     7799999999-1,630,BIG-0001,40,1,2025-01-02\n";
     let report = import(&app, &app.alpha, oddities.as_bytes(), false).await;
     assert!(report.loaded, "{:?}", report.errors);
+    // A second contact of the first customer, on a line of its own.
+    let second_contact = format!(
+        "{HEADER}\n7700000001,客户1,residential,RES,v220,res_tiered,R0001,城西路1号,13800000001,,会计王,13700000001{}\n",
+        ",".repeat(8)
+    );
+    let report = import(&app, &app.alpha, second_contact.as_bytes(), false).await;
+    assert!(report.loaded, "{:?}", report.errors);
+    assert_eq!((report.applied.customers.added, report.applied.customers.updated), (0, 0));
+    assert_eq!(report.applied.contacts.added, 1);
 
     let mut alpha_export = Vec::new();
     service::export(&app.pool, app.alpha.id, &mut alpha_export).await.unwrap();
@@ -190,10 +199,24 @@ async fn an_export_imports_into_another_tenant_and_round_trips() {
     let beta_text = String::from_utf8(beta_export).unwrap();
     let beta_lines: std::collections::HashSet<&str> = beta_text.lines().collect();
     let alpha_lines: Vec<&str> = text.lines().skip(1).collect();
-    assert_eq!(alpha_lines.len(), 4 + 201, "alpha's four seeded customers and the imported lines");
+    assert_eq!(alpha_lines.len(), 4 + 201 + 1, "alpha's four seeded customers, the imported lines, the second contact");
     for line in &alpha_lines {
         assert!(beta_lines.contains(line), "missing in beta: {line}");
     }
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
+    let contacts: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT k.name, k.is_primary FROM customer_contacts k JOIN customers c ON c.id = k.customer_id
+         WHERE c.account_no = '7700000001' ORDER BY k.name",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(
+        contacts,
+        [("会计王".to_owned(), false), ("联系人1".to_owned(), true)],
+        "both contacts, the first one primary"
+    );
+    drop(tx);
     // Imported again, beta's copy is already up to date.
     let again = import(&app, &app.beta, &alpha_export, false).await;
     assert_eq!((again.applied.customers.added, again.applied.customers.updated), (0, 0));
@@ -337,4 +360,75 @@ async fn the_import_page_names_the_bad_line_and_loads_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+/// The archive's account numbers that a search for `q` finds over the API.
+async fn found(app: &TestApp, key: &str, q: &str) -> Vec<String> {
+    let q: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    let body = app.api_get(key, &format!("/api/v1/customers?q={q}")).await;
+    body["items"].as_array().unwrap().iter().map(|c| c["account_no"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn an_imports_search_keys_are_written_after_it_and_find_every_kind_of_fragment() {
+    let app = TestApp::spawn().await;
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let lines = archive_lines(30);
+    let report = import(&app, &app.alpha, &file(&lines), false).await;
+    assert!(report.loaded, "{:?}", report.errors);
+    let imported = report.applied.customers.added;
+    assert_eq!(imported, 28, "30 lines: the 10th and 20th customers have two meters");
+
+    // Committed, and waiting for its keys: found by account number only.
+    assert_eq!(app.count_all("search_key_backlog").await, 28);
+    assert_eq!(found(&app, &key, "7700000017").await, ["7700000017"]);
+    assert!(found(&app, &key, "3900000017").await.is_empty(), "a contact phone's part is not indexed yet");
+
+    let written =
+        gridcrm::customers::service::write_deferred_search_keys(&app.pool, app.alpha.id, &|_, _| {}).await.unwrap();
+    assert_eq!(written, 28);
+    assert_eq!(app.count_all("search_key_backlog").await, 0);
+    // Every kind of key: a phone's part, a contact phone's part, an address
+    // fragment, a meter serial's part, and one character of the name.
+    assert_eq!(found(&app, &key, "3800000017").await, ["7700000017"], "phone");
+    assert_eq!(found(&app, &key, "3900000017").await, ["7700000017"], "contact phone");
+    assert_eq!(found(&app, &key, "城西路17号").await, ["7700000017"], "address");
+    assert_eq!(found(&app, &key, "M00000170").await, ["7700000017"], "meter serial");
+    assert_eq!(found(&app, &key, "户17").await, ["7700000017"], "part of the name");
+    // The same keys as the triggers' functions give, for every customer (the
+    // seeded ones' keys were written by the triggers).
+    let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let differences: (i64, i64, i64) = sqlx::query_as(
+        "WITH own AS (SELECT k.kind, k.key, c.id AS customer_id, c.id AS source_id FROM customers c
+                      CROSS JOIN LATERAL gridcrm_customer_own_keys(c.account_no, c.phone, c.id_number, c.address) k
+                      UNION SELECT 'c', k, n.customer_id, n.id FROM customer_contacts n
+                      CROSS JOIN LATERAL gridcrm_code_suffixes(n.phone) k),
+              stored AS (SELECT kind, key, customer_id, source_id FROM customer_search_keys),
+              names AS (SELECT g, c.account_no, c.id FROM customers c CROSS JOIN LATERAL gridcrm_name_keys(c.name) g),
+              stored_names AS (SELECT gram, account_no, customer_id FROM customer_name_grams),
+              serials AS (SELECT DISTINCT k, m.id FROM meters m CROSS JOIN LATERAL gridcrm_code_suffixes(m.serial) k),
+              stored_serials AS (SELECT key, meter_id FROM meter_search_keys)
+         SELECT (SELECT count(*) FROM ((TABLE own EXCEPT TABLE stored) UNION ALL (TABLE stored EXCEPT TABLE own)) d),
+                (SELECT count(*) FROM ((TABLE names EXCEPT TABLE stored_names) UNION ALL (TABLE stored_names EXCEPT TABLE names)) d),
+                (SELECT count(*) FROM ((TABLE serials EXCEPT TABLE stored_serials) UNION ALL (TABLE stored_serials EXCEPT TABLE serials)) d)",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    assert_eq!(differences, (0, 0, 0), "customer, name and meter keys as the triggers write them");
+    drop(tx);
+
+    // A re-run adds nothing, so nothing waits; a new contact of a known customer does.
+    let again = import(&app, &app.alpha, &file(&lines), false).await;
+    assert!(again.loaded);
+    assert_eq!(app.count_all("search_key_backlog").await, 0);
+    let second = format!(
+        "{HEADER}\n7700000003,客户3,residential,RES,v220,res_tiered,R0001,城西路3号,13800000003,,会计,13611112222{}\n",
+        ",".repeat(8)
+    );
+    assert!(import(&app, &app.alpha, second.as_bytes(), false).await.loaded);
+    assert_eq!(app.count_all("search_key_backlog").await, 1);
+    // The server's job writes them (every minute; run here directly).
+    assert_eq!(gridcrm::customers::service::write_deferred_search_keys_everywhere(&app.pool).await.unwrap(), 1);
+    assert_eq!(found(&app, &key, "11112222").await, ["7700000003"]);
 }
