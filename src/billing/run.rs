@@ -415,7 +415,9 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
                   b.ours AS "ours!", cc.grade AS "grade?", cc.method AS "method?",
                   cc.security_required AS "security_required?"
            FROM customers c
-           LEFT JOIN customer_credit cc ON cc.tenant_id = c.tenant_id AND cc.customer_id = c.id
+           LEFT JOIN LATERAL (SELECT cr.grade, cr.method, cr.security_required FROM credit_ratings cr
+                              WHERE cr.tenant_id = c.tenant_id AND cr.customer_id = c.id
+                              ORDER BY cr.month DESC LIMIT 1) cc ON true
            CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(bool_or(b.status = 'issued'), false) AS live,
                                       coalesce(bool_or(b.run_id = $3), false)
                                       OR EXISTS (SELECT 1 FROM bill_run_skips s WHERE s.tenant_id = c.tenant_id

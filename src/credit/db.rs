@@ -153,24 +153,29 @@ pub struct RateReport {
     pub delisted: i64,
 }
 
-/// One COPY line of `credit_rated`: text format, so tabs, newlines and
-/// backslashes in the JSON are escaped.
-fn copy_field(out: &mut String, text: &str) {
-    for ch in text.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
+/// One array in COPY's text format: `{1,NULL,0.25}`.
+fn copy_array(out: &mut String, values: &[Option<f64>]) {
+    out.push('{');
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match v {
+            Some(x) => {
+                let _ = write!(out, "{x}");
+            }
+            None => out.push_str("NULL"),
         }
     }
+    out.push('}');
 }
 
 /// Rates every active customer of the current tenant for the current month
-/// (a second rating in the same month replaces the first), keeps the latest
-/// rating with the payment-method decision, and applies the poor-credit list
-/// rule. `progress(done, total)` is called as the ratings are written.
+/// (a second rating in the same month replaces the first): one history row
+/// per customer with the payment-method decision and the previous grade (the
+/// grade of the customer's latest rating in an earlier month), and applies
+/// the poor-credit list rule. `progress(done, total)` is called as the
+/// ratings are written.
 pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Sync)) -> anyhow::Result<RateReport> {
     // Each step's time, for whoever tunes this next (GRIDCRM_LOG=gridcrm=debug).
     let mut step = std::time::Instant::now();
@@ -188,31 +193,37 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     let month = crate::tenants::current_month(conn).await?;
     let today = crate::tenants::today(conn).await?;
     sqlx::query("SET LOCAL work_mem = '512MB'").execute(&mut *conn).await?;
-    let rows = inputs_as_of(conn, month, today.succ_opt().unwrap_or(today)).await?;
+    let mut rows = inputs_as_of(conn, month, today.succ_opt().unwrap_or(today)).await?;
+    // In key order, the history rows go into the primary key's index (and
+    // the previous ratings are looked up there) page after page.
+    rows.sort_unstable_by_key(|r| r.customer_id);
     let total = rows.len() as u64;
     lap("inputs");
     progress(0, total);
+    // Row-level security refuses COPY into credit_ratings itself.
     sqlx::query(
-        "CREATE TEMP TABLE credit_rated (customer_id uuid, score numeric(7, 2), grade text, inputs jsonb,
-             points jsonb, method text, security numeric(14, 2), list_reason text) ON COMMIT DROP",
+        "CREATE TEMP TABLE credit_rated (customer_id uuid, score numeric(7, 2), grade text, industry_risk text,
+             inputs float8[], points float8[], method text, security numeric(14, 2), list_reason text) ON COMMIT DROP",
     )
     .execute(&mut *conn)
     .await?;
     const CHUNK: usize = 50_000;
     let mut done = 0u64;
     for chunk in rows.chunks(CHUNK) {
-        let mut text = String::with_capacity(chunk.len() * 600);
+        let mut text = String::with_capacity(chunk.len() * 250);
         for r in chunk {
             let rating = credit::rate(&s.card, &s.bands, &r.inputs);
-            let points: serde_json::Map<String, serde_json::Value> =
-                rating.points.iter().map(|p| (p.factor.clone(), p.points.into())).collect();
             let method = credit::method_for(rating.grade);
             let security = credit::security_required(method, r.average_bill, s.deposit_months);
             let reason = credit::list_reason(rating.grade, &r.inputs).unwrap_or("\\N");
             let _ = write!(text, "{}\t{:.2}\t{}\t", r.customer_id, rating.score, rating.grade);
-            copy_field(&mut text, &serde_json::to_string(&r.inputs)?);
+            // A risk class is one of credit::RISK_CLASSES (a check on the
+            // tenant's table): nothing to escape.
+            text.push_str(&r.inputs.industry_risk);
             text.push('\t');
-            copy_field(&mut text, &serde_json::Value::Object(points).to_string());
+            copy_array(&mut text, &r.inputs.numbers());
+            text.push('\t');
+            copy_array(&mut text, &credit::points_in_order(&rating.points));
             let _ = writeln!(text, "\t{method}\t{security:.2}\t{reason}");
         }
         let mut copy = conn.copy_in_raw("COPY credit_rated FROM STDIN").await?;
@@ -224,33 +235,30 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     drop(rows);
     lap("scored and copied");
     sqlx::query("ANALYZE credit_rated").execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM credit_ratings WHERE month = $1").bind(month).execute(&mut *conn).await?;
-    sqlx::query(
-        "INSERT INTO credit_ratings (tenant_id, customer_id, month, score, grade, inputs, points)
-         SELECT app_tenant_id(), customer_id, $1, score, grade, inputs, points FROM credit_rated",
-    )
-    .bind(month)
-    .execute(&mut *conn)
-    .await?;
-    // The previous grade is the one of an earlier month: a second rating in
-    // the same month keeps it.
-    lap("history written");
+    sqlx::query("DELETE FROM credit_ratings WHERE tenant_id = app_tenant_id() AND month = $1")
+        .bind(month)
+        .execute(&mut *conn)
+        .await?;
+    lap("month's earlier rows deleted");
+    // The previous grade is the one of the latest rating in an earlier
+    // month: a second rating in the same month keeps it.
     let changed: i64 = sqlx::query_scalar(
-        "WITH up AS (
-           INSERT INTO customer_credit AS cc (tenant_id, customer_id, month, score, grade, method, security_required)
-           SELECT app_tenant_id(), customer_id, $1, score, grade, method, security FROM credit_rated
-           ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
-             previous_grade = CASE WHEN cc.month < excluded.month THEN cc.grade ELSE cc.previous_grade END,
-             previous_score = CASE WHEN cc.month < excluded.month THEN cc.score ELSE cc.previous_score END,
-             month = excluded.month, score = excluded.score, grade = excluded.grade, method = excluded.method,
-             security_required = excluded.security_required, rated_at = now()
+        "WITH ins AS (
+           INSERT INTO credit_ratings (tenant_id, customer_id, month, score, grade, previous_grade, previous_score,
+                                       method, security_required, industry_risk, inputs, points)
+           SELECT app_tenant_id(), r.customer_id, $1, r.score, r.grade, p.grade, p.score,
+                  r.method, r.security, r.industry_risk, r.inputs, r.points
+           FROM credit_rated r
+           LEFT JOIN LATERAL (SELECT p.grade, p.score FROM credit_ratings p
+                              WHERE p.tenant_id = app_tenant_id() AND p.customer_id = r.customer_id AND p.month < $1
+                              ORDER BY p.month DESC LIMIT 1) p ON true
            RETURNING previous_grade, grade)
-         SELECT count(*) FROM up WHERE previous_grade IS DISTINCT FROM grade AND previous_grade IS NOT NULL",
+         SELECT count(*) FROM ins WHERE previous_grade IS DISTINCT FROM grade AND previous_grade IS NOT NULL",
     )
     .bind(month)
     .fetch_one(&mut *conn)
     .await?;
-    lap("latest kept");
+    lap("history written");
     let delisted = sqlx::query(
         "UPDATE poor_credit_list l SET exited_on = $1, exit_reason = 'rule', exited_by = 'rule', manual_exit = false
          FROM credit_rated r
@@ -299,9 +307,12 @@ pub async fn rate(pool: &PgPool, tenant_id: Uuid, progress: &(dyn Fn(u64, u64) +
 /// rates a tenant once a month, on its first run in the month).
 pub async fn rated_this_month(conn: &mut PgConnection) -> sqlx::Result<bool> {
     let month = crate::tenants::current_month(conn).await?;
-    sqlx::query_scalar!("SELECT EXISTS (SELECT 1 FROM customer_credit WHERE month >= $1) AS \"done!\"", month)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT EXISTS (SELECT 1 FROM credit_ratings WHERE tenant_id = app_tenant_id() AND month >= $1) AS \"done!\"",
+        month
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// A stored rating of one customer and month.
@@ -319,8 +330,10 @@ pub struct StoredRating {
 /// A customer's ratings, newest first.
 pub async fn history(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> anyhow::Result<Vec<StoredRating>> {
     let rows = sqlx::query!(
-        "SELECT month, score, grade, inputs, points, rated_at FROM credit_ratings
-         WHERE tenant_id = app_tenant_id() AND customer_id = $1 ORDER BY month DESC LIMIT $2",
+        r#"SELECT month, score, grade, industry_risk, inputs AS "inputs: Vec<Option<f64>>",
+                  points AS "points: Vec<Option<f64>>", rated_at
+           FROM credit_ratings
+           WHERE tenant_id = app_tenant_id() AND customer_id = $1 ORDER BY month DESC LIMIT $2"#,
         customer_id,
         limit
     )
@@ -332,15 +345,16 @@ pub async fn history(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> 
                 month: r.month,
                 score: r.score,
                 grade: r.grade,
-                inputs: serde_json::from_value(r.inputs)?,
-                points: serde_json::from_value(r.points)?,
+                inputs: Inputs::from_numbers(&r.inputs, r.industry_risk)
+                    .ok_or_else(|| anyhow::anyhow!("credit_ratings.inputs of {customer_id} in {}", r.month))?,
+                points: credit::points_by_factor(&r.points),
                 rated_at: r.rated_at,
             })
         })
         .collect()
 }
 
-/// The latest rating's decision.
+/// The latest rating's decision: the newest history row.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     pub grade: String,
@@ -355,8 +369,12 @@ pub struct Decision {
 pub async fn decision(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<Decision>> {
     sqlx::query_as!(
         Decision,
-        "SELECT grade, score, previous_grade, previous_score, method, security_required, month
-         FROM customer_credit WHERE tenant_id = app_tenant_id() AND customer_id = $1",
+        // Only ratings from before migration 0052 other than each customer's
+        // latest lack the security (it was not kept).
+        r#"SELECT grade, score, previous_grade, previous_score, method,
+                  coalesce(security_required, 0) AS "security_required!", month
+           FROM credit_ratings WHERE tenant_id = app_tenant_id() AND customer_id = $1
+           ORDER BY month DESC LIMIT 1"#,
         customer_id
     )
     .fetch_optional(conn)
@@ -595,7 +613,9 @@ pub async fn list(conn: &mut PgConnection, q: &ListQuery, limit: i64) -> sqlx::R
                   l.entered_on, l.entry_reason, l.entered_by, l.manual_entry, l.exited_on, l.exit_reason, l.exited_by
            FROM poor_credit_list l
            JOIN customers c ON c.tenant_id = l.tenant_id AND c.id = l.customer_id
-           LEFT JOIN customer_credit cc ON cc.tenant_id = l.tenant_id AND cc.customer_id = l.customer_id
+           LEFT JOIN LATERAL (SELECT cr.grade, cr.score FROM credit_ratings cr
+                              WHERE cr.tenant_id = l.tenant_id AND cr.customer_id = l.customer_id
+                              ORDER BY cr.month DESC LIMIT 1) cc ON true
            WHERE l.tenant_id = app_tenant_id()
              AND ($1 OR l.exited_on IS NULL)
              AND ($2::date IS NULL OR l.entered_on >= $2)
@@ -717,14 +737,17 @@ impl Marks {
     }
 }
 
-/// The marks of a page of customers: two lookups by key.
+/// The marks of a page of customers: two lookups by key (the latest rating
+/// is the first of the customer's rows in the primary key's index read backwards).
 pub async fn marks(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Marks> {
     let rows = sqlx::query!(
         r#"SELECT c.id AS "id!", cc.grade AS "grade?",
                   EXISTS (SELECT 1 FROM poor_credit_list l WHERE l.tenant_id = app_tenant_id() AND l.customer_id = c.id
                             AND l.exited_on IS NULL) AS "listed!"
            FROM unnest($1::uuid[]) AS c (id)
-           LEFT JOIN customer_credit cc ON cc.tenant_id = app_tenant_id() AND cc.customer_id = c.id"#,
+           LEFT JOIN LATERAL (SELECT cr.grade FROM credit_ratings cr
+                              WHERE cr.tenant_id = app_tenant_id() AND cr.customer_id = c.id
+                              ORDER BY cr.month DESC LIMIT 1) cc ON true"#,
         ids
     )
     .fetch_all(conn)

@@ -113,6 +113,75 @@ impl Inputs {
             _ => Input::Missing,
         }
     }
+
+    /// The numeric factors' inputs in [`FACTORS`] order (all but the last,
+    /// `industry_risk`), as a rating's history row keeps them.
+    pub fn numbers(&self) -> [Option<f64>; NUMERIC_FACTORS] {
+        [
+            self.on_time_share,
+            Some(self.arrears_months.into()),
+            self.arrears_ratio,
+            Some(self.max_arrears_days.into()),
+            Some(self.late_fees.into()),
+            Some(self.reversals.into()),
+            Some(self.breaches.into()),
+            Some(self.thefts.into()),
+            Some(self.tenure_months.into()),
+            self.stability,
+        ]
+    }
+
+    /// The inputs back from [`Inputs::numbers`] and the industry's risk
+    /// class; None when the numbers are not ten or a count is missing.
+    pub fn from_numbers(numbers: &[Option<f64>], industry_risk: String) -> Option<Inputs> {
+        let [
+            on_time_share,
+            arrears_months,
+            arrears_ratio,
+            max_arrears_days,
+            late_fees,
+            reversals,
+            breaches,
+            thefts,
+            tenure_months,
+            stability,
+        ] = numbers.try_into().ok()?;
+        let count = |v: Option<f64>| v.map(|x| x as i32);
+        Some(Inputs {
+            on_time_share,
+            arrears_months: count(arrears_months)?,
+            arrears_ratio,
+            max_arrears_days: count(max_arrears_days)?,
+            late_fees: count(late_fees)?,
+            reversals: count(reversals)?,
+            breaches: count(breaches)?,
+            thefts: count(thefts)?,
+            tenure_months: count(tenure_months)?,
+            stability,
+            industry_risk,
+        })
+    }
+}
+
+/// The factors with a numeric input: all of [`FACTORS`] but `industry_risk`, the last.
+pub const NUMERIC_FACTORS: usize = FACTORS.len() - 1;
+
+/// A rating's points by factor in [`FACTORS`] order, as its history row
+/// keeps them: None for a factor the card does not have (a card's factor
+/// outside [`FACTORS`] has no place; the score keeps its points).
+pub fn points_in_order(points: &[FactorPoints]) -> [Option<f64>; FACTORS.len()] {
+    let mut out = [None; FACTORS.len()];
+    for p in points {
+        if let Some(i) = FACTORS.iter().position(|f| *f == p.factor) {
+            out[i] = Some(p.points);
+        }
+    }
+    out
+}
+
+/// The points by factor code from [`points_in_order`]'s array.
+pub fn points_by_factor(points: &[Option<f64>]) -> std::collections::HashMap<String, f64> {
+    FACTORS.iter().zip(points).filter_map(|(f, p)| p.map(|p| (f.to_string(), p))).collect()
 }
 
 fn range(lower: Option<f64>, upper: Option<f64>, points: f64) -> Bin {
@@ -509,6 +578,35 @@ mod tests {
 
     fn points_of(r: &Rating, factor: &str) -> f64 {
         r.points.iter().find(|p| p.factor == factor).unwrap().points
+    }
+
+    #[test]
+    fn inputs_and_points_round_trip_through_the_history_arrays() {
+        let missing = Inputs { on_time_share: None, arrears_ratio: None, stability: None, ..persistent_arrears() };
+        for inputs in [exemplary(), persistent_arrears(), missing] {
+            let numbers = inputs.numbers();
+            assert_eq!(Inputs::from_numbers(&numbers, inputs.industry_risk.clone()), Some(inputs));
+        }
+        // Not ten numbers, or a count missing: not inputs.
+        assert_eq!(Inputs::from_numbers(&[Some(1.0); 9], "low".into()), None);
+        let mut numbers = exemplary().numbers();
+        numbers[1] = None;
+        assert_eq!(Inputs::from_numbers(&numbers, "low".into()), None);
+
+        let rating = rate(&default_card(), &Bands::default(), &persistent_arrears());
+        let stored = points_in_order(&rating.points);
+        assert_eq!(stored.len(), FACTORS.len());
+        let back = points_by_factor(&stored);
+        assert_eq!(back.len(), FACTORS.len());
+        for p in &rating.points {
+            assert_eq!(back[&p.factor], p.points, "{}", p.factor);
+        }
+        // A card without some factors: those have no points, the rest keep their place.
+        let only = vec![FactorPoints { factor: "thefts".into(), bin: Some(0), points: 5.0 }];
+        let stored = points_in_order(&only);
+        assert_eq!(stored[7], Some(5.0));
+        assert_eq!(stored.iter().flatten().count(), 1);
+        assert_eq!(points_by_factor(&stored), [("thefts".to_string(), 5.0)].into_iter().collect());
     }
 
     #[test]

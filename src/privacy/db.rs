@@ -47,7 +47,7 @@ pub async fn export(conn: &mut PgConnection, id: Uuid, exported_by: &str) -> sql
              'payments', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_at, x.id), '[]') FROM payments x WHERE x.customer_id = c.id),
              'refunds', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.recorded_at, x.id), '[]') FROM customer_refunds x WHERE x.customer_id = c.id),
              'cost_control', (SELECT to_jsonb(x) - 'tenant_id' FROM cost_control_agreements x WHERE x.customer_id = c.id),
-             'credit_ratings', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.month), '[]') FROM customer_credit x WHERE x.customer_id = c.id),
+             'credit_ratings', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.month), '[]') FROM credit_ratings x WHERE x.customer_id = c.id),
              'credit_events', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.occurred_on, x.id), '[]') FROM credit_events x WHERE x.customer_id = c.id),
              'credit_securities', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_on, x.id), '[]') FROM credit_securities x WHERE x.customer_id = c.id),
              'poor_credit_list', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.entered_on, x.id), '[]') FROM poor_credit_list x WHERE x.customer_id = c.id),

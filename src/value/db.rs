@@ -497,6 +497,13 @@ pub fn parse_cursor(raw: &str) -> Option<(String, Uuid)> {
     Some((key.to_owned(), Uuid::parse_str(id).ok()?))
 }
 
+/// A VIP row's credit grade: its customer's latest rating, the first row of
+/// the rating history's primary key read backwards. A subquery in the
+/// select list is evaluated after the sort and limit, for the page's rows only.
+const CREDIT_GRADE: &str = "(SELECT cr.grade FROM credit_ratings cr
+                               WHERE cr.tenant_id = v.tenant_id AND cr.customer_id = v.customer_id
+                               ORDER BY cr.month DESC LIMIT 1)";
+
 /// One page of the VIP list (at most `limit` rows; ask for one more to know
 /// whether another page follows), then the per-row extras for those customers only.
 pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx::Result<Vec<VipRow>> {
@@ -505,10 +512,9 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
     let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
         "SELECT v.customer_id, c.account_no, c.name, c.industry_code, ind.name_zh AS industry_zh, ind.name_en AS industry_en,
                 u.display_name AS manager, v.energy_12m, v.revenue_12m, v.arrears, v.tier, v.previous_tier,
-                v.tier_changed_at, v.score, v.manual_vip, cc.grade AS credit_grade, ({key})::text AS sort_key
+                v.tier_changed_at, v.score, v.manual_vip, {CREDIT_GRADE} AS credit_grade, ({key})::text AS sort_key
          FROM customer_values v
          JOIN customers c ON c.tenant_id = v.tenant_id AND c.id = v.customer_id
-         LEFT JOIN customer_credit cc ON cc.tenant_id = v.tenant_id AND cc.customer_id = v.customer_id
          LEFT JOIN industries ind ON ind.tenant_id = c.tenant_id AND ind.code = c.industry_code
          LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
          WHERE true"
@@ -521,7 +527,7 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
         b.push(" AND c.industry_code = ").push_bind(industry.clone());
     }
     if let Some(grade) = &q.grade {
-        b.push(" AND cc.grade = ").push_bind(grade.clone());
+        b.push(format!(" AND {CREDIT_GRADE} = ")).push_bind(grade.clone());
     }
     if let Some(route) = &q.route {
         b.push(" AND c.route_id = (SELECT id FROM reading_routes WHERE code = ").push_bind(route.clone()).push(")");

@@ -101,10 +101,6 @@ async fn a_new_month_keeps_the_previous_grade_and_the_page_names_what_changed() 
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("UPDATE customer_credit SET month = (month - interval '1 month')::date")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
     tx.commit().await.unwrap();
     let before = decision(&app, &app.alpha, c0).await.unwrap();
 
