@@ -328,6 +328,19 @@ pub fn optional_codes(list: &[&str]) -> Schema {
     Schema::Object(ObjectBuilder::new().schema_type(kind).enum_values(Some(values)).build())
 }
 
+/// An array of at most `max_items` strings, each matching `pattern`;
+/// `unique` when no two may be the same.
+pub fn pattern_list(pattern: &str, max_items: usize, unique: bool) -> Schema {
+    let item = ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).build();
+    Schema::Array(
+        ArrayBuilder::new()
+            .items(RefOr::T(Schema::Object(item)))
+            .max_items(Some(max_items))
+            .unique_items(unique)
+            .build(),
+    )
+}
+
 /// An array of strings from `list` (repeats are dropped), or `null` when `nullable`.
 pub fn code_list(list: &[&str], nullable: bool) -> Schema {
     let kind = if nullable { SchemaType::from_iter([Type::Array, Type::Null]) } else { SchemaType::Type(Type::Array) };

@@ -24,7 +24,7 @@ use crate::{
     },
     work_orders::{
         db::{self, WorkOrder},
-        model::{AREA_TYPES, CUSTOMER_TYPES, KINDS, StepInput, WorkOrderDraft, workflow_of},
+        model::{AREA_TYPES, CUSTOMER_TYPES, KINDS, MAX_METERS, StepInput, WorkOrderDraft, workflow_of},
         service,
     },
     workflow,
@@ -89,6 +89,16 @@ pub(crate) fn customer_type_schema() -> Schema {
 
 pub(crate) fn documents_schema() -> Schema {
     crate::api::code_list(&crate::work_orders::change::all_documents(), false)
+}
+
+/// The serials of a customer's meters, each once.
+pub(crate) fn meter_serials_schema() -> Schema {
+    crate::api::pattern_list(r"^[A-Za-z0-9-]{4,32}$", MAX_METERS, true)
+}
+
+/// Final readings, kWh, in the order of `meter_serials`.
+pub(crate) fn readings_schema() -> Schema {
+    crate::api::pattern_list(r"^[0-9]{1,12}(\.[0-9]{1,2})?$", MAX_METERS, false)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

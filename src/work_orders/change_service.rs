@@ -25,7 +25,7 @@ use crate::{
         change::{self, ValidChange},
         change_db,
         db::WorkOrder,
-        model::{StepInput, ValidWorkOrder},
+        model::{FinalReadings, ValidWorkOrder},
     },
 };
 
@@ -89,7 +89,7 @@ pub async fn apply(
     tx: &mut Tx,
     who: &Acting,
     order: &WorkOrder,
-    input: &StepInput,
+    readings: Option<&FinalReadings>,
     now: DateTime<Utc>,
 ) -> Result<Applied, AppError> {
     let customer_id = order.customer_id.ok_or(AppError::NotFound)?;
@@ -111,7 +111,7 @@ pub async fn apply(
         change::NEW_CONNECTION => new_connection(tx, who, order, customer_id, &c, today).await?,
         "capacity_increase" | "capacity_reduction" => capacity(tx, who, order, customer_id).await?,
         "suspension" | "restoration" => status(tx, who, order, customer_id, today).await?,
-        "transfer_of_ownership" => transfer(tx, who, order, customer_id, &c, input, today).await?,
+        "transfer_of_ownership" => transfer(tx, who, order, customer_id, &c, readings, today).await?,
         "change_of_name" => {
             let patch = CustomerDraft { name: c.new_name.clone(), ..Default::default() };
             let (before, after) = update_customer(tx, who, customer_id, patch, |c| c.name.clone()).await?;
@@ -128,7 +128,7 @@ pub async fn apply(
                 outcome: json!({ "tariff_before": before, "tariff_after": after, "from_period": months::label(from) }),
             }
         }
-        "account_closing" => close_account(tx, who, order, customer_id, input, today).await?,
+        "account_closing" => close_account(tx, who, order, customer_id, readings, today).await?,
         _ => return Err(conflict("illegal_transition")),
     };
     change_db::record_outcome(tx, order.id, now, &applied.outcome).await?;
@@ -309,7 +309,7 @@ async fn transfer(
     order: &WorkOrder,
     customer_id: Uuid,
     c: &ValidChange,
-    input: &StepInput,
+    readings: Option<&FinalReadings>,
     today: NaiveDate,
 ) -> Result<Applied, AppError> {
     let old = customers::db::get(tx, customer_id).await?;
@@ -328,10 +328,11 @@ async fn transfer(
     }
     // The old holder's use ends at the transfer reading: their final bill is
     // made from it now, and the new holder's first bill starts from it.
-    let read = final_read(tx, who, customer_id, &live, input, today).await?;
-    let transfer_reading = read.reading;
-    if change_db::has_change_reading(tx, read.meter.id, read.period).await? {
-        return Err(conflict("transfer_meter_changed_this_month"));
+    let read = final_read(tx, who, customer_id, &live, readings, today).await?;
+    for m in &read.meters {
+        if change_db::has_change_reading(tx, m.meter.id, read.period).await? {
+            return Err(conflict("transfer_meter_changed_this_month"));
+        }
     }
     let holder = match c.new_holder_id {
         Some(id) => customers::db::get(tx, id).await?,
@@ -353,20 +354,23 @@ async fn transfer(
         }
     };
     let moved = supply_db::move_points(tx, customer_id, holder.id).await?;
-    change_db::insert_reading(
-        tx,
-        change_db::ChangeReading {
-            meter_id: read.meter.id,
-            point_id: read.point_id,
-            customer_id: holder.id,
-            period: read.period,
-            kind: "installation",
-            read_on: today,
-            total: transfer_reading,
-            user_id: who.user_id,
-        },
-    )
-    .await?;
+    // The new holder's use starts at each meter's transfer reading.
+    for m in &read.meters {
+        change_db::insert_reading(
+            tx,
+            change_db::ChangeReading {
+                meter_id: m.meter.id,
+                point_id: m.point_id,
+                customer_id: holder.id,
+                period: read.period,
+                kind: "installation",
+                read_on: today,
+                total: m.reading,
+                user_id: who.user_id,
+            },
+        )
+        .await?;
+    }
     let final_bill = read.bill.as_ref().map(|(id, no, amount)| json!({ "id": id, "bill_no": no, "amount": amount }));
     let owed_now = payments::db::standing(tx, customer_id, today).await?.owed;
     // With nothing owed and no premise left, the old account is closed; a
@@ -379,7 +383,7 @@ async fn transfer(
         "old_holder": { "id": old.id, "account_no": old.account_no, "name": old.name },
         "new_holder": { "id": holder.id, "account_no": holder.account_no, "name": holder.name },
         "points_moved": moved, "arrears_rule": rule, "arrears_carried": standing.owed,
-        "final_reading": transfer_reading, "meter_serial": read.meter.serial, "read_on": today,
+        "final_reading": read.readings_json(), "meter_serial": read.serials_json(), "read_on": today,
         "final_bill": final_bill,
         "credit_kept_by_old_holder": standing.credit,
     });
@@ -399,62 +403,110 @@ async fn transfer(
     Ok(Applied { supply_point_id: None, outcome })
 }
 
-/// What a final reading did: the meter read, the period it closes, and the
-/// final bill made from it (none when the meter was never read before, so
-/// there is nothing to bill it against).
-struct FinalRead {
-    reading: Decimal,
+/// One meter's final reading.
+struct MeterRead {
     point_id: Uuid,
     meter: supply_db::Meter,
+    reading: Decimal,
+}
+
+/// What the final readings did: the meters read, the period they close, and
+/// the final bill made from them (none when a meter was never read before,
+/// so there is nothing to bill it against).
+struct FinalRead {
+    meters: Vec<MeterRead>,
     period: NaiveDate,
     bill: Option<(Uuid, String, Decimal)>,
 }
 
-/// Records the final reading of the customer's one installed meter as its
-/// removal reading and bills the customer up to it, in this transaction.
-/// Closing an account and transferring a premise both end the holder's use
-/// here; a customer with several meters closes them one exchange at a time.
+impl FinalRead {
+    /// The reading, or with several meters the readings in serial order.
+    fn readings_json(&self) -> Value {
+        match self.meters.as_slice() {
+            [one] => json!(one.reading),
+            many => json!(many.iter().map(|m| m.reading).collect::<Vec<_>>()),
+        }
+    }
+    fn serials_json(&self) -> Value {
+        match self.meters.as_slice() {
+            [one] => json!(one.meter.serial),
+            many => json!(many.iter().map(|m| &m.meter.serial).collect::<Vec<_>>()),
+        }
+    }
+}
+
+/// Pairs the installed meters with the readings given: one reading for a
+/// single meter, or one named reading for each of several.
+fn pair_readings(
+    installed: Vec<(Uuid, supply_db::Meter)>,
+    readings: &FinalReadings,
+) -> Result<Vec<MeterRead>, AppError> {
+    if installed.is_empty() {
+        return Err(conflict("final_reading_needs_a_meter"));
+    }
+    match readings {
+        FinalReadings::One(reading) => match <[_; 1]>::try_from(installed) {
+            Ok([(point_id, meter)]) => Ok(vec![MeterRead { point_id, meter, reading: *reading }]),
+            Err(_) => Err(invalid("final_readings", "reading_for_every_meter")),
+        },
+        FinalReadings::PerMeter(given) => {
+            if given.iter().any(|(serial, _)| !installed.iter().any(|(_, m)| &m.serial == serial)) {
+                return Err(invalid("meter_serials", "not_installed_here"));
+            }
+            installed
+                .into_iter()
+                .map(|(point_id, meter)| {
+                    let reading = given.iter().find(|(serial, _)| *serial == meter.serial).map(|(_, r)| *r);
+                    reading
+                        .map(|reading| MeterRead { point_id, meter, reading })
+                        .ok_or_else(|| invalid("final_readings", "reading_for_every_meter"))
+                })
+                .collect()
+        }
+    }
+}
+
+/// Records the final reading of each of the customer's installed meters as
+/// its removal reading and bills the customer up to them, in this
+/// transaction. Closing an account and transferring a premise both end the
+/// holder's use here.
 async fn final_read(
     tx: &mut Tx,
     who: &Acting,
     customer_id: Uuid,
     live: &[&customers::db::SupplyPoint],
-    input: &StepInput,
+    readings: Option<&FinalReadings>,
     today: NaiveDate,
 ) -> Result<FinalRead, AppError> {
-    let reading = input
-        .final_reading
-        .as_deref()
-        .and_then(change::parse_reading)
-        .ok_or_else(|| invalid("final_reading", "required"))?;
-    let mut meters = Vec::new();
+    let readings = readings.ok_or_else(|| invalid("final_reading", "required"))?;
+    let mut installed = Vec::new();
     for p in live {
         supply_db::lock_point(tx, p.id).await?;
         for m in supply_db::installed_on_point(tx, p.id).await? {
-            meters.push((p.id, m));
+            installed.push((p.id, m));
         }
     }
-    let Ok([(point_id, meter)]) = <[_; 1]>::try_from(meters) else {
-        return Err(conflict("final_reading_needs_one_meter"));
-    };
+    let meters = pair_readings(installed, readings)?;
     let period = months::start_of(today);
     if change_db::live_bill(tx, customer_id, period).await?.is_some() {
         return Err(conflict("final_period_billed"));
     }
-    change_db::insert_reading(
-        tx,
-        change_db::ChangeReading {
-            meter_id: meter.id,
-            point_id,
-            customer_id,
-            period,
-            kind: "removal",
-            read_on: today,
-            total: reading,
-            user_id: who.user_id,
-        },
-    )
-    .await?;
+    for m in &meters {
+        change_db::insert_reading(
+            tx,
+            change_db::ChangeReading {
+                meter_id: m.meter.id,
+                point_id: m.point_id,
+                customer_id,
+                period,
+                kind: "removal",
+                read_on: today,
+                total: m.reading,
+                user_id: who.user_id,
+            },
+        )
+        .await?;
+    }
     let skipped = crate::billing::run::bill_customer(tx, customer_id, period, today, &who.actor.label)
         .await
         .map_err(AppError::Internal)?;
@@ -463,14 +515,15 @@ async fn final_read(
         Some("no_previous_reading") => None,
         Some(reason) => {
             tracing::info!(%customer_id, reason, "final bill not written");
+            let field = if meters.len() == 1 { "final_reading" } else { "final_readings" };
             return Err(match reason {
-                "negative" => invalid("final_reading", "reading_below_previous"),
+                "negative" => invalid(field, "reading_below_previous"),
                 "no_reading" => conflict("final_no_previous_reading"),
                 _ => conflict("final_bill_failed"),
             });
         }
     };
-    Ok(FinalRead { reading, point_id, meter, period, bill })
+    Ok(FinalRead { meters, period, bill })
 }
 
 /// Account closing (销户): the final reading and bill, the debts settled from
@@ -481,7 +534,7 @@ async fn close_account(
     who: &Acting,
     order: &WorkOrder,
     customer_id: Uuid,
-    input: &StepInput,
+    readings: Option<&FinalReadings>,
     today: NaiveDate,
 ) -> Result<Applied, AppError> {
     let customer = customers::db::get(tx, customer_id).await?;
@@ -493,10 +546,8 @@ async fn close_account(
             supply_db::set_status(tx, p.id, "in_service", today).await?;
         }
     }
-    let read = final_read(tx, who, customer_id, &live, input, today).await?;
-    let final_reading = read.reading;
-    let meter = &read.meter;
-    let (bill_id, bill_no, bill_amount) = read.bill.ok_or(AppError::Conflict("final_no_previous_reading"))?;
+    let read = final_read(tx, who, customer_id, &live, readings, today).await?;
+    let (bill_id, bill_no, bill_amount) = read.bill.clone().ok_or(AppError::Conflict("final_no_previous_reading"))?;
     let open = payments::db::open_bills(tx, customer_id, true).await?;
     let owed: Decimal = open.iter().map(|b| b.outstanding()).sum();
     let (credit, deposit) = change_db::credit_and_deposit(tx, customer_id).await?;
@@ -521,14 +572,16 @@ async fn close_account(
     } else {
         None
     };
-    supply_db::remove(tx, meter.id, today).await?;
+    for m in &read.meters {
+        supply_db::remove(tx, m.meter.id, today).await?;
+    }
     for p in &live {
         supply_db::set_status(tx, p.id, "removed", today).await?;
     }
     let patch = CustomerDraft { status: Some("closed".into()), ..Default::default() };
     customers::service::update(tx, &who.actor, customer_id, patch).await?;
     let outcome = json!({
-        "final_reading": final_reading, "meter_serial": meter.serial, "read_on": today,
+        "final_reading": read.readings_json(), "meter_serial": read.serials_json(), "read_on": today,
         "final_bill": { "id": bill_id, "bill_no": bill_no, "amount": bill_amount },
         "owed": settlement.owed, "from_credit": settlement.from_credit, "from_deposit": settlement.from_deposit,
         "refund": settlement.refund(), "refund_id": refund_id,

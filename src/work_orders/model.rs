@@ -318,6 +318,63 @@ pub struct StepInput {
     #[serde(default)]
     #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
     pub final_reading: Option<String>,
+    /// Account closing and transfer `complete` for a customer with several
+    /// meters: every installed meter's serial, and in `final_readings` its
+    /// final reading at the same position (instead of `final_reading`).
+    #[serde(default)]
+    #[schema(schema_with = crate::work_orders::api::meter_serials_schema)]
+    pub meter_serials: Vec<String>,
+    /// The final readings of the meters in `meter_serials`, in their order.
+    #[serde(default)]
+    #[schema(schema_with = crate::work_orders::api::readings_schema)]
+    pub final_readings: Vec<String>,
+}
+
+/// The most meters one closing or transfer takes readings for.
+pub const MAX_METERS: usize = 50;
+
+/// The final readings a closing or a transfer is completed with: one for
+/// the customer's only meter, or one per meter named by its serial.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FinalReadings {
+    One(Decimal),
+    PerMeter(Vec<(String, Decimal)>),
+}
+
+/// Checks the final readings of a closing or a transfer: either
+/// `final_reading`, or a reading for each serial in `meter_serials`.
+fn check_final_readings(input: &StepInput, errors: &mut FieldErrors) -> Option<FinalReadings> {
+    if input.meter_serials.is_empty() && input.final_readings.is_empty() {
+        return match filled(&input.final_reading) {
+            None => {
+                errors.add("final_reading", "required");
+                None
+            }
+            Some(raw) => change::parse_reading(raw).map(FinalReadings::One).or_else(|| {
+                errors.add("final_reading", "reading_format");
+                None
+            }),
+        };
+    }
+    if input.meter_serials.len() != input.final_readings.len() || input.meter_serials.len() > MAX_METERS {
+        errors.add("final_readings", "readings_per_meter");
+        return None;
+    }
+    let mut readings: Vec<(String, Decimal)> = Vec::with_capacity(input.meter_serials.len());
+    for (serial, raw) in input.meter_serials.iter().zip(&input.final_readings) {
+        let serial = serial.trim();
+        if serial.is_empty() || readings.iter().any(|(s, _)| s == serial) {
+            errors.add("meter_serials", "readings_per_meter");
+        }
+        match raw.trim() {
+            "" => errors.add("final_readings", "required"),
+            raw => match change::parse_reading(raw) {
+                Some(reading) => readings.push((serial.to_owned(), reading)),
+                None => errors.add("final_readings", "reading_format"),
+            },
+        }
+    }
+    (!errors.has("final_readings") && !errors.has("meter_serials")).then_some(FinalReadings::PerMeter(readings))
 }
 
 /// The data a checked step writes.
@@ -328,6 +385,7 @@ pub struct StepData {
     pub supply_plan: Option<String>,
     pub confirmed_by: Option<String>,
     pub supply_point_id: Option<Uuid>,
+    pub final_readings: Option<FinalReadings>,
 }
 
 /// The order as far as checking a step needs it.
@@ -358,11 +416,7 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
             data.documents = Some(change::check_documents(kind, &input.documents, &mut errors));
         }
         ("account_closing" | "transfer_of_ownership", "complete") => {
-            match input.final_reading.as_deref().map(str::trim) {
-                None | Some("") => errors.add("final_reading", "required"),
-                Some(raw) if change::parse_reading(raw).is_none() => errors.add("final_reading", "reading_format"),
-                Some(_) => {}
-            }
+            data.final_readings = check_final_readings(input, &mut errors);
         }
         ("expansion" | change::NEW_CONNECTION, "review") => {
             let mut documents: Vec<String> = Vec::new();
@@ -408,6 +462,9 @@ pub fn check_step(order: &OrderFacts<'_>, input: &StepInput) -> Result<StepData,
     if !errors.has("final_reading") && filled(&input.final_reading).is_some_and(|r| change::parse_reading(r).is_none())
     {
         errors.add("final_reading", "reading_format");
+    }
+    if !errors.has("final_readings") && input.final_readings.iter().any(|r| change::parse_reading(r).is_none()) {
+        errors.add("final_readings", "reading_format");
     }
     errors.finish(data)
 }
@@ -533,6 +590,50 @@ mod tests {
         assert!(start(|s| s.supply_point_id = Some("not-an-id".into())).unwrap_err().has("supply_point_id"));
         assert!(start(|s| s.final_reading = Some("-3".into())).unwrap_err().has("final_reading"));
         assert!(start(|s| s.documents = vec!["identity".into()]).is_ok());
+    }
+
+    #[test]
+    fn a_closing_takes_one_final_reading_or_one_per_named_meter() {
+        let closing = OrderFacts { kind: "account_closing", customer_type: None, supply_point_id: None };
+        let complete = |f: fn(&mut StepInput)| {
+            let mut step = StepInput { action: "complete".into(), ..Default::default() };
+            f(&mut step);
+            check_step(&closing, &step)
+        };
+        assert!(complete(|_| {}).unwrap_err().has("final_reading"));
+        assert_eq!(
+            complete(|s| s.final_reading = Some(" 1520.5 ".into())).unwrap().final_readings,
+            Some(FinalReadings::One(Decimal::new(15205, 1)))
+        );
+        let two = complete(|s| {
+            s.meter_serials = vec!["M-1".into(), " M-2".into()];
+            s.final_readings = vec!["10".into(), "20".into()];
+        });
+        assert_eq!(
+            two.unwrap().final_readings,
+            Some(FinalReadings::PerMeter(vec![("M-1".into(), Decimal::from(10)), ("M-2".into(), Decimal::from(20))]))
+        );
+        // Readings and serials must pair up; each meter once; each reading well formed.
+        let short = complete(|s| {
+            s.meter_serials = vec!["M-1".into(), "M-2".into()];
+            s.final_readings = vec!["10".into()];
+        });
+        assert!(short.unwrap_err().iter().any(|e| e.field == "final_readings" && e.code == "readings_per_meter"));
+        let twice = complete(|s| {
+            s.meter_serials = vec!["M-1".into(), "M-1".into()];
+            s.final_readings = vec!["10".into(), "11".into()];
+        });
+        assert!(twice.unwrap_err().iter().any(|e| e.field == "meter_serials" && e.code == "readings_per_meter"));
+        let blank = complete(|s| {
+            s.meter_serials = vec!["M-1".into(), "M-2".into()];
+            s.final_readings = vec!["10".into(), " ".into()];
+        });
+        assert!(blank.unwrap_err().iter().any(|e| e.field == "final_readings" && e.code == "required"));
+        let bad = complete(|s| {
+            s.meter_serials = vec!["M-1".into()];
+            s.final_readings = vec!["-1".into()];
+        });
+        assert!(bad.unwrap_err().iter().any(|e| e.field == "final_readings" && e.code == "reading_format"));
     }
 
     #[test]

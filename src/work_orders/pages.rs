@@ -9,7 +9,8 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -177,6 +178,9 @@ struct ShowPage {
     actions: Vec<&'static str>,
     history: Vec<HistoryEntry>,
     points: Vec<(Uuid, String, String)>,
+    /// The meters a closing or transfer takes final readings from, with each
+    /// one's last reading (serial, reading, read on).
+    meters: Vec<(String, Option<(NaiveDate, Decimal)>)>,
     may_act: bool,
     may_supervise: bool,
     saved: bool,
@@ -230,6 +234,15 @@ async fn load_show(
         None => Vec::new(),
     };
     let change = change_db::get(&mut tx, id).await?;
+    let mut meters = Vec::new();
+    if matches!(o.kind.as_str(), "account_closing" | "transfer_of_ownership") && o.completed_at.is_none() {
+        for (point_id, _, _) in &points {
+            for m in crate::supply::db::installed_on_point(&mut tx, *point_id).await? {
+                let last = crate::supply::db::last_reading(&mut tx, m.id).await?;
+                meters.push((m.serial, last));
+            }
+        }
+    }
     tx.commit().await?;
     let badge = o.running_clock().map(|clock| ClockBadge::of(&rules, clock, Utc::now()));
     let may_supervise = user.role.can(Permission::SuperviseService);
@@ -243,6 +256,7 @@ async fn load_show(
         badge,
         history,
         points,
+        meters,
         may_act,
         may_supervise,
         saved,

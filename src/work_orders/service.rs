@@ -192,7 +192,9 @@ pub async fn act(
     }
     // A change of use changes the archive in this step's transaction.
     let applied = match change::completing_action(&order.kind) {
-        Some(completing) if completing == action => Some(change_service::apply(tx, who, &order, input, now).await?),
+        Some(completing) if completing == action => {
+            Some(change_service::apply(tx, who, &order, data.final_readings.as_ref(), now).await?)
+        }
         _ => None,
     };
     let rules = settings::load_rules(tx, who.tz).await?;

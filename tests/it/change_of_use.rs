@@ -502,6 +502,108 @@ async fn an_account_closes_with_a_final_bill_settled_from_credit_and_deposit_to_
 }
 
 #[tokio::test]
+async fn a_customer_with_two_meters_closes_on_a_final_reading_of_each_in_one_final_bill() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let key = app.api_key(&app.alpha, Role::Supervisor).await;
+    let point = point_of(&app, customer).await;
+    // A second meter on the same supply point, put in last month at 0.
+    let counter_key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let r = Client::new()
+        .post(app.url("/api/v1/meters"))
+        .bearer_auth(&counter_key)
+        .json(
+            &json!({ "supply_point_id": point, "serial": "ALPHAM0001B", "installed_on": format!("{}-10", last_period()),
+                       "initial_reading": "0" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+    reading(&app, "ALPHAM0001", &last_period(), &format!("{}-25", last_period()), "1000").await;
+    reading(&app, "ALPHAM0001B", &last_period(), &format!("{}-25", last_period()), "50").await;
+    exec(&app, "UPDATE customers SET credit_balance = 200 WHERE id = $1", customer).await;
+
+    let (_, order) =
+        open(&app, &key, json!({ "kind": "account_closing", "customer_id": customer, "title": "销户" })).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    steps(
+        &app,
+        &key,
+        &id,
+        &[json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] })],
+    )
+    .await;
+    // The page asks for a reading of each meter, with its last reading beside it.
+    let clerk = app.login(&app.alpha, "counter").await;
+    let (_, page) = clerk.get_text(&format!("/work-orders/{id}")).await;
+    assert_eq!(page.matches(r#"name="final_readings""#).count(), 2, "{page}");
+    assert!(page.contains(r#"value="ALPHAM0001B""#), "{page}");
+    // One reading for two meters is refused, named; so is a meter of another customer.
+    let (status, answer) = step(&app, &key, &id, json!({ "action": "complete", "final_reading": "1100" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.to_string().contains("reading_for_every_meter"), "{answer}");
+    let (status, answer) = step(
+        &app,
+        &key,
+        &id,
+        json!({ "action": "complete", "meter_serials": ["ALPHAM0001", "ALPHAM0002"], "final_readings": ["1100", "80"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.to_string().contains("not_installed_here"), "{answer}");
+    let (status, answer) = step(
+        &app,
+        &key,
+        &id,
+        json!({ "action": "complete", "meter_serials": ["ALPHAM0001", "ALPHAM0001B"], "final_readings": ["1100"] }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(answer.to_string().contains("readings_per_meter"), "{answer}");
+    assert_eq!(one::<i64>(&app, "SELECT count(*) FROM bills WHERE customer_id = $1", customer).await, 0);
+
+    // Through the page, as the clerk fills it in.
+    let r = clerk
+        .post(
+            &format!("/work-orders/{id}/actions"),
+            &[
+                ("action", "complete"),
+                ("meter_serials", "ALPHAM0001"),
+                ("final_readings", "1100"),
+                ("meter_serials", "ALPHAM0001B"),
+                ("final_readings", "80"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    // 100 kWh and 30 kWh on one bill: 130 × 0.538 = 69.94, paid from the credit.
+    let (amount, kwh): (Decimal, Decimal) = {
+        let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+        sqlx::query_as("SELECT amount, energy_kwh FROM bills WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+    };
+    assert_eq!((amount, kwh), (Decimal::new(6994, 2), Decimal::from(130)));
+    assert_eq!(owed(&app, customer).await, Decimal::ZERO);
+    let installed: i64 =
+        one(&app, "SELECT count(*) FROM meter_installations WHERE supply_point_id = $1 AND removed_on IS NULL", point)
+            .await;
+    assert_eq!(installed, 0, "both meters are taken out");
+    let removals: i64 = one(
+        &app,
+        "SELECT count(*) FROM meter_readings WHERE customer_id = $1 AND kind = 'removal' AND status <> 'superseded'",
+        customer,
+    )
+    .await;
+    assert_eq!(removals, 2);
+    let (_, slip) = clerk.get_text(&format!("/work-orders/{id}/slip")).await;
+    assert!(slip.contains("ALPHAM0001, ALPHAM0001B") && slip.contains("1100, 80"), "{slip}");
+}
+
+#[tokio::test]
 async fn capacity_suspension_name_and_tariff_change_the_archive_and_refuse_what_does_not_fit() {
     let app = TestApp::spawn().await;
     let customer = app.alpha.customers[3];
