@@ -115,13 +115,16 @@ pub async fn plan_events(conn: &mut PgConnection) -> sqlx::Result<Planned> {
                   o.at + make_interval(mins => r.offset_minutes)
            FROM notice_outbox o
            JOIN notice_rules r ON r.id = $2
-           LEFT JOIN bills b ON o.kind = 'bill_issued' AND o.link ~ '^/bills/[0-9a-f-]{{36}}$'
-                             AND b.id = substr(o.link, 8)::uuid
+           -- The casts are guarded inside CASE: a hash join computes its key for
+           -- every event, whatever the other conditions say.
+           LEFT JOIN bills b ON b.id = CASE WHEN o.kind = 'bill_issued' AND o.link ~ '^/bills/[0-9a-f-]{{36}}$'
+                                            THEN substr(o.link, 8)::uuid END
            LEFT JOIN cost_control_agreements a
                   ON o.kind IN ('low_balance', 'disconnection_ordered', 'reconnection_ordered')
                  AND a.customer_id = o.customer_id
-           LEFT JOIN load_anomalies la ON o.kind = 'load_anomaly' AND o.link ~ '^/load-anomalies/[0-9a-f-]{{36}}$'
-                                      AND la.id = substr(o.link, 17)::uuid
+           LEFT JOIN load_anomalies la
+                  ON la.id = CASE WHEN o.kind = 'load_anomaly' AND o.link ~ '^/load-anomalies/[0-9a-f-]{{36}}$'
+                                  THEN substr(o.link, 17)::uuid END
            LEFT JOIN meters lm ON lm.id = la.meter_id
            WHERE o.event_id = ANY($1) AND o.kind = r.kind AND o.at >= r.since AND {}"#,
         audience("o.customer_id")

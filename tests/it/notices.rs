@@ -132,6 +132,30 @@ async fn events_become_notices_once_and_a_rule_reaching_back_picks_up_older_ones
     assert_eq!(outbox, 0);
 }
 
+/// A bill event and a load-change event planned together, with the joins
+/// forced to hash joins (as a large outbox plans them): each link is cast to
+/// an id only for its own kind. (The load change's cast once read a bill's
+/// link and stopped all planning with "invalid input syntax for type uuid".)
+#[tokio::test]
+async fn events_of_different_kinds_are_planned_together_whatever_the_join() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    clear_rules(&mut tx).await;
+    for (notice, link) in [
+        ("bill_issued", format!("/bills/{}", Uuid::now_v7())),
+        ("load_anomaly", format!("/load-anomalies/{}", Uuid::now_v7())),
+    ] {
+        let entry = timeline::Entry { kind: "bill", notice: Some(notice), title: "T", status: "", link: &link };
+        timeline::record(&mut tx, customer, Utc::now(), entry).await.unwrap();
+        add_rule(&mut tx, notice, ("concerned", None, ""), 0, 1).await;
+    }
+    sqlx::query("SET LOCAL enable_nestloop = off").execute(&mut *tx).await.unwrap();
+    sqlx::query("SET LOCAL enable_mergejoin = off").execute(&mut *tx).await.unwrap();
+    let planned = plan::plan_events(&mut tx).await.unwrap();
+    assert_eq!((planned.events, planned.notices), (2, 2));
+}
+
 #[tokio::test]
 async fn a_rule_for_a_route_notifies_only_customers_on_it_and_broadcasts_reach_an_area() {
     let app = TestApp::spawn().await;
