@@ -146,6 +146,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("satisfaction.", &["1", "2", "3", "4", "5"]),
             ("service_event.", &SERVICE_EVENTS),
             ("sla_clock.", &SLA_CLOCKS),
+            ("sla_clock.change_", &["accepted", "reviewed"]),
             ("channel.", &crate::customers::model::CHANNELS),
             ("customers.importance_", &crate::customers::model::IMPORTANCE_GRADES),
             ("customers.status_", &crate::customers::model::STATUSES),

@@ -108,7 +108,11 @@ impl SettingsPage {
         } else {
             self.p.tc("work_order_kind.", &row.item)
         };
-        let clock = if self.p.i.has(&format!("sla_clock.{}", row.clock)) {
+        // A change of use's clocks share their states' names with a new
+        // connection's, not their meaning.
+        let clock = if crate::work_orders::change::is_change_kind(&row.item) {
+            self.p.tc("sla_clock.change_", &row.clock)
+        } else if self.p.i.has(&format!("sla_clock.{}", row.clock)) {
             self.p.tc("sla_clock.", &row.clock)
         } else {
             self.p.tc("work_order_state.", &row.clock)
