@@ -484,10 +484,7 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
         );
     }
     if let Some(Fragment { grams, pattern, .. }) = &plan.address {
-        // Each pair's entries counted up to 1,000 (index-only). The rarest
-        // pair's customers are kept only when they have the next two rarest
-        // pairs too (index-only probes): a fragment whose every pair is common
-        // ("解放路136号") then reads few customer rows for the final check.
+        // Each pair's entries counted up to 1,000 (index-only), then the rarest walked.
         found.extend(
             sqlx::query_as!(
                 CustomerSummary,
@@ -495,19 +492,13 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
                        SELECT g, (SELECT count(*) FROM (SELECT 1 FROM customer_search_keys k
                                                         WHERE k.kind = 'a' AND k.key = g LIMIT 1000) s) AS n
                        FROM unnest($1::text[]) AS g),
-                   rarest AS (SELECT array_agg(g ORDER BY n, g) AS gs FROM counted)
+                   driver AS (SELECT g FROM counted ORDER BY n, g LIMIT 1)
                    SELECT c.id AS "id!", c.account_no AS "account_no!", c.name AS "name!", c.class_code AS "class_code!",
                           c.address AS "address!", c.phone, c.status AS "status!"
-                   FROM rarest r
-                   JOIN customer_search_keys k ON k.kind = 'a' AND k.key = r.gs[1]
+                   FROM driver d
+                   JOIN customer_search_keys k ON k.kind = 'a' AND k.key = d.g
                    JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
-                   WHERE EXISTS (SELECT 1 FROM customer_search_keys k2
-                                 WHERE k2.kind = 'a' AND k2.key = coalesce(r.gs[2], r.gs[1])
-                                   AND k2.tenant_id = k.tenant_id AND k2.customer_id = k.customer_id)
-                     AND EXISTS (SELECT 1 FROM customer_search_keys k3
-                                 WHERE k3.kind = 'a' AND k3.key = coalesce(r.gs[3], r.gs[1])
-                                   AND k3.tenant_id = k.tenant_id AND k3.customer_id = k.customer_id)
-                     AND c.address ILIKE $2
+                   WHERE c.address ILIKE $2
                    LIMIT $3"#,
                 grams,
                 pattern,
