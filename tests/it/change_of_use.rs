@@ -94,6 +94,25 @@ async fn owed(app: &TestApp, customer: Uuid) -> Decimal {
     .await
 }
 
+/// An account closing opened for `customer` with its documents reviewed:
+/// the order's id, ready for its final reading.
+async fn reviewed_closing(app: &TestApp, key: &str, customer: Uuid) -> String {
+    let (status, order) =
+        open(app, key, json!({ "kind": "account_closing", "customer_id": customer, "title": "销户" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+    let review = json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] });
+    steps(app, key, &id, &[review]).await;
+    id
+}
+
+/// A step refused with `status`, its answer naming `what`.
+async fn refused(app: &TestApp, key: &str, id: &str, body: Value, status: StatusCode, what: &str) {
+    let (got, answer) = step(app, key, id, body).await;
+    assert_eq!(got, status, "{answer}");
+    assert!(answer.to_string().contains(what), "{what} in {answer}");
+}
+
 async fn point_of(app: &TestApp, customer: Uuid) -> Uuid {
     one(app, "SELECT id FROM supply_points WHERE customer_id = $1 ORDER BY code LIMIT 1", customer).await
 }
@@ -376,17 +395,7 @@ async fn an_account_closes_with_a_final_bill_settled_from_credit_and_deposit_to_
     .await;
     let point = point_of(&app, customer).await;
 
-    let (status, order) =
-        open(&app, &key, json!({ "kind": "account_closing", "customer_id": customer, "title": "销户" })).await;
-    assert_eq!(status, StatusCode::CREATED, "{order}");
-    let id = order["id"].as_str().unwrap().to_owned();
-    steps(
-        &app,
-        &key,
-        &id,
-        &[json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] })],
-    )
-    .await;
+    let id = reviewed_closing(&app, &key, customer).await;
     // The final reading is required, and may not run backwards.
     let (status, answer) = step(&app, &key, &id, json!({ "action": "complete" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -485,16 +494,7 @@ async fn an_account_closes_with_a_final_bill_settled_from_credit_and_deposit_to_
     // Not covered by credit and deposit: refused until paid.
     let other = app.alpha.customers[2];
     reading(&app, "ALPHAM0003", &last_period(), &format!("{}-25", last_period()), "100").await;
-    let (_, order) =
-        open(&app, &key, json!({ "kind": "account_closing", "customer_id": other, "title": "销户" })).await;
-    let id = order["id"].as_str().unwrap().to_owned();
-    steps(
-        &app,
-        &key,
-        &id,
-        &[json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] })],
-    )
-    .await;
+    let id = reviewed_closing(&app, &key, other).await;
     let (status, answer) = step(&app, &key, &id, json!({ "action": "complete", "final_reading": "300" })).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(answer.to_string().contains("不足以抵扣欠费"), "{answer}");
@@ -524,43 +524,21 @@ async fn a_customer_with_two_meters_closes_on_a_final_reading_of_each_in_one_fin
     reading(&app, "ALPHAM0001B", &last_period(), &format!("{}-25", last_period()), "50").await;
     exec(&app, "UPDATE customers SET credit_balance = 200 WHERE id = $1", customer).await;
 
-    let (_, order) =
-        open(&app, &key, json!({ "kind": "account_closing", "customer_id": customer, "title": "销户" })).await;
-    let id = order["id"].as_str().unwrap().to_owned();
-    steps(
-        &app,
-        &key,
-        &id,
-        &[json!({ "action": "review", "documents": ["application_form", "identity", "refund_account"] })],
-    )
-    .await;
+    let id = reviewed_closing(&app, &key, customer).await;
     // The page asks for a reading of each meter, with its last reading beside it.
     let clerk = app.login(&app.alpha, "counter").await;
     let (_, page) = clerk.get_text(&format!("/work-orders/{id}")).await;
     assert_eq!(page.matches(r#"name="final_readings""#).count(), 2, "{page}");
     assert!(page.contains(r#"value="ALPHAM0001B""#), "{page}");
     // One reading for two meters is refused, named; so is a meter of another customer.
-    let (status, answer) = step(&app, &key, &id, json!({ "action": "complete", "final_reading": "1100" })).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(answer.to_string().contains("reading_for_every_meter"), "{answer}");
-    let (status, answer) = step(
-        &app,
-        &key,
-        &id,
-        json!({ "action": "complete", "meter_serials": ["ALPHAM0001", "ALPHAM0002"], "final_readings": ["1100", "80"] }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(answer.to_string().contains("not_installed_here"), "{answer}");
-    let (status, answer) = step(
-        &app,
-        &key,
-        &id,
-        json!({ "action": "complete", "meter_serials": ["ALPHAM0001", "ALPHAM0001B"], "final_readings": ["1100"] }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(answer.to_string().contains("readings_per_meter"), "{answer}");
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    let one_reading = json!({ "action": "complete", "final_reading": "1100" });
+    refused(&app, &key, &id, one_reading, unprocessable, "reading_for_every_meter").await;
+    let foreign = json!({ "action": "complete", "meter_serials": ["ALPHAM0001", "ALPHAM0002"], "final_readings": ["1100", "80"] });
+    refused(&app, &key, &id, foreign, unprocessable, "not_installed_here").await;
+    let unpaired =
+        json!({ "action": "complete", "meter_serials": ["ALPHAM0001", "ALPHAM0001B"], "final_readings": ["1100"] });
+    refused(&app, &key, &id, unpaired, unprocessable, "readings_per_meter").await;
     assert_eq!(one::<i64>(&app, "SELECT count(*) FROM bills WHERE customer_id = $1", customer).await, 0);
 
     // Through the page, as the clerk fills it in.
