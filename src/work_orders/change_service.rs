@@ -420,7 +420,8 @@ struct FinalRead {
 }
 
 impl FinalRead {
-    /// The reading, or with several meters the readings in serial order.
+    /// The reading, or with several meters the readings in the meters' order
+    /// (by supply point, then serial), as `serials_json` lists them.
     fn readings_json(&self) -> Value {
         match self.meters.as_slice() {
             [one] => json!(one.reading),
