@@ -3,7 +3,7 @@
 //! the arithmetic of settling an account that closes. No database, no HTTP.
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
@@ -72,48 +72,19 @@ pub fn required_documents(kind: &str) -> &'static [&'static str] {
     }
 }
 
-/// What a change-of-use order asks for, as typed. Part of a work order.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+/// What a change-of-use order asks for, as typed: the change fields of a
+/// work order draft (`WorkOrderDraft::change`).
+#[derive(Clone, Debug, Default)]
 pub struct ChangeDraft {
-    /// Transfer of ownership: the new holder when already a customer.
-    #[serde(default)]
-    #[schema(value_type = Option<Uuid>)]
     pub new_holder_id: Option<String>,
-    /// Transfer of ownership: the new holder's name when they are a new customer.
-    #[serde(default)]
-    #[schema(max_length = 200)]
     pub new_holder_name: Option<String>,
-    /// Transfer of ownership: a new holder's mobile or landline.
-    #[serde(default)]
-    #[schema(max_length = 30)]
     pub new_holder_phone: Option<String>,
-    /// Change of name: the customer's new name.
-    #[serde(default)]
-    #[schema(max_length = 200)]
     pub new_name: Option<String>,
-    /// Change of tariff: the new tariff category, by code.
-    #[serde(default)]
-    #[schema(max_length = 40)]
     pub tariff_code: Option<String>,
-    /// New connection: the supply point's address (blank: the customer's).
-    #[serde(default)]
-    #[schema(max_length = 300)]
     pub point_address: Option<String>,
-    /// New connection: the supply point's voltage level, by code (required).
-    #[serde(default)]
-    #[schema(max_length = 40)]
     pub point_voltage_code: Option<String>,
-    /// New connection: the serial of the meter power-on installs (required).
-    #[serde(default)]
-    #[schema(pattern = r"^([A-Za-z0-9-]{4,32})?$")]
     pub meter_serial: Option<String>,
-    /// New connection: the meter's multiplier (CT/PT ratio), default 1.
-    #[serde(default)]
-    #[schema(pattern = r"^([0-9]{1,8}(\.[0-9]{1,2})?)?$")]
     pub meter_multiplier: Option<String>,
-    /// New connection: the register's reading when installed, default 0.
-    #[serde(default)]
-    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
     pub initial_reading: Option<String>,
 }
 

@@ -143,9 +143,67 @@ pub struct WorkOrderDraft {
     /// API only: the username of the staff member who owns the order.
     #[serde(default)]
     pub owner: Option<String>,
-    /// What a change of use asks for (by kind).
-    #[serde(flatten)]
-    pub change: ChangeDraft,
+    // What a change of use asks for (by kind). In the draft itself, not a
+    // flattened struct: fields ignored inside `#[serde(flatten)]` are
+    // invisible to the API's check of what the handler reads.
+    /// Transfer of ownership: the new holder when already a customer.
+    #[serde(default)]
+    #[schema(value_type = Option<Uuid>)]
+    pub new_holder_id: Option<String>,
+    /// Transfer of ownership: the new holder's name when they are a new customer.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub new_holder_name: Option<String>,
+    /// Transfer of ownership: a new holder's mobile or landline.
+    #[serde(default)]
+    #[schema(max_length = 30)]
+    pub new_holder_phone: Option<String>,
+    /// Change of name: the customer's new name.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub new_name: Option<String>,
+    /// Change of tariff: the new tariff category, by code.
+    #[serde(default)]
+    #[schema(max_length = 40)]
+    pub tariff_code: Option<String>,
+    /// New connection: the supply point's address (blank: the customer's).
+    #[serde(default)]
+    #[schema(max_length = 300)]
+    pub point_address: Option<String>,
+    /// New connection: the supply point's voltage level, by code (required).
+    #[serde(default)]
+    #[schema(max_length = 40)]
+    pub point_voltage_code: Option<String>,
+    /// New connection: the serial of the meter power-on installs (required).
+    #[serde(default)]
+    #[schema(pattern = r"^([A-Za-z0-9-]{4,32})?$")]
+    pub meter_serial: Option<String>,
+    /// New connection: the meter's multiplier (CT/PT ratio), default 1.
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,8}(\.[0-9]{1,2})?)?$")]
+    pub meter_multiplier: Option<String>,
+    /// New connection: the register's reading when installed, default 0.
+    #[serde(default)]
+    #[schema(pattern = r"^([0-9]{1,12}(\.[0-9]{1,2})?)?$")]
+    pub initial_reading: Option<String>,
+}
+
+impl WorkOrderDraft {
+    /// The change-of-use fields.
+    pub fn change(&self) -> ChangeDraft {
+        ChangeDraft {
+            new_holder_id: self.new_holder_id.clone(),
+            new_holder_name: self.new_holder_name.clone(),
+            new_holder_phone: self.new_holder_phone.clone(),
+            new_name: self.new_name.clone(),
+            tariff_code: self.tariff_code.clone(),
+            point_address: self.point_address.clone(),
+            point_voltage_code: self.point_voltage_code.clone(),
+            meter_serial: self.meter_serial.clone(),
+            meter_multiplier: self.meter_multiplier.clone(),
+            initial_reading: self.initial_reading.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -251,7 +309,7 @@ pub fn validate(draft: &WorkOrderDraft) -> Result<ValidWorkOrder, FieldErrors> {
     }
     let change = change::validate(
         &kind,
-        &draft.change,
+        &draft.change(),
         supply_point_id.is_some(),
         requested_capacity_kva.is_some(),
         &mut errors,
