@@ -68,7 +68,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::customers::reference_pages::router())
         .merge(crate::supply::verification::router())
         .merge(crate::supply::pages::router())
-        .merge(crate::onboarding::pages::router());
+        .merge(crate::onboarding::pages::router())
+        .merge(crate::portal::pages::router(state.clone()));
     Router::new()
         .merge(pages)
         .merge(api)

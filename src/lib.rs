@@ -27,6 +27,7 @@ pub mod onboarding;
 pub mod payments;
 pub mod platform;
 pub mod points;
+pub mod portal;
 pub mod portfolio;
 pub mod prints;
 pub mod privacy;

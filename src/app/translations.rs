@@ -194,12 +194,15 @@ fn every_template_key_is_translated_in_both_languages() {
                     "exchange",
                     // A supervisor's check of a cashier's day.
                     "sign_off",
+                    // A portal login linking one more account.
+                    "link",
                 ],
             ),
             (
                 "audit.entity.",
                 &[
                     "customer",
+                    "portal_user",
                     "user",
                     "session",
                     "tenant",

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
 /// each has a name in both languages).
 pub const ENTITIES: &[&str] = &[
     "customer",
+    "portal_user",
     "contact",
     "supply_point",
     "meter_reading",

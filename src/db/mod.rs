@@ -183,6 +183,18 @@ pub async fn begin_tenant(pool: &PgPool, tenant_id: Uuid, user_id: Option<Uuid>)
     pool.begin_with(format!("BEGIN; {}", tenant_settings(tenant_id, user_id))).await
 }
 
+/// Begins a transaction as a signed-in portal customer: the role
+/// `gridcrm_portal`, whose row-level security shows only the accounts linked
+/// to `portal_user_id` in `tenant_id` (migration 0053). The role reverts when
+/// the transaction ends.
+pub async fn begin_portal(pool: &PgPool, tenant_id: Uuid, portal_user_id: Uuid) -> Result<Tx, sqlx::Error> {
+    pool.begin_with(format!(
+        "BEGIN; SET LOCAL ROLE gridcrm_portal; {}; SET LOCAL app.portal_user_id = '{portal_user_id}'",
+        tenant_settings(tenant_id, None)
+    ))
+    .await
+}
+
 /// The statements that scope the current transaction to a tenant (and a
 /// user, or none). `SET LOCAL` rather than `set_config(..., true)`: the two
 /// are the same to PostgreSQL, but on a Citus cluster only `SET LOCAL` is

@@ -68,6 +68,9 @@ pub enum Kind {
     PersonalBill,
     /// A sudden lasting change in a large customer's load (src/anomalies).
     LoadAnomaly,
+    /// A one-time code for the customer portal (src/portal), asked for by
+    /// whoever registers or links the account.
+    PortalCode,
 }
 
 /// How a notice comes about, which decides what a rule for it means.
@@ -87,7 +90,7 @@ pub enum Source {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::BillIssued,
         Kind::PaymentDue,
         Kind::Overdue,
@@ -107,6 +110,7 @@ impl Kind {
         Kind::DemandResponseResult,
         Kind::PersonalBill,
         Kind::LoadAnomaly,
+        Kind::PortalCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +134,7 @@ impl Kind {
             Kind::DemandResponseResult => "demand_response_result",
             Kind::PersonalBill => "personal_bill",
             Kind::LoadAnomaly => "load_anomaly",
+            Kind::PortalCode => "portal_code",
         }
     }
 
@@ -152,14 +157,15 @@ impl Kind {
             | Kind::DemandResponseResult => Source::Event,
             Kind::PaymentDue | Kind::Overdue | Kind::MeterVerificationDue | Kind::ContractExpiry => Source::Due,
             Kind::SafeUseAdvice | Kind::EnergySavingAdvice => Source::Broadcast,
-            Kind::PlannedOutage | Kind::PersonalBill => Source::Own,
+            Kind::PlannedOutage | Kind::PersonalBill | Kind::PortalCode => Source::Own,
         }
     }
 
     /// Service-critical: the customer cannot opt out (their supply is at
-    /// stake). Migration 0027 refuses these in `notice_opt_outs` too.
+    /// stake, or they asked for it: a portal code). Migrations 0027 and 0053
+    /// refuse these in `notice_opt_outs` too.
     pub fn critical(self) -> bool {
-        matches!(self, Kind::PlannedOutage | Kind::DisconnectionOrdered | Kind::LowBalance)
+        matches!(self, Kind::PlannedOutage | Kind::DisconnectionOrdered | Kind::LowBalance | Kind::PortalCode)
     }
 
     /// Delivered at once, quiet hours or not: the supply is off or about to
@@ -167,7 +173,11 @@ impl Kind {
     pub fn urgent(self) -> bool {
         matches!(
             self,
-            Kind::DisconnectionOrdered | Kind::ReconnectionOrdered | Kind::FaultReported | Kind::PowerRestored
+            Kind::DisconnectionOrdered
+                | Kind::ReconnectionOrdered
+                | Kind::FaultReported
+                | Kind::PowerRestored
+                | Kind::PortalCode
         )
     }
 }
@@ -267,7 +277,7 @@ mod tests {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }
         let critical: Vec<_> = Kind::ALL.into_iter().filter(|k| k.critical()).map(Kind::as_str).collect();
-        assert_eq!(critical, ["low_balance", "disconnection_ordered", "planned_outage"]);
+        assert_eq!(critical, ["low_balance", "disconnection_ordered", "planned_outage", "portal_code"]);
         assert!(Kind::PowerRestored.urgent() && !Kind::BillIssued.urgent() && !Kind::PlannedOutage.urgent());
         assert_eq!(Kind::parse("bill"), None);
     }

@@ -28,6 +28,7 @@ pub fn kind_fields(kind: Kind) -> &'static [&'static str] {
         }
         Kind::PersonalBill => &["bill_no", "period", "amount", "due_date", "energy_kwh", "lines"],
         Kind::LoadAnomaly => &["meter_serial", "change_date", "change_pct", "before_kwh", "after_kwh"],
+        Kind::PortalCode => &["code", "minutes"],
     }
 }
 
@@ -286,6 +287,14 @@ pub fn builtin(kind: Kind, lang: &str) -> (&'static str, &'static str) {
         (Kind::LoadAnomaly, false) => (
             "Your electricity use changed suddenly",
             "Dear {customer_name} (account {account_no}): since {change_date}, meter {meter_serial} records about {after_kwh} kWh on an average day instead of about {before_kwh} kWh ({change_pct}). If you did not plan this, please check your equipment or call your account manager. — {tenant_name}",
+        ),
+        (Kind::PortalCode, true) => (
+            "网上营业厅验证码",
+            "尊敬的{customer_name}：您正在网上营业厅绑定户号 {account_no}，验证码 {code}，{minutes} 分钟内有效。如非本人操作，请忽略本信息，切勿告诉他人。【{tenant_name}】",
+        ),
+        (Kind::PortalCode, false) => (
+            "Your online service code",
+            "Dear {customer_name}: your code for linking account {account_no} online is {code}; it is valid for {minutes} minutes. If you did not ask for it, ignore this message and tell no one the code. — {tenant_name}",
         ),
     }
 }

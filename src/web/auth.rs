@@ -283,6 +283,10 @@ async fn api_key_caller(pool: &PgPool, key: &str) -> Result<Option<CurrentUser>,
 /// Failed logins per address in a fixed window; in memory, per process. A good
 /// sign-in does not clear it, or guessing would only need one's own account
 /// in between.
+/// Requests for a customer portal's one-time code one address may make in
+/// an hour, whatever the account (and whether or not it exists).
+pub const PORTAL_CODE_REQUESTS_PER_HOUR: u32 = 10;
+
 pub struct LoginThrottle {
     window: Duration,
     max_failures: u32,

@@ -37,22 +37,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if request.headers().get("sec-fetch-site").is_some_and(|v| v == "cross-site") {
-            return Err(AppError::Forbidden);
-        }
         let expected = match request.extensions().get::<CurrentUser>() {
             Some(user) => user.csrf_token.clone(),
             None => crate::web::auth::cookie(request.headers(), LOGIN_CSRF_COOKIE).unwrap_or_default().to_owned(),
         };
-        let body = Bytes::from_request(request, state).await.map_err(|e| AppError::Http(e.status(), e.body_text()))?;
-        let presented: TokenOnly =
-            serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
-        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), presented.csrf.as_bytes()) {
-            return Err(AppError::Forbidden);
-        }
-        // A field that does not fit its type is named, like a JSON body's.
-        let form = serde_path_to_error::deserialize(serde_html_form::Deserializer::from_bytes(&body))
-            .map_err(|err| unfit_body(err, "malformed"))?;
-        Ok(CsrfForm(form))
+        checked_form(request, state, &expected).await.map(CsrfForm)
     }
+}
+
+/// Reads a form whose `csrf` field must equal `expected` (refused when
+/// `expected` is empty, or the request comes from another site). Every form
+/// extractor of the application goes through here, whoever the caller is.
+pub async fn checked_form<S: Send + Sync, T: DeserializeOwned>(
+    request: Request,
+    state: &S,
+    expected: &str,
+) -> Result<T, AppError> {
+    if request.headers().get("sec-fetch-site").is_some_and(|v| v == "cross-site") {
+        return Err(AppError::Forbidden);
+    }
+    let body = Bytes::from_request(request, state).await.map_err(|e| AppError::Http(e.status(), e.body_text()))?;
+    let presented: TokenOnly = serde_html_form::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), presented.csrf.as_bytes()) {
+        return Err(AppError::Forbidden);
+    }
+    // A field that does not fit its type is named, like a JSON body's.
+    serde_path_to_error::deserialize(serde_html_form::Deserializer::from_bytes(&body))
+        .map_err(|err| unfit_body(err, "malformed"))
 }

@@ -33,6 +33,10 @@ pub struct AppState {
     pub db: PgPool,
     pub config: Arc<Config>,
     pub throttle: Arc<auth::LoginThrottle>,
+    /// The customer portal's sign-in failures per address, apart from staff's.
+    pub portal_logins: Arc<auth::LoginThrottle>,
+    /// The customer portal's requests for one-time codes per address.
+    pub portal_codes: Arc<auth::LoginThrottle>,
     pub uploads: Arc<upload::Uploads>,
     /// Reverse proxies whose X-Forwarded-For names the caller.
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
@@ -44,7 +48,17 @@ impl AppState {
         let uploads = Arc::new(upload::Uploads::from_config(&config));
         // Checked when the configuration was loaded.
         let trusted_proxies = config.trusted_proxy_addrs().unwrap_or_default().into();
-        Self { db, config: Arc::new(config), throttle: Arc::new(throttle), uploads, trusted_proxies }
+        let portal_logins = auth::LoginThrottle::new(config.login_max_failures_per_address, Duration::from_secs(600));
+        let portal_codes = auth::LoginThrottle::new(auth::PORTAL_CODE_REQUESTS_PER_HOUR, Duration::from_secs(3600));
+        Self {
+            db,
+            config: Arc::new(config),
+            throttle: Arc::new(throttle),
+            portal_logins: Arc::new(portal_logins),
+            portal_codes: Arc::new(portal_codes),
+            uploads,
+            trusted_proxies,
+        }
     }
 }
 

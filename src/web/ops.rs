@@ -109,6 +109,7 @@ const STATIC_FILES: &[(&str, &str, &[u8])] = &[
     ("favicon.svg", "image/svg+xml", include_bytes!("../../static/favicon.svg")),
     ("notices.css", "text/css; charset=utf-8", include_bytes!("../../static/notices.css")),
     ("notices.js", "text/javascript; charset=utf-8", include_bytes!("../../static/notices.js")),
+    ("portal.css", "text/css; charset=utf-8", include_bytes!("../../static/portal.css")),
 ];
 
 async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {

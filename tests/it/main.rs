@@ -33,6 +33,7 @@ mod outages;
 mod pages;
 mod payments;
 mod points;
+mod portal;
 mod portfolio;
 mod privacy;
 mod queues;

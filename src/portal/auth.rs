@@ -1,0 +1,155 @@
+//! Who is calling the portal: a customer's session (its own cookie, scoped
+//! to `/portal`), resolved once per request by [`resolve`]; and the portal's
+//! form extractor with its CSRF check.
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request, State},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use chrono_tz::Tz;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::{
+    db::{self, Tx},
+    web::{
+        AppState,
+        auth::{cookie, split_token},
+        csrf::checked_form,
+        error::AppError,
+        password,
+    },
+};
+
+/// The session cookie; the staff one (`gridcrm_session`) is not read here.
+pub const PORTAL_COOKIE: &str = "gridcrm_portal";
+/// The double-submit token of the forms shown before signing in.
+pub const PORTAL_CSRF_COOKIE: &str = "gridcrm_portal_csrf";
+
+/// A signed-in portal customer.
+#[derive(Clone, Debug)]
+pub struct PortalCaller {
+    pub tenant_id: Uuid,
+    pub tenant_slug: String,
+    pub tenant_name: String,
+    pub tz: Tz,
+    pub user_id: Uuid,
+    pub login: String,
+    pub session_id: Uuid,
+    pub csrf: String,
+}
+
+impl PortalCaller {
+    /// A transaction that sees only this customer's accounts.
+    pub async fn tx(&self, pool: &sqlx::PgPool) -> Result<Tx, AppError> {
+        Ok(db::begin_portal(pool, self.tenant_id, self.user_id).await?)
+    }
+
+    /// A transaction of the customer's company as the server (for writes
+    /// made on their behalf: links, codes, signing out).
+    pub async fn company_tx(&self, pool: &sqlx::PgPool) -> Result<Tx, AppError> {
+        Ok(db::begin_tenant(pool, self.tenant_id, None).await?)
+    }
+}
+
+/// A page that needs a signed-in customer sends anyone else to the portal's
+/// front page.
+impl<S: Send + Sync> FromRequestParts<S> for PortalCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<PortalCaller>().cloned().ok_or_else(|| Redirect::to("/portal").into_response())
+    }
+}
+
+/// Puts the portal customer, if the request carries a live session, into
+/// the request. A database failure is 503, never "signed out".
+pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let token = cookie(request.headers(), PORTAL_COOKIE).map(str::to_owned);
+    if let Some((tenant_id, secret)) = token.as_deref().and_then(split_token) {
+        match caller(&state, tenant_id, secret).await {
+            Ok(Some(caller)) => {
+                request.extensions_mut().insert(caller);
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "resolving the portal caller failed");
+                return AppError::Unavailable.into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+async fn caller(state: &AppState, tenant_id: Uuid, secret: &str) -> Result<Option<PortalCaller>, sqlx::Error> {
+    let mut tx = db::begin_tenant(&state.db, tenant_id, None).await?;
+    let row = super::db::session(&mut tx, &password::sha256(secret)).await?;
+    tx.commit().await?;
+    Ok(row.map(|r| PortalCaller {
+        tenant_id,
+        tenant_slug: r.slug,
+        tenant_name: r.tenant_name,
+        tz: r.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai),
+        user_id: r.portal_user_id,
+        login: r.login,
+        session_id: r.session_id,
+        csrf: r.csrf_token,
+    }))
+}
+
+/// A portal form whose CSRF token was checked: the session's when signed in,
+/// else the double-submit cookie's.
+pub struct PortalForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PortalForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let expected = match request.extensions().get::<PortalCaller>() {
+            Some(caller) => caller.csrf.clone(),
+            None => cookie(request.headers(), PORTAL_CSRF_COOKIE).unwrap_or_default().to_owned(),
+        };
+        checked_form(request, state, &expected).await.map(PortalForm)
+    }
+}
+
+/// The CSRF token for a page's forms: the session's, or the double-submit
+/// cookie's (kept if the browser has one, so two open tabs both work), with
+/// the cookie to set when it is new.
+pub fn form_token(caller: Option<&PortalCaller>, headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
+    if let Some(c) = caller {
+        return (c.csrf.clone(), None);
+    }
+    if let Some(existing) = cookie(headers, PORTAL_CSRF_COOKIE).filter(|t| t.len() >= 32) {
+        return (existing.to_owned(), None);
+    }
+    let token = password::random_token();
+    let cookie = format!(
+        "{PORTAL_CSRF_COOKIE}={token}; Path=/portal; HttpOnly; SameSite=Strict{}",
+        if secure { "; Secure" } else { "" }
+    );
+    (token, HeaderValue::from_str(&cookie).ok())
+}
+
+/// The Set-Cookie of a new session, or of its end (`token` None).
+pub fn session_cookie(token: Option<&str>, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let value = match token {
+        Some(t) => format!(
+            "{PORTAL_COOKIE}={t}; Path=/portal; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+            super::SESSION_HOURS * 3600
+        ),
+        None => format!("{PORTAL_COOKIE}=; Path=/portal; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&value).expect("cookie values are ASCII")
+}
+
+/// Adds a Set-Cookie header to a response.
+pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}

@@ -1,0 +1,391 @@
+//! The customer portal: registering with a one-time code sent through the
+//! notices, signing in and out, linking accounts, what a customer can see
+//! (checked over HTTP and in the database as the portal role), and the
+//! abuse rules: codes that die, locks, limits, no account enumeration.
+
+use reqwest::StatusCode;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use gridcrm::{db, portal};
+
+use crate::support::{Browser, TestApp, hidden_value, location};
+
+async fn owner(app: &TestApp) -> PgConnection {
+    PgConnection::connect(&app.owner_url).await.unwrap()
+}
+
+async fn account_no(app: &TestApp, customer: Uuid) -> String {
+    sqlx::query_scalar("SELECT account_no::text FROM customers WHERE id = $1")
+        .bind(customer)
+        .fetch_one(&mut owner(app).await)
+        .await
+        .unwrap()
+}
+
+/// The latest code sent to a customer, read from the notice that carries it.
+async fn latest_code(app: &TestApp, customer: Uuid) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT data->>'code' FROM notices WHERE kind = 'portal_code' AND customer_id = $1
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(customer)
+    .fetch_optional(&mut owner(app).await)
+    .await
+    .unwrap()
+}
+
+async fn codes_sent(app: &TestApp, customer: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM notices WHERE kind = 'portal_code' AND customer_id = $1")
+        .bind(customer)
+        .fetch_one(&mut owner(app).await)
+        .await
+        .unwrap()
+}
+
+/// A bill issued to a customer, written as the owner.
+async fn bill(app: &TestApp, tenant: Uuid, customer: Uuid, bill_no: &str, amount: &str) {
+    sqlx::query(
+        "INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, tariff_code, issued_on, due_on, energy_kwh, amount)
+         VALUES ($1, $2, $3, $4, '2026-10-01', 'res_tiered', '2026-11-01', '2026-11-20', 120, $5::numeric)",
+    )
+    .bind(tenant)
+    .bind(Uuid::now_v7())
+    .bind(bill_no)
+    .bind(customer)
+    .bind(amount)
+    .execute(&mut owner(app).await)
+    .await
+    .unwrap();
+}
+
+/// A browser on the portal, holding the pre-login CSRF token of `page`.
+async fn visitor(app: &TestApp, page: &str) -> Browser {
+    let mut b = app.anonymous();
+    let (status, html) = b.get_text(page).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    b.csrf = hidden_value(&html, "csrf").expect("the form carries a CSRF token");
+    b
+}
+
+async fn ask_code(b: &Browser, slug: &str, account: &str) -> (StatusCode, String) {
+    let r = b.post(&format!("/portal/register/{slug}/code"), &[("account_no", account)]).await;
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+async fn register(b: &Browser, slug: &str, account: &str, code: &str, login: &str) -> reqwest::Response {
+    let password = "a long portal password";
+    b.post(
+        &format!("/portal/register/{slug}"),
+        &[
+            ("account_no", account),
+            ("code", code),
+            ("login", login),
+            ("password", password),
+            ("password_again", password),
+        ],
+    )
+    .await
+}
+
+/// The session token a response set, from its Set-Cookie.
+fn session_token(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("gridcrm_portal="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_customer_registers_with_a_code_links_a_second_account_and_sees_only_their_own() {
+    let app = TestApp::spawn().await;
+    let a = &app.alpha;
+    let (mine, second, other) = (a.customers[0], a.customers[1], a.customers[2]);
+    let (mine_no, second_no, other_no) =
+        (account_no(&app, mine).await, account_no(&app, second).await, account_no(&app, other).await);
+    bill(&app, a.id, mine, "B-MINE-1", "88.40").await;
+    bill(&app, a.id, other, "B-OTHER-1", "51.00").await;
+
+    // The company list leads to the sign-in page, and that to registering.
+    let (status, front) = app.anonymous().get_text("/portal").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(front.contains("/portal/login/alpha") && front.contains("甲市供电公司"), "{front}");
+    assert_eq!(app.anonymous().get("/portal/login/nowhere").await.status(), StatusCode::NOT_FOUND);
+
+    let mut b = visitor(&app, "/portal/register/alpha").await;
+    let (status, page) = ask_code(&b, "alpha", &mine_no).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("name=\"code\""), "the second step asks for the code");
+    // The code went out as an SMS to the account's phone, through the notices.
+    let (channel, address): (String, String) = sqlx::query_as(
+        "SELECT channel, gridcrm_notice_address(customer_id, channel) FROM notices WHERE kind = 'portal_code' AND customer_id = $1",
+    )
+    .bind(mine)
+    .fetch_one(&mut owner(&app).await)
+    .await
+    .unwrap();
+    assert_eq!((channel.as_str(), address.as_str()), ("sms", "13800000001"));
+    let code = latest_code(&app, mine).await.unwrap();
+    assert_eq!(code.len(), 6);
+    // Only a hash of it is kept with the code.
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM portal_codes WHERE position($1::bytea IN code_hash) > 0")
+        .bind(code.as_bytes())
+        .fetch_one(&mut owner(&app).await)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0);
+
+    // Each field's mistake is named; a wrong code costs a try.
+    let r = b
+        .post(
+            "/portal/register/alpha",
+            &[
+                ("account_no", &mine_no),
+                ("code", &code),
+                ("login", "12345"),
+                ("password", "short"),
+                ("password_again", "other"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    for id in ["login-error", "password-error", "password_again-error"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id} is shown");
+    }
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = register(&b, "alpha", &mine_no, wrong, "13912345678").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"code-error\""));
+
+    let r = register(&b, "alpha", &mine_no, &code, "13912345678").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/portal/home");
+    let token = session_token(&r);
+
+    // The code is spent: it registers nobody else.
+    let stranger = visitor(&app, "/portal/register/alpha").await;
+    assert_eq!(
+        register(&stranger, "alpha", &mine_no, &code, "13987654321").await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let (status, home) = b.get_text("/portal/home").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(home.contains(&mine_no) && home.contains("王建国") && home.contains("88.40"), "{home}");
+    assert!(!home.contains(&second_no) && !home.contains(&other_no));
+    let (status, acct) = b.get_text(&format!("/portal/accounts/{mine_no}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(acct.contains("B-MINE-1") && !acct.contains("B-OTHER-1"));
+    // Another customer's account, or one that does not exist: the same 404.
+    assert_eq!(b.get(&format!("/portal/accounts/{other_no}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(b.get("/portal/accounts/11999999").await.status(), StatusCode::NOT_FOUND);
+
+    // The same session token, presented for another company, is no session.
+    let secret = token.split_once('.').unwrap().1;
+    let forged = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = forged
+        .get(app.url("/portal/home"))
+        .header("cookie", format!("gridcrm_portal={}.{secret}", app.beta.id.simple()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/portal".to_owned()));
+
+    // Linking a second account takes a code sent to that account.
+    b.refresh_csrf("/portal/link").await;
+    let r = b.post("/portal/link/code", &[("account_no", &second_no)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let link_code = latest_code(&app, second).await.unwrap();
+    // A code sent for one account does not link another.
+    let r = b.post("/portal/link", &[("account_no", &other_no), ("code", &link_code)]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = b.post("/portal/link", &[("account_no", &second_no), ("code", &link_code)]).await;
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, format!("/portal/accounts/{second_no}")));
+    let (_, home) = b.get_text("/portal/home").await;
+    assert!(home.contains(&mine_no) && home.contains(&second_no) && !home.contains(&other_no));
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE entity = 'portal_user' AND action IN ('create', 'link')",
+    )
+    .fetch_one(&mut owner(&app).await)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
+
+    // Signing out ends the session; signing in starts one.
+    assert_eq!(b.post("/portal/logout", &[]).await.status(), StatusCode::SEE_OTHER);
+    let r = b.get("/portal/home").await;
+    assert_eq!(location(&r), "/portal");
+    let mut b = visitor(&app, "/portal/login/alpha").await;
+    let r = b.post("/portal/login/alpha", &[("login", "139 1234 5678"), ("password", "a long portal password")]).await;
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, "/portal/home".to_owned()));
+    b.refresh_csrf("/portal/home").await;
+    assert!(b.get_text("/portal/home").await.1.contains(&second_no));
+    // The staff pages know nothing of this session.
+    assert!(location(&b.get("/home").await).starts_with("/login"));
+}
+
+#[tokio::test]
+async fn asking_for_a_code_does_not_tell_whether_an_account_exists_and_is_limited() {
+    let app = TestApp::spawn().await;
+    let mine = app.alpha.customers[0];
+    let mine_no = account_no(&app, mine).await;
+    let betas_no = account_no(&app, app.beta.customers[0]).await;
+    let b = visitor(&app, "/portal/register/alpha").await;
+
+    let (known_status, known) = ask_code(&b, "alpha", &mine_no).await;
+    let (unknown_status, unknown) = ask_code(&b, "alpha", "11999999").await;
+    assert_eq!(known_status, unknown_status);
+    assert_eq!(known.replace(&mine_no, "N"), unknown.replace("11999999", "N"), "the two answers differ");
+    // Another company's account is unknown here.
+    let (status, page) = ask_code(&b, "alpha", &betas_no).await;
+    assert_eq!(status, known_status);
+    assert_eq!(page.replace(&betas_no, "N"), unknown.replace("11999999", "N"));
+    assert_eq!(codes_sent(&app, app.beta.customers[0]).await, 0);
+    // A malformed number is named as such.
+    let (status, page) = ask_code(&b, "alpha", "12ab").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("id=\"account_no-error\""));
+
+    // Three codes an hour per account: the fourth request sends nothing,
+    // and says so no differently.
+    for _ in 0..3 {
+        let (status, page) = ask_code(&b, "alpha", &mine_no).await;
+        assert_eq!(status, known_status);
+        assert_eq!(page, known);
+    }
+    assert_eq!(codes_sent(&app, mine).await, 3);
+
+    // Ten requests an hour from one address (six so far, the malformed one
+    // not counted), then a refusal that names the connection.
+    for _ in 0..4 {
+        assert_eq!(ask_code(&b, "alpha", "11999998").await.0, StatusCode::OK);
+    }
+    let (status, _) = ask_code(&b, "alpha", "11999997").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_code_dies_after_five_wrong_tries_and_a_login_locks_after_five_wrong_passwords() {
+    let app = TestApp::spawn().await;
+    let mine = app.alpha.customers[0];
+    let mine_no = account_no(&app, mine).await;
+    let b = visitor(&app, "/portal/register/alpha").await;
+    ask_code(&b, "alpha", &mine_no).await;
+    let code = latest_code(&app, mine).await.unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(
+            register(&b, "alpha", &mine_no, wrong, "13912345678").await.status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    // Guessed at five times, the code is dead even when right.
+    assert_eq!(register(&b, "alpha", &mine_no, &code, "13912345678").await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // An expired code is dead too.
+    ask_code(&b, "alpha", &mine_no).await;
+    let code = latest_code(&app, mine).await.unwrap();
+    sqlx::query("UPDATE portal_codes SET expires_at = now() - interval '1 second' WHERE used_at IS NULL")
+        .execute(&mut owner(&app).await)
+        .await
+        .unwrap();
+    assert_eq!(register(&b, "alpha", &mine_no, &code, "13912345678").await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    ask_code(&b, "alpha", &mine_no).await;
+    let code = latest_code(&app, mine).await.unwrap();
+    assert_eq!(register(&b, "alpha", &mine_no, &code, "13912345678").await.status(), StatusCode::SEE_OTHER);
+
+    let b = visitor(&app, "/portal/login/alpha").await;
+    let login = |login: &'static str, password: &'static str| {
+        let b = &b;
+        async move { b.post("/portal/login/alpha", &[("login", login), ("password", password)]).await }
+    };
+    let unknown = login("13700000000", "whatever it is").await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let unknown = unknown.text().await.unwrap().replace("13700000000", "L");
+    for _ in 0..5 {
+        let r = login("13912345678", "not the password").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        // A wrong password reads like an unknown login.
+        assert_eq!(r.text().await.unwrap().replace("13912345678", "L"), unknown);
+    }
+    let r = login("13912345678", "a long portal password").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "locked after five wrong passwords");
+    sqlx::query("UPDATE portal_users SET locked_until = now() - interval '1 second'")
+        .execute(&mut owner(&app).await)
+        .await
+        .unwrap();
+    assert_eq!(login("13912345678", "a long portal password").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_portal_role_sees_only_the_linked_accounts_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let a = &app.alpha;
+    bill(&app, a.id, a.customers[0], "B-0", "10.00").await;
+    bill(&app, a.id, a.customers[1], "B-1", "11.00").await;
+    // One connection, so the check after the portal transaction runs on the
+    // connection the portal role was set on.
+    let pool = db::app_pool(&app.owner_url, None, 1).await.unwrap();
+    let mut tx = db::begin_tenant(&pool, a.id, None).await.unwrap();
+    let user = portal::db::create_user(&mut tx, "13912345678", "x").await.unwrap().unwrap();
+    let neighbour = portal::db::create_user(&mut tx, "13912345679", "x").await.unwrap().unwrap();
+    portal::db::link(&mut tx, user, a.customers[0]).await.unwrap();
+    portal::db::link(&mut tx, neighbour, a.customers[1]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let counts = |tenant: Uuid, who: Uuid| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = db::begin_portal(&pool, tenant, who).await.unwrap();
+            let n: (i64, i64, i64, i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM bills), (SELECT count(*) FROM payments),
+                        (SELECT count(*) FROM portal_users), (SELECT count(*) FROM portal_links)",
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            tx.rollback().await.unwrap();
+            n
+        }
+    };
+    assert_eq!(counts(a.id, user).await, (1, 1, 0, 1, 1));
+    let mut tx = db::begin_portal(&pool, a.id, user).await.unwrap();
+    let bills: Vec<String> = sqlx::query_scalar("SELECT bill_no FROM bills").fetch_all(&mut *tx).await.unwrap();
+    assert_eq!(bills, ["B-0"]);
+    let accounts = portal::db::accounts(&mut tx).await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].customer_id, a.customers[0]);
+    assert_eq!(accounts[0].owed.to_string(), "10.00");
+    tx.rollback().await.unwrap();
+    // Another company, or nobody signed in: nothing.
+    assert_eq!(counts(app.beta.id, user).await, (0, 0, 0, 0, 0));
+    assert_eq!(counts(a.id, Uuid::now_v7()).await, (0, 0, 0, 0, 0));
+    // The portal role writes nothing, and reads nothing it was not given.
+    for statement in [
+        "INSERT INTO portal_links (tenant_id, portal_user_id, customer_id) SELECT app_tenant_id(), app_portal_user_id(), id FROM customers",
+        "UPDATE customers SET name = 'x'",
+        "UPDATE portal_users SET password_hash = 'x'",
+        "SELECT count(*) FROM customer_contacts",
+        "SELECT count(*) FROM portal_codes",
+        "SELECT count(*) FROM portal_sessions",
+    ] {
+        let mut tx = db::begin_portal(&pool, a.id, user).await.unwrap();
+        let err = sqlx::query(statement).execute(&mut *tx).await.unwrap_err();
+        assert!(err.to_string().contains("permission denied"), "{statement}: {err}");
+        tx.rollback().await.unwrap();
+    }
+    // The role ends with the transaction: the connection is the server's again.
+    let mut tx = db::begin_tenant(&pool, a.id, None).await.unwrap();
+    let (role, customers): (String, i64) =
+        sqlx::query_as("SELECT current_user::text, (SELECT count(*) FROM customers)")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    assert_eq!((role.as_str(), customers), ("gridcrm_app", 4));
+    tx.rollback().await.unwrap();
+}
