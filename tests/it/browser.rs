@@ -10,6 +10,7 @@ use std::{
 
 use fantoccini::{Client, ClientBuilder, Locator, error::CmdError};
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::support::{PASSWORD, TestApp};
 
@@ -44,6 +45,15 @@ async fn start_driver() -> (Driver, String) {
 }
 
 async fn browser(webdriver: &str) -> Client {
+    browser_sized(webdriver, "1366,900").await
+}
+
+/// A browser with the window of a phone held upright (the customer portal's).
+async fn phone_browser(webdriver: &str) -> Client {
+    browser_sized(webdriver, "390,844").await
+}
+
+async fn browser_sized(webdriver: &str, window: &str) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -51,7 +61,7 @@ async fn browser(webdriver: &str) -> Client {
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                     "--window-size=1366,900", "--lang=zh-CN", "--accept-lang=zh-CN,zh"],
+                     &format!("--window-size={window}"), "--lang=zh-CN", "--accept-lang=zh-CN,zh"],
             "prefs": {"intl.accept_languages": "zh-CN,zh"}
         }),
     );
@@ -1077,4 +1087,129 @@ async fn a_tenant_admin_sets_retention_and_anonymises_a_closed_account() {
         .await
         .unwrap();
     assert_eq!(name, gridcrm::privacy::model::mark(customer), "the name is gone for good");
+}
+
+/// axe-core, the accessibility checker, from the npm registry: installed
+/// under `target/axe` the first time (npm must be on the machine; `.ci/run`
+/// installs it).
+fn axe_source() -> String {
+    const VERSION: &str = "4.14.1";
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe");
+    let script = dir.join("node_modules/axe-core/axe.min.js");
+    let installed = dir.join(format!("installed-{VERSION}"));
+    if !installed.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("npm")
+            .args(["install", "--no-save", "--no-audit", "--no-fund", "--no-package-lock", "--prefix"])
+            .arg(&dir)
+            .arg(format!("axe-core@{VERSION}"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("npm is installed (Debian package npm) to fetch axe-core");
+        assert!(status.success(), "npm install axe-core@{VERSION} failed");
+        std::fs::write(&installed, "").unwrap();
+    }
+    std::fs::read_to_string(&script).expect("axe-core's axe.min.js")
+}
+
+/// Runs axe on the page shown (WCAG 2.1 A and AA rules) and returns its
+/// serious and critical findings, one line each.
+async fn serious_accessibility_violations(c: &Client, axe: &str) -> Result<Vec<String>, CmdError> {
+    // A script run through WebDriver is not held to the page's CSP.
+    c.execute(&format!("{axe}\nreturn true;"), vec![]).await?;
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                .then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                    .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+                .catch(e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(found).unwrap_or_else(|e| vec![format!("unreadable axe result: {e}")]))
+}
+
+/// A customer registers on a phone with the code the account's phone got,
+/// opens the account, links nothing yet, reads the page in English; axe
+/// finds no serious or critical violation on any page on the way.
+#[tokio::test]
+async fn a_customer_registers_on_a_phone_and_reads_their_bills() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let mut owner = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
+    let account_no: String = sqlx::query_scalar("SELECT account_no::text FROM customers WHERE id = $1")
+        .bind(customer)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, tariff_code, issued_on, due_on, energy_kwh, amount)
+         VALUES ($1, $2, 'B-PHONE-1', $3, '2026-10-01', 'res_tiered', '2026-11-01', '2026-11-20', 150, 76.20)",
+    )
+    .bind(app.alpha.id)
+    .bind(uuid::Uuid::now_v7())
+    .bind(customer)
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    let axe = axe_source();
+    let (_driver, webdriver) = start_driver().await;
+    let c = phone_browser(&webdriver).await;
+    let mut findings: Vec<String> = Vec::new();
+    let result = async {
+        let mut check = async |c: &Client, page: &str| -> Result<(), CmdError> {
+            for v in serious_accessibility_violations(c, &axe).await? {
+                findings.push(format!("{page}: {v}"));
+            }
+            Ok(())
+        };
+        // The checker works: an unlabelled field is found.
+        c.goto("data:text/html,<!doctype html><title>t</title><main><input></main>").await?;
+        let control = serious_accessibility_violations(&c, &axe).await?;
+        assert!(control.iter().any(|v| v.starts_with("label ")), "axe did not run: {control:?}");
+        c.goto(&app.url("/portal")).await?;
+        check(&c, "front").await?;
+        c.find(Locator::LinkText("甲市供电公司")).await?.click().await?;
+        c.wait().for_element(Locator::Id("password")).await?;
+        check(&c, "sign in").await?;
+        c.find(Locator::Css("p.aside a")).await?.click().await?;
+        c.wait().for_element(Locator::Id("account_no")).await?.send_keys(&account_no).await?;
+        check(&c, "register").await?;
+        c.find(Locator::Css("button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Id("code")).await?;
+        let code: String = sqlx::query_scalar("SELECT data->>'code' FROM notices WHERE kind = 'portal_code'")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+        // A short password first: the page names the field.
+        c.find(Locator::Id("code")).await?.send_keys(&code).await?;
+        c.find(Locator::Id("login")).await?.send_keys("13912345678").await?;
+        c.find(Locator::Id("password")).await?.send_keys("short").await?;
+        c.find(Locator::Id("password_again")).await?.send_keys("short").await?;
+        c.find(Locator::Css("button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Id("password-error")).await?;
+        check(&c, "register, refused").await?;
+        c.find(Locator::Id("code")).await?.send_keys(&code).await?;
+        c.find(Locator::Id("password")).await?.send_keys("a long portal password").await?;
+        c.find(Locator::Id("password_again")).await?.send_keys("a long portal password").await?;
+        c.find(Locator::Css("button.primary")).await?.click().await?;
+        c.wait().for_url(&url::Url::parse(&app.url("/portal/home")).unwrap()).await?;
+        check(&c, "home").await?;
+        assert!(c.source().await?.contains("76.20"));
+        c.find(Locator::Css(".account a")).await?.click().await?;
+        c.wait().for_element(Locator::Css("section.summary")).await?;
+        assert!(c.source().await?.contains("B-PHONE-1"));
+        check(&c, "account").await?;
+        c.find(Locator::Css(".lang button")).await?.click().await?;
+        c.wait().for_element(Locator::XPath("//h2[text()='Bills']")).await?;
+        check(&c, "account, English").await?;
+        c.find(Locator::LinkText("Link an account")).await?.click().await?;
+        c.wait().for_element(Locator::Id("account_no")).await?;
+        check(&c, "link").await?;
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+    assert!(findings.is_empty(), "axe found serious or critical violations:\n{}", findings.join("\n"));
 }
