@@ -79,6 +79,10 @@ pub struct Config {
     pub notice_rate_email: u32,
     pub notice_rate_sms: u32,
     pub notice_rate_wechat: u32,
+    pub public_url: Option<String>,
+    pub pay_gateway_url: Option<String>,
+    pub pay_gateway_merchant: Option<String>,
+    pub pay_gateway_secret: Option<Secret>,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

@@ -15,7 +15,7 @@ pub fn print_logins() {
     println!("  {:<22} {:<11} platform admin", "platform", "root");
 }
 
-pub async fn serve(config: Config, database: Database, demo_seeded: Option<bool>) -> anyhow::Result<()> {
+pub async fn serve(mut config: Config, database: Database, demo_seeded: Option<bool>) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -37,8 +37,21 @@ pub async fn serve(config: Config, database: Database, demo_seeded: Option<bool>
         gridcrm::notices::dispatch::Settings::from_config(&config),
     )
     .context("starting the notice dispatcher")?;
+    // The demo's portal pays through the stand-in gateway, unless a real one is set.
+    let fake_gateway = (demo_seeded.is_some() && config.pay_gateway_url.is_none()).then(|| {
+        let secret = gridcrm::web::password::random_token();
+        config.pay_gateway_url = Some(format!("{url}{}", gridcrm::portal::fake_gateway::PATH));
+        config.pay_gateway_merchant = Some("DEMO".into());
+        config.pay_gateway_secret = Some(gridcrm::config::Secret::new(secret.clone()));
+        gridcrm::portal::fake_gateway::router("DEMO", &secret)
+    });
     let state = AppState::new(database.app.clone(), config);
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let mut application = app(state);
+    if let Some(gateway) = fake_gateway {
+        println!("online payments in the portal ({url}/portal) go to a stand-in gateway at {url}/fake-pay");
+        application = application.merge(gateway);
+    }
+    let service = application.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(workers.stop_signal()).await?;
     let (stopped, ()) = tokio::join!(workers.finish(), dispatcher.finish());
     database.close().await;

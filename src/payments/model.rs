@@ -8,8 +8,18 @@ use uuid::Uuid;
 
 use crate::web::{error::FieldErrors, input};
 
-pub const CHANNELS: [&str; 8] =
-    ["counter_cash", "counter_card", "counter_wechat", "counter_alipay", "bank", "wechat", "alipay", "agent"];
+pub const CHANNELS: [&str; 9] = [
+    "counter_cash",
+    "counter_card",
+    "counter_wechat",
+    "counter_alipay",
+    "bank",
+    "wechat",
+    "alipay",
+    "agent",
+    // Paid online in the customer portal, through its payment gateway.
+    "portal",
+];
 /// The channels a clerk takes at the counter: cash, card, and the customer's
 /// WeChat or Alipay payment code scanned by the clerk.
 pub const COUNTER_CHANNELS: [&str; 4] = ["counter_cash", "counter_card", "counter_wechat", "counter_alipay"];
@@ -37,7 +47,8 @@ pub struct PaymentDraft {
     )]
     pub amount: String,
     /// counter_cash, counter_card, counter_wechat, counter_alipay (a QR code
-    /// scanned at the counter), bank, wechat, alipay or agent.
+    /// scanned at the counter), bank, wechat, alipay, agent or portal (the
+    /// customer portal's payment gateway).
     #[serde(default)]
     #[schema(required = true, schema_with = crate::payments::api::channel_schema)]
     pub channel: String,

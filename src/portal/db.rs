@@ -364,3 +364,65 @@ pub async fn payments(conn: &mut PgConnection, customer_id: Uuid, limit: i64) ->
     .fetch_all(conn)
     .await
 }
+
+/// An online payment as the portal tracks it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PaymentOrder {
+    pub id: Uuid,
+    pub account_no: String,
+    pub amount: Decimal,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// Opens a payment order (as the server, for the signed-in customer).
+pub async fn create_order(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    portal_user_id: Uuid,
+    amount: Decimal,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO portal_payment_orders (tenant_id, id, customer_id, portal_user_id, amount)
+         VALUES (app_tenant_id(), $1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(customer_id)
+    .bind(portal_user_id)
+    .bind(amount)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+const ORDER_COLUMNS: &str = "o.id, c.account_no::text AS account_no, o.amount, o.status, o.created_at, o.paid_at
+    FROM portal_payment_orders o JOIN customers c ON c.id = o.customer_id";
+
+/// One of the signed-in customer's orders (a `begin_portal` transaction).
+pub async fn order(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<PaymentOrder>> {
+    sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} WHERE o.id = $1")).bind(id).fetch_optional(conn).await
+}
+
+/// An order, held for its callback (as the server).
+pub async fn order_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<PaymentOrder>> {
+    sqlx::query_as(&format!("SELECT {ORDER_COLUMNS} WHERE o.id = $1 FOR UPDATE OF o"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Marks an order paid by its first transaction (a later one changes nothing).
+pub async fn mark_paid(conn: &mut PgConnection, id: Uuid, payment_id: Uuid, txn: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE portal_payment_orders SET status = 'paid', paid_at = now(), payment_id = $2, gateway_txn = $3
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(payment_id)
+    .bind(txn)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -13,7 +13,10 @@
 
 pub mod auth;
 pub mod db;
+pub mod fake_gateway;
+pub mod gateway;
 pub mod pages;
+pub mod pay;
 
 use rand::Rng;
 use uuid::Uuid;

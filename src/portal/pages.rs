@@ -44,19 +44,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/portal/link", get(link_page).post(link))
         .route("/portal/link/code", post(link_code))
         .route("/portal/logout", post(logout))
+        .merge(super::pay::router())
         .route_layer(middleware::from_fn_with_state(state, auth::resolve))
 }
 
 /// What the portal's layout shows around every page.
-struct Frame {
-    company_name: String,
-    company_slug: String,
-    signed_in: bool,
+pub(super) struct Frame {
+    pub(super) company_name: String,
+    pub(super) company_slug: String,
+    pub(super) signed_in: bool,
     /// The path the language switch comes back to.
-    here: String,
+    pub(super) here: String,
 }
 
-fn page(locale: Locale, title_key: &str, csrf: String) -> Page {
+pub(super) fn page(locale: Locale, title_key: &str, csrf: String) -> Page {
     let i = I18n(locale);
     let mut p = Page::new(i, None, &i.t(title_key));
     p.csrf = csrf;
@@ -482,7 +483,7 @@ fn link_form(caller: &PortalCaller, locale: Locale) -> CodePage {
     }
 }
 
-fn signed_in_frame(caller: &PortalCaller, here: &str) -> Frame {
+pub(super) fn signed_in_frame(caller: &PortalCaller, here: &str) -> Frame {
     Frame {
         company_name: caller.tenant_name.clone(),
         company_slug: caller.tenant_slug.clone(),

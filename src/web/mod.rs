@@ -62,15 +62,14 @@ impl AppState {
     }
 }
 
-/// No inline script anywhere: the CSP allows scripts and styles from this
-/// site only.
+/// No inline script anywhere: scripts and styles from this site only. A
+/// response that sets its own (the portal's pay form) keeps it.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+
 pub async fn security_headers(mut response: Response) -> Response {
     const HEADERS: [(HeaderName, &str); 5] = [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),

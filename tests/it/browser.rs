@@ -1131,11 +1131,12 @@ async fn serious_accessibility_violations(c: &Client, axe: &str) -> Result<Vec<S
 }
 
 /// A customer registers on a phone with the code the account's phone got,
-/// opens the account, links nothing yet, reads the page in English; axe
-/// finds no serious or critical violation on any page on the way.
+/// opens the account, pays the bill through the (stand-in) gateway's hosted
+/// page and comes back to a paid order, reads the page in English; axe finds
+/// no serious or critical violation on any portal page on the way.
 #[tokio::test]
-async fn a_customer_registers_on_a_phone_and_reads_their_bills() {
-    let app = TestApp::spawn().await;
+async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
+    let app = TestApp::spawn_with(crate::support::with_fake_gateway(crate::support::config()).await).await;
     let customer = app.alpha.customers[0];
     let mut owner = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
     let account_no: String = sqlx::query_scalar("SELECT account_no::text FROM customers WHERE id = $1")
@@ -1201,6 +1202,18 @@ async fn a_customer_registers_on_a_phone_and_reads_their_bills() {
         c.wait().for_element(Locator::Css("section.summary")).await?;
         assert!(c.source().await?.contains("B-PHONE-1"));
         check(&c, "account").await?;
+        c.find(Locator::Css("main a.button.primary")).await?.click().await?;
+        let amount = c.wait().for_element(Locator::Id("amount")).await?;
+        assert_eq!(amount.prop("value").await?.as_deref(), Some("76.20"));
+        check(&c, "pay").await?;
+        c.find(Locator::Css("button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Id("pay")).await?.click().await?;
+        let paid = c.wait().for_element(Locator::Css("p.notice")).await?;
+        assert!(paid.text().await?.contains("缴费成功"));
+        check(&c, "paid").await?;
+        c.find(Locator::Css("main a.button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Css("section.summary")).await?;
+        assert!(c.source().await?.contains("已缴清"), "the bill shows paid");
         c.find(Locator::Css(".lang button")).await?.click().await?;
         c.wait().for_element(Locator::XPath("//h2[text()='Bills']")).await?;
         check(&c, "account, English").await?;

@@ -389,3 +389,154 @@ async fn the_portal_role_sees_only_the_linked_accounts_and_writes_nothing() {
     assert_eq!((role.as_str(), customers), ("gridcrm_app", 4));
     tx.rollback().await.unwrap();
 }
+
+/// Registers a portal login for `customer` and returns the signed-in browser.
+async fn registered(app: &TestApp, customer: Uuid, login: &str) -> Browser {
+    let no = account_no(app, customer).await;
+    let mut b = visitor(app, "/portal/register/alpha").await;
+    ask_code(&b, "alpha", &no).await;
+    let code = latest_code(app, customer).await.unwrap();
+    assert_eq!(register(&b, "alpha", &no, &code, login).await.status(), StatusCode::SEE_OTHER);
+    b.refresh_csrf("/portal/home").await;
+    b
+}
+
+fn signed(params: &[(&str, &str)], secret: &str) -> Vec<(String, String)> {
+    let mut map: std::collections::BTreeMap<String, String> =
+        params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let sign = portal::gateway::sign(secret.as_bytes(), &map);
+    map.insert("sign".into(), sign);
+    map.into_iter().collect()
+}
+
+#[tokio::test]
+async fn a_payment_through_the_gateway_books_once_and_reconnects_a_prepaid_customer() {
+    use crate::support::{GATEWAY_MERCHANT, GATEWAY_SECRET, config, with_fake_gateway};
+    let app = TestApp::spawn_with(with_fake_gateway(config()).await).await;
+    let customer = app.alpha.customers[0];
+    let no = account_no(&app, customer).await;
+    bill(&app, app.alpha.id, customer, "B-PREPAID-1", "88.40").await;
+    // A prepaid customer owing money: cost control cuts the supply.
+    let manager = app.login(&app.alpha, "manager").await;
+    assert_eq!(manager.post(&format!("/customers/{customer}/cost-control"), &[]).await.status(), StatusCode::SEE_OTHER);
+    let commands = || async {
+        sqlx::query_scalar::<_, String>("SELECT command FROM meter_commands WHERE customer_id = $1 ORDER BY created_at")
+            .bind(customer)
+            .fetch_all(&mut owner(&app).await)
+            .await
+            .unwrap()
+    };
+    assert_eq!(commands().await, ["disconnect"]);
+
+    let b = registered(&app, customer, "13912345678").await;
+    let (status, page) = b.get_text(&format!("/portal/accounts/{no}/pay")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("value=\"88.40\""), "what is owed is filled in");
+    let r = b.post(&format!("/portal/accounts/{no}/pay"), &[("amount", "abc")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"amount-error\""));
+    // Another customer's account cannot be paid from this login.
+    let other = account_no(&app, app.alpha.customers[1]).await;
+    assert_eq!(b.get(&format!("/portal/accounts/{other}/pay")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        b.post(&format!("/portal/accounts/{other}/pay"), &[("amount", "1")]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // A cancelled payment leaves the order waiting and books nothing.
+    let gateway = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let to_gateway = |amount: &'static str| {
+        let b = &b;
+        let no = no.clone();
+        async move {
+            let r = b.post(&format!("/portal/accounts/{no}/pay"), &[("amount", amount)]).await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            url::Url::parse(&location(&r)).unwrap()
+        }
+    };
+    let decide = |hosted: url::Url, decision: &'static str| {
+        let gateway = &gateway;
+        async move {
+            let page = gateway.get(hosted.clone()).send().await.unwrap();
+            assert_eq!(page.status(), StatusCode::OK, "the gateway accepts our signature");
+            let mut form: Vec<(String, String)> = hosted.query_pairs().into_owned().collect();
+            form.push(("decision".into(), decision.into()));
+            let mut base = hosted.clone();
+            base.set_query(None);
+            let r = gateway.post(base).form(&form).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+            location(&r)
+        }
+    };
+    let back = decide(to_gateway("50").await, "cancel").await;
+    let back_path = url::Url::parse(&back).unwrap().path().to_owned();
+    let (_, waiting) = b.get_text(&back_path).await;
+    assert!(waiting.contains("正在等待支付机构确认"), "{waiting}");
+
+    // Paid: the callback books it before the customer is back.
+    let hosted = to_gateway("100.00").await;
+    assert_eq!(hosted.path(), portal::fake_gateway::PATH);
+    assert!(hosted.query_pairs().any(|(k, v)| k == "notify_url" && v.ends_with("/portal/pay/alpha/callback")));
+    let back = decide(hosted, "pay").await;
+    let back_path = url::Url::parse(&back).unwrap().path().to_owned();
+    let (status, done) = b.get_text(&back_path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(done.contains("缴费成功") && done.contains("11.60"), "¥100 against ¥88.40 leaves ¥11.60 credit: {done}");
+    let (order_id, txn): (Uuid, String) =
+        sqlx::query_as("SELECT id, gateway_txn FROM portal_payment_orders WHERE status = 'paid'")
+            .fetch_one(&mut owner(&app).await)
+            .await
+            .unwrap();
+    assert_eq!(app.count_all("payments WHERE channel = 'portal'").await, 1);
+    // The supply comes back as soon as the balance does.
+    assert_eq!(commands().await, ["disconnect", "reconnect"]);
+
+    // The gateway repeats its callback: nothing is booked twice.
+    let callback = app.url("/portal/pay/alpha/callback");
+    let order = order_id.simple().to_string();
+    let post = |form: Vec<(String, String)>| {
+        let callback = callback.clone();
+        async move {
+            let r = reqwest::Client::new().post(callback).form(&form).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let paid = |amount: &'static str, txn: String| {
+        let order = order.clone();
+        move |secret: &str| {
+            signed(
+                &[
+                    ("merchant", GATEWAY_MERCHANT),
+                    ("order", &order),
+                    ("amount", amount),
+                    ("txn", &txn),
+                    ("status", "paid"),
+                ],
+                secret,
+            )
+        }
+    };
+    assert_eq!(post(paid("100.00", txn.clone())(GATEWAY_SECRET)).await, (StatusCode::OK, "success".into()));
+    assert_eq!(app.count_all("payments WHERE channel = 'portal'").await, 1);
+    // A forged callback, or one for another amount, books nothing.
+    assert_eq!(post(paid("100.00", "FORGED-1".into())("not the secret")).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(post(paid("1000.00", "FORGED-2".into())(GATEWAY_SECRET)).await.0, StatusCode::BAD_REQUEST);
+    let unknown = signed(
+        &[
+            ("merchant", GATEWAY_MERCHANT),
+            ("order", &Uuid::now_v7().simple().to_string()),
+            ("amount", "1.00"),
+            ("txn", "T-X"),
+            ("status", "paid"),
+        ],
+        GATEWAY_SECRET,
+    );
+    assert_eq!(post(unknown).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.count_all("payments WHERE channel = 'portal'").await, 1);
+    // The money of a second transaction for the same order arrived too: it
+    // is booked (to credit), not lost.
+    assert_eq!(post(paid("100.00", "T-SECOND".into())(GATEWAY_SECRET)).await.0, StatusCode::OK);
+    assert_eq!(app.count_all("payments WHERE channel = 'portal'").await, 2);
+    let (_, account) = b.get_text(&format!("/portal/accounts/{no}")).await;
+    assert!(account.contains("111.60"), "credit of both: {account}");
+}

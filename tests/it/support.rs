@@ -400,3 +400,22 @@ impl Drop for OwnCluster {
         let _ = std::fs::remove_dir_all(&self.home);
     }
 }
+
+/// The stand-in payment gateway's merchant id and secret in tests.
+pub const GATEWAY_MERCHANT: &str = "M-TEST";
+pub const GATEWAY_SECRET: &str = "test gateway secret";
+
+/// Serves the stand-in payment gateway on a port of its own and returns the
+/// configuration that points the portal at it.
+pub async fn with_fake_gateway(config: Config) -> Config {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let gateway = gridcrm::portal::fake_gateway::router(GATEWAY_MERCHANT, GATEWAY_SECRET);
+    tokio::spawn(async move { axum::serve(listener, gateway).await.unwrap() });
+    Config {
+        pay_gateway_url: Some(format!("http://{addr}{}", gridcrm::portal::fake_gateway::PATH)),
+        pay_gateway_merchant: Some(GATEWAY_MERCHANT.into()),
+        pay_gateway_secret: Some(gridcrm::config::Secret::new(GATEWAY_SECRET)),
+        ..config
+    }
+}
