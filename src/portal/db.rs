@@ -426,3 +426,32 @@ pub async fn mark_paid(conn: &mut PgConnection, id: Uuid, payment_id: Uuid, txn:
     .await?;
     Ok(())
 }
+
+/// A complaint, inquiry, suggestion or praise of one of the customer's
+/// accounts, as the portal shows it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ContactLine {
+    pub ref_no: String,
+    pub account_no: String,
+    pub kind: String,
+    pub subject: String,
+    pub state: String,
+    pub description: String,
+    pub resolution: String,
+    pub received_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// The latest contacts of the signed-in customer's accounts, newest first
+/// (a `begin_portal` transaction).
+pub async fn contacts(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<ContactLine>> {
+    sqlx::query_as(
+        "SELECT k.ref_no::text AS ref_no, c.account_no::text AS account_no, k.kind, k.subject, k.state,
+                k.description, k.resolution, k.received_at, k.resolved_at
+         FROM contacts k JOIN customers c ON c.id = k.customer_id
+         ORDER BY k.received_at DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

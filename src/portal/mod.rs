@@ -12,6 +12,7 @@
 //! handlers.
 
 pub mod auth;
+pub mod contacts;
 pub mod db;
 pub mod fake_gateway;
 pub mod gateway;

@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/portal/link/code", post(link_code))
         .route("/portal/logout", post(logout))
         .merge(super::pay::router())
+        .merge(super::contacts::router())
         .route_layer(middleware::from_fn_with_state(state, auth::resolve))
 }
 

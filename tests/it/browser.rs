@@ -1220,6 +1220,15 @@ async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
         c.find(Locator::LinkText("Link an account")).await?.click().await?;
         c.wait().for_element(Locator::Id("account_no")).await?;
         check(&c, "link").await?;
+        // A question, sent and then shown with its reference number.
+        c.find(Locator::LinkText("Ask or complain")).await?.click().await?;
+        c.wait().for_element(Locator::Id("description")).await?.send_keys("When is my meter read?").await?;
+        check(&c, "contacts").await?;
+        c.find(Locator::Css("select#subject option[value=metering]")).await?.click().await?;
+        c.find(Locator::Css("button.primary")).await?.click().await?;
+        let sent = c.wait().for_element(Locator::Css("p.notice strong")).await?;
+        assert!(sent.text().await?.starts_with('C'));
+        check(&c, "contacts, sent").await?;
         Ok(())
     }
     .await;

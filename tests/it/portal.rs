@@ -540,3 +540,82 @@ async fn a_payment_through_the_gateway_books_once_and_reconnects_a_prepaid_custo
     let (_, account) = b.get_text(&format!("/portal/accounts/{no}")).await;
     assert!(account.contains("111.60"), "credit of both: {account}");
 }
+
+#[tokio::test]
+async fn a_complaint_sent_from_the_portal_joins_the_web_queue_and_is_followed_there() {
+    let app = TestApp::spawn().await;
+    let (mine, other) = (app.alpha.customers[0], app.alpha.customers[1]);
+    let no = account_no(&app, mine).await;
+    let b = registered(&app, mine, "13912345678").await;
+    // A contact of another customer, taken at the hotline.
+    let counter = app.login(&app.alpha, "counter").await;
+    let r = counter
+        .post(
+            "/contacts",
+            &[
+                ("kind", "complaint"),
+                ("channel", "hotline"),
+                ("subject", "billing"),
+                ("customer_id", &other.to_string()),
+                ("description", "别人的投诉"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    let (status, page) = b.get_text("/portal/contacts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&no) && !page.contains("别人的投诉"), "{page}");
+    // Each mistake is named: no subject, no text, an account not linked.
+    let other_no = account_no(&app, other).await;
+    let r = b
+        .post(
+            "/portal/contacts",
+            &[("account_no", &other_no), ("kind", "complaint"), ("subject", ""), ("description", "")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"account_no-error\""));
+    let r = b
+        .post("/portal/contacts", &[("account_no", &no), ("kind", "complaint"), ("subject", ""), ("description", "")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"subject-error\"") && html.contains("id=\"description-error\""), "{html}");
+    let r = b
+        .post(
+            "/portal/contacts",
+            &[
+                ("account_no", &no),
+                ("kind", "complaint"),
+                ("subject", "billing"),
+                ("description", "十月电费比九月高一倍"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let sent = location(&r);
+    let (channel, customer, owner_id, ref_no): (String, Uuid, Option<Uuid>, String) = sqlx::query_as(
+        "SELECT channel, customer_id, owner_id, ref_no::text FROM contacts WHERE description = '十月电费比九月高一倍'",
+    )
+    .fetch_one(&mut owner(&app).await)
+    .await
+    .unwrap();
+    assert_eq!((channel.as_str(), customer, owner_id), ("web", mine, None));
+    assert_eq!(sent, format!("/portal/contacts?sent={ref_no}"));
+    let (_, page) = b.get_text(&sent).await;
+    assert!(page.contains(&ref_no) && page.contains("十月电费比九月高一倍"));
+    // Staff take it from the web queue and answer it; the customer reads the answer.
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM contacts WHERE ref_no = $1")
+        .bind(&ref_no)
+        .fetch_one(&mut owner(&app).await)
+        .await
+        .unwrap();
+    for (action, comment) in [("acknowledge", ""), ("start", ""), ("resolve", "经核实，十月为两个抄表周期")]
+    {
+        let r = counter.post(&format!("/contacts/{id}/actions"), &[("action", action), ("comment", comment)]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{action}");
+    }
+    let (_, page) = b.get_text("/portal/contacts").await;
+    assert!(page.contains("经核实，十月为两个抄表周期"));
+}

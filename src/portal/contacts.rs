@@ -1,0 +1,157 @@
+//! Complaints, inquiries, suggestions and praise from the portal: sent on
+//! the web channel into the same queue and clocks as the hotline's, and
+//! followed here until resolved.
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+};
+use serde::Deserialize;
+
+use super::{
+    auth::{PortalCaller, PortalForm},
+    db::{self as portal_db, Account, ContactLine},
+    pages::{Frame, page, signed_in_frame},
+};
+use crate::{
+    audit::Actor,
+    complaints::{model::ContactDraft, service as contacts},
+    service::{Acting, Owner},
+    web::{
+        AppState,
+        error::{AppError, FieldErrors},
+        i18n::Locale,
+        page::{Page, render},
+    },
+};
+
+/// What a customer may send; `report` (a tip-off) stays with the hotline.
+pub const KINDS: [&str; 4] = ["complaint", "inquiry", "suggestion", "praise"];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/portal/contacts", get(contacts_page).post(send))
+}
+
+#[derive(askama::Template)]
+#[template(path = "portal/contacts.html")]
+struct ContactsPage {
+    p: Page,
+    f: Frame,
+    accounts: Vec<Account>,
+    contacts: Vec<ContactLine>,
+    form: ContactForm,
+    errors: FieldErrors,
+    sent: Option<String>,
+}
+
+impl ContactsPage {
+    fn kinds(&self) -> &'static [&'static str] {
+        &KINDS
+    }
+    fn subjects(&self) -> &'static [&'static str] {
+        &crate::complaints::model::SUBJECTS
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ContactForm {
+    #[serde(default)]
+    account_no: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct Sent {
+    sent: Option<String>,
+}
+
+async fn page_with(
+    state: &AppState,
+    caller: &PortalCaller,
+    locale: Locale,
+    form: ContactForm,
+    errors: FieldErrors,
+    sent: Option<String>,
+) -> Result<ContactsPage, AppError> {
+    let mut tx = caller.tx(&state.db).await?;
+    let accounts = portal_db::accounts(&mut tx).await?;
+    let contacts = portal_db::contacts(&mut tx, 30).await?;
+    tx.commit().await?;
+    let mut p = page(locale, "portal.contacts_title", caller.csrf.clone());
+    p.tz = caller.tz;
+    Ok(ContactsPage { p, f: signed_in_frame(caller, "/portal/contacts"), accounts, contacts, form, errors, sent })
+}
+
+async fn contacts_page(
+    State(state): State<AppState>,
+    locale: axum::Extension<Locale>,
+    caller: PortalCaller,
+    Query(q): Query<Sent>,
+) -> Result<Response, AppError> {
+    let sent = q.sent.filter(|r| r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let form = ContactForm { kind: "inquiry".into(), ..Default::default() };
+    Ok(render(&page_with(&state, &caller, locale.0, form, FieldErrors::default(), sent).await?)?.into_response())
+}
+
+async fn send(
+    State(state): State<AppState>,
+    locale: axum::Extension<Locale>,
+    caller: PortalCaller,
+    PortalForm(form): PortalForm<ContactForm>,
+) -> Result<Response, AppError> {
+    // Only a linked account: read as the customer.
+    let mut tx = caller.tx(&state.db).await?;
+    let account = portal_db::account(&mut tx, form.account_no.trim()).await?;
+    tx.commit().await?;
+    let mut errors = FieldErrors::default();
+    if account.is_none() {
+        errors.add("account_no", "required");
+    }
+    if !KINDS.contains(&form.kind.as_str()) {
+        errors.add("kind", "unknown_code");
+    }
+    let refused = async |errors: FieldErrors, form: ContactForm| -> Result<Response, AppError> {
+        let page = page_with(&state, &caller, locale.0, form, errors, None).await?;
+        Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
+    };
+    let Some(account) = account.filter(|_| errors.is_empty()) else {
+        return refused(errors, form).await;
+    };
+    let draft = ContactDraft {
+        kind: form.kind.clone(),
+        channel: "web".into(),
+        subject: form.subject.clone(),
+        customer_id: Some(account.customer_id.to_string()),
+        caller_name: account.name.chars().take(100).collect(),
+        caller_phone: if caller.login.contains('@') { String::new() } else { caller.login.clone() },
+        description: form.description.clone(),
+        received_at: None,
+        owner: None,
+    };
+    let who = Acting {
+        actor: Actor { user_id: None, label: format!("portal:{}", caller.login), request_id: None },
+        user_id: None,
+        supervises: false,
+        tz: caller.tz,
+    };
+    let mut tx = caller.company_tx(&state.db).await?;
+    match contacts::create(&mut tx, &who, &draft, Owner::Unassigned, chrono::Utc::now()).await {
+        Ok(contact) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/portal/contacts?sent={}", contact.ref_no)).into_response())
+        }
+        Err(AppError::Invalid(errors)) => {
+            drop(tx);
+            refused(errors, form).await
+        }
+        Err(err) => Err(err),
+    }
+}
