@@ -84,12 +84,13 @@ CREATE TABLE portal_sessions (
     tenant_id      uuid NOT NULL REFERENCES tenants (id),
     id             uuid NOT NULL,
     portal_user_id uuid NOT NULL,
-    token_hash     bytea NOT NULL UNIQUE,
+    token_hash     bytea NOT NULL,
     csrf_token     text NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
     last_seen_at   timestamptz NOT NULL DEFAULT now(),
     expires_at     timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, token_hash),
     FOREIGN KEY (tenant_id, portal_user_id) REFERENCES portal_users (tenant_id, id)
 );
 CREATE INDEX portal_sessions_user ON portal_sessions (tenant_id, portal_user_id);

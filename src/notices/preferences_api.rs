@@ -70,7 +70,9 @@ async fn put_preferences(
 ) -> Result<Json<Preferences>, AppError> {
     user.require(Permission::EditCustomers)?;
     let mut tx = user.tx(&state.db).await?;
-    let stored = preferences_pages::replace(&mut tx, &user, id, &draft, FieldErrors::default()).await?;
+    let stored =
+        preferences_pages::replace(&mut tx, &crate::audit::Actor::from(&user), id, &draft, FieldErrors::default())
+            .await?;
     tx.commit().await?;
     Ok(Json(stored))
 }

@@ -79,16 +79,22 @@ struct EditPage {
     saved: bool,
 }
 
+/// Every kind as a checkbox, ticked where the customer opted out (the
+/// customer portal's page shows the same list).
+pub fn kind_boxes(opt_outs: &[String]) -> Vec<KindBox> {
+    Kind::ALL
+        .into_iter()
+        .map(|k| KindBox {
+            code: k.as_str(),
+            critical: k.critical(),
+            checked: !k.critical() && opt_outs.iter().any(|o| o == k.as_str()),
+        })
+        .collect()
+}
+
 impl EditPage {
     fn kinds(&self) -> Vec<KindBox> {
-        Kind::ALL
-            .into_iter()
-            .map(|k| KindBox {
-                code: k.as_str(),
-                critical: k.critical(),
-                checked: !k.critical() && self.form.opt_outs.iter().any(|o| o == k.as_str()),
-            })
-            .collect()
+        kind_boxes(&self.form.opt_outs)
     }
     fn langs(&self) -> &'static [&'static str] {
         &LANGS
@@ -146,10 +152,11 @@ async fn edit_page(
 }
 
 /// Replaces a customer's preference after checking it, audited with the
-/// values before and after. Shared by the page and the API.
+/// values before and after. Shared by the page, the API and the customer
+/// portal.
 pub async fn replace(
     conn: &mut PgConnection,
-    user: &CurrentUser,
+    actor: &Actor,
     id: Uuid,
     draft: &Preferences,
     errors: FieldErrors,
@@ -158,7 +165,7 @@ pub async fn replace(
     let archive = preferences_db::archive(conn, id).await?;
     let checked = preferences::check(draft, archive, errors)?;
     let before = preferences_db::get(conn, id).await?;
-    preferences_db::save(conn, id, &checked, &user.label).await?;
+    preferences_db::save(conn, id, &checked, &actor.label).await?;
     let change = Change {
         action: "update",
         entity: "notice_preferences",
@@ -167,7 +174,7 @@ pub async fn replace(
         before: Some(json!(before)),
         after: Some(json!(checked)),
     };
-    audit::record(conn, &Actor::from(user), change).await?;
+    audit::record(conn, actor, change).await?;
     Ok(checked)
 }
 
@@ -181,7 +188,7 @@ async fn save(
     let mut errors = FieldErrors::default();
     let draft = form.draft(&mut errors);
     let mut tx = user.tx(&state.db).await?;
-    match replace(&mut tx, &user, id, &draft, errors).await {
+    match replace(&mut tx, &Actor::from(&user), id, &draft, errors).await {
         Ok(_) => {
             tx.commit().await?;
             Ok(Redirect::to(&format!("/customers/{id}/notices?saved=true")).into_response())

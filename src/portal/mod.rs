@@ -16,6 +16,7 @@ pub mod contacts;
 pub mod db;
 pub mod fake_gateway;
 pub mod gateway;
+pub mod notices;
 pub mod pages;
 pub mod pay;
 

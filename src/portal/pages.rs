@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/portal/logout", post(logout))
         .merge(super::pay::router())
         .merge(super::contacts::router())
+        .merge(super::notices::router())
         .route_layer(middleware::from_fn_with_state(state, auth::resolve))
 }
 

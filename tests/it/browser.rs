@@ -1229,6 +1229,9 @@ async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
         let sent = c.wait().for_element(Locator::Css("p.notice strong")).await?;
         assert!(sent.text().await?.starts_with('C'));
         check(&c, "contacts, sent").await?;
+        c.goto(&app.url(&format!("/portal/accounts/{account_no}/notices"))).await?;
+        c.wait().for_element(Locator::Id("bill_day")).await?;
+        check(&c, "notices").await?;
         Ok(())
     }
     .await;

@@ -619,3 +619,61 @@ async fn a_complaint_sent_from_the_portal_joins_the_web_queue_and_is_followed_th
     let (_, page) = b.get_text("/portal/contacts").await;
     assert!(page.contains("经核实，十月为两个抄表周期"));
 }
+
+#[tokio::test]
+async fn a_customer_chooses_their_notices_and_sees_those_sent() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let no = account_no(&app, customer).await;
+    let b = registered(&app, customer, "13912345678").await;
+    let path = format!("/portal/accounts/{no}/notices");
+    let (status, page) = b.get_text(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    // The code that registered the login is a notice of the account.
+    assert!(page.contains("网上营业厅验证码"), "{page}");
+    assert_eq!(
+        b.get(&format!("/portal/accounts/{}/notices", account_no(&app, app.alpha.customers[1]).await)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Bad values are named; a service-critical kind cannot be opted out of.
+    let r = b
+        .post(&path, &[("lang", "en"), ("opt_outs", "planned_outage"), ("bill_content", "summary"), ("bill_day", "31")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"opt_outs-error\"") && html.contains("id=\"bill_day-error\""), "{html}");
+    let r = b
+        .post(
+            &path,
+            &[
+                ("lang", "en"),
+                ("email", "wang@example.cn"),
+                ("opt_outs", "energy_saving_advice"),
+                ("bill_content", "itemised"),
+                ("bill_day", "5"),
+                ("bill_channel", "email"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, format!("{path}?saved=true")));
+    let (lang, email, day, by): (String, String, i32, String) =
+        sqlx::query_as("SELECT lang, email, bill_day::int, updated_by FROM notice_preferences WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_one(&mut owner(&app).await)
+            .await
+            .unwrap();
+    assert_eq!((lang.as_str(), email.as_str(), day, by.as_str()), ("en", "wang@example.cn", 5, "portal:13912345678"));
+    let opted: Vec<String> = sqlx::query_scalar("SELECT kind FROM notice_opt_outs WHERE customer_id = $1")
+        .bind(customer)
+        .fetch_all(&mut owner(&app).await)
+        .await
+        .unwrap();
+    assert_eq!(opted, ["energy_saving_advice"]);
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE entity = 'notice_preferences' AND actor_label = 'portal:13912345678'",
+    )
+    .fetch_one(&mut owner(&app).await)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
