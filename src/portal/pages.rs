@@ -183,7 +183,7 @@ async fn login(
     let mut tx = db::begin_tenant(&state.db, c.id, None).await?;
     let candidate = portal_db::find_for_login(&mut tx, &login).await?;
     let stored = candidate.as_ref().map(|u| u.password_hash.clone());
-    let good = check_password(form.password.clone(), stored).await?;
+    let good = password::check_off_thread(form.password.clone(), stored).await?;
     let user = match candidate {
         Some(user) if good && !user.locked => user,
         other => {
@@ -203,19 +203,6 @@ async fn login(
         Redirect::to("/portal/home").into_response(),
         Some(auth::session_cookie(Some(&token), secure(&state))),
     ))
-}
-
-/// Checks a password off the async threads; without a stored hash, against a
-/// dummy one, so that every refusal takes as long.
-async fn check_password(presented: String, stored: Option<String>) -> Result<bool, AppError> {
-    let checked = tokio::task::spawn_blocking(move || match stored {
-        Some(stored) => password::verify(&presented, &stored),
-        None => {
-            password::verify_dummy(&presented);
-            false
-        }
-    });
-    Ok(checked.await.map_err(anyhow::Error::from)?)
 }
 
 fn actor(login: &str) -> Actor {

@@ -134,20 +134,20 @@ async fn login(
     }
     let tenant = sqlx::query!("SELECT id FROM tenants WHERE slug = $1", tenant_slug).fetch_optional(&state.db).await?;
     let Some(tenant) = tenant else {
-        check_password(form.password.clone(), None).await?;
+        password::check_off_thread(form.password.clone(), None).await?;
         return refused();
     };
     let mut tx = db::begin_tenant(&state.db, tenant.id, None).await?;
     let Some(candidate) = staff_db::find_for_login(&mut tx, &username).await? else {
-        check_password(form.password.clone(), None).await?;
+        password::check_off_thread(form.password.clone(), None).await?;
         return refused();
     };
     if lockout::refuses(&candidate.lock, candidate.now, candidate.last_login_address.as_deref(), ip) {
         // Refused unread, and not counted: the lock does not grow while it holds.
-        check_password(form.password.clone(), None).await?;
+        password::check_off_thread(form.password.clone(), None).await?;
         return refused();
     }
-    let good = check_password(form.password.clone(), Some(candidate.password_hash.clone())).await?;
+    let good = password::check_off_thread(form.password.clone(), Some(candidate.password_hash.clone())).await?;
     let actor = Actor { user_id: Some(candidate.id), label: candidate.display_name.clone(), request_id: None };
     if !good || !candidate.active {
         let policy = lockout::LockPolicy {
@@ -180,20 +180,6 @@ async fn login(
     let mut response = Redirect::to(auth::safe_next(form.next.as_deref())).into_response();
     response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(anyhow::Error::from)?);
     Ok(response)
-}
-
-/// Checks a password off the async threads (argon2 takes tens of
-/// milliseconds); without a stored hash it checks against a dummy one, so
-/// that every refusal costs the same time.
-async fn check_password(presented: String, stored: Option<String>) -> Result<bool, AppError> {
-    let checked = tokio::task::spawn_blocking(move || match stored {
-        Some(stored) => password::verify(&presented, &stored),
-        None => {
-            password::verify_dummy(&presented);
-            false
-        }
-    });
-    Ok(checked.await.map_err(anyhow::Error::from)?)
 }
 
 fn session_change(action: &str, user_id: uuid::Uuid) -> Change<'_> {
