@@ -194,8 +194,9 @@ fn every_template_key_is_translated_in_both_languages() {
                     "exchange",
                     // A supervisor's check of a cashier's day.
                     "sign_off",
-                    // A portal login linking one more account.
+                    // A portal login linking one more account, or taking one off.
                     "link",
+                    "unlink",
                 ],
             ),
             (

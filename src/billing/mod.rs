@@ -11,6 +11,7 @@ pub mod late_fees;
 pub mod pages;
 pub mod run;
 pub mod service;
+pub mod sheet;
 pub mod tariff;
 pub mod tariff_form;
 pub mod tariff_pages;

@@ -16,18 +16,15 @@ use uuid::Uuid;
 use crate::{
     audit::Actor,
     billing::{
-        bills::{self, BillRow, LineRow},
-        calc::change_percent,
         run::{self, RunSummary, Skip},
         service,
+        sheet::BillSheet,
     },
-    months,
     staff::Permission,
     web::change::{after_change, in_tenant_tx},
     web::{
         AppState,
         auth::CurrentUser,
-        chart,
         csrf::{CsrfForm, ReasonForm},
         csv_export,
         error::{AppError, FieldErrors},
@@ -160,47 +157,9 @@ async fn skips_csv(
 #[template(path = "billing/bill.html")]
 struct BillPage {
     p: Page,
-    bill: BillRow,
-    lines: Vec<LineRow>,
-    segments: Vec<serde_json::Value>,
-    tiers: Vec<serde_json::Value>,
-    history_chart: String,
-    /// Usage against the same month a year before, in percent.
-    change: Option<i64>,
+    sheet: BillSheet,
     errors: FieldErrors,
     notice: Option<&'static str>,
-    letterhead: crate::prints::Letterhead,
-}
-
-impl BillPage {
-    /// The bill's amount in Chinese capitals (大写).
-    fn capitals(&self) -> String {
-        crate::prints::capitals(self.bill.amount).unwrap_or_default()
-    }
-    fn period(&self) -> String {
-        months::label(self.bill.period)
-    }
-    fn tariff(&self) -> String {
-        let name = if self.p.lang() == "en" { &self.bill.tariff_name_en } else { &self.bill.tariff_name_zh };
-        name.clone().unwrap_or_else(|| self.bill.tariff_code.clone())
-    }
-    fn outstanding(&self) -> String {
-        self.p.money(&self.bill.outstanding())
-    }
-    /// The payment-method decision the bill run read: "B · post-pay with a deposit …".
-    fn credit(&self) -> Option<String> {
-        let credit = self.bill.detail.get("credit")?;
-        let grade = credit.get("grade")?.as_str()?;
-        let method = credit.get("method")?.as_str()?;
-        Some(format!("{grade} · {}", self.p.tc("credit.method_", method)))
-    }
-    fn text(&self, v: &serde_json::Value) -> String {
-        match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => "—".into(),
-            other => other.to_string(),
-        }
-    }
 }
 
 #[derive(Deserialize, Default)]
@@ -215,37 +174,11 @@ async fn bill_view(
     errors: FieldErrors,
     notice: Option<&'static str>,
 ) -> Result<BillPage, AppError> {
-    let mut tx = user.tx(&state.db).await?;
-    let bill = bills::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-    let lines = bills::lines(&mut tx, id).await?;
-    let history = bills::for_customer(&mut tx, bill.customer_id, 40).await?;
-    let letterhead = crate::prints::letterhead(&mut tx).await?;
-    tx.commit().await?;
     let p = Page::for_user(user, "billing.bill_title");
-    // A year of the customer's live bills, oldest first, this one included.
-    let mut year: Vec<&BillRow> = history
-        .iter()
-        .filter(|b| b.status == "issued" || b.id == bill.id)
-        .filter(|b| b.period <= bill.period && b.period > months::back(bill.period, 13))
-        .collect();
-    year.reverse();
-    let bars: Vec<chart::Bar> = year
-        .iter()
-        .map(|b| chart::Bar {
-            label: months::label(b.period),
-            value: rust_decimal::prelude::ToPrimitive::to_f64(&b.energy_kwh).unwrap_or(0.0),
-            caption: format!("{} kWh", p.number(&b.energy_kwh)),
-        })
-        .collect();
-    let history_chart = chart::bar_chart(&p.t("billing.usage_history"), &bars);
-    let last_year = months::back(bill.period, 12);
-    let change = history
-        .iter()
-        .find(|b| b.period == last_year && b.status == "issued")
-        .and_then(|b| change_percent(bill.energy_kwh, b.energy_kwh));
-    let array = |key: &str| bill.detail.get(key).and_then(|v| v.as_array()).cloned().unwrap_or_default();
-    let (segments, tiers) = (array("segments"), array("tiers"));
-    Ok(BillPage { p, bill, lines, segments, tiers, history_chart, change, errors, notice, letterhead })
+    let mut tx = user.tx(&state.db).await?;
+    let sheet = BillSheet::load(&mut tx, id, &p, true).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(BillPage { p, sheet, errors, notice })
 }
 
 async fn bill_page(

@@ -241,6 +241,26 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, version: i32, c: &ValidCu
 /// The customer's tags, except `vip`: that one follows the value tier (the
 /// VIP list sets and clears it), so a form or API save neither adds nor
 /// removes it.
+/// Sets a customer's quiet hours (both or neither); returns the ones
+/// replaced, or None when the tenant has no such customer.
+pub async fn set_quiet_hours(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from: Option<NaiveTime>,
+    to: Option<NaiveTime>,
+) -> sqlx::Result<Option<(Option<NaiveTime>, Option<NaiveTime>)>> {
+    sqlx::query_as(
+        "UPDATE customers c SET quiet_from = $2, quiet_to = $3, version = c.version + 1
+         FROM (SELECT id, quiet_from, quiet_to FROM customers WHERE id = $1 FOR UPDATE) old
+         WHERE c.id = old.id RETURNING old.quiet_from, old.quiet_to",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .fetch_optional(conn)
+    .await
+}
+
 async fn set_tags(conn: &mut PgConnection, customer_id: Uuid, tags: &[String]) -> sqlx::Result<()> {
     let tags: Vec<String> = tags.iter().filter(|t| *t != crate::value::VIP_TAG).cloned().collect();
     let kept: Vec<String> = tags.iter().cloned().chain([crate::value::VIP_TAG.to_owned()]).collect();

@@ -268,11 +268,7 @@ pub fn validate(draft: &CustomerDraft, allowed: &Allowed) -> Result<ValidCustome
     if preferred_channels.iter().any(|c| !CHANNELS.contains(&c.as_str())) {
         errors.add("preferred_channels", "unknown_code");
     }
-    let quiet_from = parse_time(&draft.quiet_from, "quiet_from", &mut errors);
-    let quiet_to = parse_time(&draft.quiet_to, "quiet_to", &mut errors);
-    if quiet_from.is_some() != quiet_to.is_some() && !errors.has("quiet_from") && !errors.has("quiet_to") {
-        errors.add(if quiet_from.is_none() { "quiet_from" } else { "quiet_to" }, "quiet_hours_pair");
-    }
+    let (quiet_from, quiet_to) = parse_quiet_hours(&draft.quiet_from, &draft.quiet_to, &mut errors);
     let mut tags: Vec<String> = draft.tags.clone().unwrap_or_default();
     tags.retain(|t| !t.trim().is_empty());
     tags.sort();
@@ -335,6 +331,21 @@ pub fn parse_phone(raw: &str) -> Option<String> {
 /// at most two decimals, below ten million.
 pub fn parse_capacity(raw: &str) -> Option<Decimal> {
     input::plain_decimal(raw, 7, 2).filter(|value| *value >= Decimal::ZERO)
+}
+
+/// A customer's quiet hours as typed (fields `quiet_from`, `quiet_to`):
+/// both ends, HH:MM, or neither.
+pub fn parse_quiet_hours(
+    from: &Option<String>,
+    to: &Option<String>,
+    errors: &mut FieldErrors,
+) -> (Option<NaiveTime>, Option<NaiveTime>) {
+    let quiet_from = parse_time(from, "quiet_from", errors);
+    let quiet_to = parse_time(to, "quiet_to", errors);
+    if quiet_from.is_some() != quiet_to.is_some() && !errors.has("quiet_from") && !errors.has("quiet_to") {
+        errors.add(if quiet_from.is_none() { "quiet_from" } else { "quiet_to" }, "quiet_hours_pair");
+    }
+    (quiet_from, quiet_to)
 }
 
 fn parse_time(value: &Option<String>, field: &'static str, errors: &mut FieldErrors) -> Option<NaiveTime> {

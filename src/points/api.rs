@@ -15,6 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
+    audit::Actor,
     points::{
         self, RedemptionDraft,
         db::{self, Entry, NextExpiry},
@@ -117,7 +118,7 @@ async fn redeem(
     user.require(Permission::RedeemPoints)?;
     let (item, quantity) = points::check_redemption(&draft.item, draft.quantity)?;
     let mut tx = user.tx(&state.db).await?;
-    let redeemed = service::redeem(&mut tx, &user, id, &item, quantity).await?;
+    let redeemed = service::redeem(&mut tx, &Actor::from(&user), user.locale.code(), id, &item, quantity).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(redeemed)))
 }

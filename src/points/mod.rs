@@ -36,9 +36,10 @@ use crate::web::{error::FieldErrors, input};
 pub const KINDS: [&str; 4] = ["earn", "reverse", "redeem", "expire"];
 
 /// The payment channels (of `payments::model::CHANNELS`) that count as
-/// online: online banking and bank debits, WeChat Pay and Alipay. Cash and
-/// card at the counter and agents' collection points do not.
-pub const ONLINE_CHANNELS: [&str; 3] = ["bank", "wechat", "alipay"];
+/// online: online banking and bank debits, WeChat Pay, Alipay and the
+/// customer portal's own payments. Cash and card at the counter and agents'
+/// collection points do not.
+pub const ONLINE_CHANNELS: [&str; 4] = ["bank", "wechat", "alipay", "portal"];
 
 /// Each rate and the term: the most a tenant may set.
 pub const MAX_RATE: i32 = 100_000;
@@ -56,7 +57,7 @@ pub struct Settings {
     pub on_time_points: i32,
     /// For each 100 yuan paid, pro rata, rounded down.
     pub per_100_yuan: i32,
-    /// For a payment through an online channel (bank, wechat, alipay).
+    /// For a payment through an online channel (bank, wechat, alipay, portal).
     pub online_bonus: i32,
     /// The most one payment earns for its amount (0: no limit).
     pub amount_cap: i32,
@@ -400,10 +401,10 @@ mod tests {
         assert_eq!((e.amount, e.on_time, e.online, e.total()), (8, 10, 5, 23));
         // Late at the counter in cash: the amount alone.
         assert_eq!(earn(dec!(80.70), "counter_cash", false, &s), Earning { on_time: 0, amount: 8, online: 0 });
-        // Online channels are bank, WeChat and Alipay; an agent or a card at the counter is not.
+        // Online channels are bank, WeChat, Alipay and the portal; an agent or a card at the counter is not.
         for channel in crate::payments::model::CHANNELS {
             let online = earn(dec!(1), channel, false, &s).online;
-            assert_eq!(online == 5, ["bank", "wechat", "alipay"].contains(&channel), "{channel}");
+            assert_eq!(online == 5, ["bank", "wechat", "alipay", "portal"].contains(&channel), "{channel}");
         }
         // Under the pro-rata step nothing for the amount; a rate of zero earns nothing.
         assert_eq!(earn(dec!(9.99), "agent", false, &s).total(), 0);

@@ -85,7 +85,7 @@ async fn redeem_at_counter(
     user.require(Permission::RedeemPoints)?;
     let (item, quantity) = points::check_redeem_form(&form)?;
     let mut tx = user.tx(&state.db).await?;
-    service::redeem(&mut tx, &user, id, &item, quantity).await?;
+    service::redeem(&mut tx, &Actor::from(&user), user.locale.code(), id, &item, quantity).await?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("/customers/{id}?saved=true#points")).into_response())
 }

@@ -1,4 +1,5 @@
-//! Redeeming points for a catalogue item, at the counter or over the API:
+//! Redeeming points for a catalogue item, at the counter, over the API or
+//! by the customer in the portal:
 //! one transaction that holds the customer, records the expiry due, checks
 //! the balance and takes the stock, then records the redemption, audited and
 //! on the customer's timeline.
@@ -13,11 +14,7 @@ use crate::{
     audit::{self, Actor, Change},
     points::db::{self, Redemption},
     timeline,
-    web::{
-        auth::CurrentUser,
-        error::{AppError, FieldErrors},
-        i18n::I18n,
-    },
+    web::error::{AppError, FieldErrors},
 };
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -35,7 +32,8 @@ pub struct Redeemed {
 /// is enough, so it never does either.
 pub async fn redeem(
     conn: &mut PgConnection,
-    user: &CurrentUser,
+    actor: &Actor,
+    lang: &str,
     customer_id: Uuid,
     code: &str,
     quantity: i32,
@@ -59,10 +57,9 @@ pub async fn redeem(
     if !db::take_stock(conn, item.id, quantity).await? {
         return Err(AppError::Conflict("points_out_of_stock"));
     }
-    let redemption = db::record_redemption(conn, customer_id, &item, quantity, cost, &user.label).await?;
+    let redemption = db::record_redemption(conn, customer_id, &item, quantity, cost, &actor.label).await?;
     let balance = balance - cost;
-    let i = I18n(user.locale);
-    let title = format!("{} ×{quantity} · {}", item.name(i.0.code()), crate::points::signed(-cost));
+    let title = format!("{} ×{quantity} · {}", item.name(lang), crate::points::signed(-cost));
     let change = Change {
         action: "redeem_points",
         entity: "customer",
@@ -77,7 +74,7 @@ pub async fn redeem(
             "balance": balance,
         })),
     };
-    audit::record(conn, &Actor::from(user), change).await?;
+    audit::record(conn, actor, change).await?;
     let entry = timeline::Entry {
         kind: "points",
         notice: None,

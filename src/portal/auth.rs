@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::{
+    audit::Actor,
     db::{self, Tx},
     web::{
         AppState,
@@ -41,7 +42,16 @@ pub struct PortalCaller {
     pub csrf: String,
 }
 
+/// How the audit names a customer acting in the portal.
+pub fn actor_for(login: &str) -> Actor {
+    Actor { user_id: None, label: format!("portal:{login}"), request_id: None }
+}
+
 impl PortalCaller {
+    pub fn actor(&self) -> Actor {
+        actor_for(&self.login)
+    }
+
     /// A transaction that sees only this customer's accounts.
     pub async fn tx(&self, pool: &sqlx::PgPool) -> Result<Tx, AppError> {
         Ok(db::begin_portal(pool, self.tenant_id, self.user_id).await?)

@@ -17,7 +17,6 @@ use super::{
     pages::{Frame, page, signed_in_frame},
 };
 use crate::{
-    audit::Actor,
     complaints::{model::ContactDraft, service as contacts},
     service::{Acting, Owner},
     web::{
@@ -136,12 +135,7 @@ async fn send(
         received_at: None,
         owner: None,
     };
-    let who = Acting {
-        actor: Actor { user_id: None, label: format!("portal:{}", caller.login), request_id: None },
-        user_id: None,
-        supervises: false,
-        tz: caller.tz,
-    };
+    let who = Acting { actor: caller.actor(), user_id: None, supervises: false, tz: caller.tz };
     let mut tx = caller.company_tx(&state.db).await?;
     match contacts::create(&mut tx, &who, &draft, Owner::Unassigned, chrono::Utc::now()).await {
         Ok(contact) => {

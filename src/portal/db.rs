@@ -3,7 +3,7 @@
 //! the company's portal); those taking one from `db::begin_portal` read as
 //! the signed-in customer (`gridcrm_portal`, limited to their accounts).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -286,9 +286,13 @@ pub struct Account {
     pub credit_balance: Decimal,
     pub last_period: Option<NaiveDate>,
     pub last_amount: Option<Decimal>,
+    /// The customer's own quiet hours (the company's apply too).
+    pub quiet_from: Option<NaiveTime>,
+    pub quiet_to: Option<NaiveTime>,
 }
 
 const ACCOUNT_COLUMNS: &str = "c.id AS customer_id, c.account_no, c.name, c.address, c.status, c.credit_balance,
+    c.quiet_from, c.quiet_to,
     coalesce((SELECT sum(b.amount - b.paid + b.late_fee - b.late_fee_paid) FROM bills b
               WHERE b.customer_id = c.id AND b.status = 'issued'), 0) AS owed,
     l.period AS last_period, l.amount AS last_amount
@@ -311,6 +315,7 @@ pub async fn account(conn: &mut PgConnection, account_no: &str) -> sqlx::Result<
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Bill {
+    pub id: Uuid,
     pub bill_no: String,
     pub period: NaiveDate,
     pub issued_on: NaiveDate,
@@ -336,13 +341,29 @@ impl Bill {
 /// The account's latest bills, newest first.
 pub async fn bills(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> sqlx::Result<Vec<Bill>> {
     sqlx::query_as(
-        "SELECT bill_no, period, issued_on, due_on, energy_kwh, amount, paid, late_fee, late_fee_paid, status
+        "SELECT id, bill_no, period, issued_on, due_on, energy_kwh, amount, paid, late_fee, late_fee_paid, status
          FROM bills WHERE customer_id = $1 ORDER BY period DESC, created_at DESC LIMIT $2",
     )
     .bind(customer_id)
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// Whether the bill is one of a linked account's (a `begin_portal`
+/// transaction sees no other).
+pub async fn bill_visible(conn: &mut PgConnection, bill_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bills WHERE id = $1)").bind(bill_id).fetch_one(conn).await
+}
+
+/// Unlinks an account from a login; false when it was not linked.
+pub async fn unlink(conn: &mut PgConnection, portal_user_id: Uuid, customer_id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM portal_links WHERE portal_user_id = $1 AND customer_id = $2")
+        .bind(portal_user_id)
+        .bind(customer_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]

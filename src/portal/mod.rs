@@ -12,6 +12,7 @@
 //! handlers.
 
 pub mod auth;
+pub mod bills;
 pub mod contacts;
 pub mod db;
 pub mod fake_gateway;
@@ -19,6 +20,7 @@ pub mod gateway;
 pub mod notices;
 pub mod pages;
 pub mod pay;
+pub mod points;
 
 use rand::Rng;
 use uuid::Uuid;

@@ -8,17 +8,19 @@ use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    routing::get,
+    routing::{get, post},
 };
 use serde::Deserialize;
+use serde_json::json;
 
 use super::{
     auth::{PortalCaller, PortalForm},
-    db::{self as portal_db, Account},
-    pages::{Frame, page, signed_in_frame},
+    db::Account,
+    pages::{Frame, linked, page, signed_in_frame},
 };
 use crate::{
-    audit::Actor,
+    audit::{self, Change},
+    customers::{db as customers_db, model::parse_quiet_hours},
     notices::{
         preferences::{BILL_CHANNELS, BILL_CONTENTS, LANGS, PreferencesForm},
         preferences_db::{self, RecentNotice},
@@ -33,7 +35,9 @@ use crate::{
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/portal/accounts/{account_no}/notices", get(notices_page).post(save))
+    Router::new()
+        .route("/portal/accounts/{account_no}/notices", get(notices_page).post(save))
+        .route("/portal/accounts/{account_no}/quiet-hours", post(save_quiet_hours))
 }
 
 #[derive(askama::Template)]
@@ -46,6 +50,47 @@ struct NoticesPage {
     errors: FieldErrors,
     saved: bool,
     recent: Vec<RecentNotice>,
+    quiet: QuietForm,
+    quiet_errors: FieldErrors,
+    /// The company's quiet hours, which hold whatever the customer sets.
+    company_quiet: (String, String),
+}
+
+/// The customer's quiet hours as typed (HH:MM; both empty: none of their own).
+#[derive(Clone, Debug, Default, Deserialize)]
+struct QuietForm {
+    #[serde(default)]
+    quiet_from: Option<String>,
+    #[serde(default)]
+    quiet_to: Option<String>,
+}
+
+impl QuietForm {
+    fn of(account: &Account) -> Self {
+        let hhmm = |t: Option<chrono::NaiveTime>| t.map(|t| t.format("%H:%M").to_string());
+        Self { quiet_from: hhmm(account.quiet_from), quiet_to: hhmm(account.quiet_to) }
+    }
+    fn start(&self) -> &str {
+        self.quiet_from.as_deref().unwrap_or_default()
+    }
+    fn end(&self) -> &str {
+        self.quiet_to.as_deref().unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct SavedQuery {
+    #[serde(default)]
+    saved: bool,
+}
+
+/// What the page shows besides the settings form: a rejected quiet-hours form.
+#[derive(Default)]
+struct Typed {
+    form: Option<PreferencesForm>,
+    errors: FieldErrors,
+    quiet: Option<QuietForm>,
+    quiet_errors: FieldErrors,
 }
 
 impl NoticesPage {
@@ -63,40 +108,39 @@ impl NoticesPage {
     }
 }
 
-#[derive(Deserialize, Default)]
-struct SavedQuery {
-    #[serde(default)]
-    saved: bool,
-}
-
-/// The account, read as the customer (only a linked one is found).
-async fn linked(state: &AppState, caller: &PortalCaller, account_no: &str) -> Result<Account, AppError> {
-    let mut tx = caller.tx(&state.db).await?;
-    let account = portal_db::account(&mut tx, account_no).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(account)
-}
-
 async fn page_for(
     state: &AppState,
     caller: &PortalCaller,
     locale: Locale,
     account: Account,
-    form: Option<PreferencesForm>,
-    errors: FieldErrors,
+    typed: Typed,
     saved: bool,
 ) -> Result<NoticesPage, AppError> {
     let mut tx = caller.company_tx(&state.db).await?;
-    let form = match form {
+    let form = match typed.form {
         Some(f) => f,
         None => PreferencesForm::from_preferences(&preferences_db::get(&mut tx, account.customer_id).await?),
     };
     let recent = preferences_db::recent(&mut tx, account.customer_id, 20).await?;
+    let (_, company) = crate::notices::delivery::tenant_quiet_hours(&mut tx).await?;
     tx.commit().await?;
     let mut p = page(locale, "portal.notices_title", caller.csrf.clone());
     p.tz = caller.tz;
     let f = signed_in_frame(caller, &format!("/portal/accounts/{}/notices", account.account_no));
-    Ok(NoticesPage { p, f, account, form, errors, saved, recent })
+    let quiet = typed.quiet.unwrap_or_else(|| QuietForm::of(&account));
+    let company_quiet = (company.from.format("%H:%M").to_string(), company.to.format("%H:%M").to_string());
+    Ok(NoticesPage {
+        p,
+        f,
+        account,
+        form,
+        errors: typed.errors,
+        saved,
+        recent,
+        quiet,
+        quiet_errors: typed.quiet_errors,
+        company_quiet,
+    })
 }
 
 async fn notices_page(
@@ -107,7 +151,7 @@ async fn notices_page(
     Query(q): Query<SavedQuery>,
 ) -> Result<Response, AppError> {
     let account = linked(&state, &caller, &account_no).await?;
-    let page = page_for(&state, &caller, locale.0, account, None, FieldErrors::default(), q.saved).await?;
+    let page = page_for(&state, &caller, locale.0, account, Typed::default(), q.saved).await?;
     Ok(render(&page)?.into_response())
 }
 
@@ -125,7 +169,7 @@ async fn save(
     form.wechat_openid = current.wechat_openid.unwrap_or_default();
     let mut errors = FieldErrors::default();
     let draft = form.draft(&mut errors);
-    let actor = Actor { user_id: None, label: format!("portal:{}", caller.login), request_id: None };
+    let actor = caller.actor();
     match replace(&mut tx, &actor, account.customer_id, &draft, errors).await {
         Ok(_) => {
             tx.commit().await?;
@@ -133,9 +177,43 @@ async fn save(
         }
         Err(AppError::Invalid(errors)) => {
             drop(tx);
-            let page = page_for(&state, &caller, locale.0, account, Some(form), errors, false).await?;
+            let typed = Typed { form: Some(form), errors, ..Typed::default() };
+            let page = page_for(&state, &caller, locale.0, account, typed, false).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
         }
         Err(other) => Err(other),
     }
+}
+
+/// Sets the account's own quiet hours: notices that are not urgent wait
+/// until they end (the company's quiet hours hold as well).
+async fn save_quiet_hours(
+    State(state): State<AppState>,
+    locale: axum::Extension<Locale>,
+    caller: PortalCaller,
+    Path(account_no): Path<String>,
+    PortalForm(form): PortalForm<QuietForm>,
+) -> Result<Response, AppError> {
+    let account = linked(&state, &caller, &account_no).await?;
+    let mut errors = FieldErrors::default();
+    let (from, to) = parse_quiet_hours(&form.quiet_from, &form.quiet_to, &mut errors);
+    if !errors.is_empty() {
+        let typed = Typed { quiet: Some(form), quiet_errors: errors, ..Typed::default() };
+        let page = page_for(&state, &caller, locale.0, account, typed, false).await?;
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
+    }
+    let mut tx = caller.company_tx(&state.db).await?;
+    let (old_from, old_to) =
+        customers_db::set_quiet_hours(&mut tx, account.customer_id, from, to).await?.ok_or(AppError::NotFound)?;
+    let change = Change {
+        action: "update",
+        entity: "customer",
+        entity_id: Some(account.customer_id),
+        summary: "quiet hours".into(),
+        before: Some(json!({"quiet_from": old_from, "quiet_to": old_to})),
+        after: Some(json!({"quiet_from": from, "quiet_to": to})),
+    };
+    audit::record(&mut tx, &caller.actor(), change).await?;
+    tx.commit().await?;
+    Ok(Redirect::to(&format!("/portal/accounts/{}/notices?saved=true#quiet", account.account_no)).into_response())
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::{
     Router,
-    extract::{ConnectInfo, Path, State},
+    extract::{ConnectInfo, Path, Query, State},
     http::{HeaderMap, StatusCode},
     middleware,
     response::{IntoResponse, Redirect, Response},
@@ -21,7 +21,7 @@ use super::{
     parse_account_no, parse_code, parse_login,
 };
 use crate::{
-    audit::{self, Actor, Change},
+    audit::{self, Change},
     billing::bills::state as bill_state,
     db,
     web::{
@@ -41,9 +41,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/portal/register/{slug}/code", post(register_code))
         .route("/portal/home", get(home))
         .route("/portal/accounts/{account_no}", get(account_page))
+        .route("/portal/accounts/{account_no}/unlink", post(unlink))
         .route("/portal/link", get(link_page).post(link))
         .route("/portal/link/code", post(link_code))
         .route("/portal/logout", post(logout))
+        .merge(super::bills::router())
+        .merge(super::points::router())
         .merge(super::pay::router())
         .merge(super::contacts::router())
         .merge(super::notices::router())
@@ -197,16 +200,12 @@ async fn login(
         }
     };
     let token = portal_db::start_session(&mut tx, c.id, user.id).await?;
-    audit::record(&mut tx, &actor(&login), change("login", user.id)).await?;
+    audit::record(&mut tx, &auth::actor_for(&login), change("login", user.id)).await?;
     tx.commit().await?;
     Ok(auth::with_cookie(
         Redirect::to("/portal/home").into_response(),
         Some(auth::session_cookie(Some(&token), secure(&state))),
     ))
-}
-
-fn actor(login: &str) -> Actor {
-    Actor { user_id: None, label: format!("portal:{login}"), request_id: None }
 }
 
 fn change(action: &str, portal_user_id: uuid::Uuid) -> Change<'_> {
@@ -230,7 +229,7 @@ async fn logout(
 ) -> Result<Response, AppError> {
     let mut tx = caller.company_tx(&state.db).await?;
     portal_db::end_session(&mut tx, caller.session_id).await?;
-    audit::record(&mut tx, &actor(&caller.login), change("logout", caller.user_id)).await?;
+    audit::record(&mut tx, &caller.actor(), change("logout", caller.user_id)).await?;
     tx.commit().await?;
     Ok(auth::with_cookie(
         Redirect::to(&format!("/portal/login/{}", caller.tenant_slug)).into_response(),
@@ -446,7 +445,7 @@ async fn register(
     };
     portal_db::link(&mut tx, user_id, customer_id).await?;
     portal_db::use_code(&mut tx, code_id, customer_id, Purpose::Register).await?;
-    audit::record(&mut tx, &actor(&login), change("create", user_id)).await?;
+    audit::record(&mut tx, &auth::actor_for(&login), change("create", user_id)).await?;
     let token = portal_db::start_session(&mut tx, c.id, user_id).await?;
     tx.commit().await?;
     Ok(auth::with_cookie(
@@ -540,7 +539,7 @@ async fn link(
     portal_db::use_code(&mut tx, code_id, customer_id, Purpose::Link).await?;
     let mut linked = change("link", caller.user_id);
     linked.summary = account_no.clone();
-    audit::record(&mut tx, &actor(&caller.login), linked).await?;
+    audit::record(&mut tx, &caller.actor(), linked).await?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("/portal/accounts/{account_no}")).into_response())
 }
@@ -553,18 +552,39 @@ struct HomePage {
     p: Page,
     f: Frame,
     accounts: Vec<Account>,
+    /// An account was just taken off the list.
+    unlinked: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct HomeQuery {
+    #[serde(default)]
+    unlinked: bool,
 }
 
 async fn home(
     State(state): State<AppState>,
     locale: axum::Extension<Locale>,
     caller: PortalCaller,
+    Query(q): Query<HomeQuery>,
 ) -> Result<Response, AppError> {
     let mut tx = caller.tx(&state.db).await?;
     let accounts = portal_db::accounts(&mut tx).await?;
     tx.commit().await?;
     let p = page(locale.0, "portal.home_title", caller.csrf.clone());
-    Ok(render(&HomePage { p, f: signed_in_frame(&caller, "/portal/home"), accounts })?.into_response())
+    Ok(render(&HomePage { p, f: signed_in_frame(&caller, "/portal/home"), accounts, unlinked: q.unlinked })?
+        .into_response())
+}
+
+/// A linked account, read as the customer: any other number is "not
+/// found", exactly like one that does not exist (the database shows the
+/// portal role no other account). Pages that then read or write as the
+/// company start from here.
+pub(super) async fn linked(state: &AppState, caller: &PortalCaller, account_no: &str) -> Result<Account, AppError> {
+    let mut tx = caller.tx(&state.db).await?;
+    let account = portal_db::account(&mut tx, account_no).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(account)
 }
 
 /// A bill as the account page lists it.
@@ -610,4 +630,24 @@ async fn account_page(
     p.title = format!("{} · {}", account.account_no, p.title);
     let f = signed_in_frame(&caller, &format!("/portal/accounts/{}", account.account_no));
     Ok(render(&AccountPage { p, f, account, bills, payments })?.into_response())
+}
+
+/// Takes an account off the customer's list (the page asks first). The
+/// account, its bills and its notice settings stay as they are; linking it
+/// again takes a new code.
+async fn unlink(
+    State(state): State<AppState>,
+    caller: PortalCaller,
+    Path(account_no): Path<String>,
+    PortalForm(_form): PortalForm<EmptyForm>,
+) -> Result<Response, AppError> {
+    let account = linked(&state, &caller, &account_no).await?;
+    let mut tx = caller.company_tx(&state.db).await?;
+    if portal_db::unlink(&mut tx, caller.user_id, account.customer_id).await? {
+        let mut unlinked = change("unlink", caller.user_id);
+        unlinked.summary = account.account_no.clone();
+        audit::record(&mut tx, &caller.actor(), unlinked).await?;
+    }
+    tx.commit().await?;
+    Ok(Redirect::to("/portal/home?unlinked=true").into_response())
 }

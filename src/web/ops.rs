@@ -110,6 +110,7 @@ const STATIC_FILES: &[(&str, &str, &[u8])] = &[
     ("notices.css", "text/css; charset=utf-8", include_bytes!("../../static/notices.css")),
     ("notices.js", "text/javascript; charset=utf-8", include_bytes!("../../static/notices.js")),
     ("portal.css", "text/css; charset=utf-8", include_bytes!("../../static/portal.css")),
+    ("portal.js", "text/javascript; charset=utf-8", include_bytes!("../../static/portal.js")),
 ];
 
 async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {

@@ -539,6 +539,11 @@ async fn a_payment_through_the_gateway_books_once_and_reconnects_a_prepaid_custo
     assert_eq!(app.count_all("payments WHERE channel = 'portal'").await, 2);
     let (_, account) = b.get_text(&format!("/portal/accounts/{no}")).await;
     assert!(account.contains("111.60"), "credit of both: {account}");
+    // Another customer's order is "not found", like one that does not exist.
+    assert_eq!(b.get(&back_path).await.status(), StatusCode::OK);
+    let stranger = registered(&app, app.alpha.customers[1], "13800000002").await;
+    assert_eq!(stranger.get(&back_path).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(stranger.get(&format!("/portal/payments/{}", Uuid::now_v7())).await.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -676,4 +681,179 @@ async fn a_customer_chooses_their_notices_and_sees_those_sent() {
     .await
     .unwrap();
     assert_eq!(audited, 1);
+}
+
+/// The id of a customer's bill.
+async fn bill_id(app: &TestApp, bill_no: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM bills WHERE bill_no = $1")
+        .bind(bill_no)
+        .fetch_one(&mut owner(app).await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_customer_opens_the_explained_printable_bill_of_their_own_accounts_only() {
+    let app = TestApp::spawn().await;
+    let (mine, other) = (app.alpha.customers[0], app.alpha.customers[1]);
+    let no = account_no(&app, mine).await;
+    bill(&app, app.alpha.id, mine, "B-MINE-1", "123.45").await;
+    bill(&app, app.alpha.id, other, "B-OTHER-1", "67.00").await;
+    let (mine_bill, other_bill) = (bill_id(&app, "B-MINE-1").await, bill_id(&app, "B-OTHER-1").await);
+    // The bill run recorded the company's credit decision on it.
+    sqlx::query(
+        "UPDATE bills SET detail = '{\"credit\": {\"grade\": \"B\", \"method\": \"post_pay_secured\"}}' WHERE id = $1",
+    )
+    .bind(mine_bill)
+    .execute(&mut owner(&app).await)
+    .await
+    .unwrap();
+    let b = registered(&app, mine, "13912345678").await;
+    let (_, account) = b.get_text(&format!("/portal/accounts/{no}")).await;
+    assert!(account.contains(&format!("/portal/bills/{mine_bill}")), "the account page links its bills: {account}");
+    let (status, sheet) = b.get_text(&format!("/portal/bills/{mine_bill}")).await;
+    assert_eq!(status, StatusCode::OK);
+    // The counter's sheet: the amount in capitals, the lines, the usage
+    // history and how to pay; not the company's credit decision, and no
+    // link into the staff pages.
+    assert!(sheet.contains("B-MINE-1") && sheet.contains("壹佰贰拾叁元肆角伍分"), "{sheet}");
+    assert!(sheet.contains("id=\"payment-instructions\"") && sheet.contains("class=\"chart-box\""), "{sheet}");
+    assert!(!sheet.contains("/customers/") && !sheet.contains("信用等级与缴费方式"), "{sheet}");
+    assert!(sheet.contains("data-print hidden") && sheet.contains("/static/portal.js"));
+    // Another customer's bill, and a bill that does not exist, are alike.
+    assert_eq!(b.get(&format!("/portal/bills/{other_bill}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(b.get(&format!("/portal/bills/{}", Uuid::now_v7())).await.status(), StatusCode::NOT_FOUND);
+    // The staff page shows the same sheet, with the staff's links.
+    let staff = app.login(&app.alpha, "counter").await;
+    let (status, staff_sheet) = staff.get_text(&format!("/bills/{mine_bill}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(staff_sheet.contains("壹佰贰拾叁元肆角伍分") && staff_sheet.contains(&format!("/customers/{mine}")));
+    assert!(
+        staff_sheet.contains("信用等级与缴费方式") && staff_sheet.contains("后付费（需保证金或担保）"),
+        "{staff_sheet}"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_redeems_points_within_the_balance_and_the_stock() {
+    use gridcrm::staff::Role;
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let no = account_no(&app, customer).await;
+    let admin = app.login(&app.alpha, "admin").await;
+    let rates = [
+        ("on_time_points", "0"),
+        ("per_100_yuan", "10"),
+        ("online_bonus", "5"),
+        ("amount_cap", "0"),
+        ("expiry_months", "24"),
+    ];
+    assert_eq!(admin.post("/points/settings", &rates).await.status(), StatusCode::SEE_OTHER);
+    for (code, cost, stock) in [("LAMP", "20", "1"), ("BAG", "10", "5")] {
+        let item = [("code", code), ("name_zh", "节能灯"), ("name_en", "LED bulb"), ("cost", cost), ("stock", stock)];
+        assert_eq!(admin.post("/points/catalogue", &item).await.status(), StatusCode::SEE_OTHER);
+    }
+    // ¥300 through WeChat: 30 for the amount and 5 for paying online.
+    let key = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let body = serde_json::json!({"account_no": no, "amount": "300.00", "channel": "wechat",
+        "channel_ref": "WX-POINTS-1", "allow_credit": true});
+    let r =
+        reqwest::Client::new().post(app.url("/api/v1/payments")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+
+    let b = registered(&app, customer, "13912345678").await;
+    let path = format!("/portal/accounts/{no}/points");
+    let (status, page) = b.get_text(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"points-balance\">35<"), "{page}");
+    let other = account_no(&app, app.alpha.customers[1]).await;
+    assert_eq!(b.get(&format!("/portal/accounts/{other}/points")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        b.post(&format!("/portal/accounts/{other}/points"), &[("item", "BAG"), ("quantity", "1")]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Bad input names its field.
+    let r = b.post(&path, &[("item", "BAG"), ("quantity", "0")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"quantity-error\""));
+    let r = b.post(&path, &[("item", "NO-SUCH"), ("quantity", "1")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"item-error\""));
+
+    let r = b.post(&path, &[("item", "LAMP"), ("quantity", "1")]).await;
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, format!("{path}?redeemed=true")));
+    let (_, page) = b.get_text(&format!("{path}?redeemed=true")).await;
+    assert!(page.contains("id=\"points-balance\">15<") && page.contains("id=\"points-redeemed\""), "{page}");
+    // More than the balance, or than the stock, takes nothing.
+    let r = b.post(&path, &[("item", "BAG"), ("quantity", "2")]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let refused = r.text().await.unwrap();
+    assert!(refused.contains("id=\"points-refused\"") && refused.contains("积分不足"), "{refused}");
+    let r = b.post(&path, &[("item", "LAMP"), ("quantity", "1")]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let (balance, stock, redeemed_by): (i64, i32, String) = sqlx::query_as(
+        "SELECT (SELECT sum(points)::bigint FROM points_ledger WHERE customer_id = $1),
+                (SELECT stock FROM points_catalogue WHERE code = 'LAMP'),
+                (SELECT redeemed_by FROM points_redemptions WHERE customer_id = $1)",
+    )
+    .bind(customer)
+    .fetch_one(&mut owner(&app).await)
+    .await
+    .unwrap();
+    assert_eq!((balance, stock, redeemed_by.as_str()), (15, 0, "portal:13912345678"));
+}
+
+#[tokio::test]
+async fn a_customer_sets_quiet_hours_and_unlinks_an_account() {
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let no = account_no(&app, customer).await;
+    let b = registered(&app, customer, "13912345678").await;
+    let path = format!("/portal/accounts/{no}/quiet-hours");
+    // One end alone, or not a time, is named.
+    let r = b.post(&path, &[("quiet_from", "22:00"), ("quiet_to", "")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"quiet_to-error\""));
+    let r = b.post(&path, &[("quiet_from", "25:99"), ("quiet_to", "07:00")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"quiet_from-error\""));
+    let quiet = || async {
+        sqlx::query_as::<_, (Option<String>, Option<String>)>(
+            "SELECT to_char(quiet_from, 'HH24:MI'), to_char(quiet_to, 'HH24:MI') FROM customers WHERE id = $1",
+        )
+        .bind(customer)
+        .fetch_one(&mut owner(&app).await)
+        .await
+        .unwrap()
+    };
+    assert_eq!(quiet().await, (None, None), "nothing half-saved");
+    let r = b.post(&path, &[("quiet_from", "22:30"), ("quiet_to", "07:00")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(quiet().await, (Some("22:30".into()), Some("07:00".into())));
+    let (_, page) = b.get_text(&format!("/portal/accounts/{no}/notices")).await;
+    assert!(page.contains("value=\"22:30\"") && page.contains("value=\"07:00\""), "{page}");
+    // Both empty: only the company's quiet hours.
+    assert_eq!(b.post(&path, &[("quiet_from", ""), ("quiet_to", "")]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(quiet().await, (None, None));
+    let other = account_no(&app, app.alpha.customers[1]).await;
+    let elsewhere = format!("/portal/accounts/{other}/quiet-hours");
+    let r = b.post(&elsewhere, &[("quiet_from", "22:00"), ("quiet_to", "07:00")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Unlinking: someone else's account is not found; one's own goes off the list.
+    assert_eq!(b.post(&format!("/portal/accounts/{other}/unlink"), &[]).await.status(), StatusCode::NOT_FOUND);
+    let r = b.post(&format!("/portal/accounts/{no}/unlink"), &[]).await;
+    assert_eq!((r.status(), location(&r).as_str()), (StatusCode::SEE_OTHER, "/portal/home?unlinked=true"));
+    let (_, home) = b.get_text("/portal/home?unlinked=true").await;
+    assert!(home.contains("id=\"unlinked\"") && home.contains("/portal/link"), "the empty list offers linking: {home}");
+    assert_eq!(b.get(&format!("/portal/accounts/{no}")).await.status(), StatusCode::NOT_FOUND);
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE actor_label = 'portal:13912345678' AND action IN ('unlink', 'update') ORDER BY at",
+    )
+    .fetch_all(&mut owner(&app).await)
+    .await
+    .unwrap();
+    assert_eq!(audited, ["update", "update", "unlink"]);
+    // The account itself is untouched.
+    assert_eq!(app.count_all(&format!("customers WHERE id = '{customer}' AND status = 'active'")).await, 1);
 }
