@@ -130,6 +130,7 @@ fn every_template_key_is_translated_in_both_languages() {
             ("work_order_state.", &work_order_states),
             ("priority.", &["1", "2", "3", "4"]),
             ("area_type.", &crate::work_orders::model::AREA_TYPES),
+            ("portal.area_", &crate::work_orders::model::AREA_TYPES),
             ("customer_type.", &crate::work_orders::model::CUSTOMER_TYPES),
             ("document.", &crate::work_orders::model::DOCUMENTS),
             ("notice.", &notice_kinds),

@@ -4,12 +4,13 @@
 
 use axum::{
     Router,
-    extract::{Query, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    routing::get,
+    routing::{get, post},
 };
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::{
     auth::{PortalCaller, PortalForm},
@@ -17,7 +18,10 @@ use super::{
     pages::{Frame, page, signed_in_frame},
 };
 use crate::{
-    complaints::{model::ContactDraft, service as contacts},
+    complaints::{
+        model::{ContactDraft, DISSATISFIED_AT_MOST, SATISFACTION},
+        service as contacts,
+    },
     service::{Acting, Owner},
     web::{
         AppState,
@@ -31,7 +35,9 @@ use crate::{
 pub const KINDS: [&str; 4] = ["complaint", "inquiry", "suggestion", "praise"];
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/portal/contacts", get(contacts_page).post(send))
+    Router::new()
+        .route("/portal/contacts", get(contacts_page).post(send))
+        .route("/portal/contacts/{id}/visit", post(answer_visit))
 }
 
 #[derive(askama::Template)]
@@ -44,6 +50,9 @@ struct ContactsPage {
     form: ContactForm,
     errors: FieldErrors,
     sent: Option<String>,
+    /// The return visit just answered, or the one whose answer was refused.
+    visit: Option<Uuid>,
+    visit_errors: FieldErrors,
 }
 
 impl ContactsPage {
@@ -52,6 +61,13 @@ impl ContactsPage {
     }
     fn subjects(&self) -> &'static [&'static str] {
         &crate::complaints::model::SUBJECTS
+    }
+    fn satisfaction(&self) -> &'static [i16] {
+        &SATISFACTION
+    }
+    /// The return visit of this contact is the one just answered or refused.
+    fn is_visit(&self, id: &Uuid) -> bool {
+        self.visit == Some(*id)
     }
 }
 
@@ -70,6 +86,7 @@ struct ContactForm {
 #[derive(Deserialize)]
 struct Sent {
     sent: Option<String>,
+    answered: Option<Uuid>,
 }
 
 async fn page_with(
@@ -79,6 +96,7 @@ async fn page_with(
     form: ContactForm,
     errors: FieldErrors,
     sent: Option<String>,
+    visit: Option<(Uuid, FieldErrors)>,
 ) -> Result<ContactsPage, AppError> {
     let mut tx = caller.tx(&state.db).await?;
     let accounts = portal_db::accounts(&mut tx).await?;
@@ -86,7 +104,9 @@ async fn page_with(
     tx.commit().await?;
     let mut p = page(locale, "portal.contacts_title", caller.csrf.clone());
     p.tz = caller.tz;
-    Ok(ContactsPage { p, f: signed_in_frame(caller, "/portal/contacts"), accounts, contacts, form, errors, sent })
+    let (visit, visit_errors) = visit.map_or((None, FieldErrors::default()), |(id, errors)| (Some(id), errors));
+    let f = signed_in_frame(caller, "/portal/contacts");
+    Ok(ContactsPage { p, f, accounts, contacts, form, errors, sent, visit, visit_errors })
 }
 
 async fn contacts_page(
@@ -97,7 +117,9 @@ async fn contacts_page(
 ) -> Result<Response, AppError> {
     let sent = q.sent.filter(|r| r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
     let form = ContactForm { kind: "inquiry".into(), ..Default::default() };
-    Ok(render(&page_with(&state, &caller, locale.0, form, FieldErrors::default(), sent).await?)?.into_response())
+    let answered = q.answered.map(|id| (id, FieldErrors::default()));
+    let page = page_with(&state, &caller, locale.0, form, FieldErrors::default(), sent, answered).await?;
+    Ok(render(&page)?.into_response())
 }
 
 async fn send(
@@ -118,7 +140,7 @@ async fn send(
         errors.add("kind", "unknown_code");
     }
     let refused = async |errors: FieldErrors, form: ContactForm| -> Result<Response, AppError> {
-        let page = page_with(&state, &caller, locale.0, form, errors, None).await?;
+        let page = page_with(&state, &caller, locale.0, form, errors, None, None).await?;
         Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
     };
     let Some(account) = account.filter(|_| errors.is_empty()) else {
@@ -145,6 +167,50 @@ async fn send(
         Err(AppError::Invalid(errors)) => {
             drop(tx);
             refused(errors, form).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct VisitForm {
+    #[serde(default)]
+    satisfaction: String,
+    #[serde(default)]
+    remarks: String,
+}
+
+/// The customer answers the return-visit question of their complaint: the
+/// same record as a visit by phone (`complaints::service::record_visit`).
+/// Satisfied closes the complaint; dissatisfied reopens it for another look.
+async fn answer_visit(
+    State(state): State<AppState>,
+    locale: axum::Extension<Locale>,
+    caller: PortalCaller,
+    Path(id): Path<Uuid>,
+    PortalForm(form): PortalForm<VisitForm>,
+) -> Result<Response, AppError> {
+    let mut tx = caller.tx(&state.db).await?;
+    let pending = portal_db::visit_pending(&mut tx, id).await?;
+    tx.commit().await?;
+    if !pending {
+        return Err(AppError::NotFound);
+    }
+    let satisfaction = form.satisfaction.trim().parse::<i16>().ok();
+    let reopen = satisfaction.is_some_and(|s| s <= DISSATISFIED_AT_MOST);
+    let who = Acting { actor: caller.actor(), user_id: None, supervises: false, tz: caller.tz };
+    let mut tx = caller.company_tx(&state.db).await?;
+    let blank = ContactForm { kind: "inquiry".into(), ..Default::default() };
+    match contacts::record_visit(&mut tx, &who, id, satisfaction, &form.remarks, reopen, chrono::Utc::now()).await {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok(Redirect::to(&format!("/portal/contacts?answered={id}#contact-{id}")).into_response())
+        }
+        Err(AppError::Invalid(errors)) => {
+            drop(tx);
+            let page =
+                page_with(&state, &caller, locale.0, blank, FieldErrors::default(), None, Some((id, errors))).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response())
         }
         Err(err) => Err(err),
     }

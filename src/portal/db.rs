@@ -452,6 +452,7 @@ pub async fn mark_paid(conn: &mut PgConnection, id: Uuid, payment_id: Uuid, txn:
 /// accounts, as the portal shows it.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ContactLine {
+    pub id: Uuid,
     pub ref_no: String,
     pub account_no: String,
     pub kind: String,
@@ -461,16 +462,64 @@ pub struct ContactLine {
     pub resolution: String,
     pub received_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// A return visit waits for the customer's answer.
+    pub visit_pending: bool,
+    /// The answer of the latest return visit done, 5 very satisfied … 1.
+    pub satisfaction: Option<i16>,
 }
 
 /// The latest contacts of the signed-in customer's accounts, newest first
 /// (a `begin_portal` transaction).
 pub async fn contacts(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<ContactLine>> {
     sqlx::query_as(
-        "SELECT k.ref_no::text AS ref_no, c.account_no::text AS account_no, k.kind, k.subject, k.state,
-                k.description, k.resolution, k.received_at, k.resolved_at
+        "SELECT k.id, k.ref_no::text AS ref_no, c.account_no::text AS account_no, k.kind, k.subject, k.state,
+                k.description, k.resolution, k.received_at, k.resolved_at,
+                EXISTS (SELECT 1 FROM return_visits v WHERE v.contact_id = k.id AND v.done_at IS NULL) AS visit_pending,
+                (SELECT v.satisfaction FROM return_visits v WHERE v.contact_id = k.id AND v.done_at IS NOT NULL
+                 ORDER BY v.done_at DESC LIMIT 1) AS satisfaction
          FROM contacts k JOIN customers c ON c.id = k.customer_id
          ORDER BY k.received_at DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Whether a return visit of one of the signed-in customer's contacts waits
+/// for an answer (a `begin_portal` transaction sees no other contact).
+pub async fn visit_pending(conn: &mut PgConnection, contact_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM return_visits WHERE contact_id = $1 AND done_at IS NULL)")
+        .bind(contact_id)
+        .fetch_one(conn)
+        .await
+}
+
+/// A fault reported on one of the customer's accounts, as they follow it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct FaultLine {
+    pub ref_no: String,
+    pub account_no: String,
+    pub address: String,
+    pub description: String,
+    pub state: String,
+    pub crew: String,
+    pub created_at: DateTime<Utc>,
+    /// When the crew is due on site (while the arrival clock runs).
+    pub arrival_due: Option<DateTime<Utc>>,
+    pub arrived_at: Option<DateTime<Utc>>,
+    pub restored_at: Option<DateTime<Utc>>,
+}
+
+/// The latest repairs of the signed-in customer's accounts, newest first
+/// (a `begin_portal` transaction).
+pub async fn faults(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<FaultLine>> {
+    sqlx::query_as(
+        "SELECT w.ref_no::text AS ref_no, c.account_no::text AS account_no, w.address, w.description, w.state, w.crew,
+                w.created_at, CASE WHEN w.clock = 'arrival' THEN w.due_at END AS arrival_due,
+                w.arrived_at, w.restored_at
+         FROM work_orders w JOIN customers c ON c.id = w.customer_id
+         WHERE w.kind = 'repair'
+         ORDER BY w.created_at DESC LIMIT $1",
     )
     .bind(limit)
     .fetch_all(conn)

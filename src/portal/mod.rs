@@ -16,6 +16,7 @@ pub mod bills;
 pub mod contacts;
 pub mod db;
 pub mod fake_gateway;
+pub mod faults;
 pub mod gateway;
 pub mod notices;
 pub mod pages;

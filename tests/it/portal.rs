@@ -370,6 +370,9 @@ async fn the_portal_role_sees_only_the_linked_accounts_and_writes_nothing() {
         "INSERT INTO portal_links (tenant_id, portal_user_id, customer_id) SELECT app_tenant_id(), app_portal_user_id(), id FROM customers",
         "UPDATE customers SET name = 'x'",
         "UPDATE portal_users SET password_hash = 'x'",
+        "UPDATE work_orders SET title = 'x'",
+        "DELETE FROM return_visits",
+        "SELECT count(*) FROM points_ledger",
         "SELECT count(*) FROM customer_contacts",
         "SELECT count(*) FROM portal_codes",
         "SELECT count(*) FROM portal_sessions",
@@ -623,6 +626,127 @@ async fn a_complaint_sent_from_the_portal_joins_the_web_queue_and_is_followed_th
     }
     let (_, page) = b.get_text("/portal/contacts").await;
     assert!(page.contains("经核实，十月为两个抄表周期"));
+
+    // The return-visit question is answered online, on the same record as a
+    // visit by phone: an answer is required; satisfied closes the complaint.
+    let visit = format!("/portal/contacts/{id}/visit");
+    assert!(page.contains(&visit), "a resolved complaint asks the customer: {page}");
+    let r = b.post(&visit, &[("satisfaction", ""), ("remarks", "")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"satisfaction-error\""));
+    // Someone else's complaint cannot be answered.
+    let others: Uuid = sqlx::query_scalar("SELECT id FROM contacts WHERE description = '别人的投诉'")
+        .fetch_one(&mut owner(&app).await)
+        .await
+        .unwrap();
+    let r = b.post(&format!("/portal/contacts/{others}/visit"), &[("satisfaction", "5")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = b.post(&visit, &[("satisfaction", "5"), ("remarks", "处理很快")]).await;
+    assert_eq!(
+        (r.status(), location(&r)),
+        (StatusCode::SEE_OTHER, format!("/portal/contacts?answered={id}#contact-{id}"))
+    );
+    let (state, satisfaction, remarks): (String, i16, String) = sqlx::query_as(
+        "SELECT k.state, v.satisfaction, v.remarks FROM contacts k JOIN return_visits v ON v.contact_id = k.id
+         WHERE k.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut owner(&app).await)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), satisfaction, remarks.as_str()), ("closed", 5, "处理很快"));
+    let (_, page) = b.get_text(&format!("/portal/contacts?answered={id}")).await;
+    assert!(page.contains("id=\"visit-answered\"") && page.contains("非常满意") && !page.contains(&visit), "{page}");
+    // Answered once: there is nothing left to answer.
+    assert_eq!(b.post(&visit, &[("satisfaction", "1")]).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_fault_reported_from_a_phone_is_a_repair_order_the_customer_follows_to_restoration() {
+    let app = TestApp::spawn().await;
+    let (mine, other) = (app.alpha.customers[0], app.alpha.customers[1]);
+    let no = account_no(&app, mine).await;
+    let b = registered(&app, mine, "13912345678").await;
+    let (status, page) = b.get_text("/portal/faults").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("data-locate") && page.contains("95598"), "{page}");
+    // Each mistake is named: no place type, half a position, an account not linked.
+    let r = b
+        .post("/portal/faults", &[("account_no", &no), ("area_type", ""), ("latitude", "31.2"), ("longitude", "")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"area_type-error\"") && html.contains("id=\"longitude-error\""), "{html}");
+    let other_no = account_no(&app, other).await;
+    let r = b.post("/portal/faults", &[("account_no", &other_no), ("area_type", "urban")]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"account_no-error\""));
+    assert_eq!(app.count_all("work_orders").await, 0, "nothing half-written");
+
+    let r = b
+        .post(
+            "/portal/faults",
+            &[
+                ("account_no", &no),
+                ("address", ""),
+                ("area_type", "urban"),
+                ("latitude", "31.230416"),
+                ("longitude", "121.473701"),
+                ("description", "晚上八点起全屋停电"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (id, ref_no, kind, state, customer, address, latitude, clock): (
+        Uuid,
+        String,
+        String,
+        String,
+        Uuid,
+        String,
+        String,
+        Option<String>,
+    ) = sqlx::query_as(
+        "SELECT w.id, w.ref_no::text, w.kind, w.state, w.customer_id, w.address, w.latitude::text, w.clock
+             FROM work_orders w",
+    )
+    .fetch_one(&mut owner(&app).await)
+    .await
+    .unwrap();
+    let account_address: String = sqlx::query_scalar("SELECT address FROM customers WHERE id = $1")
+        .bind(mine)
+        .fetch_one(&mut owner(&app).await)
+        .await
+        .unwrap();
+    assert_eq!((kind.as_str(), state.as_str(), customer), ("repair", "reported", mine));
+    assert_eq!((address, latitude.as_str(), clock.as_deref()), (account_address, "31.230416", Some("arrival")));
+    assert_eq!(location(&r), format!("/portal/faults?reported={ref_no}"));
+    // It raises the event the notice rules deliver, as a fault reported by phone does.
+    let raised = format!("customer_timeline WHERE notice = 'fault_reported' AND customer_id = '{mine}'");
+    assert_eq!(app.count_all(&raised).await, 1);
+    let (_, page) = b.get_text(&format!("/portal/faults?reported={ref_no}")).await;
+    assert!(
+        page.contains("id=\"fault-reported\"") && page.contains(&ref_no) && page.contains("预计最迟到达"),
+        "{page}"
+    );
+
+    // The crew is dispatched, arrives and restores the supply: the customer sees each step.
+    let staff = app.login(&app.alpha, "supervisor").await;
+    for (action, fields) in
+        [("dispatch", vec![("crew", "抢修一班")]), ("arrive", vec![]), ("restore", vec![("comment", "更换熔断器")])]
+    {
+        let mut form = vec![("action", action)];
+        form.extend(fields);
+        let r = staff.post(&format!("/work-orders/{id}/actions"), &form).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{action}: {:?}", r.text().await);
+    }
+    let (_, page) = b.get_text("/portal/faults").await;
+    assert!(page.contains("已恢复供电") && page.contains("抢修一班") && page.contains("抢修人员到达"), "{page}");
+    assert!(!page.contains("预计最迟到达"), "the arrival clock stopped");
+    // Another customer's faults are not listed.
+    let b2 = registered(&app, other, "13800000002").await;
+    let (_, page) = b2.get_text("/portal/faults").await;
+    assert!(!page.contains(&ref_no) && page.contains("暂无报修"), "{page}");
 }
 
 #[tokio::test]
