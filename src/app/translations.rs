@@ -131,6 +131,9 @@ fn every_template_key_is_translated_in_both_languages() {
             ("priority.", &["1", "2", "3", "4"]),
             ("area_type.", &crate::work_orders::model::AREA_TYPES),
             ("portal.area_", &crate::work_orders::model::AREA_TYPES),
+            ("portal.apply_for_", &crate::portal::applications::KINDS),
+            ("portal.apply_intro_", &crate::portal::applications::KINDS),
+            ("portal.supply_kind_", &crate::work_orders::model::CUSTOMER_TYPES),
             ("customer_type.", &crate::work_orders::model::CUSTOMER_TYPES),
             ("document.", &crate::work_orders::model::DOCUMENTS),
             ("notice.", &notice_kinds),
@@ -198,6 +201,8 @@ fn every_template_key_is_translated_in_both_languages() {
                     // A portal login linking one more account, or taking one off.
                     "link",
                     "unlink",
+                    // A customer's document for their application.
+                    "upload",
                 ],
             ),
             (
@@ -205,6 +210,7 @@ fn every_template_key_is_translated_in_both_languages() {
                 &[
                     "customer",
                     "portal_user",
+                    "work_order",
                     "user",
                     "session",
                     "tenant",

@@ -31,6 +31,7 @@ pub const ENTITIES: &[&str] = &[
     "customer",
     "portal_user",
     "contact",
+    "work_order",
     "supply_point",
     "meter_reading",
     "bill",

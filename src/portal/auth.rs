@@ -18,7 +18,7 @@ use crate::{
     web::{
         AppState,
         auth::{cookie, split_token},
-        csrf::checked_form,
+        csrf::{MultipartForm, checked_form, checked_multipart},
         error::AppError,
         password,
     },
@@ -122,6 +122,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PortalForm<T> {
             None => cookie(request.headers(), PORTAL_CSRF_COOKIE).unwrap_or_default().to_owned(),
         };
         checked_form(request, state, &expected).await.map(PortalForm)
+    }
+}
+
+/// A signed-in customer's upload form, its CSRF token checked.
+pub struct PortalUpload(pub MultipartForm);
+
+impl<S: Send + Sync> FromRequest<S> for PortalUpload {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let expected = request.extensions().get::<PortalCaller>().map(|c| c.csrf.clone()).unwrap_or_default();
+        checked_multipart(request, state, &expected).await.map(PortalUpload)
     }
 }
 

@@ -525,3 +525,44 @@ pub async fn faults(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Fau
     .fetch_all(conn)
     .await
 }
+
+/// An application (a new connection, a capacity change, a transfer of
+/// ownership) of one of the customer's accounts, as they follow it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ApplicationLine {
+    pub id: Uuid,
+    pub ref_no: String,
+    pub account_no: String,
+    pub kind: String,
+    pub state: String,
+    pub description: String,
+    pub requested_capacity_kva: Option<Decimal>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+const APPLICATION_COLUMNS: &str = "w.id, w.ref_no::text AS ref_no, c.account_no::text AS account_no, w.kind, w.state,
+    w.description, w.requested_capacity_kva, w.created_at, w.completed_at
+    FROM work_orders w JOIN customers c ON c.id = w.customer_id";
+
+/// The applications of the signed-in customer's accounts, newest first,
+/// whether made here or at the counter (a `begin_portal` transaction).
+pub async fn applications(conn: &mut PgConnection, kinds: &[&str], limit: i64) -> sqlx::Result<Vec<ApplicationLine>> {
+    sqlx::query_as(&format!("SELECT {APPLICATION_COLUMNS} WHERE w.kind = ANY($1) ORDER BY w.created_at DESC LIMIT $2"))
+        .bind(kinds)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn application(
+    conn: &mut PgConnection,
+    kinds: &[&str],
+    ref_no: &str,
+) -> sqlx::Result<Option<ApplicationLine>> {
+    sqlx::query_as(&format!("SELECT {APPLICATION_COLUMNS} WHERE w.kind = ANY($1) AND w.ref_no = $2"))
+        .bind(kinds)
+        .bind(ref_no)
+        .fetch_optional(conn)
+        .await
+}

@@ -11,6 +11,7 @@
 //! This file holds the rules; `db` the SQL, `auth` the session, `pages` the
 //! handlers.
 
+pub mod applications;
 pub mod auth;
 pub mod bills;
 pub mod contacts;

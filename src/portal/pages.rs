@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/portal/link", get(link_page).post(link))
         .route("/portal/link/code", post(link_code))
         .route("/portal/logout", post(logout))
+        .merge(super::applications::router())
         .merge(super::bills::router())
         .merge(super::faults::router())
         .merge(super::points::router())

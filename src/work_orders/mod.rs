@@ -8,6 +8,8 @@ pub mod change_db;
 pub mod change_pages;
 pub mod change_service;
 pub mod db;
+pub mod documents;
+pub mod documents_db;
 pub mod model;
 pub mod pages;
 pub mod refund;

@@ -5,7 +5,7 @@
 use axum::{
     Router,
     extract::{Path, Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -30,9 +30,9 @@ use crate::{
         change::{self},
         change_db::{self, ChangeRecord},
         db::{self, WorkOrder},
-        model::{
-            AREA_TYPES, CUSTOMER_TYPES, DOCUMENTS, KINDS, StepInput, WorkOrderDraft, required_documents, workflow_of,
-        },
+        documents,
+        documents_db::{self, DocumentFile, DocumentLine},
+        model::{AREA_TYPES, CUSTOMER_TYPES, KINDS, StepInput, WorkOrderDraft, required_documents, workflow_of},
         service,
     },
 };
@@ -43,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/work-orders/new", get(new_form))
         .route("/work-orders/{id}", get(show))
         .route("/work-orders/{id}/actions", post(act))
+        .route("/work-orders/{id}/documents/{document}", get(document))
         .route("/work-orders/{id}/supervise", post(supervise))
         .merge(super::change_pages::router())
         .merge(super::refund_pages::router())
@@ -187,11 +188,13 @@ struct ShowPage {
     errors: FieldErrors,
     notice: Option<&'static str>,
     change: Option<ChangeRecord>,
+    /// The documents the customer uploaded in the portal.
+    uploads: Vec<DocumentLine>,
 }
 
 impl ShowPage {
     fn documents(&self) -> &'static [&'static str] {
-        if change::is_change_kind(&self.o.kind) { change::required_documents(&self.o.kind) } else { &DOCUMENTS }
+        documents::accepted(&self.o.kind)
     }
     fn is_required(&self, document: &str) -> bool {
         if change::is_change_kind(&self.o.kind) {
@@ -234,6 +237,7 @@ async fn load_show(
         None => Vec::new(),
     };
     let change = change_db::get(&mut tx, id).await?;
+    let uploads = documents_db::for_order(&mut tx, id).await?;
     let mut meters = Vec::new();
     if matches!(o.kind.as_str(), "account_closing" | "transfer_of_ownership") && o.completed_at.is_none() {
         for (point_id, _, _) in &points {
@@ -263,6 +267,7 @@ async fn load_show(
         errors,
         notice,
         change,
+        uploads,
     })
 }
 
@@ -385,4 +390,33 @@ async fn mine(
         .collect();
     let p = Page::for_user(&user, "work_orders.mine_title");
     render(&MinePage { p, orders, f, pager, open, overdue, cap: COUNT_CAP })
+}
+
+/// A document the customer uploaded, as a download.
+async fn document(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, document)): Path<(Uuid, Uuid)>,
+) -> Result<Response, AppError> {
+    user.require(Permission::HandleService)?;
+    let mut tx = user.tx(&state.db).await?;
+    let file = documents_db::file(&mut tx, id, document).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(download(file))
+}
+
+/// A stored document as a download: its recorded type, never sniffed,
+/// never shown inline, never cached, and sandboxed should a browser open it.
+pub fn download(file: DocumentFile) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CONTENT_DISPOSITION, documents::content_disposition(&file.file_name)),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'".to_owned()),
+        ],
+        file.content,
+    )
+        .into_response()
 }

@@ -57,6 +57,11 @@ fn file(lines: &[String]) -> Vec<u8> {
 
 /// A multipart/form-data body with text fields and a `file` part: (content type, body).
 pub fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
+    multipart_file(fields, "archive.csv", "text/csv", file)
+}
+
+/// The same with the file's name and type as the browser sends them.
+pub fn multipart_file(fields: &[(&str, &str)], file_name: &str, content_type: &str, file: &[u8]) -> (String, Vec<u8>) {
     const BOUNDARY: &str = "gridcrm-test-boundary-7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, value) in fields {
@@ -66,8 +71,8 @@ pub fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
     }
     body.extend_from_slice(
         format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"archive.csv\"\r\n\
-             Content-Type: text/csv\r\n\r\n"
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+             Content-Type: {content_type}\r\n\r\n"
         )
         .as_bytes(),
     );

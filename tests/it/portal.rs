@@ -981,3 +981,157 @@ async fn a_customer_sets_quiet_hours_and_unlinks_an_account() {
     // The account itself is untouched.
     assert_eq!(app.count_all(&format!("customers WHERE id = '{customer}' AND status = 'active'")).await, 1);
 }
+
+/// Uploads a document to an application as the browser `b`.
+async fn upload(b: &Browser, ref_no: &str, fields: &[(&str, &str)], name: &str, bytes: &[u8]) -> reqwest::Response {
+    let mut all = vec![("csrf", b.csrf.as_str())];
+    all.extend_from_slice(fields);
+    let (content_type, body) = crate::onboarding::multipart_file(&all, name, "application/octet-stream", bytes);
+    b.client
+        .post(format!("{}/portal/applications/{ref_no}/documents", b.base))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR a small identity card";
+
+#[tokio::test]
+async fn an_application_made_online_keeps_its_documents_to_the_applicant_and_the_staff() {
+    let app = TestApp::spawn().await;
+    let (mine, other) = (app.alpha.customers[0], app.alpha.customers[1]);
+    let no = account_no(&app, mine).await;
+    let b = registered(&app, mine, "13912345678").await;
+    let (status, page) = b.get_text("/portal/applications").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("/portal/applications/new/capacity_increase") && page.contains("暂无申请"), "{page}");
+    assert_eq!(b.get("/portal/applications/new/account_closing").await.status(), StatusCode::NOT_FOUND);
+
+    // What is missing is named; nothing is written.
+    let r = b.post("/portal/applications", &[("kind", "capacity_increase"), ("account_no", &no)]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("id=\"supply_point_id-error\"") && html.contains("id=\"requested_capacity_kva-error\""),
+        "{html}"
+    );
+    assert_eq!(app.count_all("work_orders").await, 0);
+    let point: Uuid = sqlx::query_scalar("SELECT id FROM supply_points WHERE customer_id = $1")
+        .bind(mine)
+        .fetch_one(&mut owner(&app).await)
+        .await
+        .unwrap();
+    let others_point: Uuid = sqlx::query_scalar("SELECT id FROM supply_points WHERE customer_id = $1")
+        .bind(other)
+        .fetch_one(&mut owner(&app).await)
+        .await
+        .unwrap();
+    let (_, form) = b.get_text("/portal/applications/new/capacity_increase").await;
+    assert!(form.contains(&point.to_string()) && !form.contains(&others_point.to_string()), "{form}");
+    let apply = |point: Uuid| {
+        let (b, no) = (&b, no.clone());
+        async move {
+            let fields = [
+                ("kind", "capacity_increase"),
+                ("account_no", no.as_str()),
+                ("supply_point_id", &point.to_string()),
+                ("requested_capacity_kva", "50"),
+                ("description", "新增一台充电桩"),
+            ];
+            b.post("/portal/applications", &fields).await
+        }
+    };
+    let r = apply(others_point).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "another customer's supply point");
+    let r = apply(point).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (id, ref_no, kind, state, customer): (Uuid, String, String, String, Uuid) =
+        sqlx::query_as("SELECT id, ref_no::text, kind, state, customer_id FROM work_orders")
+            .fetch_one(&mut owner(&app).await)
+            .await
+            .unwrap();
+    assert_eq!((kind.as_str(), state.as_str(), customer), ("capacity_increase", "accepted", mine));
+    let path = format!("/portal/applications/{ref_no}");
+    assert_eq!(location(&r), format!("{path}?created=true"));
+    let (_, page) = b.get_text(&format!("{path}?created=true")).await;
+    assert!(page.contains("id=\"application-created\"") && page.contains("aria-current=\"step\""), "{page}");
+
+    // Uploads: checked for the document, the type by content, the size and the form's token.
+    let r = upload(&b, &ref_no, &[("document", "identity")], "id.pdf", b"<html><script>alert(1)</script>").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"file-error\""));
+    let r = upload(&b, &ref_no, &[("document", "site_plan")], "plan.png", PNG).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "not a document of a capacity increase");
+    assert!(r.text().await.unwrap().contains("id=\"document-error\""));
+    let mut big = b"%PDF-1.4 ".to_vec();
+    big.resize(gridcrm::work_orders::documents::MAX_BYTES + 1, b'x');
+    let r = upload(&b, &ref_no, &[("document", "identity")], "big.pdf", &big).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("5 MB"));
+    let forged = Browser { csrf: "not-the-token".into(), ..Browser::at(&b.base) };
+    let forged = Browser { client: b.client.clone(), ..forged };
+    assert_eq!(
+        upload(&forged, &ref_no, &[("document", "identity")], "id.png", PNG).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.count_all("application_documents").await, 0, "nothing refused is kept");
+    let r = upload(&b, &ref_no, &[("document", "identity")], "C:\\photos\\身份证.png", PNG).await;
+    assert_eq!((r.status(), location(&r)), (StatusCode::SEE_OTHER, format!("{path}?uploaded=true#documents")));
+    let document: Uuid =
+        sqlx::query_scalar("SELECT id FROM application_documents").fetch_one(&mut owner(&app).await).await.unwrap();
+    let (_, page) = b.get_text(&path).await;
+    assert!(page.contains("身份证.png") && !page.contains("photos"), "{page}");
+    let file = format!("{path}/documents/{document}");
+    let r = b.get(&file).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let header = |r: &reqwest::Response, name: &str| r.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(header(&r, "content-type"), "image/png");
+    assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+    assert!(header(&r, "content-disposition").starts_with("attachment;"));
+    assert!(header(&r, "content-security-policy").contains("sandbox"));
+    assert_eq!(&r.bytes().await.unwrap()[..], PNG);
+
+    // Another customer finds neither the application nor the document; a
+    // second login of the same account sees the application (it is theirs
+    // too) but not a document it did not upload.
+    let stranger = registered(&app, other, "13800000002").await;
+    assert_eq!(stranger.get(&path).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(stranger.get(&file).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        upload(&stranger, &ref_no, &[("document", "identity")], "id.png", PNG).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let family = registered(&app, mine, "family@example.cn").await;
+    let (status, page) = family.get_text(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("身份证.png"), "{page}");
+    assert_eq!(family.get(&file).await.status(), StatusCode::NOT_FOUND);
+
+    // The company's staff read it on the order; another company's do not.
+    let staff = app.login(&app.alpha, "supervisor").await;
+    let (_, order) = staff.get_text(&format!("/work-orders/{id}")).await;
+    assert!(order.contains("id=\"uploads\"") && order.contains("身份证.png"), "{order}");
+    let staff_file = format!("/work-orders/{id}/documents/{document}");
+    let r = staff.get(&staff_file).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(&r.bytes().await.unwrap()[..], PNG);
+    let beta = app.login(&app.beta, "supervisor").await;
+    assert_eq!(beta.get(&staff_file).await.status(), StatusCode::NOT_FOUND);
+
+    // The customer follows the stages; a finished application takes no more documents.
+    let documents = ["application_form", "identity", "property_proof", "load_list"];
+    let mut review = vec![("action", "review")];
+    review.extend(documents.iter().map(|d| ("documents", *d)));
+    assert_eq!(staff.post(&format!("/work-orders/{id}/actions"), &review).await.status(), StatusCode::SEE_OTHER);
+    let (_, page) = b.get_text(&path).await;
+    assert!(page.contains("class=\"done current\" aria-current=\"step\">资料已审核"), "{page}");
+    let r = staff.post(&format!("/work-orders/{id}/actions"), &[("action", "cancel"), ("comment", "客户撤回")]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = b.get_text(&path).await;
+    assert!(page.contains("此申请已取消") && !page.contains("enctype=\"multipart/form-data\""), "{page}");
+    let r = upload(&b, &ref_no, &[("document", "load_list")], "loads.pdf", b"%PDF-1.4 list").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(app.count_all("application_documents").await, 1);
+}
