@@ -166,7 +166,7 @@ async fn new_page(
         tx.commit().await?;
     }
     let mut p = page(locale, "portal.apply_title", caller.csrf.clone());
-    p.title = format!("{} · {}", p.tc("work_order_kind.", kind), p.title);
+    p.title = format!("{} · {}", p.tc("portal.apply_for_", kind), p.title);
     let f = signed_in_frame(caller, &format!("/portal/applications/new/{kind}"));
     Ok(NewPage { p, f, kind, accounts, points, form, errors })
 }
@@ -310,7 +310,7 @@ async fn show_page(
     tx.commit().await?;
     let mut p = page(locale, "portal.application_title", caller.csrf.clone());
     p.tz = caller.tz;
-    p.title = format!("{} · {}", app.ref_no, p.tc("work_order_kind.", &app.kind));
+    p.title = format!("{} · {}", app.ref_no, p.tc("portal.apply_for_", &app.kind));
     let f = signed_in_frame(caller, &format!("/portal/applications/{}", app.ref_no));
     Ok(ShowPage { p, f, app, documents, errors, created: q.created, uploaded: q.uploaded })
 }

@@ -1238,3 +1238,179 @@ async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
     finish(c, result).await;
     assert!(findings.is_empty(), "axe found serious or critical violations:\n{}", findings.join("\n"));
 }
+
+/// Registers the account on the phone through the portal's pages, reading
+/// the code from the notice that carries it, and ends on the home page.
+async fn portal_sign_up(
+    c: &Client,
+    app: &TestApp,
+    owner: &mut sqlx::PgConnection,
+    account_no: &str,
+    login: &str,
+) -> Result<(), CmdError> {
+    c.goto(&app.url("/portal/register/alpha")).await?;
+    c.wait().for_element(Locator::Id("account_no")).await?.send_keys(account_no).await?;
+    c.find(Locator::Css("button.primary")).await?.click().await?;
+    c.wait().for_element(Locator::Id("code")).await?;
+    let code: String = sqlx::query_scalar(
+        "SELECT n.data->>'code' FROM notices n JOIN customers c ON c.id = n.customer_id
+         WHERE n.kind = 'portal_code' AND c.account_no = $1 ORDER BY n.created_at DESC LIMIT 1",
+    )
+    .bind(account_no)
+    .fetch_one(owner)
+    .await
+    .unwrap();
+    c.find(Locator::Id("code")).await?.send_keys(&code).await?;
+    c.find(Locator::Id("login")).await?.send_keys(login).await?;
+    c.find(Locator::Id("password")).await?.send_keys("a long portal password").await?;
+    c.find(Locator::Id("password_again")).await?.send_keys("a long portal password").await?;
+    c.find(Locator::Css("button.primary")).await?.click().await?;
+    c.wait().for_url(&url::Url::parse(&app.url("/portal/home")).unwrap()).await?;
+    Ok(())
+}
+
+/// On a phone, a customer reads why the bill is what it is, redeems points,
+/// sets quiet hours, reports a fault, applies for a new connection and
+/// uploads a document, and answers the return visit of a complaint; axe-core
+/// finds no serious or critical violation on any of those pages.
+#[tokio::test]
+async fn a_customer_on_a_phone_reports_a_fault_applies_with_a_document_and_redeems_points() {
+    use crate::support::location;
+    use reqwest::StatusCode;
+    let app = TestApp::spawn().await;
+    let customer = app.alpha.customers[0];
+    let mut owner = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
+    let account_no: String = sqlx::query_scalar("SELECT account_no::text FROM customers WHERE id = $1")
+        .bind(customer)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, tariff_code, issued_on, due_on, energy_kwh, amount)
+         VALUES ($1, $2, 'B-WHY-1', $3, '2026-10-01', 'res_tiered', '2026-11-01', '2026-11-20', 150, 76.20)",
+    )
+    .bind(app.alpha.id)
+    .bind(uuid::Uuid::now_v7())
+    .bind(customer)
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    // Points: 20 for ¥200 paid online, and an item of 10.
+    let admin = app.login(&app.alpha, "admin").await;
+    let rates = [
+        ("on_time_points", "0"),
+        ("per_100_yuan", "10"),
+        ("online_bonus", "0"),
+        ("amount_cap", "0"),
+        ("expiry_months", "24"),
+    ];
+    assert_eq!(admin.post("/points/settings", &rates).await.status(), StatusCode::SEE_OTHER);
+    let item = [("code", "LED"), ("name_zh", "节能灯"), ("name_en", "LED bulb"), ("cost", "10"), ("stock", "3")];
+    assert_eq!(admin.post("/points/catalogue", &item).await.status(), StatusCode::SEE_OTHER);
+    let key = app.api_key(&app.alpha, gridcrm::staff::Role::CounterStaff).await;
+    let body = json!({"account_no": account_no, "amount": "200.00", "channel": "wechat", "channel_ref": "WX-J-1",
+        "allow_credit": true});
+    let r =
+        reqwest::Client::new().post(app.url("/api/v1/payments")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert!(r.status().is_success());
+    // A complaint the hotline took and resolved: its return visit waits.
+    let counter = app.login(&app.alpha, "counter").await;
+    let complaint = [
+        ("kind", "complaint"),
+        ("channel", "hotline"),
+        ("subject", "billing"),
+        ("customer_id", &customer.to_string()),
+        ("description", "电费偏高"),
+    ];
+    let r = counter.post("/contacts", &complaint).await;
+    let contact = location(&r).split(['?', '#']).next().unwrap().to_owned();
+    for (action, comment) in [("acknowledge", ""), ("start", ""), ("resolve", "已核实并退补")] {
+        let r = counter.post(&format!("{contact}/actions"), &[("action", action), ("comment", comment)]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{action}");
+    }
+    let document = std::env::temp_dir().join(format!("gridcrm-id-{}.png", std::process::id()));
+    std::fs::write(&document, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR identity card").unwrap();
+
+    let axe = axe_source();
+    let (_driver, webdriver) = start_driver().await;
+    let c = phone_browser(&webdriver).await;
+    let mut findings: Vec<String> = Vec::new();
+    let result = async {
+        let mut check = async |c: &Client, page: &str| -> Result<(), CmdError> {
+            for v in serious_accessibility_violations(c, &axe).await? {
+                findings.push(format!("{page}: {v}"));
+            }
+            keep_screenshot(c, &format!("portal-{}", page.replace(' ', "-"))).await
+        };
+        portal_sign_up(&c, &app, &mut owner, &account_no, "13912345678").await?;
+        // The bill, explained and printable.
+        c.goto(&app.url(&format!("/portal/accounts/{account_no}"))).await?;
+        c.wait().for_element(Locator::Css("a[href^='/portal/bills/']")).await?.click().await?;
+        let capitals = c.wait().for_element(Locator::Id("amount-capitals")).await?.text().await?;
+        assert_eq!(capitals, "柒拾陆元贰角");
+        assert!(c.find(Locator::Css("button[data-print]")).await?.is_displayed().await?, "the script shows Print");
+        check(&c, "bill").await?;
+        // Points: 20, one item of 10 redeemed.
+        c.goto(&app.url(&format!("/portal/accounts/{account_no}/points"))).await?;
+        assert_eq!(c.wait().for_element(Locator::Id("points-balance")).await?.text().await?, "20");
+        check(&c, "points").await?;
+        c.find(Locator::Css("main button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Id("points-redeemed")).await?;
+        assert_eq!(c.find(Locator::Id("points-balance")).await?.text().await?, "10");
+        check(&c, "points redeemed").await?;
+        // Quiet hours, typed into the time fields (headless Chromium's are 12-hour).
+        c.goto(&app.url(&format!("/portal/accounts/{account_no}/notices"))).await?;
+        c.wait().for_element(Locator::Id("quiet_from")).await?.send_keys("1030PM").await?;
+        c.find(Locator::Id("quiet_to")).await?.send_keys("0700AM").await?;
+        c.find(Locator::Id("save-quiet")).await?.click().await?;
+        c.wait().for_element(Locator::Css("p.notice")).await?;
+        check(&c, "quiet hours").await?;
+        // A fault, reported with the account's address.
+        c.goto(&app.url("/portal/faults")).await?;
+        c.wait().for_element(Locator::Css("input[name=area_type][value=urban]")).await?.click().await?;
+        c.find(Locator::Id("description")).await?.send_keys("全屋停电").await?;
+        check(&c, "faults").await?;
+        c.find(Locator::Css("main button.primary")).await?.click().await?;
+        let reported = c.wait().for_element(Locator::Css("#fault-reported strong")).await?.text().await?;
+        assert!(reported.starts_with('W'), "{reported}");
+        assert!(c.find(Locator::Css("ol.progress li.done")).await?.text().await?.contains("已报修"));
+        check(&c, "fault reported").await?;
+        // A new connection: what is missing is named, then sent, then a document.
+        c.goto(&app.url("/portal/applications")).await?;
+        check(&c, "applications").await?;
+        c.find(Locator::Css("a[href='/portal/applications/new/expansion']")).await?.click().await?;
+        c.wait().for_element(Locator::Css("main button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Id("customer_type-error")).await?;
+        check(&c, "apply refused").await?;
+        c.find(Locator::Css("input[name=customer_type][value=residential]")).await?.click().await?;
+        c.find(Locator::Id("requested_capacity_kva")).await?.send_keys("8").await?;
+        c.find(Locator::Css("main button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Id("application-created")).await?;
+        c.find(Locator::Css("select#document option[value=identity]")).await?.click().await?;
+        c.find(Locator::Css("input[type=file]")).await?.send_keys(&document.to_string_lossy()).await?;
+        c.find(Locator::Css("form[enctype] button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Id("document-uploaded")).await?;
+        assert!(c.source().await?.contains("gridcrm-id-"), "the document is listed");
+        check(&c, "application").await?;
+        // The return visit, answered online.
+        c.goto(&app.url("/portal/contacts")).await?;
+        c.wait().for_element(Locator::Css("form.visit input[value='4']")).await?.click().await?;
+        check(&c, "return visit").await?;
+        c.find(Locator::Css("form.visit button.primary")).await?.click().await?;
+        c.wait().for_element(Locator::Id("visit-answered")).await?;
+        Ok(())
+    }
+    .await;
+    finish(c, result).await;
+    std::fs::remove_file(&document).ok();
+    assert!(findings.is_empty(), "axe found serious or critical violations:\n{}", findings.join("\n"));
+    let quiet: (Option<String>, Option<String>, i64) = sqlx::query_as(
+        "SELECT to_char(quiet_from, 'HH24:MI'), to_char(quiet_to, 'HH24:MI'),
+                (SELECT count(*) FROM application_documents) FROM customers WHERE id = $1",
+    )
+    .bind(customer)
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(quiet, (Some("22:30".into()), Some("07:00".into()), 1));
+}
