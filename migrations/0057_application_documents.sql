@@ -26,7 +26,8 @@ CREATE INDEX application_documents_order ON application_documents (tenant_id, wo
 -- The content is already compressed (PDF, JPEG, PNG): not worth compressing again.
 ALTER TABLE application_documents ALTER COLUMN content SET STORAGE EXTERNAL;
 SELECT gridcrm_tenant_rls('application_documents');
-GRANT SELECT, INSERT ON application_documents TO gridcrm_app;
+-- Deleted only when the account is anonymised (privacy::db::anonymise).
+GRANT SELECT, INSERT, DELETE ON application_documents TO gridcrm_app;
 
 GRANT SELECT ON application_documents TO gridcrm_portal;
 CREATE POLICY portal_own ON application_documents AS RESTRICTIVE TO gridcrm_portal

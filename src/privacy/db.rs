@@ -73,6 +73,40 @@ pub async fn export(conn: &mut PgConnection, id: Uuid, exported_by: &str) -> sql
     .await
 }
 
+/// Adds what the customer portal holds about customer `id` to an export's
+/// document, under `data.portal`: the logins linked to the account (never a
+/// password hash), its online payment orders, the documents uploaded for
+/// its applications (what they are, their size and SHA-256; the files
+/// themselves are given on request, not in the JSON) and the answers to
+/// return visits. Merged by PostgreSQL so the document's numbers stay exact.
+pub async fn add_portal(conn: &mut PgConnection, id: Uuid, json: &str) -> sqlx::Result<String> {
+    sqlx::query_scalar(
+        r#"SELECT jsonb_set($1::jsonb, '{data,portal}', jsonb_build_object(
+             'logins', (SELECT coalesce(jsonb_agg(jsonb_build_object('login', u.login, 'registered_at', u.created_at,
+                                                                     'linked_at', l.linked_at) ORDER BY l.linked_at), '[]')
+                          FROM portal_links l JOIN portal_users u ON u.tenant_id = l.tenant_id AND u.id = l.portal_user_id
+                         WHERE l.customer_id = $2),
+             'payment_orders', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]')
+                                  FROM portal_payment_orders x WHERE x.customer_id = $2),
+             'application_documents', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                           'id', d.id, 'work_order_id', d.work_order_id, 'document', d.document,
+                                           'file_name', d.file_name, 'content_type', d.content_type,
+                                           'size_bytes', d.size_bytes, 'sha256', encode(d.sha256, 'hex'),
+                                           'uploaded_by', d.uploaded_by, 'uploaded_at', d.uploaded_at)
+                                         ORDER BY d.uploaded_at, d.id), '[]')
+                                         FROM application_documents d
+                                         JOIN work_orders w ON w.tenant_id = d.tenant_id AND w.id = d.work_order_id
+                                        WHERE w.customer_id = $2),
+             'return_visits', (SELECT coalesce(jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.created_at, v.id), '[]')
+                                 FROM return_visits v JOIN contacts k ON k.tenant_id = v.tenant_id AND k.id = v.contact_id
+                                WHERE k.customer_id = $2)))::text"#,
+    )
+    .bind(json)
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
 /// An account as far as anonymisation goes, locked for the change.
 pub struct Account {
     pub id: Uuid,
@@ -254,6 +288,11 @@ pub struct Anonymised {
     pub notice_preferences: u64,
     pub timeline: u64,
     pub audit_entries_redacted: i64,
+    /// Portal: the links of logins to the account, the logins left with no
+    /// account (erased and closed), and the documents of its applications.
+    pub portal_links: u64,
+    pub portal_logins_erased: u64,
+    pub application_documents: u64,
 }
 
 /// Replaces the personal data of customer `id` by `mark` (names) or blanks
@@ -344,5 +383,60 @@ pub async fn anonymise(conn: &mut PgConnection, id: Uuid, mark: &str) -> sqlx::R
         .execute(&mut *conn)
         .await?
         .rows_affected();
+    anonymise_portal(conn, id, &mut done).await?;
     Ok(done)
+}
+
+/// The portal's part: the account leaves every login's list; a login left
+/// with no account is erased (its mobile number or e-mail replaced, its
+/// password unusable, its sessions ended); the codes sent for the account,
+/// the documents uploaded for its applications (identity cards, deeds) and
+/// what the customer said at return visits are gone.
+async fn anonymise_portal(conn: &mut PgConnection, id: Uuid, done: &mut Anonymised) -> sqlx::Result<()> {
+    let users: Vec<Uuid> =
+        sqlx::query_scalar("DELETE FROM portal_links WHERE customer_id = $1 RETURNING portal_user_id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    done.portal_links = users.len() as u64;
+    let orphans: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT u.id FROM portal_users u WHERE u.id = ANY($1)
+            AND NOT EXISTS (SELECT 1 FROM portal_links l WHERE l.tenant_id = u.tenant_id AND l.portal_user_id = u.id)",
+    )
+    .bind(&users)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM portal_sessions WHERE portal_user_id = ANY($1)")
+        .bind(&orphans)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM portal_codes WHERE customer_id = $1 OR requested_by = ANY($2)")
+        .bind(id)
+        .bind(&orphans)
+        .execute(&mut *conn)
+        .await?;
+    done.portal_logins_erased = sqlx::query(
+        "UPDATE portal_users SET login = 'erased-' || replace(id::text, '-', ''), password_hash = '!',
+                locked_until = 'infinity' WHERE id = ANY($1)",
+    )
+    .bind(&orphans)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    done.application_documents = sqlx::query(
+        "DELETE FROM application_documents d USING work_orders w
+          WHERE w.tenant_id = d.tenant_id AND w.id = d.work_order_id AND w.customer_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "UPDATE return_visits v SET remarks = '' FROM contacts k
+          WHERE k.tenant_id = v.tenant_id AND k.id = v.contact_id AND k.customer_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -32,8 +32,9 @@ pub struct PersonalData {
     /// One key per kind of record (`customer`, `customer_contacts`,
     /// `supply_points`, `meters`, `meter_readings`, `contacts`,
     /// `work_orders`, `notices`, `notice_preferences`, `bills`, `payments`,
-    /// `refunds`, `credit_*`, `points_*`, `timeline`, `audit`, …), each the
-    /// rows as stored.
+    /// `refunds`, `credit_*`, `points_*`, `timeline`, `audit`, `portal` (its
+    /// logins, payment orders, application documents and return visits), …),
+    /// each the rows as stored.
     #[schema(value_type = Object)]
     pub data: Value,
 }
@@ -42,7 +43,8 @@ pub struct PersonalData {
 /// [`PersonalData`]), with the export itself audited (who exported whom,
 /// when). 404 when the customer is not in this tenant.
 pub async fn export(conn: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<db::Export, AppError> {
-    let export = db::export(conn, id, &actor.label).await?.ok_or(AppError::NotFound)?;
+    let mut export = db::export(conn, id, &actor.label).await?.ok_or(AppError::NotFound)?;
+    export.json = db::add_portal(conn, id, &export.json).await?;
     let change = Change {
         action: "export_personal_data",
         entity: "customer",

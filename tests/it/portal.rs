@@ -1135,3 +1135,81 @@ async fn an_application_made_online_keeps_its_documents_to_the_applicant_and_the
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.count_all("application_documents").await, 1);
 }
+
+#[tokio::test]
+async fn an_accounts_portal_data_is_exported_and_goes_when_the_account_is_anonymised() {
+    use gridcrm::staff::Role;
+    let app = TestApp::spawn().await;
+    let (closing, other) = (app.alpha.customers[0], app.alpha.customers[1]);
+    let no = account_no(&app, closing).await;
+    // One login has only this account; a family login has it and another.
+    let solo = registered(&app, closing, "13912345678").await;
+    let family = registered(&app, other, "family@example.cn").await;
+    sqlx::query(
+        "INSERT INTO portal_links (tenant_id, portal_user_id, customer_id)
+         SELECT tenant_id, id, $1 FROM portal_users WHERE login = 'family@example.cn'",
+    )
+    .bind(closing)
+    .execute(&mut owner(&app).await)
+    .await
+    .unwrap();
+    let fields = [
+        ("kind", "expansion"),
+        ("account_no", no.as_str()),
+        ("customer_type", "residential"),
+        ("requested_capacity_kva", "8"),
+    ];
+    let r = solo.post("/portal/applications", &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let ref_no = location(&r).trim_start_matches("/portal/applications/").trim_end_matches("?created=true").to_owned();
+    assert_eq!(
+        upload(&solo, &ref_no, &[("document", "identity")], "身份证.png", PNG).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // The export holds the portal's part, and never a password hash.
+    let key = app.api_key(&app.alpha, Role::TenantAdmin).await;
+    let client = reqwest::Client::new();
+    let r = client.get(app.url(&format!("/api/v1/customers/{closing}/personal-data"))).bearer_auth(&key).send().await;
+    let text = r.unwrap().text().await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let portal = &doc["data"]["portal"];
+    let logins: Vec<&str> = portal["logins"].as_array().unwrap().iter().map(|l| l["login"].as_str().unwrap()).collect();
+    assert_eq!(logins, ["13912345678", "family@example.cn"]);
+    assert_eq!(portal["application_documents"][0]["file_name"], "身份证.png");
+    assert_eq!(portal["application_documents"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert!(!text.contains("argon2") && !text.contains("password_hash"), "{text}");
+    assert_eq!(doc["data"]["customer"]["account_no"], no.as_str(), "the rest of the export is still there");
+
+    // Closed four years ago, then anonymised.
+    for closed in ["status = 'closed'", "closed_at = now() - interval '4 years'"] {
+        sqlx::query(&format!("UPDATE customers SET {closed} WHERE id = $1"))
+            .bind(closing)
+            .execute(&mut owner(&app).await)
+            .await
+            .unwrap();
+    }
+    let r = client.post(app.url(&format!("/api/v1/customers/{closing}/anonymise"))).bearer_auth(&key).send().await;
+    let r = r.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: serde_json::Value = r.json().await.unwrap();
+    let rows = if done.get("rows").is_some() { &done["rows"] } else { &done };
+    assert_eq!(
+        (&rows["portal_links"], &rows["portal_logins_erased"], &rows["application_documents"]),
+        (&2.into(), &1.into(), &1.into()),
+        "{done}"
+    );
+    assert_eq!(app.count_all("application_documents").await, 0);
+    assert_eq!(app.count_all("portal_users WHERE login = '13912345678'").await, 0, "the phone number is gone");
+    // The solo login is closed: its session ends and it cannot sign in again.
+    assert_eq!(solo.get("/portal/home").await.status(), StatusCode::SEE_OTHER);
+    let mut again = visitor(&app, "/portal/login/alpha").await;
+    let r =
+        again.post("/portal/login/alpha", &[("login", "13912345678"), ("password", "a long portal password")]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    again.csrf.clear();
+    // The family login keeps its other account only.
+    let (status, home) = family.get_text("/portal/home").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(home.contains(&account_no(&app, other).await) && !home.contains(&no), "{home}");
+}
