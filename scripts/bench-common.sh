@@ -58,42 +58,56 @@ request = function()
 end
 LUA
 
-# run NAME TARGETS-FILE HTMX(0|1) [CONNECTIONS]
+# run NAME TARGETS-FILE HTMX(0|1) [CONNECTIONS]; RUN_LUA replaces the
+# replay script (the portal's rotates customers' sessions).
 run() {
-  local name=$1 targets=$2 htmx=$3 conns=${4:-$connections}
+  local name=$1 targets=$2 htmx=$3 conns=${4:-$connections} lua=${RUN_LUA:-$work/replay.lua}
   local threads=$(( conns < 2 ? conns : 2 ))
   echo "== $name: wrk -t$threads -c$conns -d$duration ($(wc -l < "$targets") distinct requests)"
   # A short warm-up, then the measured run.
-  TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t$threads -c"$conns" -d5s -s "$work/replay.lua" "$base" >/dev/null
-  TARGETS=$targets SESSION=$session HTMX=$htmx wrk -t$threads -c"$conns" -d"$duration" --latency -s "$work/replay.lua" "$base"
+  TARGETS=$targets SESSION=${session:-} HTMX=$htmx wrk -t$threads -c"$conns" -d5s -s "$lua" "$base" >/dev/null
+  TARGETS=$targets SESSION=${session:-} HTMX=$htmx wrk -t$threads -c"$conns" -d"$duration" --latency -s "$lua" "$base"
 }
 
-# The customer page against its ceiling (bench-ceiling: one customer by
-# account number, one indexed query, no session), in the same run, so the
-# ratio does not depend on the machine. Needs $work/customers.txt and
-# $work/ceiling.txt (bench-targets), a started server and a signed-in session.
-compare_with_ceiling() {
-  local cport cbase page_out ceiling_out
+# The ceiling (bench-ceiling: one customer by account number, one indexed
+# query, no session) as a second server; sets $cbase. stop_ceiling ends it.
+start_ceiling() {
+  local cport
   cport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   $bin bench-ceiling --tenant hangzhou --bind "127.0.0.1:$cport" --connections "${BENCH_POOL:-32}" > "$work/ceiling.log" 2>&1 &
-  local ceiling=$!
+  ceiling=$!
   cbase="http://127.0.0.1:$cport"
-  for _ in $(seq 1 120); do curl -fs -o /dev/null "$cbase/c/$(head -1 "$work/ceiling.txt" | cut -d/ -f3)" && break; sleep 0.5; done
-  page_out="$work/page.out"; ceiling_out="$work/ceiling.out"
-  run "customer page (against the ceiling)" "$work/customers.txt" 0 | tee "$page_out"
-  local saved=$base; base=$cbase
-  run "ceiling: one customer by account number, one indexed query" "$work/ceiling.txt" 0 | tee "$ceiling_out"
-  base=$saved
+  for _ in $(seq 1 120); do curl -fs -o /dev/null "$cbase/c/$(head -1 "$1" | cut -d/ -f3)" && break; sleep 0.5; done
+}
+
+stop_ceiling() {
   kill $ceiling 2>/dev/null || true; wait $ceiling 2>/dev/null || true
-  python3 - "$page_out" "$ceiling_out" <<'PY'
+}
+
+# ratio NAME PAGE-OUT CEILING-OUT TARGET: prints both and the ratio of their requests per second.
+ratio() {
+  python3 - "$@" <<'PY'
 import re, sys
 def figures(path):
     text = open(path).read()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1)
     return rps, p99
-page, ceiling = figures(sys.argv[1]), figures(sys.argv[2])
-print(f"== customer page {page[0]:.0f} req/s (p99 {page[1]}), ceiling {ceiling[0]:.0f} req/s (p99 {ceiling[1]})")
-print(f"== ratio: the customer page serves {page[0] / ceiling[0]:.2f} of the ceiling's requests per second (target >= 0.25, p99 < 30 ms)")
+name, page, ceiling, target = sys.argv[1], figures(sys.argv[2]), figures(sys.argv[3]), sys.argv[4]
+print(f"== {name} {page[0]:.0f} req/s (p99 {page[1]}), ceiling {ceiling[0]:.0f} req/s (p99 {ceiling[1]})")
+print(f"== ratio: the {name} serves {page[0] / ceiling[0]:.2f} of the ceiling's requests per second ({target})")
 PY
+}
+
+# The customer page against its ceiling, in the same run, so the ratio does
+# not depend on the machine. Needs $work/customers.txt and $work/ceiling.txt
+# (bench-targets), a started server and a signed-in session.
+compare_with_ceiling() {
+  start_ceiling "$work/ceiling.txt"
+  run "customer page (against the ceiling)" "$work/customers.txt" 0 | tee "$work/page.out"
+  local saved=$base; base=$cbase
+  run "ceiling: one customer by account number, one indexed query" "$work/ceiling.txt" 0 | tee "$work/ceiling.out"
+  base=$saved
+  stop_ceiling
+  ratio "customer page" "$work/page.out" "$work/ceiling.out" "target >= 0.25, p99 < 30 ms"
 }

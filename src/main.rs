@@ -166,6 +166,18 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         samples: i64,
     },
+    /// Portal logins with open sessions for sampled customers, for the
+    /// portal benchmark (see scripts/bench-portal).
+    #[command(hide = true)]
+    BenchPortalLogins {
+        #[arg(long, default_value = "hangzhou")]
+        tenant: String,
+        /// Folder for portal-sessions.txt and portal-ceiling.txt.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        count: i64,
+    },
     /// Serve the benchmark's ceiling: one customer by account number, one
     /// indexed query, no session or layers (see scripts/bench-ceiling).
     #[command(hide = true)]
@@ -352,6 +364,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::BenchTargets { tenant, out, samples } => {
             admin::with_database(&config, |db| Box::pin(bench::bench_targets(db, tenant, out, samples))).await
+        }
+        Command::BenchPortalLogins { tenant, out, count } => {
+            admin::with_database(&config, |db| Box::pin(bench::bench_portal_logins(db, tenant, out, count))).await
         }
         Command::BenchCeiling { tenant, bind, connections } => {
             admin::with_database(&config, |db| Box::pin(bench::bench_ceiling(db, tenant, bind, connections))).await

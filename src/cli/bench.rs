@@ -181,6 +181,55 @@ fn street_and_number(address: &str) -> Option<String> {
     Some(rest[..end].to_owned()).filter(|s| s.chars().count() >= 2)
 }
 
+/// For the portal benchmark (scripts/bench-portal): a portal login with one
+/// linked account and an open session for each of `count` sampled customers
+/// of the tenant (again for a login the previous run made), written as
+/// `portal-sessions.txt` (one session cookie value a line) and
+/// `portal-ceiling.txt` (the same customers' ceiling pages).
+pub async fn bench_portal_logins(
+    database: &Database,
+    tenant: String,
+    out: std::path::PathBuf,
+    count: i64,
+) -> anyhow::Result<()> {
+    use gridcrm::portal::db as portal_db;
+    let (tenant_id, _) = tenant_id(database, &tenant).await?;
+    let hash = gridcrm::web::password::hash("a portal benchmark password");
+    let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
+    let customers: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "SELECT id, account_no::text FROM customers TABLESAMPLE SYSTEM (2) WHERE status = 'active' LIMIT $1",
+    )
+    .bind(count)
+    .fetch_all(&mut *tx)
+    .await?;
+    anyhow::ensure!(!customers.is_empty(), "tenant {tenant} has no customers to sample");
+    let mut sessions = Vec::with_capacity(customers.len());
+    for (customer_id, account_no) in &customers {
+        let login = format!("bench{account_no}@example.cn");
+        let user = match portal_db::create_user(&mut tx, &login, &hash).await? {
+            Some(id) => id,
+            None => {
+                sqlx::query_scalar("SELECT id FROM portal_users WHERE login = $1")
+                    .bind(&login)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        portal_db::link(&mut tx, user, *customer_id).await?;
+        sessions.push(portal_db::start_session(&mut tx, tenant_id, user).await?);
+    }
+    tx.commit().await?;
+    // Planned with statistics, not guesses, from the first request on.
+    let mut conn = database.app.acquire().await?;
+    db::analyze_tables(&mut conn, &["portal_users", "portal_links", "portal_sessions"]).await?;
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("portal-sessions.txt"), sessions.join("\n") + "\n")?;
+    let ceiling: Vec<String> = customers.iter().map(|(_, no)| format!("/c/{no}")).collect();
+    std::fs::write(out.join("portal-ceiling.txt"), ceiling.join("\n") + "\n")?;
+    println!("wrote {} portal sessions to {}", sessions.len(), out.display());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
