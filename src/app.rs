@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(payments::arrears::router())
         .merge(payments::cash_pages::router())
         .merge(crate::prints::pages::router())
+        .merge(crate::appointments::pages::router())
         .merge(cost_control::pages::router())
         .merge(crate::segments::pages::router())
         .merge(staff::pages::router())

@@ -6,6 +6,7 @@ rust_i18n::i18n!("locales", fallback = "en");
 pub mod anomalies;
 pub mod api;
 pub mod app;
+pub mod appointments;
 pub mod audit;
 pub mod billing;
 pub mod complaints;

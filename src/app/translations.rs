@@ -134,6 +134,8 @@ fn every_template_key_is_translated_in_both_languages() {
             ("portal.apply_for_", &crate::portal::applications::KINDS),
             ("portal.apply_intro_", &crate::portal::applications::KINDS),
             ("portal.supply_kind_", &crate::work_orders::model::CUSTOMER_TYPES),
+            ("appointments.purpose_", &crate::appointments::PURPOSES),
+            ("appointments.status_", &["booked", "cancelled", "attended", "no_show"]),
             ("customer_type.", &crate::work_orders::model::CUSTOMER_TYPES),
             ("document.", &crate::work_orders::model::DOCUMENTS),
             ("notice.", &notice_kinds),
@@ -203,6 +205,9 @@ fn every_template_key_is_translated_in_both_languages() {
                     "unlink",
                     // A customer's document for their application.
                     "upload",
+                    // Who came to a hall appointment.
+                    "attended",
+                    "no_show",
                 ],
             ),
             (
@@ -211,6 +216,8 @@ fn every_template_key_is_translated_in_both_languages() {
                     "customer",
                     "portal_user",
                     "work_order",
+                    "business_hall",
+                    "hall_appointment",
                     "user",
                     "session",
                     "tenant",

@@ -32,6 +32,8 @@ pub const ENTITIES: &[&str] = &[
     "portal_user",
     "contact",
     "work_order",
+    "business_hall",
+    "hall_appointment",
     "supply_point",
     "meter_reading",
     "bill",

@@ -225,6 +225,10 @@ async fn perform(runner: &Runner, job: &Job, last_attempt: bool) -> anyhow::Resu
             if notices > 0 {
                 tracing::info!(notices, "notices for dates coming due");
             }
+            let reminders = crate::appointments::db::remind_everywhere(pool).await?;
+            if reminders > 0 {
+                tracing::info!(reminders, "hall appointment reminders queued");
+            }
             Ok(())
         }
         Some(Kind::LoadDays) => {

@@ -71,6 +71,8 @@ pub enum Kind {
     /// A one-time code for the customer portal (src/portal), asked for by
     /// whoever registers or links the account.
     PortalCode,
+    /// The day before an appointment at a business hall (src/appointments).
+    AppointmentReminder,
 }
 
 /// How a notice comes about, which decides what a rule for it means.
@@ -90,7 +92,7 @@ pub enum Source {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::BillIssued,
         Kind::PaymentDue,
         Kind::Overdue,
@@ -111,6 +113,7 @@ impl Kind {
         Kind::PersonalBill,
         Kind::LoadAnomaly,
         Kind::PortalCode,
+        Kind::AppointmentReminder,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -135,6 +138,7 @@ impl Kind {
             Kind::PersonalBill => "personal_bill",
             Kind::LoadAnomaly => "load_anomaly",
             Kind::PortalCode => "portal_code",
+            Kind::AppointmentReminder => "appointment_reminder",
         }
     }
 
@@ -157,7 +161,7 @@ impl Kind {
             | Kind::DemandResponseResult => Source::Event,
             Kind::PaymentDue | Kind::Overdue | Kind::MeterVerificationDue | Kind::ContractExpiry => Source::Due,
             Kind::SafeUseAdvice | Kind::EnergySavingAdvice => Source::Broadcast,
-            Kind::PlannedOutage | Kind::PersonalBill | Kind::PortalCode => Source::Own,
+            Kind::PlannedOutage | Kind::PersonalBill | Kind::PortalCode | Kind::AppointmentReminder => Source::Own,
         }
     }
 

@@ -29,6 +29,7 @@ pub fn kind_fields(kind: Kind) -> &'static [&'static str] {
         Kind::PersonalBill => &["bill_no", "period", "amount", "due_date", "energy_kwh", "lines"],
         Kind::LoadAnomaly => &["meter_serial", "change_date", "change_pct", "before_kwh", "after_kwh"],
         Kind::PortalCode => &["code", "minutes"],
+        Kind::AppointmentReminder => &["hall", "hall_address", "day", "time"],
     }
 }
 
@@ -291,6 +292,14 @@ pub fn builtin(kind: Kind, lang: &str) -> (&'static str, &'static str) {
         (Kind::PortalCode, true) => (
             "网上营业厅验证码",
             "尊敬的{customer_name}：您正在网上营业厅绑定户号 {account_no}，验证码 {code}，{minutes} 分钟内有效。如非本人操作，请忽略本信息，切勿告诉他人。【{tenant_name}】",
+        ),
+        (Kind::AppointmentReminder, true) => (
+            "营业厅预约提醒",
+            "尊敬的{customer_name}（户号 {account_no}）：您预约了 {day} {time} 到{hall}（{hall_address}）办理业务，请携带身份证件准时前往。如需取消，请登录网上营业厅。【{tenant_name}】",
+        ),
+        (Kind::AppointmentReminder, false) => (
+            "Your appointment at the business hall",
+            "Dear {customer_name} (account {account_no}): your appointment at {hall} ({hall_address}) is on {day} at {time}. Please bring your ID. To cancel, sign in to the online service hall. — {tenant_name}",
         ),
         (Kind::PortalCode, false) => (
             "Your online service code",

@@ -12,6 +12,7 @@
 //! handlers.
 
 pub mod applications;
+pub mod appointments;
 pub mod auth;
 pub mod bills;
 pub mod contacts;

@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/portal/link/code", post(link_code))
         .route("/portal/logout", post(logout))
         .merge(super::applications::router())
+        .merge(super::appointments::router())
         .merge(super::bills::router())
         .merge(super::faults::router())
         .merge(super::points::router())

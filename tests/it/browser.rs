@@ -1271,10 +1271,11 @@ async fn portal_sign_up(
 
 /// On a phone, a customer reads why the bill is what it is, redeems points,
 /// sets quiet hours, reports a fault, applies for a new connection and
-/// uploads a document, and answers the return visit of a complaint; axe-core
+/// uploads a document, books a visit to a hall, and answers the return visit
+/// of a complaint; axe-core
 /// finds no serious or critical violation on any of those pages.
 #[tokio::test]
-async fn a_customer_on_a_phone_reports_a_fault_applies_with_a_document_and_redeems_points() {
+async fn a_customer_on_a_phone_reports_a_fault_applies_books_a_visit_and_redeems_points() {
     use crate::support::location;
     use reqwest::StatusCode;
     let app = TestApp::spawn().await;
@@ -1328,6 +1329,15 @@ async fn a_customer_on_a_phone_reports_a_fault_applies_with_a_document_and_redee
         let r = counter.post(&format!("{contact}/actions"), &[("action", action), ("comment", comment)]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{action}");
     }
+    sqlx::query(
+        "INSERT INTO business_halls (tenant_id, id, code, name, address, opens, closes, slot_minutes, capacity)
+         VALUES ($1, $2, 'WL', '文林营业厅', '文林路 1 号', '08:30', '17:00', 30, 2)",
+    )
+    .bind(app.alpha.id)
+    .bind(uuid::Uuid::now_v7())
+    .execute(&mut owner)
+    .await
+    .unwrap();
     let document = std::env::temp_dir().join(format!("gridcrm-id-{}.png", std::process::id()));
     std::fs::write(&document, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR identity card").unwrap();
 
@@ -1392,6 +1402,17 @@ async fn a_customer_on_a_phone_reports_a_fault_applies_with_a_document_and_redee
         c.wait().for_element(Locator::Id("document-uploaded")).await?;
         assert!(c.source().await?.contains("gridcrm-id-"), "the document is listed");
         check(&c, "application").await?;
+        // A visit to a hall, booked on the last day offered.
+        c.goto(&app.url("/portal/appointments")).await?;
+        c.wait().for_element(Locator::Css("select#day option:last-child")).await?.click().await?;
+        c.find(Locator::Css("form#choose button")).await?.click().await?;
+        c.wait().for_element(Locator::Css("input[name=starts]:not([disabled])")).await?.click().await?;
+        c.find(Locator::Css("select#purpose option[value=new_connection]")).await?.click().await?;
+        check(&c, "appointment").await?;
+        c.find(Locator::Css("form#book button.primary")).await?.click().await?;
+        let booked = c.wait().for_element(Locator::Css("#appointment-booked strong")).await?.text().await?;
+        assert!(booked.starts_with('A'), "{booked}");
+        check(&c, "appointment booked").await?;
         // The return visit, answered online.
         c.goto(&app.url("/portal/contacts")).await?;
         c.wait().for_element(Locator::Css("form.visit input[value='4']")).await?.click().await?;
@@ -1413,4 +1434,62 @@ async fn a_customer_on_a_phone_reports_a_fault_applies_with_a_document_and_redee
     .await
     .unwrap();
     assert_eq!(quiet, (Some("22:30".into()), Some("07:00".into()), 1));
+}
+
+/// A tenant admin opens a business hall to online appointments; the hall's
+/// counter clerk opens the day's list and marks a customer as come.
+/// Screenshots go to the temporary directory.
+#[tokio::test]
+async fn a_tenant_admin_opens_a_hall_to_appointments_and_the_counter_marks_who_came() {
+    let app = TestApp::spawn().await;
+    let (_driver, webdriver) = start_driver().await;
+    let c = browser(&webdriver).await;
+    let result = async {
+        sign_in_home(&c, &app, "admin").await?;
+        c.find(Locator::Css("nav.mainnav a[href='/halls']")).await?.click().await?;
+        c.wait().for_element(Locator::Css("#hall-form input[name=code]")).await?.send_keys("WL").await?;
+        c.find(Locator::Css("#hall-form input[name=name]")).await?.send_keys("文林营业厅").await?;
+        c.find(Locator::Css("#hall-form input[name=address]")).await?.send_keys("文林路 1 号").await?;
+        c.find(Locator::Css("#hall-form button[type=submit]")).await?.click().await?;
+        let row = c.wait().for_element(Locator::Css("#halls tbody tr")).await?.text().await?;
+        assert!(row.contains("文林营业厅") && row.contains("08:30–17:00"), "{row}");
+        keep_screenshot(&c, "halls").await?;
+        Ok(())
+    }
+    .await;
+    // A customer booked today's 09:00 in the portal.
+    if result.is_ok() {
+        let mut owner = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO hall_appointments (tenant_id, id, ref_no, hall_id, customer_id, day, starts, purpose)
+             SELECT h.tenant_id, gen_random_uuid(), 'A00000001', h.id, $1,
+                    (now() AT TIME ZONE 'Asia/Shanghai')::date, '09:00', 'new_connection'
+             FROM business_halls h",
+        )
+        .bind(app.alpha.customers[0])
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    }
+    let result = match result {
+        Err(e) => Err(e),
+        Ok(()) => {
+            async {
+                c.delete_all_cookies().await?;
+                sign_in_home(&c, &app, "counter").await?;
+                c.find(Locator::Css("nav.mainnav a[href='/halls']")).await?.click().await?;
+                c.wait().for_element(Locator::Css("#halls a[href$='/appointments']")).await?.click().await?;
+                let row = c.wait().for_element(Locator::Css("#appointments tbody tr")).await?.text().await?;
+                assert!(row.contains("09:00") && row.contains("A00000001") && row.contains("新装用电"), "{row}");
+                c.find(Locator::Css("#appointments button[value=attended]")).await?.click().await?;
+                let row =
+                    c.wait().for_element(Locator::XPath("//table[@id='appointments']//td[text()='已到']")).await?;
+                assert_eq!(row.text().await?, "已到");
+                keep_screenshot(&c, "hall-day").await?;
+                Ok(())
+            }
+            .await
+        }
+    };
+    finish(c, result).await;
 }

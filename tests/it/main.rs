@@ -3,6 +3,7 @@
 
 mod anomalies;
 mod api;
+mod appointments;
 mod auth;
 mod billing;
 mod browser;

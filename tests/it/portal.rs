@@ -15,7 +15,7 @@ async fn owner(app: &TestApp) -> PgConnection {
     PgConnection::connect(&app.owner_url).await.unwrap()
 }
 
-async fn account_no(app: &TestApp, customer: Uuid) -> String {
+pub async fn account_no(app: &TestApp, customer: Uuid) -> String {
     sqlx::query_scalar("SELECT account_no::text FROM customers WHERE id = $1")
         .bind(customer)
         .fetch_one(&mut owner(app).await)
@@ -394,7 +394,7 @@ async fn the_portal_role_sees_only_the_linked_accounts_and_writes_nothing() {
 }
 
 /// Registers a portal login for `customer` and returns the signed-in browser.
-async fn registered(app: &TestApp, customer: Uuid, login: &str) -> Browser {
+pub async fn registered(app: &TestApp, customer: Uuid, login: &str) -> Browser {
     let no = account_no(app, customer).await;
     let mut b = visitor(app, "/portal/register/alpha").await;
     ask_code(&b, "alpha", &no).await;

@@ -208,6 +208,12 @@ impl Browser {
         }
     }
 
+    /// Another handle on the same session (cookies and token), for requests
+    /// sent at the same time.
+    pub fn clone_session(&self) -> Browser {
+        Browser { base: self.base.clone(), client: self.client.clone(), csrf: self.csrf.clone() }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.unwrap()
     }
