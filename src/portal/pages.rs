@@ -604,6 +604,16 @@ struct AccountPage {
     account: Account,
     bills: Vec<BillLine>,
     payments: Vec<Payment>,
+    /// A prepaid (cost-control) account's estimate: balance, days left, supply.
+    prepaid: Option<crate::cost_control::db::Agreement>,
+}
+
+impl AccountPage {
+    /// Whole days the prepaid balance lasts at the recent daily cost.
+    fn days_left(&self) -> Option<String> {
+        let days = self.prepaid.as_ref()?.days_left?;
+        (days < rust_decimal::Decimal::from(100_000)).then(|| days.floor().to_string())
+    }
 }
 
 /// One linked account. Another account's number is "not found", exactly
@@ -620,6 +630,10 @@ async fn account_page(
     let bills = portal_db::bills(&mut tx, account.customer_id, 24).await?;
     let payments = portal_db::payments(&mut tx, account.customer_id, 24).await?;
     tx.commit().await?;
+    // The account is a linked one (read as the customer above).
+    let mut tx = caller.company_tx(&state.db).await?;
+    let prepaid = crate::cost_control::db::get(&mut tx, account.customer_id).await?.filter(|a| a.active);
+    tx.commit().await?;
     let today = chrono::Utc::now().with_timezone(&caller.tz).date_naive();
     let bills = bills
         .into_iter()
@@ -632,7 +646,7 @@ async fn account_page(
     p.tz = caller.tz;
     p.title = format!("{} · {}", account.account_no, p.title);
     let f = signed_in_frame(&caller, &format!("/portal/accounts/{}", account.account_no));
-    Ok(render(&AccountPage { p, f, account, bills, payments })?.into_response())
+    Ok(render(&AccountPage { p, f, account, bills, payments, prepaid })?.into_response())
 }
 
 /// Takes an account off the customer's list (the page asks first). The

@@ -432,6 +432,9 @@ async fn a_payment_through_the_gateway_books_once_and_reconnects_a_prepaid_custo
     assert_eq!(commands().await, ["disconnect"]);
 
     let b = registered(&app, customer, "13912345678").await;
+    // The account page says the supply is cut and how to get it back.
+    let (_, account) = b.get_text(&format!("/portal/accounts/{no}")).await;
+    assert!(account.contains("id=\"prepaid\"") && account.contains("已停电"), "{account}");
     let (status, page) = b.get_text(&format!("/portal/accounts/{no}/pay")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("value=\"88.40\""), "what is owed is filled in");
@@ -542,6 +545,7 @@ async fn a_payment_through_the_gateway_books_once_and_reconnects_a_prepaid_custo
     assert_eq!(app.count_all("payments WHERE channel = 'portal'").await, 2);
     let (_, account) = b.get_text(&format!("/portal/accounts/{no}")).await;
     assert!(account.contains("111.60"), "credit of both: {account}");
+    assert!(account.contains("id=\"prepaid\"") && !account.contains("已停电"), "back on: {account}");
     // Another customer's order is "not found", like one that does not exist.
     assert_eq!(b.get(&back_path).await.status(), StatusCode::OK);
     let stranger = registered(&app, app.alpha.customers[1], "13800000002").await;
