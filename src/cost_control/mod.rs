@@ -26,6 +26,19 @@ pub enum Step {
     Reconnect,
 }
 
+/// Days of use a suggested top-up covers beyond what is owed.
+pub const TOP_UP_DAYS: i64 = 30;
+
+/// What a prepaid customer is asked to pay: enough to bring the estimated
+/// `balance` (credit less unpaid bills less unbilled use) up to `days` of
+/// use at `daily_cost`, in whole yuan, and never less than the unpaid bills
+/// (`owed`). Paying only the bills can leave the balance below zero (the use
+/// since the last bill), and then the supply stays off.
+pub fn suggested_top_up(balance: Decimal, daily_cost: Decimal, owed: Decimal, days: i64) -> Decimal {
+    let wanted = (daily_cost.max(Decimal::ZERO) * Decimal::from(days) - balance).ceil();
+    wanted.max(owed).max(Decimal::ZERO)
+}
+
 pub fn standing_code(s: PrepaidStanding) -> &'static str {
     match s {
         PrepaidStanding::Fine { .. } => "fine",
@@ -58,6 +71,17 @@ mod tests {
     use rust_decimal_macros::dec;
 
     use super::*;
+
+    #[test]
+    fn a_top_up_covers_the_shortfall_and_a_month_not_only_the_bills() {
+        // Owes 76.20, has used 12.30 since: balance -88.50; 2.10 a day.
+        assert_eq!(suggested_top_up(dec!(-88.50), dec!(2.10), dec!(76.20), 30), dec!(152));
+        // Plenty left: the bills, if any.
+        assert_eq!(suggested_top_up(dec!(500), dec!(2.10), dec!(0), 30), dec!(0));
+        assert_eq!(suggested_top_up(dec!(500), dec!(2.10), dec!(40.00), 30), dec!(40.00));
+        // No use recorded: what brings the balance to zero, at least the bills.
+        assert_eq!(suggested_top_up(dec!(-10.40), dec!(0), dec!(10.40), 30), dec!(11));
+    }
 
     #[test]
     fn each_episode_warns_disconnects_and_reconnects_once() {

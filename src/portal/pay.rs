@@ -71,6 +71,8 @@ struct PayPage {
     account: Account,
     available: bool,
     amount: String,
+    /// The amount filled in is a prepaid account's top-up, not only its bills.
+    top_up: bool,
     errors: FieldErrors,
 }
 
@@ -81,14 +83,23 @@ async fn linked_account(state: &AppState, caller: &PortalCaller, account_no: &st
     Ok(account)
 }
 
-fn pay_form(state: &AppState, caller: &PortalCaller, locale: Locale, account: Account) -> PayPage {
-    let amount = if account.owed > Decimal::ZERO { format!("{:.2}", account.owed) } else { String::new() };
+/// `suggested`: a prepaid account's top-up (see `cost_control::suggested_top_up`).
+fn pay_form(
+    state: &AppState,
+    caller: &PortalCaller,
+    locale: Locale,
+    account: Account,
+    suggested: Option<Decimal>,
+) -> PayPage {
+    let amount = suggested.unwrap_or(account.owed);
+    let amount = if amount > Decimal::ZERO { format!("{amount:.2}") } else { String::new() };
     PayPage {
         p: page(locale, "portal.pay_title", caller.csrf.clone()),
         f: signed_in_frame(caller, &format!("/portal/accounts/{}/pay", account.account_no)),
         available: configured(state).is_some() && account.status == "active",
         account,
         amount,
+        top_up: suggested.is_some(),
         errors: FieldErrors::default(),
     }
 }
@@ -100,7 +111,14 @@ async fn pay_page(
     Path(account_no): Path<String>,
 ) -> Result<Response, AppError> {
     let account = linked_account(&state, &caller, &account_no).await?;
-    let page = render(&pay_form(&state, &caller, locale.0, account))?;
+    // The account is a linked one (read as the customer above).
+    let mut tx = caller.company_tx(&state.db).await?;
+    let prepaid = crate::cost_control::db::get(&mut tx, account.customer_id).await?.filter(|a| a.active);
+    tx.commit().await?;
+    let suggested = prepaid.map(|a| {
+        crate::cost_control::suggested_top_up(a.balance, a.daily_cost, account.owed, crate::cost_control::TOP_UP_DAYS)
+    });
+    let page = render(&pay_form(&state, &caller, locale.0, account, suggested))?;
     Ok(may_leave_for_gateway(&state, page.into_response()))
 }
 
@@ -143,7 +161,7 @@ async fn pay(
     let amount = match parse_amount(&normalize_amount(&form.amount)) {
         Ok(amount) => amount,
         Err(code) => {
-            let mut page = pay_form(&state, &caller, locale.0, account);
+            let mut page = pay_form(&state, &caller, locale.0, account, None);
             page.amount = form.amount.trim().to_owned();
             page.errors.add("amount", code);
             let response = (StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response();

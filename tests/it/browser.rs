@@ -1130,12 +1130,14 @@ async fn serious_accessibility_violations(c: &Client, axe: &str) -> Result<Vec<S
     Ok(serde_json::from_value(found).unwrap_or_else(|e| vec![format!("unreadable axe result: {e}")]))
 }
 
-/// A customer registers on a phone with the code the account's phone got,
-/// opens the account, pays the bill through the (stand-in) gateway's hosted
-/// page and comes back to a paid order, reads the page in English; axe finds
-/// no serious or critical violation on any portal page on the way.
+/// A prepaid customer whose supply was cut registers on a phone with the
+/// code the account's phone got, opens the account (which says the supply is
+/// cut), pays the bill through the (stand-in) gateway's hosted page and comes
+/// back to a paid order with the supply ordered back on, reads the page in
+/// English; axe finds no serious or critical violation on any portal page on
+/// the way.
 #[tokio::test]
-async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
+async fn a_prepaid_customer_registers_on_a_phone_pays_and_the_supply_comes_back() {
     let app = TestApp::spawn_with(crate::support::with_fake_gateway(crate::support::config()).await).await;
     let customer = app.alpha.customers[0];
     let mut owner = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
@@ -1154,6 +1156,18 @@ async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
     .execute(&mut owner)
     .await
     .unwrap();
+    // A prepaid customer whose balance ran out: cost control cut the supply.
+    let manager = app.login(&app.alpha, "manager").await;
+    let r = manager.post(&format!("/customers/{customer}/cost-control"), &[]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let commands = async |owner: &mut sqlx::PgConnection| -> Vec<String> {
+        sqlx::query_scalar("SELECT command FROM meter_commands WHERE customer_id = $1 ORDER BY created_at")
+            .bind(customer)
+            .fetch_all(owner)
+            .await
+            .unwrap()
+    };
+    assert_eq!(commands(&mut owner).await, ["disconnect"]);
     let axe = axe_source();
     let (_driver, webdriver) = start_driver().await;
     let c = phone_browser(&webdriver).await;
@@ -1201,10 +1215,14 @@ async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
         c.find(Locator::Css(".account a")).await?.click().await?;
         c.wait().for_element(Locator::Css("section.summary")).await?;
         assert!(c.source().await?.contains("B-PHONE-1"));
+        let prepaid = c.find(Locator::Id("prepaid")).await?.text().await?;
+        assert!(prepaid.contains("已停电"), "the page says the supply is cut: {prepaid}");
         check(&c, "account").await?;
         c.find(Locator::Css("main a.button.primary")).await?.click().await?;
         let amount = c.wait().for_element(Locator::Id("amount")).await?;
-        assert_eq!(amount.prop("value").await?.as_deref(), Some("76.20"));
+        // A prepaid account is asked for its bill, the use since and a month more.
+        let filled: f64 = amount.prop("value").await?.and_then(|v| v.parse().ok()).unwrap_or_default();
+        assert!(filled > 76.20, "{filled}");
         check(&c, "pay").await?;
         c.find(Locator::Css("button.primary")).await?.click().await?;
         c.wait().for_element(Locator::Id("pay")).await?.click().await?;
@@ -1214,6 +1232,7 @@ async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
         c.find(Locator::Css("main a.button.primary")).await?.click().await?;
         c.wait().for_element(Locator::Css("section.summary")).await?;
         assert!(c.source().await?.contains("已缴清"), "the bill shows paid");
+        assert!(!c.find(Locator::Id("prepaid")).await?.text().await?.contains("已停电"), "the supply is back");
         c.find(Locator::Css(".lang button")).await?.click().await?;
         c.wait().for_element(Locator::XPath("//h2[text()='Bills']")).await?;
         check(&c, "account, English").await?;
@@ -1237,6 +1256,8 @@ async fn a_customer_registers_on_a_phone_reads_their_bills_and_pays() {
     .await;
     finish(c, result).await;
     assert!(findings.is_empty(), "axe found serious or critical violations:\n{}", findings.join("\n"));
+    // The gateway's callback booked the payment and the meter was told to reconnect.
+    assert_eq!(commands(&mut owner).await, ["disconnect", "reconnect"]);
 }
 
 /// Registers the account on the phone through the portal's pages, reading
