@@ -203,7 +203,7 @@ async fn login(
         }
     };
     let token = portal_db::start_session(&mut tx, c.id, user.id).await?;
-    audit::record(&mut tx, &auth::actor_for(&login), change("login", user.id)).await?;
+    audit::record(&mut tx, &auth::actor_for(user.id), change("login", user.id)).await?;
     tx.commit().await?;
     Ok(auth::with_cookie(
         Redirect::to("/portal/home").into_response(),
@@ -448,7 +448,7 @@ async fn register(
     };
     portal_db::link(&mut tx, user_id, customer_id).await?;
     portal_db::use_code(&mut tx, code_id, customer_id, Purpose::Register).await?;
-    audit::record(&mut tx, &auth::actor_for(&login), change("create", user_id)).await?;
+    audit::record(&mut tx, &auth::actor_for(user_id), change("create", user_id)).await?;
     let token = portal_db::start_session(&mut tx, c.id, user_id).await?;
     tx.commit().await?;
     Ok(auth::with_cookie(

@@ -177,6 +177,9 @@ pub fn actor_label(i: &I18n, label: &str) -> String {
     if let Some(name) = label.strip_prefix("API key ") {
         return format!("{}{}", i.t("actor.api_key"), name);
     }
+    if let Some(login) = label.strip_prefix("portal:") {
+        return format!("{}{}", i.t("actor.portal"), login);
+    }
     label.to_owned()
 }
 
