@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     audit::{self, Change},
-    service::{Acting, Owner},
+    service::Owner,
     web::{
         AppState,
         error::{AppError, FieldErrors},
@@ -228,7 +228,7 @@ async fn create(
             draft.new_holder_phone = optional(&form.new_holder_phone);
         }
     }
-    let who = Acting { actor: caller.actor(), user_id: None, supervises: false, tz: caller.tz };
+    let who = caller.acting();
     let mut tx = caller.company_tx(&state.db).await?;
     match work_orders::create(&mut tx, &who, &draft, Owner::Unassigned, chrono::Utc::now()).await {
         Ok(order) => {

@@ -137,8 +137,7 @@ async fn appointments_page(
     caller: PortalCaller,
     Query(choice): Query<Choice>,
 ) -> Result<Response, AppError> {
-    let booked = choice.booked.clone().filter(|r| r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
-    let choice = Choice { booked, ..choice };
+    let choice = Choice { booked: super::reference(choice.booked.clone()), ..choice };
     let page = view(&state, &caller, locale.0, choice, BookingForm::default(), FieldErrors::default()).await?;
     Ok(render(&page)?.into_response())
 }

@@ -62,6 +62,12 @@ impl PortalCaller {
         actor_for(self.user_id)
     }
 
+    /// The customer as the service queues' paths see whoever opens an item:
+    /// not staff, supervising nothing, in the company's time zone.
+    pub fn acting(&self) -> crate::service::Acting {
+        crate::service::Acting { actor: self.actor(), user_id: None, supervises: false, tz: self.tz }
+    }
+
     /// A transaction that sees only this customer's accounts.
     pub async fn tx(&self, pool: &sqlx::PgPool) -> Result<Tx, AppError> {
         Ok(db::begin_portal(pool, self.tenant_id, self.user_id).await?)

@@ -22,7 +22,7 @@ use crate::{
         model::{ContactDraft, DISSATISFIED_AT_MOST, SATISFACTION},
         service as contacts,
     },
-    service::{Acting, Owner},
+    service::Owner,
     web::{
         AppState,
         error::{AppError, FieldErrors},
@@ -115,7 +115,7 @@ async fn contacts_page(
     caller: PortalCaller,
     Query(q): Query<Sent>,
 ) -> Result<Response, AppError> {
-    let sent = q.sent.filter(|r| r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let sent = super::reference(q.sent);
     let form = ContactForm { kind: "inquiry".into(), ..Default::default() };
     let answered = q.answered.map(|id| (id, FieldErrors::default()));
     let page = page_with(&state, &caller, locale.0, form, FieldErrors::default(), sent, answered).await?;
@@ -157,7 +157,7 @@ async fn send(
         received_at: None,
         owner: None,
     };
-    let who = Acting { actor: caller.actor(), user_id: None, supervises: false, tz: caller.tz };
+    let who = caller.acting();
     let mut tx = caller.company_tx(&state.db).await?;
     match contacts::create(&mut tx, &who, &draft, Owner::Unassigned, chrono::Utc::now()).await {
         Ok(contact) => {
@@ -198,7 +198,7 @@ async fn answer_visit(
     }
     let satisfaction = form.satisfaction.trim().parse::<i16>().ok();
     let reopen = satisfaction.is_some_and(|s| s <= DISSATISFIED_AT_MOST);
-    let who = Acting { actor: caller.actor(), user_id: None, supervises: false, tz: caller.tz };
+    let who = caller.acting();
     let mut tx = caller.company_tx(&state.db).await?;
     let blank = ContactForm { kind: "inquiry".into(), ..Default::default() };
     match contacts::record_visit(&mut tx, &who, id, satisfaction, &form.remarks, reopen, chrono::Utc::now()).await {

@@ -19,7 +19,7 @@ use super::{
     pages::{Frame, page, signed_in_frame},
 };
 use crate::{
-    service::{Acting, Owner},
+    service::Owner,
     web::{
         AppState,
         error::{AppError, FieldErrors},
@@ -117,7 +117,7 @@ async fn faults_page(
     caller: PortalCaller,
     Query(q): Query<Reported>,
 ) -> Result<Response, AppError> {
-    let reported = q.reported.filter(|r| r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let reported = super::reference(q.reported);
     Ok(render(&page_with(&state, &caller, locale.0, FaultForm::default(), FieldErrors::default(), reported).await?)?
         .into_response())
 }
@@ -157,7 +157,7 @@ async fn report(
         area_type: optional(&form.area_type),
         ..WorkOrderDraft::default()
     };
-    let who = Acting { actor: caller.actor(), user_id: None, supervises: false, tz: caller.tz };
+    let who = caller.acting();
     let mut tx = caller.company_tx(&state.db).await?;
     match work_orders::create(&mut tx, &who, &draft, Owner::Unassigned, chrono::Utc::now()).await {
         Ok(order) => {

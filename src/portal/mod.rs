@@ -30,6 +30,12 @@ use uuid::Uuid;
 
 use crate::web::{error::FieldErrors, password};
 
+/// A reference number a page was sent back with (`?sent=C00000012`), kept
+/// only if it looks like one: it is shown on the page.
+pub fn reference(q: Option<String>) -> Option<String> {
+    q.filter(|r| r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
 /// How long a one-time code lives.
 pub const CODE_MINUTES: i64 = 10;
 /// Wrong tries a code takes before it is dead.

@@ -146,6 +146,8 @@ async fn customers_book_hall_slots_within_their_capacity_and_staff_see_who_came(
     );
     let beta = app.login(&app.beta, "counter").await;
     assert_eq!(beta.get(&format!("/halls/{hall_id}/appointments")).await.status(), StatusCode::NOT_FOUND);
+    let r = beta.post(&format!("/appointments/{id}/status"), &[("status", "attended")]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "another company's appointment");
     let (_, halls) = counter.get_text("/halls").await;
     assert!(
         halls.contains("文林营业厅") && !halls.contains("id=\"hall-form\""),

@@ -1141,21 +1141,7 @@ async fn a_prepaid_customer_registers_on_a_phone_pays_and_the_supply_comes_back(
     let app = TestApp::spawn_with(crate::support::with_fake_gateway(crate::support::config()).await).await;
     let customer = app.alpha.customers[0];
     let mut owner = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
-    let account_no: String = sqlx::query_scalar("SELECT account_no::text FROM customers WHERE id = $1")
-        .bind(customer)
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, tariff_code, issued_on, due_on, energy_kwh, amount)
-         VALUES ($1, $2, 'B-PHONE-1', $3, '2026-10-01', 'res_tiered', '2026-11-01', '2026-11-20', 150, 76.20)",
-    )
-    .bind(app.alpha.id)
-    .bind(uuid::Uuid::now_v7())
-    .bind(customer)
-    .execute(&mut owner)
-    .await
-    .unwrap();
+    let account_no = portal_customer_with_a_bill(&app, &mut owner, customer, "B-PHONE-1").await;
     // A prepaid customer whose balance ran out: cost control cut the supply.
     let manager = app.login(&app.alpha, "manager").await;
     let r = manager.post(&format!("/customers/{customer}/cost-control"), &[]).await;
@@ -1260,6 +1246,31 @@ async fn a_prepaid_customer_registers_on_a_phone_pays_and_the_supply_comes_back(
     assert_eq!(commands(&mut owner).await, ["disconnect", "reconnect"]);
 }
 
+/// A customer's account number, after giving them an unpaid ¥76.20 bill.
+async fn portal_customer_with_a_bill(
+    app: &TestApp,
+    owner: &mut sqlx::PgConnection,
+    customer: uuid::Uuid,
+    bill_no: &str,
+) -> String {
+    sqlx::query(
+        "INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, tariff_code, issued_on, due_on, energy_kwh, amount)
+         VALUES ($1, $2, $3, $4, '2026-10-01', 'res_tiered', '2026-11-01', '2026-11-20', 150, 76.20)",
+    )
+    .bind(app.alpha.id)
+    .bind(uuid::Uuid::now_v7())
+    .bind(bill_no)
+    .bind(customer)
+    .execute(&mut *owner)
+    .await
+    .unwrap();
+    sqlx::query_scalar("SELECT account_no::text FROM customers WHERE id = $1")
+        .bind(customer)
+        .fetch_one(owner)
+        .await
+        .unwrap()
+}
+
 /// Registers the account on the phone through the portal's pages, reading
 /// the code from the notice that carries it, and ends on the home page.
 async fn portal_sign_up(
@@ -1302,21 +1313,7 @@ async fn a_customer_on_a_phone_reports_a_fault_applies_books_a_visit_and_redeems
     let app = TestApp::spawn().await;
     let customer = app.alpha.customers[0];
     let mut owner = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
-    let account_no: String = sqlx::query_scalar("SELECT account_no::text FROM customers WHERE id = $1")
-        .bind(customer)
-        .fetch_one(&mut owner)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO bills (tenant_id, id, bill_no, customer_id, period, tariff_code, issued_on, due_on, energy_kwh, amount)
-         VALUES ($1, $2, 'B-WHY-1', $3, '2026-10-01', 'res_tiered', '2026-11-01', '2026-11-20', 150, 76.20)",
-    )
-    .bind(app.alpha.id)
-    .bind(uuid::Uuid::now_v7())
-    .bind(customer)
-    .execute(&mut owner)
-    .await
-    .unwrap();
+    let account_no = portal_customer_with_a_bill(&app, &mut owner, customer, "B-WHY-1").await;
     // Points: 20 for ¥200 paid online, and an item of 10.
     let admin = app.login(&app.alpha, "admin").await;
     let rates = [
