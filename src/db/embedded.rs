@@ -43,6 +43,8 @@ pub struct EmbeddedPostgres {
     as_account: Option<&'static str>,
     /// Held (shared) while this process uses the cluster; `None` once it left.
     users_lock: Option<File>,
+    /// A throwaway cluster (a test run's): see [`EmbeddedPostgres::start_scratch`].
+    scratch: bool,
 }
 
 /// How [`EmbeddedPostgres::restart`] stops the server.
@@ -80,6 +82,19 @@ impl EmbeddedPostgres {
     /// `data_dir`, or joins it if it is already running: the cluster of
     /// another gridcrm process, or an orphan, which this process then adopts.
     pub async fn start(data_dir: &Path) -> anyhow::Result<EmbeddedPostgres> {
+        Self::start_as(data_dir, false).await
+    }
+
+    /// As [`EmbeddedPostgres::start`], for a cluster whose data may be lost
+    /// (a test run's, deleted when it ends): no `fsync`, no full-page images,
+    /// and at most 1 GB of WAL between checkpoints, so that hundreds of
+    /// databases made from a template do not fill the disk with WAL. Only the
+    /// server's settings differ; a crash of the server alone still recovers.
+    pub async fn start_scratch(data_dir: &Path) -> anyhow::Result<EmbeddedPostgres> {
+        Self::start_as(data_dir, true).await
+    }
+
+    async fn start_as(data_dir: &Path, scratch: bool) -> anyhow::Result<EmbeddedPostgres> {
         let bin = find_server_binaries()?;
         std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
@@ -108,6 +123,7 @@ impl EmbeddedPostgres {
             password: String::new(),
             as_account,
             users_lock: None,
+            scratch,
         };
         if !data_dir.join("PG_VERSION").exists() {
             cluster.init(&password_file).await?;
@@ -140,8 +156,13 @@ impl EmbeddedPostgres {
         // A bulk step (a month of a million customers' bills) writes
         // gigabytes of WAL: with the default 1 GB between checkpoints it
         // checkpoints several times a statement, rewriting whole pages.
+        let durability = if self.scratch {
+            "-c fsync=off -c full_page_writes=off -c max_wal_size=1GB"
+        } else {
+            "-c max_wal_size=8GB"
+        };
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c shared_buffers=512MB -c max_wal_size=8GB",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c shared_buffers=512MB {durability}",
             self.port,
             self.data_dir.display()
         );

@@ -61,7 +61,7 @@ fn cluster() -> &'static Cluster {
                     }
                     Err(_) => {
                         let dir = std::env::temp_dir().join(format!("gridcrm-test-{}", std::process::id()));
-                        let pg = db::embedded::EmbeddedPostgres::start(&dir.join("pg"))
+                        let pg = db::embedded::EmbeddedPostgres::start_scratch(&dir.join("pg"))
                             .await
                             .expect("embedded PostgreSQL starts");
                         let url = pg.superuser_url("postgres");
@@ -96,6 +96,38 @@ pub async fn fresh_database() -> String {
     db_url(&cluster.base_url, &name)
 }
 
+/// Drops a test's database when the test ends, passed or failed, so that a
+/// run keeps on disk only the databases of recent tests (a whole run's would
+/// be gigabytes). One thread drops them in turn, in the background: a drop
+/// waits for a checkpoint, which a test should not wait for. `WITH (FORCE)`
+/// ends the connections the test's server still holds.
+struct DroppedAtEnd(String);
+
+impl Drop for DroppedAtEnd {
+    fn drop(&mut self) {
+        static DROPPER: OnceLock<Mutex<std::sync::mpsc::Sender<String>>> = OnceLock::new();
+        let Some(cluster) = CLUSTER.get() else { return };
+        let dropper = DROPPER.get_or_init(|| {
+            let (send, receive) = std::sync::mpsc::channel::<String>();
+            let admin_url = db_url(&cluster.base_url, "postgres");
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                for name in receive {
+                    runtime.block_on(async {
+                        if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                            let _ =
+                                admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                        }
+                    });
+                }
+            });
+            Mutex::new(send)
+        });
+        let name = self.0.rsplit('/').next().unwrap_or_default().split('?').next().unwrap_or_default();
+        let _ = dropper.lock().map(|send| send.send(name.to_owned()));
+    }
+}
+
 pub struct Tenant {
     pub id: Uuid,
     pub slug: String,
@@ -121,6 +153,8 @@ pub struct TestApp {
     pub owner_url: String,
     pub alpha: Tenant,
     pub beta: Tenant,
+    /// Last, so that the pool and workers go first.
+    _database: Option<DroppedAtEnd>,
 }
 
 /// The defaults, with the pool of a test (8 connections).
@@ -134,7 +168,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> TestApp {
-        Self::spawn_on(fresh_database().await, config).await
+        let url = fresh_database().await;
+        let mut app = Self::spawn_on(url.clone(), config).await;
+        app._database = Some(DroppedAtEnd(url));
+        app
     }
 
     /// The application on a migrated database of the caller's choosing.
@@ -151,7 +188,7 @@ impl TestApp {
         let workers = gridcrm::jobs::Workers::start(pool.clone(), jobs, false);
         let app = gridcrm::app(AppState::new(pool.clone(), config)).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestApp { base: format!("http://{addr}"), _workers: workers, pool, owner_url, alpha, beta }
+        TestApp { base: format!("http://{addr}"), _workers: workers, pool, owner_url, alpha, beta, _database: None }
     }
 
     pub fn url(&self, path: &str) -> String {
