@@ -59,12 +59,10 @@ async fn customer_credit(
 ) -> Result<Json<CreditBody>, AppError> {
     user.require(Permission::ReadCustomers)?;
     let mut tx = user.tx(&state.db).await?;
-    let decision = db::decision(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-    let settings = db::settings(&mut tx).await?;
-    let history = db::history(&mut tx, id, 24).await?;
-    let current_method = db::current_method(&mut tx, id, decision.security_required).await?;
-    let poor_credit = db::open_entry(&mut tx, id).await?;
+    let db::CustomerCredit { settings, decision, history, current_method, listed: poor_credit, .. } =
+        db::customer_credit(&mut tx, id, 24).await?;
     tx.commit().await?;
+    let decision = decision.ok_or(AppError::NotFound)?;
     let factors = history.first().map(|r| explain(&I18n(user.locale), &settings.card, &r.inputs)).unwrap_or_default();
     Ok(Json(CreditBody {
         customer_id: id,

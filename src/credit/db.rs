@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -42,16 +42,32 @@ impl Default for Settings {
     }
 }
 
-pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
-    let row = sqlx::query!(
-        r#"SELECT scorecard, aaa_min::float8 AS "aaa!", aa_min::float8 AS "aa!", a_min::float8 AS "a!",
-                  b_min::float8 AS "b!", deposit_months::float8 AS "deposit_months!", list_override_months,
-                  adopted_at, adopted_by
-           FROM credit_settings"#
-    )
-    .fetch_optional(conn)
-    .await?;
-    let Some(r) = row else { return Ok(Settings::default()) };
+/// The tenant's settings row as JSON (none when the tenant kept the defaults),
+/// for [`settings`] and [`customer_credit`].
+macro_rules! settings_json {
+    () => {
+        "(SELECT row_to_json(s) FROM (SELECT scorecard, aaa_min::float8 AS aaa_min, aa_min::float8 AS aa_min,
+                  a_min::float8 AS a_min, b_min::float8 AS b_min, deposit_months::float8 AS deposit_months,
+                  list_override_months, adopted_at, adopted_by FROM credit_settings) s)"
+    };
+}
+
+#[derive(Deserialize)]
+struct SettingsRow {
+    scorecard: Option<serde_json::Value>,
+    aaa_min: f64,
+    aa_min: f64,
+    a_min: f64,
+    b_min: f64,
+    deposit_months: f64,
+    list_override_months: i32,
+    adopted_at: Option<DateTime<Utc>>,
+    adopted_by: Option<String>,
+}
+
+fn settings_from(json: Option<serde_json::Value>) -> anyhow::Result<Settings> {
+    let Some(json) = json else { return Ok(Settings::default()) };
+    let r: SettingsRow = db::json_column("settings", json)?;
     let card = match r.scorecard {
         Some(json) => Some(serde_json::from_value::<Scorecard>(json)?),
         None => None,
@@ -59,12 +75,18 @@ pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
     Ok(Settings {
         default_card: card.is_none(),
         card: card.unwrap_or_else(credit::default_card),
-        bands: Bands { aaa_min: r.aaa, aa_min: r.aa, a_min: r.a, b_min: r.b },
+        bands: Bands { aaa_min: r.aaa_min, aa_min: r.aa_min, a_min: r.a_min, b_min: r.b_min },
         deposit_months: r.deposit_months,
         list_override_months: r.list_override_months,
         adopted_at: r.adopted_at,
         adopted_by: r.adopted_by,
     })
+}
+
+pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
+    let json: Option<serde_json::Value> =
+        sqlx::query_scalar(concat!("SELECT ", settings_json!())).fetch_one(conn).await?;
+    settings_from(json)
 }
 
 /// Every active customer's factor inputs for the 24 complete months before
@@ -327,33 +349,6 @@ pub struct StoredRating {
     pub rated_at: DateTime<Utc>,
 }
 
-/// A customer's ratings, newest first.
-pub async fn history(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> anyhow::Result<Vec<StoredRating>> {
-    let rows = sqlx::query!(
-        r#"SELECT month, score, grade, industry_risk, inputs AS "inputs: Vec<Option<f64>>",
-                  points AS "points: Vec<Option<f64>>", rated_at
-           FROM credit_ratings
-           WHERE tenant_id = app_tenant_id() AND customer_id = $1 ORDER BY month DESC LIMIT $2"#,
-        customer_id,
-        limit
-    )
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(StoredRating {
-                month: r.month,
-                score: r.score,
-                grade: r.grade,
-                inputs: Inputs::from_numbers(&r.inputs, r.industry_risk)
-                    .ok_or_else(|| anyhow::anyhow!("credit_ratings.inputs of {customer_id} in {}", r.month))?,
-                points: credit::points_by_factor(&r.points),
-                rated_at: r.rated_at,
-            })
-        })
-        .collect()
-}
-
 /// The latest rating's decision: the newest history row.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Decision {
@@ -366,46 +361,139 @@ pub struct Decision {
     pub month: NaiveDate,
 }
 
-pub async fn decision(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<Decision>> {
-    sqlx::query_as!(
-        Decision,
-        // Only ratings from before migration 0052 other than each customer's
-        // latest lack the security (it was not kept).
-        r#"SELECT grade, score, previous_grade, previous_score, method,
-                  coalesce(security_required, 0) AS "security_required!", month
-           FROM credit_ratings WHERE tenant_id = app_tenant_id() AND customer_id = $1
-           ORDER BY month DESC LIMIT 1"#,
-        customer_id
-    )
-    .fetch_optional(conn)
-    .await
+/// Everything about one customer's credit that the customer page and the
+/// credit API show.
+pub struct CustomerCredit {
+    pub settings: Settings,
+    /// The latest rating's decision; none before the first rating.
+    pub decision: Option<Decision>,
+    /// Ratings, newest first.
+    pub history: Vec<StoredRating>,
+    /// post_pay, post_pay_secured or cost_control: see [`current_method`].
+    pub current_method: String,
+    /// The open stay on the poor-credit list, if any.
+    pub listed: Option<ListEntry>,
+    /// Breaches and thefts, newest first.
+    pub events: Vec<CreditEvent>,
+    /// Deposits and guarantees, newest first.
+    pub securities: Vec<Security>,
+}
+
+#[derive(Deserialize)]
+struct RatingRow {
+    month: NaiveDate,
+    score: Decimal,
+    grade: String,
+    industry_risk: String,
+    inputs: Vec<Option<f64>>,
+    points: Vec<Option<f64>>,
+    rated_at: DateTime<Utc>,
+    previous_grade: Option<String>,
+    previous_score: Option<Decimal>,
+    method: String,
+    security_required: Decimal,
+}
+
+/// A customer's credit in one statement (the customer page's round trips
+/// are its cost): the settings, the latest `ratings`, the method now, the
+/// list, events and securities. Lists travel as JSON, money as text.
+pub async fn customer_credit(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    ratings: i64,
+) -> anyhow::Result<CustomerCredit> {
+    let row: (
+        Option<serde_json::Value>,
+        serde_json::Value,
+        bool,
+        Option<Decimal>,
+        Option<serde_json::Value>,
+        serde_json::Value,
+        serde_json::Value,
+    ) = sqlx::query_as(concat!(
+        "SELECT ",
+        settings_json!(),
+        r#",
+              (SELECT coalesce(json_agg(r ORDER BY r.month DESC), '[]')
+                 FROM (SELECT month, score::text AS score, grade, industry_risk, inputs, points, rated_at,
+                              previous_grade, previous_score::text AS previous_score, method,
+                              -- Only ratings from before migration 0052 other than each
+                              -- customer's latest lack the security (it was not kept).
+                              coalesce(security_required, 0)::text AS security_required
+                       FROM credit_ratings WHERE tenant_id = app_tenant_id() AND customer_id = $1
+                       ORDER BY month DESC LIMIT $2) r),
+              EXISTS (SELECT 1 FROM cost_control_agreements WHERE tenant_id = app_tenant_id()
+                        AND customer_id = $1 AND active),
+              (SELECT sum(amount) FROM credit_securities WHERE tenant_id = app_tenant_id()
+                        AND customer_id = $1 AND released_on IS NULL),
+              (SELECT row_to_json(l)
+                 FROM (SELECT id, customer_id, entered_on, entry_reason, entered_by, manual_entry, exited_on,
+                              exit_reason, exited_by, manual_exit, override_until
+                       FROM poor_credit_list
+                       WHERE tenant_id = app_tenant_id() AND customer_id = $1 AND exited_on IS NULL) l),
+              (SELECT coalesce(json_agg(e ORDER BY e.occurred_on DESC, e.recorded_at DESC), '[]')
+                 FROM (SELECT id, kind, occurred_on, evidence, recorded_by, recorded_at FROM credit_events
+                       WHERE tenant_id = app_tenant_id() AND customer_id = $1) e),
+              (SELECT coalesce(json_agg(s ORDER BY s.received_on DESC), '[]')
+                 FROM (SELECT id, kind, amount::text AS amount, reference, received_on, released_on, recorded_by
+                       FROM credit_securities WHERE tenant_id = app_tenant_id() AND customer_id = $1) s)"#
+    ))
+    .bind(customer_id)
+    .bind(ratings)
+    .fetch_one(conn)
+    .await?;
+    let (settings, ratings, cost_control, held, listed, events, securities) = row;
+    let ratings: Vec<RatingRow> = db::json_column("ratings", ratings)?;
+    let decision = ratings.first().map(|r| Decision {
+        grade: r.grade.clone(),
+        score: r.score,
+        previous_grade: r.previous_grade.clone(),
+        previous_score: r.previous_score,
+        method: r.method.clone(),
+        security_required: r.security_required,
+        month: r.month,
+    });
+    let required = decision.as_ref().map_or(Decimal::ZERO, |d| d.security_required);
+    let history = ratings
+        .into_iter()
+        .map(|r| {
+            Ok(StoredRating {
+                inputs: Inputs::from_numbers(&r.inputs, r.industry_risk)
+                    .ok_or_else(|| anyhow::anyhow!("credit_ratings.inputs of {customer_id} in {}", r.month))?,
+                points: credit::points_by_factor(&r.points),
+                month: r.month,
+                score: r.score,
+                grade: r.grade,
+                rated_at: r.rated_at,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(CustomerCredit {
+        settings: settings_from(settings)?,
+        decision,
+        history,
+        current_method: current_method(cost_control, held, required).to_owned(),
+        listed: listed.map(|l| db::json_column("listed", l)).transpose()?,
+        events: db::json_column("events", events)?,
+        securities: db::json_column("securities", securities)?,
+    })
 }
 
 /// The payment method the customer has now: cost control when an agreement
 /// is active, secured when deposits and guarantees held reach `required`
 /// (or any is held when nothing is required), else plain post-pay.
-pub async fn current_method(conn: &mut PgConnection, customer_id: Uuid, required: Decimal) -> sqlx::Result<String> {
-    let r = sqlx::query!(
-        r#"SELECT EXISTS (SELECT 1 FROM cost_control_agreements WHERE tenant_id = app_tenant_id()
-                            AND customer_id = $1 AND active) AS "cost_control!",
-                  (SELECT sum(amount) FROM credit_securities WHERE tenant_id = app_tenant_id()
-                            AND customer_id = $1 AND released_on IS NULL) AS held"#,
-        customer_id
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(if r.cost_control {
+fn current_method(cost_control: bool, held: Option<Decimal>, required: Decimal) -> &'static str {
+    if cost_control {
         "cost_control"
-    } else if r.held.is_some_and(|h| h >= required && h > Decimal::ZERO) {
+    } else if held.is_some_and(|h| h >= required && h > Decimal::ZERO) {
         "post_pay_secured"
     } else {
         "post_pay"
     }
-    .to_string())
 }
 
 /// A stay on the poor-credit list.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ListEntry {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -419,19 +507,6 @@ pub struct ListEntry {
     pub exited_by: Option<String>,
     pub manual_exit: Option<bool>,
     pub override_until: Option<NaiveDate>,
-}
-
-/// The customer's open stay on the list, if any.
-pub async fn open_entry(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<ListEntry>> {
-    sqlx::query_as!(
-        ListEntry,
-        "SELECT id, customer_id, entered_on, entry_reason, entered_by, manual_entry, exited_on, exit_reason,
-                exited_by, manual_exit, override_until
-         FROM poor_credit_list WHERE tenant_id = app_tenant_id() AND customer_id = $1 AND exited_on IS NULL",
-        customer_id
-    )
-    .fetch_optional(conn)
-    .await
 }
 
 /// Puts a customer on the list by hand; false when already on it. A manual
@@ -479,7 +554,7 @@ pub async fn list_remove(
 }
 
 /// A breach or theft recorded on a customer.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CreditEvent {
     pub id: Uuid,
     pub kind: String,
@@ -513,19 +588,8 @@ pub async fn record_event(
     Ok(id)
 }
 
-pub async fn events(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<CreditEvent>> {
-    sqlx::query_as!(
-        CreditEvent,
-        "SELECT id, kind, occurred_on, evidence, recorded_by, recorded_at FROM credit_events
-         WHERE tenant_id = app_tenant_id() AND customer_id = $1 ORDER BY occurred_on DESC, recorded_at DESC",
-        customer_id
-    )
-    .fetch_all(conn)
-    .await
-}
-
 /// A deposit or guarantee held (or released) for a customer.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Security {
     pub id: Uuid,
     pub kind: String,
@@ -560,17 +624,6 @@ pub async fn record_security(
     .execute(conn)
     .await?;
     Ok(id)
-}
-
-pub async fn securities(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<Security>> {
-    sqlx::query_as!(
-        Security,
-        "SELECT id, kind, amount, reference, received_on, released_on, recorded_by FROM credit_securities
-         WHERE tenant_id = app_tenant_id() AND customer_id = $1 ORDER BY received_on DESC",
-        customer_id
-    )
-    .fetch_all(conn)
-    .await
 }
 
 /// A row of the poor-credit list page.

@@ -219,9 +219,8 @@ pub async fn section(
     user: &CurrentUser,
     customer_id: Uuid,
 ) -> Result<CreditSection, AppError> {
-    let settings = db::settings(conn).await?;
-    let decision = db::decision(conn, customer_id).await?;
-    let history = db::history(conn, customer_id, 2).await?;
+    let db::CustomerCredit { settings, decision, history, current_method, listed, events, securities } =
+        db::customer_credit(conn, customer_id, 2).await?;
     let i = I18n(user.locale);
     let factors = history.first().map(|r| explain(&i, &settings.card, &r.inputs)).unwrap_or_default();
     let changes = match (history.first(), history.get(1)) {
@@ -237,8 +236,6 @@ pub async fn section(
         }
         _ => Vec::new(),
     };
-    let required = decision.as_ref().map_or(Decimal::ZERO, |d| d.security_required);
-    let current_method = db::current_method(conn, customer_id, required).await?;
     let prompt = decision.as_ref().and_then(|d| credit::method_prompt(&current_method, &d.method));
     Ok(CreditSection {
         customer_id,
@@ -248,9 +245,9 @@ pub async fn section(
         changes,
         current_method,
         prompt,
-        listed: db::open_entry(conn, customer_id).await?,
-        events: db::events(conn, customer_id).await?,
-        securities: db::securities(conn, customer_id).await?,
+        listed,
+        events,
+        securities,
         deposit_months: settings.deposit_months,
         can_record: user.require(Permission::RecordCredit).is_ok(),
         can_manage: user.require(Permission::ManageCredit).is_ok(),

@@ -4,7 +4,6 @@
 //! and kVA stay exact decimals) and are read into the types the rest of the
 //! area uses.
 
-use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -14,6 +13,7 @@ use crate::{
         contracts::Contract,
         db::{Contact, Customer, SupplyPoint},
     },
+    db::json_column as decode,
 };
 
 /// What the head of the customer page shows.
@@ -23,11 +23,6 @@ pub struct PageHead {
     pub points: Vec<SupplyPoint>,
     pub contract: Option<Contract>,
     pub cost_control: Option<Agreement>,
-}
-
-fn decode<T: DeserializeOwned>(column: &str, value: serde_json::Value) -> sqlx::Result<T> {
-    serde_json::from_value(value)
-        .map_err(|err| sqlx::Error::ColumnDecode { index: column.to_owned(), source: err.into() })
 }
 
 /// The customer (RowNotFound when there is none in this tenant) and what

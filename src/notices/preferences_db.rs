@@ -9,30 +9,57 @@ use super::preferences::{Archive, Preferences};
 
 /// The stored preference (the defaults when none was saved).
 pub async fn get(conn: &mut PgConnection, customer: Uuid) -> sqlx::Result<Preferences> {
-    let row = sqlx::query!(
-        "SELECT lang, email, sms_phone, wechat_openid, bill_content, bill_day, bill_channel
-         FROM notice_preferences WHERE customer_id = $1",
-        customer
+    Ok(with_recent(conn, customer, 0).await?.0)
+}
+
+/// The stored preference (the defaults when none was saved) and the
+/// customer's `limit` newest notices, in one statement.
+pub async fn with_recent(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    limit: i64,
+) -> sqlx::Result<(Preferences, Vec<RecentNotice>)> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        saved: bool,
+        lang: Option<String>,
+        email: Option<String>,
+        sms_phone: Option<String>,
+        wechat_openid: Option<String>,
+        bill_content: Option<String>,
+        bill_day: Option<i16>,
+        bill_channel: Option<String>,
+        opt_outs: Vec<String>,
+        recent: serde_json::Value,
+    }
+    let r: Row = sqlx::query_as(
+        "SELECT p.customer_id IS NOT NULL AS saved, p.lang, p.email, p.sms_phone, p.wechat_openid, p.bill_content,
+                p.bill_day, p.bill_channel,
+                array(SELECT kind FROM notice_opt_outs WHERE customer_id = $1 ORDER BY kind) AS opt_outs,
+                (SELECT coalesce(json_agg(n ORDER BY n.created_at DESC, n.id DESC), '[]')
+                   FROM (SELECT id, kind, channel, status, created_at, sent_at, delivered_at, last_error
+                         FROM notices WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2) n) AS recent
+         FROM (SELECT) one LEFT JOIN notice_preferences p ON p.customer_id = $1",
     )
-    .fetch_optional(&mut *conn)
+    .bind(customer)
+    .bind(limit)
+    .fetch_one(conn)
     .await?;
-    let opt_outs =
-        sqlx::query_scalar!("SELECT kind FROM notice_opt_outs WHERE customer_id = $1 ORDER BY kind", customer)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(match row {
-        Some(r) => Preferences {
+    let preferences = if r.saved {
+        Preferences {
             lang: r.lang,
             email: r.email,
             sms_phone: r.sms_phone,
             wechat_openid: r.wechat_openid,
-            opt_outs,
-            bill_content: r.bill_content,
+            opt_outs: r.opt_outs,
+            bill_content: r.bill_content.unwrap_or_default(),
             bill_day: r.bill_day.map(i64::from),
             bill_channel: r.bill_channel,
-        },
-        None => Preferences { opt_outs, bill_content: "off".into(), ..Default::default() },
-    })
+        }
+    } else {
+        Preferences { opt_outs: r.opt_outs, bill_content: "off".into(), ..Default::default() }
+    };
+    Ok((preferences, crate::db::json_column("recent", r.recent)?))
 }
 
 /// How the archive reaches the customer without the preference's addresses.
@@ -95,7 +122,7 @@ pub async fn save(conn: &mut PgConnection, customer: Uuid, p: &Preferences, by: 
 }
 
 /// One notice as the customer page lists it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RecentNotice {
     pub id: Uuid,
     pub kind: String,
@@ -105,17 +132,4 @@ pub struct RecentNotice {
     pub sent_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub last_error: String,
-}
-
-/// The customer's newest notices.
-pub async fn recent(conn: &mut PgConnection, customer: Uuid, limit: i64) -> sqlx::Result<Vec<RecentNotice>> {
-    sqlx::query_as!(
-        RecentNotice,
-        "SELECT id, kind, channel, status, created_at, sent_at, delivered_at, last_error
-         FROM notices WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-        customer,
-        limit
-    )
-    .fetch_all(conn)
-    .await
 }

@@ -50,12 +50,8 @@ pub async fn section(
     user: &CurrentUser,
     customer_id: Uuid,
 ) -> Result<NoticeSection, AppError> {
-    Ok(NoticeSection {
-        customer_id,
-        prefs: preferences_db::get(conn, customer_id).await?,
-        recent: preferences_db::recent(conn, customer_id, 10).await?,
-        can_edit: user.require(Permission::EditCustomers).is_ok(),
-    })
+    let (prefs, recent) = preferences_db::with_recent(conn, customer_id, 10).await?;
+    Ok(NoticeSection { customer_id, prefs, recent, can_edit: user.require(Permission::EditCustomers).is_ok() })
 }
 
 // ---------------------------------------------------------------- the edit page

@@ -82,8 +82,8 @@ async fn customer_points(
     let mut tx = user.tx(&state.db).await?;
     crate::customers::db::get(&mut tx, id).await?;
     let today = crate::tenants::today(&mut tx).await?;
-    let standing = db::standing(&mut tx, id, today).await?;
-    let mut history = db::history(&mut tx, id, q.before, limit + 1).await?;
+    let db::CustomerPoints { standing, mut history, .. } =
+        db::customer_points(&mut tx, id, today, q.before, limit + 1, false).await?;
     tx.commit().await?;
     let next_before = paging::next_cursor(&mut history, limit, |e| e.id.to_string()).and_then(|s| s.parse().ok());
     Ok(Json(PointsBody {

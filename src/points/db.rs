@@ -4,7 +4,7 @@
 //! catalogue and redemptions, and the demo's points.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -112,24 +112,6 @@ pub async fn reverse_for_payment(conn: &mut PgConnection, payment_id: Uuid, by: 
 
 // ---------------------------------------------------------------- balance and expiry
 
-/// A customer's whole ledger as the rules read it, with each row's day in the tenant's time zone.
-pub async fn movements(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Vec<Movement>> {
-    let rows = sqlx::query!(
-        r#"SELECT (l.at AT TIME ZONE t.time_zone)::date AS "on!", l.kind, l.points, l.payment_id
-           FROM points_ledger l JOIN tenants t ON t.id = l.tenant_id
-           WHERE l.customer_id = $1"#,
-        customer_id
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            Some(Movement { on: r.on, kind: Kind::parse(&r.kind)?, points: r.points, payment: r.payment_id })
-        })
-        .collect())
-}
-
 /// Where a customer's points stand on a day.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Standing {
@@ -146,16 +128,6 @@ pub struct Standing {
 pub struct NextExpiry {
     pub on: NaiveDate,
     pub points: i64,
-}
-
-pub async fn standing(conn: &mut PgConnection, customer_id: Uuid, today: NaiveDate) -> sqlx::Result<Standing> {
-    let months = settings(conn).await?.expiry_months;
-    let ledger = movements(conn, customer_id).await?;
-    Ok(Standing {
-        balance: points::balance(&ledger) - points::due_to_expire(&ledger, months, today),
-        next_expiry: points::next_expiry(&ledger, months, today).map(|(on, points)| NextExpiry { on, points }),
-        expiry_months: months,
-    })
 }
 
 /// The balance as the ledger sums it.
@@ -235,7 +207,7 @@ pub async fn expire_everywhere(pool: &PgPool) -> anyhow::Result<u64> {
 }
 
 /// One row of a customer's points history.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Entry {
     pub id: Uuid,
     pub at: DateTime<Utc>,
@@ -263,39 +235,93 @@ impl Entry {
     }
 }
 
-/// A customer's history, newest first; when paging back, older than the
-/// entry `before` (none when the customer has no such entry).
-pub async fn history(
+/// A customer's points as the customer page, the portal and the API show them.
+pub struct CustomerPoints {
+    pub standing: Standing,
+    /// Newest first; when paging back, older than the entry asked for.
+    pub history: Vec<Entry>,
+    /// The catalogue's items on offer (active and in stock), cheapest first,
+    /// when asked for; else none.
+    pub items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct MovementRow {
+    on: NaiveDate,
+    kind: String,
+    points: i64,
+    payment_id: Option<Uuid>,
+}
+
+/// A customer's standing on `today`, history (`limit` entries, older than
+/// the entry `before` when paging back; none when the customer has no such
+/// entry) and, when `offered`, the items on offer, in one statement. The
+/// standing reads the whole ledger, with each row's day in the tenant's
+/// time zone, through the rules of `points`.
+pub async fn customer_points(
     conn: &mut PgConnection,
     customer_id: Uuid,
+    today: NaiveDate,
     before: Option<Uuid>,
     limit: i64,
-) -> sqlx::Result<Vec<Entry>> {
-    sqlx::query_as!(
-        Entry,
-        r#"SELECT l.id, l.at, l.kind, l.points, l.payment_id, l.redemption_id,
-                  i.code AS "item?", i.name_zh AS "item_name_zh?", i.name_en AS "item_name_en?",
-                  r.quantity AS "quantity?", l.note, l.recorded_by
-           FROM points_ledger l
-           LEFT JOIN points_redemptions r ON r.tenant_id = l.tenant_id AND r.id = l.redemption_id
-           LEFT JOIN points_catalogue i ON i.tenant_id = r.tenant_id AND i.id = r.item_id
-           WHERE l.customer_id = $1
-             AND ($2::uuid IS NULL
-                  OR (l.at, l.id) < (SELECT c.at, c.id FROM points_ledger c WHERE c.id = $2 AND c.customer_id = $1))
-           ORDER BY l.at DESC, l.id DESC
-           LIMIT $3"#,
-        customer_id,
-        before,
-        limit
+    offered: bool,
+) -> sqlx::Result<CustomerPoints> {
+    let (expiry_months, movements, history, items): (
+        Option<i32>,
+        serde_json::Value,
+        serde_json::Value,
+        serde_json::Value,
+    ) = sqlx::query_as(
+        r#"SELECT (SELECT expiry_months FROM points_settings),
+                  (SELECT coalesce(json_agg(m), '[]')
+                     FROM (SELECT (l.at AT TIME ZONE t.time_zone)::date AS on, l.kind, l.points, l.payment_id
+                           FROM points_ledger l JOIN tenants t ON t.id = l.tenant_id
+                           WHERE l.customer_id = $1) m),
+                  (SELECT coalesce(json_agg(h ORDER BY h.at DESC, h.id DESC), '[]')
+                     FROM (SELECT l.id, l.at, l.kind, l.points, l.payment_id, l.redemption_id,
+                                  i.code AS item, i.name_zh AS item_name_zh, i.name_en AS item_name_en,
+                                  r.quantity, l.note, l.recorded_by
+                           FROM points_ledger l
+                           LEFT JOIN points_redemptions r ON r.tenant_id = l.tenant_id AND r.id = l.redemption_id
+                           LEFT JOIN points_catalogue i ON i.tenant_id = r.tenant_id AND i.id = r.item_id
+                           WHERE l.customer_id = $1
+                             AND ($2::uuid IS NULL
+                                  OR (l.at, l.id) < (SELECT c.at, c.id FROM points_ledger c
+                                                     WHERE c.id = $2 AND c.customer_id = $1))
+                           ORDER BY l.at DESC, l.id DESC
+                           LIMIT $3) h),
+                  (SELECT coalesce(json_agg(i ORDER BY i.cost, i.code), '[]')
+                     FROM (SELECT id, code, name_zh, name_en, cost, stock, active FROM points_catalogue
+                           WHERE $4 AND active AND stock > 0) i)"#,
     )
-    .fetch_all(conn)
-    .await
+    .bind(customer_id)
+    .bind(before)
+    .bind(limit)
+    .bind(offered)
+    .fetch_one(conn)
+    .await?;
+    let months = expiry_months.unwrap_or_else(|| Settings::default().expiry_months);
+    let ledger: Vec<Movement> = crate::db::json_column::<Vec<MovementRow>>("movements", movements)?
+        .into_iter()
+        .filter_map(|r| {
+            Some(Movement { on: r.on, kind: Kind::parse(&r.kind)?, points: r.points, payment: r.payment_id })
+        })
+        .collect();
+    Ok(CustomerPoints {
+        standing: Standing {
+            balance: points::balance(&ledger) - points::due_to_expire(&ledger, months, today),
+            next_expiry: points::next_expiry(&ledger, months, today).map(|(on, points)| NextExpiry { on, points }),
+            expiry_months: months,
+        },
+        history: crate::db::json_column("history", history)?,
+        items: crate::db::json_column("items", items)?,
+    })
 }
 
 // ---------------------------------------------------------------- catalogue
 
 /// An item of the catalogue.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Item {
     pub id: Uuid,
     pub code: String,

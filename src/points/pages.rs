@@ -67,13 +67,9 @@ pub async fn section(
     // The tenant's day from the caller's time zone (the tenant's): no round trip.
     let today = chrono::Utc::now().with_timezone(&user.tz).date_naive();
     let can_redeem = user.require(Permission::RedeemPoints).is_ok();
-    Ok(PointsSection {
-        customer_id,
-        standing: db::standing(conn, customer_id, today).await?,
-        history: db::history(conn, customer_id, None, 20).await?,
-        items: if can_redeem { db::items(conn, true).await? } else { Vec::new() },
-        can_redeem,
-    })
+    let db::CustomerPoints { standing, history, items } =
+        db::customer_points(conn, customer_id, today, None, 20, can_redeem).await?;
+    Ok(PointsSection { customer_id, standing, history, items, can_redeem })
 }
 
 async fn redeem_at_counter(

@@ -117,11 +117,8 @@ async fn page_for(
     saved: bool,
 ) -> Result<NoticesPage, AppError> {
     let mut tx = caller.company_tx(&state.db).await?;
-    let form = match typed.form {
-        Some(f) => f,
-        None => PreferencesForm::from_preferences(&preferences_db::get(&mut tx, account.customer_id).await?),
-    };
-    let recent = preferences_db::recent(&mut tx, account.customer_id, 20).await?;
+    let (stored, recent) = preferences_db::with_recent(&mut tx, account.customer_id, 20).await?;
+    let form = typed.form.unwrap_or_else(|| PreferencesForm::from_preferences(&stored));
     let (_, company) = crate::notices::delivery::tenant_quiet_hours(&mut tx).await?;
     tx.commit().await?;
     let mut p = page(locale, "portal.notices_title", caller.csrf.clone());

@@ -80,9 +80,8 @@ async fn view(
 ) -> Result<PointsPage, AppError> {
     let today = chrono::Utc::now().with_timezone(&caller.tz).date_naive();
     let mut tx = caller.company_tx(&state.db).await?;
-    let standing = points_db::standing(&mut tx, account.customer_id, today).await?;
-    let items = points_db::items(&mut tx, true).await?;
-    let history = points_db::history(&mut tx, account.customer_id, None, HISTORY).await?;
+    let points_db::CustomerPoints { standing, history, items } =
+        points_db::customer_points(&mut tx, account.customer_id, today, None, HISTORY, true).await?;
     tx.commit().await?;
     let mut p = page(locale, "portal.points_title", caller.csrf.clone());
     p.tz = caller.tz;

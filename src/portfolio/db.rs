@@ -366,20 +366,20 @@ pub async fn last_and_next(
     customer_id: Uuid,
     today: NaiveDate,
 ) -> sqlx::Result<(Option<Visit>, Option<Visit>)> {
-    let last = sqlx::query_as(&format!(
-        "{VISIT_SELECT} WHERE v.customer_id = $1 AND v.status = 'done' ORDER BY v.done_on DESC, v.id DESC LIMIT 1"
-    ))
-    .bind(customer_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let next = sqlx::query_as(&format!(
-        "{VISIT_SELECT} WHERE v.customer_id = $1 AND v.status = 'planned' AND v.planned_on >= $2
-         ORDER BY v.planned_on, v.id LIMIT 1"
+    // One statement: the last is the one done, the next the one planned.
+    let visits: Vec<Visit> = sqlx::query_as(&format!(
+        "{VISIT_SELECT} WHERE v.id IN (
+           (SELECT id FROM visits WHERE customer_id = $1 AND status = 'done' ORDER BY done_on DESC, id DESC LIMIT 1)
+           UNION ALL
+           (SELECT id FROM visits WHERE customer_id = $1 AND status = 'planned' AND planned_on >= $2
+            ORDER BY planned_on, id LIMIT 1))"
     ))
     .bind(customer_id)
     .bind(today)
-    .fetch_optional(&mut *conn)
+    .fetch_all(conn)
     .await?;
+    let (done, planned): (Vec<Visit>, Vec<Visit>) = visits.into_iter().partition(|v| v.status == "done");
+    let (last, next) = (done.into_iter().next(), planned.into_iter().next());
     Ok((last, next))
 }
 

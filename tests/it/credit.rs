@@ -21,17 +21,17 @@ async fn rate(app: &TestApp, tenant: &Tenant) -> credit_db::RateReport {
 
 async fn history(app: &TestApp, customer: Uuid) -> Vec<credit_db::StoredRating> {
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-    credit_db::history(&mut tx, customer, 24).await.unwrap()
+    credit_db::customer_credit(&mut tx, customer, 24).await.unwrap().history
 }
 
 async fn decision(app: &TestApp, tenant: &Tenant, customer: Uuid) -> Option<credit_db::Decision> {
     let mut tx = db::begin_tenant(&app.pool, tenant.id, None).await.unwrap();
-    credit_db::decision(&mut tx, customer).await.unwrap()
+    credit_db::customer_credit(&mut tx, customer, 1).await.unwrap().decision
 }
 
 async fn listed(app: &TestApp, customer: Uuid) -> Option<credit_db::ListEntry> {
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-    credit_db::open_entry(&mut tx, customer).await.unwrap()
+    credit_db::customer_credit(&mut tx, customer, 1).await.unwrap().listed
 }
 
 /// Alpha's four histories, with the debtor (c3) in a high-risk industry and

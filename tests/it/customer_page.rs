@@ -114,7 +114,7 @@ async fn counted_app(app: &TestApp) -> (WireCounter, Browser) {
 }
 
 /// The most round trips the customer page may take, the caller's session included.
-const CUSTOMER_PAGE_ROUND_TRIPS: usize = 30;
+const CUSTOMER_PAGE_ROUND_TRIPS: usize = 18;
 
 #[tokio::test]
 async fn the_customer_page_takes_a_handful_of_round_trips() {
