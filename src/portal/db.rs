@@ -252,24 +252,13 @@ pub struct SessionRow {
     pub time_zone: String,
 }
 
-pub async fn session(conn: &mut PgConnection, token_hash: &[u8]) -> sqlx::Result<Option<SessionRow>> {
-    let row: Option<SessionRow> = sqlx::query_as(
-        "SELECT s.id AS session_id, s.portal_user_id, u.login, s.csrf_token, t.slug, t.name AS tenant_name, t.time_zone
-         FROM portal_sessions s JOIN portal_users u ON u.id = s.portal_user_id JOIN tenants t ON t.id = s.tenant_id
-         WHERE s.token_hash = $1 AND s.expires_at > now()
-           AND s.last_seen_at > now() - make_interval(mins => $2)",
-    )
-    .bind(token_hash)
-    .bind(super::SESSION_IDLE_MINUTES)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(r) = &row {
-        sqlx::query("UPDATE portal_sessions SET last_seen_at = now() WHERE id = $1 AND last_seen_at < now() - interval '1 minute'")
-            .bind(r.session_id)
-            .execute(conn)
-            .await?;
-    }
-    Ok(row)
+pub async fn session(pool: &PgPool, tenant_id: Uuid, token_hash: &[u8]) -> sqlx::Result<Option<SessionRow>> {
+    sqlx::query_as("SELECT * FROM gridcrm_portal_session_caller($1, $2, $3)")
+        .bind(tenant_id)
+        .bind(token_hash)
+        .bind(super::SESSION_IDLE_MINUTES)
+        .fetch_optional(pool)
+        .await
 }
 
 /// One linked account as the customer sees it.

@@ -139,6 +139,32 @@ async fn the_customer_page_takes_a_handful_of_round_trips() {
     eprintln!("empty search page: {} round trips", counter.count());
 }
 
+/// The most round trips a portal customer's home may take: the session (one
+/// statement), then BEGIN with the tenant, the accounts, COMMIT, and the
+/// pool's check of the connection each time it is given back (two). It was
+/// nine while the session took a transaction of its own.
+const PORTAL_HOME_ROUND_TRIPS: usize = 6;
+
+#[tokio::test]
+async fn the_portal_home_takes_a_handful_of_round_trips() {
+    let app = TestApp::spawn().await;
+    let (counter, staff) = counted_app(&app).await;
+    let customer = app.alpha.customers[0];
+    let signed_in = crate::portal::registered(&app, customer, "13912345678").await;
+    // The same customer's cookies (cookies are not kept apart by port) on the counted server.
+    let phone = Browser { base: staff.base.clone(), client: signed_in.client.clone(), csrf: signed_in.csrf.clone() };
+    for _ in 0..2 {
+        assert_eq!(phone.get("/portal/home").await.status(), StatusCode::OK);
+    }
+    counter.reset();
+    let (status, page) = phone.get_text("/portal/home").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&crate::portal::account_no(&app, customer).await), "the home lists the linked account");
+    let trips = counter.count();
+    eprintln!("portal home: {trips} round trips");
+    assert!(trips <= PORTAL_HOME_ROUND_TRIPS, "{trips} round trips, at most {PORTAL_HOME_ROUND_TRIPS} expected");
+}
+
 /// A malformed id in a path gets the normal error page (in the user's
 /// language, no axum text) or, under /api/v1, a problem document naming it.
 #[tokio::test]
