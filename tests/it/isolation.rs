@@ -5,7 +5,7 @@ use serde_json::json;
 use sqlx::{Connection, PgConnection, Row};
 
 use crate::support::{TestApp, location};
-use gridcrm::staff::Role;
+use gridcrm::{db, staff::Role};
 
 /// Platform tables that also hold tenants' rows (tenant_id NULL for the
 /// platform's): forced row-level security with policies of their own.
@@ -38,6 +38,23 @@ async fn every_tenant_table_forces_rls_and_keys_include_tenant_id() {
             .unwrap();
     for (table, _, _) in tables.iter().filter(|(t, ..)| !PLATFORM_TABLES.contains(&t.as_str())) {
         assert!(policies.contains(table), "{table} has no tenant_isolation policy");
+    }
+    // Each reads the tenant once a statement (an initplan), not once a row
+    // (see the_tenant_policy_is_checked_once_a_statement_not_once_a_row).
+    let expressions: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT tablename::text, qual, with_check FROM pg_policies
+         WHERE policyname IN ('tenant_isolation', 'jobs_tenant_read', 'jobs_tenant_enqueue')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .map(|rows: Vec<(String, Option<String>, Option<String>)>| {
+        rows.into_iter().map(|(t, q, c)| (t, q.unwrap_or_default(), c.unwrap_or_default())).collect()
+    })
+    .unwrap();
+    for (table, qual, check) in &expressions {
+        for expression in [qual, check].into_iter().filter(|e| !e.is_empty()) {
+            assert_eq!(expression, "(tenant_id = ( SELECT app_tenant_id() AS app_tenant_id))", "{table}");
+        }
     }
     // Primary keys, unique constraints and foreign keys of tenant tables all name tenant_id.
     let keys = sqlx::query(
@@ -578,4 +595,43 @@ async fn personal_data_of_another_tenants_customer_is_out_of_reach() {
     let name: String =
         sqlx::query_scalar("SELECT name FROM customers WHERE id = $1").bind(theirs).fetch_one(&mut conn).await.unwrap();
     assert_eq!(name, "王建国");
+}
+
+/// The tenant policy costs one look-up of the caller's tenant a statement:
+/// a bulk read of a big table compares each row's tenant_id with a
+/// parameter instead of evaluating `current_setting` for every row (which
+/// cost more than reading the rows; BENCHMARKS.md, "Row-level security in
+/// bulk reads"). What a plan evaluates once a row is in its `Filter:` lines.
+#[tokio::test]
+async fn the_tenant_policy_is_checked_once_a_statement_not_once_a_row() {
+    let app = TestApp::spawn().await;
+    let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
+    let per_row = async |tx: &mut db::Tx, sql: &str| -> Vec<String> {
+        let plan: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut **tx).await.unwrap();
+        plan.into_iter()
+            .filter(|l| l.contains("Filter:") && !l.contains("One-Time") && l.contains("current_setting"))
+            .collect()
+    };
+    // The control: a condition that is not an equality is evaluated for every row, and shows.
+    let control = per_row(
+        &mut tx,
+        "EXPLAIN SELECT count(*) FROM customer_metrics WHERE tenant_id IS DISTINCT FROM app_tenant_id()",
+    )
+    .await;
+    assert!(!control.is_empty(), "the control should evaluate current_setting once a row");
+    for sql in [
+        "EXPLAIN SELECT count(*) FROM customer_metrics WHERE month < current_date",
+        "EXPLAIN SELECT sum(b.amount) FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id",
+    ] {
+        assert_eq!(per_row(&mut tx, sql).await, Vec::<String>::new(), "{sql}");
+    }
+    // And it still isolates: alpha's transaction counts only alpha's customers.
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM customers").fetch_one(&mut *tx).await.unwrap();
+    let alphas: i64 = sqlx::query_scalar("SELECT count(*) FROM customers WHERE tenant_id = $1")
+        .bind(app.alpha.id)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert!(seen > 0);
+    assert_eq!(seen, alphas);
 }
