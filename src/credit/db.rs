@@ -90,33 +90,38 @@ pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
 }
 
 /// Every active customer's factor inputs for the 24 complete months before
-/// `$1`, with events before `$2`. Aggregated as float8: at a million
-/// customers numeric aggregate states spilled the grouping to disk. A float
+/// `$1`, with events before `$2`. The window's bounds are dates (`date -
+/// interval` is a timestamp, and against a timestamp the planner cannot use
+/// the month's statistics: it guessed 150,000 rows instead of 12,000,000 and
+/// sorted them on disk). Aggregated as float8 (the metrics'
+/// `*_float` columns, converted when written, migration 0062): at a million
+/// customers numeric aggregate states spilled the grouping to disk, and
+/// converting while reading cost more than the grouping. A float
 /// sum depends on the order parallel workers add in, so the ratios are
 /// rounded to six places: rating twice gives the same bins. `$3`/`$4`: the built-in industry risk
 /// classes (a tenant's own classes in credit_industry_risk win).
 pub const INPUTS: &str = r#"
 WITH m AS (
     SELECT cm.customer_id,
-           sum(cm.paid_on_time::float8) AS on_time, sum(cm.paid_late::float8) AS late,
-           count(*) FILTER (WHERE cm.arrears > 0) AS arrears_months,
-           max(cm.arrears::float8) AS max_arrears,
-           avg(cm.billed::float8) FILTER (WHERE cm.billed > 0) AS average_bill,
+           sum(cm.paid_on_time_float) AS on_time, sum(cm.paid_late_float) AS late,
+           count(*) FILTER (WHERE cm.arrears_float > 0) AS arrears_months,
+           max(cm.arrears_float) AS max_arrears,
+           avg(cm.billed_float) FILTER (WHERE cm.billed_float > 0) AS average_bill,
            max(cm.arrears_days) AS max_arrears_days,
            sum(cm.late_fees) AS late_fees, sum(cm.reversals) AS reversals,
            max(cm.tenure_months) AS tenure_months,
-           count(*) FILTER (WHERE cm.energy_kwh > 0) AS energy_months,
+           count(*) FILTER (WHERE cm.energy_kwh_float > 0) AS energy_months,
            count(*) AS history_months,
-           stddev_pop(cm.energy_kwh::float8) AS energy_sd, avg(cm.energy_kwh::float8) AS energy_mean
+           stddev_pop(cm.energy_kwh_float) AS energy_sd, avg(cm.energy_kwh_float) AS energy_mean
     FROM customer_metrics cm
-    WHERE cm.month >= ($1::date - interval '24 months') AND cm.month < $1::date
+    WHERE cm.month >= ($1::date - interval '24 months')::date AND cm.month < $1::date
     GROUP BY cm.customer_id
 ), e AS (
     SELECT ev.customer_id,
            count(*) FILTER (WHERE ev.kind = 'breach') AS breaches,
            count(*) FILTER (WHERE ev.kind = 'theft') AS thefts
     FROM credit_events ev
-    WHERE ev.occurred_on >= ($1::date - interval '24 months') AND ev.occurred_on < $2::date
+    WHERE ev.occurred_on >= ($1::date - interval '24 months')::date AND ev.occurred_on < $2::date
     GROUP BY ev.customer_id
 )
 SELECT c.id AS customer_id,
@@ -698,11 +703,11 @@ pub async fn bad_within_year(
     conn: &mut PgConnection,
     month: NaiveDate,
 ) -> sqlx::Result<std::collections::HashSet<Uuid>> {
-    let rows = sqlx::query_scalar!(
+    let rows: Vec<Uuid> = sqlx::query_scalar(
         "SELECT DISTINCT customer_id FROM customer_metrics
-         WHERE month >= $1 AND month < ($1::date + interval '12 months') AND arrears_days > 90",
-        month
+         WHERE month >= $1 AND month < ($1::date + interval '12 months')::date AND arrears_days > 90",
     )
+    .bind(month)
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().collect())
