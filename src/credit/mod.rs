@@ -163,6 +163,24 @@ impl Inputs {
     }
 }
 
+/// Each step's time of a long credit job, logged for whoever tunes it next
+/// (`GRIDCRM_LOG=warn,gridcrm::credit=debug`).
+pub(crate) struct Laps {
+    job: &'static str,
+    since: std::time::Instant,
+}
+
+impl Laps {
+    pub(crate) fn new(job: &'static str) -> Self {
+        Laps { job, since: std::time::Instant::now() }
+    }
+
+    pub(crate) fn lap(&mut self, step: &str) {
+        tracing::debug!(step, seconds = self.since.elapsed().as_secs_f64(), "{}", self.job);
+        self.since = std::time::Instant::now();
+    }
+}
+
 /// The factors with a numeric input: all of [`FACTORS`] but `industry_risk`, the last.
 pub const NUMERIC_FACTORS: usize = FACTORS.len() - 1;
 

@@ -4,11 +4,12 @@
 //! in the twelve months that followed; a candidate card fitted on the first
 //! and both cards measured on the second.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::credit::{
     self, FACTORS, GRADES,
@@ -64,10 +65,10 @@ pub enum CalibrationError {
 async fn sample(
     conn: &mut PgConnection,
     month: NaiveDate,
+    bad: &HashSet<Uuid>,
     role: &'static str,
 ) -> Result<(Table, Vec<u8>, Vec<credit::Inputs>, Sample), CalibrationError> {
     let rows = db::inputs_as_of(conn, month, month).await?;
-    let bad = db::bad_within_year(conn, month).await?;
     let (mut table_rows, mut labels, mut inputs) = (Vec::new(), Vec::new(), Vec::new());
     for r in rows.into_iter().filter(|r| r.history_months > 0) {
         table_rows.push(FACTORS.iter().map(|f| r.inputs.input(f)).collect());
@@ -101,16 +102,23 @@ pub async fn calibrate(
     sqlx::query("SET LOCAL work_mem = '512MB'").execute(&mut *conn).await?;
     let train_month = crate::months::back(current_month, TRAIN_MONTHS_BACK);
     let test_month = crate::months::back(current_month, TEST_MONTHS_BACK);
-    let (train, train_labels, _, train_sample) = sample(conn, train_month, "training").await?;
-    let (test, test_labels, test_inputs, test_sample) = sample(conn, test_month, "held-out").await?;
+    let mut laps = credit::Laps::new("credit calibration");
+    let bad = db::bad_within_year(conn, &[train_month, test_month]).await?;
+    laps.lap("outcomes");
+    let (train, train_labels, _, train_sample) = sample(conn, train_month, &bad[0], "training").await?;
+    laps.lap("training sample");
+    let (test, test_labels, test_inputs, test_sample) = sample(conn, test_month, &bad[1], "held-out").await?;
+    laps.lap("held-out sample");
 
     let fitted = calibrate::fit(&train, &train_labels, options)?;
+    laps.lap("fit");
     let candidate_scores = fitted.scores(&test)?;
     let current_scores: Vec<f64> =
         test_inputs.iter().map(|i| credit::rate(&settings.card, &settings.bands, i).score).collect();
     let negated = |scores: &[f64]| scores.iter().map(|s| -s).collect::<Vec<f64>>();
     let candidate = calibrate::measure(&negated(&candidate_scores), &test_labels)?;
     let current = calibrate::measure(&negated(&current_scores), &test_labels)?;
+    laps.lap("measured");
     let report = CalibrationReport {
         current,
         candidate,

@@ -3,6 +3,7 @@
 
 pub mod citus;
 pub mod embedded;
+pub mod numeric;
 
 use std::time::Duration;
 

@@ -5,6 +5,7 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use sqlx::Connection as _;
 use uuid::Uuid;
 
 use crate::support::{Tenant, TestApp};
@@ -449,4 +450,49 @@ async fn the_vip_list_filters_by_credit_grade_and_shows_it() {
     let csv = manager.get("/accounts/vip.csv?tier=all&grade=C").await.text().await.unwrap();
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(csv.lines().next().unwrap().contains("信用等级"));
+}
+
+/// The ratios are rounded in Rust, as `round(x::numeric, places)::float8`
+/// would round them: the same float8 for ratios, amounts, values a hair
+/// either side of a half, and exact binary fractions whose 15 digits tie.
+#[tokio::test]
+async fn rounding_in_rust_gives_the_servers_float8_bit_for_bit() {
+    let app = TestApp::spawn().await;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut values = Vec::new();
+    for _ in 0..20_000 {
+        let (a, b) = (next() % 1_000_000_000, 1 + next() % 1_000_000_000);
+        values.push(a as f64 / 100.0 / (b as f64 / 100.0)); // a ratio of amounts
+        values.push((a % 10_000_000) as f64 / 100.0 / (1 + b % 37) as f64); // an average bill
+        let half = ((next() % 10_000_000) as f64 + 0.5) / 1e6; // (k + ½)·10⁻⁶ and its neighbours
+        values.extend([half, half.next_up(), half.next_down(), -half]);
+        let cents = ((next() % 100_000_000) as f64 + 0.5) / 100.0;
+        values.extend([cents, cents.next_up(), cents.next_down()]);
+        values.push((next() % (1 << 20)) as f64 / (1 << 20) as f64); // exact in binary
+    }
+    values.extend([0.0, -0.0, 1e-9, -1e-9, 5e-7, 2.5e-7, 1e15, 123_456_789.125, 0.1000518798828125]);
+    let mut conn = sqlx::PgConnection::connect(&app.owner_url).await.unwrap();
+    for places in [6, 2] {
+        let server: Vec<f64> = sqlx::query_scalar(
+            "SELECT array_agg(round(x::numeric, $2)::float8 ORDER BY i) FROM unnest($1::float8[]) WITH ORDINALITY t (x, i)",
+        )
+        .bind(&values)
+        .bind(places)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        let differ: Vec<_> = values
+            .iter()
+            .zip(&server)
+            .filter(|(x, s)| db::numeric::round_as_postgres(**x, places as u32).to_bits() != s.to_bits())
+            .take(5)
+            .collect();
+        assert!(differ.is_empty(), "at {places} places, Rust and the server differ: {differ:?}");
+    }
 }
