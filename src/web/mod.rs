@@ -40,6 +40,9 @@ pub struct AppState {
     pub uploads: Arc<upload::Uploads>,
     /// Reverse proxies whose X-Forwarded-For names the caller.
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// The pool this process's jobs and imports use, for the metrics page
+    /// (none in a process assembled without one).
+    pub bulk: Option<PgPool>,
 }
 
 impl AppState {
@@ -58,7 +61,13 @@ impl AppState {
             portal_codes: Arc::new(portal_codes),
             uploads,
             trusted_proxies,
+            bulk: None,
         }
+    }
+
+    /// The pool of this process's jobs and imports, whose use `/metrics` reports.
+    pub fn with_bulk_pool(self, bulk: PgPool) -> Self {
+        Self { bulk: Some(bulk), ..self }
     }
 }
 

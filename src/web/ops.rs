@@ -80,11 +80,18 @@ async fn metrics(State(state): State<AppState>, request: Request) -> Result<Resp
     may_read_metrics(state.config.metrics_token.as_ref(), peer, request.headers())?;
     // The request pool's use, as of this scrape: saturation shows as in_use
     // near max (and as gridcrm_db_pool_timeouts_total rising).
-    let idle = state.db.num_idle() as f64;
-    metrics::gauge!("gridcrm_db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("gridcrm_db_pool_connections", "state" => "in_use").set(f64::from(state.db.size()) - idle);
-    metrics::gauge!("gridcrm_db_pool_max").set(f64::from(state.db.options().get_max_connections()));
+    record_pool_use(&state.db, "gridcrm_db_pool_connections", "gridcrm_db_pool_max");
+    if let Some(bulk) = &state.bulk {
+        record_pool_use(bulk, "gridcrm_db_bulk_pool_connections", "gridcrm_db_bulk_pool_max");
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], prometheus().render()).into_response())
+}
+
+fn record_pool_use(pool: &sqlx::PgPool, connections: &'static str, max: &'static str) {
+    let idle = pool.num_idle() as f64;
+    metrics::gauge!(connections, "state" => "idle").set(idle);
+    metrics::gauge!(connections, "state" => "in_use").set(f64::from(pool.size()) - idle);
+    metrics::gauge!(max).set(f64::from(pool.options().get_max_connections()));
 }
 
 /// Counts requests and their latency by route template (never by raw path,

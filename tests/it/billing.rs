@@ -55,7 +55,7 @@ async fn a_bill_run_bills_the_good_readings_skips_the_rest_and_never_twice() {
     let run = wait_for_run(&app, &key, &format!("/api/v1/bill-runs/{run_id}")).await;
     assert_eq!(run["status"], "done", "{run}");
     assert_eq!((run["bills"].as_i64(), run["skipped"].as_i64(), run["already"].as_i64()), (Some(1), Some(3), Some(0)));
-    // Monitoring sees the job and the request pool.
+    // Monitoring sees the job, the request pool and the jobs' pool.
     let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
     let has = |name: &str, labels: &[&str]| {
         metrics.lines().any(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
@@ -63,6 +63,7 @@ async fn a_bill_run_bills_the_good_readings_skips_the_rest_and_never_twice() {
     assert!(has("gridcrm_jobs_finished_total", &["kind=\"bill_run\"", "outcome=\"done\""]), "{metrics}");
     assert!(has("gridcrm_job_duration_seconds", &["kind=\"bill_run\""]));
     assert!(has("gridcrm_db_pool_connections", &["state=\"in_use\""]) && has("gridcrm_db_pool_max", &[]));
+    assert!(has("gridcrm_db_bulk_pool_connections", &["state=\"idle\""]) && has("gridcrm_db_bulk_pool_max", &[]));
     // 150 kWh inside tier 1 (2,760 kWh a year is 230 a month) at 0.538 yuan.
     assert_eq!(run["total_amount"], "80.70");
 

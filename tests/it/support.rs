@@ -186,7 +186,10 @@ impl TestApp {
         let mut jobs = gridcrm::jobs::Settings::from_config(&config);
         jobs.poll = std::time::Duration::from_millis(100);
         let workers = gridcrm::jobs::Workers::start(pool.clone(), jobs, false);
-        let app = gridcrm::app(AppState::new(pool.clone(), config)).into_make_service_with_connect_info::<SocketAddr>();
+        // The workers run on the test's one pool: it is also the one the
+        // metrics report as the jobs' pool.
+        let state = AppState::new(pool.clone(), config).with_bulk_pool(pool.clone());
+        let app = gridcrm::app(state).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestApp { base: format!("http://{addr}"), _workers: workers, pool, owner_url, alpha, beta, _database: None }
     }
