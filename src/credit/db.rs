@@ -276,7 +276,25 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
         .await?;
     lap("month's earlier rows deleted");
     // The previous grade is the one of the latest rating in an earlier
-    // month: a second rating in the same month keeps it.
+    // month: a second rating in the same month keeps it. Looked up before
+    // the insert, not in it: over a history table that statistics call
+    // empty (a new installation's first rating, after an ANALYZE), the
+    // planner picks a sequential scan for the look-up, and inside the insert
+    // each scan would read every row inserted so far (seen: 1,000,000
+    // ratings taking hours instead of seconds).
+    sqlx::query(
+        "CREATE TEMP TABLE credit_previous ON COMMIT DROP AS
+         SELECT r.customer_id, p.grade, p.score
+         FROM credit_rated r
+         CROSS JOIN LATERAL (SELECT p.grade, p.score FROM credit_ratings p
+                             WHERE p.tenant_id = app_tenant_id() AND p.customer_id = r.customer_id AND p.month < $1
+                             ORDER BY p.month DESC LIMIT 1) p",
+    )
+    .bind(month)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("ANALYZE credit_previous").execute(&mut *conn).await?;
+    lap("previous grades looked up");
     let changed: i64 = sqlx::query_scalar(
         "WITH ins AS (
            INSERT INTO credit_ratings (tenant_id, customer_id, month, score, grade, previous_grade, previous_score,
@@ -284,9 +302,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
            SELECT app_tenant_id(), r.customer_id, $1, r.score, r.grade, p.grade, p.score,
                   r.method, r.security, r.industry_risk, r.inputs, r.points
            FROM credit_rated r
-           LEFT JOIN LATERAL (SELECT p.grade, p.score FROM credit_ratings p
-                              WHERE p.tenant_id = app_tenant_id() AND p.customer_id = r.customer_id AND p.month < $1
-                              ORDER BY p.month DESC LIMIT 1) p ON true
+           LEFT JOIN credit_previous p ON p.customer_id = r.customer_id
            RETURNING previous_grade, grade)
          SELECT count(*) FROM ins WHERE previous_grade IS DISTINCT FROM grade AND previous_grade IS NOT NULL",
     )

@@ -1,5 +1,5 @@
-//! Nelder–Mead minimisation without derivatives (argmin's solver, already in
-//! the build through linfa-logistic): enough for the handful of smoothing
+//! Nelder–Mead minimisation without derivatives (argmin's solver): enough
+//! for the handful of smoothing
 //! parameters of a forecasting method, where the error surface is smooth
 //! but its gradient is not worth deriving.
 

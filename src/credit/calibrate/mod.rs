@@ -134,8 +134,6 @@ pub enum CalibrateError {
         "logistic regression did not converge in {iterations} iterations (largest gradient per row {gradient:.1e}): allow more iterations"
     )]
     NotConverged { iterations: u64, gradient: f64 },
-    #[error("logistic regression failed: {0}")]
-    Regression(#[from] linfa_logistic::error::Error),
 }
 
 fn quoted(names: &[String]) -> String {
