@@ -2,7 +2,7 @@
 //! method over the table's distinct rows.
 //!
 //! Each factor's WoE takes one value per bin, so a million customers fall
-//! into a few thousand distinct rows. The log-likelihood is a sum over rows:
+//! into few distinct rows (261 in the credit benchmark's million). The log-likelihood is a sum over rows:
 //! fitting each distinct row once, weighted by its goods and bads, is the
 //! same fit, exactly. linfa-logistic, used before, takes no row weights: its
 //! L-BFGS went over all million rows at every step, 2 s on a quiet machine
