@@ -124,10 +124,10 @@ fn evaluate(patterns: &[Pattern], theta: &[f64], l2_penalty: f64) -> Evaluated {
         let probability = 1.0 / (1.0 + (-z).exp());
         let residual = rows * probability - p.bads;
         let weight = rows * probability * (1.0 - probability);
-        for i in 0..n {
-            gradient[i] += residual * x[i];
-            for j in 0..=i {
-                hessian[i][j] += weight * x[i] * x[j];
+        for ((g, row), xi) in gradient.iter_mut().zip(&mut hessian).zip(&x) {
+            *g += residual * xi;
+            for (h, xj) in row.iter_mut().zip(&x) {
+                *h += weight * xi * xj;
             }
         }
     }
@@ -135,11 +135,6 @@ fn evaluate(patterns: &[Pattern], theta: &[f64], l2_penalty: f64) -> Evaluated {
         loss += 0.5 * l2_penalty * theta[i] * theta[i];
         gradient[i] += l2_penalty * theta[i];
         hessian[i][i] += l2_penalty;
-    }
-    for i in 0..n {
-        for j in i + 1..n {
-            hessian[i][j] = hessian[j][i];
-        }
     }
     Evaluated { loss, gradient, hessian }
 }
@@ -165,7 +160,7 @@ fn solve(a: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
             return x;
         }
         ridge = if ridge == 0.0 { scale * 1e-12 } else { ridge * 100.0 };
-        if !(ridge < scale * 1e6) {
+        if !ridge.is_finite() || ridge >= scale * 1e6 {
             // Not a number in it, or nothing like a curvature: a plain
             // gradient step (the line search shortens it if need be).
             return b.iter().map(|v| v / scale).collect();
