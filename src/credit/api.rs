@@ -30,8 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreditBody {
     pub customer_id: Uuid,
-    /// The latest rating's grade, score and payment-method decision.
-    pub decision: Decision,
+    /// The latest rating's grade, score and payment-method decision; null
+    /// before the customer's first rating (factors and history are then empty).
+    pub decision: Option<Decision>,
     /// Each factor of the latest rating: the figure in words (in the caller's
     /// language), the band it fell in, and its points.
     pub factors: Vec<ExplainedFactor>,
@@ -47,8 +48,8 @@ pub struct CreditBody {
 }
 
 /// A customer's credit grade, score, factor breakdown, history and
-/// payment-method decision. 404 when the customer is not in this company or
-/// has not been rated yet.
+/// payment-method decision. 404 when the customer is not in this company;
+/// a customer not rated yet has no decision.
 #[utoipa::path(get, path = "/api/v1/customers/{id}/credit", tag = "credit",
     params(("id" = Uuid, Path, description = "customer id")), security(("api_key" = [])),
     responses((status = 200, body = CreditBody), (status = 404)))]
@@ -59,14 +60,16 @@ async fn customer_credit(
 ) -> Result<Json<CreditBody>, AppError> {
     user.require(Permission::ReadCustomers)?;
     let mut tx = user.tx(&state.db).await?;
-    let db::CustomerCredit { settings, decision, history, current_method, listed: poor_credit, .. } =
+    let db::CustomerCredit { found, settings, decision, history, current_method, listed: poor_credit, .. } =
         db::customer_credit(&mut tx, id, 24).await?;
     tx.commit().await?;
-    let decision = decision.ok_or(AppError::NotFound)?;
+    if !found {
+        return Err(AppError::NotFound);
+    }
     let factors = history.first().map(|r| explain(&I18n(user.locale), &settings.card, &r.inputs)).unwrap_or_default();
     Ok(Json(CreditBody {
         customer_id: id,
-        method_prompt: credit::method_prompt(&current_method, &decision.method),
+        method_prompt: decision.as_ref().and_then(|d| credit::method_prompt(&current_method, &d.method)),
         decision,
         factors,
         current_method,

@@ -393,6 +393,9 @@ pub struct Decision {
 /// Everything about one customer's credit that the customer page and the
 /// credit API show.
 pub struct CustomerCredit {
+    /// Whether the customer is one of this company's (everything else is
+    /// empty when not).
+    pub found: bool,
     pub settings: Settings,
     /// The latest rating's decision; none before the first rating.
     pub decision: Option<Decision>,
@@ -432,6 +435,7 @@ pub async fn customer_credit(
     ratings: i64,
 ) -> anyhow::Result<CustomerCredit> {
     let row: (
+        bool,
         Option<serde_json::Value>,
         serde_json::Value,
         bool,
@@ -440,7 +444,7 @@ pub async fn customer_credit(
         serde_json::Value,
         serde_json::Value,
     ) = sqlx::query_as(concat!(
-        "SELECT ",
+        "SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = app_tenant_id() AND id = $1), ",
         settings_json!(),
         r#",
               (SELECT coalesce(json_agg(r ORDER BY r.month DESC), '[]')
@@ -471,7 +475,7 @@ pub async fn customer_credit(
     .bind(ratings)
     .fetch_one(conn)
     .await?;
-    let (settings, ratings, cost_control, held, listed, events, securities) = row;
+    let (found, settings, ratings, cost_control, held, listed, events, securities) = row;
     let ratings: Vec<RatingRow> = db::json_column("ratings", ratings)?;
     let decision = ratings.first().map(|r| Decision {
         grade: r.grade.clone(),
@@ -498,6 +502,7 @@ pub async fn customer_credit(
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(CustomerCredit {
+        found,
         settings: settings_from(settings)?,
         decision,
         history,

@@ -219,7 +219,7 @@ pub async fn section(
     user: &CurrentUser,
     customer_id: Uuid,
 ) -> Result<CreditSection, AppError> {
-    let db::CustomerCredit { settings, decision, history, current_method, listed, events, securities } =
+    let db::CustomerCredit { settings, decision, history, current_method, listed, events, securities, .. } =
         db::customer_credit(conn, customer_id, 2).await?;
     let i = I18n(user.locale);
     let factors = history.first().map(|r| explain(&i, &settings.card, &r.inputs)).unwrap_or_default();

@@ -249,6 +249,12 @@ async fn the_counter_sees_the_prompt_and_the_api_explains_the_grade() {
 async fn another_tenants_credit_is_not_found_and_lists_show_only_their_own() {
     let app = TestApp::spawn().await;
     setup(&app).await;
+    // Before the first rating a customer has credit with nothing in it yet.
+    let own = app.api_key(&app.alpha, Role::CounterStaff).await;
+    let body: Value = app.api_get(&own, &format!("/api/v1/customers/{}/credit", app.alpha.customers[3])).await;
+    assert_eq!((&body["decision"], &body["method_prompt"]), (&Value::Null, &Value::Null));
+    assert_eq!(body["history"].as_array().map(Vec::len), Some(0));
+    assert_eq!(body["current_method"], "post_pay");
     rate(&app, &app.alpha).await;
     let beta = rate(&app, &app.beta).await;
     assert_eq!(beta.listed, 0, "beta's customers have no history");
