@@ -426,6 +426,20 @@ struct RatingRow {
     security_required: Decimal,
 }
 
+/// The columns of [`customer_credit`]'s statement: whether the customer is
+/// found, the settings, the ratings, an active cost-control agreement, the
+/// securities held, the open list entry, the events, the securities.
+type CreditColumns = (
+    bool,
+    Option<serde_json::Value>,
+    serde_json::Value,
+    bool,
+    Option<Decimal>,
+    Option<serde_json::Value>,
+    serde_json::Value,
+    serde_json::Value,
+);
+
 /// A customer's credit in one statement (the customer page's round trips
 /// are its cost): the settings, the latest `ratings`, the method now, the
 /// list, events and securities. Lists travel as JSON, money as text.
@@ -434,16 +448,7 @@ pub async fn customer_credit(
     customer_id: Uuid,
     ratings: i64,
 ) -> anyhow::Result<CustomerCredit> {
-    let row: (
-        bool,
-        Option<serde_json::Value>,
-        serde_json::Value,
-        bool,
-        Option<Decimal>,
-        Option<serde_json::Value>,
-        serde_json::Value,
-        serde_json::Value,
-    ) = sqlx::query_as(concat!(
+    let row: CreditColumns = sqlx::query_as(concat!(
         "SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = app_tenant_id() AND id = $1), ",
         settings_json!(),
         r#",
