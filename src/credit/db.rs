@@ -217,7 +217,6 @@ fn copy_array(out: &mut String, values: &[Option<f64>]) {
 /// ratings are written.
 pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Sync)) -> anyhow::Result<RateReport> {
     let mut laps = credit::Laps::new("credit rating");
-    let mut lap = |name: &str| laps.lap(name);
     // One rating of a tenant at a time: two at once (the monthly job, a
     // button, the command) would both replace the month's rows and the
     // second would collide with the first's.
@@ -233,7 +232,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     // the previous ratings are looked up there) page after page.
     rows.sort_unstable_by_key(|r| r.customer_id);
     let total = rows.len() as u64;
-    lap("inputs");
+    laps.lap("inputs");
     progress(0, total);
     // Row-level security refuses COPY into credit_ratings itself.
     sqlx::query(
@@ -268,13 +267,13 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
         progress(done, total);
     }
     drop(rows);
-    lap("scored and copied");
+    laps.lap("scored and copied");
     sqlx::query("ANALYZE credit_rated").execute(&mut *conn).await?;
     sqlx::query("DELETE FROM credit_ratings WHERE tenant_id = app_tenant_id() AND month = $1")
         .bind(month)
         .execute(&mut *conn)
         .await?;
-    lap("month's earlier rows deleted");
+    laps.lap("month's earlier rows deleted");
     // The previous grade is the one of the latest rating in an earlier
     // month: a second rating in the same month keeps it. Looked up before
     // the insert, not in it: over a history table that statistics call
@@ -294,7 +293,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     .execute(&mut *conn)
     .await?;
     sqlx::query("ANALYZE credit_previous").execute(&mut *conn).await?;
-    lap("previous grades looked up");
+    laps.lap("previous grades looked up");
     let changed: i64 = sqlx::query_scalar(
         "WITH ins AS (
            INSERT INTO credit_ratings (tenant_id, customer_id, month, score, grade, previous_grade, previous_score,
@@ -309,7 +308,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     .bind(month)
     .fetch_one(&mut *conn)
     .await?;
-    lap("history written");
+    laps.lap("history written");
     let delisted = sqlx::query(
         "UPDATE poor_credit_list l SET exited_on = $1, exit_reason = 'rule', exited_by = 'rule', manual_exit = false
          FROM credit_rated r
@@ -331,7 +330,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
     .execute(&mut *conn)
     .await?
     .rows_affected() as i64;
-    lap("list applied");
+    laps.lap("list applied");
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT grade, count(*) FROM credit_rated GROUP BY grade").fetch_all(&mut *conn).await?;
     let counts: HashMap<String, i64> = counts.into_iter().collect();
