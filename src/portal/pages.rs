@@ -571,9 +571,7 @@ async fn home(
     caller: PortalCaller,
     Query(q): Query<HomeQuery>,
 ) -> Result<Response, AppError> {
-    let mut tx = caller.tx(&state.db).await?;
-    let accounts = portal_db::accounts(&mut tx).await?;
-    tx.commit().await?;
+    let accounts = portal_db::accounts_in_one_statement(&state.db, caller.tenant_id, caller.user_id).await?;
     let p = page(locale.0, "portal.home_title", caller.csrf.clone());
     Ok(render(&HomePage { p, f: signed_in_frame(&caller, "/portal/home"), accounts, unlinked: q.unlinked })?
         .into_response())

@@ -362,6 +362,22 @@ async fn the_portal_role_sees_only_the_linked_accounts_and_writes_nothing() {
     assert_eq!(accounts[0].customer_id, a.customers[0]);
     assert_eq!(accounts[0].owed.to_string(), "10.00");
     tx.rollback().await.unwrap();
+    // The home's one statement (no transaction) shows the same, and leaves
+    // the connection the server's: role, tenant and customer end with it.
+    let home = |tenant: Uuid, who: Uuid| portal::db::accounts_in_one_statement(&pool, tenant, who);
+    let listed: Vec<(Uuid, String)> =
+        home(a.id, user).await.unwrap().into_iter().map(|a| (a.customer_id, a.owed.to_string())).collect();
+    assert_eq!(listed, [(a.customers[0], "10.00".to_owned())]);
+    assert!(home(app.beta.id, user).await.unwrap().is_empty(), "another company's customer: nothing");
+    assert!(home(a.id, Uuid::now_v7()).await.unwrap().is_empty(), "nobody linked: nothing");
+    let after: (String, String, String) = sqlx::query_as(
+        "SELECT current_user::text, coalesce(current_setting('app.tenant_id', true), ''),
+                coalesce(current_setting('app.portal_user_id', true), '')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(after, ("gridcrm_app".to_owned(), String::new(), String::new()));
     // Another company, or nobody signed in: nothing.
     assert_eq!(counts(app.beta.id, user).await, (0, 0, 0, 0, 0));
     assert_eq!(counts(a.id, Uuid::now_v7()).await, (0, 0, 0, 0, 0));
