@@ -51,7 +51,7 @@ pub async fn import_customers(database: &Database, args: ImportCustomers) -> any
             .progress_chars("=> "),
     );
     let shown = bar.clone();
-    // Each step's time at debug (GRIDCRM_LOG=warn,gridcrm=debug), for the
+    // Each step's time at debug (GRIDCRM_LOG=warn,gridcrm::cli::onboarding=debug), for the
     // benchmark's breakdown: reading and staging, then each table.
     let step = std::sync::Mutex::new((std::time::Instant::now(), "reading and staging"));
     let log_step = |next: &'static str| {
