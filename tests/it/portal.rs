@@ -322,6 +322,36 @@ async fn a_code_dies_after_five_wrong_tries_and_a_login_locks_after_five_wrong_p
     assert_eq!(login("13912345678", "a long portal password").await.status(), StatusCode::SEE_OTHER);
 }
 
+/// A customer's session is touched when its last-seen minute has passed, and
+/// only then (migration 0064); an idle one ends.
+#[tokio::test]
+async fn a_portal_session_in_use_is_touched_once_a_minute_and_an_idle_one_ends() {
+    let app = TestApp::spawn().await;
+    let phone = registered(&app, app.alpha.customers[0], "13912345678").await;
+    let mut conn = owner(&app).await;
+    let age = "SELECT extract(epoch FROM now() - last_seen_at)::float8 FROM portal_sessions WHERE tenant_id = $1";
+    let set_age = |minutes: f64| {
+        sqlx::query(
+            "UPDATE portal_sessions SET last_seen_at = now() - make_interval(secs => $2 * 60) WHERE tenant_id = $1",
+        )
+        .bind(app.alpha.id)
+        .bind(minutes)
+    };
+    set_age(5.0).execute(&mut conn).await.unwrap();
+    assert_eq!(phone.get("/portal/home").await.status(), StatusCode::OK);
+    let seconds: f64 = sqlx::query_scalar(age).bind(app.alpha.id).fetch_one(&mut conn).await.unwrap();
+    assert!(seconds < 60.0, "a request five minutes on touches the session ({seconds} s ago)");
+
+    set_age(0.5).execute(&mut conn).await.unwrap();
+    assert_eq!(phone.get("/portal/home").await.status(), StatusCode::OK);
+    let seconds: f64 = sqlx::query_scalar(age).bind(app.alpha.id).fetch_one(&mut conn).await.unwrap();
+    assert!(seconds >= 30.0, "a request within the minute writes nothing ({seconds} s ago)");
+
+    set_age(f64::from(portal::SESSION_IDLE_MINUTES) + 1.0).execute(&mut conn).await.unwrap();
+    let response = phone.get("/portal/home").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "an idle session is signed out");
+}
+
 #[tokio::test]
 async fn the_portal_role_sees_only_the_linked_accounts_and_writes_nothing() {
     let app = TestApp::spawn().await;
