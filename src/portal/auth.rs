@@ -92,12 +92,46 @@ impl<S: Send + Sync> FromRequestParts<S> for PortalCaller {
 
 /// Puts the portal customer, if the request carries a live session, into
 /// the request. A database failure is 503, never "signed out".
-pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn resolve(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    resolve_as(state, request, next, Read::Session).await
+}
+
+/// The same for the home page, with the customer's linked accounts read in
+/// the same statement (one round trip for the whole page) and put into the
+/// request as [`LinkedAccounts`].
+pub async fn resolve_with_accounts(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    resolve_as(state, request, next, Read::SessionWithAccounts).await
+}
+
+/// The signed-in customer's linked accounts, read with their session by
+/// [`resolve_with_accounts`].
+#[derive(Clone, Debug)]
+pub struct LinkedAccounts(pub Vec<super::db::Account>);
+
+#[derive(Clone, Copy)]
+enum Read {
+    Session,
+    SessionWithAccounts,
+}
+
+async fn resolve_as(state: AppState, mut request: Request, next: Next, read: Read) -> Response {
     let token = cookie(request.headers(), PORTAL_COOKIE).map(str::to_owned);
     if let Some((tenant_id, secret)) = token.as_deref().and_then(split_token) {
-        match caller(&state, tenant_id, secret).await {
-            Ok(Some(caller)) => {
-                request.extensions_mut().insert(caller);
+        let hash = password::sha256(secret);
+        // One statement either way, which sets the tenant for itself (see
+        // migrations 0064 and 0065).
+        let found = match read {
+            Read::Session => super::db::session(&state.db, tenant_id, &hash).await.map(|row| row.map(|r| (r, None))),
+            Read::SessionWithAccounts => super::db::session_with_accounts(&state.db, tenant_id, &hash)
+                .await
+                .map(|found| found.map(|(r, accounts)| (r, Some(LinkedAccounts(accounts))))),
+        };
+        match found {
+            Ok(Some((row, accounts))) => {
+                request.extensions_mut().insert(caller(tenant_id, row));
+                if let Some(accounts) = accounts {
+                    request.extensions_mut().insert(accounts);
+                }
             }
             Ok(None) => {}
             Err(err) => {
@@ -109,10 +143,8 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     next.run(request).await
 }
 
-async fn caller(state: &AppState, tenant_id: Uuid, secret: &str) -> Result<Option<PortalCaller>, sqlx::Error> {
-    // One statement that sets the tenant for itself (see migration 0059).
-    let row = super::db::session(&state.db, tenant_id, &password::sha256(secret)).await?;
-    Ok(row.map(|r| PortalCaller {
+fn caller(tenant_id: Uuid, r: super::db::SessionRow) -> PortalCaller {
+    PortalCaller {
         tenant_id,
         tenant_slug: r.slug,
         tenant_name: r.tenant_name,
@@ -121,7 +153,7 @@ async fn caller(state: &AppState, tenant_id: Uuid, secret: &str) -> Result<Optio
         login: r.login,
         session_id: r.session_id,
         csrf: r.csrf_token,
-    }))
+    }
 }
 
 /// A portal form whose CSRF token was checked: the session's when signed in,

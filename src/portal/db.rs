@@ -291,21 +291,33 @@ pub async fn accounts(conn: &mut PgConnection) -> sqlx::Result<Vec<Account>> {
     sqlx::query_as(&format!(r#"{ACCOUNTS} ORDER BY account_no COLLATE "C""#)).fetch_all(conn).await
 }
 
-/// The same list in one statement on a pooled connection, without a
-/// transaction of its own: the function switches to the portal role and
-/// sets the tenant and the customer for its statement (migration 0063). The
-/// portal home's one read; a `begin_portal` transaction costs three round
-/// trips more (BEGIN with the settings, COMMIT, a pool check).
-pub async fn accounts_in_one_statement(
+/// The session behind a secret's hash, as [`session`], and the accounts
+/// linked to its customer, as [`accounts`], in one statement on a pooled
+/// connection (migration 0065): the portal home's one read. The function
+/// switches to the portal role for its own statement after finding the
+/// session, so the database shows it no other account.
+pub async fn session_with_accounts(
     pool: &PgPool,
     tenant_id: Uuid,
-    portal_user_id: Uuid,
-) -> sqlx::Result<Vec<Account>> {
-    sqlx::query_as("SELECT * FROM gridcrm_portal_home_accounts($1, $2)")
+    token_hash: &[u8],
+) -> sqlx::Result<Option<(SessionRow, Vec<Account>)>> {
+    use sqlx::{FromRow, Row};
+    let rows = sqlx::query("SELECT * FROM gridcrm_portal_session_with_accounts($1, $2, $3)")
         .bind(tenant_id)
-        .bind(portal_user_id)
+        .bind(token_hash)
+        .bind(super::SESSION_IDLE_MINUTES)
         .fetch_all(pool)
-        .await
+        .await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let session = SessionRow::from_row(first)?;
+    // A customer with no linked account is one row without an account.
+    let mut accounts = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<Uuid>, _>("customer_id")?.is_some() {
+            accounts.push(Account::from_row(row)?);
+        }
+    }
+    Ok(Some((session, accounts)))
 }
 
 pub async fn account(conn: &mut PgConnection, account_no: &str) -> sqlx::Result<Option<Account>> {

@@ -39,7 +39,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/portal/login/{slug}", get(login_page).post(login))
         .route("/portal/register/{slug}", get(register_page).post(register))
         .route("/portal/register/{slug}/code", post(register_code))
-        .route("/portal/home", get(home))
         .route("/portal/accounts/{account_no}", get(account_page))
         .route("/portal/accounts/{account_no}/unlink", post(unlink))
         .route("/portal/link", get(link_page).post(link))
@@ -53,7 +52,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(super::pay::router())
         .merge(super::contacts::router())
         .merge(super::notices::router())
-        .route_layer(middleware::from_fn_with_state(state, auth::resolve))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
+        // The home reads the session and the accounts in one statement.
+        .merge(
+            Router::new()
+                .route("/portal/home", get(home))
+                .route_layer(middleware::from_fn_with_state(state, auth::resolve_with_accounts)),
+        )
 }
 
 /// What the portal's layout shows around every page.
@@ -566,12 +571,13 @@ struct HomeQuery {
 }
 
 async fn home(
-    State(state): State<AppState>,
     locale: axum::Extension<Locale>,
+    // Before the accounts: without a session there are none, and the caller
+    // sends the visitor to the front page.
     caller: PortalCaller,
+    axum::Extension(auth::LinkedAccounts(accounts)): axum::Extension<auth::LinkedAccounts>,
     Query(q): Query<HomeQuery>,
 ) -> Result<Response, AppError> {
-    let accounts = portal_db::accounts_in_one_statement(&state.db, caller.tenant_id, caller.user_id).await?;
     let p = page(locale.0, "portal.home_title", caller.csrf.clone());
     Ok(render(&HomePage { p, f: signed_in_frame(&caller, "/portal/home"), accounts, unlinked: q.unlinked })?
         .into_response())

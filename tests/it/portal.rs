@@ -392,14 +392,27 @@ async fn the_portal_role_sees_only_the_linked_accounts_and_writes_nothing() {
     assert_eq!(accounts[0].customer_id, a.customers[0]);
     assert_eq!(accounts[0].owed.to_string(), "10.00");
     tx.rollback().await.unwrap();
-    // The home's one statement (no transaction) shows the same, and leaves
-    // the connection the server's: role, tenant and customer end with it.
-    let home = |tenant: Uuid, who: Uuid| portal::db::accounts_in_one_statement(&pool, tenant, who);
-    let listed: Vec<(Uuid, String)> =
-        home(a.id, user).await.unwrap().into_iter().map(|a| (a.customer_id, a.owed.to_string())).collect();
+    // The home's one statement (no transaction, the session looked up by
+    // its secret's hash) shows the same, and leaves the connection the
+    // server's: role, tenant and customer end with it.
+    let mut tx = db::begin_tenant(&pool, a.id, None).await.unwrap();
+    let own = portal::db::start_session(&mut tx, a.id, user).await.unwrap();
+    let unlinked = portal::db::create_user(&mut tx, "13912345670", "x").await.unwrap().unwrap();
+    let nobodys = portal::db::start_session(&mut tx, a.id, unlinked).await.unwrap();
+    tx.commit().await.unwrap();
+    let hash = |token: &str| gridcrm::web::password::sha256(gridcrm::web::auth::split_token(token).unwrap().1);
+    let home = |tenant: Uuid, token_hash: Vec<u8>| {
+        let pool = pool.clone();
+        async move { portal::db::session_with_accounts(&pool, tenant, &token_hash).await.unwrap() }
+    };
+    let (session, accounts) = home(a.id, hash(&own)).await.expect("the session is found");
+    assert_eq!(session.portal_user_id, user);
+    let listed: Vec<(Uuid, String)> = accounts.into_iter().map(|a| (a.customer_id, a.owed.to_string())).collect();
     assert_eq!(listed, [(a.customers[0], "10.00".to_owned())]);
-    assert!(home(app.beta.id, user).await.unwrap().is_empty(), "another company's customer: nothing");
-    assert!(home(a.id, Uuid::now_v7()).await.unwrap().is_empty(), "nobody linked: nothing");
+    assert!(home(app.beta.id, hash(&own)).await.is_none(), "the session in another company: none");
+    assert!(home(a.id, gridcrm::web::password::sha256("not a session")).await.is_none(), "no such session");
+    let (session, accounts) = home(a.id, hash(&nobodys)).await.expect("a session without accounts is found");
+    assert_eq!((session.portal_user_id, accounts.len()), (unlinked, 0), "nobody linked: no accounts");
     let after: (String, String, String) = sqlx::query_as(
         "SELECT current_user::text, coalesce(current_setting('app.tenant_id', true), ''),
                 coalesce(current_setting('app.portal_user_id', true), '')",
