@@ -29,6 +29,16 @@ seed_once() {
   fi
 }
 
+# The pages' benchmarks serve from a request-only process (job_workers and
+# notice_dispatchers 0, as docs/operations.md describes for several serve
+# processes): right after a seed its job workers would build a million
+# customers' metrics, values and segments for many minutes, on the same two
+# cores, during whichever of the measurements they overlap. Call before
+# start_server.
+request_only_server() {
+  export GRIDCRM_JOB_WORKERS=0 GRIDCRM_NOTICE_DISPATCHERS=0
+}
+
 start_server() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   GRIDCRM_MAX_CONNECTIONS=${BENCH_POOL:-32} $bin serve --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
