@@ -1371,6 +1371,11 @@ async fn a_customer_on_a_phone_reports_a_fault_applies_books_a_visit_and_redeems
             keep_screenshot(c, &format!("portal-{}", page.replace(' ', "-"))).await
         };
         portal_sign_up(&c, &app, &mut owner, &account_no, "13912345678").await?;
+        c.goto(&app.url("/portal/home")).await?;
+        let home = c.find(Locator::Css(".account")).await?.text().await?;
+        assert!(home.contains(&account_no), "the home lists the linked account: {home}");
+        assert!(home.contains("123.80"), "and the prepaid balance the ¥200 payment left: {home}");
+        check(&c, "home").await?;
         // The bill, explained and printable.
         c.goto(&app.url(&format!("/portal/accounts/{account_no}"))).await?;
         c.wait().for_element(Locator::Css("a[href^='/portal/bills/']")).await?.click().await?;
