@@ -1093,6 +1093,13 @@ async fn a_tenant_admin_sets_retention_and_anonymises_a_closed_account() {
 /// under `target/axe` the first time (npm must be on the machine; `.ci/run`
 /// installs it).
 fn axe_source() -> String {
+    // Tests run side by side in one process: the first installs, the others
+    // wait for it (two npm installs into one folder at once fail).
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(install_axe).clone()
+}
+
+fn install_axe() -> String {
     const VERSION: &str = "4.14.1";
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe");
     let script = dir.join("node_modules/axe-core/axe.min.js");
