@@ -250,20 +250,17 @@ async fn a_session_in_use_is_touched_once_a_minute() {
     let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
     let user = app.alpha.user_id("counter");
     let age = r#"SELECT extract(epoch FROM now() - last_seen_at)::float8 FROM sessions WHERE user_id = $1"#;
-    sqlx::query("UPDATE sessions SET last_seen_at = now() - interval '5 minutes' WHERE user_id = $1")
-        .bind(user)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let set_age = |seconds: f64| {
+        sqlx::query("UPDATE sessions SET last_seen_at = now() - make_interval(secs => $2) WHERE user_id = $1")
+            .bind(user)
+            .bind(seconds)
+    };
+    set_age(300.0).execute(&mut conn).await.unwrap();
     assert_eq!(clerk.get("/customers").await.status(), StatusCode::OK);
     let seconds: f64 = sqlx::query_scalar(age).bind(user).fetch_one(&mut conn).await.unwrap();
     assert!(seconds < 60.0, "a request five minutes on touches the session ({seconds} s ago)");
 
-    sqlx::query("UPDATE sessions SET last_seen_at = now() - interval '30 seconds' WHERE user_id = $1")
-        .bind(user)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    set_age(30.0).execute(&mut conn).await.unwrap();
     assert_eq!(clerk.get("/customers").await.status(), StatusCode::OK);
     let seconds: f64 = sqlx::query_scalar(age).bind(user).fetch_one(&mut conn).await.unwrap();
     assert!(seconds >= 30.0, "a request within the minute writes nothing ({seconds} s ago)");
