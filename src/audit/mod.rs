@@ -117,33 +117,24 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// Newest first, by keyset; never counts the table.
-pub async fn list(conn: &mut PgConnection, f: &AuditFilter) -> sqlx::Result<Vec<AuditEntry>> {
-    let rows = sqlx::query!(
-        r#"SELECT id, at, actor_label, action, entity, entity_id, summary, before, after
-           FROM audit_log
-           WHERE ($1::uuid IS NULL OR actor_user_id = $1)
-             AND ($2::text IS NULL OR entity = $2)
-             AND ($3::uuid IS NULL OR entity_id = $3)
-             AND ($4::timestamptz IS NULL OR at >= $4)
-             AND ($5::timestamptz IS NULL OR at < $5)
-             AND ($6::timestamptz IS NULL OR (at, id) < ($6, $7::uuid))
-           ORDER BY at DESC, id DESC
-           LIMIT $8"#,
-        f.actor,
-        f.entity,
-        f.entity_id,
-        f.from,
-        f.to,
-        f.before.map(|b| b.0),
-        f.before.map(|b| b.1),
-        f.limit
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AuditEntry {
+/// An audit row as read, before its changes are listed.
+#[derive(sqlx::FromRow, serde::Deserialize)]
+struct AuditRow {
+    id: Uuid,
+    at: DateTime<Utc>,
+    actor_label: String,
+    action: String,
+    entity: String,
+    entity_id: Option<Uuid>,
+    summary: String,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            changes: diff(r.before.as_ref(), r.after.as_ref()),
             id: r.id,
             at: r.at,
             actor_label: r.actor_label,
@@ -151,9 +142,51 @@ pub async fn list(conn: &mut PgConnection, f: &AuditFilter) -> sqlx::Result<Vec<
             entity: r.entity,
             entity_id: r.entity_id,
             summary: r.summary,
-            changes: diff(r.before.as_ref(), r.after.as_ref()),
-        })
-        .collect())
+        }
+    }
+}
+
+const COLUMNS: &str = "id, at, actor_label, action, entity, entity_id, summary, before, after";
+
+/// Newest first, by keyset; never counts the table.
+pub async fn list(conn: &mut PgConnection, f: &AuditFilter) -> sqlx::Result<Vec<AuditEntry>> {
+    let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_log
+         WHERE ($1::uuid IS NULL OR actor_user_id = $1)
+           AND ($2::text IS NULL OR entity = $2)
+           AND ($3::uuid IS NULL OR entity_id = $3)
+           AND ($4::timestamptz IS NULL OR at >= $4)
+           AND ($5::timestamptz IS NULL OR at < $5)
+           AND ($6::timestamptz IS NULL OR (at, id) < ($6, $7::uuid))
+         ORDER BY at DESC, id DESC
+         LIMIT $8"
+    ))
+    .bind(f.actor)
+    .bind(f.entity.as_deref())
+    .bind(f.entity_id)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.before.map(|b| b.0))
+    .bind(f.before.map(|b| b.1))
+    .bind(f.limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(AuditEntry::from).collect())
+}
+
+/// The customer page's recent changes (`$1` the customer): the newest five,
+/// as a JSON column read by [`from_page`].
+pub fn customer_page_query() -> String {
+    crate::db::json_rows(&format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE entity = 'customer' AND entity_id = $1
+         ORDER BY at DESC, id DESC LIMIT 5"
+    ))
+}
+
+/// The entries of [`customer_page_query`].
+pub fn from_page(column: serde_json::Value) -> sqlx::Result<Vec<AuditEntry>> {
+    let rows: Vec<AuditRow> = crate::db::json_column("history", column)?;
+    Ok(rows.into_iter().map(AuditEntry::from).collect())
 }
 
 #[cfg(test)]

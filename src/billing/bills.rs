@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct BillRow {
     pub id: Uuid,
     pub bill_no: String,
@@ -32,6 +32,7 @@ pub struct BillRow {
     /// What the bill stands at: unpaid, partly_paid, paid, overdue (due and
     /// not paid in full, late fees included) or cancelled.
     #[sqlx(skip)]
+    #[serde(default)]
     pub state: String,
     /// The company's day the bill was read on, for its state.
     #[serde(skip)]
@@ -87,12 +88,17 @@ const COLUMNS: &str = "b.id, b.bill_no, b.customer_id, c.account_no, c.name AS c
      (SELECT t.name_zh FROM tariff_categories t WHERE t.tenant_id = b.tenant_id AND t.code = b.tariff_code) AS tariff_name_zh, \
      (SELECT t.name_en FROM tariff_categories t WHERE t.tenant_id = b.tenant_id AND t.code = b.tariff_code) AS tariff_name_en, \
      b.issued_on, b.due_on, b.energy_kwh, b.amount, b.paid, b.late_fee, b.late_fee_paid, b.power_factor, b.status, \
-     b.cancelled_at, b.cancel_reason, b.replaces, b.detail, \
-     (now() AT TIME ZONE (SELECT t.time_zone FROM tenants t WHERE t.id = b.tenant_id))::date AS today";
+     b.cancelled_at, b.cancel_reason, b.replaces, b.detail";
+
+/// The company's day, for a bill's state (the customer page passes its own).
+const TODAY: &str = "(now() AT TIME ZONE (SELECT t.time_zone FROM tenants t WHERE t.id = b.tenant_id))::date AS today";
+
+/// The amounts of [`COLUMNS`] that a JSON column carries as text.
+const DECIMALS: [&str; 6] = ["energy_kwh", "amount", "paid", "late_fee", "late_fee_paid", "power_factor"];
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<BillRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id WHERE b.id = $1"
+        "SELECT {COLUMNS}, {TODAY} FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id WHERE b.id = $1"
     ))
     .bind(id)
     .fetch_optional(conn)
@@ -110,10 +116,26 @@ pub async fn lines(conn: &mut PgConnection, bill_id: Uuid) -> sqlx::Result<Vec<L
     .await
 }
 
+/// The customer page's bills (`$1` the customer): the newest twelve, as a
+/// JSON column read by [`from_page`].
+pub fn customer_page_query() -> String {
+    crate::db::json_rows(&format!(
+        "SELECT {} FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
+         WHERE b.customer_id = $1 ORDER BY b.period DESC, b.created_at DESC LIMIT 12",
+        crate::db::exact_decimals(COLUMNS, &DECIMALS)
+    ))
+}
+
+/// The bills of [`customer_page_query`], with their state on `today`.
+pub fn from_page(column: serde_json::Value, today: NaiveDate) -> sqlx::Result<Vec<BillRow>> {
+    let bills: Vec<BillRow> = crate::db::json_column("bills", column)?;
+    Ok(bills.into_iter().map(|b| BillRow { today, ..b }.with_state()).collect())
+}
+
 /// A customer's bills, newest period first.
 pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> sqlx::Result<Vec<BillRow>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
+        "SELECT {COLUMNS}, {TODAY} FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
          WHERE b.customer_id = $1 ORDER BY b.period DESC, b.created_at DESC LIMIT $2"
     ))
     .bind(customer_id)

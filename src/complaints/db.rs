@@ -1,13 +1,13 @@
 //! Contacts and return visits in the database.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{complaints::model::ValidContact, service::ClockColumns, sla::RunningClock};
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Contact {
     pub id: Uuid,
     pub ref_no: String,
@@ -107,17 +107,13 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// A customer's contacts, newest first; only open ones when `open_only`.
-pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, open_only: bool) -> sqlx::Result<Vec<Contact>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM contact_rows WHERE customer_id = $1
-           AND (NOT $2 OR state NOT IN ('resolved', 'closed'))
+/// The customer page's open contacts (`$1` the customer), newest first, as a
+/// JSON column of [`Contact`]s.
+pub fn customer_page_query() -> String {
+    crate::db::json_rows(&format!(
+        "SELECT {COLUMNS} FROM contact_rows WHERE customer_id = $1 AND state NOT IN ('resolved', 'closed')
          ORDER BY received_at DESC LIMIT 100"
     ))
-    .bind(customer_id)
-    .bind(open_only)
-    .fetch_all(conn)
-    .await
 }
 
 /// Open contacts a person owns, most urgent first.

@@ -206,7 +206,7 @@ pub async fn run_daily(pool: &PgPool) -> anyhow::Result<(u64, u64)> {
     Ok((reviewed, orders))
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Command {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -260,15 +260,13 @@ pub async fn acknowledge(conn: &mut PgConnection, id: Uuid, done: bool, result: 
         == 1)
 }
 
-pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> sqlx::Result<Vec<Command>> {
-    sqlx::query_as(&format!(
+/// The customer page's meter commands (`$1` the customer): the newest five,
+/// as a JSON column of [`Command`]s.
+pub fn customer_page_query() -> String {
+    crate::db::json_rows(&format!(
         "SELECT {COMMAND_COLUMNS} FROM meter_commands k
          JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
          LEFT JOIN meters m ON m.tenant_id = k.tenant_id AND m.id = k.meter_id
-         WHERE k.customer_id = $1 ORDER BY k.created_at DESC LIMIT $2"
+         WHERE k.customer_id = $1 ORDER BY k.created_at DESC LIMIT 5"
     ))
-    .bind(customer_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
 }

@@ -425,19 +425,58 @@ struct RatingRow {
     security_required: Decimal,
 }
 
-/// The columns of [`customer_credit`]'s statement: whether the customer is
-/// found, the settings, the ratings, an active cost-control agreement, the
+/// The columns of [`customer_credit_query`]: whether the customer is found,
+/// the settings, the ratings, an active cost-control agreement, the
 /// securities held, the open list entry, the events, the securities.
-type CreditColumns = (
-    bool,
-    Option<serde_json::Value>,
-    serde_json::Value,
-    bool,
-    Option<Decimal>,
-    Option<serde_json::Value>,
-    serde_json::Value,
-    serde_json::Value,
-);
+#[derive(Deserialize)]
+struct CreditColumns {
+    found: bool,
+    settings: Option<serde_json::Value>,
+    ratings: serde_json::Value,
+    cost_control: bool,
+    held: Option<Decimal>,
+    listed: Option<serde_json::Value>,
+    events: serde_json::Value,
+    securities: serde_json::Value,
+}
+
+/// A customer's credit (`$1` the customer) as one JSON column, read by
+/// [`customer_credit_from`]: the settings, the latest `ratings` (a
+/// parameter or a number), what the method now depends on, the poor-credit
+/// listing, the events and the securities. The customer page reads it in
+/// its own statement.
+pub fn customer_credit_query(ratings: &str) -> String {
+    format!(
+        r#"(SELECT row_to_json(r) FROM (SELECT
+              EXISTS (SELECT 1 FROM customers WHERE tenant_id = app_tenant_id() AND id = $1) AS found,
+              {settings} AS settings,
+              (SELECT coalesce(json_agg(r ORDER BY r.month DESC), '[]')
+                 FROM (SELECT month, score::text AS score, grade, industry_risk, inputs, points, rated_at,
+                              previous_grade, previous_score::text AS previous_score, method,
+                              -- Only ratings from before migration 0052 other than each
+                              -- customer's latest lack the security (it was not kept).
+                              coalesce(security_required, 0)::text AS security_required
+                       FROM credit_ratings WHERE tenant_id = app_tenant_id() AND customer_id = $1
+                       ORDER BY month DESC LIMIT {ratings}) r) AS ratings,
+              EXISTS (SELECT 1 FROM cost_control_agreements WHERE tenant_id = app_tenant_id()
+                        AND customer_id = $1 AND active) AS cost_control,
+              (SELECT sum(amount) FROM credit_securities WHERE tenant_id = app_tenant_id()
+                        AND customer_id = $1 AND released_on IS NULL)::text AS held,
+              (SELECT row_to_json(l)
+                 FROM (SELECT id, customer_id, entered_on, entry_reason, entered_by, manual_entry, exited_on,
+                              exit_reason, exited_by, manual_exit, override_until
+                       FROM poor_credit_list
+                       WHERE tenant_id = app_tenant_id() AND customer_id = $1 AND exited_on IS NULL) l) AS listed,
+              (SELECT coalesce(json_agg(e ORDER BY e.occurred_on DESC, e.recorded_at DESC), '[]')
+                 FROM (SELECT id, kind, occurred_on, evidence, recorded_by, recorded_at FROM credit_events
+                       WHERE tenant_id = app_tenant_id() AND customer_id = $1) e) AS events,
+              (SELECT coalesce(json_agg(s ORDER BY s.received_on DESC), '[]')
+                 FROM (SELECT id, kind, amount::text AS amount, reference, received_on, released_on, recorded_by
+                       FROM credit_securities WHERE tenant_id = app_tenant_id() AND customer_id = $1) s) AS securities
+           ) r)"#,
+        settings = settings_json!()
+    )
+}
 
 /// A customer's credit in one statement (the customer page's round trips
 /// are its cost): the settings, the latest `ratings`, the method now, the
@@ -447,39 +486,18 @@ pub async fn customer_credit(
     customer_id: Uuid,
     ratings: i64,
 ) -> anyhow::Result<CustomerCredit> {
-    let row: CreditColumns = sqlx::query_as(concat!(
-        "SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = app_tenant_id() AND id = $1), ",
-        settings_json!(),
-        r#",
-              (SELECT coalesce(json_agg(r ORDER BY r.month DESC), '[]')
-                 FROM (SELECT month, score::text AS score, grade, industry_risk, inputs, points, rated_at,
-                              previous_grade, previous_score::text AS previous_score, method,
-                              -- Only ratings from before migration 0052 other than each
-                              -- customer's latest lack the security (it was not kept).
-                              coalesce(security_required, 0)::text AS security_required
-                       FROM credit_ratings WHERE tenant_id = app_tenant_id() AND customer_id = $1
-                       ORDER BY month DESC LIMIT $2) r),
-              EXISTS (SELECT 1 FROM cost_control_agreements WHERE tenant_id = app_tenant_id()
-                        AND customer_id = $1 AND active),
-              (SELECT sum(amount) FROM credit_securities WHERE tenant_id = app_tenant_id()
-                        AND customer_id = $1 AND released_on IS NULL),
-              (SELECT row_to_json(l)
-                 FROM (SELECT id, customer_id, entered_on, entry_reason, entered_by, manual_entry, exited_on,
-                              exit_reason, exited_by, manual_exit, override_until
-                       FROM poor_credit_list
-                       WHERE tenant_id = app_tenant_id() AND customer_id = $1 AND exited_on IS NULL) l),
-              (SELECT coalesce(json_agg(e ORDER BY e.occurred_on DESC, e.recorded_at DESC), '[]')
-                 FROM (SELECT id, kind, occurred_on, evidence, recorded_by, recorded_at FROM credit_events
-                       WHERE tenant_id = app_tenant_id() AND customer_id = $1) e),
-              (SELECT coalesce(json_agg(s ORDER BY s.received_on DESC), '[]')
-                 FROM (SELECT id, kind, amount::text AS amount, reference, received_on, released_on, recorded_by
-                       FROM credit_securities WHERE tenant_id = app_tenant_id() AND customer_id = $1) s)"#
-    ))
-    .bind(customer_id)
-    .bind(ratings)
-    .fetch_one(conn)
-    .await?;
-    let (found, settings, ratings, cost_control, held, listed, events, securities) = row;
+    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", customer_credit_query("$2")))
+        .bind(customer_id)
+        .bind(ratings)
+        .fetch_one(conn)
+        .await?;
+    customer_credit_from(column, customer_id)
+}
+
+/// The credit of [`customer_credit_query`]'s column.
+pub fn customer_credit_from(column: serde_json::Value, customer_id: Uuid) -> anyhow::Result<CustomerCredit> {
+    let CreditColumns { found, settings, ratings, cost_control, held, listed, events, securities } =
+        db::json_column("credit", column)?;
     let ratings: Vec<RatingRow> = db::json_column("ratings", ratings)?;
     let decision = ratings.first().map(|r| Decision {
         grade: r.grade.clone(),

@@ -214,13 +214,16 @@ fn stored_points(card: &credit::card::Scorecard, stored: &db::StoredRating) -> V
         .collect()
 }
 
-pub async fn section(
-    conn: &mut PgConnection,
-    user: &CurrentUser,
-    customer_id: Uuid,
-) -> Result<CreditSection, AppError> {
+/// The customer page's credit, read in its statement: the latest two
+/// ratings (what changed between them).
+pub fn page_query() -> String {
+    db::customer_credit_query("2")
+}
+
+/// The section of the customer page, from [`page_query`]'s column.
+pub fn section(user: &CurrentUser, customer_id: Uuid, column: serde_json::Value) -> anyhow::Result<CreditSection> {
     let db::CustomerCredit { settings, decision, history, current_method, listed, events, securities, .. } =
-        db::customer_credit(conn, customer_id, 2).await?;
+        db::customer_credit_from(column, customer_id)?;
     let i = I18n(user.locale);
     let factors = history.first().map(|r| explain(&i, &settings.card, &r.inputs)).unwrap_or_default();
     let changes = match (history.first(), history.get(1)) {

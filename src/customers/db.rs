@@ -25,7 +25,7 @@ pub struct CustomerSummary {
 }
 
 /// Everything the customer page and the API show about one customer.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Customer {
     pub id: Uuid,
     pub account_no: String,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    audit::{self, Actor, AuditEntry, AuditFilter, Change},
+    audit::{self, Actor, AuditEntry, Change},
     customers::{
         db::{self, Contact, Customer, CustomerSummary, SupplyPoint},
         model::{self, CHANNELS, CustomerDraft, IMPORTANCE_GRADES},
@@ -294,32 +294,32 @@ async fn load_show_page(
 ) -> Result<ShowPage, AppError> {
     let today = chrono::Utc::now().with_timezone(&user.tz).date_naive();
     let mut tx = user.tx(&state.db).await?;
-    let head = super::page_db::head(&mut tx, id).await?;
-    let filter = AuditFilter {
-        actor: None,
-        entity: Some("customer".into()),
-        entity_id: Some(id),
-        from: None,
-        to: None,
-        before: None,
-        limit: 5,
-    };
-    let history = audit::list(&mut tx, &filter).await?;
+    let super::page_db::PageData {
+        customer,
+        contacts,
+        points,
+        contract,
+        cost_control,
+        history,
+        open_contacts,
+        open_orders,
+        timeline,
+        bills,
+        payments,
+        standing,
+        commands,
+        visits,
+        credit,
+        loyalty,
+        notice_prefs,
+    } = super::page_db::load(&mut tx, id, today, crate::points::pages::may_redeem(user)).await?;
     let refs = Refs::names(&mut tx, user.tenant_id).await?;
-    let open_contacts = crate::complaints::db::for_customer(&mut tx, id, true).await?;
-    let open_orders = crate::work_orders::db::for_customer(&mut tx, id, true).await?;
-    let timeline = crate::timeline::list(&mut tx, id, None, 20).await?;
-    let bills = crate::billing::bills::for_customer(&mut tx, id, 12).await?;
-    let payments = crate::payments::db::for_customer(&mut tx, id, 10).await?;
-    let standing = crate::payments::db::standing(&mut tx, id, today).await?;
-    let commands = crate::cost_control::db::for_customer(&mut tx, id, 5).await?;
     let value = crate::value::pages::section(&mut tx, user, id).await?;
-    let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, id).await?;
-    let credit = crate::credit::pages::section(&mut tx, user, id).await?;
-    let loyalty = crate::points::pages::section(&mut tx, user, id).await?;
-    let notice_prefs = crate::notices::preferences_pages::section(&mut tx, user, id).await?;
-    let super::page_db::PageHead { customer, contacts, points, contract, cost_control } = head;
+    let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, visits).await?;
     tx.commit().await?;
+    let credit = crate::credit::pages::section(user, id, credit)?;
+    let loyalty = crate::points::pages::section(user, id, loyalty)?;
+    let notice_prefs = crate::notices::preferences_pages::section(user, id, notice_prefs)?;
     let open: Vec<(&str, bool)> = open_contacts.iter().map(|c| (c.kind.as_str(), c.sla_breached)).collect();
     let banner = super::banner::items(&super::banner::Facts {
         owed: standing.owed,

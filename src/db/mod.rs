@@ -254,9 +254,73 @@ pub fn json_column<T: serde::de::DeserializeOwned>(column: &str, value: serde_js
         .map_err(|err| sqlx::Error::ColumnDecode { index: column.to_owned(), source: err.into() })
 }
 
+/// `query`'s rows as one JSON array (`[]` when none), in the query's own
+/// order: a list that becomes one column of a page's statement, read back
+/// with [`json_column`].
+pub fn json_rows(query: &str) -> String {
+    format!("(SELECT coalesce(json_agg(r), '[]') FROM ({query}) r)")
+}
+
+/// `query`'s one row as a JSON object (null when none), for [`json_column`].
+pub fn json_row(query: &str) -> String {
+    format!("(SELECT row_to_json(r) FROM ({query}) r)")
+}
+
+/// A column list with the `decimals` (named by their output name) cast to
+/// text, so that a JSON column carries them exactly: `b.amount` becomes
+/// `b.amount::text AS amount`. The list's items are split at the commas
+/// outside parentheses.
+pub fn exact_decimals(columns: &str, decimals: &[&str]) -> String {
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, ch) in columns.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&columns[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&columns[start..]);
+    items
+        .iter()
+        .map(|item| {
+            let item = item.trim();
+            let (expr, name) = match item.rsplit_once(" AS ") {
+                Some((expr, alias)) => (expr, alias),
+                None => (item, item.rsplit('.').next().unwrap_or(item)),
+            };
+            if decimals.contains(&name) { format!("({expr})::text AS {name}") } else { item.to_owned() }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
     match err {
         sqlx::Error::Database(db) => db.constraint(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_decimals_casts_the_named_columns_only() {
+        let columns = "b.id, (SELECT t.name FROM t WHERE t.a = b.a AND t.b = 1) AS name, b.amount, x + y AS total, \
+                       b.amount_due";
+        assert_eq!(
+            exact_decimals(columns, &["amount", "total"]),
+            "b.id, (SELECT t.name FROM t WHERE t.a = b.a AND t.b = 1) AS name, (b.amount)::text AS amount, \
+             (x + y)::text AS total, b.amount_due"
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
 }

@@ -19,7 +19,33 @@ pub async fn with_recent(
     customer: Uuid,
     limit: i64,
 ) -> sqlx::Result<(Preferences, Vec<RecentNotice>)> {
-    #[derive(sqlx::FromRow)]
+    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", with_recent_query("$2")))
+        .bind(customer)
+        .bind(limit)
+        .fetch_one(conn)
+        .await?;
+    with_recent_from(column)
+}
+
+/// [`with_recent`] as one JSON column (`$1` the customer, `limit` a
+/// parameter or a number), for a page's statement; read by [`with_recent_from`].
+pub fn with_recent_query(limit: &str) -> String {
+    format!(
+        "(SELECT row_to_json(r) FROM (
+           SELECT p.customer_id IS NOT NULL AS saved, p.lang, p.email, p.sms_phone, p.wechat_openid, p.bill_content,
+                  p.bill_day, p.bill_channel,
+                  array(SELECT kind FROM notice_opt_outs WHERE customer_id = $1 ORDER BY kind) AS opt_outs,
+                  (SELECT coalesce(json_agg(n ORDER BY n.created_at DESC, n.id DESC), '[]')
+                     FROM (SELECT id, kind, channel, status, created_at, sent_at, delivered_at, last_error
+                           FROM notices WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT {limit}) n)
+                    AS recent
+           FROM (SELECT) one LEFT JOIN notice_preferences p ON p.customer_id = $1) r)"
+    )
+}
+
+/// The preferences and recent notices of [`with_recent_query`]'s column.
+pub fn with_recent_from(column: serde_json::Value) -> sqlx::Result<(Preferences, Vec<RecentNotice>)> {
+    #[derive(serde::Deserialize)]
     struct Row {
         saved: bool,
         lang: Option<String>,
@@ -32,19 +58,7 @@ pub async fn with_recent(
         opt_outs: Vec<String>,
         recent: serde_json::Value,
     }
-    let r: Row = sqlx::query_as(
-        "SELECT p.customer_id IS NOT NULL AS saved, p.lang, p.email, p.sms_phone, p.wechat_openid, p.bill_content,
-                p.bill_day, p.bill_channel,
-                array(SELECT kind FROM notice_opt_outs WHERE customer_id = $1 ORDER BY kind) AS opt_outs,
-                (SELECT coalesce(json_agg(n ORDER BY n.created_at DESC, n.id DESC), '[]')
-                   FROM (SELECT id, kind, channel, status, created_at, sent_at, delivered_at, last_error
-                         FROM notices WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2) n) AS recent
-         FROM (SELECT) one LEFT JOIN notice_preferences p ON p.customer_id = $1",
-    )
-    .bind(customer)
-    .bind(limit)
-    .fetch_one(conn)
-    .await?;
+    let r: Row = crate::db::json_column("notice_preferences", column)?;
     let preferences = if r.saved {
         Preferences {
             lang: r.lang,

@@ -44,13 +44,14 @@ pub struct NoticeSection {
     pub can_edit: bool,
 }
 
-/// Loads the section (one call from the customer page's handler).
-pub async fn section(
-    conn: &mut PgConnection,
-    user: &CurrentUser,
-    customer_id: Uuid,
-) -> Result<NoticeSection, AppError> {
-    let (prefs, recent) = preferences_db::with_recent(conn, customer_id, 10).await?;
+/// The customer page's preferences and ten recent notices, read in its statement.
+pub fn page_query() -> String {
+    preferences_db::with_recent_query("10")
+}
+
+/// The section of the customer page, from [`page_query`]'s column.
+pub fn section(user: &CurrentUser, customer_id: Uuid, column: serde_json::Value) -> sqlx::Result<NoticeSection> {
+    let (prefs, recent) = preferences_db::with_recent_from(column)?;
     Ok(NoticeSection { customer_id, prefs, recent, can_edit: user.require(Permission::EditCustomers).is_ok() })
 }
 

@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{audit::Actor, payments::model::ValidPayment};
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PaymentRow {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -58,15 +58,17 @@ pub async fn by_reference(conn: &mut PgConnection, channel: &str, reference: &st
     .await
 }
 
-pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, limit: i64) -> sqlx::Result<Vec<PaymentRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM payments p JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
-         WHERE p.customer_id = $1 ORDER BY p.received_at DESC LIMIT $2"
+/// The customer page's payments (`$1` the customer): the newest ten, as a
+/// JSON column of [`PaymentRow`]s.
+pub fn customer_page_query() -> String {
+    let columns = crate::db::exact_decimals(
+        COLUMNS,
+        &["amount", "credit", "cash_received", "change_given", "owed_after", "credit_after"],
+    );
+    crate::db::json_rows(&format!(
+        "SELECT {columns} FROM payments p JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
+         WHERE p.customer_id = $1 ORDER BY p.received_at DESC LIMIT 10"
     ))
-    .bind(customer_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
 }
 
 /// Inserts the payment unless its channel reference was booked before (then
@@ -257,23 +259,26 @@ pub async fn timeline(
 
 /// What a customer's account stands at: owed on live bills (of which
 /// overdue), and credit from overpayments.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Standing {
     pub owed: Decimal,
     pub overdue: Decimal,
     pub credit: Decimal,
 }
 
+/// A customer's [`Standing`] as a JSON column (`$1` the customer, `$2` the
+/// company's day), for a page's statement and for [`standing`].
+pub const STANDING_QUERY: &str = "(SELECT row_to_json(s) FROM (
+    SELECT coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid), 0)::text AS owed,
+           coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid) FILTER (WHERE b.due_on < $2), 0)::text AS overdue,
+           (SELECT credit_balance FROM customers WHERE id = $1)::text AS credit
+    FROM bills b WHERE b.customer_id = $1 AND b.status = 'issued') s)";
+
 pub async fn standing(conn: &mut PgConnection, customer_id: Uuid, today: NaiveDate) -> sqlx::Result<Standing> {
-    let row = sqlx::query!(
-        r#"SELECT coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid), 0) AS "owed!",
-                  coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid) FILTER (WHERE b.due_on < $2), 0) AS "overdue!",
-                  (SELECT credit_balance FROM customers WHERE id = $1) AS "credit!"
-           FROM bills b WHERE b.customer_id = $1 AND b.status = 'issued'"#,
-        customer_id,
-        today
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(Standing { owed: row.owed, overdue: row.overdue, credit: row.credit })
+    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {STANDING_QUERY}"))
+        .bind(customer_id)
+        .bind(today)
+        .fetch_one(conn)
+        .await?;
+    crate::db::json_column("standing", column)
 }

@@ -253,11 +253,52 @@ struct MovementRow {
     payment_id: Option<Uuid>,
 }
 
-/// A customer's standing on `today`, history (`limit` entries, older than
-/// the entry `before` when paging back; none when the customer has no such
-/// entry) and, when `offered`, the items on offer, in one statement. The
-/// standing reads the whole ledger, with each row's day in the tenant's
-/// time zone, through the rules of `points`.
+/// The columns of [`customer_points_query`].
+#[derive(Deserialize)]
+struct PointsColumns {
+    expiry_months: Option<i32>,
+    movements: serde_json::Value,
+    history: serde_json::Value,
+    items: serde_json::Value,
+}
+
+/// A customer's points (`$1` the customer) as one JSON column, read by
+/// [`customer_points_from`]: the whole ledger with each row's day in the
+/// tenant's time zone (for the standing), the history (`limit` entries,
+/// older than the entry `before` when paging back; none when the customer
+/// has no such entry) and, when `offered`, the items on offer. Each argument
+/// is a parameter or a constant; the customer page reads it in its own
+/// statement.
+pub fn customer_points_query(before: &str, limit: &str, offered: &str) -> String {
+    format!(
+        r#"(SELECT row_to_json(r) FROM (SELECT
+              (SELECT expiry_months FROM points_settings) AS expiry_months,
+              (SELECT coalesce(json_agg(m), '[]')
+                 FROM (SELECT (l.at AT TIME ZONE t.time_zone)::date AS on, l.kind, l.points, l.payment_id
+                       FROM points_ledger l JOIN tenants t ON t.id = l.tenant_id
+                       WHERE l.customer_id = $1) m) AS movements,
+              (SELECT coalesce(json_agg(h ORDER BY h.at DESC, h.id DESC), '[]')
+                 FROM (SELECT l.id, l.at, l.kind, l.points, l.payment_id, l.redemption_id,
+                              i.code AS item, i.name_zh AS item_name_zh, i.name_en AS item_name_en,
+                              r.quantity, l.note, l.recorded_by
+                       FROM points_ledger l
+                       LEFT JOIN points_redemptions r ON r.tenant_id = l.tenant_id AND r.id = l.redemption_id
+                       LEFT JOIN points_catalogue i ON i.tenant_id = r.tenant_id AND i.id = r.item_id
+                       WHERE l.customer_id = $1
+                         AND ({before}::uuid IS NULL
+                              OR (l.at, l.id) < (SELECT c.at, c.id FROM points_ledger c
+                                                 WHERE c.id = {before} AND c.customer_id = $1))
+                       ORDER BY l.at DESC, l.id DESC
+                       LIMIT {limit}) h) AS history,
+              (SELECT coalesce(json_agg(i ORDER BY i.cost, i.code), '[]')
+                 FROM (SELECT id, code, name_zh, name_en, cost, stock, active FROM points_catalogue
+                       WHERE {offered} AND active AND stock > 0) i) AS items
+           ) r)"#
+    )
+}
+
+/// A customer's standing on `today`, history and items on offer, as
+/// [`customer_points_query`] describes, in one statement.
 pub async fn customer_points(
     conn: &mut PgConnection,
     customer_id: Uuid,
@@ -266,40 +307,20 @@ pub async fn customer_points(
     limit: i64,
     offered: bool,
 ) -> sqlx::Result<CustomerPoints> {
-    let (expiry_months, movements, history, items): (
-        Option<i32>,
-        serde_json::Value,
-        serde_json::Value,
-        serde_json::Value,
-    ) = sqlx::query_as(
-        r#"SELECT (SELECT expiry_months FROM points_settings),
-                  (SELECT coalesce(json_agg(m), '[]')
-                     FROM (SELECT (l.at AT TIME ZONE t.time_zone)::date AS on, l.kind, l.points, l.payment_id
-                           FROM points_ledger l JOIN tenants t ON t.id = l.tenant_id
-                           WHERE l.customer_id = $1) m),
-                  (SELECT coalesce(json_agg(h ORDER BY h.at DESC, h.id DESC), '[]')
-                     FROM (SELECT l.id, l.at, l.kind, l.points, l.payment_id, l.redemption_id,
-                                  i.code AS item, i.name_zh AS item_name_zh, i.name_en AS item_name_en,
-                                  r.quantity, l.note, l.recorded_by
-                           FROM points_ledger l
-                           LEFT JOIN points_redemptions r ON r.tenant_id = l.tenant_id AND r.id = l.redemption_id
-                           LEFT JOIN points_catalogue i ON i.tenant_id = r.tenant_id AND i.id = r.item_id
-                           WHERE l.customer_id = $1
-                             AND ($2::uuid IS NULL
-                                  OR (l.at, l.id) < (SELECT c.at, c.id FROM points_ledger c
-                                                     WHERE c.id = $2 AND c.customer_id = $1))
-                           ORDER BY l.at DESC, l.id DESC
-                           LIMIT $3) h),
-                  (SELECT coalesce(json_agg(i ORDER BY i.cost, i.code), '[]')
-                     FROM (SELECT id, code, name_zh, name_en, cost, stock, active FROM points_catalogue
-                           WHERE $4 AND active AND stock > 0) i)"#,
-    )
-    .bind(customer_id)
-    .bind(before)
-    .bind(limit)
-    .bind(offered)
-    .fetch_one(conn)
-    .await?;
+    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", customer_points_query("$2", "$3", "$4")))
+        .bind(customer_id)
+        .bind(before)
+        .bind(limit)
+        .bind(offered)
+        .fetch_one(conn)
+        .await?;
+    customer_points_from(column, today)
+}
+
+/// The points of [`customer_points_query`]'s column, standing on `today`
+/// through the rules of `points`.
+pub fn customer_points_from(column: serde_json::Value, today: NaiveDate) -> sqlx::Result<CustomerPoints> {
+    let PointsColumns { expiry_months, movements, history, items } = crate::db::json_column("points", column)?;
     let months = expiry_months.unwrap_or_else(|| Settings::default().expiry_months);
     let ledger: Vec<Movement> = crate::db::json_column::<Vec<MovementRow>>("movements", movements)?
         .into_iter()

@@ -12,7 +12,6 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
@@ -59,17 +58,23 @@ impl PointsSection {
     }
 }
 
-pub async fn section(
-    conn: &mut PgConnection,
-    user: &CurrentUser,
-    customer_id: Uuid,
-) -> Result<PointsSection, AppError> {
+/// The customer page's points, read in its statement: no paging back, the
+/// newest twenty entries, and the items on offer when `offered` (a
+/// parameter: whether the user may redeem, [`may_redeem`]).
+pub fn page_query(offered: &str) -> String {
+    db::customer_points_query("NULL", "20", offered)
+}
+
+pub fn may_redeem(user: &CurrentUser) -> bool {
+    user.require(Permission::RedeemPoints).is_ok()
+}
+
+/// The section of the customer page, from [`page_query`]'s column.
+pub fn section(user: &CurrentUser, customer_id: Uuid, column: serde_json::Value) -> sqlx::Result<PointsSection> {
     // The tenant's day from the caller's time zone (the tenant's): no round trip.
     let today = chrono::Utc::now().with_timezone(&user.tz).date_naive();
-    let can_redeem = user.require(Permission::RedeemPoints).is_ok();
-    let db::CustomerPoints { standing, history, items } =
-        db::customer_points(conn, customer_id, today, None, 20, can_redeem).await?;
-    Ok(PointsSection { customer_id, standing, history, items, can_redeem })
+    let db::CustomerPoints { standing, history, items } = db::customer_points_from(column, today)?;
+    Ok(PointsSection { customer_id, standing, history, items, can_redeem: may_redeem(user) })
 }
 
 async fn redeem_at_counter(

@@ -158,7 +158,7 @@ pub async fn customer_label(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<O
     sqlx::query_as("SELECT account_no, name FROM customers WHERE id = $1").bind(id).fetch_optional(conn).await
 }
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Visit {
     pub id: Uuid,
     pub customer_id: Uuid,
@@ -360,27 +360,24 @@ pub async fn complete_follow_up(conn: &mut PgConnection, id: Uuid) -> sqlx::Resu
     .await
 }
 
-/// The last visit done and the next one planned, of a customer.
-pub async fn last_and_next(
-    conn: &mut PgConnection,
-    customer_id: Uuid,
-    today: NaiveDate,
-) -> sqlx::Result<(Option<Visit>, Option<Visit>)> {
-    // One statement: the last is the one done, the next the one planned.
-    let visits: Vec<Visit> = sqlx::query_as(&format!(
+/// A customer's last visit done and next one planned (`$1` the customer,
+/// `$2` the company's day) as one JSON column, for the customer page's
+/// statement; read by [`last_and_next_from`].
+pub fn last_and_next_query() -> String {
+    crate::db::json_rows(&format!(
         "{VISIT_SELECT} WHERE v.id IN (
            (SELECT id FROM visits WHERE customer_id = $1 AND status = 'done' ORDER BY done_on DESC, id DESC LIMIT 1)
            UNION ALL
            (SELECT id FROM visits WHERE customer_id = $1 AND status = 'planned' AND planned_on >= $2
             ORDER BY planned_on, id LIMIT 1))"
     ))
-    .bind(customer_id)
-    .bind(today)
-    .fetch_all(conn)
-    .await?;
+}
+
+/// The last and the next visit of [`last_and_next_query`]'s column.
+pub fn last_and_next_from(column: serde_json::Value) -> sqlx::Result<(Option<Visit>, Option<Visit>)> {
+    let visits: Vec<Visit> = crate::db::json_column("visits", column)?;
     let (done, planned): (Vec<Visit>, Vec<Visit>) = visits.into_iter().partition(|v| v.status == "done");
-    let (last, next) = (done.into_iter().next(), planned.into_iter().next());
-    Ok((last, next))
+    Ok((done.into_iter().next(), planned.into_iter().next()))
 }
 
 /// Segments of the tenant, by name, for bulk assignment.

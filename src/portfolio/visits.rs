@@ -156,13 +156,19 @@ impl CustomerVisits {
     }
 }
 
-/// Loads the customer page's "Visits" section.
+/// The customer page's last and next visit, read in its statement.
+pub fn page_query() -> String {
+    db::last_and_next_query()
+}
+
+/// The customer page's "Visits" section, from [`page_query`]'s column; the
+/// account managers to plan for are read only for a planner who is not one.
 pub async fn for_customer_page(
     conn: &mut PgConnection,
     user: &CurrentUser,
-    customer_id: Uuid,
+    column: serde_json::Value,
 ) -> Result<CustomerVisits, sqlx::Error> {
-    let (last, next) = db::last_and_next(conn, customer_id, today(user)).await?;
+    let (last, next) = db::last_and_next_from(column)?;
     let can_plan = user.role.can(Permission::PlanVisits);
     let managers = if can_plan && user.role != Role::AccountManager {
         staff_db::list_account_managers(conn).await?

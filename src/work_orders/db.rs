@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{service::ClockColumns, sla::RunningClock, work_orders::model::ValidWorkOrder};
 
-#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct WorkOrder {
     pub id: Uuid,
     pub ref_no: String,
@@ -145,16 +145,14 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// A customer's orders, newest first; only open ones when `open_only`.
-pub async fn for_customer(conn: &mut PgConnection, customer_id: Uuid, open_only: bool) -> sqlx::Result<Vec<WorkOrder>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM work_order_rows WHERE customer_id = $1 AND (NOT $2 OR completed_at IS NULL)
+/// The customer page's open orders (`$1` the customer), newest first, as a
+/// JSON column of [`WorkOrder`]s.
+pub fn customer_page_query() -> String {
+    let columns = crate::db::exact_decimals(COLUMNS, &["latitude", "longitude", "requested_capacity_kva"]);
+    crate::db::json_rows(&format!(
+        "SELECT {columns} FROM work_order_rows WHERE customer_id = $1 AND completed_at IS NULL
          ORDER BY created_at DESC LIMIT 100"
     ))
-    .bind(customer_id)
-    .bind(open_only)
-    .fetch_all(conn)
-    .await
 }
 
 /// Open orders a person owns, green channel and most urgent first.
