@@ -21,14 +21,14 @@ use crate::{
     billing::bills::BillRow,
     complaints::db::Contact as ServiceContact,
     cost_control::db::{Agreement, Command},
-    payments::db::{PaymentRow, Standing},
-    timeline::TimelineItem,
-    work_orders::db::WorkOrder,
     customers::{
         contracts::Contract,
         db::{Contact, Customer, SupplyPoint},
     },
     db::json_column as decode,
+    payments::db::{PaymentRow, Standing},
+    timeline::TimelineItem,
+    work_orders::db::WorkOrder,
 };
 
 /// What the customer page reads in its one statement.

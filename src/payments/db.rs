@@ -275,10 +275,7 @@ pub const STANDING_QUERY: &str = "(SELECT row_to_json(s) FROM (
     FROM bills b WHERE b.customer_id = $1 AND b.status = 'issued') s)";
 
 pub async fn standing(conn: &mut PgConnection, customer_id: Uuid, today: NaiveDate) -> sqlx::Result<Standing> {
-    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {STANDING_QUERY}"))
-        .bind(customer_id)
-        .bind(today)
-        .fetch_one(conn)
-        .await?;
+    let column: serde_json::Value =
+        sqlx::query_scalar(&format!("SELECT {STANDING_QUERY}")).bind(customer_id).bind(today).fetch_one(conn).await?;
     crate::db::json_column("standing", column)
 }
