@@ -1,14 +1,14 @@
 //! The customer page's reads in one statement: the customer with its
 //! contacts, supply points and meters, its contract in force and its
-//! cost-control agreement, and the lists other areas keep for it (recent
+//! cost-control agreement, and what other areas keep for it (recent
 //! changes, open contacts and orders, timeline, bills, payments, what the
 //! account stands at, meter commands, visits, credit, points, notice
-//! preferences), each written by its own area as a JSON column over `$1`
-//! (the customer), `$2` (the company's day) and `$3` (whether the user may
-//! redeem points). Lists
-//! travel as JSON (numbers as text, so money and kVA stay exact decimals) and
-//! are read into the types the areas use. One round trip instead of thirteen: a
-//! page's cost was its statements, not their work (BENCHMARKS.md).
+//! preferences, value), each written by its own area as a JSON column over
+//! `$1` (the customer), `$2` (the company's day), `$3` (whether the user may
+//! redeem points) and `$4` (whether the user sees values). Lists travel as
+//! JSON (numbers as text, so money and kVA stay exact decimals) and are read
+//! into the types the areas use. One round trip instead of fifteen: a page's
+//! cost was its statements, not their work (BENCHMARKS.md).
 
 use std::sync::LazyLock;
 
@@ -51,6 +51,8 @@ pub struct PageData {
     pub credit: serde_json::Value,
     pub loyalty: serde_json::Value,
     pub notice_prefs: serde_json::Value,
+    /// Null unless asked for.
+    pub value: Option<serde_json::Value>,
 }
 
 /// The other areas' lists, as columns after the head's.
@@ -68,6 +70,7 @@ static LISTS: LazyLock<String> = LazyLock::new(|| {
         (crate::credit::pages::page_query(), "credit"),
         (crate::points::pages::page_query("$3"), "loyalty"),
         (crate::notices::preferences_pages::page_query(), "notice_prefs"),
+        (crate::value::pages::page_query("$4"), "value"),
     ]
     .map(|(query, name)| format!("{query} AS {name}"))
     .join(",\n")
@@ -76,10 +79,17 @@ static LISTS: LazyLock<String> = LazyLock::new(|| {
 /// The customer (RowNotFound when there is none in this tenant) and
 /// everything the page shows of it, in one round trip; `today` is the
 /// company's day (bills' states, the overdue part of the arrears, the next
-/// visit), `may_redeem` whether the points section offers the catalogue.
-pub async fn load(conn: &mut PgConnection, id: Uuid, today: NaiveDate, may_redeem: bool) -> sqlx::Result<PageData> {
+/// visit), `may_redeem` whether the points section offers the catalogue,
+/// `values` whether to read the customer's value.
+pub async fn load(
+    conn: &mut PgConnection,
+    id: Uuid,
+    today: NaiveDate,
+    may_redeem: bool,
+    values: bool,
+) -> sqlx::Result<PageData> {
     static STATEMENT: LazyLock<String> = LazyLock::new(|| HEAD.replace("{lists}", &LISTS));
-    let row = sqlx::query(&STATEMENT).bind(id).bind(today).bind(may_redeem).fetch_one(conn).await?;
+    let row = sqlx::query(&STATEMENT).bind(id).bind(today).bind(may_redeem).bind(values).fetch_one(conn).await?;
     let json = |name: &str| row.try_get::<serde_json::Value, _>(name);
     let optional = |name: &str| row.try_get::<Option<serde_json::Value>, _>(name);
     Ok(PageData {
@@ -100,6 +110,7 @@ pub async fn load(conn: &mut PgConnection, id: Uuid, today: NaiveDate, may_redee
         credit: json("credit")?,
         loyalty: json("loyalty")?,
         notice_prefs: json("notice_prefs")?,
+        value: optional("value")?,
     })
 }
 

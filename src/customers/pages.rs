@@ -312,14 +312,22 @@ async fn load_show_page(
         credit,
         loyalty,
         notice_prefs,
-    } = super::page_db::load(&mut tx, id, today, crate::points::pages::may_redeem(user)).await?;
+        value,
+    } = super::page_db::load(
+        &mut tx,
+        id,
+        today,
+        crate::points::pages::may_redeem(user),
+        crate::value::pages::may_see(user),
+    )
+    .await?;
     let refs = Refs::names(&mut tx, user.tenant_id).await?;
-    let value = crate::value::pages::section(&mut tx, user, id).await?;
     let visits = crate::portfolio::visits::for_customer_page(&mut tx, user, visits).await?;
     tx.commit().await?;
     let credit = crate::credit::pages::section(user, id, credit)?;
     let loyalty = crate::points::pages::section(user, id, loyalty)?;
     let notice_prefs = crate::notices::preferences_pages::section(user, id, notice_prefs)?;
+    let value = crate::value::pages::section(user, id, value)?;
     let open: Vec<(&str, bool)> = open_contacts.iter().map(|c| (c.kind.as_str(), c.sla_breached)).collect();
     let banner = super::banner::items(&super::banner::Facts {
         owed: standing.owed,

@@ -13,16 +13,21 @@ use crate::{
     value::{Inputs, Settings, TIERS, VIP_TAG},
 };
 
+/// The tenant's weights and thresholds as one JSON column (null when none
+/// were saved: the defaults), for a page's statement; read by [`settings_from`].
+pub const SETTINGS_QUERY: &str = "(SELECT row_to_json(s) FROM (
+    SELECT weight_consumption, weight_revenue, weight_payment, weight_importance, weight_growth,
+           vip_min, high_min, medium_min, negative_arrears_days
+    FROM value_settings) s)";
+
 pub async fn settings(conn: &mut PgConnection) -> sqlx::Result<Settings> {
-    let row = sqlx::query_as!(
-        Settings,
-        r#"SELECT weight_consumption, weight_revenue, weight_payment, weight_importance, weight_growth,
-                  vip_min, high_min, medium_min, negative_arrears_days
-           FROM value_settings"#
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.unwrap_or_default())
+    let column = sqlx::query_scalar(&format!("SELECT {SETTINGS_QUERY}")).fetch_one(conn).await?;
+    settings_from(column)
+}
+
+/// The settings of [`SETTINGS_QUERY`]'s column.
+pub fn settings_from(column: Option<serde_json::Value>) -> sqlx::Result<Settings> {
+    Ok(column.map(|c| db::json_column("value_settings", c)).transpose()?.unwrap_or_default())
 }
 
 pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> sqlx::Result<()> {
@@ -233,7 +238,7 @@ pub async fn preview(conn: &mut PgConnection, proposed: &Settings) -> sqlx::Resu
 }
 
 /// A customer's stored value with the inputs that produced it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct CustomerValue {
     pub customer_id: Uuid,
     pub tier: String,
@@ -249,58 +254,37 @@ pub struct CustomerValue {
     pub inputs: Inputs,
 }
 
+/// A customer's stored value with its inputs (`$1` the customer) as one JSON
+/// column, null when it has none yet; money and quantities as text. Read by
+/// [`value_from`]; the customer page reads it in its own statement.
+pub const VALUE_QUERY: &str = "(SELECT row_to_json(r) FROM (
+    SELECT customer_id, tier, computed_tier, score::text AS score, previous_tier, tier_changed_at, manual_vip,
+           manual_reason, manual_by, manual_at, computed_at,
+           json_build_object(
+             'energy_12m', coalesce((factors->>'energy_12m')::numeric, 0)::text,
+             'energy_pct', coalesce((factors->>'energy_pct')::numeric, 0)::text,
+             'revenue_12m', coalesce((factors->>'revenue_12m')::numeric, 0)::text,
+             'revenue_pct', coalesce((factors->>'revenue_pct')::numeric, 0)::text,
+             'paid_on_time', coalesce((factors->>'paid_on_time')::numeric, 0)::text,
+             'paid_late', coalesce((factors->>'paid_late')::numeric, 0)::text,
+             'max_arrears_days', coalesce((factors->>'max_arrears_days')::integer, 0),
+             'late_fees', coalesce((factors->>'late_fees')::integer, 0),
+             'arrears', coalesce((factors->>'arrears')::numeric, 0)::text,
+             'latest_arrears_days', coalesce((factors->>'latest_arrears_days')::integer, 0),
+             'arrears_months', coalesce((factors->>'arrears_months')::integer, 0),
+             'importance', factors->>'importance',
+             'energy_prev_12m', (factors->>'energy_prev_12m')::numeric::text,
+             'growth', (factors->>'growth')::numeric::text) AS inputs
+    FROM customer_values WHERE customer_id = $1) r)";
+
 pub async fn get(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<CustomerValue>> {
-    let row = sqlx::query!(
-        r#"SELECT customer_id, tier, computed_tier, score, previous_tier, tier_changed_at, manual_vip, manual_reason,
-                  manual_by, manual_at, computed_at,
-                  coalesce((factors->>'energy_12m')::numeric, 0) AS "energy_12m!",
-                  coalesce((factors->>'energy_pct')::numeric, 0) AS "energy_pct!",
-                  coalesce((factors->>'revenue_12m')::numeric, 0) AS "revenue_12m!",
-                  coalesce((factors->>'revenue_pct')::numeric, 0) AS "revenue_pct!",
-                  coalesce((factors->>'paid_on_time')::numeric, 0) AS "paid_on_time!",
-                  coalesce((factors->>'paid_late')::numeric, 0) AS "paid_late!",
-                  coalesce((factors->>'max_arrears_days')::integer, 0) AS "max_arrears_days!",
-                  coalesce((factors->>'late_fees')::integer, 0) AS "late_fees!",
-                  coalesce((factors->>'arrears')::numeric, 0) AS "arrears!",
-                  coalesce((factors->>'latest_arrears_days')::integer, 0) AS "latest_arrears_days!",
-                  coalesce((factors->>'arrears_months')::integer, 0) AS "arrears_months!",
-                  factors->>'importance' AS importance,
-                  (factors->>'energy_prev_12m')::numeric AS energy_prev_12m,
-                  (factors->>'growth')::numeric AS growth
-           FROM customer_values WHERE customer_id = $1"#,
-        customer_id
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| CustomerValue {
-        customer_id: r.customer_id,
-        tier: r.tier,
-        computed_tier: r.computed_tier,
-        score: r.score,
-        previous_tier: r.previous_tier,
-        tier_changed_at: r.tier_changed_at,
-        manual_vip: r.manual_vip,
-        manual_reason: r.manual_reason,
-        manual_by: r.manual_by,
-        manual_at: r.manual_at,
-        computed_at: r.computed_at,
-        inputs: Inputs {
-            energy_12m: r.energy_12m,
-            energy_pct: r.energy_pct,
-            revenue_12m: r.revenue_12m,
-            revenue_pct: r.revenue_pct,
-            paid_on_time: r.paid_on_time,
-            paid_late: r.paid_late,
-            max_arrears_days: r.max_arrears_days,
-            late_fees: r.late_fees,
-            arrears: r.arrears,
-            latest_arrears_days: r.latest_arrears_days,
-            arrears_months: r.arrears_months,
-            importance: r.importance,
-            energy_prev_12m: r.energy_prev_12m,
-            growth: r.growth,
-        },
-    }))
+    let column = sqlx::query_scalar(&format!("SELECT {VALUE_QUERY}")).bind(customer_id).fetch_one(conn).await?;
+    value_from(column)
+}
+
+/// The value of [`VALUE_QUERY`]'s column.
+pub fn value_from(column: Option<serde_json::Value>) -> sqlx::Result<Option<CustomerValue>> {
+    column.map(|c| db::json_column("value", c)).transpose()
 }
 
 /// Designates a valued customer VIP by hand. False when the customer has no

@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
@@ -608,17 +607,29 @@ impl ValueSection {
     }
 }
 
-/// The section for the customer page: None when the user may not see values.
-pub async fn section(
-    conn: &mut PgConnection,
+/// Whether the user sees the customer page's value section.
+pub fn may_see(user: &CurrentUser) -> bool {
+    user.require(Permission::ReadAccounts).is_ok()
+}
+
+/// The customer page's value and the tenant's settings, read in its
+/// statement only when `allowed` (a parameter: [`may_see`]); null otherwise.
+pub fn page_query(allowed: &str) -> String {
+    format!("CASE WHEN {allowed} THEN json_build_array({}, {}) END", db::VALUE_QUERY, db::SETTINGS_QUERY)
+}
+
+/// The section for the customer page, from [`page_query`]'s column: None
+/// when the user may not see values.
+pub fn section(
     user: &CurrentUser,
     customer_id: Uuid,
+    column: Option<serde_json::Value>,
 ) -> Result<Option<ValueSection>, AppError> {
-    if user.require(Permission::ReadAccounts).is_err() {
-        return Ok(None);
-    }
-    let stored = db::get(conn, customer_id).await?;
-    let settings = db::settings(conn).await?;
+    let Some(column) = column.filter(|_| may_see(user)) else { return Ok(None) };
+    let (stored, settings): (Option<serde_json::Value>, Option<serde_json::Value>) =
+        crate::db::json_column("value", column)?;
+    let stored = db::value_from(stored)?;
+    let settings = db::settings_from(settings)?;
     let i = I18n(user.locale);
     let (factors, negative_reason) = match &stored {
         Some(v) => {
