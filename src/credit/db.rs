@@ -478,9 +478,9 @@ pub fn customer_credit_query(ratings: &str) -> String {
     )
 }
 
-/// A customer's credit in one statement (the customer page's round trips
-/// are its cost): the settings, the latest `ratings`, the method now, the
-/// list, events and securities. Lists travel as JSON, money as text.
+/// A customer's credit in one statement, for the API (the customer page
+/// reads [`customer_credit_query`] in its own): the settings, the latest
+/// `ratings`, the method now, the list, events and securities.
 pub async fn customer_credit(
     conn: &mut PgConnection,
     customer_id: Uuid,
