@@ -10,10 +10,10 @@ use uuid::Uuid;
 use crate::customers::{
     model::{Allowed, CustomerDraft, Retired, ValidCustomer, format_account_no},
     reference,
-    search::{self, Fragment, NameQuery, SearchPlan, prefix_upper_bound},
+    search::{self, AddressQuery, Fragment, NameQuery, SearchPlan, prefix_upper_bound},
 };
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CustomerSummary {
     pub id: Uuid,
     pub account_no: String,
@@ -503,30 +503,31 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             .await?,
         );
     }
-    if let Some(Fragment { grams, pattern, .. }) = &plan.address {
-        // Each pair's entries counted up to 1,000 (index-only), then the rarest walked.
-        found.extend(
-            sqlx::query_as!(
-                CustomerSummary,
-                r#"WITH counted AS (
-                       SELECT g, (SELECT count(*) FROM (SELECT 1 FROM customer_search_keys k
-                                                        WHERE k.kind = 'a' AND k.key = g LIMIT 1000) s) AS n
-                       FROM unnest($1::text[]) AS g),
-                   driver AS (SELECT g FROM counted ORDER BY n, g LIMIT 1)
-                   SELECT c.id AS "id!", c.account_no AS "account_no!", c.name AS "name!", c.class_code AS "class_code!",
-                          c.address AS "address!", c.phone, c.status AS "status!"
-                   FROM driver d
-                   JOIN customer_search_keys k ON k.kind = 'a' AND k.key = d.g
-                   JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
-                   WHERE c.address ILIKE $2
-                   LIMIT $3"#,
-                grams,
-                pattern,
-                limit
-            )
-            .fetch_all(&mut *conn)
-            .await?,
-        );
+    if let Some(AddressQuery { key, whole }) = &plan.address {
+        // The keys that start with the part are its addresses' (migration
+        // 0066); a part longer than a key is checked against the whole address
+        // (12 characters of it already match, so few rows are read).
+        let sql = match whole {
+            None => {
+                "SELECT id, account_no, name, class_code, address, phone, status FROM customers
+                 WHERE id IN (SELECT customer_id FROM customer_search_keys
+                              WHERE kind = 'a' AND key >= $1 AND key < $2 LIMIT 2 * $3::bigint)
+                 LIMIT $3"
+            }
+            Some(_) => {
+                "SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
+                 FROM customer_search_keys k
+                 JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
+                 WHERE k.kind = 'a' AND k.key >= $1 AND k.key < $2 AND gridcrm_address_text(c.address) LIKE $4
+                 LIMIT $3"
+            }
+        };
+        let query = sqlx::query_as::<_, CustomerSummary>(sql).bind(key).bind(prefix_upper_bound(key)).bind(limit);
+        let query = match whole {
+            Some(pattern) => query.bind(pattern),
+            None => query,
+        };
+        found.extend(query.fetch_all(&mut *conn).await?);
     }
     found.sort_by(|a, b| a.account_no.cmp(&b.account_no));
     found.dedup_by(|a, b| a.id == b.id);
@@ -593,8 +594,9 @@ pub async fn write_search_keys(conn: &mut PgConnection, customers: &[Uuid]) -> s
     .execute(&mut *conn)
     .await?;
     // Every suffix of four or more characters of a code (upper case, no
-    // spaces or hyphens); an address's character pairs.
-    sqlx::query!(
+    // spaces or hyphens); from each character of an address, the next 12
+    // (`gridcrm_address_suffixes`, migration 0066).
+    sqlx::query(
         r#"WITH codes AS (
                SELECT c.tenant_id, c.id AS customer_id, c.id AS source_id, upper(translate(v.code, ' -', '')) AS code
                FROM customers c CROSS JOIN LATERAL (VALUES (c.account_no), (c.phone), (c.id_number)) AS v (code)
@@ -603,21 +605,18 @@ pub async fn write_search_keys(conn: &mut PgConnection, customers: &[Uuid]) -> s
                SELECT n.tenant_id, n.customer_id, n.id, upper(translate(n.phone, ' -', ''))
                FROM customer_contacts n WHERE n.customer_id = ANY($1) AND n.phone IS NOT NULL),
            addresses AS (
-               SELECT c.tenant_id, c.id AS customer_id, lower(c.address) AS address
-               FROM customers c WHERE c.id = ANY($1) AND c.address <> '')
+               SELECT c.tenant_id, c.id AS customer_id, gridcrm_address_text(c.address) AS address
+               FROM customers c WHERE c.id = ANY($1))
            INSERT INTO customer_search_keys (tenant_id, kind, key, customer_id, source_id)
            SELECT DISTINCT tenant_id, 'c'::"char", substr(code, i), customer_id, source_id
            FROM codes CROSS JOIN LATERAL generate_series(1, char_length(code) - 3) AS i
            UNION
-           SELECT tenant_id, 'a'::"char", pair, customer_id, customer_id
-           FROM addresses
-           CROSS JOIN LATERAL generate_series(1, greatest(char_length(address) - 1, 1)) AS i
-           CROSS JOIN LATERAL substr(address, i, 2) AS pair
-           WHERE pair <> '' AND pair !~ '\s'
+           SELECT tenant_id, 'a'::"char", substr(address, i, 12), customer_id, customer_id
+           FROM addresses CROSS JOIN LATERAL generate_series(1, char_length(address) - 1) AS i
            ORDER BY 2, 3
            ON CONFLICT DO NOTHING"#,
-        customers
     )
+    .bind(customers)
     .execute(&mut *conn)
     .await?;
     sqlx::query!(

@@ -24,7 +24,7 @@ pub struct SearchPlan {
     /// The start of a name's pinyin initials (`hzrf`), lower-case.
     pub initials: Option<String>,
     /// Part of the address, two characters or more.
-    pub address: Option<Fragment>,
+    pub address: Option<AddressQuery>,
 }
 
 impl SearchPlan {
@@ -52,10 +52,38 @@ pub enum NameQuery {
 pub struct Fragment {
     pub driver: String,
     pub pattern: String,
-    /// Every distinct pair of the query (lower-case, without spaces): an
-    /// address search counts each one's entries (up to a cap) and walks the
-    /// rarest, since addresses share their city, district and "号" pairs.
-    pub grams: Vec<String>,
+}
+
+/// How many characters of an address each of its search keys holds: from
+/// each character, the next this many (`gridcrm_address_suffixes`, migration
+/// 0066).
+pub const ADDRESS_KEY_CHARS: usize = 12;
+
+/// Part of an address, as its keys compare it (`gridcrm_address_text`:
+/// lower-case, without white space, full-width forms as ASCII). A part of up
+/// to [`ADDRESS_KEY_CHARS`] characters is the start of some key of every
+/// address holding it, so the range of keys starting with it is the answer.
+/// A longer part is looked up by its last characters (house and room numbers
+/// come last, and are the rarest) and checked against the whole address.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AddressQuery {
+    pub key: String,
+    /// `%part%` for `LIKE` on the compared address, when the key is only the
+    /// part's end.
+    pub whole: Option<String>,
+}
+
+impl AddressQuery {
+    /// Two characters or more (one would match nearly every address).
+    fn new(q: &str) -> Option<Self> {
+        let text: Vec<char> = q.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
+        if text.len() < 2 {
+            return None;
+        }
+        let start = text.len().saturating_sub(ADDRESS_KEY_CHARS);
+        let whole = (start > 0).then(|| format!("%{}%", like_escape(&text.iter().collect::<String>())));
+        Some(AddressQuery { key: text[start..].iter().collect(), whole })
+    }
 }
 
 pub fn plan(query: &str) -> SearchPlan {
@@ -85,8 +113,8 @@ pub fn plan(query: &str) -> SearchPlan {
     plan.name = Some(name_query(q));
     if ascii_letters && !compact.is_empty() {
         plan.initials = Some(compact.to_ascii_lowercase());
-    } else if let Some(fragment) = fragment(q) {
-        plan.address = Some(fragment);
+    } else {
+        plan.address = AddressQuery::new(q);
     }
     plan
 }
@@ -113,14 +141,9 @@ fn name_query(q: &str) -> NameQuery {
 
 /// Two characters or more: the last pair without a space drives the lookup.
 fn fragment(q: &str) -> Option<Fragment> {
-    let lower = q.to_lowercase();
-    let chars: Vec<char> = lower.chars().collect();
-    let mut grams: Vec<String> =
-        chars.windows(2).filter(|w| !w.iter().any(|c| c.is_whitespace())).map(|w| w.iter().collect()).collect();
-    let driver = grams.last()?.clone();
-    grams.sort_unstable();
-    grams.dedup();
-    Some(Fragment { driver, pattern: format!("%{}%", like_escape(q)), grams })
+    let chars: Vec<char> = q.to_lowercase().chars().collect();
+    let driver = chars.windows(2).rev().find(|w| !w.iter().any(|c| c.is_whitespace()))?.iter().collect();
+    Some(Fragment { driver, pattern: format!("%{}%", like_escape(q)) })
 }
 
 /// The pinyin initials of a name as the search keeps them: a Chinese
@@ -274,12 +297,7 @@ mod tests {
     use super::*;
 
     fn contains(driver: &str, pattern: &str) -> Fragment {
-        let text: Vec<char> = pattern.trim_matches('%').to_lowercase().chars().collect();
-        let mut grams: Vec<String> =
-            text.windows(2).filter(|w| !w.contains(&' ')).map(|w| w.iter().collect()).collect();
-        grams.sort_unstable();
-        grams.dedup();
-        Fragment { driver: driver.into(), pattern: pattern.into(), grams }
+        Fragment { driver: driver.into(), pattern: pattern.into() }
     }
 
     #[test]
@@ -312,16 +330,32 @@ mod tests {
     }
 
     #[test]
-    fn chinese_is_a_name_or_an_address_by_character_pairs() {
+    fn chinese_is_a_name_by_character_pairs_or_an_address_part() {
         let p = plan(" 建国 ");
         assert_eq!(p.name, Some(NameQuery::Contains(contains("建国", "%建国%"))));
-        assert_eq!(p.address, Some(contains("建国", "%建国%")));
+        assert_eq!(p.address, Some(AddressQuery { key: "建国".into(), whole: None }));
         assert_eq!(p.initials, None);
         assert!(!p.is_exact());
         assert_eq!(plan("王建国").name, Some(NameQuery::Contains(contains("建国", "%王建国%"))));
-        let address = plan("文三路88号").address.unwrap();
-        assert_eq!((address.driver.as_str(), address.grams.len()), ("8号", 5));
-        assert_eq!(address.grams, ["88", "8号", "三路", "文三", "路8"]);
+    }
+
+    #[test]
+    fn an_address_part_is_compared_as_its_keys_are_written() {
+        let key = |q: &str| plan(q).address.map(|a| a.key);
+        assert_eq!(key("文三路 88号").as_deref(), Some("文三路88号"), "white space is left out");
+        assert_eq!(key("Ａ座１７０２室").as_deref(), Some("a座1702室"), "full-width forms, lower-case");
+        assert_eq!(key("15栋3单元1702室").as_deref(), Some("15栋3单元1702室"));
+        assert_eq!(plan("15栋3单元1702室").address.unwrap().whole, None, "up to 12 characters, the keys answer alone");
+        // Longer: looked up by its last 12 characters, checked against all of it.
+        let long = plan("西湖区文三路88号15栋3单元1702室").address.unwrap();
+        assert_eq!(long.key, "号15栋3单元1702室");
+        assert_eq!(long.key.chars().count(), ADDRESS_KEY_CHARS);
+        assert_eq!(long.whole.as_deref(), Some("%西湖区文三路88号15栋3单元1702室%"));
+        assert_eq!(plan("100%_路").address.unwrap().key, "100%_路", "a range needs no escaping");
+        assert_eq!(
+            plan("一二三四五六七八九十百千%").address.unwrap().whole.as_deref(),
+            Some("%一二三四五六七八九十百千\\%%")
+        );
     }
 
     #[test]

@@ -155,12 +155,17 @@ async fn any_part_of_a_number_an_address_a_character_or_initials_finds_the_custo
     let moved = reqwest::Client::new()
         .patch(app.url(&format!("/api/v1/customers/{id}")))
         .bearer_auth(&key)
-        .json(&serde_json::json!({"address": "西湖区文三路88号"}))
+        .json(&serde_json::json!({"address": "浙江省杭州市西湖区文三路88号15栋3单元1702室"}))
         .send()
         .await
         .unwrap();
     assert_eq!(moved.status(), StatusCode::OK);
     assert_eq!(api_search(&app, &key, "文三路").await, vec!["张伟"]);
+    assert_eq!(api_search(&app, &key, "文三路 ８８号").await, vec!["张伟"], "spaces and full-width digits");
+    assert_eq!(api_search(&app, &key, "3单元1702").await, vec!["张伟"]);
+    // Longer than a key (12 characters): its end finds it, the whole of it decides.
+    assert_eq!(api_search(&app, &key, "西湖区文三路88号15栋3单元1702室").await, vec!["张伟"]);
+    assert!(api_search(&app, &key, "滨江区文三路88号15栋3单元1702室").await.is_empty(), "the same end elsewhere");
     assert_eq!(api_search(&app, &key, "解放路").await, vec!["王建国", "李建华", "欧阳娜娜"]);
     // A contact's phone leaves the index with the contact.
     let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
