@@ -106,7 +106,8 @@ async fn list_customers(
         return Err(errors.into());
     }
     let after = params.after.unwrap_or_default();
-    let mut tx = user.tx(&state.db).await?;
+    // The search's statements run on generic plans (see db::search).
+    let mut tx = user.tx_with_generic_plans(&state.db).await?;
     let (mut items, more_matches) = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => {
             // At most the cap, in account-number order: the keyset pages through them.

@@ -1,6 +1,8 @@
 //! Customer SQL. Each function takes a connection inside a tenant-scoped
 //! transaction; row-level security keeps it to that tenant.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -403,12 +405,19 @@ pub struct Found {
 /// Runs a search plan. Every lookup is an index walk on leakproof
 /// comparisons (equality or a range on a `COLLATE "C"` key) that stops after
 /// `CAP + 1` customers; the merged set is counted up to there, never further.
+/// Callers run it on generic plans (`db::begin_tenant_with_generic_plans`),
+/// so each lookup is written to need no custom plan: an index walk under a
+/// LIMIT, and joins that can only be nested loops.
 /// (A code lookup reads key rows, several of which may be one customer's: it
 /// reads twice the cap of them, so a count below the cap is exact unless one
 /// customer's keys fill half of it.)
 pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<Found> {
     let limit = search::CAP as i64 + 1;
     let mut found: Vec<CustomerSummary> = Vec::new();
+    // Past the cap the answer is "more than 100" whatever else matches (and
+    // which 100 show is arbitrary either way), so the lookups after it are
+    // not run: a broad search (four digits, one common name) reads no more.
+    let enough = |found: &[CustomerSummary]| found.iter().map(|c| c.id).collect::<HashSet<_>>().len() > search::CAP;
     if let Some(prefix) = &plan.account_prefix {
         found.extend(
             sqlx::query_as!(
@@ -423,7 +432,9 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             .await?,
         );
     }
-    if let Some(code) = &plan.code {
+    if let Some(code) = &plan.code
+        && !enough(&found)
+    {
         // Any part of the customer's own numbers or a contact's phone.
         found.extend(
             sqlx::query_as!(
@@ -439,57 +450,68 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             .fetch_all(&mut *conn)
             .await?,
         );
-        // Any part of a meter serial, through the meter's installations.
-        found.extend(
-            sqlx::query_as!(
-                CustomerSummary,
-                r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE id IN (SELECT p.customer_id FROM meter_search_keys k
-                                JOIN meter_installations i ON i.tenant_id = k.tenant_id AND i.meter_id = k.meter_id
-                                JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
-                                WHERE k.key >= $1 AND k.key < $2 LIMIT 2 * $3::bigint)
+        if !enough(&found) {
+            // Any part of a meter serial, through the meter's installations
+            // (read per key, OFFSET 0 keeping them a nested loop: a generic plan
+            // would otherwise hash-join every installation of the tenant against
+            // a range of default size).
+            found.extend(
+                sqlx::query_as::<_, CustomerSummary>(
+                    r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
+                   WHERE id IN (SELECT m.customer_id
+                                FROM (SELECT k.meter_id FROM meter_search_keys k
+                                      WHERE k.key >= $1 AND k.key < $2 LIMIT 2 * $3::bigint) k
+                                CROSS JOIN LATERAL (
+                                    SELECT p.customer_id FROM meter_installations i
+                                    JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
+                                    WHERE i.meter_id = k.meter_id OFFSET 0) m)
                    LIMIT $3"#,
-                code,
-                prefix_upper_bound(code),
-                limit
-            )
-            .fetch_all(&mut *conn)
-            .await?,
-        );
+                )
+                .bind(code)
+                .bind(prefix_upper_bound(code))
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?,
+            );
+        }
     }
-    match &plan.name {
-        Some(NameQuery::Char(ch)) => found.extend(
-            sqlx::query_as!(
-                CustomerSummary,
-                r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
+    if !enough(&found) {
+        match &plan.name {
+            Some(NameQuery::Char(ch)) => found.extend(
+                sqlx::query_as!(
+                    CustomerSummary,
+                    r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
                    FROM customer_name_grams g
                    JOIN customers c ON c.tenant_id = g.tenant_id AND c.id = g.customer_id
                    WHERE g.gram = $1 ORDER BY g.account_no LIMIT $2"#,
-                ch,
-                limit
-            )
-            .fetch_all(&mut *conn)
-            .await?,
-        ),
-        Some(NameQuery::Contains(Fragment { driver, pattern, .. })) => found.extend(
-            // One pair's entries in account order, each checked against the whole infix.
-            sqlx::query_as!(
-                CustomerSummary,
-                r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
+                    ch,
+                    limit
+                )
+                .fetch_all(&mut *conn)
+                .await?,
+            ),
+            Some(NameQuery::Contains(Fragment { driver, pattern, .. })) => found.extend(
+                // One pair's entries in account order, each checked against the whole infix.
+                sqlx::query_as!(
+                    CustomerSummary,
+                    r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
                    FROM customer_name_grams g
                    JOIN customers c ON c.tenant_id = g.tenant_id AND c.id = g.customer_id
                    WHERE g.gram = $1 AND c.name ILIKE $2
                    ORDER BY g.account_no LIMIT $3"#,
-                driver,
-                pattern,
-                limit
-            )
-            .fetch_all(&mut *conn)
-            .await?,
-        ),
-        None => {}
+                    driver,
+                    pattern,
+                    limit
+                )
+                .fetch_all(&mut *conn)
+                .await?,
+            ),
+            None => {}
+        }
     }
-    if let Some(initials) = &plan.initials {
+    if let Some(initials) = &plan.initials
+        && !enough(&found)
+    {
         found.extend(
             sqlx::query_as!(
                 CustomerSummary,
@@ -503,7 +525,9 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             .await?,
         );
     }
-    if let Some(AddressQuery { key, whole }) = &plan.address {
+    if let Some(AddressQuery { key, whole }) = &plan.address
+        && !enough(&found)
+    {
         // The keys that start with the part are its addresses' (migration
         // 0066); a part longer than a key is checked against the whole address
         // (12 characters of it already match, so few rows are read).
@@ -515,10 +539,13 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
                  LIMIT $3"
             }
             Some(_) => {
+                // (Each key's customer read by its key, OFFSET 0 keeping it a
+                // nested loop, as for meters.)
                 "SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
                  FROM customer_search_keys k
-                 JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
-                 WHERE k.kind = 'a' AND k.key >= $1 AND k.key < $2 AND gridcrm_address_text(c.address) LIKE $4
+                 CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.id = k.customer_id
+                                     AND gridcrm_address_text(c.address) LIKE $4 OFFSET 0) c
+                 WHERE k.kind = 'a' AND k.key >= $1 AND k.key < $2
                  LIMIT $3"
             }
         };

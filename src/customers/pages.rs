@@ -174,7 +174,12 @@ async fn search_page(
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, AppError> {
     user.require(Permission::ReadCustomers)?;
-    let mut tx = user.tx(&state.db).await?;
+    // A search's statements run on generic plans (see db::search); a
+    // segment's members are listed as usual.
+    let mut tx = match query.q.trim() {
+        "" => user.tx(&state.db).await?,
+        _ => user.tx_with_generic_plans(&state.db).await?,
+    };
     let plan = search::plan(&query.q);
     let segment = match query.segment.trim() {
         "" => None,

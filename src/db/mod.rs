@@ -184,6 +184,27 @@ pub async fn begin_tenant(pool: &PgPool, tenant_id: Uuid, user_id: Option<Uuid>)
     pool.begin_with(format!("BEGIN; {}", tenant_settings(tenant_id, user_id))).await
 }
 
+/// Begins a tenant's transaction whose statements run on their generic
+/// plans, planned once per connection (`plan_cache_mode =
+/// force_generic_plan`). PostgreSQL otherwise plans a statement with a range
+/// of parameters (`key >= $1 AND key < $2`) anew on every execution, because
+/// its generic estimate of such a range is large; for the counter search that
+/// planning cost more than the lookups themselves (BENCHMARKS.md). Only for
+/// statements written so that their generic plan is the one wanted: index
+/// walks under a LIMIT, joins forced into nested loops where a hash join
+/// could look cheaper on a default estimate.
+pub async fn begin_tenant_with_generic_plans(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    user_id: Option<Uuid>,
+) -> Result<Tx, sqlx::Error> {
+    pool.begin_with(format!(
+        "BEGIN; {}; SET LOCAL plan_cache_mode = force_generic_plan",
+        tenant_settings(tenant_id, user_id)
+    ))
+    .await
+}
+
 /// Begins a transaction as a signed-in portal customer: the role
 /// `gridcrm_portal`, whose row-level security shows only the accounts linked
 /// to `portal_user_id` in `tenant_id` (migration 0053). The role reverts when

@@ -64,6 +64,11 @@ impl CurrentUser {
     pub async fn tx(&self, pool: &PgPool) -> Result<Tx, AppError> {
         Ok(db::begin_tenant(pool, self.tenant_id, self.user_id).await?)
     }
+
+    /// The same on generic plans ([`db::begin_tenant_with_generic_plans`]).
+    pub async fn tx_with_generic_plans(&self, pool: &PgPool) -> Result<Tx, AppError> {
+        Ok(db::begin_tenant_with_generic_plans(pool, self.tenant_id, self.user_id).await?)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
