@@ -154,9 +154,10 @@ pub struct WorkOrderDraft {
     #[serde(default)]
     #[schema(max_length = 200)]
     pub new_holder_name: Option<String>,
-    /// Transfer of ownership: a new holder's mobile or landline.
+    /// Transfer of ownership: a new holder's mobile (11 digits from 13) or
+    /// landline with its area code (0 and 9–11 digits).
     #[serde(default)]
-    #[schema(max_length = 30)]
+    #[schema(max_length = 30, pattern = r"^(1[3-9][0-9]{9}|0[0-9]{9,11})?$")]
     pub new_holder_phone: Option<String>,
     /// Change of name: the customer's new name.
     #[serde(default)]
