@@ -405,7 +405,7 @@ pub struct Found {
 /// Runs a search plan. Every lookup is an index walk on leakproof
 /// comparisons (equality or a range on a `COLLATE "C"` key) that stops after
 /// `CAP + 1` customers; the merged set is counted up to there, never further.
-/// Callers run it on generic plans (`db::begin_tenant_with_generic_plans`),
+/// Callers run it on generic plans (`db::GENERIC_PLANS`),
 /// so each lookup is written to need no custom plan: an index walk under a
 /// LIMIT, and joins that can only be nested loops.
 /// (A code lookup reads key rows, several of which may be one customer's: it

@@ -178,7 +178,7 @@ async fn search_page(
     // segment's members are listed as usual.
     let mut tx = match query.q.trim() {
         "" => user.tx(&state.db).await?,
-        _ => user.tx_with_generic_plans(&state.db).await?,
+        _ => user.tx_with(&state.db, crate::db::GENERIC_PLANS).await?,
     };
     let plan = search::plan(&query.q);
     let segment = match query.segment.trim() {
@@ -215,9 +215,14 @@ async fn search_page(
             found.rows.drain(at.range(PAGE_SIZE)).collect()
         }
     };
-    let classes = reference::load(&mut tx, RefList::Class).await?;
+    // The class names from the tenant's cached lists, and no marks to read
+    // for no results: a search is a handful of statements, each counted.
+    let classes = reference::cached(&mut tx, user.tenant_id).await?.list(RefList::Class).to_vec();
     let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
-    let credit = crate::credit::db::marks(&mut tx, &ids).await?;
+    let credit = match ids.is_empty() {
+        true => Default::default(),
+        false => crate::credit::db::marks(&mut tx, &ids).await?,
+    };
     tx.commit().await?;
     // One exact hit by a number goes straight to the customer.
     if pages.is_some_and(|p| p.total == 1 && !p.more)

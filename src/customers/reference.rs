@@ -191,6 +191,14 @@ pub struct Cached {
     pub routes: Vec<(String, String, bool)>,
 }
 
+impl Cached {
+    /// One of the lists.
+    pub fn list(&self, list: RefList) -> &[RefItem] {
+        let at = RefList::ALL.iter().position(|l| *l == list).expect("every list is in RefList::ALL");
+        &self.lists[at]
+    }
+}
+
 /// How long a process keeps a tenant's lists. They change a few times a
 /// year, and every page that names a class or voltage reads them; an edit in
 /// this process empties the cache at once ([`forget_cached`]), and another

@@ -184,26 +184,34 @@ pub async fn begin_tenant(pool: &PgPool, tenant_id: Uuid, user_id: Option<Uuid>)
     pool.begin_with(format!("BEGIN; {}", tenant_settings(tenant_id, user_id))).await
 }
 
-/// Begins a tenant's transaction whose statements run on their generic
-/// plans, planned once per connection (`plan_cache_mode =
-/// force_generic_plan`). PostgreSQL otherwise plans a statement with a range
-/// of parameters (`key >= $1 AND key < $2`) anew on every execution, because
+/// Begins a tenant's transaction with further settings (`SET LOCAL`s, such
+/// as [`GENERIC_PLANS`] or [`NO_PARALLEL_WORKERS`]), in the same round trip.
+pub async fn begin_tenant_with(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    user_id: Option<Uuid>,
+    settings: &str,
+) -> Result<Tx, sqlx::Error> {
+    pool.begin_with(format!("BEGIN; {}; {settings}", tenant_settings(tenant_id, user_id))).await
+}
+
+/// The transaction's statements run on their generic plans, planned once
+/// per connection. PostgreSQL otherwise plans a statement with a range of
+/// parameters (`key >= $1 AND key < $2`) anew on every execution, because
 /// its generic estimate of such a range is large; for the counter search that
 /// planning cost more than the lookups themselves (BENCHMARKS.md). Only for
 /// statements written so that their generic plan is the one wanted: index
 /// walks under a LIMIT, joins forced into nested loops where a hash join
 /// could look cheaper on a default estimate.
-pub async fn begin_tenant_with_generic_plans(
-    pool: &PgPool,
-    tenant_id: Uuid,
-    user_id: Option<Uuid>,
-) -> Result<Tx, sqlx::Error> {
-    pool.begin_with(format!(
-        "BEGIN; {}; SET LOCAL plan_cache_mode = force_generic_plan",
-        tenant_settings(tenant_id, user_id)
-    ))
-    .await
-}
+pub const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
+
+/// The transaction's statements run without parallel workers. For a page
+/// that shows a few dozen rows out of a few thousand: the planner, unsure how
+/// many rows a filter keeps, may prefer two workers that read and sort them
+/// all to walking an index to the page, and on a server whose cores are busy
+/// with other requests the workers only add their start (BENCHMARKS.md, the
+/// VIP list).
+pub const NO_PARALLEL_WORKERS: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
 
 /// Begins a transaction as a signed-in portal customer: the role
 /// `gridcrm_portal`, whose row-level security shows only the accounts linked

@@ -65,9 +65,9 @@ impl CurrentUser {
         Ok(db::begin_tenant(pool, self.tenant_id, self.user_id).await?)
     }
 
-    /// The same on generic plans ([`db::begin_tenant_with_generic_plans`]).
-    pub async fn tx_with_generic_plans(&self, pool: &PgPool) -> Result<Tx, AppError> {
-        Ok(db::begin_tenant_with_generic_plans(pool, self.tenant_id, self.user_id).await?)
+    /// The same with further settings ([`db::begin_tenant_with`]).
+    pub async fn tx_with(&self, pool: &PgPool, settings: &str) -> Result<Tx, AppError> {
+        Ok(db::begin_tenant_with(pool, self.tenant_id, self.user_id, settings).await?)
     }
 }
 
