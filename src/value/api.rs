@@ -58,7 +58,7 @@ async fn vip_list(
     let limit = paging::page_size(f.limit, &mut errors);
     errors.finish(())?;
     let q = f.check()?;
-    let mut tx = user.tx(&state.db).await?;
+    let mut tx = user.tx_with(&state.db, crate::db::NO_PARALLEL_WORKERS).await?;
     let mut rows = db::vip_page(&mut tx, &q, limit + 1).await?;
     tx.commit().await?;
     let next = paging::next_cursor(&mut rows, limit, VipRow::cursor);

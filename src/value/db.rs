@@ -119,12 +119,15 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
              FROM scored
            ), written AS (
              INSERT INTO customer_values AS cv (tenant_id, customer_id, tier, computed_tier, score, factors, energy_12m,
-                    revenue_12m, arrears, tier_changed_at, manual_vip, manual_reason, manual_by, manual_at, computed_at)
+                    revenue_12m, arrears, tier_changed_at, manual_vip, manual_reason, manual_by, manual_at, computed_at,
+                    name, account_no, industry_code)
              SELECT app_tenant_id(), d.customer_id, d.tier, d.computed_tier, d.score, d.factors, d.energy_12m,
                     d.revenue_12m, d.arrears, now(), d.carried_tag,
                     CASE WHEN d.carried_tag THEN 'vip tag before value tiers' END,
-                    CASE WHEN d.carried_tag THEN 'system' END, CASE WHEN d.carried_tag THEN now() END, now()
+                    CASE WHEN d.carried_tag THEN 'system' END, CASE WHEN d.carried_tag THEN now() END, now(),
+                    c.name, c.account_no, c.industry_code
              FROM decided d
+             JOIN customers c ON c.id = d.customer_id
              WHERE d.is_new OR NOT d.figures_same OR d.tier IS DISTINCT FROM d.old_tier
              ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
                     tier = EXCLUDED.tier, computed_tier = EXCLUDED.computed_tier, score = EXCLUDED.score,
@@ -393,9 +396,10 @@ impl SortKey {
     /// The SQL of the column (fixed text, never from the request) and the type its cursor value is cast to.
     fn sql(self) -> (&'static str, &'static str) {
         match self {
-            SortKey::Name => ("c.name", "text"),
-            SortKey::Account => ("c.account_no", "text"),
-            SortKey::Industry => ("c.industry_code", "text"),
+            // (The values keep the customer's own, migration 0067, so that these sort from an index too.)
+            SortKey::Name => ("v.name", "text"),
+            SortKey::Account => ("v.account_no", "text"),
+            SortKey::Industry => ("v.industry_code", "text"),
             SortKey::Energy => ("v.energy_12m", "numeric"),
             SortKey::Revenue => ("v.revenue_12m", "numeric"),
             SortKey::Arrears => ("v.arrears", "numeric"),
@@ -482,26 +486,43 @@ pub fn parse_cursor(raw: &str) -> Option<(String, Uuid)> {
 }
 
 /// A VIP row's credit grade: its customer's latest rating, the first row of
-/// the rating history's primary key read backwards. A subquery in the
-/// select list is evaluated after the sort and limit, for the page's rows only.
-const CREDIT_GRADE: &str = "(SELECT cr.grade FROM credit_ratings cr
-                               WHERE cr.tenant_id = v.tenant_id AND cr.customer_id = v.customer_id
-                               ORDER BY cr.month DESC LIMIT 1)";
+/// the rating history's primary key read backwards. `row` names the relation
+/// that holds the row's `tenant_id` and `customer_id`.
+fn credit_grade(row: &str) -> String {
+    format!(
+        "(SELECT cr.grade FROM credit_ratings cr
+          WHERE cr.tenant_id = {row}.tenant_id AND cr.customer_id = {row}.customer_id
+          ORDER BY cr.month DESC LIMIT 1)"
+    )
+}
 
 /// One page of the VIP list (at most `limit` rows; ask for one more to know
 /// whether another page follows), then the per-row extras for those customers only.
+///
+/// The page is chosen first from the values and their customers alone: a
+/// sort by any column walks an index of the tier in either direction (the
+/// values keep the customer's name, account number and industry, and the tie
+/// on the customer id goes the same way, migration 0067) and stops after the
+/// page; the industry and manager names and the credit grade are then read
+/// for the page's rows only. (Joined before the sort, a tier of 5,000 VIPs
+/// cost 5,000 look-ups of each for 50 rows shown: 50 ms at a million customers.)
+/// Callers run it without parallel workers (`db::NO_PARALLEL_WORKERS`): with
+/// them, a filter on the industry was planned as two workers joining and
+/// sorting the whole tier (30 ms) instead of the walk (5 ms).
 pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx::Result<Vec<VipRow>> {
     let sort = q.sort.unwrap_or(SortKey::Energy);
     let (key, cast) = sort.sql();
+    let dir = if q.descending { "DESC" } else { "ASC" };
     let mut b: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT v.customer_id, c.account_no, c.name, c.industry_code, ind.name_zh AS industry_zh, ind.name_en AS industry_en,
-                u.display_name AS manager, v.energy_12m, v.revenue_12m, v.arrears, v.tier, v.previous_tier,
-                v.tier_changed_at, v.score, v.manual_vip, {CREDIT_GRADE} AS credit_grade, ({key})::text AS sort_key
-         FROM customer_values v
-         JOIN customers c ON c.tenant_id = v.tenant_id AND c.id = v.customer_id
-         LEFT JOIN industries ind ON ind.tenant_id = c.tenant_id AND ind.code = c.industry_code
-         LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
-         WHERE true"
+        "SELECT p.*, ind.name_zh AS industry_zh, ind.name_en AS industry_en, u.display_name AS manager,
+                {grade} AS credit_grade
+         FROM (SELECT v.tenant_id, v.customer_id, c.account_no, c.name, c.industry_code, c.account_manager_id,
+                      v.energy_12m, v.revenue_12m, v.arrears, v.tier, v.previous_tier, v.tier_changed_at, v.score,
+                      v.manual_vip, ({key})::text AS sort_key, {key} AS sort_value
+               FROM customer_values v
+               JOIN customers c ON c.tenant_id = v.tenant_id AND c.id = v.customer_id
+               WHERE true",
+        grade = credit_grade("p"),
     ));
     // Only the filters asked for enter the statement, so each combination gets a plan of its own.
     if let Some(tier) = &q.tier {
@@ -511,7 +532,7 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
         b.push(" AND c.industry_code = ").push_bind(industry.clone());
     }
     if let Some(grade) = &q.grade {
-        b.push(format!(" AND {CREDIT_GRADE} = ")).push_bind(grade.clone());
+        b.push(format!(" AND {} = ", credit_grade("v"))).push_bind(grade.clone());
     }
     if let Some(route) = &q.route {
         b.push(" AND c.route_id = (SELECT id FROM reading_routes WHERE code = ").push_bind(route.clone()).push(")");
@@ -536,17 +557,20 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
         }
         _ => {}
     }
-    let (op, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
     if let Some((after_key, after_id)) = &q.after {
-        b.push(format!(" AND ({key} {op} "))
+        let op = if q.descending { "<" } else { ">" };
+        b.push(format!(" AND ({key}, v.customer_id) {op} ("))
             .push_bind(after_key.clone())
-            .push(format!("::{cast} OR ({key} = "))
-            .push_bind(after_key.clone())
-            .push(format!("::{cast} AND v.customer_id > "))
+            .push(format!("::{cast}, "))
             .push_bind(*after_id)
-            .push("))");
+            .push(")");
     }
-    b.push(format!(" ORDER BY {key} {dir}, v.customer_id LIMIT ")).push_bind(limit);
+    b.push(format!(" ORDER BY {key} {dir}, v.customer_id {dir} LIMIT ")).push_bind(limit).push(format!(
+        ") p
+             LEFT JOIN industries ind ON ind.tenant_id = p.tenant_id AND ind.code = p.industry_code
+             LEFT JOIN users u ON u.tenant_id = p.tenant_id AND u.id = p.account_manager_id
+             ORDER BY p.sort_value {dir}, p.customer_id {dir}"
+    ));
     let mut rows: Vec<VipRow> = b.build_query_as().fetch_all(&mut *conn).await?;
     add_extras(conn, &mut rows).await?;
     Ok(rows)
@@ -559,25 +583,27 @@ async fn add_extras(conn: &mut PgConnection, rows: &mut [VipRow]) -> sqlx::Resul
         return Ok(());
     }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.customer_id).collect();
-    let extras = sqlx::query!(
-        r#"SELECT id AS "id!",
-                  (SELECT count(*) FROM contacts k WHERE k.customer_id = id AND k.kind = 'complaint'
-                     AND k.state NOT IN ('resolved', 'closed')) AS "complaints!",
-                  (SELECT count(*) FROM work_orders w WHERE w.customer_id = id AND w.completed_at IS NULL) AS "orders!",
-                  (SELECT max(done_on) FROM visits s WHERE s.customer_id = id AND s.status = 'done') AS last_visit,
-                  (SELECT min(planned_on) FROM visits s WHERE s.customer_id = id AND s.status = 'planned'
-                     AND s.planned_on >= current_date) AS next_visit
-           FROM unnest($1::uuid[]) AS id"#,
-        &ids
+    // (Each customer id qualified: a bare `id` inside a subquery is the
+    // subquery's own table's id.)
+    let extras: Vec<(Uuid, i64, i64, Option<NaiveDate>, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT r.id,
+                (SELECT count(*) FROM contacts k WHERE k.customer_id = r.id AND k.kind = 'complaint'
+                   AND k.state NOT IN ('resolved', 'closed')),
+                (SELECT count(*) FROM work_orders w WHERE w.customer_id = r.id AND w.completed_at IS NULL),
+                (SELECT max(done_on) FROM visits s WHERE s.customer_id = r.id AND s.status = 'done'),
+                (SELECT min(planned_on) FROM visits s WHERE s.customer_id = r.id AND s.status = 'planned'
+                   AND s.planned_on >= current_date)
+         FROM unnest($1::uuid[]) AS r (id)",
     )
+    .bind(&ids)
     .fetch_all(conn)
     .await?;
-    for e in extras {
-        if let Some(row) = rows.iter_mut().find(|r| r.customer_id == e.id) {
-            row.open_complaints = e.complaints;
-            row.open_orders = e.orders;
-            row.last_visit = e.last_visit;
-            row.next_visit = e.next_visit;
+    for (id, complaints, orders, last_visit, next_visit) in extras {
+        if let Some(row) = rows.iter_mut().find(|r| r.customer_id == id) {
+            row.open_complaints = complaints;
+            row.open_orders = orders;
+            row.last_visit = last_visit;
+            row.next_visit = next_visit;
         }
     }
     Ok(())
@@ -587,8 +613,4 @@ async fn add_extras(conn: &mut PgConnection, rows: &mut [VipRow]) -> sqlx::Resul
 pub async fn segments(conn: &mut PgConnection) -> sqlx::Result<Vec<(Uuid, String)>> {
     let rows = sqlx::query!("SELECT id, name FROM segments ORDER BY name").fetch_all(conn).await?;
     Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
-}
-
-pub async fn industries(conn: &mut PgConnection) -> sqlx::Result<Vec<crate::customers::reference::RefItem>> {
-    crate::customers::reference::load(conn, crate::customers::reference::RefList::Industry).await
 }

@@ -266,11 +266,14 @@ async fn vip_list(
     let limit = crate::web::paging::page_size(f.limit, &mut errors);
     errors.finish(())?;
     let q = f.check()?;
-    let mut tx = user.tx(&state.db).await?;
+    // (Without parallel workers: see db::vip_page.)
+    let mut tx = user.tx_with(&state.db, crate::db::NO_PARALLEL_WORKERS).await?;
     let mut rows = db::vip_page(&mut tx, &q, limit + 1).await?;
     let next = crate::web::paging::next_cursor(&mut rows, limit, VipRow::cursor);
-    let industries = db::industries(&mut tx).await?;
-    let routes = crate::customers::reference::routes(&mut tx).await?;
+    // The filters' choices: the industries and routes from the tenant's cached lists.
+    let cached = crate::customers::reference::cached(&mut tx, user.tenant_id).await?;
+    let industries = cached.list(crate::customers::reference::RefList::Industry).to_vec();
+    let routes = cached.routes.iter().map(|(code, name, _)| (code.clone(), name.clone())).collect();
     let managers = staff_db::list_account_managers(&mut tx).await?;
     let segments = db::segments(&mut tx).await?;
     tx.commit().await?;

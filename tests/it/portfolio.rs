@@ -231,8 +231,10 @@ async fn seed_attention(app: &TestApp, customer: Uuid, tag: &str) {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO customer_values (tenant_id, customer_id, tier, computed_tier, score, previous_tier, tier_changed_at)
-         VALUES ($1, $2, 'vip', 'vip', 90, 'high', now() - interval '1 day')",
+        "INSERT INTO customer_values (tenant_id, customer_id, tier, computed_tier, score, previous_tier, tier_changed_at,
+                                      name, account_no, industry_code)
+         SELECT $1, $2, 'vip', 'vip', 90, 'high', now() - interval '1 day', c.name, c.account_no, c.industry_code
+         FROM customers c WHERE c.tenant_id = $1 AND c.id = $2",
     )
     .bind(tenant)
     .bind(customer)

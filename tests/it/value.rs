@@ -435,6 +435,44 @@ async fn the_vip_list_filters_sorts_pages_and_exports() {
     // Default: tier vip only.
     assert_eq!(api_rows(&app, &key, "").await.0, [names[0]]);
     assert_eq!(api_rows(&app, &key, "tier=negative").await.0, [names[3]]);
+    // What needs attention, per row: c0's open complaint and order, its last and next visit.
+    exec(
+        &app,
+        &app.alpha,
+        "WITH m AS (SELECT id FROM users WHERE username = 'manager')
+         INSERT INTO visits (tenant_id, id, customer_id, manager_id, planned_on, purpose, status, done_on, created_by)
+         SELECT app_tenant_id(), gen_random_uuid(), $1, m.id, v.planned_on, '走访', v.status, v.done_on, 'test'
+         FROM m, (VALUES (current_date - 30, 'done', current_date - 30),
+                         (current_date + 7, 'planned', NULL::date)) AS v (planned_on, status, done_on)",
+        c[0],
+    )
+    .await;
+    exec(
+        &app,
+        &app.alpha,
+        "INSERT INTO contacts (tenant_id, id, ref_no, kind, channel, subject, customer_id, description, received_at, received_month)
+         VALUES (app_tenant_id(), gen_random_uuid(), 'VIP-C1', 'complaint', 'hotline', 'billing', $1, '电压低', now(),
+                 date_trunc('month', now())::date)",
+        c[0],
+    )
+    .await;
+    exec(
+        &app,
+        &app.alpha,
+        "INSERT INTO work_orders (tenant_id, id, ref_no, kind, state, customer_id, title, created_at, created_month)
+         VALUES (app_tenant_id(), gen_random_uuid(), 'VIP-W1', 'meter_check', 'open', $1, '电能表校验', now(),
+                 date_trunc('month', now())::date)",
+        c[0],
+    )
+    .await;
+    let body = app.api_get(&key, "/api/v1/vip").await;
+    let row = &body["items"][0];
+    let (last, next): (String, String) = sqlx::query_as("SELECT (current_date - 30)::text, (current_date + 7)::text")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((row["open_complaints"].as_i64(), row["open_orders"].as_i64()), (Some(1), Some(1)), "{row}");
+    assert_eq!((row["last_visit"].as_str(), row["next_visit"].as_str()), (Some(&*last), Some(&*next)), "{row}");
     // Industry.
     assert_eq!(api_rows(&app, &key, "tier=all&industry=C26").await.0, [names[0]]);
     assert!(api_rows(&app, &key, "industry=RES").await.0.is_empty());
@@ -520,6 +558,8 @@ async fn the_vip_list_filters_sorts_pages_and_exports() {
 
     // CSV: BOM, the user's language, a formula-looking name neutralised.
     exec(&app, &app.alpha, "UPDATE customers SET name = '=HYPERLINK(\"x\")' WHERE id = $1", c[3]).await;
+    // The list sorts by the new name at once (the values follow the customer's name).
+    assert_eq!(api_rows(&app, &key, "tier=all&sort=name&dir=asc&limit=1").await.0, ["=HYPERLINK(\"x\")"]);
     let r = manager.get("/accounts/vip.csv?tier=all").await;
     assert_eq!(r.status(), StatusCode::OK);
     let bytes = r.bytes().await.unwrap();
