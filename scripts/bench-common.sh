@@ -121,3 +121,24 @@ compare_with_ceiling() {
   stop_ceiling
   ratio "customer page" "$work/page.out" "$work/ceiling.out" "target >= 0.25, p99 < 30 ms"
 }
+
+# measure_vip_list CONNECTIONS INDUSTRY...: the VIP list page under wrk (its
+# sorts both ways, the industries given, a tier and the movement filter),
+# signed in as the demo's account manager, after the bare page (the
+# not-found page of a signed-in user: session, layout, no data) measured the
+# same way as its ceiling. Needs a started server.
+measure_vip_list() {
+  local conns=$1; shift
+  sign_in manager
+  : > "$work/vip.txt"
+  for sort in energy_12m revenue_12m arrears score name; do
+    for dir in asc desc; do echo "/accounts/vip?sort=$sort&dir=$dir" >> "$work/vip.txt"; done
+  done
+  for industry in "$@"; do echo "/accounts/vip?industry=$industry" >> "$work/vip.txt"; done
+  echo "/accounts/vip?tier=high" >> "$work/vip.txt"
+  echo "/accounts/vip?movement=any" >> "$work/vip.txt"
+  echo "/no-such-page" > "$work/bare.txt"
+  run "bare page (the ceiling: session, layout, no data)" "$work/bare.txt" 0 "$conns" | tee "$work/bare.out"
+  run "VIP list page (sorts, filters)" "$work/vip.txt" 0 "$conns" | tee "$work/vip.out"
+  ratio "VIP list page" "$work/vip.out" "$work/bare.out" "target: p99 < 50 ms"
+}
