@@ -585,25 +585,33 @@ async fn add_extras(conn: &mut PgConnection, rows: &mut [VipRow]) -> sqlx::Resul
     let ids: Vec<Uuid> = rows.iter().map(|r| r.customer_id).collect();
     // (Each customer id qualified: a bare `id` inside a subquery is the
     // subquery's own table's id.)
-    let extras: Vec<(Uuid, i64, i64, Option<NaiveDate>, Option<NaiveDate>)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Extras {
+        id: Uuid,
+        complaints: i64,
+        orders: i64,
+        last_visit: Option<NaiveDate>,
+        next_visit: Option<NaiveDate>,
+    }
+    let extras: Vec<Extras> = sqlx::query_as(
         "SELECT r.id,
                 (SELECT count(*) FROM contacts k WHERE k.customer_id = r.id AND k.kind = 'complaint'
-                   AND k.state NOT IN ('resolved', 'closed')),
-                (SELECT count(*) FROM work_orders w WHERE w.customer_id = r.id AND w.completed_at IS NULL),
-                (SELECT max(done_on) FROM visits s WHERE s.customer_id = r.id AND s.status = 'done'),
+                   AND k.state NOT IN ('resolved', 'closed')) AS complaints,
+                (SELECT count(*) FROM work_orders w WHERE w.customer_id = r.id AND w.completed_at IS NULL) AS orders,
+                (SELECT max(done_on) FROM visits s WHERE s.customer_id = r.id AND s.status = 'done') AS last_visit,
                 (SELECT min(planned_on) FROM visits s WHERE s.customer_id = r.id AND s.status = 'planned'
-                   AND s.planned_on >= current_date)
+                   AND s.planned_on >= current_date) AS next_visit
          FROM unnest($1::uuid[]) AS r (id)",
     )
     .bind(&ids)
     .fetch_all(conn)
     .await?;
-    for (id, complaints, orders, last_visit, next_visit) in extras {
-        if let Some(row) = rows.iter_mut().find(|r| r.customer_id == id) {
-            row.open_complaints = complaints;
-            row.open_orders = orders;
-            row.last_visit = last_visit;
-            row.next_visit = next_visit;
+    for e in extras {
+        if let Some(row) = rows.iter_mut().find(|r| r.customer_id == e.id) {
+            row.open_complaints = e.complaints;
+            row.open_orders = e.orders;
+            row.last_visit = e.last_visit;
+            row.next_visit = e.next_visit;
         }
     }
     Ok(())
