@@ -506,7 +506,7 @@ fn credit_grade(row: &str) -> String {
 /// page; the industry and manager names and the credit grade are then read
 /// for the page's rows only. (Joined before the sort, a tier of 5,000 VIPs
 /// cost 5,000 look-ups of each for 50 rows shown: 50 ms at a million customers.)
-/// Callers run it without parallel workers (`db::NO_PARALLEL_WORKERS`): with
+/// The page and the API run it without parallel workers (`db::NO_PARALLEL_WORKERS`): with
 /// them, a filter on the industry was planned as two workers joining and
 /// sorting the whole tier (30 ms) instead of the walk (5 ms).
 pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx::Result<Vec<VipRow>> {

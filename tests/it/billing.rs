@@ -56,11 +56,27 @@ async fn a_bill_run_bills_the_good_readings_skips_the_rest_and_never_twice() {
     assert_eq!(run["status"], "done", "{run}");
     assert_eq!((run["bills"].as_i64(), run["skipped"].as_i64(), run["already"].as_i64()), (Some(1), Some(3), Some(0)));
     // Monitoring sees the job, the request pool and the jobs' pool.
-    let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    // (The worker counts the job once it has returned, a moment after the run
+    // is marked done: wait for the count.)
+    let finished = |metrics: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("gridcrm_jobs_finished_total")
+                && l.contains("kind=\"bill_run\"")
+                && l.contains("outcome=\"done\"")
+        })
+    };
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+        if finished(&metrics) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let has = |name: &str, labels: &[&str]| {
         metrics.lines().any(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
     };
-    assert!(has("gridcrm_jobs_finished_total", &["kind=\"bill_run\"", "outcome=\"done\""]), "{metrics}");
+    assert!(finished(&metrics), "{metrics}");
     assert!(has("gridcrm_job_duration_seconds", &["kind=\"bill_run\""]));
     assert!(has("gridcrm_db_pool_connections", &["state=\"in_use\""]) && has("gridcrm_db_pool_max", &[]));
     assert!(has("gridcrm_db_bulk_pool_connections", &["state=\"idle\""]) && has("gridcrm_db_bulk_pool_max", &[]));
