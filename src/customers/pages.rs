@@ -219,10 +219,7 @@ async fn search_page(
     // for no results: a search is a handful of statements, each counted.
     let classes = reference::cached(&mut tx, user.tenant_id).await?.list(RefList::Class).to_vec();
     let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
-    let credit = match ids.is_empty() {
-        true => Default::default(),
-        false => crate::credit::db::marks(&mut tx, &ids).await?,
-    };
+    let credit = if ids.is_empty() { Default::default() } else { crate::credit::db::marks(&mut tx, &ids).await? };
     tx.commit().await?;
     // One exact hit by a number goes straight to the customer.
     if pages.is_some_and(|p| p.total == 1 && !p.more)
