@@ -20,18 +20,15 @@ pub struct Placement {
     pub colocation_groups: i64,
 }
 
-/// What a run did: the placement before and after, and what still cannot
-/// work on the cluster.
+/// What a run did: the placement before and after.
 #[derive(Debug)]
 pub struct Report {
     pub before: Placement,
     pub after: Placement,
-    /// Statement triggers with transition tables on distributed tables
-    /// (`table.trigger`). Citus runs them on the shards, where their
-    /// statements read the transition table together with other distributed
-    /// tables, which Citus cannot plan ("executor could not find named
-    /// tuplestore"): a write that fires one fails. See docs/operations.md.
-    pub transition_triggers: Vec<String>,
+    /// The row triggers that stand for the migrations' statement triggers
+    /// with transition tables (which Citus cannot run on its shards: see
+    /// `citus.sql` and docs/operations.md).
+    pub row_twins: i64,
 }
 
 /// Distributes the tables of the database behind `owner_url` (the Citus
@@ -74,16 +71,27 @@ pub async fn distribute(owner_url: &str) -> anyhow::Result<Report> {
     sqlx::raw_sql(DISTRIBUTE).execute(&mut *tx).await.context("distributing the tables")?;
     tx.commit().await?;
     let after = placement(&mut conn).await?;
-    let transition_triggers: Vec<String> = sqlx::query_scalar(
-        "SELECT t.tgrelid::regclass::text || '.' || t.tgname
-           FROM pg_trigger t JOIN pg_dist_partition p ON p.logicalrelid = t.tgrelid
-          WHERE NOT t.tgisinternal AND (t.tgnewtable IS NOT NULL OR t.tgoldtable IS NOT NULL)
-          ORDER BY 1",
+    let row_twins: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_trigger t JOIN pg_proc f ON f.oid = t.tgfoid
+          JOIN pg_dist_partition p ON p.logicalrelid = t.tgrelid
+          WHERE NOT t.tgisinternal AND f.proname LIKE 'gridcrm\\_%\\_row'",
     )
-    .fetch_all(&mut conn)
+    .fetch_one(&mut conn)
     .await?;
     conn.close().await?;
-    Ok(Report { before, after, transition_triggers })
+    Ok(Report { before, after, row_twins })
+}
+
+/// Whether the database behind `pool` is a Citus cluster with distributed
+/// tables (`gridcrm citus distribute` has run).
+pub async fn is_distributed(pool: &sqlx::PgPool) -> sqlx::Result<bool> {
+    let citus: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+        .fetch_one(pool)
+        .await?;
+    if !citus {
+        return Ok(false);
+    }
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE partmethod = 'h')").fetch_one(pool).await
 }
 
 async fn placement(conn: &mut PgConnection) -> sqlx::Result<Placement> {

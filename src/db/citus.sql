@@ -27,6 +27,26 @@ SET LOCAL citus.enable_unsafe_triggers = on;
 -- Foreign keys to reference tables need every shard command on one connection per node.
 SET LOCAL citus.multi_shard_modify_mode = 'sequential';
 
+-- Citus writes the rows of an INSERT ... SELECT whose SELECT it cannot push
+-- down to the target's shards (a SELECT over no distributed table: VALUES, a
+-- function, the row of a trigger) with COPY, which PostgreSQL refuses on a
+-- table under row-level security ("COPY FROM not supported with row-level
+-- security"); with an ON CONFLICT clause it inserts them with INSERT ...
+-- SELECT from intermediate results on each shard instead. This gives every
+-- INSERT statement of a function body without one `ON CONFLICT DO NOTHING`.
+-- The functions it is used on insert defaults that a NOT EXISTS already keeps
+-- from repeating, or derived rows that are the same when repeated.
+-- (Statements end with a semicolon at the end of a line. A function of this
+-- session only: nothing for Citus to pass on to the workers.)
+SET LOCAL citus.enable_ddl_propagation = off;
+CREATE FUNCTION pg_temp.gridcrm_insert_do_nothing(body text) RETURNS text
+    LANGUAGE sql IMMUTABLE AS $$
+    SELECT string_agg(CASE WHEN s ~* '\mINSERT\s+INTO\M' AND s !~* '\mON\s+CONFLICT\M'
+                           THEN s || E'\n    ON CONFLICT DO NOTHING' ELSE s END, ';' ORDER BY n)
+      FROM unnest(regexp_split_to_array(body, ';(?=[ \t]*(--[^\n]*)?\n|\s*$)')) WITH ORDINALITY AS x (s, n)
+$$;
+SET LOCAL citus.enable_ddl_propagation = on;
+
 -- The coordinator reaches the workers' shards as the role of the statement,
 -- which is gridcrm_app for all tenant work (SET ROLE included): that role
 -- must be able to log in to the workers (with trust between the nodes, or a
@@ -201,7 +221,7 @@ BEGIN
                              'gridcrm_install_notice_defaults', 'gridcrm_install_service_defaults',
                              'gridcrm_notice_address', 'gridcrm_rebuild_load_days', 'gridcrm_value_scores')
     LOOP
-        body := regexp_replace(f.prosrc, '[\s;]+$', '');
+        body := pg_temp.gridcrm_insert_do_nothing(regexp_replace(f.prosrc, '[\s;]+$', ''));
         IF f.result = 'void' THEN
             body := format(E'BEGIN\n%s;\nEND', body);
         ELSIF f.result LIKE 'TABLE(%' OR f.result LIKE 'SETOF %' THEN
@@ -225,3 +245,80 @@ BEGIN
     END LOOP;
 END
 $functions$;
+
+-- Citus runs a distributed table's triggers on its shards, where a statement
+-- that reads a transition table (REFERENCING NEW TABLE AS new_rows) together
+-- with a distributed table cannot be planned ("executor could not find named
+-- tuplestore"). Each such trigger becomes a row trigger with the same timing,
+-- events and WHEN, calling a twin of its function (`<name>_row`) in which
+-- new_rows and old_rows are the row itself: `(SELECT (NEW).*)`, which is one
+-- row on insert and update and none is read on delete (the functions branch on
+-- TG_OP). Every statement of those functions joins other tenant tables on
+-- tenant_id, so on a shard each one is routed to the co-located shard of the
+-- same node. The twins are made again from the migrations' functions on every
+-- run: after a migration that changes one, run this command again.
+DO $transition$
+DECLARE
+    t record;
+    body text;
+    twin text;
+    def text;
+    word CONSTANT text := '(WHERE|GROUP|UNION|ORDER|JOIN|CROSS|LEFT|INNER|ON|USING)';
+BEGIN
+    FOR t IN
+        SELECT tr.oid, tr.tgname, tr.tgrelid::regclass AS rel, p.oid AS fn, p.proname, p.prosrc
+          FROM pg_trigger tr
+          JOIN pg_proc p ON p.oid = tr.tgfoid
+          JOIN pg_dist_partition d ON d.logicalrelid = tr.tgrelid
+         WHERE NOT tr.tgisinternal AND (tr.tgnewtable IS NOT NULL OR tr.tgoldtable IS NOT NULL)
+         ORDER BY 2, 3
+    LOOP
+        body := t.prosrc;
+        -- Without an alias of their own (PostgreSQL 15 wants one on a subquery).
+        body := regexp_replace(body, '\m(new|old)_rows\M(?=\s+' || word || '\M|\s*[);])',
+                               '(SELECT (@\1@).*) AS \1_rows', 'g');
+        body := regexp_replace(body, '\mnew_rows\M(?!\.)(?=\s+[a-z])', '(SELECT (NEW).*)', 'g');
+        body := regexp_replace(body, '\mold_rows\M(?!\.)(?=\s+[a-z])', '(SELECT (OLD).*)', 'g');
+        body := replace(replace(body, '(@new@)', '(NEW)'), '(@old@)', '(OLD)');
+        IF regexp_replace(body, '\) AS (new|old)_rows\M', '', 'g') ~ '\m(new|old)_rows\M' THEN
+            RAISE EXCEPTION 'the trigger function % reads its transition tables in a way this command cannot rewrite', t.proname;
+        END IF;
+        body := pg_temp.gridcrm_insert_do_nothing(body);
+        twin := t.proname || '_row';
+        EXECUTE format('CREATE OR REPLACE FUNCTION public.%I() RETURNS trigger LANGUAGE plpgsql AS %L', twin, body);
+        def := pg_get_triggerdef(t.oid);
+        def := regexp_replace(def, 'REFERENCING .*? FOR EACH STATEMENT', 'FOR EACH ROW');
+        def := regexp_replace(def, 'EXECUTE FUNCTION \S+\(\)$', format('EXECUTE FUNCTION public.%I()', twin));
+        EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+        EXECUTE def;
+    END LOOP;
+END
+$transition$;
+
+-- Functions that scope their own transaction to a tenant (the session and API
+-- key look-ups: one round trip per request) do it with set_config(..., true),
+-- which Citus does not pass on to the workers, so the shards' row-level
+-- security would see no tenant. SET LOCAL does the same and is passed on (with
+-- citus.propagate_set_commands = local, above); EXECUTE'd in PL/pgSQL, it
+-- reaches the workers with the function's later statements.
+DO $settings$
+DECLARE
+    f record;
+    def text;
+BEGIN
+    FOR f IN
+        SELECT p.oid, p.proname
+          FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+         WHERE s.nspname = 'public' AND l.lanname = 'plpgsql' AND p.prosrc ~ 'PERFORM set_config\('
+         ORDER BY p.proname
+    LOOP
+        def := regexp_replace(pg_get_functiondef(f.oid),
+                              'PERFORM set_config\(''([a-z_.]+)'', ([^;]+?), true\);',
+                              'EXECUTE format(''SET LOCAL \1 = %L'', \2);', 'g');
+        IF def ~ 'set_config\(' THEN
+            RAISE EXCEPTION 'the function % sets a setting in a way this command cannot rewrite', f.proname;
+        END IF;
+        EXECUTE def;
+    END LOOP;
+END
+$settings$;
