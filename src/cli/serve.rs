@@ -45,7 +45,8 @@ pub async fn serve(mut config: Config, database: Database, demo_seeded: Option<b
         config.pay_gateway_secret = Some(gridcrm::config::Secret::new(secret.clone()));
         gridcrm::portal::fake_gateway::router("DEMO", &secret)
     });
-    let state = AppState::new(database.app.clone(), config).with_bulk_pool(database.bulk.clone());
+    let on_citus = crate::db::citus::is_distributed(&database.app).await?;
+    let state = AppState::new(database.app.clone(), config).with_bulk_pool(database.bulk.clone()).on_citus(on_citus);
     let mut application = app(state);
     if let Some(gateway) = fake_gateway {
         println!("online payments in the portal ({url}/portal) go to a stand-in gateway at {url}/fake-pay");

@@ -288,7 +288,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Customer> {
                   r.code AS "route_code?", c.address, c.phone, c.capacity_kva, c.importance,
                   c.account_manager_id, u.display_name AS "account_manager_name?", c.preferred_channels,
                   c.quiet_from, c.quiet_to,
-                  array(SELECT tag_code FROM customer_tags t WHERE t.customer_id = c.id ORDER BY tag_code) AS "tags!",
+                  array(SELECT tag_code FROM customer_tags t WHERE t.tenant_id = c.tenant_id AND t.customer_id = c.id ORDER BY tag_code) AS "tags!",
                   c.status, c.version, c.created_at, c.updated_at
            FROM customers c
            LEFT JOIN reading_routes r ON r.tenant_id = c.tenant_id AND r.id = c.route_id

@@ -119,7 +119,7 @@ const HEAD: &str = "SELECT c.id, c.account_no, c.name, c.class_code, c.industry_
        r.code AS route_code, c.address, c.phone, c.capacity_kva, c.importance,
        c.account_manager_id, u.display_name AS account_manager_name, c.preferred_channels,
        c.quiet_from, c.quiet_to,
-       array(SELECT tag_code FROM customer_tags t WHERE t.customer_id = c.id ORDER BY tag_code) AS tags,
+       array(SELECT tag_code FROM customer_tags t WHERE t.tenant_id = c.tenant_id AND t.customer_id = c.id ORDER BY tag_code) AS tags,
        c.status, c.version, c.created_at, c.updated_at,
        (SELECT coalesce(json_agg(k ORDER BY k.is_primary DESC, k.name), '[]')
           FROM (SELECT id, name, role, phone, email, is_primary FROM customer_contacts

@@ -166,7 +166,10 @@ pub async fn claim(pool: &PgPool, owner: &str, lease: Duration) -> sqlx::Result<
            )
            UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, lease_owner = $1,
                   lease_until = now() + make_interval(secs => $2), heartbeat_at = now(),
-                  started_at = coalesce(j.started_at, now())
+                  -- least, not coalesce: the same (a start is never later than
+                  -- now), and Citus refuses now() inside COALESCE or CASE of
+                  -- a write, as it evaluates functions before sending it.
+                  started_at = least(j.started_at, now())
            FROM next WHERE j.id = next.id
            RETURNING j.id, j.kind, j.tenant_id, j.payload, j.attempts, j.max_attempts"#,
         owner,
@@ -224,7 +227,9 @@ pub async fn fail(pool: &PgPool, job: &Job, error: &str, retry_at: Option<DateTi
     let done = sqlx::query!(
         r#"UPDATE jobs SET state = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'queued' END,
                   run_after = coalesce($4, run_after), last_error = $3, lease_until = NULL,
-                  finished_at = CASE WHEN $4::timestamptz IS NULL THEN now() END
+                  -- now() outside the CASE (NULL when retried): Citus refuses
+                  -- now() inside a CASE or COALESCE of a write.
+                  finished_at = now() + CASE WHEN $4::timestamptz IS NULL THEN interval '0' END
            WHERE id = $1 AND state = 'running' AND lease_owner = $2"#,
         job.id,
         job.lease_owner,

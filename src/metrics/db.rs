@@ -332,8 +332,9 @@ async fn full(
     progress(1, STEPS);
     let (from, to) = (local_midnight(cx, first)?, local_midnight(cx, crate::months::next(running))?);
     // Into a table with rows, an upsert; into an empty one (a first refresh,
-    // a rebuild), a plain insert, which is much cheaper per row.
-    let sql = ALL_MONTHS.replace("{on_conflict}", if had_rows { UPSERT } else { "" });
+    // a rebuild), a plain insert, which is much cheaper per row (returning
+    // only NULLs: db::NOT_BY_COPY).
+    let sql = ALL_MONTHS.replace("{on_conflict}", if had_rows { UPSERT } else { crate::db::NOT_BY_COPY });
     let recomputed = sqlx::query(&sql)
         .bind(cx.tenant_id)
         .bind(cx.tz.name())

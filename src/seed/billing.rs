@@ -121,9 +121,11 @@ pub async fn seed_bills(pool: &PgPool, tenant_id: Uuid, periods: &[NaiveDate], t
                             (ARRAY['wechat', 'alipay', 'bank', 'counter_cash', 'wechat'])[1 + h % 5],
                             'DEMO' || replace(id::text, '-', ''), issued_on + (1 + h % 12) * interval '1 day', 'seed --demo'
                      FROM paying
+                     RETURNING NULL AS not_by_copy
                    ), a AS (
                      INSERT INTO payment_allocations (tenant_id, payment_id, bill_id, part, amount)
                      SELECT app_tenant_id(), payment_id, id, 'bill', amount FROM paying
+                     RETURNING NULL AS not_by_copy
                    )
                    UPDATE bills b SET paid = b.amount FROM paying WHERE b.id = paying.id"#,
                 period

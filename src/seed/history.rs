@@ -103,9 +103,9 @@ pub async fn seed_history(
                         sum(CASE WHEN c.class_code = 'residential' THEN 120 + h % 300
                                  WHEN p.capacity_kva IS NOT NULL THEN p.capacity_kva * (110 + h % 220)
                                  ELSE 300 + h * 5 END) AS kwh
-                 FROM (SELECT i.supply_point_id, hashint8(hashtextextended(i.meter_id::text, 0)) & 1023 AS h
+                 FROM (SELECT i.tenant_id, i.supply_point_id, hashint8(hashtextextended(i.meter_id::text, 0)) & 1023 AS h
                        FROM meter_installations i WHERE i.removed_on IS NULL) i
-                 JOIN supply_points p ON p.tenant_id = app_tenant_id() AND p.id = i.supply_point_id
+                 JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
                  JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
                  GROUP BY p.customer_id
                ), e AS (
@@ -147,6 +147,7 @@ pub async fn seed_history(
                         CASE WHEN paid_on <= $3 AND pay_delay > 0 THEN paid_on END,
                         '{"source": "history"}'
                  FROM b
+                 RETURNING NULL AS not_by_copy
                ), paying AS (
                  SELECT gen_random_uuid() AS payment_id, b.* FROM b WHERE paid_on <= $3
                ), p AS (
@@ -156,11 +157,13 @@ pub async fn seed_history(
                         'HIST' || replace(id::text, '-', ''), paid_on + interval '10 hours', paid_on + interval '10 hours',
                         'seed --demo'
                  FROM paying
+                 RETURNING NULL AS not_by_copy
                ), a AS (
                  INSERT INTO payment_allocations (tenant_id, payment_id, bill_id, part, amount)
                  SELECT app_tenant_id(), payment_id, id, 'bill', amount FROM paying
                  UNION ALL
                  SELECT app_tenant_id(), payment_id, id, 'late_fee', fee FROM paying WHERE fee > 0
+                 RETURNING NULL AS not_by_copy
                )
                SELECT count(*) AS "n!" FROM b"#,
             period,

@@ -228,10 +228,10 @@ pub async fn seed_interval(
             copy.send(text.as_bytes()).await?;
             copy.finish().await?;
         }
-        sqlx::query(
+        sqlx::query(&db::not_by_copy(
             "INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
              SELECT app_tenant_id(), meter_id, to_timestamp(epoch), kw FROM seed_interval",
-        )
+        ))
         .execute(&mut *tx)
         .await?;
         // The days as `interval::days::rebuild` makes them from these rows

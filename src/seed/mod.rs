@@ -214,13 +214,13 @@ async fn seed_money(
 /// two months ago and four years from now, so that some are ending soon.
 async fn seed_contracts(pool: &PgPool, tenant_id: Uuid, today: chrono::NaiveDate) -> anyhow::Result<()> {
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
-    sqlx::query!(
+    sqlx::query(&db::not_by_copy(
         r#"INSERT INTO supply_contracts (tenant_id, id, customer_id, contract_no, starts_on, expires_on, recorded_by)
            SELECT app_tenant_id(), gen_random_uuid(), id, 'GY-' || account_no, (ends - interval '3 years')::date, ends, 'seed --demo'
            FROM (SELECT id, account_no, $1::date - 60 + (hashtextextended(id::text, 17) & 1048575)::integer % 1520 AS ends
                  FROM customers WHERE status = 'active' AND class_code <> 'residential') c"#,
-        today
-    )
+    ))
+    .bind(today)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -231,7 +231,7 @@ async fn seed_contracts(pool: &PgPool, tenant_id: Uuid, today: chrono::NaiveDate
 /// among the customers whose payment habit is bad (seed/history.rs).
 async fn seed_credit_events(pool: &PgPool, tenant_id: Uuid, today: chrono::NaiveDate) -> anyhow::Result<()> {
     let mut tx = db::begin_tenant(pool, tenant_id, None).await?;
-    sqlx::query!(
+    sqlx::query(&db::not_by_copy(
         r#"INSERT INTO credit_events (tenant_id, id, customer_id, kind, occurred_on, evidence, recorded_by)
            SELECT app_tenant_id(), gen_random_uuid(), id,
                   CASE WHEN (h / 100) % 10 < 3 THEN 'theft' ELSE 'breach' END,
@@ -241,8 +241,8 @@ async fn seed_credit_events(pool: &PgPool, tenant_id: Uuid, today: chrono::Naive
                   'seed --demo'
            FROM (SELECT id, hashtextextended(id::text, 11) & 1048575 AS h FROM customers WHERE status = 'active') c
            WHERE (h % 100 <= 3 AND (h / 100) % 10 < 5) OR (h / 100) % 100 = 7"#,
-        today
-    )
+    ))
+    .bind(today)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -517,7 +517,8 @@ async fn copy_batch(
          SELECT app_tenant_id(), id, meter_id, supply_point_id, installed_on, removed_on FROM seed_installs",
         "TRUNCATE seed_customers, seed_tags, seed_contacts, seed_points, seed_meters, seed_installs",
     ] {
-        sqlx::query(statement).execute(&mut *conn).await?;
+        let sql = if statement.starts_with("INSERT") { db::not_by_copy(statement) } else { statement.to_owned() };
+        sqlx::query(&sql).execute(&mut *conn).await?;
     }
     Ok(())
 }

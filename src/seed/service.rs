@@ -112,7 +112,7 @@ pub async fn seed_service(
 
 async fn insert_contacts(tx: &mut db::Tx, from: i64, to: i64, plan: &ServicePlan, tz: &str) -> anyhow::Result<()> {
     // The closed contacts spread over a year; the open ones (the last `open_contacts`) over the last ten days.
-    sqlx::query!(
+    sqlx::query(&db::not_by_copy(
         r#"WITH staff AS (
              SELECT array_agg(id ORDER BY username) AS ids, array_agg(team ORDER BY username) AS teams
              FROM users WHERE active AND role IN ('counter_staff', 'account_manager', 'supervisor')
@@ -157,12 +157,12 @@ async fn insert_contacts(tx: &mut db::Tx, from: i64, to: i64, plan: &ServicePlan
                   s.h % 20 = 0,
                   st.ids[1 + s.h2 % array_length(st.ids, 1)]
            FROM s CROSS JOIN staff st CROSS JOIN picks p"#,
-        tz,
-        plan.contacts,
-        plan.open_contacts,
-        from,
-        to
-    )
+    ))
+    .bind(tz)
+    .bind(plan.contacts)
+    .bind(plan.open_contacts)
+    .bind(from)
+    .bind(to)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -170,7 +170,7 @@ async fn insert_contacts(tx: &mut db::Tx, from: i64, to: i64, plan: &ServicePlan
 
 async fn insert_orders(tx: &mut db::Tx, from: i64, to: i64, total: i64, open: i64, tz: &str) -> anyhow::Result<()> {
     // The completed orders spread over a year; the open ones (the last `open`) over the last ten days.
-    sqlx::query!(
+    sqlx::query(&db::not_by_copy(
         r#"WITH staff AS (
              SELECT array_agg(id ORDER BY username) AS ids, array_agg(team ORDER BY username) AS teams
              FROM users WHERE active AND role IN ('counter_staff', 'account_manager', 'supervisor')
@@ -219,12 +219,12 @@ async fn insert_orders(tx: &mut db::Tx, from: i64, to: i64, total: i64, open: i6
                   s.h % 12 = 0,
                   st.ids[1 + s.h2 % array_length(st.ids, 1)]
            FROM s CROSS JOIN staff st CROSS JOIN picks p"#,
-        tz,
-        total,
-        open,
-        from,
-        to
-    )
+    ))
+    .bind(tz)
+    .bind(total)
+    .bind(open)
+    .bind(from)
+    .bind(to)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -138,7 +138,7 @@ async fn login(
         return refused();
     };
     let mut tx = db::begin_tenant(&state.db, tenant.id, None).await?;
-    let Some(candidate) = staff_db::find_for_login(&mut tx, &username).await? else {
+    let Some(candidate) = staff_db::find_for_login(&mut tx, tenant.id, &username).await? else {
         password::check_off_thread(form.password.clone(), None).await?;
         return refused();
     };

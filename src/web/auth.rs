@@ -176,7 +176,7 @@ pub async fn resolve_caller(State(state): State<AppState>, mut request: Request,
     let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
 
     let caller = match credential(is_api, bearer, session) {
-        Some(Credential::ApiKey(key)) => api_key_caller(&state.db, &key).await,
+        Some(Credential::ApiKey(key)) => api_key_caller(&state, &key).await,
         Some(Credential::Session(token)) => session_caller(&state, &token).await,
         None => Ok(None),
     };
@@ -222,16 +222,21 @@ async fn session_caller(state: &AppState, token: &str) -> Result<Option<CurrentU
     // One statement, one round trip: the function sets the tenant for its own
     // transaction and touches the session once a minute (idle time is tracked
     // to the minute, so most requests write nothing).
-    let row = sqlx::query!(
-        r#"SELECT session_id AS "session_id!", user_id AS "user_id!", csrf_token AS "csrf_token!",
-                  display_name AS "display_name!", role AS "role!", locale, slug AS "slug!",
-                  tenant_name AS "tenant_name!", time_zone AS "time_zone!", is_platform AS "is_platform!"
-           FROM gridcrm_session_caller($1, $2, $3)"#,
-        tenant_id,
-        password::sha256(secret),
-        state.config.session_idle_minutes as i32
-    )
-    .fetch_optional(&state.db)
+    let (token_hash, idle_minutes) = (password::sha256(secret), state.config.session_idle_minutes as i32);
+    let row = look_up(state, move |conn| {
+        Box::pin(
+            sqlx::query!(
+                r#"SELECT session_id AS "session_id!", user_id AS "user_id!", csrf_token AS "csrf_token!",
+                          display_name AS "display_name!", role AS "role!", locale, slug AS "slug!",
+                          tenant_name AS "tenant_name!", time_zone AS "time_zone!", is_platform AS "is_platform!"
+                   FROM gridcrm_session_caller($1, $2, $3)"#,
+                tenant_id,
+                token_hash,
+                idle_minutes
+            )
+            .fetch_optional(conn),
+        )
+    })
     .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(CurrentUser {
@@ -251,22 +256,46 @@ async fn session_caller(state: &AppState, token: &str) -> Result<Option<CurrentU
     }))
 }
 
+/// Runs a caller look-up. On one server: one statement, in a transaction
+/// of its own. On a Citus cluster the look-up function's tenant (a `SET LOCAL`
+/// inside it) reaches the workers only within a transaction block, which
+/// Citus does not open for reads outside one: there it runs in an explicit
+/// transaction (two more round trips).
+async fn look_up<T>(
+    state: &AppState,
+    lookup: impl for<'c> FnOnce(&'c mut sqlx::PgConnection) -> futures_util::future::BoxFuture<'c, sqlx::Result<T>>,
+) -> sqlx::Result<T> {
+    if state.on_citus {
+        let mut tx = state.db.begin().await?;
+        let found = lookup(&mut tx).await?;
+        tx.commit().await?;
+        Ok(found)
+    } else {
+        lookup(&mut *state.db.acquire().await?).await
+    }
+}
+
 /// API keys look like `gck_<tenant>.<secret>`.
 pub const API_KEY_PREFIX: &str = "gck_";
 
-async fn api_key_caller(pool: &PgPool, key: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
+async fn api_key_caller(state: &AppState, key: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
     let Some((tenant_id, secret)) = key.strip_prefix(API_KEY_PREFIX).and_then(split_token) else {
         return Ok(None);
     };
     // One statement: the function sets the tenant and records the key's use.
-    let row = sqlx::query!(
-        r#"SELECT key_id AS "id!", key_name AS "name!", role AS "role!", slug AS "slug!",
-                  tenant_name AS "tenant_name!", time_zone AS "time_zone!"
-           FROM gridcrm_api_key_caller($1, $2)"#,
-        tenant_id,
-        password::sha256(secret)
-    )
-    .fetch_optional(pool)
+    let key_hash = password::sha256(secret);
+    let row = look_up(state, move |conn| {
+        Box::pin(
+            sqlx::query!(
+                r#"SELECT key_id AS "id!", key_name AS "name!", role AS "role!", slug AS "slug!",
+                          tenant_name AS "tenant_name!", time_zone AS "time_zone!"
+                   FROM gridcrm_api_key_caller($1, $2)"#,
+                tenant_id,
+                key_hash
+            )
+            .fetch_optional(conn),
+        )
+    })
     .await?;
     Ok(row.map(|row| CurrentUser {
         tenant_id,

@@ -43,6 +43,9 @@ pub struct AppState {
     /// The pool this process's jobs and imports use, for the metrics page
     /// (none in a process assembled without one).
     pub bulk: Option<PgPool>,
+    /// The database is a Citus cluster (`db::citus::is_distributed`): the
+    /// caller of a request is looked up in a transaction of its own.
+    pub on_citus: bool,
 }
 
 impl AppState {
@@ -62,7 +65,13 @@ impl AppState {
             uploads,
             trusted_proxies,
             bulk: None,
+            on_citus: false,
         }
+    }
+
+    /// Marks the database as a Citus cluster (or not).
+    pub fn on_citus(self, on_citus: bool) -> Self {
+        Self { on_citus, ..self }
     }
 
     /// The pool of this process's jobs and imports, whose use `/metrics` reports.
