@@ -416,7 +416,7 @@ async fn a_tenant_admin_schedules_a_planned_outage_and_sees_the_notices_queued_t
     let on_route = &app.alpha.customers[..3];
     let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     sqlx::query(
-        "UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001') WHERE id = ANY($1)",
+        "UPDATE customers c SET route_id = (SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code = 'R0001') WHERE id = ANY($1)",
     )
     .bind(on_route)
     .execute(&mut *tx)

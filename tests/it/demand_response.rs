@@ -92,7 +92,7 @@ async fn an_event_from_invitation_to_a_credit_on_the_next_bill_once() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    sqlx::query("UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001') WHERE id = $1")
+    sqlx::query("UPDATE customers c SET route_id = (SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code = 'R0001') WHERE id = $1")
         .bind(on_route)
         .execute(&mut *tx)
         .await

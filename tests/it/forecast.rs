@@ -32,7 +32,7 @@ async fn fill(app: &TestApp, tenant: uuid::Uuid, from: &str, to: &str) {
     .execute(&mut *tx)
     .await
     .unwrap();
-    sqlx::query("UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001')")
+    sqlx::query("UPDATE customers c SET route_id = (SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code = 'R0001')")
         .execute(&mut *tx)
         .await
         .unwrap();

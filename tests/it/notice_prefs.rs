@@ -396,7 +396,7 @@ async fn letters_print_by_route_and_are_marked_sent() {
     exec(
         &app,
         &app.alpha,
-        "UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001') WHERE id = $1",
+        "UPDATE customers c SET route_id = (SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code = 'R0001') WHERE id = $1",
         c[1],
         None,
     )

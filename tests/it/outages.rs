@@ -37,7 +37,7 @@ async fn setup(app: &TestApp) -> Setup {
         .unwrap();
     let [important, sensitive, closed, elsewhere] = [a.customers[0], a.customers[1], a.customers[2], a.customers[3]];
     sqlx::query(
-        "UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001')
+        "UPDATE customers c SET route_id = (SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code = 'R0001')
          WHERE id = ANY($1)",
     )
     .bind(vec![important, sensitive, closed, ordinary])
@@ -66,7 +66,7 @@ async fn setup(app: &TestApp) -> Setup {
     tx.commit().await.unwrap();
     // Tenant B's customers are on its own R0001.
     let mut tx = db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
-    sqlx::query("UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001')")
+    sqlx::query("UPDATE customers c SET route_id = (SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code = 'R0001')")
         .execute(&mut *tx)
         .await
         .unwrap();

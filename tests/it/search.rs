@@ -184,12 +184,12 @@ async fn any_part_of_a_number_an_address_a_character_or_initials_finds_the_custo
 /// Adds `n` customers named 测试用户1 … 测试用户n (accounts 19000000001 …) with SQL alone, as a script would.
 async fn add_many(app: &TestApp, n: i32) {
     let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
-    sqlx::query(
+    sqlx::query(&gridcrm::db::not_by_copy(
         "INSERT INTO customers (tenant_id, id, account_no, name, class_code, industry_code, voltage_code, tariff_code, address, status)
          SELECT app_tenant_id(), gen_random_uuid(), '19' || lpad(i::text, 9, '0'), '测试用户' || i, 'residential', 'RES',
                 'v220', 'res_tiered', '滨江区' || (200 - i) || '号', CASE WHEN i % 2 = 0 THEN 'closed' ELSE 'active' END
          FROM generate_series(1, $1) AS i",
-    )
+    ))
     .bind(n)
     .execute(&mut *tx)
     .await

@@ -2,6 +2,12 @@
 //! server named by DATABASE_URL), a fresh database per test cloned from a
 //! migrated template, and the real application served on a loopback port.
 //! The application connects as `gridcrm_app`, so row-level security applies.
+//!
+//! On a Citus cluster (DATABASE_URL names the coordinator and CITUS_WORKERS
+//! its workers, `host:port,host:port`, as `scripts/citus-check` runs them)
+//! the template is migrated and distributed, and each test's database is
+//! cloned from it on every node: the clones' shards and metadata agree,
+//! because the coordinator reaches a worker's database by its own name.
 
 use std::{
     net::SocketAddr,
@@ -27,6 +33,44 @@ struct Cluster {
     /// Superuser URL without a database name: `…/` + name.
     base_url: String,
     template: String,
+    /// The Citus workers' superuser URLs without a database name (none on
+    /// one server).
+    workers: Vec<String>,
+}
+
+/// The workers' base URLs from CITUS_WORKERS: the coordinator's URL with
+/// each worker's host and port.
+fn citus_workers(base_url: &str) -> Vec<String> {
+    let Ok(list) = std::env::var("CITUS_WORKERS") else { return Vec::new() };
+    let (scheme_user, rest) = base_url.split_once('@').expect("DATABASE_URL names user@host");
+    let (_, path) = rest.split_once('/').expect("DATABASE_URL has a path");
+    list.split(',').map(|node| format!("{scheme_user}@{}/{path}", node.trim())).collect()
+}
+
+/// Clones `template` as `name` on one node. A database can only be copied
+/// while no one is connected to it, and on a Citus node its maintenance
+/// daemon and the coordinator's cached connections are: they are ended
+/// first, and the copy is tried again if one came back in between.
+async fn clone_database(admin: &mut PgConnection, template: &str, name: &str) -> Result<(), sqlx::Error> {
+    let mut tries = 0;
+    loop {
+        admin
+            .execute(
+                format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = '{template}' AND pid <> pg_backend_pid()"
+                )
+                .as_str(),
+            )
+            .await?;
+        match admin.execute(format!("CREATE DATABASE {name} TEMPLATE {template}").as_str()).await {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55006") && tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other.map(|_| ()),
+        }
+    }
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -72,11 +116,39 @@ fn cluster() -> &'static Cluster {
                     }
                 };
                 let template = format!("gridcrm_template_{}", std::process::id());
-                let mut admin = PgConnection::connect(&db_url(&base_url, "postgres")).await.expect("admin connection");
-                admin.execute(format!("DROP DATABASE IF EXISTS {template}").as_str()).await.unwrap();
-                admin.execute(format!("CREATE DATABASE {template}").as_str()).await.unwrap();
-                db::run_migrations(&db_url(&base_url, &template)).await.expect("migrations apply");
-                Cluster { base_url, template }
+                let workers = citus_workers(&base_url);
+                for node in workers.iter().chain([&base_url]) {
+                    let mut admin = PgConnection::connect(&db_url(node, "postgres")).await.expect("admin connection");
+                    admin.execute(format!("DROP DATABASE IF EXISTS {template} WITH (FORCE)").as_str()).await.unwrap();
+                    admin.execute(format!("CREATE DATABASE {template}").as_str()).await.unwrap();
+                    if !workers.is_empty() {
+                        let mut conn = PgConnection::connect(&db_url(node, &template)).await.expect("node connection");
+                        conn.execute("CREATE EXTENSION citus").await.expect("citus installed on every node");
+                    }
+                }
+                let template_url = db_url(&base_url, &template);
+                if !workers.is_empty() {
+                    let mut conn = PgConnection::connect(&template_url).await.expect("coordinator connection");
+                    let coordinator = base_url.split_once('@').unwrap().1.split('/').next().unwrap();
+                    for (node, role) in [(coordinator, "coordinator")].into_iter().chain(
+                        workers.iter().map(|w| (w.split_once('@').unwrap().1.split('/').next().unwrap(), "worker")),
+                    ) {
+                        let (host, port) = node.rsplit_once(':').expect("host:port");
+                        let function =
+                            if role == "coordinator" { "citus_set_coordinator_host" } else { "citus_add_node" };
+                        sqlx::query(&format!("SELECT {function}($1, $2)"))
+                            .bind(host)
+                            .bind(port.parse::<i32>().expect("port"))
+                            .execute(&mut conn)
+                            .await
+                            .expect("node added");
+                    }
+                }
+                db::run_migrations(&template_url).await.expect("migrations apply");
+                if !workers.is_empty() {
+                    db::citus::distribute(&template_url).await.expect("the schema distributes");
+                }
+                Cluster { base_url, template, workers }
             })
         })
         .join()
@@ -88,11 +160,22 @@ fn cluster() -> &'static Cluster {
 pub async fn fresh_database() -> String {
     let cluster = cluster();
     let name = format!("gridcrm_test_{}", Uuid::now_v7().simple());
-    let mut admin = PgConnection::connect(&db_url(&cluster.base_url, "postgres")).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name} TEMPLATE {}", cluster.template).as_str())
-        .await
-        .expect("database from template");
+    // One copy at a time: each ends the connections to the template.
+    static CLONING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = CLONING.lock().await;
+    for node in cluster.workers.iter().chain([&cluster.base_url]) {
+        let mut admin = PgConnection::connect(&db_url(node, "postgres")).await.unwrap();
+        clone_database(&mut admin, &cluster.template, &name).await.expect("database from template");
+    }
+    if !cluster.workers.is_empty() {
+        // Database settings are not copied: the one that passes SET LOCAL on
+        // to the workers (`gridcrm citus distribute`).
+        let mut admin = PgConnection::connect(&db_url(&cluster.base_url, "postgres")).await.unwrap();
+        admin
+            .execute(format!("ALTER DATABASE {name} SET citus.propagate_set_commands = local").as_str())
+            .await
+            .unwrap();
+    }
     db_url(&cluster.base_url, &name)
 }
 
@@ -109,14 +192,19 @@ impl Drop for DroppedAtEnd {
         let Some(cluster) = CLUSTER.get() else { return };
         let dropper = DROPPER.get_or_init(|| {
             let (send, receive) = std::sync::mpsc::channel::<String>();
-            let admin_url = db_url(&cluster.base_url, "postgres");
+            // The coordinator first: its connections to the workers' copies go with it.
+            let admin_urls: Vec<String> =
+                [&cluster.base_url].into_iter().chain(&cluster.workers).map(|node| db_url(node, "postgres")).collect();
             std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 for name in receive {
                     runtime.block_on(async {
-                        if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
-                            let _ =
-                                admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await;
+                        for admin_url in &admin_urls {
+                            if let Ok(mut admin) = PgConnection::connect(admin_url).await {
+                                let _ = admin
+                                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                                    .await;
+                            }
                         }
                     });
                 }
@@ -188,7 +276,8 @@ impl TestApp {
         let workers = gridcrm::jobs::Workers::start(pool.clone(), jobs, false);
         // The workers run on the test's one pool: it is also the one the
         // metrics report as the jobs' pool.
-        let state = AppState::new(pool.clone(), config).with_bulk_pool(pool.clone());
+        let on_citus = db::citus::is_distributed(&pool).await.unwrap();
+        let state = AppState::new(pool.clone(), config).with_bulk_pool(pool.clone()).on_citus(on_citus);
         let app = gridcrm::app(state).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         TestApp { base: format!("http://{addr}"), _workers: workers, pool, owner_url, alpha, beta, _database: None }

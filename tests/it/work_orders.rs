@@ -40,7 +40,7 @@ async fn a_repair_runs_from_report_to_restoration_and_tells_the_affected_custome
     sql(
         &app,
         app.alpha.id,
-        "UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0001') WHERE id = $1",
+        "UPDATE customers c SET route_id = (SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code = 'R0001') WHERE id = $1",
         neighbour,
     )
     .await;
