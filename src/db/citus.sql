@@ -266,7 +266,7 @@ DECLARE
     word CONSTANT text := '(WHERE|GROUP|UNION|ORDER|JOIN|CROSS|LEFT|INNER|ON|USING)';
 BEGIN
     FOR t IN
-        SELECT tr.oid, tr.tgname, tr.tgrelid::regclass AS rel, p.oid AS fn, p.proname, p.prosrc
+        SELECT tr.oid, tr.tgname, tr.tgrelid::regclass AS rel, p.proname, p.prosrc
           FROM pg_trigger tr
           JOIN pg_proc p ON p.oid = tr.tgfoid
           JOIN pg_dist_partition d ON d.logicalrelid = tr.tgrelid
@@ -299,8 +299,10 @@ $transition$;
 -- key look-ups: one round trip per request) do it with set_config(..., true),
 -- which Citus does not pass on to the workers, so the shards' row-level
 -- security would see no tenant. SET LOCAL does the same and is passed on (with
--- citus.propagate_set_commands = local, above); EXECUTE'd in PL/pgSQL, it
--- reaches the workers with the function's later statements.
+-- citus.propagate_set_commands = local, above), EXECUTE'd in PL/pgSQL too,
+-- but only within a transaction block: Citus opens no transaction on the
+-- workers for a read outside one. The server calls the look-ups in one on a
+-- cluster (web::auth::look_up).
 DO $settings$
 DECLARE
     f record;
