@@ -68,12 +68,14 @@ pub async fn add(
 /// customer, oldest first.
 pub async fn pending(
     conn: &mut PgConnection,
+    tenant_id: Uuid,
     customers: &[Uuid],
 ) -> sqlx::Result<std::collections::HashMap<Uuid, Vec<Pending>>> {
     let rows = sqlx::query!(
         r#"SELECT id, customer_id, kind, quantity, unit_price, amount FROM bill_credits
-           WHERE customer_id = ANY($1) AND bill_id IS NULL
+           WHERE tenant_id = $1 AND customer_id = ANY($2) AND bill_id IS NULL
            ORDER BY customer_id, created_at, id FOR UPDATE"#,
+        tenant_id,
         customers
     )
     .fetch_all(conn)

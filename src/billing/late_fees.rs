@@ -54,13 +54,14 @@ pub async fn run(pool: &PgPool) -> anyhow::Result<Report> {
                 r#"SELECT b.id, b.amount - b.paid AS "unpaid!", b.due_on, b.late_fee_through,
                           c.class_code = 'residential' AS "residential!"
                    FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
-                   WHERE b.status = 'issued' AND b.paid < b.amount AND b.due_on < $1
+                   WHERE b.tenant_id = $4 AND b.status = 'issued' AND b.paid < b.amount AND b.due_on < $1
                      AND (b.late_fee_through IS NULL OR b.late_fee_through < $1) AND b.id > $2
                    ORDER BY b.id LIMIT $3
                    FOR UPDATE OF b SKIP LOCKED"#,
                 today,
                 after,
-                BATCH
+                BATCH,
+                tenant.id
             )
             .fetch_all(&mut *tx)
             .await?;
@@ -72,10 +73,11 @@ pub async fn run(pool: &PgPool) -> anyhow::Result<Report> {
                 .unzip();
             sqlx::query!(
                 r#"UPDATE bills b SET late_fee = b.late_fee + f.fee, late_fee_through = $3
-                   FROM unnest($1::uuid[], $2::numeric[]) AS f (id, fee) WHERE b.id = f.id"#,
+                   FROM unnest($1::uuid[], $2::numeric[]) AS f (id, fee) WHERE b.tenant_id = $4 AND b.id = f.id"#,
                 &ids,
                 &fees,
-                today
+                today,
+                tenant.id
             )
             .execute(&mut *tx)
             .await?;

@@ -190,6 +190,7 @@ pub async fn bill_customer(
     let run_id = create(tx, Scope { period, route_id: None, customer_id: Some(customer_id) }, started_by).await?;
     let settings = billing_db::settings(tx).await?;
     let ctx = Context {
+        tenant_id: db::transaction_tenant(&mut *tx).await?,
         run_id,
         period,
         until: months::next(period),
@@ -221,6 +222,9 @@ pub async fn bill_customer(
 }
 
 struct Context {
+    /// Named in the statements that lock rows (on a Citus cluster a lock
+    /// needs a query that goes to one shard).
+    tenant_id: Uuid,
     run_id: Uuid,
     period: NaiveDate,
     until: NaiveDate,
@@ -330,6 +334,7 @@ pub async fn execute_batches(
     let tz: chrono_tz::Tz = run.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
     let issued_on = Utc::now().with_timezone(&tz).date_naive();
     let ctx = Context {
+        tenant_id,
         run_id,
         period: run.period,
         until: months::next(run.period),
@@ -499,7 +504,7 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
     .fetch_all(&mut **tx)
     .await?;
     // Credits waiting for these customers' next bill (a demand-response reward).
-    let mut credits = crate::billing::credits::pending(tx, &ids).await?;
+    let mut credits = crate::billing::credits::pending(tx, ctx.tenant_id, &ids).await?;
     let mut pending: HashMap<Uuid, Pending> = HashMap::with_capacity(customers.len());
     for r in readings {
         let p = pending.entry(r.customer_id).or_default();
@@ -672,6 +677,7 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
                  FROM unnest($13::uuid[], $14::int2[], $15::text[], $16::text[], $17::numeric[], $18::numeric[], $19::numeric[])
                         AS l (bill_id, line_no, kind, tariff_code, quantity, unit_price, amount)
                  WHERE l.bill_id IN (SELECT id FROM ins)
+                 RETURNING NULL AS not_by_copy
                ), credited AS (
                  UPDATE bill_credits c SET bill_id = u.bill_id, applied_at = now()
                  FROM unnest($21::uuid[], $22::uuid[]) AS u (credit_id, bill_id)
@@ -681,6 +687,7 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
                  SELECT app_tenant_id(), gen_random_uuid(), ins.customer_id, now(), 'bill', 'bill_issued', ins.bill_no, 'issued',
                         '/bills/' || ins.id
                  FROM ins
+                 RETURNING NULL AS not_by_copy
                )
                SELECT count(*) AS "bills!", coalesce(sum(energy_kwh), 0) AS "kwh!", coalesce(sum(amount), 0) AS "amount!"
                FROM ins"#,

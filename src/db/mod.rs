@@ -256,6 +256,13 @@ pub fn tenant_settings(tenant_id: Uuid, user_id: Option<Uuid>) -> String {
     format!("SET LOCAL app.tenant_id = '{tenant_id}'; SET LOCAL app.user_id = '{user}'")
 }
 
+/// The tenant the open transaction on `conn` is scoped to, for a statement
+/// that must name it (a row lock on a Citus cluster) where the caller does
+/// not carry it.
+pub async fn transaction_tenant(conn: &mut PgConnection) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar("SELECT app_tenant_id()").fetch_one(conn).await
+}
+
 /// Scopes the open transaction on `conn` to a tenant, as `begin_tenant` does.
 pub async fn set_tenant(conn: &mut PgConnection, tenant_id: Uuid, user_id: Option<Uuid>) -> sqlx::Result<()> {
     let user = user_id.map(|u| u.to_string()).unwrap_or_default();

@@ -54,10 +54,11 @@ pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> s
 pub async fn earn_for_payment(conn: &mut PgConnection, payment_id: Uuid, by: &str) -> sqlx::Result<i64> {
     let Some(p) = sqlx::query!(
         r#"SELECT p.customer_id, p.amount, p.channel, p.channel_ref, p.status,
-                  EXISTS (SELECT 1 FROM payment_allocations a WHERE a.payment_id = p.id AND a.part = 'bill')
+                  EXISTS (SELECT 1 FROM payment_allocations a WHERE a.tenant_id = p.tenant_id AND a.payment_id = p.id AND a.part = 'bill')
                   AND NOT EXISTS (
                       SELECT 1 FROM payment_allocations a JOIN bills b ON b.tenant_id = a.tenant_id AND b.id = a.bill_id
-                      WHERE a.payment_id = p.id AND b.due_on < (p.received_at AT TIME ZONE t.time_zone)::date
+                      WHERE a.tenant_id = p.tenant_id AND a.payment_id = p.id
+                        AND b.due_on < (p.received_at AT TIME ZONE t.time_zone)::date
                   ) AS "on_time!"
            FROM payments p JOIN tenants t ON t.id = p.tenant_id
            WHERE p.id = $1"#,
@@ -539,14 +540,15 @@ pub async fn seed_demo(pool: &PgPool, tenant_id: Uuid) -> anyhow::Result<u64> {
     let rates = settings(&mut tx).await?;
     let payments = sqlx::query!(
         r#"SELECT p.id, p.customer_id, p.amount, p.channel, p.channel_ref, p.received_at,
-                  EXISTS (SELECT 1 FROM payment_allocations a WHERE a.payment_id = p.id AND a.part = 'bill')
+                  EXISTS (SELECT 1 FROM payment_allocations a WHERE a.tenant_id = p.tenant_id AND a.payment_id = p.id AND a.part = 'bill')
                   AND NOT EXISTS (
                       SELECT 1 FROM payment_allocations a JOIN bills b ON b.tenant_id = a.tenant_id AND b.id = a.bill_id
-                      WHERE a.payment_id = p.id AND b.due_on < (p.received_at AT TIME ZONE t.time_zone)::date
+                      WHERE a.tenant_id = p.tenant_id AND a.payment_id = p.id
+                        AND b.due_on < (p.received_at AT TIME ZONE t.time_zone)::date
                   ) AS "on_time!"
            FROM payments p JOIN tenants t ON t.id = p.tenant_id
            WHERE p.status = 'booked'
-             AND NOT EXISTS (SELECT 1 FROM points_ledger l WHERE l.payment_id = p.id AND l.kind = 'earn')"#
+             AND NOT EXISTS (SELECT 1 FROM points_ledger l WHERE l.tenant_id = p.tenant_id AND l.payment_id = p.id AND l.kind = 'earn')"#
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -567,18 +569,18 @@ pub async fn seed_demo(pool: &PgPool, tenant_id: Uuid) -> anyhow::Result<u64> {
             notes.push(p.channel_ref);
         }
     }
-    let done = sqlx::query!(
-        r#"INSERT INTO points_ledger (tenant_id, id, customer_id, at, kind, points, payment_id, note, recorded_by)
-           SELECT app_tenant_id(), id, customer_id, at, 'earn', points, payment_id, note, 'seed --demo'
-           FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::bigint[], $5::uuid[], $6::text[])
-                AS t (id, customer_id, at, points, payment_id, note)"#,
-        &ids,
-        &customers,
-        &at,
-        &points,
-        &payment_ids,
-        &notes
-    )
+    let done = sqlx::query(&crate::db::not_by_copy(
+        "INSERT INTO points_ledger (tenant_id, id, customer_id, at, kind, points, payment_id, note, recorded_by)
+         SELECT app_tenant_id(), id, customer_id, at, 'earn', points, payment_id, note, 'seed --demo'
+         FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::bigint[], $5::uuid[], $6::text[])
+              AS t (id, customer_id, at, points, payment_id, note)",
+    ))
+    .bind(&ids)
+    .bind(&customers)
+    .bind(&at)
+    .bind(&points)
+    .bind(&payment_ids)
+    .bind(&notes)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
