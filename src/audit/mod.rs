@@ -174,11 +174,11 @@ pub async fn list(conn: &mut PgConnection, f: &AuditFilter) -> sqlx::Result<Vec<
     Ok(rows.into_iter().map(AuditEntry::from).collect())
 }
 
-/// The customer page's recent changes (`$1` the customer): the newest five,
+/// The customer page's recent changes (`$1` the customer, `$5` the tenant): the newest five,
 /// as a JSON column read by [`from_page`].
 pub fn customer_page_query() -> String {
     crate::db::json_rows(&format!(
-        "SELECT {COLUMNS} FROM audit_log WHERE entity = 'customer' AND entity_id = $1
+        "SELECT {COLUMNS} FROM audit_log WHERE tenant_id = $5 AND entity = 'customer' AND entity_id = $1
          ORDER BY at DESC, id DESC LIMIT 5"
     ))
 }

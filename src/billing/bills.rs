@@ -116,13 +116,16 @@ pub async fn lines(conn: &mut PgConnection, bill_id: Uuid) -> sqlx::Result<Vec<L
     .await
 }
 
-/// The customer page's bills (`$1` the customer): the newest twelve, as a
+/// The customer page's bills (`$1` the customer, `$5` the tenant): the newest twelve, as a
 /// JSON column read by [`from_page`].
 pub fn customer_page_query() -> String {
+    // The tariff names' subqueries name the tenant too: only then is the
+    // whole page one statement on one shard of a Citus cluster.
+    let columns = COLUMNS.replace("t.tenant_id = b.tenant_id", "t.tenant_id = $5");
     crate::db::json_rows(&format!(
         "SELECT {} FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
-         WHERE b.customer_id = $1 ORDER BY b.period DESC, b.created_at DESC LIMIT 12",
-        crate::db::exact_decimals(COLUMNS, &DECIMALS)
+         WHERE b.tenant_id = $5 AND b.customer_id = $1 ORDER BY b.period DESC, b.created_at DESC LIMIT 12",
+        crate::db::exact_decimals(&columns, &DECIMALS)
     ))
 }
 

@@ -356,13 +356,14 @@ pub async fn execute_batches(
                 let counts = batch(&mut tx, &ctx, &chunk).await?;
                 sqlx::query!(
                     r#"UPDATE bill_runs SET bills = bills + $2, total_kwh = total_kwh + $3, total_amount = total_amount + $4,
-                              skipped = skipped + $5, already = already + $6 WHERE id = $1"#,
+                              skipped = skipped + $5, already = already + $6 WHERE tenant_id = $7 AND id = $1"#,
                     run_id,
                     counts.bills,
                     counts.kwh,
                     counts.amount,
                     counts.skipped,
-                    counts.already
+                    counts.already,
+                    tenant_id
                 )
                 .execute(&mut *tx)
                 .await?;
@@ -415,23 +416,26 @@ fn registers(
 }
 
 async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Counts> {
+    // The reads name the tenant on every table ($4): on a Citus cluster each
+    // goes to the tenant's shard alone, not to all of them.
     let rows = sqlx::query!(
         r#"SELECT c.id, c.account_no, c.tariff_code, c.capacity_kva, b.n AS "n!", b.live AS "live!",
                   b.ours AS "ours!", cc.grade AS "grade?", cc.method AS "method?",
                   cc.security_required AS "security_required?"
            FROM customers c
            LEFT JOIN LATERAL (SELECT cr.grade, cr.method, cr.security_required FROM credit_ratings cr
-                              WHERE cr.tenant_id = c.tenant_id AND cr.customer_id = c.id
+                              WHERE cr.tenant_id = $4 AND cr.customer_id = c.id
                               ORDER BY cr.month DESC LIMIT 1) cc ON true
            CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(bool_or(b.status = 'issued'), false) AS live,
                                       coalesce(bool_or(b.run_id = $3), false)
-                                      OR EXISTS (SELECT 1 FROM bill_run_skips s WHERE s.tenant_id = c.tenant_id
+                                      OR EXISTS (SELECT 1 FROM bill_run_skips s WHERE s.tenant_id = $4
                                                  AND s.run_id = $3 AND s.customer_id = c.id) AS ours
-                               FROM bills b WHERE b.tenant_id = c.tenant_id AND b.customer_id = c.id AND b.period = $2) b
-           WHERE c.id = ANY($1) AND c.status = 'active'"#,
+                               FROM bills b WHERE b.tenant_id = $4 AND b.customer_id = c.id AND b.period = $2) b
+           WHERE c.tenant_id = $4 AND c.id = ANY($1) AND c.status = 'active'"#,
         ids,
         ctx.period,
-        ctx.run_id
+        ctx.run_id,
+        ctx.tenant_id
     )
     .fetch_all(&mut **tx)
     .await?;
@@ -478,28 +482,29 @@ async fn batch(tx: &mut Tx, ctx: &Context, ids: &[Uuid]) -> anyhow::Result<Count
            LEFT JOIN LATERAL (
                SELECT r.kind, r.status, r.read_on, r.total, r.peak, r.flat, r.valley, r.reactive, r.max_demand_kw, r.rollover
                FROM meter_readings r
-               WHERE r.tenant_id = i.tenant_id AND r.meter_id = i.meter_id AND r.period = $2
+               WHERE r.tenant_id = $4 AND r.meter_id = i.meter_id AND r.period = $2
                  AND r.kind IN ('regular', 'removal') AND r.status <> 'superseded'
                  AND r.customer_id = p.customer_id
                ORDER BY r.kind = 'removal' DESC LIMIT 1) e ON true
            LEFT JOIN LATERAL (
                SELECT r.status, r.read_on, r.total, r.peak, r.flat, r.valley, r.reactive
                FROM meter_readings r
-               WHERE r.tenant_id = i.tenant_id AND r.meter_id = i.meter_id AND r.period = $2
+               WHERE r.tenant_id = $4 AND r.meter_id = i.meter_id AND r.period = $2
                  AND r.kind = 'installation' AND r.status <> 'superseded'
                  AND r.customer_id = p.customer_id
                LIMIT 1) n ON true
            LEFT JOIN LATERAL (
                SELECT r.read_on, r.total, r.peak, r.flat, r.valley, r.reactive
                FROM meter_readings r
-               WHERE r.tenant_id = i.tenant_id AND r.meter_id = i.meter_id AND r.period < $2
+               WHERE r.tenant_id = $4 AND r.meter_id = i.meter_id AND r.period < $2
                  AND r.status IN ('ok', 'accepted')
                ORDER BY r.read_on DESC, r.period DESC LIMIT 1) s ON i.installed_on < $2
-           WHERE p.customer_id = ANY($1) AND p.status = 'in_service'
+           WHERE p.tenant_id = $4 AND p.customer_id = ANY($1) AND p.status = 'in_service'
            ORDER BY p.customer_id, i.installed_on, m.serial"#,
         &ids,
         ctx.period,
-        ctx.until
+        ctx.until,
+        ctx.tenant_id
     )
     .fetch_all(&mut **tx)
     .await?;

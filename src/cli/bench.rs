@@ -15,26 +15,31 @@ pub async fn bench_targets(
 ) -> anyhow::Result<()> {
     let (tenant_id, _) = tenant_id(database, &tenant).await?;
     let mut tx = db::begin_tenant(&database.app, tenant_id, None).await?;
+    // Every table names the tenant ($2), so that on a Citus cluster the
+    // statements go to its shard (scripts/bench-citus).
     let rows = sqlx::query!(
-        r#"WITH sample AS (SELECT id, account_no, name, phone, address FROM customers TABLESAMPLE SYSTEM (2) LIMIT $1)
+        r#"WITH sample AS (SELECT id, account_no, name, phone, address FROM customers TABLESAMPLE SYSTEM (2)
+                          WHERE tenant_id = $2 LIMIT $1)
            SELECT DISTINCT ON (s.id) s.id AS "id!", s.account_no AS "account_no!", s.name AS "name!", s.phone,
                   s.address AS "address!", m.serial AS "serial?"
            FROM sample s
-           LEFT JOIN supply_points p ON p.customer_id = s.id
+           LEFT JOIN supply_points p ON p.tenant_id = $2 AND p.customer_id = s.id
            LEFT JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
            LEFT JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
            ORDER BY s.id"#,
-        samples
+        samples,
+        tenant_id
     )
     .fetch_all(&mut *tx)
     .await?;
     // One meter's 30-day load page, for meters with interval data.
     let loads = sqlx::query!(
         r#"SELECT p.customer_id, l.meter_id
-           FROM (SELECT DISTINCT meter_id FROM load_days WHERE tenant_id = app_tenant_id() LIMIT $1) l
-           JOIN meter_installations i ON i.tenant_id = app_tenant_id() AND i.meter_id = l.meter_id AND i.removed_on IS NULL
-           JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id"#,
-        samples
+           FROM (SELECT DISTINCT meter_id FROM load_days WHERE tenant_id = $2 LIMIT $1) l
+           JOIN meter_installations i ON i.tenant_id = $2 AND i.meter_id = l.meter_id AND i.removed_on IS NULL
+           JOIN supply_points p ON p.tenant_id = $2 AND p.id = i.supply_point_id"#,
+        samples,
+        tenant_id
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -102,16 +102,18 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Contact> {
 
 /// Locks the contact for a change (two clerks clicking at once change it one
 /// after the other, the second against the first's result).
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query!("SELECT id FROM contacts WHERE id = $1 FOR UPDATE", id).fetch_one(conn).await?;
+pub async fn lock(conn: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("SELECT id FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, id)
+        .fetch_one(conn)
+        .await?;
     Ok(())
 }
 
-/// The customer page's open contacts (`$1` the customer), newest first, as a
+/// The customer page's open contacts (`$1` the customer, `$5` the tenant), newest first, as a
 /// JSON column of [`Contact`]s.
 pub fn customer_page_query() -> String {
     crate::db::json_rows(&format!(
-        "SELECT {COLUMNS} FROM contact_rows WHERE customer_id = $1 AND state NOT IN ('resolved', 'closed')
+        "SELECT {COLUMNS} FROM contact_rows WHERE tenant_id = $5 AND customer_id = $1 AND state NOT IN ('resolved', 'closed')
          ORDER BY received_at DESC LIMIT 100"
     ))
 }

@@ -115,7 +115,7 @@ pub async fn act(
     version: Option<i32>,
     now: DateTime<Utc>,
 ) -> Result<Contact, AppError> {
-    db::lock(tx, id).await?;
+    db::lock(tx, who.tenant_id, id).await?;
     let contact = db::get(tx, id).await?;
     if version.is_some_and(|v| v != contact.version) {
         return Err(AppError::Conflict("stale_item"));
@@ -222,7 +222,7 @@ pub async fn hand_over(
     comment: &str,
     now: DateTime<Utc>,
 ) -> Result<Contact, AppError> {
-    db::lock(tx, id).await?;
+    db::lock(tx, who.tenant_id, id).await?;
     let contact = db::get(tx, id).await?;
     who.check_may_act(contact.owner_id)?;
     let mut errors = FieldErrors::default();
@@ -296,7 +296,7 @@ pub async fn record_visit(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    db::lock(tx, id).await?;
+    db::lock(tx, who.tenant_id, id).await?;
     let contact = db::get(tx, id).await?;
     if db::complete_visit(tx, id, who.user_id, satisfaction, &remarks, reopen).await?.is_none() {
         return Err(AppError::Conflict("no_pending_visit"));

@@ -91,9 +91,13 @@ pub async fn review(
     today: NaiveDate,
     warn_days: Decimal,
 ) -> sqlx::Result<Step> {
+    // The tenant named, as db::lock_row explains.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let Some(a) = sqlx::query!(
-        "SELECT started_on, standing, connected FROM cost_control_agreements WHERE customer_id = $1 AND active FOR UPDATE",
-        customer_id
+        "SELECT started_on, standing, connected FROM cost_control_agreements
+         WHERE tenant_id = $2 AND customer_id = $1 AND active FOR UPDATE",
+        customer_id,
+        tenant_id
     )
     .fetch_optional(&mut *conn)
     .await?
@@ -260,13 +264,13 @@ pub async fn acknowledge(conn: &mut PgConnection, id: Uuid, done: bool, result: 
         == 1)
 }
 
-/// The customer page's meter commands (`$1` the customer): the newest five,
+/// The customer page's meter commands (`$1` the customer, `$5` the tenant): the newest five,
 /// as a JSON column of [`Command`]s.
 pub fn customer_page_query() -> String {
     crate::db::json_rows(&format!(
         "SELECT {COMMAND_COLUMNS} FROM meter_commands k
          JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
          LEFT JOIN meters m ON m.tenant_id = k.tenant_id AND m.id = k.meter_id
-         WHERE k.customer_id = $1 ORDER BY k.created_at DESC LIMIT 5"
+         WHERE k.tenant_id = $5 AND k.customer_id = $1 ORDER BY k.created_at DESC LIMIT 5"
     ))
 }

@@ -42,14 +42,15 @@ impl Default for Settings {
     }
 }
 
-/// The tenant's settings row as JSON (none when the tenant kept the defaults),
-/// for [`settings`] and [`customer_credit`].
-macro_rules! settings_json {
-    () => {
+/// The tenant's settings row as JSON (none when the tenant kept the
+/// defaults; `tenant` the tenant's expression), for [`settings`] and
+/// [`customer_credit_query`].
+fn settings_query(tenant: &str) -> String {
+    format!(
         "(SELECT row_to_json(s) FROM (SELECT scorecard, aaa_min::float8 AS aaa_min, aa_min::float8 AS aa_min,
                   a_min::float8 AS a_min, b_min::float8 AS b_min, deposit_months::float8 AS deposit_months,
-                  list_override_months, adopted_at, adopted_by FROM credit_settings) s)"
-    };
+                  list_override_months, adopted_at, adopted_by FROM credit_settings WHERE tenant_id = {tenant}) s)"
+    )
 }
 
 #[derive(Deserialize)]
@@ -85,7 +86,7 @@ fn settings_from(json: Option<serde_json::Value>) -> anyhow::Result<Settings> {
 
 pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
     let json: Option<serde_json::Value> =
-        sqlx::query_scalar(concat!("SELECT ", settings_json!())).fetch_one(conn).await?;
+        sqlx::query_scalar(&format!("SELECT {}", settings_query("app_tenant_id()"))).fetch_one(conn).await?;
     settings_from(json)
 }
 
@@ -440,15 +441,15 @@ struct CreditColumns {
     securities: serde_json::Value,
 }
 
-/// A customer's credit (`$1` the customer) as one JSON column, read by
+/// A customer's credit (`$1` the customer, `tenant` the tenant's expression) as one JSON column, read by
 /// [`customer_credit_from`]: the settings, the latest `ratings` (a
 /// parameter or a number), what the method now depends on, the poor-credit
 /// listing, the events and the securities. The customer page reads it in
 /// its own statement.
-pub fn customer_credit_query(ratings: &str) -> String {
+pub fn customer_credit_query(ratings: &str, tenant: &str) -> String {
     format!(
         r#"(SELECT row_to_json(r) FROM (SELECT
-              EXISTS (SELECT 1 FROM customers WHERE tenant_id = app_tenant_id() AND id = $1) AS found,
+              EXISTS (SELECT 1 FROM customers WHERE tenant_id = {tenant} AND id = $1) AS found,
               {settings} AS settings,
               (SELECT coalesce(json_agg(r ORDER BY r.month DESC), '[]')
                  FROM (SELECT month, score::text AS score, grade, industry_risk, inputs, points, rated_at,
@@ -456,25 +457,25 @@ pub fn customer_credit_query(ratings: &str) -> String {
                               -- Only ratings from before migration 0052 other than each
                               -- customer's latest lack the security (it was not kept).
                               coalesce(security_required, 0)::text AS security_required
-                       FROM credit_ratings WHERE tenant_id = app_tenant_id() AND customer_id = $1
+                       FROM credit_ratings WHERE tenant_id = {tenant} AND customer_id = $1
                        ORDER BY month DESC LIMIT {ratings}) r) AS ratings,
-              EXISTS (SELECT 1 FROM cost_control_agreements WHERE tenant_id = app_tenant_id()
+              EXISTS (SELECT 1 FROM cost_control_agreements WHERE tenant_id = {tenant}
                         AND customer_id = $1 AND active) AS cost_control,
-              (SELECT sum(amount) FROM credit_securities WHERE tenant_id = app_tenant_id()
+              (SELECT sum(amount) FROM credit_securities WHERE tenant_id = {tenant}
                         AND customer_id = $1 AND released_on IS NULL)::text AS held,
               (SELECT row_to_json(l)
                  FROM (SELECT id, customer_id, entered_on, entry_reason, entered_by, manual_entry, exited_on,
                               exit_reason, exited_by, manual_exit, override_until
                        FROM poor_credit_list
-                       WHERE tenant_id = app_tenant_id() AND customer_id = $1 AND exited_on IS NULL) l) AS listed,
+                       WHERE tenant_id = {tenant} AND customer_id = $1 AND exited_on IS NULL) l) AS listed,
               (SELECT coalesce(json_agg(e ORDER BY e.occurred_on DESC, e.recorded_at DESC), '[]')
                  FROM (SELECT id, kind, occurred_on, evidence, recorded_by, recorded_at FROM credit_events
-                       WHERE tenant_id = app_tenant_id() AND customer_id = $1) e) AS events,
+                       WHERE tenant_id = {tenant} AND customer_id = $1) e) AS events,
               (SELECT coalesce(json_agg(s ORDER BY s.received_on DESC), '[]')
                  FROM (SELECT id, kind, amount::text AS amount, reference, received_on, released_on, recorded_by
-                       FROM credit_securities WHERE tenant_id = app_tenant_id() AND customer_id = $1) s) AS securities
+                       FROM credit_securities WHERE tenant_id = {tenant} AND customer_id = $1) s) AS securities
            ) r)"#,
-        settings = settings_json!()
+        settings = settings_query(tenant)
     )
 }
 
@@ -486,11 +487,12 @@ pub async fn customer_credit(
     customer_id: Uuid,
     ratings: i64,
 ) -> anyhow::Result<CustomerCredit> {
-    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", customer_credit_query("$2")))
-        .bind(customer_id)
-        .bind(ratings)
-        .fetch_one(conn)
-        .await?;
+    let column: serde_json::Value =
+        sqlx::query_scalar(&format!("SELECT {}", customer_credit_query("$2", "app_tenant_id()")))
+            .bind(customer_id)
+            .bind(ratings)
+            .fetch_one(conn)
+            .await?;
     customer_credit_from(column, customer_id)
 }
 
@@ -858,18 +860,21 @@ impl Marks {
     }
 }
 
-/// The marks of a page of customers: two lookups by key (the latest rating
-/// is the first of the customer's rows in the primary key's index read backwards).
-pub async fn marks(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Marks> {
+/// The marks of a page of customers of `tenant_id` (bound, so that Citus
+/// sends the statement to the tenant's shard): two lookups by key (the
+/// latest rating is the first of the customer's rows in the primary key's
+/// index read backwards).
+pub async fn marks(conn: &mut PgConnection, tenant_id: Uuid, ids: &[Uuid]) -> sqlx::Result<Marks> {
     let rows = sqlx::query!(
         r#"SELECT c.id AS "id!", cc.grade AS "grade?",
-                  EXISTS (SELECT 1 FROM poor_credit_list l WHERE l.tenant_id = app_tenant_id() AND l.customer_id = c.id
+                  EXISTS (SELECT 1 FROM poor_credit_list l WHERE l.tenant_id = $2 AND l.customer_id = c.id
                             AND l.exited_on IS NULL) AS "listed!"
            FROM unnest($1::uuid[]) AS c (id)
            LEFT JOIN LATERAL (SELECT cr.grade FROM credit_ratings cr
-                              WHERE cr.tenant_id = app_tenant_id() AND cr.customer_id = c.id
+                              WHERE cr.tenant_id = $2 AND cr.customer_id = c.id
                               ORDER BY cr.month DESC LIMIT 1) cc ON true"#,
-        ids
+        ids,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;

@@ -216,8 +216,8 @@ fn stored_points(card: &credit::card::Scorecard, stored: &db::StoredRating) -> V
 
 /// The customer page's credit, read in its statement: the latest two
 /// ratings (what changed between them).
-pub fn page_query() -> String {
-    db::customer_credit_query("2")
+pub fn page_query(tenant: &str) -> String {
+    db::customer_credit_query("2", tenant)
 }
 
 /// The section of the customer page, from [`page_query`]'s column.

@@ -107,7 +107,7 @@ async fn list_customers(
     }
     let after = params.after.unwrap_or_default();
     // The search's statements run on generic plans (see db::search).
-    let mut tx = user.tx_with(&state.db, crate::db::GENERIC_PLANS).await?;
+    let mut tx = user.tx_with(&state.db, state.search_settings()).await?;
     let (mut items, more_matches) = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => {
             // At most the cap, in account-number order: the keyset pages through them.

@@ -251,14 +251,17 @@ pub async fn set_quiet_hours(
     from: Option<NaiveTime>,
     to: Option<NaiveTime>,
 ) -> sqlx::Result<Option<(Option<NaiveTime>, Option<NaiveTime>)>> {
+    // The tenant named ($4), as db::lock_row explains.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as(
         "UPDATE customers c SET quiet_from = $2, quiet_to = $3, version = c.version + 1
-         FROM (SELECT id, quiet_from, quiet_to FROM customers WHERE id = $1 FOR UPDATE) old
-         WHERE c.id = old.id RETURNING old.quiet_from, old.quiet_to",
+         FROM (SELECT tenant_id, id, quiet_from, quiet_to FROM customers WHERE tenant_id = $4 AND id = $1 FOR UPDATE) old
+         WHERE c.tenant_id = old.tenant_id AND c.id = old.id RETURNING old.quiet_from, old.quiet_to",
     )
     .bind(id)
     .bind(from)
     .bind(to)
+    .bind(tenant_id)
     .fetch_optional(conn)
     .await
 }

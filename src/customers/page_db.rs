@@ -64,13 +64,13 @@ static LISTS: LazyLock<String> = LazyLock::new(|| {
         (crate::timeline::customer_page_query(), "timeline"),
         (crate::billing::bills::customer_page_query(), "bills"),
         (crate::payments::db::customer_page_query(), "payments"),
-        (crate::payments::db::STANDING_QUERY.to_owned(), "standing"),
+        (crate::payments::db::standing_query("$5"), "standing"),
         (crate::cost_control::db::customer_page_query(), "commands"),
-        (crate::portfolio::visits::page_query(), "visits"),
-        (crate::credit::pages::page_query(), "credit"),
-        (crate::points::pages::page_query("$3"), "loyalty"),
-        (crate::notices::preferences_pages::page_query(), "notice_prefs"),
-        (crate::value::pages::page_query("$4"), "value"),
+        (crate::portfolio::visits::page_query("$5"), "visits"),
+        (crate::credit::pages::page_query("$5"), "credit"),
+        (crate::points::pages::page_query("$3", "$5"), "loyalty"),
+        (crate::notices::preferences_pages::page_query("$5"), "notice_prefs"),
+        (crate::value::pages::page_query("$4", "$5"), "value"),
     ]
     .map(|(query, name)| format!("{query} AS {name}"))
     .join(",\n")
@@ -80,16 +80,25 @@ static LISTS: LazyLock<String> = LazyLock::new(|| {
 /// everything the page shows of it, in one round trip; `today` is the
 /// company's day (bills' states, the overdue part of the arrears, the next
 /// visit), `may_redeem` whether the points section offers the catalogue,
-/// `values` whether to read the customer's value.
+/// `values` whether to read the customer's value; `tenant_id` the
+/// transaction's tenant.
 pub async fn load(
     conn: &mut PgConnection,
     id: Uuid,
     today: NaiveDate,
     may_redeem: bool,
     values: bool,
+    tenant_id: Uuid,
 ) -> sqlx::Result<PageData> {
     static STATEMENT: LazyLock<String> = LazyLock::new(|| HEAD.replace("{lists}", &LISTS));
-    let row = sqlx::query(&STATEMENT).bind(id).bind(today).bind(may_redeem).bind(values).fetch_one(conn).await?;
+    let row = sqlx::query(&STATEMENT)
+        .bind(id)
+        .bind(today)
+        .bind(may_redeem)
+        .bind(values)
+        .bind(tenant_id)
+        .fetch_one(conn)
+        .await?;
     let json = |name: &str| row.try_get::<serde_json::Value, _>(name);
     let optional = |name: &str| row.try_get::<Option<serde_json::Value>, _>(name);
     Ok(PageData {
@@ -119,11 +128,11 @@ const HEAD: &str = "SELECT c.id, c.account_no, c.name, c.class_code, c.industry_
        r.code AS route_code, c.address, c.phone, c.capacity_kva, c.importance,
        c.account_manager_id, u.display_name AS account_manager_name, c.preferred_channels,
        c.quiet_from, c.quiet_to,
-       array(SELECT tag_code FROM customer_tags t WHERE t.tenant_id = c.tenant_id AND t.customer_id = c.id ORDER BY tag_code) AS tags,
+       array(SELECT tag_code FROM customer_tags t WHERE t.tenant_id = $5 AND t.customer_id = c.id ORDER BY tag_code) AS tags,
        c.status, c.version, c.created_at, c.updated_at,
        (SELECT coalesce(json_agg(k ORDER BY k.is_primary DESC, k.name), '[]')
           FROM (SELECT id, name, role, phone, email, is_primary FROM customer_contacts
-                WHERE customer_id = c.id) k) AS contacts,
+                WHERE tenant_id = $5 AND customer_id = c.id) k) AS contacts,
        (SELECT coalesce(json_agg(p ORDER BY p.code), '[]')
           FROM (SELECT sp.id, sp.code, sp.address, sp.voltage_code, sp.capacity_kva::text AS capacity_kva,
                        sp.transformer, sp.status,
@@ -133,19 +142,19 @@ const HEAD: &str = "SELECT c.id, c.account_no, c.name, c.class_code, c.industry_
                                        i.installed_on, i.removed_on
                                 FROM meter_installations i
                                 JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
-                                WHERE i.supply_point_id = sp.id) m) AS meters
-                FROM supply_points sp WHERE sp.customer_id = c.id) p) AS points,
+                                WHERE i.tenant_id = $5 AND i.supply_point_id = sp.id) m) AS meters
+                FROM supply_points sp WHERE sp.tenant_id = $5 AND sp.customer_id = c.id) p) AS points,
        (SELECT row_to_json(k)
           FROM (SELECT id, contract_no, starts_on, expires_on, recorded_by, recorded_at
-                FROM supply_contracts WHERE customer_id = c.id
+                FROM supply_contracts WHERE tenant_id = $5 AND customer_id = c.id
                 ORDER BY starts_on DESC, recorded_at DESC LIMIT 1) k) AS contract,
        (SELECT row_to_json(a)
           FROM (SELECT customer_id, started_on, active, balance::text AS balance,
                        daily_cost::text AS daily_cost, days_left::text AS days_left, standing,
                        estimated_on, connected
-                FROM cost_control_agreements WHERE customer_id = c.id) a) AS cost_control,
+                FROM cost_control_agreements WHERE tenant_id = $5 AND customer_id = c.id) a) AS cost_control,
        {lists}
 FROM customers c
 LEFT JOIN reading_routes r ON r.tenant_id = c.tenant_id AND r.id = c.route_id
 LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
-WHERE c.id = $1";
+WHERE c.tenant_id = $5 AND c.id = $1";

@@ -178,7 +178,7 @@ async fn search_page(
     // segment's members are listed as usual.
     let mut tx = match query.q.trim() {
         "" => user.tx(&state.db).await?,
-        _ => user.tx_with(&state.db, crate::db::GENERIC_PLANS).await?,
+        _ => user.tx_with(&state.db, state.search_settings()).await?,
     };
     let plan = search::plan(&query.q);
     let segment = match query.segment.trim() {
@@ -219,7 +219,11 @@ async fn search_page(
     // for no results: a search is a handful of statements, each counted.
     let classes = reference::cached(&mut tx, user.tenant_id).await?.list(RefList::Class).to_vec();
     let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
-    let credit = if ids.is_empty() { Default::default() } else { crate::credit::db::marks(&mut tx, &ids).await? };
+    let credit = if ids.is_empty() {
+        Default::default()
+    } else {
+        crate::credit::db::marks(&mut tx, user.tenant_id, &ids).await?
+    };
     tx.commit().await?;
     // One exact hit by a number goes straight to the customer.
     if pages.is_some_and(|p| p.total == 1 && !p.more)
@@ -326,6 +330,7 @@ async fn load_show_page(
         today,
         crate::points::pages::may_redeem(user),
         crate::value::pages::may_see(user),
+        user.tenant_id,
     )
     .await?;
     let refs = Refs::names(&mut tx, user.tenant_id).await?;

@@ -10,19 +10,23 @@ use crate::customers::reference::{RefItem, RefList, ValidCode, ValidRoute};
 
 /// The list's entry `code`, locked for a change.
 pub async fn lock_item(conn: &mut PgConnection, list: RefList, code: &str) -> sqlx::Result<Option<RefItem>> {
+    // The tenant named, as db::lock_row explains.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let sql = format!(
-        "SELECT code, name_zh, name_en, retired_at IS NOT NULL AS retired FROM {} WHERE code = $1 FOR UPDATE",
+        "SELECT code, name_zh, name_en, retired_at IS NOT NULL AS retired FROM {}
+         WHERE tenant_id = $2 AND code = $1 FOR UPDATE",
         list.table()
     );
-    sqlx::query_as(&sql).bind(code).fetch_optional(conn).await
+    sqlx::query_as(&sql).bind(code).bind(tenant_id).fetch_optional(conn).await
 }
 
 /// Adds a code at the end of the list; false when the list has it already
 /// (retired or not).
 pub async fn insert(conn: &mut PgConnection, list: RefList, code: &ValidCode) -> sqlx::Result<bool> {
+    // INSERT ... SELECT, not a subquery in VALUES: Citus refuses those.
     let sql = format!(
         "INSERT INTO {0} (tenant_id, code, name_zh, name_en, sort)
-         VALUES (app_tenant_id(), $1, $2, $3, (SELECT COALESCE(max(sort), 0) + 1 FROM {0}))
+         SELECT app_tenant_id(), $1, $2, $3, COALESCE(max(sort), 0) + 1 FROM {0}
          ON CONFLICT DO NOTHING",
         list.table()
     );
@@ -37,7 +41,10 @@ pub async fn rename(conn: &mut PgConnection, list: RefList, code: &str, names: &
 }
 
 pub async fn set_retired(conn: &mut PgConnection, list: RefList, code: &str, retired: bool) -> sqlx::Result<()> {
-    let sql = format!("UPDATE {} SET retired_at = CASE WHEN $2 THEN now() END WHERE code = $1", list.table());
+    // now() outside the CASE (NULL when brought back): Citus refuses now()
+    // inside a CASE or COALESCE of a write.
+    let sql =
+        format!("UPDATE {} SET retired_at = now() + CASE WHEN $2 THEN interval '0' END WHERE code = $1", list.table());
     sqlx::query(&sql).bind(code).bind(retired).execute(conn).await?;
     Ok(())
 }
@@ -111,10 +118,7 @@ pub async fn route(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Rou
 
 /// Locks a route for a change; false when there is none.
 pub async fn lock_route(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    Ok(sqlx::query_scalar!("SELECT id FROM reading_routes WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(conn)
-        .await?
-        .is_some())
+    crate::db::lock_row(conn, "reading_routes", id).await
 }
 
 /// Adds a route; None when the code is taken.
@@ -167,8 +171,13 @@ async fn set_readers(conn: &mut PgConnection, id: Uuid, readers: &[Uuid]) -> sql
 }
 
 pub async fn set_route_retired(conn: &mut PgConnection, id: Uuid, retired: bool) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE reading_routes SET retired_at = CASE WHEN $2 THEN now() END WHERE id = $1", id, retired)
-        .execute(conn)
-        .await?;
+    // now() outside the CASE, as in set_retired.
+    sqlx::query!(
+        "UPDATE reading_routes SET retired_at = now() + CASE WHEN $2 THEN interval '0' END WHERE id = $1",
+        id,
+        retired
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }

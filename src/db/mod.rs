@@ -263,6 +263,17 @@ pub async fn transaction_tenant(conn: &mut PgConnection) -> sqlx::Result<Uuid> {
     sqlx::query_scalar("SELECT app_tenant_id()").fetch_one(conn).await
 }
 
+/// Locks the row `id` of `table` (a constant, never input) for the rest of
+/// the transaction; false when the transaction's tenant has none. The tenant
+/// is read and named: Citus takes a row lock only in a statement it sends to
+/// one shard, and it finds the shard by a bound `tenant_id`, not by
+/// row-level security.
+pub async fn lock_row(conn: &mut PgConnection, table: &'static str, id: Uuid) -> sqlx::Result<bool> {
+    let tenant_id = transaction_tenant(conn).await?;
+    let sql = format!("SELECT 1 FROM {table} WHERE tenant_id = $1 AND id = $2 FOR UPDATE");
+    Ok(sqlx::query(&sql).bind(tenant_id).bind(id).fetch_optional(conn).await?.is_some())
+}
+
 /// Scopes the open transaction on `conn` to a tenant, as `begin_tenant` does.
 pub async fn set_tenant(conn: &mut PgConnection, tenant_id: Uuid, user_id: Option<Uuid>) -> sqlx::Result<()> {
     let user = user_id.map(|u| u.to_string()).unwrap_or_default();
@@ -353,16 +364,52 @@ pub fn exact_decimals(columns: &str, decimals: &[&str]) -> String {
         .join(", ")
 }
 
+/// The constraint a database error names. An error raised on a Citus
+/// worker reaches the client without its constraint field (Citus passes on
+/// the code, message, detail, hint and context) and names the shard's
+/// constraint (`…_key_102008`): then the name is read from the message,
+/// without the shard's number.
 pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
     match err {
-        sqlx::Error::Database(db) => db.constraint(),
+        sqlx::Error::Database(db) => db.constraint().or_else(|| constraint_in_message(db.message())),
         _ => None,
+    }
+}
+
+fn constraint_in_message(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once(" constraint \"")?;
+    let name = rest.split('"').next()?;
+    // Citus's shard ids start at 102008; no constraint of the schema ends in six digits.
+    match name.rsplit_once('_') {
+        Some((base, shard)) if shard.len() >= 6 && shard.bytes().all(|b| b.is_ascii_digit()) => Some(base),
+        _ => Some(name),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_constraint_is_read_from_a_citus_workers_message_without_the_shard() {
+        assert_eq!(
+            constraint_in_message(
+                "duplicate key value violates unique constraint \"customers_tenant_id_account_no_key_102041\""
+            ),
+            Some("customers_tenant_id_account_no_key")
+        );
+        assert_eq!(
+            constraint_in_message(
+                "insert or update on table \"bills_102070\" violates foreign key constraint \"bills_customer_fk_102070\""
+            ),
+            Some("bills_customer_fk")
+        );
+        assert_eq!(
+            constraint_in_message("new row for relation \"t\" violates check constraint \"t_amount_check\""),
+            Some("t_amount_check")
+        );
+        assert_eq!(constraint_in_message("a expansion cannot go from accepted to powered_on"), None);
+    }
 
     #[test]
     fn exact_decimals_casts_the_named_columns_only() {

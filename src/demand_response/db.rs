@@ -57,7 +57,7 @@ impl Event {
 
 async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> sqlx::Result<Option<Event>> {
     if lock {
-        sqlx::query!("SELECT 1 AS one FROM dr_events WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *conn).await?;
+        crate::db::lock_row(conn, "dr_events", id).await?;
     }
     sqlx::query_as!(
         Event,

@@ -65,11 +65,14 @@ pub async fn add_targets(conn: &mut PgConnection, targets: &[Target]) -> sqlx::R
 pub async fn enqueue(conn: &mut PgConnection, kind: Kind, channels: &[String], common: &Value) -> sqlx::Result<u64> {
     prepare_targets(conn).await?;
     let default: Vec<String> = DEFAULT_CHANNELS.iter().map(|c| c.to_string()).collect();
+    // Every tenant table names the tenant ($6): on Citus the statement then
+    // goes to the tenant's shard, the temporary targets sent along with it.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     // The key's shape is super::idempotency_key's.
     let created: i64 = sqlx::query_scalar(
         r#"WITH s AS (
-             SELECT coalesce((SELECT default_lang FROM notice_settings), 'zh-CN') AS lang,
-                    (SELECT name FROM tenants WHERE id = app_tenant_id()) AS tenant_name
+             SELECT coalesce((SELECT default_lang FROM notice_settings WHERE tenant_id = $6), 'zh-CN') AS lang,
+                    (SELECT name FROM tenants WHERE id = $6) AS tenant_name
            ), t AS MATERIALIZED (
              SELECT t.customer_id, t.event_ref, t.data, t.not_before, c.name, c.account_no,
                     coalesce(p.lang, s.lang) AS lang, s.tenant_name,
@@ -82,24 +85,25 @@ pub async fn enqueue(conn: &mut PgConnection, kind: Kind, channels: &[String], c
                           WHERE NULLIF(btrim(CASE o.ch
                                   WHEN 'sms' THEN coalesce(p.sms_phone, c.phone)
                                   WHEN 'phone' THEN coalesce(c.phone,
-                                      (SELECT k.phone FROM customer_contacts k WHERE k.customer_id = t.customer_id
+                                      (SELECT k.phone FROM customer_contacts k WHERE k.tenant_id = $6 AND k.customer_id = t.customer_id
                                        AND k.phone IS NOT NULL ORDER BY k.is_primary DESC, k.id LIMIT 1))
                                   WHEN 'email' THEN coalesce(p.email,
-                                      (SELECT k.email FROM customer_contacts k WHERE k.customer_id = t.customer_id
+                                      (SELECT k.email FROM customer_contacts k WHERE k.tenant_id = $6 AND k.customer_id = t.customer_id
                                        AND k.email IS NOT NULL ORDER BY k.is_primary DESC, k.id LIMIT 1))
                                   WHEN 'wechat' THEN p.wechat_openid
                                   WHEN 'letter' THEN c.address
                                 END), '') IS NOT NULL
                           ORDER BY o.n) AS chans
              FROM notice_targets t
-             JOIN customers c ON c.id = t.customer_id
-             LEFT JOIN notice_preferences p ON p.customer_id = t.customer_id
+             JOIN customers c ON c.tenant_id = $6 AND c.id = t.customer_id
+             LEFT JOIN notice_preferences p ON p.tenant_id = $6 AND p.customer_id = t.customer_id
              CROSS JOIN s
-             WHERE NOT EXISTS (SELECT 1 FROM notice_opt_outs x WHERE x.customer_id = t.customer_id AND x.kind = $1)
+             WHERE NOT EXISTS (SELECT 1 FROM notice_opt_outs x
+                               WHERE x.tenant_id = $6 AND x.customer_id = t.customer_id AND x.kind = $1)
            ), ins AS (
              INSERT INTO notices (tenant_id, id, customer_id, kind, channel, event_ref, idempotency_key, lang,
                                   data, fallback, urgent, next_attempt_at)
-             SELECT app_tenant_id(), gen_random_uuid(), t.customer_id, $1, t.chans[1], t.event_ref,
+             SELECT $6, gen_random_uuid(), t.customer_id, $1, t.chans[1], t.event_ref,
                     $1 || ':' || replace(t.customer_id::text, '-', '') || ':' || t.event_ref || ':' || t.chans[1],
                     t.lang,
                     $4::jsonb || jsonb_build_object('customer_name', t.name, 'account_no', t.account_no,
@@ -116,6 +120,7 @@ pub async fn enqueue(conn: &mut PgConnection, kind: Kind, channels: &[String], c
     .bind(&default)
     .bind(common)
     .bind(kind.urgent())
+    .bind(tenant_id)
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM notice_targets").execute(conn).await?;

@@ -97,7 +97,7 @@ async fn route_ids(conn: &mut PgConnection, codes: &[String]) -> Result<Vec<Uuid
 
 async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> sqlx::Result<Option<Outage>> {
     if lock {
-        sqlx::query!("SELECT 1 AS one FROM outages WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *conn).await?;
+        crate::db::lock_row(conn, "outages", id).await?;
     }
     sqlx::query_as!(
         Outage,

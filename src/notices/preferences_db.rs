@@ -19,27 +19,29 @@ pub async fn with_recent(
     customer: Uuid,
     limit: i64,
 ) -> sqlx::Result<(Preferences, Vec<RecentNotice>)> {
-    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", with_recent_query("$2")))
-        .bind(customer)
-        .bind(limit)
-        .fetch_one(conn)
-        .await?;
+    let column: serde_json::Value =
+        sqlx::query_scalar(&format!("SELECT {}", with_recent_query("$2", "app_tenant_id()")))
+            .bind(customer)
+            .bind(limit)
+            .fetch_one(conn)
+            .await?;
     with_recent_from(column)
 }
 
 /// [`with_recent`] as one JSON column (`$1` the customer, `limit` a
-/// parameter or a number), for a page's statement; read by [`with_recent_from`].
-pub fn with_recent_query(limit: &str) -> String {
+/// parameter or a number, `tenant` the tenant's expression), for a page's statement; read by [`with_recent_from`].
+pub fn with_recent_query(limit: &str, tenant: &str) -> String {
     format!(
         "(SELECT row_to_json(r) FROM (
            SELECT p.customer_id IS NOT NULL AS saved, p.lang, p.email, p.sms_phone, p.wechat_openid, p.bill_content,
                   p.bill_day, p.bill_channel,
-                  array(SELECT kind FROM notice_opt_outs WHERE customer_id = $1 ORDER BY kind) AS opt_outs,
+                  array(SELECT kind FROM notice_opt_outs WHERE tenant_id = {tenant} AND customer_id = $1 ORDER BY kind) AS opt_outs,
                   (SELECT coalesce(json_agg(n ORDER BY n.created_at DESC, n.id DESC), '[]')
                      FROM (SELECT id, kind, channel, status, created_at, sent_at, delivered_at, last_error
-                           FROM notices WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT {limit}) n)
+                           FROM notices WHERE tenant_id = {tenant} AND customer_id = $1
+                           ORDER BY created_at DESC, id DESC LIMIT {limit}) n)
                     AS recent
-           FROM (SELECT) one LEFT JOIN notice_preferences p ON p.customer_id = $1) r)"
+           FROM (SELECT) one LEFT JOIN notice_preferences p ON p.tenant_id = {tenant} AND p.customer_id = $1) r)"
     )
 }
 

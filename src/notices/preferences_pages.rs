@@ -45,8 +45,8 @@ pub struct NoticeSection {
 }
 
 /// The customer page's preferences and ten recent notices, read in its statement.
-pub fn page_query() -> String {
-    preferences_db::with_recent_query("10")
+pub fn page_query(tenant: &str) -> String {
+    preferences_db::with_recent_query("10", tenant)
 }
 
 /// The section of the customer page, from [`page_query`]'s column.

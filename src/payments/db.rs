@@ -58,7 +58,7 @@ pub async fn by_reference(conn: &mut PgConnection, channel: &str, reference: &st
     .await
 }
 
-/// The customer page's payments (`$1` the customer): the newest ten, as a
+/// The customer page's payments (`$1` the customer, `$5` the tenant): the newest ten, as a
 /// JSON column of [`PaymentRow`]s.
 pub fn customer_page_query() -> String {
     let columns = crate::db::exact_decimals(
@@ -67,7 +67,7 @@ pub fn customer_page_query() -> String {
     );
     crate::db::json_rows(&format!(
         "SELECT {columns} FROM payments p JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
-         WHERE p.customer_id = $1 ORDER BY p.received_at DESC LIMIT 10"
+         WHERE p.tenant_id = $5 AND p.customer_id = $1 ORDER BY p.received_at DESC LIMIT 10"
     ))
 }
 
@@ -120,14 +120,21 @@ impl OpenBill {
     }
 }
 
-/// The customer's unpaid bills, oldest first; `lock` holds them for an allocation.
-pub async fn open_bills(conn: &mut PgConnection, customer_id: Uuid, lock: bool) -> sqlx::Result<Vec<OpenBill>> {
+/// The customer's unpaid bills, oldest first; `lock` holds them for an
+/// allocation (the tenant named, so that Citus sends the lock to one shard).
+pub async fn open_bills(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    customer_id: Uuid,
+    lock: bool,
+) -> sqlx::Result<Vec<OpenBill>> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     sqlx::query_as(&format!(
         "SELECT id, bill_no, period, due_on, amount, paid, late_fee, late_fee_paid FROM bills
-         WHERE customer_id = $1 AND status = 'issued' AND (paid < amount OR late_fee_paid < late_fee)
+         WHERE tenant_id = $1 AND customer_id = $2 AND status = 'issued' AND (paid < amount OR late_fee_paid < late_fee)
          ORDER BY period, id{lock}"
     ))
+    .bind(tenant_id)
     .bind(customer_id)
     .fetch_all(conn)
     .await
@@ -149,6 +156,7 @@ pub async fn apply(
            alloc AS (
              INSERT INTO payment_allocations (tenant_id, payment_id, bill_id, part, amount)
              SELECT app_tenant_id(), $1, bill_id, CASE WHEN fee THEN 'late_fee' ELSE 'bill' END, amount FROM a
+             RETURNING NULL AS not_by_copy
            )
            UPDATE bills b SET paid = b.paid + s.bill_part, late_fee_paid = b.late_fee_paid + s.fee_part
            FROM (SELECT bill_id, coalesce(sum(amount) FILTER (WHERE NOT fee), 0) AS bill_part,
@@ -171,16 +179,23 @@ pub async fn apply(
     Ok(())
 }
 
-/// Keeps the account's standing right after the payment, for its receipt.
-pub async fn record_balance_after(conn: &mut PgConnection, payment_id: Uuid, customer_id: Uuid) -> sqlx::Result<()> {
+/// Keeps the account's standing right after the payment, for its receipt
+/// (every table by its tenant: on Citus, one shard's statement).
+pub async fn record_balance_after(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    payment_id: Uuid,
+    customer_id: Uuid,
+) -> sqlx::Result<()> {
     sqlx::query!(
         r#"UPDATE payments SET
              owed_after = (SELECT coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid), 0)
-                           FROM bills b WHERE b.customer_id = $2 AND b.status = 'issued'),
-             credit_after = (SELECT credit_balance FROM customers WHERE id = $2)
-           WHERE id = $1"#,
+                           FROM bills b WHERE b.tenant_id = $3 AND b.customer_id = $2 AND b.status = 'issued'),
+             credit_after = (SELECT credit_balance FROM customers WHERE tenant_id = $3 AND id = $2)
+           WHERE tenant_id = $3 AND id = $1"#,
         payment_id,
-        customer_id
+        customer_id,
+        tenant_id
     )
     .execute(conn)
     .await?;
@@ -267,15 +282,23 @@ pub struct Standing {
 }
 
 /// A customer's [`Standing`] as a JSON column (`$1` the customer, `$2` the
-/// company's day), for a page's statement and for [`standing`].
-pub const STANDING_QUERY: &str = "(SELECT row_to_json(s) FROM (
+/// company's day, `tenant` the tenant's expression), for a page's statement
+/// and for [`standing`].
+pub fn standing_query(tenant: &str) -> String {
+    format!(
+        "(SELECT row_to_json(s) FROM (
     SELECT coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid), 0)::text AS owed,
            coalesce(sum(b.amount - b.paid + b.late_fee - b.late_fee_paid) FILTER (WHERE b.due_on < $2), 0)::text AS overdue,
-           (SELECT credit_balance FROM customers WHERE id = $1)::text AS credit
-    FROM bills b WHERE b.customer_id = $1 AND b.status = 'issued') s)";
+           (SELECT credit_balance FROM customers WHERE tenant_id = {tenant} AND id = $1)::text AS credit
+    FROM bills b WHERE b.tenant_id = {tenant} AND b.customer_id = $1 AND b.status = 'issued') s)"
+    )
+}
 
 pub async fn standing(conn: &mut PgConnection, customer_id: Uuid, today: NaiveDate) -> sqlx::Result<Standing> {
-    let column: serde_json::Value =
-        sqlx::query_scalar(&format!("SELECT {STANDING_QUERY}")).bind(customer_id).bind(today).fetch_one(conn).await?;
+    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", standing_query("app_tenant_id()")))
+        .bind(customer_id)
+        .bind(today)
+        .fetch_one(conn)
+        .await?;
     crate::db::json_column("standing", column)
 }

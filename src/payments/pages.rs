@@ -110,7 +110,7 @@ async fn pay_page(
 ) -> Result<PayPage, AppError> {
     let mut tx = user.tx(&state.db).await?;
     let customer = customers_db::get(&mut tx, customer_id).await?;
-    let open = db::open_bills(&mut tx, customer_id, false).await?;
+    let open = db::open_bills(&mut tx, user.tenant_id, customer_id, false).await?;
     let credit = sqlx::query_scalar!("SELECT credit_balance FROM customers WHERE id = $1", customer_id)
         .fetch_one(&mut *tx)
         .await?;

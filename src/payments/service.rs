@@ -94,10 +94,12 @@ pub async fn book(
         }
         None => None,
     };
-    let customer_id = sqlx::query_scalar!("SELECT id FROM customers WHERE account_no = $1", payment.account_no)
+    // Row-level security finds the transaction's tenant's customer; its
+    // tenant is named in the row locks below (Citus routes them by it).
+    let customer = sqlx::query!("SELECT id, tenant_id FROM customers WHERE account_no = $1", payment.account_no)
         .fetch_optional(&mut *conn)
         .await?;
-    let Some(customer_id) = customer_id else {
+    let Some((customer_id, tenant_id)) = customer.map(|c| (c.id, c.tenant_id)) else {
         return Err(invalid("account_no", "unknown_customer"));
     };
     if let Some(cashier) = actor.user_id {
@@ -117,7 +119,7 @@ pub async fn book(
         }
         return Ok(Booked { created: false, payment: existing });
     };
-    let open = db::open_bills(conn, customer_id, true).await?;
+    let open = db::open_bills(conn, tenant_id, customer_id, true).await?;
     let allocation = preview(payment.amount, &open, counter.chosen);
     if allocation.credit > Decimal::ZERO && !payment.allow_credit {
         // Nothing is kept: the caller's transaction rolls back with the error.
@@ -137,7 +139,7 @@ pub async fn book(
         let today = cost_control_db::tenant_today(conn, now).await?;
         cost_control_db::review(conn, customer_id, agreement.estimated_on.unwrap_or(today).max(today), warn).await?;
     }
-    db::record_balance_after(conn, id, customer_id).await?;
+    db::record_balance_after(conn, tenant_id, id, customer_id).await?;
     let payment = db::get(conn, id).await?.ok_or(AppError::NotFound)?;
     audit::record(
         conn,

@@ -268,16 +268,16 @@ struct PointsColumns {
 /// tenant's time zone (for the standing), the history (`limit` entries,
 /// older than the entry `before` when paging back; none when the customer
 /// has no such entry) and, when `offered`, the items on offer. Each argument
-/// is a parameter or a constant; the customer page reads it in its own
+/// is a parameter or a constant (`tenant` may be `app_tenant_id()`); the customer page reads it in its own
 /// statement.
-pub fn customer_points_query(before: &str, limit: &str, offered: &str) -> String {
+pub fn customer_points_query(before: &str, limit: &str, offered: &str, tenant: &str) -> String {
     format!(
         r#"(SELECT row_to_json(r) FROM (SELECT
-              (SELECT expiry_months FROM points_settings) AS expiry_months,
+              (SELECT expiry_months FROM points_settings WHERE tenant_id = {tenant}) AS expiry_months,
               (SELECT coalesce(json_agg(m), '[]')
                  FROM (SELECT (l.at AT TIME ZONE t.time_zone)::date AS on, l.kind, l.points, l.payment_id
                        FROM points_ledger l JOIN tenants t ON t.id = l.tenant_id
-                       WHERE l.customer_id = $1) m) AS movements,
+                       WHERE l.tenant_id = {tenant} AND l.customer_id = $1) m) AS movements,
               (SELECT coalesce(json_agg(h ORDER BY h.at DESC, h.id DESC), '[]')
                  FROM (SELECT l.id, l.at, l.kind, l.points, l.payment_id, l.redemption_id,
                               i.code AS item, i.name_zh AS item_name_zh, i.name_en AS item_name_en,
@@ -285,15 +285,15 @@ pub fn customer_points_query(before: &str, limit: &str, offered: &str) -> String
                        FROM points_ledger l
                        LEFT JOIN points_redemptions r ON r.tenant_id = l.tenant_id AND r.id = l.redemption_id
                        LEFT JOIN points_catalogue i ON i.tenant_id = r.tenant_id AND i.id = r.item_id
-                       WHERE l.customer_id = $1
+                       WHERE l.tenant_id = {tenant} AND l.customer_id = $1
                          AND ({before}::uuid IS NULL
                               OR (l.at, l.id) < (SELECT c.at, c.id FROM points_ledger c
-                                                 WHERE c.id = {before} AND c.customer_id = $1))
+                                                 WHERE c.tenant_id = {tenant} AND c.id = {before} AND c.customer_id = $1))
                        ORDER BY l.at DESC, l.id DESC
                        LIMIT {limit}) h) AS history,
               (SELECT coalesce(json_agg(i ORDER BY i.cost, i.code), '[]')
                  FROM (SELECT id, code, name_zh, name_en, cost, stock, active FROM points_catalogue
-                       WHERE {offered} AND active AND stock > 0) i) AS items
+                       WHERE tenant_id = {tenant} AND {offered} AND active AND stock > 0) i) AS items
            ) r)"#
     )
 }
@@ -308,13 +308,14 @@ pub async fn customer_points(
     limit: i64,
     offered: bool,
 ) -> sqlx::Result<CustomerPoints> {
-    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", customer_points_query("$2", "$3", "$4")))
-        .bind(customer_id)
-        .bind(before)
-        .bind(limit)
-        .bind(offered)
-        .fetch_one(conn)
-        .await?;
+    let column: serde_json::Value =
+        sqlx::query_scalar(&format!("SELECT {}", customer_points_query("$2", "$3", "$4", "app_tenant_id()")))
+            .bind(customer_id)
+            .bind(before)
+            .bind(limit)
+            .bind(offered)
+            .fetch_one(conn)
+            .await?;
     customer_points_from(column, today)
 }
 

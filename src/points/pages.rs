@@ -61,8 +61,8 @@ impl PointsSection {
 /// The customer page's points, read in its statement: no paging back, the
 /// newest twenty entries, and the items on offer when `offered` (a
 /// parameter: whether the user may redeem, [`may_redeem`]).
-pub fn page_query(offered: &str) -> String {
-    db::customer_points_query("NULL", "20", offered)
+pub fn page_query(offered: &str, tenant: &str) -> String {
+    db::customer_points_query("NULL", "20", offered, tenant)
 }
 
 pub fn may_redeem(user: &CurrentUser) -> bool {

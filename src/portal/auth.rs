@@ -65,7 +65,13 @@ impl PortalCaller {
     /// The customer as the service queues' paths see whoever opens an item:
     /// not staff, supervising nothing, in the company's time zone.
     pub fn acting(&self) -> crate::service::Acting {
-        crate::service::Acting { actor: self.actor(), user_id: None, supervises: false, tz: self.tz }
+        crate::service::Acting {
+            actor: self.actor(),
+            user_id: None,
+            tenant_id: self.tenant_id,
+            supervises: false,
+            tz: self.tz,
+        }
     }
 
     /// A transaction that sees only this customer's accounts.

@@ -361,14 +361,15 @@ pub async fn complete_follow_up(conn: &mut PgConnection, id: Uuid) -> sqlx::Resu
 }
 
 /// A customer's last visit done and next one planned (`$1` the customer,
-/// `$2` the company's day) as one JSON column, for the customer page's
+/// `$2` the company's day, `tenant` the tenant's parameter) as one JSON column, for the customer page's
 /// statement; read by [`last_and_next_from`].
-pub fn last_and_next_query() -> String {
+pub fn last_and_next_query(tenant: &str) -> String {
     crate::db::json_rows(&format!(
-        "{VISIT_SELECT} WHERE v.id IN (
-           (SELECT id FROM visits WHERE customer_id = $1 AND status = 'done' ORDER BY done_on DESC, id DESC LIMIT 1)
+        "{VISIT_SELECT} WHERE v.tenant_id = {tenant} AND v.id IN (
+           (SELECT id FROM visits WHERE tenant_id = {tenant} AND customer_id = $1 AND status = 'done'
+            ORDER BY done_on DESC, id DESC LIMIT 1)
            UNION ALL
-           (SELECT id FROM visits WHERE customer_id = $1 AND status = 'planned' AND planned_on >= $2
+           (SELECT id FROM visits WHERE tenant_id = {tenant} AND customer_id = $1 AND status = 'planned' AND planned_on >= $2
             ORDER BY planned_on, id LIMIT 1))"
     ))
 }

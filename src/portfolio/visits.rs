@@ -156,9 +156,10 @@ impl CustomerVisits {
     }
 }
 
-/// The customer page's last and next visit, read in its statement.
-pub fn page_query() -> String {
-    db::last_and_next_query()
+/// The customer page's last and next visit, read in its statement
+/// (`tenant` the tenant's parameter).
+pub fn page_query(tenant: &str) -> String {
+    db::last_and_next_query(tenant)
 }
 
 /// The customer page's "Visits" section, from [`page_query`]'s column; the

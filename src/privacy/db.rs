@@ -20,54 +20,62 @@ pub struct Export {
 /// not in this tenant. Audit entries are those about the customer, its
 /// supply points, contacts, work orders, bills and payments.
 pub async fn export(conn: &mut PgConnection, id: Uuid, exported_by: &str) -> sqlx::Result<Option<Export>> {
+    // Every table names the tenant ($4): Citus sends the statement to the
+    // tenant's shard (it refuses these correlated subqueries across shards).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         Export,
         r#"SELECT c.account_no AS "account_no!", jsonb_build_object(
              'format', $2::text, 'exported_at', now(), 'exported_by', $3::text, 'customer_id', c.id,
              'account_no', c.account_no, 'data', jsonb_build_object(
              'customer', to_jsonb(c) - 'tenant_id',
-             'tags', (SELECT coalesce(jsonb_agg(x.tag_code ORDER BY x.tag_code), '[]') FROM customer_tags x WHERE x.customer_id = c.id),
-             'customer_contacts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.id), '[]') FROM customer_contacts x WHERE x.customer_id = c.id),
-             'supply_points', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.id), '[]') FROM supply_points x WHERE x.customer_id = c.id),
+             'tags', (SELECT coalesce(jsonb_agg(x.tag_code ORDER BY x.tag_code), '[]') FROM customer_tags x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'customer_contacts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.id), '[]') FROM customer_contacts x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'supply_points', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.id), '[]') FROM supply_points x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
              'meter_installations', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.installed_on, x.id), '[]')
-                                       FROM meter_installations x JOIN supply_points s ON s.id = x.supply_point_id WHERE s.customer_id = c.id),
+                                       FROM meter_installations x JOIN supply_points s ON s.tenant_id = x.tenant_id AND s.id = x.supply_point_id
+                                      WHERE x.tenant_id = $4 AND s.customer_id = c.id),
              'meters', (SELECT coalesce(jsonb_agg(to_jsonb(m) - 'tenant_id' ORDER BY m.serial), '[]') FROM meters m
-                         WHERE m.id IN (SELECT x.meter_id FROM meter_installations x JOIN supply_points s ON s.id = x.supply_point_id
-                                         WHERE s.customer_id = c.id)),
-             'meter_readings', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.read_on, x.id), '[]') FROM meter_readings x WHERE x.customer_id = c.id),
-             'supply_contracts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.starts_on), '[]') FROM supply_contracts x WHERE x.customer_id = c.id),
-             'contacts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_at, x.id), '[]') FROM contacts x WHERE x.customer_id = c.id),
-             'work_orders', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM work_orders x WHERE x.customer_id = c.id),
-             'visits', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.planned_on, x.id), '[]') FROM visits x WHERE x.customer_id = c.id),
-             'notices', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM notices x WHERE x.customer_id = c.id),
-             'notice_preferences', (SELECT to_jsonb(x) - 'tenant_id' FROM notice_preferences x WHERE x.customer_id = c.id),
-             'notice_opt_outs', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.kind), '[]') FROM notice_opt_outs x WHERE x.customer_id = c.id),
-             'bills', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.period, x.id), '[]') FROM bills x WHERE x.customer_id = c.id),
-             'bill_credits', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM bill_credits x WHERE x.customer_id = c.id),
-             'payments', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_at, x.id), '[]') FROM payments x WHERE x.customer_id = c.id),
-             'refunds', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.recorded_at, x.id), '[]') FROM customer_refunds x WHERE x.customer_id = c.id),
-             'cost_control', (SELECT to_jsonb(x) - 'tenant_id' FROM cost_control_agreements x WHERE x.customer_id = c.id),
-             'credit_ratings', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.month), '[]') FROM credit_ratings x WHERE x.customer_id = c.id),
-             'credit_events', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.occurred_on, x.id), '[]') FROM credit_events x WHERE x.customer_id = c.id),
-             'credit_securities', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_on, x.id), '[]') FROM credit_securities x WHERE x.customer_id = c.id),
-             'poor_credit_list', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.entered_on, x.id), '[]') FROM poor_credit_list x WHERE x.customer_id = c.id),
-             'points_ledger', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM points_ledger x WHERE x.customer_id = c.id),
-             'points_redemptions', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM points_redemptions x WHERE x.customer_id = c.id),
-             'value_tier', (SELECT to_jsonb(x) - 'tenant_id' FROM customer_values x WHERE x.customer_id = c.id),
-             'demand_response', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.invited_at), '[]') FROM dr_invitations x WHERE x.customer_id = c.id),
-             'timeline', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM customer_timeline x WHERE x.customer_id = c.id),
+                         WHERE m.tenant_id = $4
+                           AND m.id IN (SELECT x.meter_id FROM meter_installations x
+                                        JOIN supply_points s ON s.tenant_id = x.tenant_id AND s.id = x.supply_point_id
+                                        WHERE x.tenant_id = $4 AND s.customer_id = c.id)),
+             'meter_readings', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.read_on, x.id), '[]') FROM meter_readings x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'supply_contracts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.starts_on), '[]') FROM supply_contracts x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'contacts', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_at, x.id), '[]') FROM contacts x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'work_orders', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM work_orders x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'visits', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.planned_on, x.id), '[]') FROM visits x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'notices', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM notices x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'notice_preferences', (SELECT to_jsonb(x) - 'tenant_id' FROM notice_preferences x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'notice_opt_outs', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.kind), '[]') FROM notice_opt_outs x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'bills', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.period, x.id), '[]') FROM bills x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'bill_credits', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]') FROM bill_credits x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'payments', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_at, x.id), '[]') FROM payments x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'refunds', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.recorded_at, x.id), '[]') FROM customer_refunds x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'cost_control', (SELECT to_jsonb(x) - 'tenant_id' FROM cost_control_agreements x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'credit_ratings', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.month), '[]') FROM credit_ratings x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'credit_events', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.occurred_on, x.id), '[]') FROM credit_events x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'credit_securities', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.received_on, x.id), '[]') FROM credit_securities x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'poor_credit_list', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.entered_on, x.id), '[]') FROM poor_credit_list x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'points_ledger', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM points_ledger x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'points_redemptions', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM points_redemptions x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'value_tier', (SELECT to_jsonb(x) - 'tenant_id' FROM customer_values x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'demand_response', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.invited_at), '[]') FROM dr_invitations x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
+             'timeline', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.at, x.id), '[]') FROM customer_timeline x WHERE x.tenant_id = $4 AND x.customer_id = c.id),
              'audit', (SELECT coalesce(jsonb_agg(to_jsonb(a) - 'tenant_id' ORDER BY a.at, a.id), '[]') FROM audit_log a
-                        WHERE a.entity_id = c.id
-                           OR a.entity_id IN (SELECT s.id FROM supply_points s WHERE s.customer_id = c.id
-                                              UNION ALL SELECT k.id FROM contacts k WHERE k.customer_id = c.id
-                                              UNION ALL SELECT w.id FROM work_orders w WHERE w.customer_id = c.id
-                                              UNION ALL SELECT b.id FROM bills b WHERE b.customer_id = c.id
-                                              UNION ALL SELECT p.id FROM payments p WHERE p.customer_id = c.id))
+                        WHERE a.tenant_id = $4
+                          AND (a.entity_id = c.id
+                               OR a.entity_id IN (SELECT s.id FROM supply_points s WHERE s.tenant_id = $4 AND s.customer_id = c.id
+                                   UNION ALL SELECT k.id FROM contacts k WHERE k.tenant_id = $4 AND k.customer_id = c.id
+                                   UNION ALL SELECT w.id FROM work_orders w WHERE w.tenant_id = $4 AND w.customer_id = c.id
+                                   UNION ALL SELECT b.id FROM bills b WHERE b.tenant_id = $4 AND b.customer_id = c.id
+                                   UNION ALL SELECT p.id FROM payments p WHERE p.tenant_id = $4 AND p.customer_id = c.id)))
            ))::text AS "json!"
-           FROM customers c WHERE c.id = $1"#,
+           FROM customers c WHERE c.tenant_id = $4 AND c.id = $1"#,
         id,
         super::service::FORMAT,
-        exported_by
+        exported_by,
+        tenant_id
     )
     .fetch_optional(conn)
     .await
@@ -80,14 +88,16 @@ pub async fn export(conn: &mut PgConnection, id: Uuid, exported_by: &str) -> sql
 /// themselves are given on request, not in the JSON) and the answers to
 /// return visits. Merged by PostgreSQL so the document's numbers stay exact.
 pub async fn add_portal(conn: &mut PgConnection, id: Uuid, json: &str) -> sqlx::Result<String> {
+    // The tenant named ($3), as in `export`.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_scalar(
         r#"SELECT jsonb_set($1::jsonb, '{data,portal}', jsonb_build_object(
              'logins', (SELECT coalesce(jsonb_agg(jsonb_build_object('login', u.login, 'registered_at', u.created_at,
                                                                      'linked_at', l.linked_at) ORDER BY l.linked_at), '[]')
                           FROM portal_links l JOIN portal_users u ON u.tenant_id = l.tenant_id AND u.id = l.portal_user_id
-                         WHERE l.customer_id = $2),
+                         WHERE l.tenant_id = $3 AND l.customer_id = $2),
              'payment_orders', (SELECT coalesce(jsonb_agg(to_jsonb(x) - 'tenant_id' ORDER BY x.created_at, x.id), '[]')
-                                  FROM portal_payment_orders x WHERE x.customer_id = $2),
+                                  FROM portal_payment_orders x WHERE x.tenant_id = $3 AND x.customer_id = $2),
              'application_documents', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                            'id', d.id, 'work_order_id', d.work_order_id, 'document', d.document,
                                            'file_name', d.file_name, 'content_type', d.content_type,
@@ -96,13 +106,14 @@ pub async fn add_portal(conn: &mut PgConnection, id: Uuid, json: &str) -> sqlx::
                                          ORDER BY d.uploaded_at, d.id), '[]')
                                          FROM application_documents d
                                          JOIN work_orders w ON w.tenant_id = d.tenant_id AND w.id = d.work_order_id
-                                        WHERE w.customer_id = $2),
+                                        WHERE d.tenant_id = $3 AND w.customer_id = $2),
              'return_visits', (SELECT coalesce(jsonb_agg(to_jsonb(v) - 'tenant_id' ORDER BY v.created_at, v.id), '[]')
                                  FROM return_visits v JOIN contacts k ON k.tenant_id = v.tenant_id AND k.id = v.contact_id
-                                WHERE k.customer_id = $2)))::text"#,
+                                WHERE v.tenant_id = $3 AND k.customer_id = $2)))::text"#,
     )
     .bind(json)
     .bind(id)
+    .bind(tenant_id)
     .fetch_one(conn)
     .await
 }
@@ -118,10 +129,14 @@ pub struct Account {
 }
 
 pub async fn account_for_update(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Account>> {
+    // The tenant named, as db::lock_row explains.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         Account,
-        "SELECT id, account_no, name, status, closed_at, anonymised_at FROM customers WHERE id = $1 FOR UPDATE",
-        id
+        "SELECT id, account_no, name, status, closed_at, anonymised_at FROM customers
+         WHERE tenant_id = $2 AND id = $1 FOR UPDATE",
+        id,
+        tenant_id
     )
     .fetch_optional(conn)
     .await

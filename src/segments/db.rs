@@ -191,10 +191,9 @@ pub struct Run {
 /// who joined and who left. Set-based: three statements whatever the size.
 pub async fn recompute(conn: &mut PgConnection, id: Uuid, today: NaiveDate) -> anyhow::Result<Run> {
     // The row lock makes two recomputes of one segment wait for each other.
-    let definition: Value = sqlx::query_scalar("SELECT definition FROM segments WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
+    crate::db::lock_row(conn, "segments", id).await?;
+    let definition: Value =
+        sqlx::query_scalar("SELECT definition FROM segments WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
     let run_id = Uuid::now_v7();
     let compiled = filter::compile_definition(&definition, today, 3)?;
     sqlx::query(

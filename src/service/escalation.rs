@@ -40,7 +40,7 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Report> {
         for target in &TARGETS {
             loop {
                 let mut tx = db::begin_tenant(pool, tenant, None).await?;
-                let done = escalate_batch(&mut tx, target, now).await?;
+                let done = escalate_batch(&mut tx, tenant, target, now).await?;
                 tx.commit().await?;
                 match target.item_type {
                     "contact" => report.contacts += done,
@@ -55,30 +55,34 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-async fn escalate_batch(tx: &mut db::Tx, target: &Target, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    // Table and condition names are constants above, never input.
+async fn escalate_batch(tx: &mut db::Tx, tenant: Uuid, target: &Target, now: DateTime<Utc>) -> sqlx::Result<u64> {
+    // Table and condition names are constants above, never input. Every
+    // table names the tenant ($3), so that on Citus the statement, its row
+    // locks included, goes to the tenant's shard.
     let sql = format!(
         r#"WITH due AS (
                SELECT id, team FROM {table}
-               WHERE escalated_at IS NULL AND {open} AND due_at < $1
+               WHERE tenant_id = $3 AND escalated_at IS NULL AND {open} AND due_at < $1
                ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED
            ), picked AS (
-               SELECT due.id, (SELECT u.id FROM users u WHERE u.role = 'supervisor' AND u.active
+               SELECT due.id, (SELECT u.id FROM users u WHERE u.tenant_id = $3 AND u.role = 'supervisor' AND u.active
                                ORDER BY (u.team = due.team AND u.team <> '') DESC, u.id LIMIT 1) AS supervisor
                FROM due
            ), escalated AS (
                UPDATE {table} t SET escalated_at = $1, escalated_to = picked.supervisor, sla_breached = true
-               FROM picked WHERE t.id = picked.id
+               FROM picked WHERE t.tenant_id = $3 AND t.id = picked.id
                RETURNING t.id, t.due_at, picked.supervisor
            )
            INSERT INTO service_events (tenant_id, id, item_type, item_id, at, actor_label, action, detail)
-           SELECT app_tenant_id(), gen_random_uuid(), '{item_type}', id, $1, 'escalation job', 'escalate',
+           SELECT $3, gen_random_uuid(), '{item_type}', id, $1, 'escalation job', 'escalate',
                   jsonb_build_object('due_at', due_at, 'to', supervisor)
-           FROM escalated"#,
+           FROM escalated
+           {not_by_copy}"#,
         table = target.table,
         open = target.open,
         item_type = target.item_type,
+        not_by_copy = db::NOT_BY_COPY,
     );
-    let done = sqlx::query(&sql).bind(now).bind(BATCH).execute(&mut **tx).await?;
+    let done = sqlx::query(&sql).bind(now).bind(BATCH).bind(tenant).execute(&mut **tx).await?;
     Ok(done.rows_affected())
 }

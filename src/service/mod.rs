@@ -28,6 +28,8 @@ use crate::{
 pub struct Acting {
     pub actor: Actor,
     pub user_id: Option<Uuid>,
+    /// The company: row locks name it, so that Citus sends them to one shard.
+    pub tenant_id: Uuid,
     /// Supervisors and admins may act on items they do not own.
     pub supervises: bool,
     pub tz: chrono_tz::Tz,
@@ -38,6 +40,7 @@ impl From<&CurrentUser> for Acting {
         Self {
             actor: Actor::from(user),
             user_id: user.user_id,
+            tenant_id: user.tenant_id,
             supervises: user.role.can(Permission::SuperviseService),
             tz: user.tz,
         }

@@ -36,11 +36,16 @@ fn map_write_error(err: sqlx::Error) -> WriteError {
 /// but the point being edited (`keeping`) keeps the voltage and route it has.
 pub async fn codes(conn: &mut PgConnection, keeping: Option<Uuid>) -> sqlx::Result<PointCodes> {
     let mut codes = PointCodes::default();
+    // The tenant named ($2): Citus sends each statement to its shard (it
+    // refuses the subquery in a statement over every shard).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let voltages = sqlx::query!(
         r#"SELECT code, (retired_at IS NOT NULL
-                         AND code IS DISTINCT FROM (SELECT voltage_code FROM supply_points WHERE id = $1)) AS "retired!"
-           FROM voltage_levels ORDER BY sort, code"#,
-        keeping
+                         AND code IS DISTINCT FROM (SELECT voltage_code FROM supply_points
+                                                    WHERE tenant_id = $2 AND id = $1)) AS "retired!"
+           FROM voltage_levels WHERE tenant_id = $2 ORDER BY sort, code"#,
+        keeping,
+        tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -49,9 +54,11 @@ pub async fn codes(conn: &mut PgConnection, keeping: Option<Uuid>) -> sqlx::Resu
     }
     let routes = sqlx::query!(
         r#"SELECT code, id, (retired_at IS NOT NULL
-                             AND id IS DISTINCT FROM (SELECT route_id FROM supply_points WHERE id = $1)) AS "retired!"
-           FROM reading_routes ORDER BY code"#,
-        keeping
+                             AND id IS DISTINCT FROM (SELECT route_id FROM supply_points
+                                                      WHERE tenant_id = $2 AND id = $1)) AS "retired!"
+           FROM reading_routes WHERE tenant_id = $2 ORDER BY code"#,
+        keeping,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -96,21 +103,21 @@ pub async fn get_point(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
 /// Locks a supply point for a change that reads it first (an exchange, a
 /// change of use).
 pub async fn lock_point(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    Ok(sqlx::query_scalar!("SELECT id FROM supply_points WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(conn)
-        .await?
-        .is_some())
+    crate::db::lock_row(conn, "supply_points", id).await
 }
 
 /// Adds a supply point to a customer. A blank code becomes the account number
 /// and the next running number, a blank address the customer's, a blank route
 /// the customer's.
 pub async fn insert_point(conn: &mut PgConnection, customer_id: Uuid, p: &ValidPoint) -> Result<Point, WriteError> {
+    // The tenant named: Citus locks a row only in a statement sent to one shard.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let customer = sqlx::query!(
         r#"SELECT c.account_no, c.address, c.route_id,
-                  (SELECT count(*) FROM supply_points s WHERE s.tenant_id = c.tenant_id AND s.customer_id = c.id) AS "points!"
-           FROM customers c WHERE c.id = $1 FOR UPDATE"#,
-        customer_id
+                  (SELECT count(*) FROM supply_points s WHERE s.tenant_id = $2 AND s.customer_id = c.id) AS "points!"
+           FROM customers c WHERE c.tenant_id = $2 AND c.id = $1 FOR UPDATE"#,
+        customer_id,
+        tenant_id
     )
     .fetch_one(&mut *conn)
     .await?;

@@ -73,7 +73,7 @@ pub struct TimelineItem {
     pub link: String,
 }
 
-/// The customer page's timeline (`$1` the customer): its newest twenty
+/// The customer page's timeline (`$1` the customer, `$5` the tenant): its newest twenty
 /// items, the timeline's rows and every notice sent or queued to the
 /// customer (kind `notice`; `notice` its kind, `title` its channel, `status`
 /// its status, at the time of its latest step), as a JSON column of
@@ -82,10 +82,10 @@ pub fn customer_page_query() -> String {
     crate::db::json_rows(
         "SELECT at, kind, notice, title, status, link FROM (
              (SELECT at, kind, notice, title, status, link, id FROM customer_timeline
-              WHERE customer_id = $1 ORDER BY at DESC, id DESC LIMIT 20)
+              WHERE tenant_id = $5 AND customer_id = $1 ORDER BY at DESC, id DESC LIMIT 20)
              UNION ALL
              (SELECT coalesce(delivered_at, failed_at, sent_at, created_at), 'notice', kind, channel, status, '', id
-              FROM notices WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 20)
+              FROM notices WHERE tenant_id = $5 AND customer_id = $1 ORDER BY created_at DESC LIMIT 20)
            ) items
            ORDER BY at DESC, id DESC LIMIT 20",
     )

@@ -15,17 +15,21 @@ use crate::{
 
 /// The tenant's weights and thresholds as one JSON column (null when none
 /// were saved: the defaults), for a page's statement; read by [`settings_from`].
-pub const SETTINGS_QUERY: &str = "(SELECT row_to_json(s) FROM (
+pub fn settings_query(tenant: &str) -> String {
+    format!(
+        "(SELECT row_to_json(s) FROM (
     SELECT weight_consumption, weight_revenue, weight_payment, weight_importance, weight_growth,
            vip_min, high_min, medium_min, negative_arrears_days
-    FROM value_settings) s)";
+    FROM value_settings WHERE tenant_id = {tenant}) s)"
+    )
+}
 
 pub async fn settings(conn: &mut PgConnection) -> sqlx::Result<Settings> {
-    let column = sqlx::query_scalar(&format!("SELECT {SETTINGS_QUERY}")).fetch_one(conn).await?;
+    let column = sqlx::query_scalar(&format!("SELECT {}", settings_query("app_tenant_id()"))).fetch_one(conn).await?;
     settings_from(column)
 }
 
-/// The settings of [`SETTINGS_QUERY`]'s column.
+/// The settings of [`settings_query`]'s column.
 pub fn settings_from(column: Option<serde_json::Value>) -> sqlx::Result<Settings> {
     Ok(column.map(|c| db::json_column("value_settings", c)).transpose()?.unwrap_or_default())
 }
@@ -257,10 +261,12 @@ pub struct CustomerValue {
     pub inputs: Inputs,
 }
 
-/// A customer's stored value with its inputs (`$1` the customer) as one JSON
+/// A customer's stored value with its inputs (`$1` the customer, `tenant` the tenant's expression) as one JSON
 /// column, null when it has none yet; money and quantities as text. Read by
 /// [`value_from`]; the customer page reads it in its own statement.
-pub const VALUE_QUERY: &str = "(SELECT row_to_json(r) FROM (
+pub fn value_query(tenant: &str) -> String {
+    format!(
+        "(SELECT row_to_json(r) FROM (
     SELECT customer_id, tier, computed_tier, score::text AS score, previous_tier, tier_changed_at, manual_vip,
            manual_reason, manual_by, manual_at, computed_at,
            json_build_object(
@@ -278,14 +284,19 @@ pub const VALUE_QUERY: &str = "(SELECT row_to_json(r) FROM (
              'importance', factors->>'importance',
              'energy_prev_12m', (factors->>'energy_prev_12m')::numeric::text,
              'growth', (factors->>'growth')::numeric::text) AS inputs
-    FROM customer_values WHERE customer_id = $1) r)";
+    FROM customer_values WHERE tenant_id = {tenant} AND customer_id = $1) r)"
+    )
+}
 
 pub async fn get(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<CustomerValue>> {
-    let column = sqlx::query_scalar(&format!("SELECT {VALUE_QUERY}")).bind(customer_id).fetch_one(conn).await?;
+    let column = sqlx::query_scalar(&format!("SELECT {}", value_query("app_tenant_id()")))
+        .bind(customer_id)
+        .fetch_one(conn)
+        .await?;
     value_from(column)
 }
 
-/// The value of [`VALUE_QUERY`]'s column.
+/// The value of [`value_query`]'s column.
 pub fn value_from(column: Option<serde_json::Value>) -> sqlx::Result<Option<CustomerValue>> {
     column.map(|c| db::json_column("value", c)).transpose()
 }

@@ -616,9 +616,14 @@ pub fn may_see(user: &CurrentUser) -> bool {
 }
 
 /// The customer page's value and the tenant's settings, read in its
-/// statement only when `allowed` (a parameter: [`may_see`]); null otherwise.
-pub fn page_query(allowed: &str) -> String {
-    format!("CASE WHEN {allowed} THEN json_build_array({}, {}) END", db::VALUE_QUERY, db::SETTINGS_QUERY)
+/// statement only when `allowed` (a parameter: [`may_see`]); null otherwise;
+/// `tenant` the tenant's parameter.
+pub fn page_query(allowed: &str, tenant: &str) -> String {
+    format!(
+        "CASE WHEN {allowed} THEN json_build_array({}, {}) END",
+        db::value_query(tenant),
+        db::settings_query(tenant)
+    )
 }
 
 /// The section for the customer page, from [`page_query`]'s column: None

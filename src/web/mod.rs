@@ -74,6 +74,14 @@ impl AppState {
         Self { on_citus, ..self }
     }
 
+    /// The settings of a search's transaction: generic plans
+    /// ([`crate::db::GENERIC_PLANS`]) on one server; none on a Citus
+    /// cluster, whose planner refuses the search's statements with their
+    /// parameters unbound ("could not create distributed plan").
+    pub fn search_settings(&self) -> &'static str {
+        if self.on_citus { "" } else { crate::db::GENERIC_PLANS }
+    }
+
     /// The pool of this process's jobs and imports, whose use `/metrics` reports.
     pub fn with_bulk_pool(self, bulk: PgPool) -> Self {
         Self { bulk: Some(bulk), ..self }

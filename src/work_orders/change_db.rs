@@ -155,7 +155,8 @@ pub async fn insert_reading(conn: &mut PgConnection, r: ChangeReading<'_>) -> sq
 
 /// The customer's credit balance and the deposits held for them, locked.
 pub async fn credit_and_deposit(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<(Decimal, Decimal)> {
-    let credit = sqlx::query_scalar!("SELECT credit_balance FROM customers WHERE id = $1 FOR UPDATE", customer_id)
+    crate::db::lock_row(conn, "customers", customer_id).await?;
+    let credit = sqlx::query_scalar!("SELECT credit_balance FROM customers WHERE id = $1", customer_id)
         .fetch_one(&mut *conn)
         .await?;
     let deposit = sqlx::query_scalar!(
@@ -295,7 +296,7 @@ pub async fn refunds(
 
 /// The refund, locked for its payout.
 pub async fn lock_refund(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Refund>> {
-    sqlx::query!("SELECT id FROM customer_refunds WHERE id = $1 FOR UPDATE", id).fetch_optional(&mut *conn).await?;
+    crate::db::lock_row(conn, "customer_refunds", id).await?;
     Ok(refunds(conn, Some(id), None, 1).await?.pop())
 }
 

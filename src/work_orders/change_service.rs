@@ -549,7 +549,7 @@ async fn close_account(
     }
     let read = final_read(tx, who, customer_id, &live, readings, today).await?;
     let (bill_id, bill_no, bill_amount) = read.bill.clone().ok_or(AppError::Conflict("final_no_previous_reading"))?;
-    let open = payments::db::open_bills(tx, customer_id, true).await?;
+    let open = payments::db::open_bills(tx, who.tenant_id, customer_id, true).await?;
     let owed: Decimal = open.iter().map(|b| b.outstanding()).sum();
     let (credit, deposit) = change_db::credit_and_deposit(tx, customer_id).await?;
     let settlement = change::settle(owed, credit, deposit).map_err(|_| conflict("closing_arrears_unpaid"))?;

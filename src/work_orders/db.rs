@@ -140,17 +140,19 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<WorkOrder> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM work_order_rows WHERE id = $1")).bind(id).fetch_one(conn).await
 }
 
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query!("SELECT id FROM work_orders WHERE id = $1 FOR UPDATE", id).fetch_one(conn).await?;
+pub async fn lock(conn: &mut PgConnection, tenant_id: Uuid, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("SELECT id FROM work_orders WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant_id, id)
+        .fetch_one(conn)
+        .await?;
     Ok(())
 }
 
-/// The customer page's open orders (`$1` the customer), newest first, as a
+/// The customer page's open orders (`$1` the customer, `$5` the tenant), newest first, as a
 /// JSON column of [`WorkOrder`]s.
 pub fn customer_page_query() -> String {
     let columns = crate::db::exact_decimals(COLUMNS, &["latitude", "longitude", "requested_capacity_kva"]);
     crate::db::json_rows(&format!(
-        "SELECT {columns} FROM work_order_rows WHERE customer_id = $1 AND completed_at IS NULL
+        "SELECT {columns} FROM work_order_rows WHERE tenant_id = $5 AND customer_id = $1 AND completed_at IS NULL
          ORDER BY created_at DESC LIMIT 100"
     ))
 }

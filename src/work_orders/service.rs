@@ -161,7 +161,7 @@ pub async fn act(
     input: &StepInput,
     now: DateTime<Utc>,
 ) -> Result<WorkOrder, AppError> {
-    db::lock(tx, id).await?;
+    db::lock(tx, who.tenant_id, id).await?;
     let order = db::get(tx, id).await?;
     if input.version.is_some_and(|v| v != order.version) {
         return Err(AppError::Conflict("stale_item"));
@@ -304,7 +304,7 @@ pub async fn supervise(
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    db::lock(tx, id).await?;
+    db::lock(tx, who.tenant_id, id).await?;
     let order = db::get(tx, id).await?;
     if order.completed_at.is_some() {
         return Err(AppError::Conflict("finished_item"));

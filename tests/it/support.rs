@@ -241,6 +241,8 @@ pub struct TestApp {
     pub owner_url: String,
     pub alpha: Tenant,
     pub beta: Tenant,
+    /// Whether the database is a Citus cluster's (`CITUS_WORKERS`).
+    pub on_citus: bool,
     /// Last, so that the pool and workers go first.
     _database: Option<DroppedAtEnd>,
 }
@@ -280,7 +282,16 @@ impl TestApp {
         let state = AppState::new(pool.clone(), config).with_bulk_pool(pool.clone()).on_citus(on_citus);
         let app = gridcrm::app(state).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestApp { base: format!("http://{addr}"), _workers: workers, pool, owner_url, alpha, beta, _database: None }
+        TestApp {
+            base: format!("http://{addr}"),
+            _workers: workers,
+            pool,
+            owner_url,
+            alpha,
+            beta,
+            on_citus,
+            _database: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
