@@ -17,7 +17,9 @@ else
 fi
 work=$(mktemp -d)
 server=
-trap 'if [ -n "$server" ]; then kill $server 2>/dev/null || true; fi; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+# A script that starts more (bench-citus: database nodes) defines bench_on_exit.
+trap 'if [ -n "$server" ]; then kill $server 2>/dev/null || true; fi; wait 2>/dev/null || true
+      if declare -F bench_on_exit >/dev/null; then bench_on_exit; fi; rm -rf "$work"' EXIT
 
 # Seeds once per data directory and argument list.
 seed_once() {
