@@ -87,7 +87,12 @@ pub async fn update(
     // A retired code the customer already has stays allowed on it.
     let current_draft = current.to_draft();
     allowed.keep_current(&current_draft);
-    // The account number is fixed once issued.
+    // The account number is fixed once issued: a patch may repeat it, not change it.
+    if patch.account_no.as_deref().is_some_and(|a| a.trim() != current.account_no) {
+        let mut errors = FieldErrors::default();
+        errors.add("account_no", "account_no_fixed");
+        return Err(SaveError::Invalid(errors));
+    }
     let merged = current_draft.apply(CustomerDraft { account_no: None, ..patch });
     let valid = model::validate(&merged, &allowed).map_err(SaveError::Invalid)?;
     db::update(conn, id, current.version, &valid).await?;
