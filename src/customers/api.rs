@@ -156,11 +156,12 @@ async fn get_customer(
 }
 
 /// Changes the fields present in the body; an empty string clears an optional
-/// field. With `version`, the change is refused (409) if the customer changed since.
+/// field. With `version`, the change is refused (409) if the customer changed since;
+/// so is another `account_no` (fixed once issued; blank or the same is kept).
 #[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers", request_body = CustomerDraft,
     params(("id" = Uuid, Path, description = "customer id")),
     security(("api_key" = [])),
-    responses((status = 200, body = Customer), (status = 404), (status = 409, description = "changed since `version`"),
+    responses((status = 200, body = Customer), (status = 404), (status = 409, description = "changed since `version`, or another `account_no`"),
         (status = 422, description = "invalid fields, each named")))]
 async fn patch_customer(
     State(state): State<AppState>,

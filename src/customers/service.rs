@@ -17,6 +17,8 @@ use crate::{
 pub enum SaveError {
     Invalid(FieldErrors),
     Stale,
+    /// A patch asked for another account number: it is fixed once issued.
+    AccountNoFixed,
     Db(sqlx::Error),
 }
 
@@ -45,6 +47,7 @@ impl From<SaveError> for AppError {
         match err {
             SaveError::Invalid(errors) => AppError::Invalid(errors),
             SaveError::Stale => AppError::Conflict("stale_version"),
+            SaveError::AccountNoFixed => AppError::Conflict("account_no_fixed"),
             SaveError::Db(e) => e.into(),
         }
     }
@@ -87,11 +90,11 @@ pub async fn update(
     // A retired code the customer already has stays allowed on it.
     let current_draft = current.to_draft();
     allowed.keep_current(&current_draft);
-    // The account number is fixed once issued: a patch may repeat it, not change it.
-    if patch.account_no.as_deref().is_some_and(|a| a.trim() != current.account_no) {
-        let mut errors = FieldErrors::default();
-        errors.add("account_no", "account_no_fixed");
-        return Err(SaveError::Invalid(errors));
+    // The account number is fixed once issued: a patch may leave it blank or
+    // repeat it, not change it (a conflict with the customer as it is).
+    let asked = patch.account_no.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    if asked.is_some_and(|a| a != current.account_no) {
+        return Err(SaveError::AccountNoFixed);
     }
     let merged = current_draft.apply(CustomerDraft { account_no: None, ..patch });
     let valid = model::validate(&merged, &allowed).map_err(SaveError::Invalid)?;
