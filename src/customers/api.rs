@@ -111,7 +111,7 @@ async fn list_customers(
     let (mut items, more_matches) = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => {
             // At most the cap, in account-number order: the keyset pages through them.
-            let found = db::search(&mut tx, &search::plan(q)).await?;
+            let found = db::search(&mut tx, user.tenant_id, &search::plan(q)).await?;
             let rows = found.rows.into_iter().filter(|c| c.account_no > after).take(limit as usize + 1).collect();
             (rows, found.more)
         }

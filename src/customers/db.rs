@@ -414,7 +414,7 @@ pub struct Found {
 /// (A code lookup reads key rows, several of which may be one customer's: it
 /// reads twice the cap of them, so a count below the cap is exact unless one
 /// customer's keys fill half of it.)
-pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<Found> {
+pub async fn search(conn: &mut PgConnection, tenant_id: Uuid, plan: &SearchPlan) -> sqlx::Result<Found> {
     let limit = search::CAP as i64 + 1;
     let mut found: Vec<CustomerSummary> = Vec::new();
     // Past the cap the answer is "more than 100" whatever else matches (and
@@ -426,10 +426,11 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE account_no >= $1 AND account_no < $2 ORDER BY account_no LIMIT $3"#,
+                   WHERE tenant_id = $4 AND account_no >= $1 AND account_no < $2 ORDER BY account_no LIMIT $3"#,
                 prefix,
                 prefix_upper_bound(prefix),
-                limit
+                limit,
+                tenant_id
             )
             .fetch_all(&mut *conn)
             .await?,
@@ -443,12 +444,13 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE id IN (SELECT customer_id FROM customer_search_keys
-                                WHERE kind = 'c' AND key >= $1 AND key < $2 LIMIT 2 * $3::bigint)
+                   WHERE tenant_id = $4 AND id IN (SELECT customer_id FROM customer_search_keys
+                                WHERE tenant_id = $4 AND kind = 'c' AND key >= $1 AND key < $2 LIMIT 2 * $3::bigint)
                    LIMIT $3"#,
                 code,
                 prefix_upper_bound(code),
-                limit
+                limit,
+                tenant_id
             )
             .fetch_all(&mut *conn)
             .await?,
@@ -461,18 +463,19 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             found.extend(
                 sqlx::query_as::<_, CustomerSummary>(
                     r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE id IN (SELECT m.customer_id
+                   WHERE tenant_id = $4 AND id IN (SELECT m.customer_id
                                 FROM (SELECT k.meter_id FROM meter_search_keys k
-                                      WHERE k.key >= $1 AND k.key < $2 LIMIT 2 * $3::bigint) k
+                                      WHERE k.tenant_id = $4 AND k.key >= $1 AND k.key < $2 LIMIT 2 * $3::bigint) k
                                 CROSS JOIN LATERAL (
                                     SELECT p.customer_id FROM meter_installations i
                                     JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
-                                    WHERE i.meter_id = k.meter_id OFFSET 0) m)
+                                    WHERE i.tenant_id = $4 AND i.meter_id = k.meter_id OFFSET 0) m)
                    LIMIT $3"#,
                 )
                 .bind(code)
                 .bind(prefix_upper_bound(code))
                 .bind(limit)
+                .bind(tenant_id)
                 .fetch_all(&mut *conn)
                 .await?,
             );
@@ -486,9 +489,10 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
                     r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
                    FROM customer_name_grams g
                    JOIN customers c ON c.tenant_id = g.tenant_id AND c.id = g.customer_id
-                   WHERE g.gram = $1 ORDER BY g.account_no LIMIT $2"#,
+                   WHERE g.tenant_id = $3 AND g.gram = $1 ORDER BY g.account_no LIMIT $2"#,
                     ch,
-                    limit
+                    limit,
+                    tenant_id
                 )
                 .fetch_all(&mut *conn)
                 .await?,
@@ -500,11 +504,12 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
                     r#"SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
                    FROM customer_name_grams g
                    JOIN customers c ON c.tenant_id = g.tenant_id AND c.id = g.customer_id
-                   WHERE g.gram = $1 AND c.name ILIKE $2
+                   WHERE g.tenant_id = $4 AND g.gram = $1 AND c.name ILIKE $2
                    ORDER BY g.account_no LIMIT $3"#,
                     driver,
                     pattern,
-                    limit
+                    limit,
+                    tenant_id
                 )
                 .fetch_all(&mut *conn)
                 .await?,
@@ -519,10 +524,11 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
             sqlx::query_as!(
                 CustomerSummary,
                 r#"SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                   WHERE name_initials >= $1 AND name_initials < $2 LIMIT $3"#,
+                   WHERE tenant_id = $4 AND name_initials >= $1 AND name_initials < $2 LIMIT $3"#,
                 initials,
                 prefix_upper_bound(initials),
-                limit
+                limit,
+                tenant_id
             )
             .fetch_all(&mut *conn)
             .await?,
@@ -537,8 +543,8 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
         let sql = match whole {
             None => {
                 "SELECT id, account_no, name, class_code, address, phone, status FROM customers
-                 WHERE id IN (SELECT customer_id FROM customer_search_keys
-                              WHERE kind = 'a' AND key >= $1 AND key < $2 LIMIT 2 * $3::bigint)
+                 WHERE tenant_id = $4 AND id IN (SELECT customer_id FROM customer_search_keys
+                              WHERE tenant_id = $4 AND kind = 'a' AND key >= $1 AND key < $2 LIMIT 2 * $3::bigint)
                  LIMIT $3"
             }
             Some(_) => {
@@ -546,13 +552,17 @@ pub async fn search(conn: &mut PgConnection, plan: &SearchPlan) -> sqlx::Result<
                 // nested loop, as for meters.)
                 "SELECT c.id, c.account_no, c.name, c.class_code, c.address, c.phone, c.status
                  FROM customer_search_keys k
-                 CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.id = k.customer_id
-                                     AND gridcrm_address_text(c.address) LIKE $4 OFFSET 0) c
-                 WHERE k.kind = 'a' AND k.key >= $1 AND k.key < $2
+                 CROSS JOIN LATERAL (SELECT * FROM customers c WHERE c.tenant_id = $4 AND c.id = k.customer_id
+                                     AND gridcrm_address_text(c.address) LIKE $5 OFFSET 0) c
+                 WHERE k.tenant_id = $4 AND k.kind = 'a' AND k.key >= $1 AND k.key < $2
                  LIMIT $3"
             }
         };
-        let query = sqlx::query_as::<_, CustomerSummary>(sql).bind(key).bind(prefix_upper_bound(key)).bind(limit);
+        let query = sqlx::query_as::<_, CustomerSummary>(sql)
+            .bind(key)
+            .bind(prefix_upper_bound(key))
+            .bind(limit)
+            .bind(tenant_id);
         let query = match whole {
             Some(pattern) => query.bind(pattern),
             None => query,
@@ -588,10 +598,12 @@ pub async fn set_name_initials(conn: &mut PgConnection, ids: &[Uuid], initials: 
 
 /// Up to `limit` customers whose search keys a bulk import deferred (see
 /// migration 0051), locked so that two servers take different ones.
-pub async fn search_key_backlog(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+pub async fn search_key_backlog(conn: &mut PgConnection, tenant_id: Uuid, limit: i64) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
-        "SELECT customer_id FROM search_key_backlog ORDER BY customer_id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        limit
+        "SELECT customer_id FROM search_key_backlog WHERE tenant_id = $2
+         ORDER BY customer_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+        tenant_id
     )
     .fetch_all(conn)
     .await

@@ -202,7 +202,7 @@ async fn search_page(
             rows
         }
         (false, _) => {
-            let mut found = db::search(&mut tx, &plan).await?;
+            let mut found = db::search(&mut tx, user.tenant_id, &plan).await?;
             if let Some((id, _)) = &segment {
                 crate::segments::db::retain_members(&mut tx, *id, &mut found.rows).await?;
             }

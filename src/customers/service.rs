@@ -136,7 +136,7 @@ pub async fn write_deferred_search_keys(
     let mut written = 0;
     loop {
         let mut tx = crate::db::begin_tenant(pool, tenant, None).await?;
-        let batch = db::search_key_backlog(&mut tx, BATCH).await?;
+        let batch = db::search_key_backlog(&mut tx, tenant, BATCH).await?;
         if batch.is_empty() {
             break;
         }

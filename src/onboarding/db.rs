@@ -105,12 +105,14 @@ pub async fn copy_staged(conn: &mut PgConnection, rows: csv::Writer<Vec<u8>>) ->
 /// Lines whose supply point code is already another customer's in the
 /// archive: (line, that customer's account number).
 pub async fn points_of_others(conn: &mut PgConnection) -> sqlx::Result<Vec<(i64, String)>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as(
         "SELECT s.line, c.account_no::text FROM import_rows s
-         JOIN supply_points p ON p.code = s.point_code
+         JOIN supply_points p ON p.tenant_id = $1 AND p.code = s.point_code
          JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id
          WHERE c.account_no <> s.account_no ORDER BY s.line",
     )
+    .bind(tenant_id)
     .fetch_all(conn)
     .await
 }
@@ -128,9 +130,14 @@ pub struct Counts {
     pub updated: i64,
 }
 
-/// Runs an upsert and counts the rows it added and updated; with `added_into`,
-/// the ids of the added rows go into that table too.
-async fn counted(conn: &mut PgConnection, upsert: &str, added_into: Option<&str>) -> sqlx::Result<Counts> {
+/// Runs an upsert (the tenant bound as `$1`) and counts the rows it added and
+/// updated; with `added_into`, the ids of the added rows go into that table too.
+async fn counted(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    upsert: &str,
+    added_into: Option<&str>,
+) -> sqlx::Result<Counts> {
     let keep = added_into
         .map(|table| format!(", kept AS (INSERT INTO {table} (id) SELECT id FROM up WHERE added)"))
         .unwrap_or_default();
@@ -138,7 +145,7 @@ async fn counted(conn: &mut PgConnection, upsert: &str, added_into: Option<&str>
         "WITH up AS ({upsert} RETURNING id, (xmax = 0) AS added){keep}
          SELECT count(*) FILTER (WHERE added), count(*) FILTER (WHERE NOT added) FROM up"
     );
-    let row = sqlx::query(&sql).fetch_one(conn).await?;
+    let row = sqlx::query(&sql).bind(tenant_id).fetch_one(conn).await?;
     Ok(Counts { added: row.get(0), updated: row.get(1) })
 }
 
@@ -166,12 +173,16 @@ pub async fn apply(
     // filled below (migration 0051): at about 47 key rows a customer they
     // would cost more than the rest of the import.
     conn.execute("SET LOCAL gridcrm.search_keys = 'deferred'").await?;
+    // Every statement names the tenant ($1) on the archive's tables: on a
+    // Citus cluster that keeps them on the tenant's shard (docs/operations.md).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     step("customers");
     let customers = counted(
         conn,
+        tenant_id,
         "INSERT INTO customers AS c (tenant_id, id, account_no, name, class_code, industry_code, voltage_code,
              tariff_code, route_id, address, phone, id_number, capacity_kva, importance, status, name_initials)
-         SELECT DISTINCT ON (account_no) app_tenant_id(), customer_id, account_no, name, class_code, industry_code,
+         SELECT DISTINCT ON (account_no) $1::uuid, customer_id, account_no, name, class_code, industry_code,
              voltage_code, tariff_code, route_id, coalesce(address, ''), phone, id_number, capacity_kva, importance, status,
              name_initials
          FROM import_rows ORDER BY account_no, line
@@ -190,11 +201,13 @@ pub async fn apply(
     )
     .await?;
     // The customers' ids, once, for the tables that hang off them.
-    conn.execute(
+    sqlx::query(
         "CREATE TEMP TABLE import_customers ON COMMIT DROP AS
          SELECT c.account_no, c.id, c.address, c.route_id FROM customers c
-         WHERE c.account_no IN (SELECT account_no FROM import_rows)",
+         WHERE c.tenant_id = $1 AND c.account_no IN (SELECT account_no FROM import_rows)",
     )
+    .bind(tenant_id)
+    .execute(&mut *conn)
     .await?;
     conn.execute("ANALYZE import_customers").await?;
 
@@ -207,9 +220,10 @@ pub async fn apply(
              WHERE s.contact_name IS NOT NULL ORDER BY s.account_no, s.contact_name, s.line)
          UPDATE customer_contacts t SET role = g.role, phone = g.contact_phone, email = g.contact_email
          FROM given g
-         WHERE t.customer_id = g.customer_id AND t.name = g.contact_name
+         WHERE t.tenant_id = $1 AND t.customer_id = g.customer_id AND t.name = g.contact_name
            AND (t.role, t.phone, t.email) IS DISTINCT FROM (g.role, g.contact_phone, g.contact_email)",
     )
+    .bind(tenant_id)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -222,24 +236,29 @@ pub async fn apply(
              WHERE s.contact_name IS NOT NULL
              ORDER BY s.account_no, s.contact_name, s.line),
          added AS (INSERT INTO customer_contacts (tenant_id, id, customer_id, name, role, phone, email, is_primary)
-         SELECT app_tenant_id(), n.contact_id, n.customer_id, n.contact_name, n.role, n.contact_phone, n.contact_email,
-             row_number() OVER (PARTITION BY n.account_no ORDER BY n.line) = 1
-             AND NOT EXISTS (SELECT 1 FROM customer_contacts k WHERE k.customer_id = n.customer_id AND k.is_primary)
+         SELECT $1::uuid, n.contact_id, n.customer_id, n.contact_name, n.role, n.contact_phone, n.contact_email,
+             row_number() OVER (PARTITION BY n.account_no ORDER BY n.line) = 1 AND p.customer_id IS NULL
          FROM named n
-         WHERE NOT EXISTS (SELECT 1 FROM customer_contacts k WHERE k.customer_id = n.customer_id AND k.name = n.contact_name)
+         LEFT JOIN (SELECT DISTINCT customer_id FROM customer_contacts WHERE tenant_id = $1 AND is_primary) p
+                ON p.customer_id = n.customer_id
+         LEFT JOIN (SELECT customer_id, name FROM customer_contacts WHERE tenant_id = $1) k
+                ON k.customer_id = n.customer_id AND k.name = n.contact_name
+         WHERE k.customer_id IS NULL
          RETURNING customer_id),
          kept AS (INSERT INTO import_new_customers (id) SELECT customer_id FROM added)
          SELECT count(*) FROM added",
     )
+    .bind(tenant_id)
     .fetch_one(&mut *conn)
     .await?;
 
     step("supply points");
     let supply_points = counted(
         conn,
+        tenant_id,
         "INSERT INTO supply_points AS p (tenant_id, id, customer_id, code, address, voltage_code, capacity_kva,
              transformer, route_id)
-         SELECT DISTINCT ON (s.point_code) app_tenant_id(), s.point_id, c.id, s.point_code,
+         SELECT DISTINCT ON (s.point_code) $1::uuid, s.point_id, c.id, s.point_code,
              coalesce(s.point_address, c.address), s.point_voltage_code, s.point_capacity_kva,
              coalesce(s.point_transformer, ''), coalesce(s.point_route_id, c.route_id)
          FROM import_rows s JOIN import_customers c USING (account_no)
@@ -257,9 +276,10 @@ pub async fn apply(
     step("meters");
     let meters = counted(
         conn,
+        tenant_id,
         "INSERT INTO meters AS m (tenant_id, id, serial, kind, time_of_use, multiplier, register_digits, verified_on,
              next_verification)
-         SELECT app_tenant_id(), meter_id, serial, kind, time_of_use, multiplier, register_digits, verified_on,
+         SELECT $1::uuid, meter_id, serial, kind, time_of_use, multiplier, register_digits, verified_on,
              next_verification
          FROM import_rows WHERE serial IS NOT NULL
          ON CONFLICT (tenant_id, serial) DO UPDATE SET kind = excluded.kind, time_of_use = excluded.time_of_use,
@@ -273,44 +293,56 @@ pub async fn apply(
     .await?;
 
     step("installations");
-    conn.execute(
+    sqlx::query(
         "CREATE TEMP TABLE import_installs ON COMMIT DROP AS
          SELECT s.install_id, m.id AS meter_id, p.id AS supply_point_id, s.installed_on
-         FROM import_rows s JOIN meters m ON m.serial = s.serial JOIN supply_points p ON p.code = s.point_code
+         FROM import_rows s
+         JOIN meters m ON m.tenant_id = $1 AND m.serial = s.serial
+         JOIN supply_points p ON p.tenant_id = $1 AND p.code = s.point_code
          WHERE s.serial IS NOT NULL",
     )
+    .bind(tenant_id)
+    .execute(&mut *conn)
     .await?;
     conn.execute("ANALYZE import_installs").await?;
     // A meter the file puts on another point than it is on is moved there.
     let moved = sqlx::query(
-        "UPDATE meter_installations i SET removed_on = greatest(i.installed_on, coalesce(n.installed_on, $1))
+        "UPDATE meter_installations i SET removed_on = greatest(i.installed_on, coalesce(n.installed_on, $2))
          FROM import_installs n
-         WHERE i.meter_id = n.meter_id AND i.removed_on IS NULL AND i.supply_point_id <> n.supply_point_id",
+         WHERE i.tenant_id = $1 AND i.meter_id = n.meter_id AND i.removed_on IS NULL
+           AND i.supply_point_id <> n.supply_point_id",
     )
+    .bind(tenant_id)
     .bind(today)
     .execute(&mut *conn)
     .await?
     .rows_affected();
     let installed = sqlx::query(
         "INSERT INTO meter_installations (tenant_id, id, meter_id, supply_point_id, installed_on)
-         SELECT app_tenant_id(), n.install_id, n.meter_id, n.supply_point_id, coalesce(n.installed_on, $1)
+         SELECT $1::uuid, n.install_id, n.meter_id, n.supply_point_id, coalesce(n.installed_on, $2)
          FROM import_installs n
-         WHERE NOT EXISTS (SELECT 1 FROM meter_installations i WHERE i.meter_id = n.meter_id AND i.removed_on IS NULL)",
+         LEFT JOIN (SELECT meter_id FROM meter_installations WHERE tenant_id = $1 AND removed_on IS NULL) i
+                ON i.meter_id = n.meter_id
+         WHERE i.meter_id IS NULL
+         RETURNING NULL AS not_by_copy",
     )
+    .bind(tenant_id)
     .bind(today)
     .execute(&mut *conn)
     .await?
     .rows_affected();
 
     // Changed rows were indexed by their update triggers; added ones wait.
-    conn.execute(
+    sqlx::query(
         "INSERT INTO search_key_backlog (tenant_id, customer_id)
-         SELECT app_tenant_id(), id FROM import_new_customers
+         SELECT $1::uuid, id FROM import_new_customers
          UNION
-         SELECT app_tenant_id(), p.customer_id FROM import_new_meters m
-         JOIN import_installs n ON n.meter_id = m.id JOIN supply_points p ON p.id = n.supply_point_id
+         SELECT $1::uuid, p.customer_id FROM import_new_meters m
+         JOIN import_installs n ON n.meter_id = m.id JOIN supply_points p ON p.tenant_id = $1 AND p.id = n.supply_point_id
          ON CONFLICT DO NOTHING",
     )
+    .bind(tenant_id)
+    .execute(&mut *conn)
     .await?;
     conn.execute("SET LOCAL gridcrm.search_keys = ''").await?;
 

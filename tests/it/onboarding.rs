@@ -210,7 +210,7 @@ async fn an_export_imports_into_another_tenant_and_round_trips() {
     }
     let mut tx = gridcrm::db::begin_tenant(&app.pool, app.beta.id, None).await.unwrap();
     let contacts: Vec<(String, bool)> = sqlx::query_as(
-        "SELECT k.name, k.is_primary FROM customer_contacts k JOIN customers c ON c.id = k.customer_id
+        "SELECT k.name, k.is_primary FROM customer_contacts k JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
          WHERE c.account_no = '7700000001' ORDER BY k.name",
     )
     .fetch_all(&mut *tx)
