@@ -49,11 +49,14 @@ pub async fn hall(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Hall
 /// Adds a hall, or changes the one with the same code; returns the hall as
 /// it was before (None: new).
 pub async fn save_hall(conn: &mut PgConnection, h: &NewHall) -> sqlx::Result<Option<Hall>> {
-    let before: Option<Hall> =
-        sqlx::query_as(&format!("SELECT {HALL_COLUMNS} FROM business_halls WHERE code = $1 FOR UPDATE"))
-            .bind(&h.code)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let before: Option<Hall> = sqlx::query_as(&format!(
+        "SELECT {HALL_COLUMNS} FROM business_halls WHERE tenant_id = $2 AND code = $1 FOR UPDATE"
+    ))
+    .bind(&h.code)
+    .bind(tenant_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO business_halls (tenant_id, id, code, name, address, opens, closes, slot_minutes, capacity, active)
          VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -107,11 +110,14 @@ pub async fn book(
     b: &Booking<'_>,
     allowed: impl FnOnce(&Hall) -> Result<(), Refusal>,
 ) -> sqlx::Result<Result<String, Refusal>> {
-    let hall: Option<Hall> =
-        sqlx::query_as(&format!("SELECT {HALL_COLUMNS} FROM business_halls WHERE id = $1 AND active FOR UPDATE"))
-            .bind(b.hall_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let hall: Option<Hall> = sqlx::query_as(&format!(
+        "SELECT {HALL_COLUMNS} FROM business_halls WHERE tenant_id = $2 AND id = $1 AND active FOR UPDATE"
+    ))
+    .bind(b.hall_id)
+    .bind(tenant_id)
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(hall) = hall else { return Ok(Err("unknown_hall")) };
     if let Err(refusal) = allowed(&hall) {
         return Ok(Err(refusal));
@@ -205,7 +211,7 @@ pub async fn day_list(conn: &mut PgConnection, hall_id: Uuid, day: NaiveDate) ->
 pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: &str) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE hall_appointments SET status = $2,
-                cancelled_at = CASE WHEN $2 = 'cancelled' THEN now() END
+                cancelled_at = now() + CASE WHEN $2 = 'cancelled' THEN interval '0' END
           WHERE id = $1 AND status = 'booked'",
     )
     .bind(id)

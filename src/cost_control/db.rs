@@ -140,19 +140,23 @@ pub async fn review(
             } else {
                 ("reconnect", "payment restored a positive balance")
             };
+            // The tenant named and the rows not sent by COPY, for Citus (docs/operations.md).
+            let tenant_id = crate::db::transaction_tenant(conn).await?;
             sqlx::query!(
                 r#"INSERT INTO meter_commands (tenant_id, id, customer_id, meter_id, command, reason)
-                   SELECT app_tenant_id(), $1, $2,
+                   SELECT $5, $1, $2,
                           (SELECT i.meter_id FROM supply_points p
                            JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
-                           WHERE p.customer_id = $2 ORDER BY p.code LIMIT 1),
-                          $3, $4"#,
+                           WHERE p.tenant_id = $5 AND p.customer_id = $2 ORDER BY p.code LIMIT 1),
+                          $3, $4
+                   RETURNING NULL AS not_by_copy"#,
                 Uuid::now_v7(),
                 customer_id,
                 command,
-                reason
+                reason,
+                tenant_id
             )
-            .execute(&mut *conn)
+            .fetch_one(&mut *conn)
             .await?;
             let notice = if step == Step::Disconnect { "disconnection_ordered" } else { "reconnection_ordered" };
             timeline(conn, customer_id, Some(notice), &title, notice).await?;
@@ -233,19 +237,22 @@ const COMMAND_COLUMNS: &str = "k.id, k.customer_id, c.account_no, m.serial AS me
 /// Hands the oldest pending commands to the meter system (they become sent).
 /// Two pollers never get the same command.
 pub async fn poll(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Command>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as(&format!(
         "WITH picked AS (
            UPDATE meter_commands SET status = 'sent', sent_at = now()
-           WHERE id IN (SELECT id FROM meter_commands WHERE status = 'pending' ORDER BY created_at
+           WHERE tenant_id = $2
+             AND id IN (SELECT id FROM meter_commands WHERE tenant_id = $2 AND status = 'pending' ORDER BY created_at
                         LIMIT $1 FOR UPDATE SKIP LOCKED)
            RETURNING *
          )
          SELECT {COMMAND_COLUMNS} FROM picked k
-         JOIN customers c ON c.tenant_id = k.tenant_id AND c.id = k.customer_id
-         LEFT JOIN meters m ON m.tenant_id = k.tenant_id AND m.id = k.meter_id
+         JOIN customers c ON c.tenant_id = $2 AND c.id = k.customer_id
+         LEFT JOIN meters m ON m.tenant_id = $2 AND m.id = k.meter_id
          ORDER BY k.created_at"
     ))
     .bind(limit)
+    .bind(tenant_id)
     .fetch_all(conn)
     .await
 }

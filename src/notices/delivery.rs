@@ -49,12 +49,18 @@ pub struct Claimed {
 /// (queued, or left sending by a process whose lease ran out), skipping
 /// rows another dispatcher holds: each becomes `sending`, leased to `owner`
 /// until `lease_seconds` from now, with one more attempt counted.
-pub async fn claim(conn: &mut PgConnection, owner: &str, batch: i64, lease_seconds: f64) -> sqlx::Result<Vec<Claimed>> {
+pub async fn claim(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    owner: &str,
+    batch: i64,
+    lease_seconds: f64,
+) -> sqlx::Result<Vec<Claimed>> {
     let channels: Vec<String> = super::channels::SENT_BY_DISPATCHER.iter().map(|c| c.to_string()).collect();
     let rows = sqlx::query!(
         r#"WITH due AS (
              SELECT id FROM notices
-             WHERE status IN ('queued', 'sending') AND next_attempt_at <= now()
+             WHERE tenant_id = $5 AND status IN ('queued', 'sending') AND next_attempt_at <= now()
                AND (status = 'queued' OR lease_until < now())
                AND channel = ANY($4::text[])
              ORDER BY next_attempt_at
@@ -64,15 +70,16 @@ pub async fn claim(conn: &mut PgConnection, owner: &str, batch: i64, lease_secon
            UPDATE notices n
            SET status = 'sending', claimed_by = $1, lease_until = now() + make_interval(secs => $2),
                attempts = n.attempts + 1, send_started_at = NULL
-           FROM due WHERE n.id = due.id
+           FROM due WHERE n.tenant_id = $5 AND n.id = due.id
            RETURNING n.id, n.customer_id, n.kind, n.channel, n.idempotency_key, n.lang, n.data, n.urgent, n.attempts,
                      gridcrm_notice_address(n.customer_id, n.channel) AS address,
-                     (SELECT c.quiet_from FROM customers c WHERE c.id = n.customer_id) AS quiet_from,
-                     (SELECT c.quiet_to FROM customers c WHERE c.id = n.customer_id) AS quiet_to"#,
+                     (SELECT c.quiet_from FROM customers c WHERE c.tenant_id = $5 AND c.id = n.customer_id) AS quiet_from,
+                     (SELECT c.quiet_to FROM customers c WHERE c.tenant_id = $5 AND c.id = n.customer_id) AS quiet_to"#,
         owner,
         lease_seconds,
         batch,
         &channels,
+        tenant_id,
     )
     .fetch_all(conn)
     .await?;
@@ -358,14 +365,16 @@ pub struct Retried {
 /// its last error stays until it is sent. None: no failed notice has this
 /// id in the tenant.
 pub async fn retry(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Retried>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         Retried,
         r#"UPDATE notices n SET status = 'queued', attempts = 0, next_attempt_at = now(), failed_at = NULL,
                                 lease_until = NULL, claimed_by = NULL
-           FROM (SELECT id, attempts FROM notices WHERE id = $1 AND status = 'failed' FOR UPDATE) o
-           WHERE n.id = o.id
+           FROM (SELECT id, attempts FROM notices WHERE tenant_id = $2 AND id = $1 AND status = 'failed' FOR UPDATE) o
+           WHERE n.tenant_id = $2 AND n.id = o.id
            RETURNING n.id, n.kind, n.channel, o.attempts AS "attempts_before!", n.last_error"#,
-        id
+        id,
+        tenant_id
     )
     .fetch_optional(conn)
     .await
@@ -408,9 +417,11 @@ pub enum Receipt {
 /// notice is still `sending`) is taken the same way. Receipts repeated for
 /// a notice already delivered or failed change nothing.
 pub async fn record_receipt(conn: &mut PgConnection, id: Uuid, delivered: bool, error: &str) -> sqlx::Result<Receipt> {
-    let status = sqlx::query_scalar!("SELECT status FROM notices WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let status =
+        sqlx::query_scalar!("SELECT status FROM notices WHERE tenant_id = $2 AND id = $1 FOR UPDATE", id, tenant_id)
+            .fetch_optional(&mut *conn)
+            .await?;
     let Some(status) = status else { return Ok(Receipt::NotFound) };
     match (status.as_str(), delivered) {
         ("sent" | "sending", true) => {

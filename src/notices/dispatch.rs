@@ -269,7 +269,7 @@ async fn dispatch_tenant(shared: &Shared, tenant: Uuid) -> anyhow::Result<usize>
         metrics::counter!("gridcrm_notices_failed_total", "channel" => channel).increment(1);
     }
     let lease = shared.settings.lease;
-    let claimed = delivery::claim(&mut tx, &shared.owner, shared.settings.batch, lease.as_secs_f64()).await?;
+    let claimed = delivery::claim(&mut tx, tenant, &shared.owner, shared.settings.batch, lease.as_secs_f64()).await?;
     if claimed.is_empty() {
         tx.commit().await?;
         return Ok(0);

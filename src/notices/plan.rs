@@ -82,14 +82,18 @@ pub async fn plan_events(conn: &mut PgConnection) -> sqlx::Result<Planned> {
         return Ok(Planned::default());
     }
     let kinds: Vec<String> = rules.iter().map(|r| r.kind.clone()).collect();
+    // Named, not left to row-level security: Citus locks rows only in a
+    // statement it sends to one tenant's shard.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let events: Vec<Uuid> = sqlx::query_scalar(
         "SELECT event_id FROM notice_outbox o
-         WHERE kind = ANY($1)
-           AND at >= (SELECT min(since) FROM notice_rules r WHERE r.enabled AND r.kind = o.kind)
+         WHERE o.tenant_id = $3 AND kind = ANY($1)
+           AND at >= (SELECT min(since) FROM notice_rules r WHERE r.tenant_id = $3 AND r.enabled AND r.kind = o.kind)
          ORDER BY at LIMIT $2 FOR UPDATE OF o SKIP LOCKED",
     )
     .bind(&kinds)
     .bind(EVENT_BATCH)
+    .bind(tenant_id)
     .fetch_all(&mut *conn)
     .await?;
     if events.is_empty() {

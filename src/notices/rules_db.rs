@@ -68,11 +68,13 @@ pub async fn add(conn: &mut PgConnection, rule: &NewRule, by: &str) -> sqlx::Res
 }
 
 /// Turns a rule on or off; turning it on again starts it from now, so that
-/// the events of the time it was off are not all sent at once.
+/// the events of the time it was off are not all sent at once (a start set
+/// for later stays). `now()` stays outside the `CASE`, for Citus
+/// (docs/operations.md).
 pub async fn set_enabled(conn: &mut PgConnection, id: Uuid, enabled: bool, by: &str) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE notice_rules SET enabled = $2, updated_by = $3,
-                since = CASE WHEN $2 AND NOT enabled THEN now() ELSE since END
+                since = greatest(since, now() + CASE WHEN $2 AND NOT enabled THEN interval '0' END)
          WHERE id = $1",
     )
     .bind(id)

@@ -460,12 +460,13 @@ async fn record_call(
     let mut tx = user.tx(&state.db).await?;
     let call = sqlx::query!(
         r#"SELECT n.attempts, n.kind, n.customer_id, gridcrm_notice_address(n.customer_id, 'phone') AS phone
-           FROM notices n JOIN customers c ON c.id = n.customer_id
-           WHERE n.id = $1 AND n.channel = 'phone' AND n.status = 'queued'
+           FROM notices n JOIN customers c ON c.tenant_id = n.tenant_id AND c.id = n.customer_id
+           WHERE n.tenant_id = $3 AND n.id = $1 AND n.channel = 'phone' AND n.status = 'queued'
              AND ($2::uuid IS NULL OR c.account_manager_id = $2)
            FOR UPDATE OF n"#,
         id,
-        mine
+        mine,
+        user.tenant_id
     )
     .fetch_optional(&mut *tx)
     .await?

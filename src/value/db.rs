@@ -82,6 +82,9 @@ impl RecomputeReport {
 /// their first valuation keeps it as a manual designation.
 pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeReport> {
     let s = settings(conn).await?;
+    // Named on every table (not left to row-level security): on a Citus
+    // cluster the statement then goes to the tenant's shard, as one task.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let month = crate::tenants::current_month(conn).await?;
     // Scored first into a table of the transaction: a plain query may run in
     // parallel (reading a year or two of metrics of every customer), a
@@ -105,7 +108,8 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
     .await?;
     sqlx::query("ANALYZE value_scored").execute(&mut *conn).await?;
     // (Checked at run time: the table of the transaction does not exist when
-    // the crate compiles.)
+    // the crate compiles.) The tenant is named on every table; `EXCLUDED`'s
+    // times rather than `now()` in `DO UPDATE`, which Citus refuses.
     let rows: Vec<TierCount> = sqlx::query_as(
         r#"WITH scored AS (
              SELECT s.customer_id, s.computed_tier, s.score, s.factors, s.energy_12m, s.revenue_12m, s.arrears,
@@ -116,8 +120,8 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
                     coalesce(v.manual_vip, false) AS manual_vip,
                     (v.customer_id IS NULL AND t.customer_id IS NOT NULL) AS carried_tag
              FROM value_scored s
-             LEFT JOIN customer_values v ON v.customer_id = s.customer_id
-             LEFT JOIN customer_tags t ON t.customer_id = s.customer_id AND t.tag_code = $1
+             LEFT JOIN customer_values v ON v.tenant_id = $2 AND v.customer_id = s.customer_id
+             LEFT JOIN customer_tags t ON t.tenant_id = $2 AND t.customer_id = s.customer_id AND t.tag_code = $1
            ), decided AS (
              SELECT scored.*, CASE WHEN manual_vip OR carried_tag THEN 'vip' ELSE computed_tier END AS tier
              FROM scored
@@ -125,20 +129,21 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
              INSERT INTO customer_values AS cv (tenant_id, customer_id, tier, computed_tier, score, factors, energy_12m,
                     revenue_12m, arrears, tier_changed_at, manual_vip, manual_reason, manual_by, manual_at, computed_at,
                     name, account_no, industry_code)
-             SELECT app_tenant_id(), d.customer_id, d.tier, d.computed_tier, d.score, d.factors, d.energy_12m,
+             SELECT $2::uuid, d.customer_id, d.tier, d.computed_tier, d.score, d.factors, d.energy_12m,
                     d.revenue_12m, d.arrears, now(), d.carried_tag,
                     CASE WHEN d.carried_tag THEN 'vip tag before value tiers' END,
-                    CASE WHEN d.carried_tag THEN 'system' END, CASE WHEN d.carried_tag THEN now() END, now(),
+                    CASE WHEN d.carried_tag THEN 'system' END, now() + CASE WHEN d.carried_tag THEN interval '0' END, now(),
                     c.name, c.account_no, c.industry_code
              FROM decided d
-             JOIN customers c ON c.id = d.customer_id
+             JOIN customers c ON c.tenant_id = $2 AND c.id = d.customer_id
              WHERE d.is_new OR NOT d.figures_same OR d.tier IS DISTINCT FROM d.old_tier
              ON CONFLICT (tenant_id, customer_id) DO UPDATE SET
                     tier = EXCLUDED.tier, computed_tier = EXCLUDED.computed_tier, score = EXCLUDED.score,
                     factors = EXCLUDED.factors, energy_12m = EXCLUDED.energy_12m, revenue_12m = EXCLUDED.revenue_12m,
-                    arrears = EXCLUDED.arrears, computed_at = now(),
+                    arrears = EXCLUDED.arrears, computed_at = EXCLUDED.computed_at,
                     previous_tier = CASE WHEN cv.tier <> EXCLUDED.tier THEN cv.tier ELSE cv.previous_tier END,
-                    tier_changed_at = CASE WHEN cv.tier <> EXCLUDED.tier THEN now() ELSE cv.tier_changed_at END
+                    tier_changed_at = CASE WHEN cv.tier <> EXCLUDED.tier THEN EXCLUDED.tier_changed_at
+                                           ELSE cv.tier_changed_at END
              RETURNING 1
            )
            SELECT tier, count(*) AS customers,
@@ -148,6 +153,7 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
            FROM decided GROUP BY tier"#,
     )
     .bind(VIP_TAG)
+    .bind(tenant_id)
     .fetch_all(&mut *conn)
     .await?;
     sqlx::query("DROP TABLE value_scored").execute(&mut *conn).await?;
@@ -186,18 +192,24 @@ pub async fn sync_vip_tag(conn: &mut PgConnection) -> sqlx::Result<()> {
     )
     .execute(&mut *conn)
     .await?;
+    // The tenant named, and copied from the values' rows: on a Citus cluster
+    // both statements then run on the tenant's shard (docs/operations.md).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query!(
         "INSERT INTO customer_tags (tenant_id, customer_id, tag_code)
-         SELECT app_tenant_id(), customer_id, $1 FROM customer_values WHERE tier = 'vip'
+         SELECT tenant_id, customer_id, $1 FROM customer_values WHERE tenant_id = $2 AND tier = 'vip'
          ON CONFLICT DO NOTHING",
-        VIP_TAG
+        VIP_TAG,
+        tenant_id
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
-        "DELETE FROM customer_tags t WHERE t.tag_code = $1
-           AND NOT EXISTS (SELECT 1 FROM customer_values v WHERE v.customer_id = t.customer_id AND v.tier = 'vip')",
-        VIP_TAG
+        "DELETE FROM customer_tags t WHERE t.tenant_id = $2 AND t.tag_code = $1
+           AND NOT EXISTS (SELECT 1 FROM customer_values v
+                           WHERE v.tenant_id = $2 AND v.customer_id = t.customer_id AND v.tier = 'vip')",
+        VIP_TAG,
+        tenant_id
     )
     .execute(&mut *conn)
     .await?;
@@ -221,11 +233,12 @@ pub type TierMove = (Option<String>, String, i64);
 /// not valued yet. Only moves are listed.
 pub async fn preview(conn: &mut PgConnection, proposed: &Settings) -> sqlx::Result<Vec<TierMove>> {
     let month = crate::tenants::current_month(conn).await?;
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         r#"SELECT v.tier AS "from?", CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END AS "to!",
                   count(*) AS "customers!"
            FROM gridcrm_value_scores($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) s
-           LEFT JOIN customer_values v ON v.customer_id = s.customer_id
+           LEFT JOIN customer_values v ON v.tenant_id = $11 AND v.customer_id = s.customer_id
            GROUP BY 1, 2
            HAVING v.tier IS DISTINCT FROM CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END"#,
         month,
@@ -237,7 +250,8 @@ pub async fn preview(conn: &mut PgConnection, proposed: &Settings) -> sqlx::Resu
         i32::from(proposed.vip_min),
         i32::from(proposed.high_min),
         i32::from(proposed.medium_min),
-        proposed.negative_arrears_days
+        proposed.negative_arrears_days,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -289,8 +303,12 @@ pub fn value_query(tenant: &str) -> String {
 }
 
 pub async fn get(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<Option<CustomerValue>> {
-    let column = sqlx::query_scalar(&format!("SELECT {}", value_query("app_tenant_id()")))
+    // Named, not `app_tenant_id()`: Citus 12.1.6 loses row_to_json's field
+    // names on a statement it sends to every shard.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let column = sqlx::query_scalar(&format!("SELECT {}", value_query("$2")))
         .bind(customer_id)
+        .bind(tenant_id)
         .fetch_one(conn)
         .await?;
     value_from(column)
@@ -307,7 +325,7 @@ pub async fn set_manual_vip(conn: &mut PgConnection, customer_id: Uuid, reason: 
     let done = sqlx::query!(
         r#"UPDATE customer_values SET manual_vip = true, manual_reason = $2, manual_by = $3, manual_at = now(),
                   previous_tier = CASE WHEN tier <> 'vip' THEN tier ELSE previous_tier END,
-                  tier_changed_at = CASE WHEN tier <> 'vip' THEN now() ELSE tier_changed_at END,
+                  tier_changed_at = greatest(tier_changed_at, now() + CASE WHEN tier <> 'vip' THEN interval '0' END),
                   tier = 'vip'
            WHERE customer_id = $1"#,
         customer_id,
@@ -325,7 +343,8 @@ pub async fn clear_manual_vip(conn: &mut PgConnection, customer_id: Uuid) -> sql
     let done = sqlx::query!(
         r#"UPDATE customer_values SET manual_vip = false, manual_reason = NULL, manual_by = NULL, manual_at = NULL,
                   previous_tier = CASE WHEN tier <> computed_tier THEN tier ELSE previous_tier END,
-                  tier_changed_at = CASE WHEN tier <> computed_tier THEN now() ELSE tier_changed_at END,
+                  tier_changed_at = greatest(tier_changed_at,
+                                             now() + CASE WHEN tier <> computed_tier THEN interval '0' END),
                   tier = computed_tier
            WHERE customer_id = $1 AND manual_vip"#,
         customer_id
@@ -337,20 +356,24 @@ pub async fn clear_manual_vip(conn: &mut PgConnection, customer_id: Uuid) -> sql
 }
 
 async fn sync_one_vip_tag(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<()> {
+    // As in sync_vip_tag: named and copied, for Citus.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query!(
         "INSERT INTO customer_tags (tenant_id, customer_id, tag_code)
-         SELECT app_tenant_id(), customer_id, $2 FROM customer_values WHERE customer_id = $1 AND tier = 'vip'
+         SELECT tenant_id, customer_id, $2 FROM customer_values WHERE tenant_id = $3 AND customer_id = $1 AND tier = 'vip'
          ON CONFLICT DO NOTHING",
         customer_id,
-        VIP_TAG
+        VIP_TAG,
+        tenant_id
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!(
-        "DELETE FROM customer_tags WHERE customer_id = $1 AND tag_code = $2
-           AND NOT EXISTS (SELECT 1 FROM customer_values WHERE customer_id = $1 AND tier = 'vip')",
+        "DELETE FROM customer_tags WHERE tenant_id = $3 AND customer_id = $1 AND tag_code = $2
+           AND NOT EXISTS (SELECT 1 FROM customer_values WHERE tenant_id = $3 AND customer_id = $1 AND tier = 'vip')",
         customer_id,
-        VIP_TAG
+        VIP_TAG,
+        tenant_id
     )
     .execute(conn)
     .await?;
@@ -498,11 +521,11 @@ pub fn parse_cursor(raw: &str) -> Option<(String, Uuid)> {
 
 /// A VIP row's credit grade: its customer's latest rating, the first row of
 /// the rating history's primary key read backwards. `row` names the relation
-/// that holds the row's `tenant_id` and `customer_id`.
+/// that holds the row's `customer_id`; the tenant is `$1`.
 fn credit_grade(row: &str) -> String {
     format!(
         "(SELECT cr.grade FROM credit_ratings cr
-          WHERE cr.tenant_id = {row}.tenant_id AND cr.customer_id = {row}.customer_id
+          WHERE cr.tenant_id = $1 AND cr.customer_id = {row}.customer_id
           ORDER BY cr.month DESC LIMIT 1)"
     )
 }
@@ -521,6 +544,9 @@ fn credit_grade(row: &str) -> String {
 /// them, a filter on the industry was planned as two workers joining and
 /// sorting the whole tier (30 ms) instead of the walk (5 ms).
 pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx::Result<Vec<VipRow>> {
+    // The tenant is the first bind ($1), named on every table: on a Citus
+    // cluster the statement goes to the tenant's shard whole.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let sort = q.sort.unwrap_or(SortKey::Energy);
     let (key, cast) = sort.sql();
     let dir = if q.descending { "DESC" } else { "ASC" };
@@ -532,9 +558,10 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
                       v.manual_vip, ({key})::text AS sort_key, {key} AS sort_value
                FROM customer_values v
                JOIN customers c ON c.tenant_id = v.tenant_id AND c.id = v.customer_id
-               WHERE true",
+               WHERE v.tenant_id = ",
         grade = credit_grade("p"),
     ));
+    b.push_bind(tenant_id);
     // Only the filters asked for enter the statement, so each combination gets a plan of its own.
     if let Some(tier) = &q.tier {
         b.push(" AND v.tier = ").push_bind(tier.clone());
@@ -546,13 +573,15 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
         b.push(format!(" AND {} = ", credit_grade("v"))).push_bind(grade.clone());
     }
     if let Some(route) = &q.route {
-        b.push(" AND c.route_id = (SELECT id FROM reading_routes WHERE code = ").push_bind(route.clone()).push(")");
+        b.push(" AND c.route_id = (SELECT id FROM reading_routes WHERE tenant_id = $1 AND code = ")
+            .push_bind(route.clone())
+            .push(")");
     }
     if let Some(manager) = q.manager {
         b.push(" AND c.account_manager_id = ").push_bind(manager);
     }
     if let Some(segment) = q.segment {
-        b.push(" AND EXISTS (SELECT 1 FROM segment_members sm WHERE sm.segment_id = ")
+        b.push(" AND EXISTS (SELECT 1 FROM segment_members sm WHERE sm.tenant_id = $1 AND sm.segment_id = ")
             .push_bind(segment)
             .push(" AND sm.customer_id = v.customer_id)");
     }
@@ -583,13 +612,13 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
              ORDER BY p.sort_value {dir}, p.customer_id {dir}"
     ));
     let mut rows: Vec<VipRow> = b.build_query_as().fetch_all(&mut *conn).await?;
-    add_extras(conn, &mut rows).await?;
+    add_extras(conn, tenant_id, &mut rows).await?;
     Ok(rows)
 }
 
 /// Open complaints and orders, the last visit done and the next one planned,
 /// for the rows shown.
-async fn add_extras(conn: &mut PgConnection, rows: &mut [VipRow]) -> sqlx::Result<()> {
+async fn add_extras(conn: &mut PgConnection, tenant_id: Uuid, rows: &mut [VipRow]) -> sqlx::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -606,15 +635,18 @@ async fn add_extras(conn: &mut PgConnection, rows: &mut [VipRow]) -> sqlx::Resul
     }
     let extras: Vec<Extras> = sqlx::query_as(
         "SELECT r.id,
-                (SELECT count(*) FROM contacts k WHERE k.customer_id = r.id AND k.kind = 'complaint'
-                   AND k.state NOT IN ('resolved', 'closed')) AS complaints,
-                (SELECT count(*) FROM work_orders w WHERE w.customer_id = r.id AND w.completed_at IS NULL) AS orders,
-                (SELECT max(done_on) FROM visits s WHERE s.customer_id = r.id AND s.status = 'done') AS last_visit,
-                (SELECT min(planned_on) FROM visits s WHERE s.customer_id = r.id AND s.status = 'planned'
-                   AND s.planned_on >= current_date) AS next_visit
+                (SELECT count(*) FROM contacts k WHERE k.tenant_id = $2 AND k.customer_id = r.id
+                   AND k.kind = 'complaint' AND k.state NOT IN ('resolved', 'closed')) AS complaints,
+                (SELECT count(*) FROM work_orders w WHERE w.tenant_id = $2 AND w.customer_id = r.id
+                   AND w.completed_at IS NULL) AS orders,
+                (SELECT max(done_on) FROM visits s WHERE s.tenant_id = $2 AND s.customer_id = r.id
+                   AND s.status = 'done') AS last_visit,
+                (SELECT min(planned_on) FROM visits s WHERE s.tenant_id = $2 AND s.customer_id = r.id
+                   AND s.status = 'planned' AND s.planned_on >= current_date) AS next_visit
          FROM unnest($1::uuid[]) AS r (id)",
     )
     .bind(&ids)
+    .bind(tenant_id)
     .fetch_all(conn)
     .await?;
     for e in extras {
