@@ -14,12 +14,16 @@ use super::QuietHours;
 /// The tenant's time zone and quiet hours (the defaults without a
 /// `notice_settings` row).
 pub async fn tenant_quiet_hours(conn: &mut PgConnection) -> sqlx::Result<(String, QuietHours)> {
+    // Named, not app_tenant_id(): Citus 12.1.6's coordinator crashed on the
+    // reference table outer-joined to a distributed one by the function.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let row = sqlx::query!(
         r#"SELECT t.time_zone,
                   coalesce(s.quiet_from, '21:00'::time) AS "quiet_from!",
                   coalesce(s.quiet_to, '08:00'::time) AS "quiet_to!"
-           FROM tenants t LEFT JOIN notice_settings s ON s.tenant_id = t.id
-           WHERE t.id = app_tenant_id()"#
+           FROM tenants t LEFT JOIN notice_settings s ON s.tenant_id = $1
+           WHERE t.id = $1"#,
+        tenant_id
     )
     .fetch_one(conn)
     .await?;
@@ -57,7 +61,25 @@ pub async fn claim(
     lease_seconds: f64,
 ) -> sqlx::Result<Vec<Claimed>> {
     let channels: Vec<String> = super::channels::SENT_BY_DISPATCHER.iter().map(|c| c.to_string()).collect();
-    let rows = sqlx::query!(
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Uuid,
+        customer_id: Uuid,
+        kind: String,
+        channel: String,
+        idempotency_key: String,
+        lang: String,
+        data: Value,
+        urgent: bool,
+        attempts: i32,
+        address: Option<String>,
+        quiet_from: Option<chrono::NaiveTime>,
+        quiet_to: Option<chrono::NaiveTime>,
+    }
+    // The address and quiet hours are read outside the UPDATE, on the
+    // customer's rows: Citus refuses a function that is not immutable in a
+    // RETURNING, and gridcrm_notice_address cannot run on a shard.
+    let rows: Vec<Row> = sqlx::query_as(&format!(
         r#"WITH due AS (
              SELECT id FROM notices
              WHERE tenant_id = $5 AND status IN ('queued', 'sending') AND next_attempt_at <= now()
@@ -66,21 +88,25 @@ pub async fn claim(
              ORDER BY next_attempt_at
              LIMIT $3
              FOR UPDATE SKIP LOCKED
+           ),
+           claimed AS (
+             UPDATE notices n
+             SET status = 'sending', claimed_by = $1, lease_until = now() + make_interval(secs => $2),
+                 attempts = n.attempts + 1, send_started_at = NULL
+             FROM due WHERE n.tenant_id = $5 AND n.id = due.id
+             RETURNING n.id, n.customer_id, n.kind, n.channel, n.idempotency_key, n.lang, n.data, n.urgent, n.attempts
            )
-           UPDATE notices n
-           SET status = 'sending', claimed_by = $1, lease_until = now() + make_interval(secs => $2),
-               attempts = n.attempts + 1, send_started_at = NULL
-           FROM due WHERE n.tenant_id = $5 AND n.id = due.id
-           RETURNING n.id, n.customer_id, n.kind, n.channel, n.idempotency_key, n.lang, n.data, n.urgent, n.attempts,
-                     gridcrm_notice_address(n.customer_id, n.channel) AS address,
-                     (SELECT c.quiet_from FROM customers c WHERE c.tenant_id = $5 AND c.id = n.customer_id) AS quiet_from,
-                     (SELECT c.quiet_to FROM customers c WHERE c.tenant_id = $5 AND c.id = n.customer_id) AS quiet_to"#,
-        owner,
-        lease_seconds,
-        batch,
-        &channels,
-        tenant_id,
-    )
+           SELECT k.*, {address} AS address, c.quiet_from, c.quiet_to
+           FROM claimed k
+           LEFT JOIN customers c ON c.tenant_id = $5 AND c.id = k.customer_id
+           LEFT JOIN notice_preferences p ON p.tenant_id = $5 AND p.customer_id = k.customer_id"#,
+        address = super::db::address_sql("k.channel", "k.customer_id", "$5")
+    ))
+    .bind(owner)
+    .bind(lease_seconds)
+    .bind(batch)
+    .bind(&channels)
+    .bind(tenant_id)
     .fetch_all(conn)
     .await?;
     Ok(rows
@@ -178,18 +204,22 @@ pub async fn record_sent(
     addresses: &[String],
     gateway_ids: &[Option<String>],
 ) -> sqlx::Result<u64> {
+    // least(), not coalesce(): a send time is never ahead of now, least()
+    // skips a NULL, and Citus refuses now() inside COALESCE (docs/operations.md).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let done = sqlx::query(
         r#"UPDATE notices n
            SET status = CASE WHEN n.status = 'delivered' THEN 'delivered' ELSE 'sent' END,
-               sent_at = coalesce(n.sent_at, now()), address = s.address, gateway_id = s.gateway_id,
+               sent_at = least(n.sent_at, now()), address = s.address, gateway_id = s.gateway_id,
                last_error = '', lease_until = NULL
            FROM unnest($2::uuid[], $3::text[], $4::text[]) AS s (id, address, gateway_id)
-           WHERE n.id = s.id AND n.claimed_by = $1 AND n.status IN ('sending', 'delivered')"#,
+           WHERE n.tenant_id = $5 AND n.id = s.id AND n.claimed_by = $1 AND n.status IN ('sending', 'delivered')"#,
     )
     .bind(owner)
     .bind(ids)
     .bind(addresses)
     .bind(gateway_ids)
+    .bind(tenant_id)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
@@ -341,7 +371,7 @@ pub async fn recent_failed(conn: &mut PgConnection, limit: i64) -> sqlx::Result<
         Failed,
         r#"SELECT n.id, n.customer_id, c.name AS customer_name, c.account_no, n.kind, n.channel, n.attempts,
                   n.last_error, n.failed_at
-           FROM notices n JOIN customers c ON c.id = n.customer_id
+           FROM notices n JOIN customers c ON c.tenant_id = n.tenant_id AND c.id = n.customer_id
            WHERE n.status = 'failed'
            ORDER BY n.failed_at DESC NULLS LAST, n.id
            LIMIT $1"#,
@@ -426,9 +456,11 @@ pub async fn record_receipt(conn: &mut PgConnection, id: Uuid, delivered: bool, 
     match (status.as_str(), delivered) {
         ("sent" | "sending", true) => {
             sqlx::query!(
-                "UPDATE notices SET status = 'delivered', delivered_at = now(), sent_at = coalesce(sent_at, now())
-                 WHERE id = $1",
-                id
+                // (least(): as in record_sent.)
+                "UPDATE notices SET status = 'delivered', delivered_at = now(), sent_at = least(sent_at, now())
+                 WHERE tenant_id = $2 AND id = $1",
+                id,
+                tenant_id
             )
             .execute(&mut *conn)
             .await?;

@@ -146,21 +146,25 @@ pub async fn latest_bill(conn: &mut PgConnection, customer: Uuid) -> sqlx::Resul
 /// address: `db::enqueue` leaves those out). Returns the notices created.
 pub async fn scan(conn: &mut PgConnection, today: NaiveDate) -> sqlx::Result<u64> {
     let day = today.day() as i16;
+    // The tenant named on every table, for Citus (docs/operations.md).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let due = sqlx::query!(
         r#"SELECT p.customer_id, p.bill_content, p.bill_channel AS "bill_channel!",
-                  coalesce(p.lang, (SELECT default_lang FROM notice_settings), 'zh-CN') AS "lang!",
+                  coalesce(p.lang, (SELECT default_lang FROM notice_settings WHERE tenant_id = $3), 'zh-CN') AS "lang!",
                   b.id AS bill_id, b.bill_no, b.period, b.amount, b.due_on, b.energy_kwh
            FROM notice_preferences p
            CROSS JOIN LATERAL (
                SELECT id, bill_no, period, amount, due_on, energy_kwh FROM bills
-               WHERE customer_id = p.customer_id AND status = 'issued' AND issued_on <= $2
+               WHERE tenant_id = $3 AND customer_id = p.customer_id AND status = 'issued' AND issued_on <= $2
                ORDER BY period DESC, issued_on DESC LIMIT 1) b
-           WHERE p.bill_content <> 'off' AND p.bill_day = $1 AND p.bill_channel IS NOT NULL
+           WHERE p.tenant_id = $3 AND p.bill_content <> 'off' AND p.bill_day = $1 AND p.bill_channel IS NOT NULL
              AND NOT EXISTS (SELECT 1 FROM notices n
-                             WHERE n.event_ref = 'bill:' || b.id::text || ':personal' AND n.kind = 'personal_bill')
+                             WHERE n.tenant_id = $3 AND n.event_ref = 'bill:' || b.id::text || ':personal'
+                               AND n.kind = 'personal_bill')
            ORDER BY p.customer_id"#,
         day,
-        today
+        today,
+        tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -30,18 +30,22 @@ pub const EVENT_BATCH: i64 = 20_000;
 /// notice about last quarter helps no one.
 pub const OUTBOX_DAYS: i32 = 90;
 
-/// The audience condition of rule `r` for the customer id expression `c`.
+/// The audience condition of rule `r` for the customer id expression `c`
+/// in the tenant `t` (named on every table, for Citus).
 /// Only comparisons, so that under row-level security the indexes serve.
-fn audience(c: &str) -> String {
+fn audience(c: &str, t: &str) -> String {
     format!(
         "(r.audience = 'concerned'
           OR (r.audience = 'segment' AND EXISTS (SELECT 1 FROM segment_members m
-                                                 WHERE m.segment_id = r.segment_id AND m.customer_id = {c}))
-          OR (r.audience = 'route' AND EXISTS (SELECT 1 FROM customers x WHERE x.id = {c} AND x.route_id = r.route_id))
+                                                 WHERE m.tenant_id = {t} AND m.segment_id = r.segment_id
+                                                   AND m.customer_id = {c}))
+          OR (r.audience = 'route' AND EXISTS (SELECT 1 FROM customers x
+                                               WHERE x.tenant_id = {t} AND x.id = {c} AND x.route_id = r.route_id))
           OR (r.audience = 'transformer' AND EXISTS (SELECT 1 FROM supply_points sp
-                                                     WHERE sp.customer_id = {c} AND sp.status = 'in_service'
+                                                     WHERE sp.tenant_id = {t} AND sp.customer_id = {c}
+                                                       AND sp.status = 'in_service'
                                                        AND sp.transformer = r.audience_text))
-          OR (r.audience = 'area' AND EXISTS (SELECT 1 FROM customers x WHERE x.id = {c}
+          OR (r.audience = 'area' AND EXISTS (SELECT 1 FROM customers x WHERE x.tenant_id = {t} AND x.id = {c}
                                               AND left(x.address, char_length(r.audience_text)) = r.audience_text)))"
     )
 }
@@ -118,27 +122,31 @@ pub async fn plan_events(conn: &mut PgConnection) -> sqlx::Result<Planned> {
                                       THEN o.title END)),
                   o.at + make_interval(mins => r.offset_minutes)
            FROM notice_outbox o
-           JOIN notice_rules r ON r.id = $2
+           JOIN notice_rules r ON r.tenant_id = $4 AND r.id = $2
            -- The casts are guarded inside CASE: a hash join computes its key for
            -- every event, whatever the other conditions say.
-           LEFT JOIN bills b ON b.id = CASE WHEN o.kind = 'bill_issued' AND o.link ~ '^/bills/[0-9a-f-]{{36}}$'
+           LEFT JOIN bills b ON b.tenant_id = $4 AND b.id = CASE WHEN o.kind = 'bill_issued' AND o.link ~ '^/bills/[0-9a-f-]{{36}}$'
                                             THEN substr(o.link, 8)::uuid END
            LEFT JOIN cost_control_agreements a
                   ON o.kind IN ('low_balance', 'disconnection_ordered', 'reconnection_ordered')
-                 AND a.customer_id = o.customer_id
+                 AND a.tenant_id = $4 AND a.customer_id = o.customer_id
            LEFT JOIN load_anomalies la
-                  ON la.id = CASE WHEN o.kind = 'load_anomaly' AND o.link ~ '^/load-anomalies/[0-9a-f-]{{36}}$'
+                  ON la.tenant_id = $4 AND la.id = CASE WHEN o.kind = 'load_anomaly' AND o.link ~ '^/load-anomalies/[0-9a-f-]{{36}}$'
                                   THEN substr(o.link, 17)::uuid END
-           LEFT JOIN meters lm ON lm.id = la.meter_id
-           WHERE o.event_id = ANY($1) AND o.kind = r.kind AND o.at >= r.since AND {}"#,
-        audience("o.customer_id")
+           LEFT JOIN meters lm ON lm.tenant_id = $4 AND lm.id = la.meter_id
+           WHERE o.tenant_id = $4 AND o.event_id = ANY($1) AND o.kind = r.kind AND o.at >= r.since AND {}"#,
+        audience("o.customer_id", "$4")
     );
     for rule in &rules {
         let kind = Kind::parse(&rule.kind).expect("filtered to known kinds");
-        sqlx::query(&targets).bind(&events).bind(rule.id).bind(&tz).execute(&mut *conn).await?;
+        sqlx::query(&targets).bind(&events).bind(rule.id).bind(&tz).bind(tenant_id).execute(&mut *conn).await?;
         notices += db::enqueue(conn, kind, &rule.channels, &json!({})).await?;
     }
-    sqlx::query("DELETE FROM notice_outbox WHERE event_id = ANY($1)").bind(&events).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM notice_outbox WHERE tenant_id = $2 AND event_id = ANY($1)")
+        .bind(&events)
+        .bind(tenant_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(Planned { events: events.len() as u64, notices })
 }
 
@@ -152,6 +160,7 @@ pub async fn scan_due(conn: &mut PgConnection) -> sqlx::Result<u64> {
     const LOOKBACK_DAYS: i32 = 30;
     let rules = enabled_rules(conn, Source::Due).await?;
     let tz = time_zone(conn).await?;
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     db::prepare_targets(conn).await?;
     let mut notices = 0;
     for rule in &rules {
@@ -168,14 +177,14 @@ pub async fn scan_due(conn: &mut PgConnection) -> sqlx::Result<u64> {
                                                  'amount', (b.amount - b.paid)::text, 'due_date', b.due_on::text,
                                                  'date', b.due_on::text, 'title', b.bill_no),
                               greatest($3, (b.due_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes))
-                       FROM bills b JOIN notice_rules r ON r.id = $1
-                       WHERE b.status = 'issued' AND (b.paid < b.amount OR b.late_fee_paid < b.late_fee)
+                       FROM bills b JOIN notice_rules r ON r.tenant_id = $5 AND r.id = $1
+                       WHERE b.tenant_id = $5 AND b.status = 'issued' AND (b.paid < b.amount OR b.late_fee_paid < b.late_fee)
                          AND b.due_on >= ($3::timestamptz AT TIME ZONE $2)::date - $4
                          AND b.due_on {side} ($3::timestamptz AT TIME ZONE $2)::date
                          AND (b.due_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes) <= $3
                          AND (b.due_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes) >= r.since
                          AND {}"#,
-                    audience("b.customer_id")
+                    audience("b.customer_id", "$5")
                 )
             }
             Kind::MeterVerificationDue => format!(
@@ -186,14 +195,14 @@ pub async fn scan_due(conn: &mut PgConnection) -> sqlx::Result<u64> {
                                              'date', m.next_verification::text, 'title', m.serial),
                           greatest($3, (m.next_verification::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes))
                    FROM meters m
-                   JOIN meter_installations i ON i.meter_id = m.id AND i.removed_on IS NULL
-                   JOIN supply_points p ON p.id = i.supply_point_id
-                   JOIN notice_rules r ON r.id = $1
-                   WHERE m.next_verification >= ($3::timestamptz AT TIME ZONE $2)::date - $4
+                   JOIN meter_installations i ON i.tenant_id = m.tenant_id AND i.meter_id = m.id AND i.removed_on IS NULL
+                   JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
+                   JOIN notice_rules r ON r.tenant_id = $5 AND r.id = $1
+                   WHERE m.tenant_id = $5 AND m.next_verification >= ($3::timestamptz AT TIME ZONE $2)::date - $4
                      AND (m.next_verification::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes) <= $3
                      AND (m.next_verification::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes) >= r.since
                      AND {}"#,
-                audience("p.customer_id")
+                audience("p.customer_id", "$5")
             ),
             // The contract in force (the latest to start) of each customer.
             Kind::ContractExpiry => format!(
@@ -203,18 +212,26 @@ pub async fn scan_due(conn: &mut PgConnection) -> sqlx::Result<u64> {
                                              'date', c.expires_on::text, 'title', c.contract_no),
                           greatest($3, (c.expires_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes))
                    FROM supply_contracts c
-                   JOIN notice_rules r ON r.id = $1
-                   WHERE c.expires_on >= ($3::timestamptz AT TIME ZONE $2)::date - $4
+                   JOIN notice_rules r ON r.tenant_id = $5 AND r.id = $1
+                   WHERE c.tenant_id = $5 AND c.expires_on >= ($3::timestamptz AT TIME ZONE $2)::date - $4
                      AND (c.expires_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes) <= $3
                      AND (c.expires_on::timestamp AT TIME ZONE $2) + make_interval(mins => r.offset_minutes) >= r.since
                      AND NOT EXISTS (SELECT 1 FROM supply_contracts later
-                                     WHERE later.customer_id = c.customer_id AND later.starts_on > c.starts_on)
+                                     WHERE later.tenant_id = $5 AND later.customer_id = c.customer_id
+                                       AND later.starts_on > c.starts_on)
                      AND {}"#,
-                audience("c.customer_id")
+                audience("c.customer_id", "$5")
             ),
             _ => continue,
         };
-        sqlx::query(&sql).bind(rule.id).bind(&tz).bind(Utc::now()).bind(LOOKBACK_DAYS).execute(&mut *conn).await?;
+        sqlx::query(&sql)
+            .bind(rule.id)
+            .bind(&tz)
+            .bind(Utc::now())
+            .bind(LOOKBACK_DAYS)
+            .bind(tenant_id)
+            .execute(&mut *conn)
+            .await?;
         notices += db::enqueue(conn, kind, &rule.channels, &json!({})).await?;
     }
     Ok(notices)
@@ -234,11 +251,12 @@ pub async fn broadcast(conn: &mut PgConnection, rule_id: Uuid, message: &str) ->
     let sql = format!(
         r#"INSERT INTO notice_targets (customer_id, event_ref, data, not_before)
            SELECT c.id, $2, '{{}}'::jsonb, now() + make_interval(mins => greatest(r.offset_minutes, 0))
-           FROM customers c JOIN notice_rules r ON r.id = $1
-           WHERE c.status = 'active' AND {}"#,
-        audience("c.id")
+           FROM customers c JOIN notice_rules r ON r.tenant_id = $3 AND r.id = $1
+           WHERE c.tenant_id = $3 AND c.status = 'active' AND {}"#,
+        audience("c.id", "$3")
     );
-    sqlx::query(&sql).bind(rule.id).bind(&event).execute(&mut *conn).await?;
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    sqlx::query(&sql).bind(rule.id).bind(&event).bind(tenant_id).execute(&mut *conn).await?;
     let today: String = sqlx::query_scalar("SELECT to_char(now() AT TIME ZONE $1, 'YYYY-MM-DD')")
         .bind(&tz)
         .fetch_one(&mut *conn)
@@ -251,10 +269,12 @@ pub async fn broadcast(conn: &mut PgConnection, rule_id: Uuid, message: &str) ->
 /// opt-outs and missing addresses), for the confirmation.
 pub async fn broadcast_reach(conn: &mut PgConnection, rule_id: Uuid) -> sqlx::Result<i64> {
     let sql = format!(
-        "SELECT count(*) FROM customers c JOIN notice_rules r ON r.id = $1 WHERE c.status = 'active' AND {}",
-        audience("c.id")
+        "SELECT count(*) FROM customers c JOIN notice_rules r ON r.tenant_id = $2 AND r.id = $1
+         WHERE c.tenant_id = $2 AND c.status = 'active' AND {}",
+        audience("c.id", "$2")
     );
-    sqlx::query_scalar(&sql).bind(rule_id).fetch_one(conn).await
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    sqlx::query_scalar(&sql).bind(rule_id).bind(tenant_id).fetch_one(conn).await
 }
 
 /// Plans the outbox of every tenant, a slice per tenant and transaction

@@ -19,12 +19,15 @@ pub async fn with_recent(
     customer: Uuid,
     limit: i64,
 ) -> sqlx::Result<(Preferences, Vec<RecentNotice>)> {
-    let column: serde_json::Value =
-        sqlx::query_scalar(&format!("SELECT {}", with_recent_query("$2", "app_tenant_id()")))
-            .bind(customer)
-            .bind(limit)
-            .fetch_one(conn)
-            .await?;
+    // The tenant bound, not app_tenant_id(): Citus 12.1.6's coordinator
+    // crashed on this statement sent to every shard.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", with_recent_query("$2", "$3")))
+        .bind(customer)
+        .bind(limit)
+        .bind(tenant_id)
+        .fetch_one(conn)
+        .await?;
     with_recent_from(column)
 }
 
@@ -83,7 +86,7 @@ pub async fn archive(conn: &mut PgConnection, customer: Uuid) -> sqlx::Result<Ar
     let r = sqlx::query!(
         r#"SELECT coalesce(btrim(c.phone), '') <> '' AS "has_phone!",
                   btrim(c.address) <> '' AS "has_address!",
-                  EXISTS (SELECT 1 FROM customer_contacts k WHERE k.customer_id = c.id
+                  EXISTS (SELECT 1 FROM customer_contacts k WHERE k.tenant_id = c.tenant_id AND k.customer_id = c.id
                           AND coalesce(btrim(k.email), '') <> '') AS "has_contact_email!"
            FROM customers c WHERE c.id = $1"#,
         customer
@@ -104,7 +107,7 @@ pub async fn save(conn: &mut PgConnection, customer: Uuid, p: &Preferences, by: 
              lang = EXCLUDED.lang, email = EXCLUDED.email, sms_phone = EXCLUDED.sms_phone,
              wechat_openid = EXCLUDED.wechat_openid, bill_content = EXCLUDED.bill_content,
              bill_day = EXCLUDED.bill_day, bill_channel = EXCLUDED.bill_channel,
-             updated_at = now(), updated_by = EXCLUDED.updated_by",
+             updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by",
         customer,
         p.lang,
         p.email,

@@ -24,16 +24,20 @@ pub struct RuleRow {
 }
 
 pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<RuleRow>> {
+    // The tenant named on every table, for Citus (docs/operations.md).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as(
         r#"SELECT r.id, r.kind, r.audience,
                   coalesce(s.name, rr.code, r.audience_text) AS audience_label,
                   r.offset_minutes, r.channels, r.enabled, r.since, r.updated_by,
-                  (SELECT count(*) FROM notices n WHERE n.kind = r.kind) AS notices
+                  (SELECT count(*) FROM notices n WHERE n.tenant_id = $1 AND n.kind = r.kind) AS notices
            FROM notice_rules r
-           LEFT JOIN segments s ON s.id = r.segment_id
-           LEFT JOIN reading_routes rr ON rr.id = r.route_id
+           LEFT JOIN segments s ON s.tenant_id = $1 AND s.id = r.segment_id
+           LEFT JOIN reading_routes rr ON rr.tenant_id = $1 AND rr.id = r.route_id
+           WHERE r.tenant_id = $1
            ORDER BY r.kind, r.created_at"#,
     )
+    .bind(tenant_id)
     .fetch_all(conn)
     .await
 }
@@ -50,7 +54,9 @@ pub async fn add(conn: &mut PgConnection, rule: &NewRule, by: &str) -> sqlx::Res
                                     offset_minutes, channels, since, updated_by)
            SELECT app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
            WHERE ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM segments WHERE id = $4))
-             AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM reading_routes WHERE id = $5))"#,
+             AND ($5::uuid IS NULL OR EXISTS (SELECT 1 FROM reading_routes WHERE id = $5))
+           -- (not by COPY on Citus: docs/operations.md)
+           RETURNING NULL AS not_by_copy"#,
     )
     .bind(id)
     .bind(rule.kind)
@@ -112,7 +118,7 @@ pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> s
                                        default_lang, updated_by)
            VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6)
            ON CONFLICT (tenant_id) DO UPDATE SET quiet_from = $1, quiet_to = $2, outage_lead_days = $3,
-               outage_priority_days = $4, default_lang = $5, updated_by = $6, updated_at = now()"#,
+               outage_priority_days = $4, default_lang = $5, updated_by = $6, updated_at = EXCLUDED.updated_at"#,
     )
     .bind(s.quiet_from)
     .bind(s.quiet_to)

@@ -92,8 +92,8 @@ pub async fn letter_groups(conn: &mut PgConnection) -> sqlx::Result<Vec<RouteGro
         r#"SELECT r.id AS "route?", r.code AS "code?", r.name AS "name?", count(*) AS "count!",
                   min(n.created_at) AS "oldest!"
            FROM notices n
-           JOIN customers c ON c.id = n.customer_id
-           LEFT JOIN reading_routes r ON r.id = c.route_id
+           JOIN customers c ON c.tenant_id = n.tenant_id AND c.id = n.customer_id
+           LEFT JOIN reading_routes r ON r.tenant_id = c.tenant_id AND r.id = c.route_id
            WHERE n.channel = 'letter' AND n.status = 'queued'
            GROUP BY r.id, r.code, r.name
            ORDER BY r.code NULLS LAST"#
@@ -195,7 +195,7 @@ async fn batch_page(
     let today = crate::tenants::today(&mut tx).await?;
     let rows = sqlx::query!(
         "SELECT n.id, n.kind, n.lang, n.data, c.name, c.account_no, c.address
-         FROM notices n JOIN customers c ON c.id = n.customer_id
+         FROM notices n JOIN customers c ON c.tenant_id = n.tenant_id AND c.id = n.customer_id
          WHERE n.channel = 'letter' AND n.status = 'queued' AND c.route_id IS NOT DISTINCT FROM $1
          ORDER BY c.address, c.account_no, n.created_at LIMIT $2",
         route,
@@ -257,17 +257,23 @@ async fn mark_printed(
     }
     let mut tx = user.tx(&state.db).await?;
     route_label(&mut tx, &I18n(user.locale), route).await?;
-    let done = sqlx::query_scalar!(
+    // The address written out (db::address_sql), the tenant named: on a
+    // Citus cluster the statement runs on the tenant's shard whole.
+    let done: Vec<Uuid> = sqlx::query_scalar(&format!(
         "UPDATE notices n SET status = 'sent', sent_at = now(), handled_by = $2, lease_until = NULL,
-                attempts = n.attempts + 1,
-                address = coalesce(gridcrm_notice_address(n.customer_id, 'letter'), '')
-         WHERE n.id = ANY($1) AND n.channel = 'letter' AND n.status = 'queued'
-           AND EXISTS (SELECT 1 FROM customers c WHERE c.id = n.customer_id AND c.route_id IS NOT DISTINCT FROM $3)
+                attempts = n.attempts + 1, address = coalesce({address}, '')
+         FROM customers c
+         LEFT JOIN notice_preferences p ON p.tenant_id = $4 AND p.customer_id = c.id
+         WHERE n.tenant_id = $4 AND c.tenant_id = $4 AND c.id = n.customer_id
+           AND n.id = ANY($1) AND n.channel = 'letter' AND n.status = 'queued'
+           AND c.route_id IS NOT DISTINCT FROM $3
          RETURNING n.id",
-        &ids,
-        user.label,
-        route
-    )
+        address = db::address_sql("'letter'", "c.id", "$4")
+    ))
+    .bind(&ids)
+    .bind(&user.label)
+    .bind(route)
+    .bind(user.tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     if !done.is_empty() {
@@ -344,21 +350,40 @@ async fn calls_view(
     let i = I18n(user.locale);
     let mine = manager_filter(user);
     let mut tx = user.tx(&state.db).await?;
-    let rows = sqlx::query!(
-        r#"SELECT n.id, n.kind, n.lang, n.data, n.attempts, n.outcome, c.id AS customer_id, c.name, c.account_no,
-                  gridcrm_notice_address(c.id, 'phone') AS phone,
-                  c.account_manager_id IS NOT DISTINCT FROM $2::uuid AS "mine!"
-           FROM notices n JOIN customers c ON c.id = n.customer_id
-           WHERE n.channel = 'phone' AND n.status = 'queued' AND n.next_attempt_at <= now()
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Uuid,
+        kind: String,
+        lang: String,
+        data: Value,
+        attempts: i32,
+        outcome: String,
+        customer_id: Uuid,
+        name: String,
+        account_no: String,
+        phone: Option<String>,
+        mine: bool,
+    }
+    // The address written out (db::address_sql), the tenant named: on a
+    // Citus cluster the statement runs on the tenant's shard whole.
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        r#"SELECT n.id, n.kind, n.lang, n.data, n.attempts, n.outcome, c.id AS customer_id, c.name,
+                  c.account_no::text AS account_no, {address} AS phone,
+                  c.account_manager_id IS NOT DISTINCT FROM $2::uuid AS mine
+           FROM notices n JOIN customers c ON c.tenant_id = n.tenant_id AND c.id = n.customer_id
+           LEFT JOIN notice_preferences p ON p.tenant_id = $3 AND p.customer_id = c.id
+           WHERE n.tenant_id = $3 AND n.channel = 'phone' AND n.status = 'queued' AND n.next_attempt_at <= now()
              AND ($1::uuid IS NULL OR c.account_manager_id = $1)
            ORDER BY n.urgent DESC, n.next_attempt_at, n.id LIMIT 200"#,
-        mine,
-        user.user_id
-    )
+        address = db::address_sql("'phone'", "c.id", "$3")
+    ))
+    .bind(mine)
+    .bind(user.user_id)
+    .bind(user.tenant_id)
     .fetch_all(&mut *tx)
     .await?;
     let later = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM notices n JOIN customers c ON c.id = n.customer_id
+        r#"SELECT count(*) AS "n!" FROM notices n JOIN customers c ON c.tenant_id = n.tenant_id AND c.id = n.customer_id
            WHERE n.channel = 'phone' AND n.status = 'queued' AND n.next_attempt_at > now()
              AND ($1::uuid IS NULL OR c.account_manager_id = $1)"#,
         mine
@@ -458,16 +483,25 @@ async fn record_call(
     };
     let mine = manager_filter(&user);
     let mut tx = user.tx(&state.db).await?;
-    let call = sqlx::query!(
-        r#"SELECT n.attempts, n.kind, n.customer_id, gridcrm_notice_address(n.customer_id, 'phone') AS phone
+    #[derive(sqlx::FromRow)]
+    struct Held {
+        attempts: i32,
+        kind: String,
+        customer_id: Uuid,
+        phone: Option<String>,
+    }
+    let call: Held = sqlx::query_as(&format!(
+        r#"SELECT n.attempts, n.kind, n.customer_id, {address} AS phone
            FROM notices n JOIN customers c ON c.tenant_id = n.tenant_id AND c.id = n.customer_id
+           LEFT JOIN notice_preferences p ON p.tenant_id = $3 AND p.customer_id = c.id
            WHERE n.tenant_id = $3 AND n.id = $1 AND n.channel = 'phone' AND n.status = 'queued'
              AND ($2::uuid IS NULL OR c.account_manager_id = $2)
            FOR UPDATE OF n"#,
-        id,
-        mine,
-        user.tenant_id
-    )
+        address = db::address_sql("'phone'", "c.id", "$3")
+    ))
+    .bind(id)
+    .bind(mine)
+    .bind(user.tenant_id)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;

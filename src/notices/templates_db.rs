@@ -61,7 +61,7 @@ pub async fn save(
         "INSERT INTO notice_templates (tenant_id, kind, channel, lang, subject, body, updated_by)
          VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6)
          ON CONFLICT (tenant_id, kind, channel, lang)
-         DO UPDATE SET subject = EXCLUDED.subject, body = EXCLUDED.body, updated_at = now(), updated_by = EXCLUDED.updated_by",
+         DO UPDATE SET subject = EXCLUDED.subject, body = EXCLUDED.body, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by",
         kind.as_str(),
         channel,
         lang,

@@ -180,7 +180,7 @@ async fn an_email_interrupted_while_handed_over_is_not_sent_again() {
     let mut tx = db::begin_tenant(&app.pool, t.id, None).await.unwrap();
     sqlx::query(
         "UPDATE notices SET status = 'sending', claimed_by = 'dead', lease_until = now() - interval '1 second',
-                attempts = 1, send_started_at = CASE WHEN event_ref = 'advice:handed' THEN now() - interval '40 seconds' END",
+                attempts = 1, send_started_at = now() - interval '40 seconds' + CASE WHEN event_ref = 'advice:handed' THEN interval '0' END",
     )
     .execute(&mut *tx)
     .await
