@@ -174,7 +174,7 @@ pub async fn scan_tenant(pool: &PgPool, tenant: Uuid) -> sqlx::Result<Scanned> {
     sqlx::query!(
         r#"INSERT INTO load_anomaly_scans (tenant_id, scanned_on, meters, found) VALUES (app_tenant_id(), $1, $2, $3)
            ON CONFLICT (tenant_id) DO UPDATE SET scanned_on = excluded.scanned_on, meters = excluded.meters,
-                                                 found = excluded.found, at = now()"#,
+                                                 found = excluded.found, at = EXCLUDED.at"#,
         today,
         scanned.meters as i32,
         scanned.found as i32

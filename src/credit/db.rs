@@ -85,8 +85,11 @@ fn settings_from(json: Option<serde_json::Value>) -> anyhow::Result<Settings> {
 }
 
 pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
+    // Bound, not app_tenant_id(): sent to every shard, Citus 12.1.6 loses
+    // row_to_json's field names.
+    let tenant_id = crate::db::transaction_tenant(&mut *conn).await?;
     let json: Option<serde_json::Value> =
-        sqlx::query_scalar(&format!("SELECT {}", settings_query("app_tenant_id()"))).fetch_one(conn).await?;
+        sqlx::query_scalar(&format!("SELECT {}", settings_query("$1"))).bind(tenant_id).fetch_one(conn).await?;
     settings_from(json)
 }
 
@@ -487,12 +490,14 @@ pub async fn customer_credit(
     customer_id: Uuid,
     ratings: i64,
 ) -> anyhow::Result<CustomerCredit> {
-    let column: serde_json::Value =
-        sqlx::query_scalar(&format!("SELECT {}", customer_credit_query("$2", "app_tenant_id()")))
-            .bind(customer_id)
-            .bind(ratings)
-            .fetch_one(conn)
-            .await?;
+    // The tenant bound, for Citus (as in the customer page's statement).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", customer_credit_query("$2", "$3")))
+        .bind(customer_id)
+        .bind(ratings)
+        .bind(tenant_id)
+        .fetch_one(conn)
+        .await?;
     customer_credit_from(column, customer_id)
 }
 
@@ -833,7 +838,7 @@ pub async fn adopt(conn: &mut PgConnection, calibration_id: Uuid, by: &str) -> s
     let Some(card) = card else { return Ok(false) };
     sqlx::query!(
         "INSERT INTO credit_settings (tenant_id, scorecard, adopted_at, adopted_by) VALUES (app_tenant_id(), $1, now(), $2)
-         ON CONFLICT (tenant_id) DO UPDATE SET scorecard = $1, adopted_at = now(), adopted_by = $2",
+         ON CONFLICT (tenant_id) DO UPDATE SET scorecard = $1, adopted_at = EXCLUDED.adopted_at, adopted_by = $2",
         card,
         by
     )

@@ -462,7 +462,7 @@ pub async fn refresh(
     sqlx::query!(
         "INSERT INTO forecast_runs (tenant_id, target_day, load_rows, last_data_day, weather_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (tenant_id, target_day) DO UPDATE SET load_rows = excluded.load_rows,
-             last_data_day = excluded.last_data_day, weather_at = excluded.weather_at, ran_at = now()",
+             last_data_day = excluded.last_data_day, weather_at = excluded.weather_at, ran_at = EXCLUDED.ran_at",
         tenant_id,
         target,
         seen.rows,
@@ -862,7 +862,7 @@ pub async fn upsert_weather(conn: &mut PgConnection, observations: &[Observation
     sqlx::query!(
         "INSERT INTO weather_observations (tenant_id, ts, temperature)
          SELECT app_tenant_id(), u.ts, u.t FROM unnest($1::timestamptz[], $2::float8[]) AS u (ts, t)
-         ON CONFLICT (tenant_id, ts) DO UPDATE SET temperature = excluded.temperature, received_at = now()",
+         ON CONFLICT (tenant_id, ts) DO UPDATE SET temperature = excluded.temperature, received_at = EXCLUDED.received_at",
         &ts,
         &temps
     )

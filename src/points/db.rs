@@ -32,7 +32,7 @@ pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> s
            VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6)
            ON CONFLICT (tenant_id) DO UPDATE SET on_time_points = excluded.on_time_points,
              per_100_yuan = excluded.per_100_yuan, online_bonus = excluded.online_bonus, amount_cap = excluded.amount_cap,
-             expiry_months = excluded.expiry_months, updated_at = now(), updated_by = excluded.updated_by"#,
+             expiry_months = excluded.expiry_months, updated_at = EXCLUDED.updated_at, updated_by = excluded.updated_by"#,
         s.on_time_points,
         s.per_100_yuan,
         s.online_bonus,
@@ -308,12 +308,15 @@ pub async fn customer_points(
     limit: i64,
     offered: bool,
 ) -> sqlx::Result<CustomerPoints> {
+    // The tenant bound, for Citus (as in the customer page's statement).
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let column: serde_json::Value =
-        sqlx::query_scalar(&format!("SELECT {}", customer_points_query("$2", "$3", "$4", "app_tenant_id()")))
+        sqlx::query_scalar(&format!("SELECT {}", customer_points_query("$2", "$3", "$4", "$5")))
             .bind(customer_id)
             .bind(before)
             .bind(limit)
             .bind(offered)
+            .bind(tenant_id)
             .fetch_one(conn)
             .await?;
     customer_points_from(column, today)

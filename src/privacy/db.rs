@@ -197,7 +197,7 @@ pub async fn save_retention_settings(conn: &mut PgConnection, s: &RetentionSetti
         "INSERT INTO privacy_settings (tenant_id, retention_years, interval_years, audit_years)
          VALUES (app_tenant_id(), $1, $2, $3)
          ON CONFLICT (tenant_id) DO UPDATE SET retention_years = EXCLUDED.retention_years,
-             interval_years = EXCLUDED.interval_years, audit_years = EXCLUDED.audit_years, updated_at = now()",
+             interval_years = EXCLUDED.interval_years, audit_years = EXCLUDED.audit_years, updated_at = EXCLUDED.updated_at",
         s.closed_account_years,
         s.interval_years,
         s.audit_years

@@ -25,7 +25,11 @@ pub fn settings_query(tenant: &str) -> String {
 }
 
 pub async fn settings(conn: &mut PgConnection) -> sqlx::Result<Settings> {
-    let column = sqlx::query_scalar(&format!("SELECT {}", settings_query("app_tenant_id()"))).fetch_one(conn).await?;
+    // Bound, not app_tenant_id(): sent to every shard, Citus 12.1.6 loses
+    // row_to_json's field names.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let column =
+        sqlx::query_scalar(&format!("SELECT {}", settings_query("$1"))).bind(tenant_id).fetch_one(conn).await?;
     settings_from(column)
 }
 
@@ -41,7 +45,7 @@ pub async fn save_settings(conn: &mut PgConnection, s: &Settings, by: &str) -> s
            VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (tenant_id) DO UPDATE SET weight_consumption = $1, weight_revenue = $2, weight_payment = $3,
                   weight_importance = $4, weight_growth = $5, vip_min = $6, high_min = $7, medium_min = $8,
-                  negative_arrears_days = $9, updated_by = $10, updated_at = now()"#,
+                  negative_arrears_days = $9, updated_by = $10, updated_at = EXCLUDED.updated_at"#,
         s.weight_consumption,
         s.weight_revenue,
         s.weight_payment,
@@ -90,22 +94,7 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
     // parallel (reading a year or two of metrics of every customer), a
     // statement that writes may not.
     sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *conn).await?;
-    sqlx::query(
-        "CREATE TEMP TABLE value_scored ON COMMIT DROP AS
-         SELECT * FROM gridcrm_value_scores($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(month)
-    .bind(i32::from(s.weight_consumption))
-    .bind(i32::from(s.weight_revenue))
-    .bind(i32::from(s.weight_payment))
-    .bind(i32::from(s.weight_importance))
-    .bind(i32::from(s.weight_growth))
-    .bind(i32::from(s.vip_min))
-    .bind(i32::from(s.high_min))
-    .bind(i32::from(s.medium_min))
-    .bind(s.negative_arrears_days)
-    .execute(&mut *conn)
-    .await?;
+    score_into(conn, "value_scored", month, &s).await?;
     sqlx::query("ANALYZE value_scored").execute(&mut *conn).await?;
     // (Checked at run time: the table of the transaction does not exist when
     // the crate compiles.) The tenant is named on every table; `EXCLUDED`'s
@@ -118,10 +107,14 @@ pub async fn recompute_in(conn: &mut PgConnection) -> sqlx::Result<RecomputeRepo
                       IS NOT DISTINCT FROM (s.computed_tier, s.score, s.factors, s.energy_12m, s.revenue_12m, s.arrears)
                       AS figures_same,
                     coalesce(v.manual_vip, false) AS manual_vip,
-                    (v.customer_id IS NULL AND t.customer_id IS NOT NULL) AS carried_tag
+                    -- (Looked up for new customers only. As a second outer join
+                    -- beside the grouping below, it crashed Citus 12.1.6's coordinator.)
+                    (v.customer_id IS NULL
+                     AND EXISTS (SELECT 1 FROM customer_tags t
+                                 WHERE t.tenant_id = $2 AND t.customer_id = s.customer_id AND t.tag_code = $1))
+                      AS carried_tag
              FROM value_scored s
              LEFT JOIN customer_values v ON v.tenant_id = $2 AND v.customer_id = s.customer_id
-             LEFT JOIN customer_tags t ON t.tenant_id = $2 AND t.customer_id = s.customer_id AND t.tag_code = $1
            ), decided AS (
              SELECT scored.*, CASE WHEN manual_vip OR carried_tag THEN 'vip' ELSE computed_tier END AS tier
              FROM scored
@@ -225,6 +218,28 @@ pub async fn recompute(pool: &PgPool, tenant_id: Uuid) -> anyhow::Result<Recompu
     Ok(report)
 }
 
+/// Scores every customer of the tenant under `s` into `table` (a constant),
+/// a table of the transaction.
+async fn score_into(conn: &mut PgConnection, table: &'static str, month: NaiveDate, s: &Settings) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "CREATE TEMP TABLE {table} ON COMMIT DROP AS
+         SELECT * FROM gridcrm_value_scores($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(month)
+    .bind(i32::from(s.weight_consumption))
+    .bind(i32::from(s.weight_revenue))
+    .bind(i32::from(s.weight_payment))
+    .bind(i32::from(s.weight_importance))
+    .bind(i32::from(s.weight_growth))
+    .bind(i32::from(s.vip_min))
+    .bind(i32::from(s.high_min))
+    .bind(i32::from(s.medium_min))
+    .bind(s.negative_arrears_days)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// From tier (None: not valued yet), to tier, customers.
 pub type TierMove = (Option<String>, String, i64);
 
@@ -234,28 +249,23 @@ pub type TierMove = (Option<String>, String, i64);
 pub async fn preview(conn: &mut PgConnection, proposed: &Settings) -> sqlx::Result<Vec<TierMove>> {
     let month = crate::tenants::current_month(conn).await?;
     let tenant_id = crate::db::transaction_tenant(conn).await?;
-    let rows = sqlx::query!(
-        r#"SELECT v.tier AS "from?", CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END AS "to!",
-                  count(*) AS "customers!"
-           FROM gridcrm_value_scores($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) s
-           LEFT JOIN customer_values v ON v.tenant_id = $11 AND v.customer_id = s.customer_id
-           GROUP BY 1, 2
-           HAVING v.tier IS DISTINCT FROM CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END"#,
-        month,
-        i32::from(proposed.weight_consumption),
-        i32::from(proposed.weight_revenue),
-        i32::from(proposed.weight_payment),
-        i32::from(proposed.weight_importance),
-        i32::from(proposed.weight_growth),
-        i32::from(proposed.vip_min),
-        i32::from(proposed.high_min),
-        i32::from(proposed.medium_min),
-        proposed.negative_arrears_days,
-        tenant_id
+    // Scored into a table of the transaction first, as recompute_in does: on
+    // a Citus cluster the function cannot run inside a statement sent to a
+    // shard. (Checked at run time: the table does not exist when the crate
+    // compiles.)
+    score_into(conn, "value_preview", month, proposed).await?;
+    let rows: Vec<(Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT v.tier, CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END, count(*)
+         FROM value_preview s
+         LEFT JOIN customer_values v ON v.tenant_id = $1 AND v.customer_id = s.customer_id
+         GROUP BY 1, 2
+         HAVING v.tier IS DISTINCT FROM CASE WHEN coalesce(v.manual_vip, false) THEN 'vip' ELSE s.computed_tier END",
     )
-    .fetch_all(conn)
+    .bind(tenant_id)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.from, r.to, r.customers)).collect())
+    sqlx::query("DROP TABLE value_preview").execute(&mut *conn).await?;
+    Ok(rows)
 }
 
 /// A customer's stored value with the inputs that produced it.
@@ -607,8 +617,8 @@ pub async fn vip_page(conn: &mut PgConnection, q: &VipQuery, limit: i64) -> sqlx
     }
     b.push(format!(" ORDER BY {key} {dir}, v.customer_id {dir} LIMIT ")).push_bind(limit).push(format!(
         ") p
-             LEFT JOIN industries ind ON ind.tenant_id = p.tenant_id AND ind.code = p.industry_code
-             LEFT JOIN users u ON u.tenant_id = p.tenant_id AND u.id = p.account_manager_id
+             LEFT JOIN industries ind ON ind.tenant_id = $1 AND ind.code = p.industry_code
+             LEFT JOIN users u ON u.tenant_id = $1 AND u.id = p.account_manager_id
              ORDER BY p.sort_value {dir}, p.customer_id {dir}"
     ));
     let mut rows: Vec<VipRow> = b.build_query_as().fetch_all(&mut *conn).await?;

@@ -93,7 +93,7 @@ pub async fn transfer_arrears(conn: &mut PgConnection) -> sqlx::Result<String> {
 pub async fn set_transfer_arrears(conn: &mut PgConnection, rule: &str) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO change_of_use_settings (tenant_id, transfer_arrears) VALUES (app_tenant_id(), $1)
-         ON CONFLICT (tenant_id) DO UPDATE SET transfer_arrears = excluded.transfer_arrears, updated_at = now()",
+         ON CONFLICT (tenant_id) DO UPDATE SET transfer_arrears = excluded.transfer_arrears, updated_at = EXCLUDED.updated_at",
         rule
     )
     .execute(conn)
