@@ -104,7 +104,9 @@ pub async fn settings(conn: &mut PgConnection) -> anyhow::Result<Settings> {
 /// sum depends on the order parallel workers add in, so the ratios are
 /// rounded to six places (in [`inputs_as_of`], as `round(x::numeric, 6)`
 /// would): rating twice gives the same bins. `$3`/`$4`: the built-in industry risk
-/// classes (a tenant's own classes in credit_industry_risk win).
+/// classes (a tenant's own classes in credit_industry_risk win). `$5`: the
+/// tenant, named on every table so that a Citus cluster sends the statement
+/// to the tenant's shard.
 pub const INPUTS: &str = r#"
 WITH m AS (
     SELECT cm.customer_id,
@@ -119,14 +121,14 @@ WITH m AS (
            count(*) AS history_months,
            stddev_pop(cm.energy_kwh_float) AS energy_sd, avg(cm.energy_kwh_float) AS energy_mean
     FROM customer_metrics cm
-    WHERE cm.month >= ($1::date - interval '24 months')::date AND cm.month < $1::date
+    WHERE cm.tenant_id = $5 AND cm.month >= ($1::date - interval '24 months')::date AND cm.month < $1::date
     GROUP BY cm.customer_id
 ), e AS (
     SELECT ev.customer_id,
            count(*) FILTER (WHERE ev.kind = 'breach') AS breaches,
            count(*) FILTER (WHERE ev.kind = 'theft') AS thefts
     FROM credit_events ev
-    WHERE ev.occurred_on >= ($1::date - interval '24 months')::date AND ev.occurred_on < $2::date
+    WHERE ev.tenant_id = $5 AND ev.occurred_on >= ($1::date - interval '24 months')::date AND ev.occurred_on < $2::date
     GROUP BY ev.customer_id
 )
 SELECT c.id AS customer_id,
@@ -147,9 +149,9 @@ SELECT c.id AS customer_id,
 FROM customers c
 LEFT JOIN m ON m.customer_id = c.id
 LEFT JOIN e ON e.customer_id = c.id
-LEFT JOIN credit_industry_risk r ON r.industry_code = c.industry_code
+LEFT JOIN credit_industry_risk r ON r.tenant_id = $5 AND r.industry_code = c.industry_code
 LEFT JOIN unnest($3::text[], $4::text[]) AS d (industry_code, risk_class) ON d.industry_code = c.industry_code
-WHERE c.status = 'active'
+WHERE c.tenant_id = $5 AND c.status = 'active'
 "#;
 
 /// One customer's inputs as the rating query reads them.
@@ -170,8 +172,15 @@ pub async fn inputs_as_of(
     events_before: NaiveDate,
 ) -> sqlx::Result<Vec<RatedInputs>> {
     let (codes, classes): (Vec<&str>, Vec<&str>) = DEFAULT_INDUSTRY_RISK.iter().copied().unzip();
-    let mut rows: Vec<RatedInputs> =
-        sqlx::query_as(INPUTS).bind(month).bind(events_before).bind(&codes).bind(&classes).fetch_all(conn).await?;
+    let tenant_id = db::transaction_tenant(conn).await?;
+    let mut rows: Vec<RatedInputs> = sqlx::query_as(INPUTS)
+        .bind(month)
+        .bind(events_before)
+        .bind(&codes)
+        .bind(&classes)
+        .bind(tenant_id)
+        .fetch_all(conn)
+        .await?;
     // Rounded here rather than in the query: PostgreSQL's float8 to numeric
     // and back go through text, 4 s of the query at a million customers.
     let six_places = |v: &mut Option<f64>| *v = v.map(|x| round_as_postgres(x, 6));
@@ -228,6 +237,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
         .execute(&mut *conn)
         .await?;
     let s = settings(conn).await?;
+    let tenant_id = db::transaction_tenant(conn).await?;
     let month = crate::tenants::current_month(conn).await?;
     let today = crate::tenants::today(conn).await?;
     sqlx::query("SET LOCAL work_mem = '512MB'").execute(&mut *conn).await?;
@@ -290,10 +300,11 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
          SELECT r.customer_id, p.grade, p.score
          FROM credit_rated r
          CROSS JOIN LATERAL (SELECT p.grade, p.score FROM credit_ratings p
-                             WHERE p.tenant_id = app_tenant_id() AND p.customer_id = r.customer_id AND p.month < $1
+                             WHERE p.tenant_id = $2 AND p.customer_id = r.customer_id AND p.month < $1
                              ORDER BY p.month DESC LIMIT 1) p",
     )
     .bind(month)
+    .bind(tenant_id)
     .execute(&mut *conn)
     .await?;
     sqlx::query("ANALYZE credit_previous").execute(&mut *conn).await?;
@@ -302,7 +313,7 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
         "WITH ins AS (
            INSERT INTO credit_ratings (tenant_id, customer_id, month, score, grade, previous_grade, previous_score,
                                        method, security_required, industry_risk, inputs, points)
-           SELECT app_tenant_id(), r.customer_id, $1, r.score, r.grade, p.grade, p.score,
+           SELECT $2::uuid, r.customer_id, $1, r.score, r.grade, p.grade, p.score,
                   r.method, r.security, r.industry_risk, r.inputs, r.points
            FROM credit_rated r
            LEFT JOIN credit_previous p ON p.customer_id = r.customer_id
@@ -310,27 +321,31 @@ pub async fn rate_in(conn: &mut PgConnection, progress: &(dyn Fn(u64, u64) + Syn
          SELECT count(*) FROM ins WHERE previous_grade IS DISTINCT FROM grade AND previous_grade IS NOT NULL",
     )
     .bind(month)
+    .bind(tenant_id)
     .fetch_one(&mut *conn)
     .await?;
     laps.lap("history written");
     let delisted = sqlx::query(
         "UPDATE poor_credit_list l SET exited_on = $1, exit_reason = 'rule', exited_by = 'rule', manual_exit = false
          FROM credit_rated r
-         WHERE r.customer_id = l.customer_id AND l.exited_on IS NULL AND NOT l.manual_entry AND r.list_reason IS NULL",
+         WHERE l.tenant_id = $2 AND r.customer_id = l.customer_id AND l.exited_on IS NULL AND NOT l.manual_entry
+           AND r.list_reason IS NULL",
     )
     .bind(today)
+    .bind(tenant_id)
     .execute(&mut *conn)
     .await?
     .rows_affected() as i64;
-    let listed = sqlx::query(
+    let listed = sqlx::query(&db::not_by_copy(
         "INSERT INTO poor_credit_list (tenant_id, id, customer_id, entered_on, entry_reason, entered_by, manual_entry)
-         SELECT app_tenant_id(), gen_random_uuid(), r.customer_id, $1, r.list_reason, 'rule', false
+         SELECT $2::uuid, gen_random_uuid(), r.customer_id, $1, r.list_reason, 'rule', false
          FROM credit_rated r
-         WHERE r.list_reason IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM poor_credit_list l WHERE l.customer_id = r.customer_id
-                             AND (l.exited_on IS NULL OR l.override_until > $1))",
-    )
+         LEFT JOIN poor_credit_list l ON l.tenant_id = $2 AND l.customer_id = r.customer_id
+                                         AND (l.exited_on IS NULL OR l.override_until > $1)
+         WHERE r.list_reason IS NOT NULL AND l.id IS NULL",
+    ))
     .bind(today)
+    .bind(tenant_id)
     .execute(&mut *conn)
     .await?
     .rows_affected() as i64;
@@ -916,13 +931,15 @@ pub async fn save_settings(conn: &mut PgConnection, s: &credit::CheckedSettings)
     sqlx::query!("DELETE FROM credit_industry_risk").execute(&mut *conn).await?;
     let (codes, classes): (Vec<String>, Vec<String>) =
         s.risk.iter().filter(|(code, class)| credit::industry_risk(code, &[]) != class.as_str()).cloned().unzip();
+    // Not by COPY (row-level security refuses it on a Citus cluster).
     sqlx::query!(
         "INSERT INTO credit_industry_risk (tenant_id, industry_code, risk_class)
-         SELECT app_tenant_id(), code, class FROM unnest($1::text[], $2::text[]) AS r (code, class)",
+         SELECT app_tenant_id(), code, class FROM unnest($1::text[], $2::text[]) AS r (code, class)
+         RETURNING NULL AS not_by_copy",
         &codes,
         &classes
     )
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
     Ok(())
 }

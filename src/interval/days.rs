@@ -16,13 +16,14 @@ pub async fn mark(
     last: NaiveDate,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO load_day_marks (tenant_id, meter_id, first_day, last_day) SELECT $1, m, $3, $4 FROM unnest($2::uuid[]) m",
+        "INSERT INTO load_day_marks (tenant_id, meter_id, first_day, last_day) SELECT $1, m, $3, $4 FROM unnest($2::uuid[]) m
+         RETURNING NULL AS not_by_copy",
         tenant_id,
         meters,
         first,
         last
     )
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
     Ok(())
 }

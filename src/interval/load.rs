@@ -13,7 +13,7 @@
 //! WAL), emptied after each batch.
 //!
 //! A load uses two pooled connections (the loading transaction and the meter
-//! lookups), no more; the API lets only a few loads run at once
+//! lookups), and a third for a moment when a month's partition is new; the API lets only a few loads run at once
 //! (`crate::web::upload::Uploads`).
 
 use std::{
@@ -160,7 +160,7 @@ impl Loader {
         let lookup = db::begin_tenant(pool, tenant_id, None).await?;
         // One batch being stored, one waiting: parsing never runs far ahead.
         let (batches, incoming) = tokio::sync::mpsc::channel::<Staged>(1);
-        let writer = tokio::spawn(write_batches(tx, tenant_id, incoming));
+        let writer = tokio::spawn(write_batches(pool.clone(), tx, tenant_id, incoming));
         Ok(Self {
             writer: Some(writer),
             batches: Some(batches),
@@ -373,6 +373,7 @@ const REPLACING_PLAN: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_b
 /// replacing: from this batch on, the stored rows for a batch's meters and
 /// times are deleted (and counted) before it is inserted (a file sent twice).
 async fn write_batches(
+    pool: PgPool,
     mut tx: Tx,
     tenant_id: Uuid,
     mut incoming: tokio::sync::mpsc::Receiver<Staged>,
@@ -380,23 +381,26 @@ async fn write_batches(
     sqlx::query("CREATE TEMP TABLE interval_stage (meter_id uuid, epoch bigint, kw numeric) ON COMMIT DROP")
         .execute(&mut *tx)
         .await?;
+    let move_sql = db::not_by_copy(
+        "INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
+         SELECT $1, meter_id, to_timestamp(epoch), kw FROM interval_stage",
+    );
     let mut partitions = HashSet::new();
     let mut replacing = false;
     let mut replaced = 0u64;
     while let Some(batch) = incoming.recv().await {
+        // A new month's partition is made and committed on its own: in the
+        // load's transaction, creating it would lock out every reader of
+        // interval_data until the load ends, and on a Citus cluster the load
+        // could not write to the shards the table's owner created in it
+        // ("modified in this transaction by a different user").
         for month in batch.months.iter().filter(|m| partitions.insert(**m)) {
-            sqlx::query!("SELECT gridcrm_interval_partition($1)", month).execute(&mut *tx).await?;
+            sqlx::query!("SELECT gridcrm_interval_partition($1)", month).execute(&pool).await?;
         }
         let mut copy = tx.copy_in_raw("COPY interval_stage (meter_id, epoch, kw) FROM STDIN WITH (FORMAT csv)").await?;
         copy.send(batch.csv.as_bytes()).await?;
         copy.finish().await?;
-        let move_batch = || {
-            sqlx::query(
-                "INSERT INTO interval_data (tenant_id, meter_id, ts, kw)
-                 SELECT $1, meter_id, to_timestamp(epoch), kw FROM interval_stage",
-            )
-            .bind(tenant_id)
-        };
+        let move_batch = || sqlx::query(&move_sql).bind(tenant_id);
         if !replacing {
             sqlx::query!("SAVEPOINT interval_batch").execute(&mut *tx).await?;
             match move_batch().execute(&mut *tx).await {

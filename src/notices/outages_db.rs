@@ -55,6 +55,11 @@ pub struct Outage {
     #[serde(skip)]
     #[schema(ignore)]
     pub route_ids: Vec<Uuid>,
+    /// Named in the statements that read around the outage, so that a Citus
+    /// cluster sends them to the tenant's shard.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub tenant_id: Uuid,
 }
 
 impl Outage {
@@ -99,13 +104,17 @@ async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> sqlx::Result<Op
     if lock {
         crate::db::lock_row(conn, "outages", id).await?;
     }
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         Outage,
         r#"SELECT o.id, o.ref_no, o.reason, o.starts_at, o.ends_at, o.route_ids,
-                  ARRAY(SELECT r.code FROM reading_routes r WHERE r.id = ANY(o.route_ids) ORDER BY r.code) AS "routes!",
-                  o.transformers, o.areas, o.status, o.version, o.affected, o.created_at, o.created_by, o.updated_at
-           FROM outages o WHERE o.id = $1"#,
-        id
+                  ARRAY(SELECT r.code FROM reading_routes r WHERE r.tenant_id = $2 AND r.id = ANY(o.route_ids)
+                        ORDER BY r.code) AS "routes!",
+                  o.transformers, o.areas, o.status, o.version, o.affected, o.created_at, o.created_by, o.updated_at,
+                  o.tenant_id
+           FROM outages o WHERE o.tenant_id = $2 AND o.id = $1"#,
+        id,
+        tenant_id
     )
     .fetch_optional(conn)
     .await
@@ -137,13 +146,14 @@ pub struct ListRow {
 /// The outages, those yet to end first (soonest first), then the rest
 /// (latest first); at most `limit`.
 pub async fn list(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<ListRow>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         ListRow,
         r#"SELECT o.id, o.ref_no, o.reason, o.starts_at, o.ends_at, o.status, o.version, o.affected,
                   (o.status = 'scheduled' AND o.ends_at > now()) AS "upcoming!",
                   coalesce(n.queued, 0) AS "queued!", coalesce(n.sent, 0) AS "sent!",
                   coalesce(n.failed, 0) AS "failed!", coalesce(n.cancelled, 0) AS "cancelled!"
-           FROM (SELECT * FROM outages
+           FROM (SELECT * FROM outages WHERE tenant_id = $2
                  ORDER BY (status = 'scheduled' AND ends_at > now()) DESC,
                           CASE WHEN status = 'scheduled' AND ends_at > now() THEN starts_at END ASC,
                           starts_at DESC
@@ -154,12 +164,13 @@ pub async fn list(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<ListR
                     count(*) FILTER (WHERE x.status = 'failed') AS failed,
                     count(*) FILTER (WHERE x.status = 'cancelled') AS cancelled
              FROM notices x
-             WHERE x.event_ref = ANY(ARRAY(SELECT 'outage:' || o.id || ':' || v FROM generate_series(1, o.version) v)
+             WHERE x.tenant_id = $2 AND x.event_ref = ANY(ARRAY(SELECT 'outage:' || o.id || ':' || v FROM generate_series(1, o.version) v)
                                      || ('outage:' || o.id || ':cancelled'))
            ) n ON true
            ORDER BY 9 DESC, CASE WHEN o.status = 'scheduled' AND o.ends_at > now() THEN o.starts_at END ASC,
                     o.starts_at DESC"#,
-        limit
+        limit,
+        tenant_id
     )
     .fetch_all(conn)
     .await
@@ -208,14 +219,15 @@ pub async fn affected_page(
         AffectedCustomer,
         r#"SELECT c.id, c.account_no AS "account_no!", c.name, c.address, c.importance,
                   (coalesce(c.importance IN ('special', 'first'), false)
-                   OR EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag_code = 'outage_sensitive')) AS "priority!",
+                   OR EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = $6 AND t.customer_id = c.id
+                              AND t.tag_code = 'outage_sensitive')) AS "priority!",
                   u.display_name AS "manager?"
            FROM customers c
-           LEFT JOIN users u ON u.id = c.account_manager_id
-           WHERE c.status = 'active'
+           LEFT JOIN users u ON u.tenant_id = $6 AND u.id = c.account_manager_id
+           WHERE c.tenant_id = $6 AND c.status = 'active'
              AND (c.route_id = ANY($1)
-                  OR EXISTS (SELECT 1 FROM supply_points s WHERE s.customer_id = c.id AND s.status = 'in_service'
-                             AND s.transformer = ANY($2))
+                  OR EXISTS (SELECT 1 FROM supply_points s WHERE s.tenant_id = $6 AND s.customer_id = c.id
+                             AND s.status = 'in_service' AND s.transformer = ANY($2))
                   OR EXISTS (SELECT 1 FROM unnest($3::text[]) a (prefix) WHERE left(c.address, length(a.prefix)) = a.prefix))
              AND ($4::text IS NULL OR c.account_no > $4)
            ORDER BY c.account_no LIMIT $5"#,
@@ -223,7 +235,8 @@ pub async fn affected_page(
         &outage.transformers,
         &outage.areas,
         after,
-        limit
+        limit,
+        outage.tenant_id
     )
     .fetch_all(conn)
     .await
@@ -239,6 +252,7 @@ pub async fn affected_page(
 /// Returns (affected, priority).
 async fn fill_affected(
     conn: &mut PgConnection,
+    tenant_id: Uuid,
     route_ids: &[Uuid],
     transformers: &[String],
     areas: &[String],
@@ -249,23 +263,27 @@ async fn fill_affected(
         r#"INSERT INTO outage_affected (customer_id, priority, managed)
            SELECT c.id,
                   coalesce(c.importance IN ('special', 'first'), false)
-                  OR c.id IN (SELECT t.customer_id FROM customer_tags t WHERE t.tag_code = 'outage_sensitive'),
+                  OR c.id IN (SELECT t.customer_id FROM customer_tags t
+                              WHERE t.tenant_id = $4 AND t.tag_code = 'outage_sensitive'),
                   c.account_manager_id IS NOT NULL
            FROM customers c
-           WHERE c.status = 'active'
-             AND c.id IN (SELECT id FROM customers WHERE cardinality($1::uuid[]) > 0 AND route_id = ANY($1)
+           WHERE c.tenant_id = $4 AND c.status = 'active'
+             AND c.id IN (SELECT id FROM customers
+                          WHERE tenant_id = $4 AND cardinality($1::uuid[]) > 0 AND route_id = ANY($1)
                           UNION
                           SELECT customer_id FROM supply_points
-                          WHERE cardinality($2::text[]) > 0 AND status = 'in_service' AND transformer = ANY($2)
+                          WHERE tenant_id = $4 AND cardinality($2::text[]) > 0 AND status = 'in_service'
+                            AND transformer = ANY($2)
                           UNION
                           SELECT x.id FROM customers x
-                          WHERE cardinality($3::text[]) > 0
+                          WHERE x.tenant_id = $4 AND cardinality($3::text[]) > 0
                             AND EXISTS (SELECT 1 FROM unnest($3::text[]) a (prefix)
                                         WHERE left(x.address, length(a.prefix)) = a.prefix))"#,
     )
     .bind(route_ids)
     .bind(transformers)
     .bind(areas)
+    .bind(tenant_id)
     .execute(&mut *conn)
     .await?;
     sqlx::query("ANALYZE outage_affected").execute(&mut *conn).await?;
@@ -354,7 +372,7 @@ async fn announce_pass(
                   jsonb_build_object('outage_change', CASE coalesce(p.lang, $2) WHEN 'en' THEN $3 ELSE $4 END),
                   greatest(now(), $5 - make_interval(days => CASE WHEN a.priority THEN $6 ELSE $7 END))
            FROM outage_affected a
-           LEFT JOIN notice_preferences p ON p.customer_id = a.customer_id
+           LEFT JOIN notice_preferences p ON p.tenant_id = $9 AND p.customer_id = a.customer_id
            WHERE NOT $8 OR (a.priority AND a.managed)"#,
     )
     .bind(outages::event_ref(outage.id, outage.version))
@@ -365,6 +383,7 @@ async fn announce_pass(
     .bind(outages::lead_days(true, lead, priority_days))
     .bind(lead)
     .bind(pass == Pass::PhoneTasks)
+    .bind(outage.tenant_id)
     .execute(&mut *conn)
     .await?;
     let channels: Vec<String> = match pass {
@@ -392,15 +411,17 @@ async fn tell_the_told(
            SELECT t.customer_id, $1,
                   jsonb_build_object('outage_change', CASE coalesce(p.lang, $2) WHEN 'en' THEN $3 ELSE $4 END), now()
            FROM (SELECT DISTINCT customer_id FROM notices
-                 WHERE event_ref = ANY($5) AND status IN ('sent', 'delivered')) t
-           LEFT JOIN notice_preferences p ON p.customer_id = t.customer_id
-           WHERE NOT EXISTS (SELECT 1 FROM outage_affected a WHERE a.customer_id = t.customer_id)"#,
+                 WHERE tenant_id = $6 AND event_ref = ANY($5) AND status IN ('sent', 'delivered')) t
+           LEFT JOIN notice_preferences p ON p.tenant_id = $6 AND p.customer_id = t.customer_id
+           LEFT JOIN outage_affected a ON a.customer_id = t.customer_id
+           WHERE a.customer_id IS NULL"#,
     )
     .bind(event_ref)
     .bind(&default_lang)
     .bind(&en)
     .bind(&zh)
     .bind(earlier)
+    .bind(outage.tenant_id)
     .execute(&mut *conn)
     .await?;
     db::enqueue(conn, Kind::PlannedOutage, &[], &common(outage, tz)).await
@@ -442,7 +463,7 @@ async fn announce(
     // These statements touch every affected customer once; compiling them (JIT) cost
     // more than it saved in trials at 50,000 customers (1.9 s of 11 s). This transaction only.
     sqlx::query("SELECT set_config('jit', 'off', true)").execute(&mut *conn).await?;
-    let (affected, priority) = fill_affected(conn, &outage.route_ids, &outage.transformers, &outage.areas).await?;
+    let (affected, priority) = fill_affected(conn, outage.tenant_id, &outage.route_ids, &outage.transformers, &outage.areas).await?;
     let mut notices = announce_pass(conn, outage, tz, announcement, Pass::All).await?;
     notices += announce_pass(conn, outage, tz, announcement, Pass::PhoneTasks).await?;
     let stored = i32::try_from(affected).unwrap_or(i32::MAX);
@@ -577,16 +598,18 @@ pub async fn cancel(conn: &mut PgConnection, actor: &Actor, tz: Tz, id: Uuid) ->
 pub async fn priority_count(conn: &mut PgConnection, outage: &Outage) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM customers c
-           WHERE c.status = 'active'
+           WHERE c.tenant_id = $4 AND c.status = 'active'
              AND (c.importance IN ('special', 'first')
-                  OR c.id IN (SELECT t.customer_id FROM customer_tags t WHERE t.tag_code = 'outage_sensitive'))
+                  OR c.id IN (SELECT t.customer_id FROM customer_tags t
+                              WHERE t.tenant_id = $4 AND t.tag_code = 'outage_sensitive'))
              AND (c.route_id = ANY($1)
-                  OR EXISTS (SELECT 1 FROM supply_points s WHERE s.customer_id = c.id AND s.status = 'in_service'
-                             AND s.transformer = ANY($2))
+                  OR EXISTS (SELECT 1 FROM supply_points s WHERE s.tenant_id = $4 AND s.customer_id = c.id
+                             AND s.status = 'in_service' AND s.transformer = ANY($2))
                   OR EXISTS (SELECT 1 FROM unnest($3::text[]) a (prefix) WHERE left(c.address, length(a.prefix)) = a.prefix))"#,
         &outage.route_ids,
         &outage.transformers,
-        &outage.areas
+        &outage.areas,
+        outage.tenant_id
     )
     .fetch_one(conn)
     .await

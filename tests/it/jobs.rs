@@ -180,7 +180,8 @@ pub(crate) async fn seed_billable(pool: &PgPool, tenant: Uuid, n: i32) {
            SELECT app_tenant_id(), gen_random_uuid(), i.meter_id, i.supply_point_id, p.customer_id, r.period, 'regular',
                   r.period + 24, r.k * (100 + substr(p.code, 4, 7)::int % 400), 'import', 'ok'
            FROM i JOIN p ON p.id = i.supply_point_id
-           CROSS JOIN (VALUES ('2026-09-01'::date, 1), ('2026-10-01'::date, 2)) AS r (period, k)"#,
+           CROSS JOIN (VALUES ('2026-09-01'::date, 1), ('2026-10-01'::date, 2)) AS r (period, k)
+           RETURNING NULL AS not_by_copy"#,
     )
     .bind(n)
     .execute(&mut *tx)

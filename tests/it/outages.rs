@@ -44,7 +44,7 @@ async fn setup(app: &TestApp) -> Setup {
     .execute(&mut *tx)
     .await
     .unwrap();
-    sqlx::query("UPDATE customers SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0002') WHERE id = $1")
+    sqlx::query("UPDATE customers c SET route_id = (SELECT r.id FROM reading_routes r WHERE r.tenant_id = c.tenant_id AND r.code = 'R0002') WHERE id = $1")
         .bind(elsewhere)
         .execute(&mut *tx)
         .await

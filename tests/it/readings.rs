@@ -44,7 +44,7 @@ async fn enter(
 async fn statuses(app: &TestApp, meter: &str) -> Vec<(String, String, Vec<String>)> {
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     sqlx::query_as(
-        "SELECT to_char(r.period, 'YYYY-MM'), r.status, r.flags FROM meter_readings r JOIN meters m ON m.id = r.meter_id
+        "SELECT to_char(r.period, 'YYYY-MM'), r.status, r.flags FROM meter_readings r JOIN meters m ON m.tenant_id = r.tenant_id AND m.id = r.meter_id
          WHERE m.serial = $1 ORDER BY r.period, r.created_at",
     )
     .bind(meter)
@@ -96,7 +96,7 @@ async fn implausible_readings_wait_for_review_and_are_decided_there() {
     let id: uuid::Uuid = {
         let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
         sqlx::query_scalar(
-            "SELECT r.id FROM meter_readings r JOIN meters m ON m.id = r.meter_id WHERE r.status = 'flagged' AND m.serial = 'ALPHAM0001'",
+            "SELECT r.id FROM meter_readings r JOIN meters m ON m.tenant_id = r.tenant_id AND m.id = r.meter_id WHERE r.status = 'flagged' AND m.serial = 'ALPHAM0001'",
         )
         .fetch_one(&mut *tx)
         .await

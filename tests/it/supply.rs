@@ -446,7 +446,7 @@ async fn a_time_of_use_meter_is_installed_and_exchanged_with_its_bands() {
     let (peak, flat, valley): (Decimal, Decimal, Decimal) = {
         let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
         sqlx::query_as(
-            "SELECT r.peak, r.flat, r.valley FROM meter_readings r JOIN meters m ON m.id = r.meter_id
+            "SELECT r.peak, r.flat, r.valley FROM meter_readings r JOIN meters m ON m.tenant_id = r.tenant_id AND m.id = r.meter_id
              WHERE m.serial = 'ALPHAT0001' AND r.kind = 'removal'",
         )
         .fetch_one(&mut *tx)
