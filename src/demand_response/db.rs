@@ -47,6 +47,9 @@ pub struct Event {
     pub invited_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub settled_at: Option<DateTime<Utc>>,
+    /// Named in the statements around the event, so that a Citus cluster
+    /// sends them to the tenant's shard.
+    pub tenant_id: Uuid,
 }
 
 impl Event {
@@ -59,12 +62,14 @@ async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> sqlx::Result<Op
     if lock {
         crate::db::lock_row(conn, "dr_events", id).await?;
     }
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         Event,
         r#"SELECT id, ref_no, title, day, window_start, window_end, requested_kw, price_per_kwh, status, created_at,
-                  created_by, invited_at, closed_at, settled_at
-           FROM dr_events WHERE id = $1"#,
-        id
+                  created_by, invited_at, closed_at, settled_at, tenant_id
+           FROM dr_events WHERE tenant_id = $2 AND id = $1"#,
+        id,
+        tenant_id
     )
     .fetch_optional(conn)
     .await
@@ -76,10 +81,12 @@ pub async fn get(conn: &mut PgConnection, id: Uuid, manager: Option<Uuid>) -> Re
     let event = fetch(conn, id, false).await?.ok_or(AppError::NotFound)?;
     if let Some(m) = manager {
         let theirs = sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM dr_invitations i JOIN customers c ON c.id = i.customer_id
-                              WHERE i.event_id = $1 AND c.account_manager_id = $2) AS "x!""#,
+            r#"SELECT EXISTS (SELECT 1 FROM dr_invitations i
+                              JOIN customers c ON c.tenant_id = i.tenant_id AND c.id = i.customer_id
+                              WHERE i.tenant_id = $3 AND i.event_id = $1 AND c.account_manager_id = $2) AS "x!""#,
             id,
-            m
+            m,
+            event.tenant_id
         )
         .fetch_one(conn)
         .await?;
@@ -126,6 +133,7 @@ pub struct DrEventSummary {
 /// Events, latest day first, at most `limit`, with their counts; for an
 /// account manager those that invited their customers, counted over them.
 pub async fn list(conn: &mut PgConnection, manager: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<DrEventSummary>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         DrEventSummary,
         r#"SELECT e.id, e.ref_no, e.title, e.day, to_char(e.window_start, 'HH24:MI') AS "window_start!",
@@ -139,16 +147,19 @@ pub async fn list(conn: &mut PgConnection, manager: Option<Uuid>, limit: i64) ->
                     count(r.*) FILTER (WHERE r.decision = 'declined') AS declined,
                     sum(r.committed_kw) AS committed, sum(x.verified_kwh) AS verified, sum(x.reward) AS reward
              FROM dr_invitations i
-             JOIN customers c ON c.id = i.customer_id
-             LEFT JOIN dr_responses r ON r.event_id = i.event_id AND r.customer_id = i.customer_id
-             LEFT JOIN dr_results x ON x.event_id = i.event_id AND x.customer_id = i.customer_id
-             WHERE i.event_id = e.id AND ($1::uuid IS NULL OR c.account_manager_id = $1)
+             JOIN customers c ON c.tenant_id = i.tenant_id AND c.id = i.customer_id
+             LEFT JOIN dr_responses r
+               ON r.tenant_id = i.tenant_id AND r.event_id = i.event_id AND r.customer_id = i.customer_id
+             LEFT JOIN dr_results x
+               ON x.tenant_id = i.tenant_id AND x.event_id = i.event_id AND x.customer_id = i.customer_id
+             WHERE i.tenant_id = $3 AND i.event_id = e.id AND ($1::uuid IS NULL OR c.account_manager_id = $1)
            ) n ON true
-           WHERE $1::uuid IS NULL OR coalesce(n.invited, 0) > 0
+           WHERE e.tenant_id = $3 AND ($1::uuid IS NULL OR coalesce(n.invited, 0) > 0)
            ORDER BY e.day DESC, e.window_start DESC, e.id DESC
            LIMIT $2"#,
         manager,
-        limit
+        limit,
+        tenant_id
     )
     .fetch_all(conn)
     .await
@@ -227,17 +238,20 @@ async fn tell_invited(conn: &mut PgConnection, event: &Event, customers: &[Uuid]
             ("price", &event.price_per_kwh.normalize().to_string()),
         ],
     );
+    // RETURNING: not by COPY, which row-level security refuses on a cluster.
     let done = sqlx::query!(
         r#"INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, notice, title, status, link)
-           SELECT app_tenant_id(), gen_random_uuid(), c, now(), 'demand_response', 'demand_response_request', $2, '', $3
-           FROM unnest($1::uuid[]) AS c"#,
+           SELECT $4, gen_random_uuid(), c, now(), 'demand_response', 'demand_response_request', $2, '', $3
+           FROM unnest($1::uuid[]) AS c
+           RETURNING customer_id"#,
         customers,
         message,
-        format!("/dr-events/{}", event.id)
+        format!("/dr-events/{}", event.id),
+        event.tenant_id
     )
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(done.rows_affected())
+    Ok(done.len() as u64)
 }
 
 /// Invites customers (active ones, each once). When the invitations have
@@ -289,9 +303,10 @@ pub async fn invite(conn: &mut PgConnection, actor: &Actor, id: Uuid, who: &Invi
                 .await?
                 .ok_or_else(|| invalid(field, "dr_unknown_segment"))?;
             let ids = sqlx::query_scalar!(
-                r#"SELECT c.id FROM segment_members m JOIN customers c ON c.id = m.customer_id
-                   WHERE m.segment_id = $1 AND c.status = 'active' ORDER BY c.id"#,
-                segment
+                r#"SELECT c.id FROM segment_members m JOIN customers c ON c.tenant_id = m.tenant_id AND c.id = m.customer_id
+                   WHERE m.tenant_id = $2 AND m.segment_id = $1 AND c.status = 'active' ORDER BY c.id"#,
+                segment,
+                event.tenant_id
             )
             .fetch_all(&mut *conn)
             .await?;
@@ -388,12 +403,14 @@ pub async fn respond(
 ) -> Result<DrResponse, AppError> {
     let event = get(conn, id, manager).await?;
     let invited = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM dr_invitations i JOIN customers c ON c.id = i.customer_id
-                          WHERE i.event_id = $1 AND i.customer_id = $2
+        r#"SELECT EXISTS (SELECT 1 FROM dr_invitations i
+                          JOIN customers c ON c.tenant_id = i.tenant_id AND c.id = i.customer_id
+                          WHERE i.tenant_id = $4 AND i.event_id = $1 AND i.customer_id = $2
                             AND ($3::uuid IS NULL OR c.account_manager_id = $3)) AS "x!""#,
         id,
         customer,
-        manager
+        manager,
+        event.tenant_id
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -417,7 +434,7 @@ pub async fn respond(
            VALUES (app_tenant_id(), $1, $2, $3, $4, $5, $6)
            ON CONFLICT (tenant_id, event_id, customer_id) DO UPDATE
              SET decision = excluded.decision, committed_kw = excluded.committed_kw,
-                 recorded_by = excluded.recorded_by, recorded_at = now(), channel = excluded.channel
+                 recorded_by = excluded.recorded_by, recorded_at = excluded.recorded_at, channel = excluded.channel
            RETURNING event_id, customer_id, decision, committed_kw, recorded_by, recorded_at, channel"#,
         id,
         customer,
@@ -495,6 +512,7 @@ pub async fn invitations(
     after: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<InvitationRow>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         InvitationRow,
         r#"SELECT c.id AS customer_id, c.account_no AS "account_no!", c.name, u.display_name AS "manager?",
@@ -504,17 +522,20 @@ pub async fn invitations(
                   x.baseline_kwh AS "baseline_kwh?", x.actual_kwh AS "actual_kwh?", x.verified_kwh AS "verified_kwh?",
                   x.reward AS "reward?"
            FROM dr_invitations i
-           JOIN customers c ON c.id = i.customer_id
-           LEFT JOIN users u ON u.id = c.account_manager_id
-           LEFT JOIN dr_responses r ON r.event_id = i.event_id AND r.customer_id = i.customer_id
-           LEFT JOIN dr_results x ON x.event_id = i.event_id AND x.customer_id = i.customer_id
-           WHERE i.event_id = $1 AND ($2::uuid IS NULL OR c.account_manager_id = $2)
+           JOIN customers c ON c.tenant_id = i.tenant_id AND c.id = i.customer_id
+           LEFT JOIN users u ON u.tenant_id = i.tenant_id AND u.id = c.account_manager_id
+           LEFT JOIN dr_responses r
+             ON r.tenant_id = i.tenant_id AND r.event_id = i.event_id AND r.customer_id = i.customer_id
+           LEFT JOIN dr_results x
+             ON x.tenant_id = i.tenant_id AND x.event_id = i.event_id AND x.customer_id = i.customer_id
+           WHERE i.tenant_id = $5 AND i.event_id = $1 AND ($2::uuid IS NULL OR c.account_manager_id = $2)
              AND ($3::text IS NULL OR c.account_no > $3)
            ORDER BY c.account_no LIMIT $4"#,
         id,
         manager,
         after,
-        limit
+        limit,
+        tenant_id
     )
     .fetch_all(conn)
     .await
@@ -565,23 +586,26 @@ async fn calendar(conn: &mut PgConnection, from: NaiveDate, to: NaiveDate) -> sq
 /// has no row is left out.
 async fn loads(
     conn: &mut PgConnection,
+    tenant_id: Uuid,
     customers: &[Uuid],
     days: &[NaiveDate],
 ) -> sqlx::Result<HashMap<Uuid, HashMap<NaiveDate, DayLoad>>> {
     let installs = sqlx::query!(
         r#"SELECT p.customer_id, i.meter_id, i.installed_on, i.removed_on
-           FROM supply_points p JOIN meter_installations i ON i.supply_point_id = p.id
-           WHERE p.customer_id = ANY($1)"#,
-        customers
+           FROM supply_points p JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id
+           WHERE p.tenant_id = $2 AND p.customer_id = ANY($1)"#,
+        customers,
+        tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;
     let meters: Vec<Uuid> = installs.iter().map(|i| i.meter_id).collect();
     let rows = sqlx::query!(
         r#"SELECT meter_id, day, minutes, kw AS "kw: Vec<Option<f64>>" FROM load_days
-           WHERE meter_id = ANY($1) AND day = ANY($2)"#,
+           WHERE tenant_id = $3 AND meter_id = ANY($1) AND day = ANY($2)"#,
         &meters,
-        days
+        days,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -616,10 +640,12 @@ pub async fn settle(conn: &mut PgConnection, actor: &Actor, id: Uuid, today: Nai
     super::can_settle(&event.status, event.day, today).map_err(AppError::Conflict)?;
     let participants = sqlx::query_scalar!(
         r#"SELECT r.customer_id FROM dr_responses r
-           LEFT JOIN dr_results x ON x.event_id = r.event_id AND x.customer_id = r.customer_id
-           WHERE r.event_id = $1 AND r.decision = 'accepted' AND (x.status IS NULL OR x.status <> 'verified')
+           LEFT JOIN dr_results x ON x.tenant_id = r.tenant_id AND x.event_id = r.event_id AND x.customer_id = r.customer_id
+           WHERE r.tenant_id = $2 AND r.event_id = $1 AND r.decision = 'accepted'
+             AND (x.status IS NULL OR x.status <> 'verified')
            ORDER BY r.customer_id"#,
-        id
+        id,
+        event.tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -636,7 +662,7 @@ pub async fn settle(conn: &mut PgConnection, actor: &Actor, id: Uuid, today: Nai
     let candidates = baseline::candidate_days(event.day, &cal, &earlier);
     let mut days = candidates.clone();
     days.push(event.day);
-    let loads = loads(conn, &participants, &days).await?;
+    let loads = loads(conn, event.tenant_id, &participants, &days).await?;
     let window = Window { start: event.window_start, end: event.window_end };
     let locale = I18n(notice_locale(conn).await?);
     let mut summary = Settled::default();
@@ -664,7 +690,7 @@ pub async fn settle(conn: &mut PgConnection, actor: &Actor, id: Uuid, today: Nai
                ON CONFLICT (tenant_id, event_id, customer_id) DO UPDATE
                  SET status = excluded.status, similar_days = excluded.similar_days, adjustment = excluded.adjustment,
                      baseline_kwh = excluded.baseline_kwh, actual_kwh = excluded.actual_kwh,
-                     verified_kwh = excluded.verified_kwh, reward = excluded.reward, computed_at = now()
+                     verified_kwh = excluded.verified_kwh, reward = excluded.reward, computed_at = excluded.computed_at
                  WHERE dr_results.status <> 'verified'"#,
             id,
             customer,

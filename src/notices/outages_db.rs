@@ -463,7 +463,8 @@ async fn announce(
     // These statements touch every affected customer once; compiling them (JIT) cost
     // more than it saved in trials at 50,000 customers (1.9 s of 11 s). This transaction only.
     sqlx::query("SELECT set_config('jit', 'off', true)").execute(&mut *conn).await?;
-    let (affected, priority) = fill_affected(conn, outage.tenant_id, &outage.route_ids, &outage.transformers, &outage.areas).await?;
+    let (affected, priority) =
+        fill_affected(conn, outage.tenant_id, &outage.route_ids, &outage.transformers, &outage.areas).await?;
     let mut notices = announce_pass(conn, outage, tz, announcement, Pass::All).await?;
     notices += announce_pass(conn, outage, tz, announcement, Pass::PhoneTasks).await?;
     let stored = i32::try_from(affected).unwrap_or(i32::MAX);

@@ -149,23 +149,27 @@ pub async fn balance(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result
 /// Returns the customers whose points expired.
 pub async fn expire(conn: &mut PgConnection, customer: Option<Uuid>, today: NaiveDate) -> sqlx::Result<u64> {
     let months = settings(conn).await?.expiry_months;
+    // `$4`, the tenant, is named on every table: a Citus cluster then runs
+    // the whole statement on the tenant's shard.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let expired = sqlx::query_scalar!(
         r#"WITH lots AS (
              SELECT e.customer_id, greatest(e.points + coalesce(r.points, 0), 0) AS points
              FROM points_ledger e
              JOIN tenants t ON t.id = e.tenant_id
              LEFT JOIN points_ledger r ON r.tenant_id = e.tenant_id AND r.payment_id = e.payment_id AND r.kind = 'reverse'
-             WHERE e.kind = 'earn' AND ($1::uuid IS NULL OR e.customer_id = $1)
+             WHERE e.tenant_id = $4 AND e.kind = 'earn' AND ($1::uuid IS NULL OR e.customer_id = $1)
                AND ((e.at AT TIME ZONE t.time_zone)::date + make_interval(months => $3))::date <= $2
            ), run_out AS (
              SELECT customer_id, sum(points) AS points FROM lots GROUP BY customer_id
            ), taken AS (
              SELECT l.customer_id, -sum(l.points) AS points
              FROM points_ledger l
-             WHERE l.customer_id IN (SELECT customer_id FROM run_out)
+             WHERE l.tenant_id = $4 AND l.customer_id IN (SELECT customer_id FROM run_out)
                AND (l.kind IN ('redeem', 'expire')
                     OR (l.kind = 'reverse' AND NOT EXISTS (
-                        SELECT 1 FROM points_ledger e WHERE e.payment_id = l.payment_id AND e.kind = 'earn')))
+                        SELECT 1 FROM points_ledger e
+                        WHERE e.tenant_id = $4 AND e.payment_id = l.payment_id AND e.kind = 'earn')))
              GROUP BY l.customer_id
            ), due AS (
              SELECT o.customer_id, o.points - coalesce(k.points, 0) AS points
@@ -173,19 +177,21 @@ pub async fn expire(conn: &mut PgConnection, customer: Option<Uuid>, today: Naiv
              WHERE o.points - coalesce(k.points, 0) > 0
            ), recorded AS (
              INSERT INTO points_ledger (tenant_id, id, customer_id, kind, points, expired_on, recorded_by)
-             SELECT app_tenant_id(), gen_random_uuid(), customer_id, 'expire', -points, $2, 'points expiry' FROM due
+             SELECT $4::uuid, gen_random_uuid(), customer_id, 'expire', -points, $2, 'points expiry' FROM due
              ON CONFLICT (tenant_id, customer_id, expired_on) WHERE kind = 'expire' DO NOTHING
              RETURNING customer_id, points
            ), timeline AS (
              INSERT INTO customer_timeline (tenant_id, id, customer_id, at, kind, title, status, link)
-             SELECT app_tenant_id(), gen_random_uuid(), customer_id, now(), 'points', '−' || (-points)::text,
+             SELECT $4::uuid, gen_random_uuid(), customer_id, now(), 'points', '−' || (-points)::text,
                     'points_expired', '/customers/' || customer_id || '#points'
              FROM recorded
+             RETURNING NULL AS not_by_copy
            )
            SELECT count(*) AS "n!" FROM recorded"#,
         customer,
         today,
-        months
+        months,
+        tenant_id
     )
     .fetch_one(conn)
     .await?;
@@ -442,9 +448,15 @@ pub async fn change_item(
 /// Holds the customer for the rest of the transaction, so that redemptions
 /// for one customer take turns. False when the tenant has no such customer.
 pub async fn lock_customer(conn: &mut PgConnection, customer_id: Uuid) -> sqlx::Result<bool> {
-    let found = sqlx::query_scalar!("SELECT id FROM customers WHERE id = $1 FOR NO KEY UPDATE", customer_id)
-        .fetch_optional(conn)
-        .await?;
+    // The tenant named: a Citus cluster takes row locks only on one shard.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let found = sqlx::query_scalar!(
+        "SELECT id FROM customers WHERE tenant_id = $2 AND id = $1 FOR NO KEY UPDATE",
+        customer_id,
+        tenant_id
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(found.is_some())
 }
 

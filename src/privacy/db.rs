@@ -268,10 +268,16 @@ pub async fn interval_partitions(conn: &mut PgConnection) -> sqlx::Result<Vec<(S
 /// the others, then drops it. `name` comes from [`interval_partitions`] and
 /// was checked by [`super::retention::partition_month`]; as the owner,
 /// outside a transaction (a concurrent detach cannot run inside one).
+/// Citus 12.1 refuses a concurrent detach: on a cluster the detach is a
+/// plain one, which holds the table's readers and writers back while it runs.
 pub async fn drop_interval_partition(conn: &mut PgConnection, name: &str) -> sqlx::Result<()> {
     use sqlx::Executor;
     debug_assert!(super::retention::partition_month(name).is_some());
-    conn.execute(format!("ALTER TABLE interval_data DETACH PARTITION {name} CONCURRENTLY").as_str()).await?;
+    let on_citus: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")
+        .fetch_one(&mut *conn)
+        .await?;
+    let concurrently = if on_citus { "" } else { " CONCURRENTLY" };
+    conn.execute(format!("ALTER TABLE interval_data DETACH PARTITION {name}{concurrently}").as_str()).await?;
     conn.execute(format!("DROP TABLE {name}").as_str()).await?;
     Ok(())
 }

@@ -138,9 +138,13 @@ pub struct MemberRow {
     pub since: Option<DateTime<Utc>>,
 }
 
-fn compile(definition: &Value, today: NaiveDate, first: usize) -> Result<(Compiled, PgArguments), DefinitionError> {
-    let compiled = filter::compile_definition(definition, today, first)?;
+/// The definition compiled with the tenant as `$1` and its own parameters
+/// from `$2`, and the arguments bound.
+fn compile(definition: &Value, today: NaiveDate, tenant_id: Uuid) -> Result<(Compiled, PgArguments), DefinitionError> {
+    use sqlx::Arguments;
+    let compiled = filter::compile_definition(definition, today, 2, "$1")?;
     let mut args = PgArguments::default();
+    args.add(tenant_id).expect("a uuid encodes");
     compiled.bind_into(&mut args).expect("segment parameters encode");
     Ok((compiled, args))
 }
@@ -152,21 +156,24 @@ pub async fn preview(
     definition: &Value,
     today: NaiveDate,
 ) -> Result<Result<(i64, Vec<MemberRow>), DefinitionError>, sqlx::Error> {
-    let (compiled, args) = match compile(definition, today, 1) {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let (compiled, args) = match compile(definition, today, tenant_id) {
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
     };
-    let count: i64 =
-        sqlx::query_scalar_with(&format!("SELECT count(*) FROM {} WHERE {}", compiled.from, compiled.sql), args)
-            .fetch_one(&mut *conn)
-            .await?;
-    let (_, args) = compile(definition, today, 1).expect("compiled above");
+    let count: i64 = sqlx::query_scalar_with(
+        &format!("SELECT count(*) FROM {} WHERE c.tenant_id = $1 AND {}", compiled.from, compiled.sql),
+        args,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (_, args) = compile(definition, today, tenant_id).expect("compiled above");
     let sample: Vec<MemberRow> = sqlx::query_as_with(
         &format!(
             "SELECT c.id AS customer_id, c.account_no, c.name, c.class_code, c.industry_code, u.display_name AS manager,
                     NULL::timestamptz AS since
-             FROM {} LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.account_manager_id
-             WHERE {} ORDER BY c.account_no LIMIT {SAMPLE}",
+             FROM {} LEFT JOIN users u ON u.tenant_id = $1 AND u.id = c.account_manager_id
+             WHERE c.tenant_id = $1 AND {} ORDER BY c.account_no LIMIT {SAMPLE}",
             compiled.from, compiled.sql
         ),
         args,
@@ -195,7 +202,9 @@ pub async fn recompute(conn: &mut PgConnection, id: Uuid, today: NaiveDate) -> a
     let definition: Value =
         sqlx::query_scalar("SELECT definition FROM segments WHERE id = $1").bind(id).fetch_one(&mut *conn).await?;
     let run_id = Uuid::now_v7();
-    let compiled = filter::compile_definition(&definition, today, 3)?;
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    // $1 segment, $2 run, $3 tenant, then the definition's own.
+    let compiled = filter::compile_definition(&definition, today, 4, "$3")?;
     sqlx::query(
         "INSERT INTO segment_runs (tenant_id, id, segment_id, members, joined, left_count)
          VALUES (app_tenant_id(), $1, $2, 0, 0, 0)",
@@ -209,25 +218,27 @@ pub async fn recompute(conn: &mut PgConnection, id: Uuid, today: NaiveDate) -> a
         use sqlx::Arguments;
         args.add(id).map_err(anyhow::Error::msg)?;
         args.add(run_id).map_err(anyhow::Error::msg)?;
+        args.add(tenant_id).map_err(anyhow::Error::msg)?;
     }
     compiled.bind_into(&mut args).map_err(anyhow::Error::msg)?;
     let (members, joined, left): (i64, i64, i64) = sqlx::query_as_with(
         &format!(
-            "WITH target AS MATERIALIZED (SELECT c.id FROM {} WHERE {}),
+            "WITH target AS MATERIALIZED (SELECT c.id FROM {} WHERE c.tenant_id = $3 AND {}),
              gone AS (
-               DELETE FROM segment_members sm WHERE sm.segment_id = $1
+               DELETE FROM segment_members sm WHERE sm.tenant_id = $3 AND sm.segment_id = $1
                  AND NOT EXISTS (SELECT 1 FROM target t WHERE t.id = sm.customer_id)
                RETURNING sm.customer_id),
              added AS (
                INSERT INTO segment_members (tenant_id, segment_id, customer_id, since)
-               SELECT app_tenant_id(), $1, t.id, now() FROM target t
-               WHERE NOT EXISTS (SELECT 1 FROM segment_members sm WHERE sm.segment_id = $1 AND sm.customer_id = t.id)
+               SELECT $3, $1, t.id, now() FROM target t
+               WHERE NOT EXISTS (SELECT 1 FROM segment_members sm
+                                 WHERE sm.tenant_id = $3 AND sm.segment_id = $1 AND sm.customer_id = t.id)
                RETURNING customer_id),
              -- Data-modifying CTEs run whether or not the query reads them.
              changes AS (
                INSERT INTO segment_changes (tenant_id, run_id, customer_id, change)
-               SELECT app_tenant_id(), $2, customer_id, 'joined' FROM added
-               UNION ALL SELECT app_tenant_id(), $2, customer_id, 'left' FROM gone
+               SELECT $3, $2, customer_id, 'joined' FROM added
+               UNION ALL SELECT $3, $2, customer_id, 'left' FROM gone
                RETURNING 1)
              SELECT (SELECT count(*) FROM target), (SELECT count(*) FROM added), (SELECT count(*) FROM gone)
 ",

@@ -508,6 +508,10 @@ pub enum Param {
 
 /// A compiled definition has three parts. `sql` is the condition over
 /// `customers c`; its placeholders are numbered from the caller's `first`.
+/// Every table it reads besides `c` is filtered by the caller's tenant
+/// placeholder, and the caller adds `c.tenant_id = <tenant>` to its WHERE:
+/// a Citus cluster sends a statement to one shard only when every table in
+/// it names the tenant, and on one server it costs nothing.
 /// `from` is the FROM clause the condition needs. `params` holds the
 /// placeholders' values in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -542,17 +546,24 @@ pub fn window_start(today: NaiveDate, months: u32) -> NaiveDate {
 }
 
 /// Compiles a checked definition; placeholders start at `$first` (the
-/// caller's own parameters come before).
-pub fn compile(node: &Node, today: NaiveDate, first: usize) -> Compiled {
-    let mut c = Compiler { params: Vec::new(), first, today, grouped: grouped(node), aggregates: Vec::new() };
+/// caller's own parameters come before, among them `tenant`, e.g. `$1`).
+pub fn compile(node: &Node, today: NaiveDate, first: usize, tenant: &str) -> Compiled {
+    let mut c = Compiler {
+        params: Vec::new(),
+        first,
+        tenant: tenant.to_owned(),
+        today,
+        grouped: grouped(node),
+        aggregates: Vec::new(),
+    };
     let sql = c.node(node);
     let from = if c.aggregates.is_empty() {
         "customers c".to_owned()
     } else {
         let (columns, since): (Vec<String>, Vec<String>) = c.aggregates.iter().cloned().unzip();
         format!(
-            "customers c LEFT JOIN (SELECT m.customer_id, {} FROM customer_metrics m WHERE m.month >= least({}) \
-             GROUP BY m.customer_id) mx ON mx.customer_id = c.id",
+            "customers c LEFT JOIN (SELECT m.customer_id, {} FROM customer_metrics m \
+             WHERE m.tenant_id = {tenant} AND m.month >= least({}) GROUP BY m.customer_id) mx ON mx.customer_id = c.id",
             columns.join(", "),
             since.join(", ")
         )
@@ -583,6 +594,8 @@ fn grouped(node: &Node) -> bool {
 struct Compiler {
     params: Vec<Param>,
     first: usize,
+    /// The caller's placeholder of the tenant.
+    tenant: String,
     today: NaiveDate,
     grouped: bool,
     /// In the grouped form: each metric condition's aggregate column of `mx`
@@ -628,9 +641,10 @@ impl Compiler {
     }
 
     /// A code looked up to an id by a subquery: in the list, or not. The
-    /// subquery is not correlated (row-level security already keeps it to
-    /// the tenant), so it runs once and joins on the customers index.
-    fn lookup(&mut self, column: &str, subquery: &str, test: &SetTest) -> String {
+    /// subquery is not correlated (it names the tenant), so it runs once and
+    /// joins on the customers index.
+    fn lookup(&mut self, column: &str, table: &str, key: &str, test: &SetTest) -> String {
+        let subquery = format!("SELECT x.id FROM {table} x WHERE x.tenant_id = {} AND x.{key}", self.tenant);
         match test {
             SetTest::In(v) => {
                 let p = self.bind(Param::Texts(v.clone()));
@@ -659,12 +673,13 @@ impl Compiler {
     fn condition(&mut self, c: &Condition) -> String {
         match c {
             Condition::Code(field, test) => self.set(field.column(), test),
-            Condition::Route(test) => self.lookup("c.route_id", "SELECT r.id FROM reading_routes r WHERE r.code", test),
-            Condition::Manager(test) => {
-                self.lookup("c.account_manager_id", "SELECT u.id FROM users u WHERE u.username", test)
-            }
+            Condition::Route(test) => self.lookup("c.route_id", "reading_routes", "code", test),
+            Condition::Manager(test) => self.lookup("c.account_manager_id", "users", "username", test),
             Condition::Tier(test) => {
-                let inner = "SELECT 1 FROM customer_values v WHERE v.tenant_id = c.tenant_id AND v.customer_id = c.id AND v.tier";
+                let inner = format!(
+                    "SELECT 1 FROM customer_values v WHERE v.tenant_id = {} AND v.customer_id = c.id AND v.tier",
+                    self.tenant
+                );
                 match test {
                     SetTest::In(v) => format!("EXISTS ({inner} = ANY({}))", self.bind(Param::Texts(v.clone()))),
                     SetTest::NotIn(v) => {
@@ -678,7 +693,8 @@ impl Compiler {
             Condition::Tags { any_of, negate } => {
                 let p = self.bind(Param::Texts(any_of.clone()));
                 let exists = format!(
-                    "EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = c.tenant_id AND t.customer_id = c.id AND t.tag_code = ANY({p}))"
+                    "EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = {} AND t.customer_id = c.id AND t.tag_code = ANY({p}))",
+                    self.tenant
                 );
                 if *negate { format!("NOT {exists}") } else { exists }
             }
@@ -707,7 +723,8 @@ impl Compiler {
             Condition::Metric { column, agg, months, test } => {
                 let since = self.bind(Param::Date(window_start(self.today, *months)));
                 let from = format!(
-                    "FROM customer_metrics m WHERE m.tenant_id = c.tenant_id AND m.customer_id = c.id AND m.month >= {since}"
+                    "FROM customer_metrics m WHERE m.tenant_id = {} AND m.customer_id = c.id AND m.month >= {since}",
+                    self.tenant
                 );
                 // A customer with no rows in the window has summed nothing (0);
                 // the other aggregates have no value and match nothing.
@@ -725,8 +742,13 @@ impl Compiler {
 }
 
 /// Parses and compiles in one step.
-pub fn compile_definition(definition: &Value, today: NaiveDate, first: usize) -> Result<Compiled, DefinitionError> {
-    Ok(compile(&parse(definition)?, today, first))
+pub fn compile_definition(
+    definition: &Value,
+    today: NaiveDate,
+    first: usize,
+    tenant: &str,
+) -> Result<Compiled, DefinitionError> {
+    Ok(compile(&parse(definition)?, today, first, tenant))
 }
 
 #[cfg(test)]
@@ -739,12 +761,15 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 15).unwrap()
     }
 
+    /// The caller's tenant placeholder, as the compiled text shows it.
+    const TENANT: &str = "$t";
+
     fn compiled(definition: Value) -> Compiled {
-        compile_definition(&definition, today(), 1).unwrap_or_else(|e| panic!("{e}"))
+        compile_definition(&definition, today(), 1, TENANT).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn refused(definition: Value) -> DefinitionError {
-        compile_definition(&definition, today(), 1).expect_err("should be refused")
+        compile_definition(&definition, today(), 1, TENANT).expect_err("should be refused")
     }
 
     fn texts(v: &[&str]) -> Param {
@@ -795,7 +820,10 @@ mod tests {
             "(c.account_manager_id IS NULL)"
         );
         let c = compiled(json!({"all": [{"field": "account_manager", "op": "eq", "value": "manager"}]}));
-        assert_eq!(c.sql, "(c.account_manager_id IN (SELECT u.id FROM users u WHERE u.username = ANY($1::text[])))");
+        assert_eq!(
+            c.sql,
+            "(c.account_manager_id IN (SELECT x.id FROM users x WHERE x.tenant_id = $t AND x.username = ANY($1::text[])))"
+        );
         // Null tests exist only where the archive allows no value.
         let e = refused(json!({"all": [{"field": "class", "op": "is_null"}]}));
         assert_eq!(e.path, "all[0].op");
@@ -805,8 +833,12 @@ mod tests {
     #[test]
     fn route_codes_are_looked_up_and_tiers_read_customer_values() {
         let c = compiled(json!({"all": [{"field": "route", "op": "in", "value": ["R0001"]}]}));
-        assert!(c.sql.starts_with("(c.route_id IN (SELECT r.id FROM reading_routes r"), "{}", c.sql);
-        assert!(c.sql.contains("r.code = ANY($1::text[])"));
+        assert!(
+            c.sql.starts_with("(c.route_id IN (SELECT x.id FROM reading_routes x WHERE x.tenant_id = $t"),
+            "{}",
+            c.sql
+        );
+        assert!(c.sql.contains("x.code = ANY($1::text[])"));
         let c = compiled(json!({"all": [{"field": "route", "op": "ne", "value": "R0001"}]}));
         assert!(c.sql.contains("c.route_id IS NULL OR c.route_id NOT IN"), "{}", c.sql);
         let c = compiled(json!({"all": [{"field": "tier", "op": "in", "value": ["vip", "high"]}]}));
@@ -839,7 +871,7 @@ mod tests {
         let c = compiled(json!({"all": [{"field": "tags", "op": "has", "value": "vip"}]}));
         assert_eq!(
             c.sql,
-            "(EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = c.tenant_id AND t.customer_id = c.id AND t.tag_code = ANY($1::text[])))"
+            "(EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = $t AND t.customer_id = c.id AND t.tag_code = ANY($1::text[])))"
         );
         let c = compiled(json!({"all": [{"field": "tags", "op": "has_any", "value": ["vip", "green"]}]}));
         assert_eq!(c.params, [texts(&["vip", "green"])]);
@@ -860,7 +892,7 @@ mod tests {
             c.from,
             "customers c LEFT JOIN (SELECT m.customer_id, sum(m.energy_kwh) FILTER (WHERE m.month >= $1::date) AS a0, \
              (max(ARRAY[(m.month - DATE '2000-01-01')::numeric, m.arrears_days::numeric]) FILTER (WHERE m.month >= $3::date))[2] AS a1 \
-             FROM customer_metrics m WHERE m.month >= least($1::date, $3::date) GROUP BY m.customer_id) mx ON mx.customer_id = c.id"
+             FROM customer_metrics m WHERE m.tenant_id = $t AND m.month >= least($1::date, $3::date) GROUP BY m.customer_id) mx ON mx.customer_id = c.id"
         );
         assert_eq!(
             c.sql,
@@ -881,7 +913,7 @@ mod tests {
         assert_eq!(c.from, "customers c");
         assert_eq!(
             c.sql,
-            "(c.class_code = ANY($1::text[]) AND (SELECT coalesce(sum(m.energy_kwh), 0) FROM customer_metrics m WHERE m.tenant_id = c.tenant_id AND m.customer_id = c.id AND m.month >= $2::date) >= $3::numeric)"
+            "(c.class_code = ANY($1::text[]) AND (SELECT coalesce(sum(m.energy_kwh), 0) FROM customer_metrics m WHERE m.tenant_id = $t AND m.customer_id = c.id AND m.month >= $2::date) >= $3::numeric)"
         );
         // Twelve months ending with November 2026: December 2025 onwards.
         assert_eq!(c.params[1..], [Param::Date(NaiveDate::from_ymd_opt(2025, 12, 1).unwrap()), dec("100000")]);
@@ -930,12 +962,12 @@ mod tests {
         ]}));
         assert_eq!(
             c.sql,
-            "(c.class_code = ANY($1::text[]) AND (c.capacity_kva >= $2::numeric OR EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = c.tenant_id AND t.customer_id = c.id AND t.tag_code = ANY($3::text[]))))"
+            "(c.class_code = ANY($1::text[]) AND (c.capacity_kva >= $2::numeric OR EXISTS (SELECT 1 FROM customer_tags t WHERE t.tenant_id = $t AND t.customer_id = c.id AND t.tag_code = ANY($3::text[]))))"
         );
         assert_eq!(c.params.len(), 3);
         // The caller's own parameters come first.
-        let c =
-            compile_definition(&json!({"any": [{"field": "class", "op": "eq", "value": "x"}]}), today(), 3).unwrap();
+        let c = compile_definition(&json!({"any": [{"field": "class", "op": "eq", "value": "x"}]}), today(), 3, TENANT)
+            .unwrap();
         assert_eq!(c.sql, "(c.class_code = ANY($3::text[]))");
     }
 
@@ -1001,13 +1033,13 @@ mod tests {
         for _ in 1..MAX_DEPTH {
             five = json!({"any": [five]});
         }
-        assert!(compile_definition(&five, today(), 1).is_ok());
+        assert!(compile_definition(&five, today(), 1, TENANT).is_ok());
         let six = json!({"all": [five]});
         let e = refused(six);
         assert_eq!(e.kind, ErrorKind::TooDeep);
         assert_eq!(e.path, "all[0].any[0].any[0].any[0].any[0]", "the sixth group");
         let fifty = json!({"any": vec![leaf.clone(); MAX_CONDITIONS]});
-        assert!(compile_definition(&fifty, today(), 1).is_ok());
+        assert!(compile_definition(&fifty, today(), 1, TENANT).is_ok());
         let e = refused(json!({"any": vec![leaf; MAX_CONDITIONS + 1]}));
         assert_eq!(e.kind, ErrorKind::TooManyConditions);
         assert_eq!(e.path, "any[50]");

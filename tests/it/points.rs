@@ -404,7 +404,7 @@ async fn the_catalogue_page_refuses_bad_items_stale_stock_and_bad_rates() {
 async fn backdate(app: &TestApp, reference: &str, on: NaiveDate) {
     let done = sqlx::query(
         "UPDATE points_ledger l SET at = ($2::date + time '10:00') AT TIME ZONE 'Asia/Shanghai'
-         FROM payments p WHERE p.id = l.payment_id AND l.kind = 'earn' AND p.channel_ref = $1",
+         FROM payments p WHERE p.tenant_id = l.tenant_id AND p.id = l.payment_id AND l.kind = 'earn' AND p.channel_ref = $1",
     )
     .bind(reference)
     .bind(on)

@@ -31,11 +31,12 @@ pub async fn open_repair(app: &TestApp, username: &str, customer: Uuid, title: &
     Uuid::parse_str(location(&created).trim_start_matches("/work-orders/").split('?').next().unwrap()).unwrap()
 }
 
+/// Moves an order's clock `hours` into the past (in UTC, as `age_contact`).
 async fn age_order(app: &TestApp, id: Uuid, hours: i32) {
     let mut tx = gridcrm::db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     sqlx::query(
-        "UPDATE work_orders SET clock_started_at = clock_started_at - make_interval(hours => $2),
-             due_at = due_at - make_interval(hours => $2) WHERE id = $1",
+        "UPDATE work_orders SET clock_started_at = (clock_started_at AT TIME ZONE 'UTC' - make_interval(hours => $2)) AT TIME ZONE 'UTC',
+             due_at = (due_at AT TIME ZONE 'UTC' - make_interval(hours => $2)) AT TIME ZONE 'UTC' WHERE id = $1",
     )
     .bind(id)
     .bind(hours)

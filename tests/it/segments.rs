@@ -28,7 +28,7 @@ async fn owner_sql(app: &TestApp, sql: &str, customer: Uuid) {
 async fn member_ids(app: &TestApp, segment: Uuid) -> Vec<Uuid> {
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     sqlx::query_scalar(
-        "SELECT customer_id FROM segment_members sm JOIN customers c ON c.id = sm.customer_id
+        "SELECT customer_id FROM segment_members sm JOIN customers c ON c.tenant_id = sm.tenant_id AND c.id = sm.customer_id
          WHERE segment_id = $1 ORDER BY c.account_no",
     )
     .bind(segment)

@@ -224,12 +224,14 @@ async fn the_call_centre_registers_and_filters_over_the_api() {
 }
 
 /// Moves a contact's clock into the past, as if it had been received `hours` ago.
+/// (Subtracted in UTC: Citus refuses `timestamptz - interval`, a stable
+/// function, on a column in an UPDATE.)
 pub async fn age_contact(app: &TestApp, id: Uuid, hours: i64) {
     let mut conn = PgConnection::connect(&app.owner_url).await.unwrap();
     sqlx::query(
-        "UPDATE contacts SET received_at = received_at - make_interval(hours => $2::int),
-             clock_started_at = clock_started_at - make_interval(hours => $2::int),
-             due_at = due_at - make_interval(hours => $2::int) WHERE id = $1",
+        "UPDATE contacts SET received_at = (received_at AT TIME ZONE 'UTC' - make_interval(hours => $2::int)) AT TIME ZONE 'UTC',
+             clock_started_at = (clock_started_at AT TIME ZONE 'UTC' - make_interval(hours => $2::int)) AT TIME ZONE 'UTC',
+             due_at = (due_at AT TIME ZONE 'UTC' - make_interval(hours => $2::int)) AT TIME ZONE 'UTC' WHERE id = $1",
     )
     .bind(id)
     .bind(hours as i32)
