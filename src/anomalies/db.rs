@@ -130,19 +130,35 @@ pub async fn scan(conn: &mut PgConnection, today: NaiveDate) -> sqlx::Result<Sca
 async fn record(conn: &mut PgConnection, f: &Found) -> sqlx::Result<bool> {
     let c = &f.change;
     let direction = super::direction(c.relative);
-    let inserted = sqlx::query!(
-        r#"INSERT INTO load_anomalies (tenant_id, id, meter_id, customer_id, change_day, direction, size_pct,
-                                      before_kwh, after_kwh, score)
-           SELECT app_tenant_id(), $1, $2, p.customer_id, $3, $4, $5, $6, $7, $8
+    // Who the meter served on the day, then the insert: in two statements,
+    // because Citus cannot send an INSERT … SELECT … LIMIT to the shard whole.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let served = sqlx::query!(
+        r#"SELECT p.customer_id, m.serial
            FROM meter_installations i
+           JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
            JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
            JOIN customers c ON c.tenant_id = p.tenant_id AND c.id = p.customer_id AND c.status = 'active'
-           WHERE i.meter_id = $2 AND i.installed_on <= $3 AND (i.removed_on IS NULL OR i.removed_on > $3)
-           ORDER BY i.installed_on DESC LIMIT 1
+           WHERE i.tenant_id = $1 AND i.meter_id = $2 AND i.installed_on <= $3
+             AND (i.removed_on IS NULL OR i.removed_on > $3)
+           ORDER BY i.installed_on DESC LIMIT 1"#,
+        tenant_id,
+        f.meter_id,
+        f.change_day
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(served) = served else { return Ok(false) };
+    let inserted = sqlx::query_scalar!(
+        r#"INSERT INTO load_anomalies (tenant_id, id, meter_id, customer_id, change_day, direction, size_pct,
+                                      before_kwh, after_kwh, score)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
            ON CONFLICT (tenant_id, meter_id, change_day) DO NOTHING
-           RETURNING id, customer_id, (SELECT serial FROM meters WHERE id = $2) AS "serial!""#,
+           RETURNING id"#,
+        tenant_id,
         Uuid::now_v7(),
         f.meter_id,
+        served.customer_id,
         f.change_day,
         direction,
         decimal(c.relative * 100.0, 1),
@@ -152,9 +168,9 @@ async fn record(conn: &mut PgConnection, f: &Found) -> sqlx::Result<bool> {
     )
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = inserted else { return Ok(false) };
-    let link = format!("/load-anomalies/{}", row.id);
-    let title = format!("{} {} {}", row.serial, super::percent(c.relative), f.change_day);
+    let Some(id) = inserted else { return Ok(false) };
+    let link = format!("/load-anomalies/{id}");
+    let title = format!("{} {} {}", served.serial, super::percent(c.relative), f.change_day);
     let entry = crate::timeline::Entry {
         kind: "load_anomaly",
         notice: Some(crate::notices::Kind::LoadAnomaly.as_str()),
@@ -162,7 +178,7 @@ async fn record(conn: &mut PgConnection, f: &Found) -> sqlx::Result<bool> {
         status: direction,
         link: &link,
     };
-    crate::timeline::record(conn, row.customer_id, Utc::now(), entry).await?;
+    crate::timeline::record(conn, served.customer_id, Utc::now(), entry).await?;
     Ok(true)
 }
 

@@ -23,15 +23,25 @@ pub async fn lock_item(conn: &mut PgConnection, list: RefList, code: &str) -> sq
 /// Adds a code at the end of the list; false when the list has it already
 /// (retired or not).
 pub async fn insert(conn: &mut PgConnection, list: RefList, code: &ValidCode) -> sqlx::Result<bool> {
-    // INSERT ... SELECT, not a subquery in VALUES: Citus refuses those.
+    // INSERT ... SELECT, not a subquery in VALUES: Citus refuses those. The
+    // tenant named, and what was inserted returned: otherwise Citus reads
+    // max(sort) from every shard and counts the row it selected as inserted.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let sql = format!(
         "INSERT INTO {0} (tenant_id, code, name_zh, name_en, sort)
-         SELECT app_tenant_id(), $1, $2, $3, COALESCE(max(sort), 0) + 1 FROM {0}
-         ON CONFLICT DO NOTHING",
+         SELECT $4, $1, $2, $3, COALESCE(max(sort), 0) + 1 FROM {0} WHERE tenant_id = $4
+         ON CONFLICT DO NOTHING
+         RETURNING code",
         list.table()
     );
-    let done = sqlx::query(&sql).bind(&code.code).bind(&code.name_zh).bind(&code.name_en).execute(conn).await?;
-    Ok(done.rows_affected() == 1)
+    let added: Option<String> = sqlx::query_scalar(&sql)
+        .bind(&code.code)
+        .bind(&code.name_zh)
+        .bind(&code.name_en)
+        .bind(tenant_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(added.is_some())
 }
 
 pub async fn rename(conn: &mut PgConnection, list: RefList, code: &str, names: &ValidCode) -> sqlx::Result<()> {

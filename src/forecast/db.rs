@@ -321,10 +321,11 @@ pub async fn refresh(
 
     let seen = sqlx::query!(
         r#"SELECT count(*) AS "rows!", max(day) AS last_day,
-                  (SELECT max(received_at) FROM weather_observations) AS weather_at
-           FROM load_days WHERE day BETWEEN $1 AND $2"#,
+                  (SELECT max(received_at) FROM weather_observations WHERE tenant_id = $3) AS weather_at
+           FROM load_days WHERE tenant_id = $3 AND day BETWEEN $1 AND $2"#,
         first_day,
-        last_day
+        last_day,
+        tenant_id
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -346,13 +347,14 @@ pub async fn refresh(
     let members: Vec<Member> = sqlx::query!(
         r#"SELECT m.meter_id AS "meter_id!", sp.customer_id AS "customer_id?", c.route_id AS "route_id?",
                   c.industry_code AS "industry?"
-           FROM (SELECT DISTINCT meter_id FROM load_days WHERE day BETWEEN $1 AND $2) m
-           LEFT JOIN meter_installations mi ON mi.meter_id = m.meter_id AND mi.removed_on IS NULL
-           LEFT JOIN supply_points sp ON sp.id = mi.supply_point_id
-           LEFT JOIN customers c ON c.id = sp.customer_id
+           FROM (SELECT DISTINCT meter_id FROM load_days WHERE tenant_id = $3 AND day BETWEEN $1 AND $2) m
+           LEFT JOIN meter_installations mi ON mi.tenant_id = $3 AND mi.meter_id = m.meter_id AND mi.removed_on IS NULL
+           LEFT JOIN supply_points sp ON sp.tenant_id = $3 AND sp.id = mi.supply_point_id
+           LEFT JOIN customers c ON c.tenant_id = $3 AND c.id = sp.customer_id
            ORDER BY sp.customer_id, m.meter_id"#,
         target - Duration::days(STALE_DAYS),
-        last_day
+        last_day,
+        tenant_id
     )
     .fetch_all(&mut *tx)
     .await?
@@ -525,7 +527,8 @@ async fn store(conn: &mut PgConnection, tenant_id: Uuid, target: NaiveDate, rows
                   u.method, u.mape, u.baseline, u.beats, u.holdout, u.temperature, u.through
            FROM unnest($4::text[], $5::text[], $6::int2[], $7::int4[], $8::text[], $9::float8[], $10::float8[],
                        $11::bool[], $12::int2[], $13::bool[], $14::date[])
-                AS u (kind, key, minutes, off, method, mape, baseline, beats, holdout, temperature, through)"#,
+                AS u (kind, key, minutes, off, method, mape, baseline, beats, holdout, temperature, through)
+           RETURNING NULL AS not_by_copy"#,
         tenant_id,
         target,
         &flat,
@@ -541,9 +544,9 @@ async fn store(conn: &mut PgConnection, tenant_id: Uuid, target: NaiveDate, rows
         &temperature,
         &through
     )
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(stored.rows_affected() as usize)
+    Ok(stored.len())
 }
 
 /// One energy figure to store.
@@ -563,26 +566,30 @@ async fn energy_forecasts(
     first_day: NaiveDate,
     target: NaiveDate,
 ) -> sqlx::Result<Vec<EnergyRow>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     // Expansion orders in progress, and the ones powered on lately.
     let orders = sqlx::query!(
         r#"SELECT o.customer_id AS "customer_id!", o.state, c.industry_code,
                   greatest(o.requested_capacity_kva - coalesce(sp.capacity_kva, 0), 0)::float8 AS "added_kva!",
                   (o.completed_at AT TIME ZONE t.time_zone)::date AS completed_on
-           FROM work_orders o JOIN customers c ON c.id = o.customer_id JOIN tenants t ON t.id = o.tenant_id
-           LEFT JOIN supply_points sp ON sp.id = o.supply_point_id
-           WHERE o.kind = 'expansion' AND o.customer_id IS NOT NULL AND o.requested_capacity_kva IS NOT NULL
+           FROM work_orders o JOIN customers c ON c.tenant_id = $3 AND c.id = o.customer_id
+           JOIN tenants t ON t.id = o.tenant_id
+           LEFT JOIN supply_points sp ON sp.tenant_id = $3 AND sp.id = o.supply_point_id
+           WHERE o.tenant_id = $3 AND o.kind = 'expansion' AND o.customer_id IS NOT NULL AND o.requested_capacity_kva IS NOT NULL
              AND (o.state NOT IN ('powered_on', 'cancelled')
                   OR (o.state = 'powered_on' AND o.completed_at >= ($1::date - $2::int)::timestamp AT TIME ZONE t.time_zone))"#,
         target,
-        energy::RAMP_DAYS as i32
+        energy::RAMP_DAYS as i32,
+        tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;
     let capacities = sqlx::query!(
         r#"SELECT c.id, c.industry_code, coalesce(c.capacity_kva, (SELECT sum(capacity_kva) FROM supply_points sp
-                  WHERE sp.customer_id = c.id AND sp.status = 'in_service'))::float8 AS capacity
-           FROM customers c WHERE c.id = ANY($1)"#,
-        &customers.iter().filter_map(|c| c.0).collect::<Vec<Uuid>>()
+                  WHERE sp.tenant_id = $2 AND sp.customer_id = c.id AND sp.status = 'in_service'))::float8 AS capacity
+           FROM customers c WHERE c.tenant_id = $2 AND c.id = ANY($1)"#,
+        &customers.iter().filter_map(|c| c.0).collect::<Vec<Uuid>>(),
+        tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -661,7 +668,8 @@ async fn store_energy(conn: &mut PgConnection, tenant_id: Uuid, rows: &[EnergyRo
         "INSERT INTO energy_forecasts (tenant_id, subject_kind, subject_key, period, period_start, created_at, kwh, expansion_kwh)
          SELECT $1, u.kind, u.key, u.period, u.start, now(), u.kwh, u.expansion
          FROM unnest($2::text[], $3::text[], $4::text[], $5::date[], $6::float8[], $7::float8[])
-              AS u (kind, key, period, start, kwh, expansion)",
+              AS u (kind, key, period, start, kwh, expansion)
+         RETURNING NULL AS not_by_copy",
         tenant_id,
         &rows.iter().map(|r| r.kind.to_string()).collect::<Vec<_>>(),
         &rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>(),
@@ -670,7 +678,7 @@ async fn store_energy(conn: &mut PgConnection, tenant_id: Uuid, rows: &[EnergyRo
         &rows.iter().map(|r| r.energy.kwh.max(0.0)).collect::<Vec<_>>(),
         &rows.iter().map(|r| r.energy.expansion_kwh.max(0.0)).collect::<Vec<_>>()
     )
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
     Ok(())
 }
@@ -816,13 +824,15 @@ pub async fn customer_actual(
     day: NaiveDate,
     minutes: i16,
 ) -> sqlx::Result<Vec<Option<f64>>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         r#"SELECT l.minutes, l.kw AS "kw: Vec<Option<f64>>" FROM load_days l
-           JOIN meter_installations mi ON mi.meter_id = l.meter_id AND mi.removed_on IS NULL
-           JOIN supply_points sp ON sp.id = mi.supply_point_id
-           WHERE sp.customer_id = $1 AND l.day = $2"#,
+           JOIN meter_installations mi ON mi.tenant_id = $3 AND mi.meter_id = l.meter_id AND mi.removed_on IS NULL
+           JOIN supply_points sp ON sp.tenant_id = $3 AND sp.id = mi.supply_point_id
+           WHERE l.tenant_id = $3 AND sp.customer_id = $1 AND l.day = $2"#,
         customer_id,
-        day
+        day,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;

@@ -295,9 +295,13 @@ pub fn standing_query(tenant: &str) -> String {
 }
 
 pub async fn standing(conn: &mut PgConnection, customer_id: Uuid, today: NaiveDate) -> sqlx::Result<Standing> {
-    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", standing_query("app_tenant_id()")))
+    // The tenant bound: a Citus cluster sends the statement to one shard only
+    // when every table in it names the tenant by a value.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
+    let column: serde_json::Value = sqlx::query_scalar(&format!("SELECT {}", standing_query("$3")))
         .bind(customer_id)
         .bind(today)
+        .bind(tenant_id)
         .fetch_one(conn)
         .await?;
     crate::db::json_column("standing", column)

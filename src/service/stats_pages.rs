@@ -93,6 +93,9 @@ async fn tables(
     from: NaiveDate,
     until: NaiveDate,
 ) -> Result<(i64, Vec<StatTable>), AppError> {
+    // Named in each roll-up's statement: a Citus cluster runs GROUPING SETS
+    // only on one shard.
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let customers = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM customers WHERE status = 'active'"#)
         .fetch_one(&mut *conn)
         .await?;
@@ -104,10 +107,11 @@ async fn tables(
                   coalesce(sum(received) FILTER (WHERE kind = 'complaint'), 0)::bigint AS "complaints!",
                   sum(resolved)::bigint AS "resolved!", sum(in_time)::bigint AS "in_time!",
                   sum(visited)::bigint AS "visited!", sum(satisfied)::bigint AS "satisfied!"
-           FROM contact_monthly_stats WHERE month >= $1 AND month < $2
+           FROM contact_monthly_stats WHERE tenant_id = $3 AND month >= $1 AND month < $2
            GROUP BY GROUPING SETS ((month), (kind), (subject), (channel), (team))"#,
         from,
-        until
+        until,
+        tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -115,20 +119,22 @@ async fn tables(
         r#"SELECT CASE WHEN GROUPING(month) = 0 THEN 'month' ELSE 'kind' END AS "dim!",
                   coalesce(to_char(month, 'YYYY-MM'), kind) AS "key!",
                   sum(completed)::bigint AS "completed!", sum(in_time)::bigint AS "in_time!"
-           FROM work_order_monthly_stats WHERE month >= $1 AND month < $2
+           FROM work_order_monthly_stats WHERE tenant_id = $3 AND month >= $1 AND month < $2
            GROUP BY GROUPING SETS ((month), (kind))"#,
         from,
-        until
+        until,
+        tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;
     let stage_rows = sqlx::query!(
         r#"SELECT stage, coalesce(customer_type, '') AS "customer_type!",
                   sum(finished)::bigint AS "finished!", sum(working_minutes)::bigint AS "minutes!"
-           FROM expansion_stage_stats WHERE month >= $1 AND month < $2
+           FROM expansion_stage_stats WHERE tenant_id = $3 AND month >= $1 AND month < $2
            GROUP BY GROUPING SETS ((stage), (stage, customer_type))"#,
         from,
-        until
+        until,
+        tenant_id
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -27,12 +27,14 @@ pub struct CustomerTariff {
 
 /// None when the customer is not in this company.
 pub async fn customer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<CustomerTariff>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_as!(
         CustomerTariff,
         r#"SELECT c.id, c.account_no, c.name, c.class_code, c.tariff_code,
-                  coalesce(c.capacity_kva, (SELECT sum(p.capacity_kva) FROM supply_points p WHERE p.customer_id = c.id)) AS capacity_kva
-           FROM customers c WHERE c.id = $1"#,
-        id
+                  coalesce(c.capacity_kva, (SELECT sum(p.capacity_kva) FROM supply_points p WHERE p.tenant_id = $2 AND p.customer_id = c.id)) AS capacity_kva
+           FROM customers c WHERE c.tenant_id = $2 AND c.id = $1"#,
+        id,
+        tenant_id
     )
     .fetch_optional(conn)
     .await
@@ -41,11 +43,14 @@ pub async fn customer(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<
 /// The tariff categories some customer of `class_code` is on (an index
 /// probe per category: migration 0040).
 pub async fn class_tariffs(conn: &mut PgConnection, class_code: &str) -> sqlx::Result<Vec<String>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     sqlx::query_scalar!(
         r#"SELECT t.code FROM tariff_categories t
-           WHERE EXISTS (SELECT 1 FROM customers c WHERE c.class_code = $1 AND c.tariff_code = t.code)
+           WHERE t.tenant_id = $2
+             AND EXISTS (SELECT 1 FROM customers c WHERE c.tenant_id = $2 AND c.class_code = $1 AND c.tariff_code = t.code)
            ORDER BY t.code"#,
-        class_code
+        class_code,
+        tenant_id
     )
     .fetch_all(conn)
     .await
@@ -72,12 +77,13 @@ pub async fn months(
     from: NaiveDate,
     until: NaiveDate,
 ) -> sqlx::Result<Vec<MonthUsage>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         r#"WITH b AS (
                -- Amounts as charged before demand-response credits (not the tariff's doing).
-               SELECT id, period, energy_kwh, amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.bill_id = bills.id AND l.kind = 'demand_response'), 0) AS amount,
+               SELECT id, period, energy_kwh, amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.tenant_id = $4 AND l.bill_id = bills.id AND l.kind = 'demand_response'), 0) AS amount,
                       power_factor FROM bills
-               WHERE customer_id = $1 AND status = 'issued' AND period >= $2 AND period < $3
+               WHERE tenant_id = $4 AND customer_id = $1 AND status = 'issued' AND period >= $2 AND period < $3
            ),
            lines AS (
                SELECT l.bill_id,
@@ -85,7 +91,7 @@ pub async fn months(
                       sum(l.quantity) FILTER (WHERE l.kind = 'energy_flat') AS flat,
                       sum(l.quantity) FILTER (WHERE l.kind = 'energy_valley') AS valley,
                       bool_or(l.kind = 'energy') AS unbanded
-               FROM bill_lines l WHERE l.bill_id IN (SELECT id FROM b) GROUP BY l.bill_id
+               FROM bill_lines l WHERE l.tenant_id = $4 AND l.bill_id IN (SELECT id FROM b) GROUP BY l.bill_id
            ),
            -- The time-of-use split from the registers, for a month billed flat:
            -- each meter's regular reading less the month before's, × multiplier;
@@ -96,8 +102,8 @@ pub async fn months(
                       (r.flat - lag(r.flat) OVER w) * m.multiplier AS flat,
                       (r.valley - lag(r.valley) OVER w) * m.multiplier AS valley,
                       lag(r.period) OVER w AS before
-               FROM meter_readings r JOIN meters m ON m.id = r.meter_id
-               WHERE r.customer_id = $1 AND r.kind = 'regular' AND r.status IN ('ok', 'accepted')
+               FROM meter_readings r JOIN meters m ON m.tenant_id = $4 AND m.id = r.meter_id
+               WHERE r.tenant_id = $4 AND r.customer_id = $1 AND r.kind = 'regular' AND r.status IN ('ok', 'accepted')
                  AND r.period >= ($2::date - 1 * interval '1 month') AND r.period < $3
                WINDOW w AS (PARTITION BY r.meter_id ORDER BY r.period)
            ),
@@ -110,17 +116,17 @@ pub async fn months(
            ),
            read AS (
                SELECT period, max(max_demand_kw) AS kw FROM meter_readings
-               WHERE customer_id = $1 AND period >= $2 AND period < $3 AND status IN ('ok', 'accepted')
+               WHERE tenant_id = $4 AND customer_id = $1 AND period >= $2 AND period < $3 AND status IN ('ok', 'accepted')
                GROUP BY period
            ),
            curve AS (
                SELECT date_trunc('month', d.day)::date AS month, max(x.kw) AS kw
                FROM supply_points p
-               JOIN meter_installations i ON i.supply_point_id = p.id
-               JOIN load_days d ON d.meter_id = i.meter_id AND d.day >= greatest(i.installed_on, $2)
+               JOIN meter_installations i ON i.tenant_id = $4 AND i.supply_point_id = p.id
+               JOIN load_days d ON d.tenant_id = $4 AND d.meter_id = i.meter_id AND d.day >= greatest(i.installed_on, $2)
                     AND d.day < least(coalesce(i.removed_on, $3), $3)
                CROSS JOIN LATERAL (SELECT max(k) AS kw FROM unnest(d.kw) AS k) x
-               WHERE p.customer_id = $1
+               WHERE p.tenant_id = $4 AND p.customer_id = $1
                GROUP BY 1
            )
            SELECT b.period AS "period!", b.energy_kwh AS "energy_kwh!", b.amount AS "amount!", b.power_factor,
@@ -134,7 +140,8 @@ pub async fn months(
            ORDER BY b.period"#,
         customer,
         from,
-        until
+        until,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -167,13 +174,15 @@ pub async fn class_months(
     from: NaiveDate,
     until: NaiveDate,
 ) -> sqlx::Result<Vec<(String, NaiveDate, ClassTotal)>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         r#"SELECT c.class_code, m.month, sum(m.energy_kwh) AS "kwh!", sum(m.billed) AS "billed!"
-           FROM customer_metrics m JOIN customers c ON c.id = m.customer_id
-           WHERE m.month >= $1 AND m.month < $2
+           FROM customer_metrics m JOIN customers c ON c.tenant_id = m.tenant_id AND c.id = m.customer_id
+           WHERE m.tenant_id = $3 AND m.month >= $1 AND m.month < $2
            GROUP BY 1, 2 ORDER BY 2, 1"#,
         from,
-        until
+        until,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -188,13 +197,15 @@ pub async fn class_months(
 
 /// kWh and revenue by class over [from, until).
 pub async fn class_totals(conn: &mut PgConnection, from: NaiveDate, until: NaiveDate) -> sqlx::Result<Vec<ClassTotal>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         r#"SELECT c.class_code, sum(m.energy_kwh) AS "kwh!", sum(m.billed) AS "billed!"
-           FROM customer_metrics m JOIN customers c ON c.id = m.customer_id
-           WHERE m.month >= $1 AND m.month < $2
+           FROM customer_metrics m JOIN customers c ON c.tenant_id = m.tenant_id AND c.id = m.customer_id
+           WHERE m.tenant_id = $3 AND m.month >= $1 AND m.month < $2
            GROUP BY 1 ORDER BY 1"#,
         from,
-        until
+        until,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -213,11 +224,12 @@ pub struct Scope {
 
 /// Per class: the energy lines' kWh at each unit price.
 pub async fn class_priced(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Vec<PricedKwh<String>>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         r#"SELECT c.class_code, l.unit_price, sum(l.quantity) AS "kwh!"
-           FROM bills b JOIN customers c ON c.id = b.customer_id
-           JOIN bill_lines l ON l.bill_id = b.id
-           WHERE b.status = 'issued' AND b.period >= $1 AND b.period < $2
+           FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
+           JOIN bill_lines l ON l.tenant_id = b.tenant_id AND l.bill_id = b.id
+           WHERE b.tenant_id = $6 AND b.status = 'issued' AND b.period >= $1 AND b.period < $2
              AND ($3::text IS NULL OR c.class_code = $3) AND ($4::text IS NULL OR b.tariff_code = $4)
              AND l.kind = ANY ($5)
            GROUP BY 1, 2"#,
@@ -225,7 +237,8 @@ pub async fn class_priced(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Ve
         s.until,
         s.class_code,
         s.tariff_code,
-        &ENERGY_LINES.map(String::from)[..]
+        &ENERGY_LINES.map(String::from)[..],
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -234,18 +247,20 @@ pub async fn class_priced(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Ve
 
 /// Per class: kWh and amount billed.
 pub async fn class_billed(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Vec<Billed<String>>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         // Amounts as charged before demand-response credits (not the tariff's doing).
         r#"SELECT c.class_code, sum(b.energy_kwh) AS "kwh!",
-                  sum(b.amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.bill_id = b.id AND l.kind = 'demand_response'), 0)) AS "billed!"
-           FROM bills b JOIN customers c ON c.id = b.customer_id
-           WHERE b.status = 'issued' AND b.period >= $1 AND b.period < $2
+                  sum(b.amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.tenant_id = $5 AND l.bill_id = b.id AND l.kind = 'demand_response'), 0)) AS "billed!"
+           FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
+           WHERE b.tenant_id = $5 AND b.status = 'issued' AND b.period >= $1 AND b.period < $2
              AND ($3::text IS NULL OR c.class_code = $3) AND ($4::text IS NULL OR b.tariff_code = $4)
            GROUP BY 1 ORDER BY 1"#,
         s.from,
         s.until,
         s.class_code,
-        s.tariff_code
+        s.tariff_code,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -266,13 +281,14 @@ pub struct SampleCustomer {
 /// The sample customers (the smallest, the median and the largest of each
 /// class by the scope's kWh) with what they were billed.
 pub async fn samples(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Vec<Billed<SampleCustomer>>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         r#"WITH per AS (
                SELECT b.customer_id, c.class_code, c.account_no, c.name,
                       sum(b.energy_kwh) AS kwh,
-                      sum(b.amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.bill_id = b.id AND l.kind = 'demand_response'), 0)) AS billed
-               FROM bills b JOIN customers c ON c.id = b.customer_id
-               WHERE b.status = 'issued' AND b.period >= $1 AND b.period < $2
+                      sum(b.amount - coalesce((SELECT sum(l.amount) FROM bill_lines l WHERE l.tenant_id = $5 AND l.bill_id = b.id AND l.kind = 'demand_response'), 0)) AS billed
+               FROM bills b JOIN customers c ON c.tenant_id = b.tenant_id AND c.id = b.customer_id
+               WHERE b.tenant_id = $5 AND b.status = 'issued' AND b.period >= $1 AND b.period < $2
                  AND ($3::text IS NULL OR c.class_code = $3) AND ($4::text IS NULL OR b.tariff_code = $4)
                GROUP BY 1, 2, 3, 4
            ),
@@ -289,7 +305,8 @@ pub async fn samples(conn: &mut PgConnection, s: &Scope) -> sqlx::Result<Vec<Bil
         s.from,
         s.until,
         s.class_code,
-        s.tariff_code
+        s.tariff_code,
+        tenant_id
     )
     .fetch_all(conn)
     .await?;
@@ -315,17 +332,19 @@ pub async fn customers_priced(
     s: &Scope,
     customers: &[Uuid],
 ) -> sqlx::Result<Vec<PricedKwh<Uuid>>> {
+    let tenant_id = crate::db::transaction_tenant(conn).await?;
     let rows = sqlx::query!(
         r#"SELECT b.customer_id, l.unit_price, sum(l.quantity) AS "kwh!"
-           FROM bills b JOIN bill_lines l ON l.bill_id = b.id
-           WHERE b.customer_id = ANY ($1) AND b.status = 'issued' AND b.period >= $2 AND b.period < $3
+           FROM bills b JOIN bill_lines l ON l.tenant_id = b.tenant_id AND l.bill_id = b.id
+           WHERE b.tenant_id = $6 AND b.customer_id = ANY ($1) AND b.status = 'issued' AND b.period >= $2 AND b.period < $3
              AND ($4::text IS NULL OR b.tariff_code = $4) AND l.kind = ANY ($5)
            GROUP BY 1, 2"#,
         customers,
         s.from,
         s.until,
         s.tariff_code,
-        &ENERGY_LINES.map(String::from)[..]
+        &ENERGY_LINES.map(String::from)[..],
+        tenant_id
     )
     .fetch_all(conn)
     .await?;

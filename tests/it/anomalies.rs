@@ -19,7 +19,7 @@ fn today() -> NaiveDate {
 
 async fn meter_of(conn: &mut PgConnection, customer: Uuid) -> Uuid {
     sqlx::query_scalar(
-        "SELECT i.meter_id FROM meter_installations i JOIN supply_points p ON p.id = i.supply_point_id
+        "SELECT i.meter_id FROM meter_installations i JOIN supply_points p ON p.tenant_id = i.tenant_id AND p.id = i.supply_point_id
          WHERE p.customer_id = $1 AND i.removed_on IS NULL",
     )
     .bind(customer)

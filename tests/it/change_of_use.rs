@@ -191,7 +191,7 @@ async fn a_new_connection_goes_from_application_to_power_on_to_its_first_bill() 
     assert_eq!((owner, status.as_str(), capacity), (customer.id, "in_service", Decimal::from(8)));
     let installed: String = one(
         &app,
-        "SELECT m.serial FROM meter_installations i JOIN meters m ON m.id = i.meter_id
+        "SELECT m.serial FROM meter_installations i JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
          WHERE i.supply_point_id = $1 AND i.removed_on IS NULL",
         point,
     )

@@ -58,7 +58,7 @@ async fn load_day(app: &TestApp, day: &str) -> (i16, usize, Vec<(usize, f64)>) {
     gridcrm::interval::days::rebuild_marked(&app.pool, app.alpha.id).await.unwrap();
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     let (minutes, kw): (i16, Vec<Option<f64>>) = sqlx::query_as(
-        "SELECT l.minutes, l.kw FROM load_days l JOIN meters m ON m.id = l.meter_id
+        "SELECT l.minutes, l.kw FROM load_days l JOIN meters m ON m.tenant_id = l.tenant_id AND m.id = l.meter_id
          WHERE m.serial = 'ALPHAM0001' AND l.day = $1::date",
     )
     .bind(day)

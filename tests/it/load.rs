@@ -212,10 +212,12 @@ async fn the_company_route_and_industry_load_sums_the_groups_meters_and_names_a_
     let customer = app.alpha.customers[0];
     let mut tx = db::begin_tenant(&app.pool, app.alpha.id, None).await.unwrap();
     let (industry, other_industry): (String, String) = sqlx::query_as(
-        "SELECT c.industry_code, (SELECT code FROM industries WHERE code <> c.industry_code ORDER BY code LIMIT 1)
-         FROM customers c WHERE c.id = $1",
+        "SELECT c.industry_code,
+                (SELECT i.code FROM industries i WHERE i.tenant_id = $2 AND i.code <> c.industry_code ORDER BY i.code LIMIT 1)
+         FROM customers c WHERE c.tenant_id = $2 AND c.id = $1",
     )
     .bind(customer)
+    .bind(app.alpha.id)
     .fetch_one(&mut *tx)
     .await
     .unwrap();

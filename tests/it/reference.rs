@@ -292,9 +292,12 @@ async fn due_dates(app: &TestApp, days: [Option<i32>; 4]) {
     .await
     .unwrap();
     sqlx::query(
-        "UPDATE supply_points SET route_id = (SELECT id FROM reading_routes WHERE code = 'R0002')
-         WHERE id = (SELECT supply_point_id FROM meter_installations i JOIN meters m ON m.id = i.meter_id WHERE m.serial = 'ALPHAM0002')",
+        "UPDATE supply_points SET route_id = (SELECT id FROM reading_routes WHERE tenant_id = $1 AND code = 'R0002')
+         WHERE tenant_id = $1
+           AND id = (SELECT supply_point_id FROM meter_installations i JOIN meters m ON m.tenant_id = i.tenant_id AND m.id = i.meter_id
+                     WHERE i.tenant_id = $1 AND m.serial = 'ALPHAM0002')",
     )
+    .bind(app.alpha.id)
     .execute(&mut *tx)
     .await
     .unwrap();

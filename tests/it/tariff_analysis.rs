@@ -42,7 +42,8 @@ async fn two_part_year(app: &TestApp, tenant: &Tenant, customer: Uuid, tag: &str
          SELECT app_tenant_id(), b.id, x.n, x.kind, 'large_two_part', x.q, x.p, x.q * x.p
          FROM b CROSS JOIN (VALUES (1, 'energy_peak', 10000, 0.9159), (2, 'energy_flat', 20000, 0.6106),
                                    (3, 'energy_valley', 10000, 0.3053), (4, 'basic_capacity', 1000, 30))
-              AS x (n, kind, q, p)",
+              AS x (n, kind, q, p)
+         RETURNING NULL AS not_by_copy",
     )
     .bind(customer)
     .bind(format!("TA{tag}"))
@@ -306,8 +307,10 @@ async fn a_customer_billed_flat_is_priced_on_time_of_use_from_the_registers() {
          INSERT INTO meter_readings (tenant_id, id, meter_id, supply_point_id, customer_id, period, read_on, total, peak, flat, valley, source, status)
          SELECT app_tenant_id(), gen_random_uuid(), i.meter_id, p.id, p.customer_id, m.period, m.period + 27,
                 600 * k, 100 * k, 200 * k, 300 * k, 'api', 'ok'
-         FROM supply_points p JOIN meter_installations i ON i.supply_point_id = p.id AND i.removed_on IS NULL
-         CROSS JOIN m WHERE p.customer_id = $1",
+         FROM supply_points p
+         JOIN meter_installations i ON i.tenant_id = p.tenant_id AND i.supply_point_id = p.id AND i.removed_on IS NULL
+         CROSS JOIN m WHERE p.customer_id = $1
+         RETURNING NULL AS not_by_copy",
     )
     .bind(c)
     .execute(&mut *tx)
@@ -322,7 +325,8 @@ async fn a_customer_billed_flat_is_priced_on_time_of_use_from_the_registers() {
              FROM generate_series(1, 12) g RETURNING id
          )
          INSERT INTO bill_lines (tenant_id, bill_id, line_no, kind, tariff_code, quantity, unit_price, amount)
-         SELECT app_tenant_id(), id, 1, 'energy', 'commercial_single', 600, 0.6644, 398.64 FROM b",
+         SELECT app_tenant_id(), id, 1, 'energy', 'commercial_single', 600, 0.6644, 398.64 FROM b
+         RETURNING NULL AS not_by_copy",
     )
     .bind(c)
     .execute(&mut *tx)
