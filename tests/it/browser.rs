@@ -836,8 +836,8 @@ async fn a_cashier_closes_the_day_and_a_supervisor_signs_it_off() {
         c.wait().for_element(Locator::LinkText("日结单")).await?.click().await?;
         c.wait().for_element(Locator::Css("input[name=note]")).await?.send_keys("现金、刷卡均相符").await?;
         c.find(Locator::Id("sign-off")).await?.click().await?;
-        let status = c.wait().for_element(Locator::Id("cash-day-status")).await?;
-        assert_eq!(status.text().await?, "已审核");
+        // Waits for the page after the sign-off: the one before has the status too.
+        c.wait().for_element(Locator::XPath("//*[@id='cash-day-status' and text()='已审核']")).await?;
         let sheet = c.find(Locator::Css("article.print-sheet")).await?.text().await?;
         assert!(sheet.contains("甲市供电公司") && sheet.contains("柜台现金") && sheet.contains("¥53.80"), "{sheet}");
         c.execute("window.printed = false; window.print = () => { window.printed = true; };", vec![]).await?;
